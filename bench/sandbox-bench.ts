@@ -1,0 +1,75 @@
+/**
+ * Sandbox throughput: the counter contract's INCREMENT apply against an in-memory
+ * Map index (the actions are written into the Map, as the executor would), and
+ * `call('get')` both one at a time and with many calls in flight.
+ * Run: node --no-node-snapshot dist/bench/sandbox-bench.js
+ */
+import { ContractSandbox } from '../sandbox/index.js'
+import type { CallContext, IndexReader, Json } from '../sandbox/index.js'
+
+const COUNTER = `
+import { index } from 'contract'
+import assert from 'assert'
+export async function get () { return (await index.get('counter')) ?? 0 }
+export function increment (params, emit) { emit({ op: 'INCREMENT', amount: params?.amount ?? 1 }) }
+export const apply = {
+  async INCREMENT (tx, op, ack) {
+    assert(typeof op.amount === 'number', 'amount must be a number')
+    const current = (await tx.get('counter')) ?? 0
+    await tx.put('counter', current + op.amount)
+  }
+}
+`
+
+function mapIndex (map: Map<string, Json>): IndexReader {
+  return {
+    async get (key) { return map.get(key) ?? null },
+    async list (prefix) { return [...map].filter(([k]) => k.startsWith(prefix)).map(([key, value]) => ({ key, value })) }
+  }
+}
+
+async function timed (label: string, n: number, fn: () => Promise<void>): Promise<number> {
+  const start = performance.now()
+  await fn()
+  const rate = n / ((performance.now() - start) / 1000)
+  console.log(`${label}: ${Math.round(rate).toLocaleString('en-US')} /s (${n} runs)`)
+  return rate
+}
+
+async function main (): Promise<void> {
+  const map = new Map<string, Json>()
+  const index = mapIndex(map)
+  const ctx: CallContext = { index, isWriter: true, oplog: null, listOplogs: async () => [] }
+  const sandbox = new ContractSandbox(COUNTER)
+  await sandbox.ready()
+  const N = Number(process.env.N ?? 20000)
+
+  // warm-up
+  for (let i = 0; i < 2000; i++) await sandbox.call('get', null, ctx)
+
+  await timed('apply INCREMENT (sequential, writes into the Map)', N, async () => {
+    for (let seq = 0; seq < N; seq++) {
+      const actions = await sandbox.apply({ op: 'INCREMENT', amount: 1 }, { origin: 'bench', seq, ts: seq, metadata: null }, { index })
+      for (const a of actions) if (a.type === 'put') map.set(a.key, a.value)
+    }
+  })
+  if (map.get('counter') !== N) throw new Error(`counter is ${String(map.get('counter'))}, expected ${N}`)
+
+  await timed("call('get') sequential", N, async () => {
+    for (let i = 0; i < N; i++) await sandbox.call('get', null, ctx)
+  })
+
+  await timed("call('get') 64 in flight", N, async () => {
+    let next = 0
+    const worker = async (): Promise<void> => { while (next++ < N) await sandbox.call('get', null, ctx) }
+    await Promise.all(Array.from({ length: 64 }, worker))
+  })
+
+  await timed("call('increment') sequential (emit)", N, async () => {
+    for (let i = 0; i < N; i++) await sandbox.call('increment', { amount: 1 }, ctx)
+  })
+
+  await sandbox.close()
+}
+
+await main()

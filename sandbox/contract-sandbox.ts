@@ -1,0 +1,255 @@
+/**
+ * ContractSandbox: runs one contract (an ES module source) in an isolated-vm
+ * isolate.
+ *
+ * ## Determinism and the sandbox rules (for the README)
+ *
+ * A contract runs in one of three kinds of entry:
+ *
+ * - **call** (`db.call(method, params)`): the exported method runs as
+ *   `method(params, emit)`. It may read the index, see the caller
+ *   (`contract.isWriter`, `contract.oplog`, `contract.listOplogs()`) and emit
+ *   ops. `Date`, `Math.random()` and `util.genUUID()` are real.
+ * - **process** (`process(op)`, executor only, optional): index reads only, no
+ *   emit, no caller (`isWriter` false, `oplog` null, `listOplogs()` throws).
+ *   May be non-deterministic (real `Date`, `Math.random()`): its result is
+ *   recorded in the ack, so replays read it from there.
+ * - **apply** (`apply(tx, op, ack)`): must give the same actions on every
+ *   machine. Index reads (`tx.get`, `index.get`, `index.list`) are allowed;
+ *   the caller is hidden as in process. Inside apply:
+ *   - `Date.now()` and `new Date()` (no arguments) return `ack.ts`; the clock
+ *     does not advance during the entry.
+ *   - Local-time `Date` methods behave as UTC (`getHours()` is
+ *     `getUTCHours()`, `getTimezoneOffset()` is 0, `toString()` prints
+ *     `GMT+0000 (Coordinated Universal Time)`, `new Date(y, m, ...)` means
+ *     `Date.UTC(y, m, ...)`, date strings without an explicit offset are
+ *     read as UTC); `toLocale*String` default to locale `en-US` and time zone
+ *     UTC, and `localeCompare`, `toLocaleUpperCase/LowerCase` and the number
+ *     `toLocaleString` default to `en-US`. The host's time zone and locale
+ *     never matter. (Output of locale methods can still differ between ICU
+ *     versions, i.e. Node releases: avoid them in apply.)
+ *   - `Math.random()` is xoshiro128** seeded with the first 16 bytes of
+ *     `sha256(ack.origin + ':' + ack.seq)` (four little-endian u32 words);
+ *     each call takes two 32-bit outputs `a`, `b` and returns
+ *     `((a >>> 5) * 2^26 + (b >>> 6)) / 2^53`.
+ *   - `util.genUUID()` takes four 32-bit outputs of the same PRNG (as 32 hex
+ *     digits, big-endian per word) and sets the v4 version and variant bits.
+ *   - `WeakRef`, `FinalizationRegistry` and `Intl` are `undefined`, and a
+ *     WeakRef made elsewhere cannot be dereferenced.
+ * - In every mode: there are no timers (`setTimeout`, `setInterval`,
+ *   `queueMicrotask`, `setImmediate` do not exist), no `Atomics.wait`, no
+ *   network, no file system, no `process`, no `require`, no dynamic
+ *   `import()`. A contract may import only `contract`, `assert` and `util`.
+ * - The module's top-level code runs deterministically too (as in apply,
+ *   with `Date.now()` = 0 and a PRNG seeded from `sha256('vitra:init')`);
+ *   index reads are not available there.
+ * - **Module state is not preserved.** The isolate is recreated, and the
+ *   module re-evaluated, whenever an entry hits a limit (and a host may load
+ *   the same contract more than once). Contracts must keep state in the index
+ *   only; a module-level variable written in one entry may be gone in the next.
+ *
+ * Same contract source + same op + same ack + same index reads → the same
+ * `TxAction[]`, on any machine and in any isolate.
+ *
+ * ## Limits
+ *
+ * Per isolate: heap `memoryMb` (default 64 MiB). Per entry: `timeoutMs` of
+ * CPU time (default 500 ms) and `wallTimeoutMs` of wall time (default
+ * max(10 × timeoutMs, 5 s)), enforced by isolated-vm's timeout plus a host
+ * watchdog that samples `isolate.cpuTime`. Time spent waiting for the host's
+ * index reads does not count as CPU time. A violation fails the entry with
+ * ContractTimeoutError / ContractMemoryError, disposes the isolate, and the next
+ * entry transparently gets a fresh one. Limit violations depend on the machine
+ * and its load; they are the one non-deterministic outcome of apply, and the
+ * caller should not publish them as a contract verdict without care.
+ *
+ * Loading (`ready()`): a syntax error, a foreign import, a missing `apply`
+ * export, or an exception thrown by the module's top-level code is a
+ * ContractParseError (with the contract's line/column when known). Top-level
+ * code that loops is a ContractTimeoutError, one that eats memory a
+ * ContractMemoryError.
+ *
+ * Entries are serialised: one at a time per sandbox, in call order.
+ */
+import {
+  ClosedError,
+  ContractRuntimeError,
+  InvalidArgumentError,
+  UnknownMethodError
+} from '../src/errors.js'
+import { asActions, asJson, checkActions, encodeJson } from './json.js'
+import { IsolateInstance, seedWords, type ContractInfo, type EntryArgs, type EntryContext } from './instance.js'
+import { resolveLimits, type ResolvedLimits } from './limits.js'
+import type { AckInfo, CallContext, CallResult, IndexReader, Json, SandboxLimits, TxAction } from './types.js'
+
+/** Options of `new ContractSandbox(source, opts)`. */
+export interface SandboxOptions {
+  /** Memory and time limits; see SandboxLimits for the defaults. */
+  limits?: SandboxLimits
+  /** Name used for the contract in stack traces and error positions (default `contract.js`). */
+  filename?: string
+}
+
+/** Parsed guest answer of a `call` entry. */
+interface CallAnswer { o: Json[], r?: Json }
+
+/** Parsed guest error ('!' + JSON). */
+interface GuestError { name: string, message: string, stack: string }
+
+/** Runs one contract in an isolated-vm isolate: method calls, `process(op)` and `apply(tx, op, ack)`. */
+export class ContractSandbox {
+  /** The name the contract has in stack traces and error positions. */
+  readonly filename: string
+  /** The limits in force, defaults filled in. */
+  readonly limits: Readonly<ResolvedLimits>
+  private readonly source: string
+  private instance: IsolateInstance | null = null
+  private info: ContractInfo | null = null
+  private methodSet: Set<string> = new Set()
+  private readyPromise: Promise<void> | null = null
+  private tail: Promise<unknown> = Promise.resolve()
+  private closed = false
+
+  /** Does no work: call `ready()` (or any entry) to load the contract. */
+  constructor (source: string, opts: SandboxOptions = {}) {
+    if (typeof source !== 'string') throw new InvalidArgumentError('The contract source must be a string')
+    this.source = source
+    this.filename = opts.filename ?? 'contract.js'
+    this.limits = Object.freeze(resolveLimits(opts.limits))
+  }
+
+  /** Exported function names other than `apply` and `process` (empty before `ready()`). */
+  get methods (): string[] {
+    return this.info === null ? [] : this.info.methods.slice()
+  }
+
+  /** Whether the contract exports `process` (false before `ready()`). */
+  get hasProcess (): boolean {
+    return this.info !== null && this.info.hasProcess
+  }
+
+  /**
+   * Compiles and instantiates the contract module. Idempotent: later calls return
+   * the same promise. Rejects with ContractParseError (syntax error, foreign import,
+   * no `apply` export, top-level throw), ContractTimeoutError or ContractMemoryError.
+   */
+  ready (): Promise<void> {
+    if (this.readyPromise === null) {
+      this.readyPromise = this.exclusive(async () => { await this.currentInstance() })
+    }
+    return this.readyPromise
+  }
+
+  /**
+   * Runs the exported method `method(params, emit)`. Resolves `{ response, ops }`.
+   * Rejects with UnknownMethodError, InvalidValueError (params not JSON),
+   * ContractRuntimeError (the contract threw, returned a non-JSON value, or emitted
+   * a non-object), ContractTimeoutError or ContractMemoryError.
+   */
+  async call (method: string, params: Json | undefined, ctx: CallContext): Promise<CallResult> {
+    await this.ready()
+    if (typeof method !== 'string' || !this.methodSet.has(method)) throw new UnknownMethodError(String(method), this.methods)
+    const paramsJson = params === undefined ? '' : encodeJson(params, 'params')
+    const entry: EntryContext = { kind: 'call', index: ctx.index, caller: ctx }
+    const out = await this.enter(entry, ['call', method, paramsJson, ctx.isWriter === true, ctx.oplog ?? null, 0, 0, 0, 0, 0])
+    const answer = JSON.parse(out) as CallAnswer
+    return { response: answer.r, ops: answer.o }
+  }
+
+  /**
+   * Runs the contract's `process(op)` (index reads only; may be non-deterministic).
+   * Resolves its return value (undefined → null), or null if there is no `process`.
+   */
+  async process (op: Json, ctx: { index: IndexReader }): Promise<Json> {
+    await this.ready()
+    if (!this.hasProcess) return null
+    const entry: EntryContext = { kind: 'process', index: ctx.index, caller: null }
+    const out = await this.enter(entry, ['process', '', encodeJson(op, 'op'), false, null, 0, 0, 0, 0, 0])
+    return asJson(JSON.parse(out))
+  }
+
+  /**
+   * Runs `apply(tx, op, ack)` deterministically and resolves the actions `tx`
+   * recorded, in order. If the contract throws, rejects with ContractRuntimeError
+   * and no actions.
+   */
+  async apply (op: Json, ack: AckInfo, ctx: { index: IndexReader }): Promise<TxAction[]> {
+    await this.ready()
+    const guestAck = checkAck(ack)
+    const payload = '[' + encodeJson(op, 'op') + ',' + encodeJson(guestAck, 'ack') + ']'
+    const [a, b, c, d] = seedWords(`${guestAck.origin}:${guestAck.seq}`)
+    const entry: EntryContext = { kind: 'apply', index: ctx.index, caller: null }
+    const out = await this.enter(entry, ['apply', '', payload, false, null, guestAck.ts, a, b, c, d])
+    const actions: unknown = JSON.parse(out)
+    const problem = checkActions(actions)
+    if (problem !== null) throw new ContractRuntimeError(`The contract recorded an invalid action: ${problem}`)
+    return asActions(actions)
+  }
+
+  /** Disposes the isolate. A running entry rejects with ClosedError, later ones too. Idempotent. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const instance = this.instance
+    this.instance = null
+    if (instance !== null) instance.dispose()
+    await this.tail
+  }
+
+  /** Runs one entry on the (possibly recreated) isolate and turns a guest error into ContractRuntimeError. */
+  private async enter (ctx: EntryContext, args: EntryArgs): Promise<string> {
+    const out = await this.exclusive(async () => {
+      const instance = await this.currentInstance()
+      return await instance.run(ctx, args)
+    })
+    if (out.charCodeAt(0) === 33 /* '!' */) throw guestError(out, ctx.kind)
+    return out
+  }
+
+  /** The live instance, created (again) if there is none or the last one was disposed. */
+  private async currentInstance (): Promise<IsolateInstance> {
+    if (this.closed) throw new ClosedError('sandbox')
+    if (this.instance !== null && !this.instance.disposed) return this.instance
+    this.instance = null
+    const instance = await IsolateInstance.create(this.source, this.filename, this.limits)
+    if (this.closed) {
+      instance.dispose()
+      throw new ClosedError('sandbox')
+    }
+    this.instance = instance
+    if (this.info === null) {
+      this.info = instance.info
+      this.methodSet = new Set(instance.info.methods)
+    }
+    return instance
+  }
+
+  /** Serialises `fn` after every earlier entry (the guest has one mode at a time). */
+  private exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn)
+    this.tail = run.then(noop, noop)
+    return run
+  }
+}
+
+function noop (): void {}
+
+/** Copies the ack fields the contract sees, checking their types. */
+function checkAck (ack: AckInfo): AckInfo {
+  if (ack === null || typeof ack !== 'object') throw new InvalidArgumentError('ack must be an object')
+  const { origin, seq, ts, metadata } = ack
+  if (typeof origin !== 'string') throw new InvalidArgumentError('ack.origin must be a string')
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new InvalidArgumentError('ack.seq must be a non-negative integer')
+  if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new InvalidArgumentError('ack.ts must be a finite number')
+  return { origin, seq, ts, metadata: metadata === undefined ? null : metadata }
+}
+
+function guestError (out: string, kind: string): ContractRuntimeError {
+  let parsed: GuestError
+  try {
+    parsed = JSON.parse(out.slice(1)) as GuestError
+  } catch {
+    return new ContractRuntimeError(`The contract failed in ${kind}`)
+  }
+  return new ContractRuntimeError(parsed.message, 'CONTRACT_RUNTIME_ERROR', { name: parsed.name, stack: parsed.stack, entry: kind })
+}

@@ -1,0 +1,739 @@
+/**
+ * Guest-side JavaScript: the sources of the modules that run inside the contract's
+ * isolate. They are compiled with `isolate.compileModule` for every isolate.
+ *
+ * - `vitra:runtime` (internal, never importable by a contract): captures the
+ *   intrinsics it needs before any contract code runs, installs the determinism
+ *   shims (Date, Math.random, WeakRef, FinalizationRegistry, Intl, locale
+ *   defaults), holds the mode (`init` | `idle` | `call` | `process` | `apply`),
+ *   the PRNG, the host bridge and the `entry` function the host calls.
+ * - `contract`, `assert`, `util`: the modules a contract may import.
+ *
+ * These are plain strings (`String.raw`): no backticks and no `${` inside.
+ */
+
+/** Specifier of the internal runtime module. Contracts cannot import it. */
+export const RUNTIME_SPECIFIER = 'vitra:runtime'
+
+/** The modules a contract may import. */
+export const GUEST_MODULE_NAMES = ['contract', 'assert', 'util'] as const
+
+export const RUNTIME_SOURCE = String.raw`
+const G = globalThis
+const RealDate = Date
+const DP = RealDate.prototype
+const realNow = RealDate.now
+const realParse = RealDate.parse
+const realUTC = RealDate.UTC
+const realRandom = Math.random
+const JSONstringify = JSON.stringify
+const JSONparse = JSON.parse
+const ObjectKeys = Object.keys
+const ObjectGetPrototypeOf = Object.getPrototypeOf
+const ObjectSetPrototypeOf = Object.setPrototypeOf
+const ObjectDefineProperty = Object.defineProperty
+const ObjectFreeze = Object.freeze
+const ObjectHasOwn = Object.hasOwn
+const ObjectPrototype = Object.prototype
+const ArrayPrototype = Array.prototype
+const isArray = Array.isArray
+const ErrorCtor = Error
+const TypeErrorCtor = TypeError
+const StringCtor = String
+const MapCtor = Map
+const MathImul = Math.imul
+const ReflectApply = Reflect.apply
+const NumberIsInteger = Number.isInteger
+const fnCall = Function.prototype.call
+const uncurry = (fn) => fnCall.bind(fn)
+const push = uncurry(ArrayPrototype.push)
+const join = uncurry(ArrayPrototype.join)
+const startsWith = uncurry(String.prototype.startsWith)
+const strSlice = uncurry(String.prototype.slice)
+const toLowerCase = uncurry(String.prototype.toLowerCase)
+const regexTest = uncurry(RegExp.prototype.test)
+const mapGet = uncurry(MapCtor.prototype.get)
+const mapSet = uncurry(MapCtor.prototype.set)
+const mapHas = uncurry(MapCtor.prototype.has)
+const dateGetTime = uncurry(DP.getTime)
+const dateRealTzOffset = uncurry(DP.getTimezoneOffset)
+const dateUTCFullYear = uncurry(DP.getUTCFullYear)
+const dateUTCMonth = uncurry(DP.getUTCMonth)
+const dateUTCDate = uncurry(DP.getUTCDate)
+const dateUTCDay = uncurry(DP.getUTCDay)
+const dateUTCHours = uncurry(DP.getUTCHours)
+const dateUTCMinutes = uncurry(DP.getUTCMinutes)
+const dateUTCSeconds = uncurry(DP.getUTCSeconds)
+
+const MAX_MESSAGE = 4096
+const MAX_DEPTH = 512
+const HEX64 = /^[0-9a-fA-F]{64}$/
+
+// ---------------------------------------------------------------- mode
+
+// 'init' (module evaluation), 'idle' (between entries), 'call', 'process', 'apply'.
+// Everything except 'call' and 'process' is deterministic.
+let mode = 'init'
+let entryOpen = false
+const callerListeners = []
+let host = null
+let ns = null
+let applyKind = 'none'
+
+function deterministic () { return mode !== 'call' && mode !== 'process' }
+function modeName () { return mode === 'init' ? 'module initialisation' : mode }
+
+// ---------------------------------------------------------------- PRNG (xoshiro128**)
+
+let s0 = 0
+let s1 = 0
+let s2 = 0
+let s3 = 0
+let detNow = 0
+
+function seedPrng (a, b, c, d) {
+  s0 = a | 0; s1 = b | 0; s2 = c | 0; s3 = d | 0
+  if ((s0 | s1 | s2 | s3) === 0) s0 = 1
+}
+function rotl (x, k) { return (x << k) | (x >>> (32 - k)) }
+function nextU32 () {
+  const result = MathImul(rotl(MathImul(s1, 5), 7), 9) >>> 0
+  const t = s1 << 9
+  s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11)
+  return result
+}
+function nextDouble () {
+  const hi = nextU32() >>> 5
+  const lo = nextU32() >>> 6
+  return (hi * 67108864 + lo) / 9007199254740992
+}
+
+// ---------------------------------------------------------------- Math.random
+
+ObjectDefineProperty(Math, 'random', {
+  value: { random () { return deterministic() ? nextDouble() : realRandom() } }.random,
+  writable: true,
+  enumerable: false,
+  configurable: true
+})
+
+// ---------------------------------------------------------------- Date
+
+function now () { return deterministic() ? detNow : realNow() }
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+function pad (n, width) { let s = '' + n; while (s.length < width) s = '0' + s; return s }
+function utcDateString (d) {
+  const y = dateUTCFullYear(d)
+  return DAYS[dateUTCDay(d)] + ' ' + MONTHS[dateUTCMonth(d)] + ' ' + pad(dateUTCDate(d), 2) + ' ' + (y < 0 ? '-' : '') + pad(y < 0 ? -y : y, 4)
+}
+function utcTimeString (d) {
+  return pad(dateUTCHours(d), 2) + ':' + pad(dateUTCMinutes(d), 2) + ':' + pad(dateUTCSeconds(d), 2) + ' GMT+0000 (Coordinated Universal Time)'
+}
+function isInvalid (d) { const t = dateGetTime(d); return t !== t }
+
+// A date string carries its own offset when it ends in Z / +hh:mm after a time,
+// or names GMT/UTC/UT or a US zone; ISO date-only forms are UTC by definition.
+const ZONED = /\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:z|[+-]\d\d(?::?\d\d)?)\s*(?:\([^)]*\))?\s*$/i
+const NAMED_ZONE = /\b(?:gmt|utc|ut|z|[ecmp][sd]t)\b/i
+const DATE_ONLY = /^\s*[+-]?\d{4,6}(?:-\d\d(?:-\d\d)?)?\s*$/
+function parseDeterministic (s) {
+  const t = realParse(s)
+  if (t !== t) return t
+  if (regexTest(ZONED, s) || regexTest(NAMED_ZONE, s) || regexTest(DATE_ONLY, s)) return t
+  return t - dateRealTzOffset(new RealDate(t)) * 60000
+}
+
+const DateShim = function Date (...args) {
+  if (new.target === undefined) return DP.toString.call(new RealDate(now()))
+  let d
+  const n = args.length
+  if (n === 0) d = new RealDate(now())
+  else if (!deterministic()) d = new RealDate(...args)
+  else if (n === 1) d = new RealDate(typeof args[0] === 'string' ? parseDeterministic(args[0]) : args[0])
+  else d = new RealDate(realUTC(...args))
+  if (new.target !== DateShim) ObjectSetPrototypeOf(d, new.target.prototype)
+  return d
+}
+ObjectDefineProperty(DateShim, 'length', { value: 7 })
+ObjectDefineProperty(DateShim, 'prototype', { value: DP, writable: false, enumerable: false, configurable: false })
+ObjectDefineProperty(DP, 'constructor', { value: DateShim, writable: true, enumerable: false, configurable: true })
+DateShim.now = { now () { return now() } }.now
+DateShim.parse = { parse (s) { return deterministic() ? parseDeterministic(StringCtor(s)) : realParse(s) } }.parse
+DateShim.UTC = realUTC
+ObjectDefineProperty(G, 'Date', { value: DateShim, writable: true, enumerable: false, configurable: true })
+
+function patchMethod (proto, name, make) {
+  const real = proto[name]
+  if (typeof real !== 'function') return
+  const shim = make(real)
+  ObjectDefineProperty(shim, 'name', { value: name })
+  ObjectDefineProperty(proto, name, { value: shim, writable: true, enumerable: false, configurable: true })
+}
+
+// Local-time Date methods behave as UTC in deterministic modes (the host's time zone must not matter).
+const LOCAL_TO_UTC = [
+  ['getFullYear', 'getUTCFullYear'], ['getMonth', 'getUTCMonth'], ['getDate', 'getUTCDate'], ['getDay', 'getUTCDay'],
+  ['getHours', 'getUTCHours'], ['getMinutes', 'getUTCMinutes'], ['getSeconds', 'getUTCSeconds'], ['getMilliseconds', 'getUTCMilliseconds'],
+  ['setFullYear', 'setUTCFullYear'], ['setMonth', 'setUTCMonth'], ['setDate', 'setUTCDate'], ['setHours', 'setUTCHours'],
+  ['setMinutes', 'setUTCMinutes'], ['setSeconds', 'setUTCSeconds'], ['setMilliseconds', 'setUTCMilliseconds']
+]
+for (let i = 0; i < LOCAL_TO_UTC.length; i++) {
+  const utc = DP[LOCAL_TO_UTC[i][1]]
+  patchMethod(DP, LOCAL_TO_UTC[i][0], (real) => function (...args) { return ReflectApply(deterministic() ? utc : real, this, args) })
+}
+patchMethod(DP, 'getTimezoneOffset', (real) => function () { return deterministic() ? (isInvalid(this) ? NaN : 0) : ReflectApply(real, this, []) })
+patchMethod(DP, 'toString', (real) => function () {
+  if (!deterministic()) return ReflectApply(real, this, [])
+  return isInvalid(this) ? 'Invalid Date' : utcDateString(this) + ' ' + utcTimeString(this)
+})
+patchMethod(DP, 'toDateString', (real) => function () {
+  if (!deterministic()) return ReflectApply(real, this, [])
+  return isInvalid(this) ? 'Invalid Date' : utcDateString(this)
+})
+patchMethod(DP, 'toTimeString', (real) => function () {
+  if (!deterministic()) return ReflectApply(real, this, [])
+  return isInvalid(this) ? 'Invalid Date' : utcTimeString(this)
+})
+for (const name of ['toLocaleString', 'toLocaleDateString', 'toLocaleTimeString']) {
+  patchMethod(DP, name, (real) => function (locales, options) {
+    if (!deterministic()) return ReflectApply(real, this, [locales, options])
+    const opts = { timeZone: 'UTC' }
+    if (options !== undefined && options !== null) {
+      const keys = ObjectKeys(options)
+      for (let i = 0; i < keys.length; i++) opts[keys[i]] = options[keys[i]]
+      if (opts.timeZone === undefined) opts.timeZone = 'UTC'
+    }
+    return ReflectApply(real, this, [locales === undefined ? 'en-US' : locales, opts])
+  })
+}
+
+// Locale-sensitive methods use 'en-US' instead of the host's default locale in deterministic modes.
+function defaultLocale (proto, name, index) {
+  patchMethod(proto, name, (real) => function (...args) {
+    if (deterministic() && args[index] === undefined) {
+      while (args.length <= index) push(args, undefined)
+      args[index] = 'en-US'
+    }
+    return ReflectApply(real, this, args)
+  })
+}
+defaultLocale(String.prototype, 'localeCompare', 1)
+defaultLocale(String.prototype, 'toLocaleUpperCase', 0)
+defaultLocale(String.prototype, 'toLocaleLowerCase', 0)
+defaultLocale(Number.prototype, 'toLocaleString', 0)
+defaultLocale(BigInt.prototype, 'toLocaleString', 0)
+defaultLocale(ArrayPrototype, 'toLocaleString', 0)
+
+// ---------------------------------------------------------------- GC- and host-dependent globals
+
+function gate (name) {
+  const real = G[name]
+  if (real === undefined) return
+  ObjectDefineProperty(G, name, { get () { return deterministic() ? undefined : real }, enumerable: false, configurable: false })
+}
+// Patch the prototypes first: the gated globals read as undefined during module initialisation.
+if (typeof G.WeakRef === 'function') {
+  patchMethod(G.WeakRef.prototype, 'deref', (real) => function () {
+    if (deterministic()) throw new ErrorCtor('WeakRef is not available in ' + modeName())
+    return ReflectApply(real, this, [])
+  })
+}
+if (typeof G.FinalizationRegistry === 'function') {
+  patchMethod(G.FinalizationRegistry.prototype, 'register', (real) => function (...args) {
+    if (deterministic()) throw new ErrorCtor('FinalizationRegistry is not available in ' + modeName())
+    return ReflectApply(real, this, args)
+  })
+}
+gate('WeakRef')
+gate('FinalizationRegistry')
+gate('Intl')
+// No other thread can wake a waiter, and waitAsync is a timer.
+if (typeof Atomics === 'object') {
+  delete Atomics.wait
+  delete Atomics.waitAsync
+}
+
+// ---------------------------------------------------------------- JSON values
+
+function describeType (v) {
+  if (v === undefined) return 'undefined'
+  if (typeof v === 'number') return 'a non-finite number (' + StringCtor(v) + ')'
+  if (typeof v === 'function') return 'a function'
+  if (typeof v === 'symbol') return 'a symbol'
+  if (typeof v === 'bigint') return 'a BigInt'
+  try {
+    const proto = ObjectGetPrototypeOf(v)
+    const ctor = proto && ObjectHasOwn(proto, 'constructor') ? proto.constructor : undefined
+    const name = typeof ctor === 'function' && typeof ctor.name === 'string' && ctor.name ? ctor.name : 'a class'
+    return 'an instance of ' + name
+  } catch {
+    return 'not a plain object'
+  }
+}
+
+function notJson (what, path, v, detail) {
+  return new TypeErrorCtor(what + ' is not a JSON value: ' + path + ' is ' + (detail || describeType(v)))
+}
+
+// Serialises a JSON value, reading every property exactly once (proxies and getters
+// cannot show one value to the check and another to the encoder). Object properties
+// whose value is undefined are left out, as JSON.stringify does.
+function encode (v, what, path, stack) {
+  switch (typeof v) {
+    case 'string': return JSONstringify(v)
+    case 'boolean': return v ? 'true' : 'false'
+    case 'number':
+      if (v !== v || v === Infinity || v === -Infinity) throw notJson(what, path, v)
+      return v === 0 ? '0' : '' + v
+    case 'object': {
+      if (v === null) return 'null'
+      for (let i = 0; i < stack.length; i++) if (stack[i] === v) throw notJson(what, path, v, 'a circular reference')
+      if (stack.length >= MAX_DEPTH) throw notJson(what, path, v, 'nested too deeply')
+      push(stack, v)
+      let out
+      if (isArray(v)) {
+        const parts = []
+        const len = v.length
+        for (let i = 0; i < len; i++) {
+          const el = v[i]
+          if (el === undefined) throw notJson(what, path + '[' + i + ']', el, 'undefined (arrays may not hold undefined)')
+          push(parts, encode(el, what, path + '[' + i + ']', stack))
+        }
+        out = '[' + join(parts, ',') + ']'
+      } else {
+        const proto = ObjectGetPrototypeOf(v)
+        if (proto !== ObjectPrototype && proto !== null) throw notJson(what, path, v)
+        const keys = ObjectKeys(v)
+        const parts = []
+        for (let i = 0; i < keys.length; i++) {
+          const k = keys[i]
+          const el = v[k]
+          if (el === undefined) continue
+          push(parts, JSONstringify(k) + ':' + encode(el, what, path + '.' + k, stack))
+        }
+        out = '{' + join(parts, ',') + '}'
+      }
+      stack.length--
+      return out
+    }
+    default:
+      throw notJson(what, path, v)
+  }
+}
+
+function encodeJson (v, what) { return encode(v, what, '$', []) }
+
+function encodePlainObject (v, what) {
+  if (v === null || typeof v !== 'object' || isArray(v)) throw new TypeErrorCtor(what + ' must be a plain JSON object')
+  return encode(v, what, '$', [])
+}
+
+// ---------------------------------------------------------------- host bridge
+
+// The host answers with 'v' + JSON on success or 'e' + message on refusal.
+function hostCall (op, arg) {
+  if (!entryOpen) throw new ErrorCtor('the index is only readable while a call, process or apply is running')
+  const out = host.applySyncPromise(undefined, [op, arg])
+  if (out[0] === 'e') throw new ErrorCtor(strSlice(out, 1))
+  return JSONparse(strSlice(out, 1))
+}
+
+function checkKey (key, fn) {
+  if (typeof key !== 'string') throw new TypeErrorCtor(fn + ': key must be a string')
+  return key
+}
+
+function readIndex (key) { return hostCall('get', checkKey(key, 'index.get')) }
+
+const RANGE_KEYS = ['gt', 'gte', 'lt', 'lte']
+function listIndex (prefix, opts) {
+  if (prefix === undefined) prefix = ''
+  if (typeof prefix !== 'string') throw new TypeErrorCtor('index.list: prefix must be a string')
+  const clean = {}
+  if (opts !== undefined && opts !== null) {
+    if (typeof opts !== 'object') throw new TypeErrorCtor('index.list: options must be an object')
+    const limit = opts.limit
+    if (limit !== undefined) {
+      if (!NumberIsInteger(limit) || limit < 0) throw new TypeErrorCtor('index.list: limit must be a non-negative integer')
+      clean.limit = limit
+    }
+    const reverse = opts.reverse
+    if (reverse !== undefined) {
+      if (typeof reverse !== 'boolean') throw new TypeErrorCtor('index.list: reverse must be a boolean')
+      clean.reverse = reverse
+    }
+    for (let i = 0; i < RANGE_KEYS.length; i++) {
+      const r = opts[RANGE_KEYS[i]]
+      if (r === undefined) continue
+      if (typeof r !== 'string') throw new TypeErrorCtor('index.list: ' + RANGE_KEYS[i] + ' must be a string')
+      clean[RANGE_KEYS[i]] = r
+    }
+  }
+  return hostCall('list', JSONstringify({ prefix, opts: clean }))
+}
+
+function listOplogs () {
+  if (mode !== 'call') throw new ErrorCtor('listOplogs() is not available in ' + modeName())
+  return hostCall('oplogs', '')
+}
+
+function hex (n) { return pad((n >>> 0).toString(16), 8) }
+function uuidFromWords (a, b, c, d) {
+  const h = hex(a) + hex(b) + hex(c) + hex(d)
+  const variant = '89ab'[parseInt(h[16], 16) & 3]
+  return strSlice(h, 0, 8) + '-' + strSlice(h, 8, 12) + '-4' + strSlice(h, 13, 16) + '-' + variant + strSlice(h, 17, 20) + '-' + strSlice(h, 20, 32)
+}
+function genUUID () {
+  if (deterministic()) return uuidFromWords(nextU32(), nextU32(), nextU32(), nextU32())
+  return hostCall('uuid', '')
+}
+
+/** The functions the guest modules (contract, assert, util) build on. */
+export const rt = ObjectFreeze({
+  async indexGet (key) { return readIndex(key) },
+  async indexList (prefix, opts) { return listIndex(prefix, opts) },
+  async listOplogs () { return listOplogs() },
+  genUUID,
+  onCaller (fn) { push(callerListeners, fn) }
+})
+
+function setCaller (writer, oplog) {
+  for (let i = 0; i < callerListeners.length; i++) callerListeners[i](writer, oplog)
+}
+
+// ---------------------------------------------------------------- errors
+
+function safeString (v) {
+  try { return StringCtor(v) } catch { return 'a value that cannot be printed' }
+}
+function clip (s) { return s.length > MAX_MESSAGE ? strSlice(s, 0, MAX_MESSAGE) + '...' : s }
+function describeError (err) {
+  let name = 'Error'
+  let message
+  let stack = ''
+  try {
+    if (err !== null && (typeof err === 'object' || typeof err === 'function')) {
+      const m = err.message
+      message = typeof m === 'string' ? m : safeString(err)
+      const n = err.name
+      if (typeof n === 'string') name = n
+      const s = err.stack
+      if (typeof s === 'string') stack = s
+    } else {
+      message = 'the contract threw ' + (typeof err === 'string' ? err : safeString(err))
+      name = 'Thrown'
+    }
+  } catch {
+    message = 'the contract threw a value that cannot be described'
+  }
+  return '!' + JSONstringify({ name: clip(name), message: clip(message), stack: clip(stack) })
+}
+
+// ---------------------------------------------------------------- entries
+
+async function runCall (name, paramsJson) {
+  const fn = ns[name]
+  if (typeof fn !== 'function' || name === 'apply' || name === 'process') throw new ErrorCtor('the contract has no method ' + name)
+  const params = paramsJson === '' ? undefined : JSONparse(paramsJson)
+  const ops = []
+  let open = true
+  const emit = { emit (op) {
+    if (!open) throw new ErrorCtor('emit() was called after ' + name + '() returned')
+    push(ops, encodePlainObject(op, 'emit(op): op'))
+  } }.emit
+  let response
+  try {
+    response = await fn(params, emit)
+  } finally {
+    open = false
+  }
+  const head = '{"o":[' + join(ops, ',') + ']'
+  if (response === undefined) return head + '}'
+  return head + ',"r":' + encodeJson(response, 'the return value of ' + name + '()') + '}'
+}
+
+async function runProcess (opJson) {
+  const fn = ns.process
+  if (typeof fn !== 'function') return 'null'
+  const result = await fn(JSONparse(opJson))
+  if (result === undefined) return 'null'
+  return encodeJson(result, 'the return value of process()')
+}
+
+const DELETED = {}
+function checkWritableKey (key, fn) {
+  if (typeof key !== 'string') throw new TypeErrorCtor(fn + ': key must be a string')
+  if (key === '') throw new TypeErrorCtor(fn + ': key must not be empty')
+  if (startsWith(key, '.sys/')) throw new ErrorCtor(fn + ': keys starting with .sys/ are reserved for the system (use tx.addOplog, tx.removeOplog or tx.setContractSource)')
+  return key
+}
+function checkPubkey (arg, fn) {
+  const pubkey = arg !== null && typeof arg === 'object' ? arg.pubkey : undefined
+  if (typeof pubkey !== 'string' || !regexTest(HEX64, pubkey)) throw new TypeErrorCtor(fn + ': pubkey must be a 64-character hex string')
+  return toLowerCase(pubkey)
+}
+
+function makeTx () {
+  const pending = new MapCtor()
+  const actions = []
+  let open = true
+  function live (fn) { if (!open) throw new ErrorCtor('tx.' + fn + '() was called after apply returned') }
+  function del (key) {
+    live('delete')
+    const k = checkWritableKey(key, 'tx.delete')
+    mapSet(pending, k, DELETED)
+    push(actions, '{"type":"del","key":' + JSONstringify(k) + '}')
+  }
+  const tx = ObjectFreeze({
+    async get (key) {
+      live('get')
+      const k = checkKey(key, 'tx.get')
+      if (mapHas(pending, k)) {
+        const json = mapGet(pending, k)
+        return json === DELETED ? null : JSONparse(json)
+      }
+      return hostCall('get', k)
+    },
+    put (key, value) {
+      live('put')
+      const k = checkWritableKey(key, 'tx.put')
+      if (value === undefined) throw new TypeErrorCtor('tx.put: value is undefined (use tx.delete to remove a key)')
+      const json = encodeJson(value, 'tx.put: value')
+      mapSet(pending, k, json)
+      push(actions, '{"type":"put","key":' + JSONstringify(k) + ',"value":' + json + '}')
+    },
+    delete: del,
+    del,
+    addOplog (arg) {
+      live('addOplog')
+      push(actions, '{"type":"addOplog","pubkey":"' + checkPubkey(arg, 'tx.addOplog') + '"}')
+    },
+    removeOplog (arg) {
+      live('removeOplog')
+      push(actions, '{"type":"removeOplog","pubkey":"' + checkPubkey(arg, 'tx.removeOplog') + '"}')
+    },
+    setContractSource (arg) {
+      live('setContractSource')
+      const code = arg !== null && typeof arg === 'object' ? arg.code : undefined
+      if (typeof code !== 'string' || code === '') throw new TypeErrorCtor('tx.setContractSource: code must be a non-empty string')
+      push(actions, '{"type":"setContractSource","code":' + JSONstringify(code) + '}')
+    }
+  })
+  return { tx, actions, close () { open = false } }
+}
+
+async function runApply (payload) {
+  const args = JSONparse(payload)
+  const op = args[0]
+  const ack = args[1]
+  const state = makeTx()
+  try {
+    const a = ns.apply
+    if (typeof a === 'function') {
+      await a(state.tx, op, ack)
+    } else {
+      const name = op !== null && typeof op === 'object' && !isArray(op) ? op.op : undefined
+      const handler = typeof name === 'string' && ObjectHasOwn(a, name) ? a[name] : undefined
+      if (typeof handler !== 'function') throw new ErrorCtor('no apply handler for op ' + safeString(name))
+      await ReflectApply(handler, a, [state.tx, op, ack])
+    }
+  } finally {
+    state.close()
+  }
+  return '[' + join(state.actions, ',') + ']'
+}
+
+/** Called once by the host, right after this module is evaluated. */
+export function init (hostRef, a, b, c, d) {
+  if (host !== null) throw new ErrorCtor('already initialised')
+  host = hostRef
+  seedPrng(a, b, c, d)
+  detNow = 0
+}
+
+/**
+ * Called once by the host after the contract module evaluated: records its namespace
+ * and describes its exports as JSON.
+ */
+export function bind (namespace) {
+  if (ns !== null) throw new ErrorCtor('already bound')
+  mode = 'idle'
+  ns = namespace
+  const keys = ObjectKeys(ns)
+  const methods = []
+  let problem = null
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]
+    if (k !== 'apply' && k !== 'process' && typeof ns[k] === 'function') push(methods, k)
+  }
+  const a = ns.apply
+  if (typeof a === 'function') applyKind = 'function'
+  else if (a !== null && typeof a === 'object') {
+    applyKind = 'object'
+    const names = ObjectKeys(a)
+    for (let i = 0; i < names.length; i++) if (typeof a[names[i]] !== 'function') problem = 'apply.' + names[i] + ' must be a function'
+  } else if (a === undefined) problem = 'the contract must export apply (a function, or an object of functions keyed by op name)'
+  else problem = 'the export apply must be a function or an object of functions keyed by op name'
+  const p = ns.process
+  if (p !== undefined && typeof p !== 'function') problem = 'the export process must be a function'
+  return JSONstringify({ methods, hasProcess: typeof p === 'function', problem })
+}
+
+/**
+ * One entry from the host. Returns a string: the result JSON, or '!' + error JSON when
+ * the contract failed. Arguments are primitives only.
+ */
+export async function entry (kind, name, json, writer, oplog, ts, a, b, c, d) {
+  if (entryOpen) return '!' + JSONstringify({ name: 'Error', message: 'another entry is running', stack: '' })
+  mode = kind
+  entryOpen = true
+  if (kind === 'apply') { detNow = ts; seedPrng(a, b, c, d) }
+  setCaller(kind === 'call' ? writer : false, kind === 'call' ? oplog : null)
+  try {
+    if (kind === 'call') return await runCall(name, json)
+    if (kind === 'process') return await runProcess(json)
+    if (kind === 'apply') return await runApply(json)
+    throw new ErrorCtor('unknown entry kind')
+  } catch (err) {
+    return describeError(err)
+  } finally {
+    entryOpen = false
+    mode = 'idle'
+    setCaller(false, null)
+  }
+}
+`
+
+export const CONTRACT_SOURCE = String.raw`
+import { rt } from 'vitra:runtime'
+/** Whether the caller may append ops (calls only; false in process and apply). */
+export let isWriter = false
+/** Hex public key of the caller's oplog, or null (always null in process and apply). */
+export let oplog = null
+rt.onCaller((w, o) => { isWriter = w; oplog = o })
+/** Read access to the index. */
+export const index = Object.freeze({
+  get: (key) => rt.indexGet(key),
+  list: (prefix, opts) => rt.indexList(prefix, opts)
+})
+/** The database's oplogs: [{ pubkey, active }] (calls only). */
+export function listOplogs () { return rt.listOplogs() }
+export default Object.freeze({
+  index,
+  get isWriter () { return isWriter },
+  get oplog () { return oplog },
+  listOplogs
+})
+`
+
+export const ASSERT_SOURCE = String.raw`
+const ObjectIs = Object.is
+const ObjectKeys = Object.keys
+const ObjectGetPrototypeOf = Object.getPrototypeOf
+const ObjectHasOwn = Object.hasOwn
+const isArray = Array.isArray
+const JSONstringify = JSON.stringify
+const StringCtor = String
+const RealDate = Date
+
+export class AssertionError extends Error {
+  constructor (message) { super(message); this.name = 'AssertionError' }
+}
+
+function show (v) {
+  try {
+    if (typeof v === 'string') return JSONstringify(v)
+    if (typeof v === 'bigint') return StringCtor(v) + 'n'
+    if (typeof v === 'function') return '[Function]'
+    if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined || typeof v === 'symbol') return StringCtor(v)
+    const s = JSONstringify(v)
+    if (typeof s !== 'string') return StringCtor(v)
+    return s.length > 200 ? s.slice(0, 200) + '...' : s
+  } catch {
+    return '[unprintable]'
+  }
+}
+
+function raise (message, fallback) {
+  if (message instanceof Error) throw message
+  throw new AssertionError(message === undefined ? fallback : StringCtor(message))
+}
+
+function deep (a, b, seen) {
+  if (ObjectIs(a, b)) return true
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false
+  if (ObjectGetPrototypeOf(a) !== ObjectGetPrototypeOf(b)) return false
+  if (a instanceof RealDate) return ObjectIs(a.getTime(), b.getTime())
+  if (a instanceof RegExp) return StringCtor(a) === StringCtor(b)
+  for (let i = 0; i < seen.length; i++) if (seen[i][0] === a && seen[i][1] === b) return true
+  seen.push([a, b])
+  if (a instanceof Map) {
+    if (a.size !== b.size) return false
+    for (const [k, v] of a) if (!b.has(k) || !deep(v, b.get(k), seen)) return false
+    return true
+  }
+  if (a instanceof Set) {
+    if (a.size !== b.size) return false
+    for (const v of a) if (!b.has(v)) return false
+    return true
+  }
+  if (isArray(a) && a.length !== b.length) return false
+  const ka = ObjectKeys(a)
+  const kb = ObjectKeys(b)
+  if (ka.length !== kb.length) return false
+  for (const k of ka) if (!ObjectHasOwn(b, k) || !deep(a[k], b[k], seen)) return false
+  return true
+}
+
+/** Fails unless value is truthy. */
+export function ok (value, message) { if (!value) raise(message, 'Expected a truthy value, got ' + show(value)) }
+/** Fails unless Object.is(actual, expected). */
+export function equal (actual, expected, message) {
+  if (!ObjectIs(actual, expected)) raise(message, 'Expected ' + show(actual) + ' to equal ' + show(expected))
+}
+/** Fails if Object.is(actual, expected). */
+export function notEqual (actual, expected, message) {
+  if (ObjectIs(actual, expected)) raise(message, 'Expected ' + show(actual) + ' not to equal ' + show(expected))
+}
+/** Fails unless actual and expected are structurally equal (same prototypes, own enumerable keys). */
+export function deepEqual (actual, expected, message) {
+  if (!deep(actual, expected, [])) raise(message, 'Expected ' + show(actual) + ' to deeply equal ' + show(expected))
+}
+/** Fails if actual and expected are structurally equal. */
+export function notDeepEqual (actual, expected, message) {
+  if (deep(actual, expected, [])) raise(message, 'Expected ' + show(actual) + ' not to deeply equal ' + show(expected))
+}
+/** Fails unless string matches regexp. */
+export function match (string, regexp, message) {
+  if (typeof string !== 'string' || !(regexp instanceof RegExp)) raise(message, 'match(string, regexp) needs a string and a RegExp')
+  regexp.lastIndex = 0
+  if (!regexp.test(string)) raise(message, 'Expected ' + show(string) + ' to match ' + StringCtor(regexp))
+}
+/** Fails if string matches regexp. */
+export function doesNotMatch (string, regexp, message) {
+  if (typeof string !== 'string' || !(regexp instanceof RegExp)) raise(message, 'doesNotMatch(string, regexp) needs a string and a RegExp')
+  regexp.lastIndex = 0
+  if (regexp.test(string)) raise(message, 'Expected ' + show(string) + ' not to match ' + StringCtor(regexp))
+}
+/** Always fails. */
+export function fail (message) { raise(message, 'Failed') }
+
+export const strictEqual = equal
+export const notStrictEqual = notEqual
+export const deepStrictEqual = deepEqual
+export const notDeepStrictEqual = notDeepEqual
+
+function assert (value, message) { ok(value, message) }
+Object.assign(assert, { ok, equal, notEqual, deepEqual, notDeepEqual, match, doesNotMatch, fail, strictEqual, notStrictEqual, deepStrictEqual, notDeepStrictEqual, AssertionError })
+Object.freeze(assert)
+export default assert
+`
+
+export const UTIL_SOURCE = String.raw`
+import { rt } from 'vitra:runtime'
+/** A v4 UUID: random in calls and process, drawn from the ack-seeded PRNG in apply. */
+export function genUUID () { return rt.genUUID() }
+export default Object.freeze({ genUUID })
+`

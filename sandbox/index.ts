@@ -1,0 +1,15 @@
+/** The contract runtime: public surface of the sandbox layer. */
+export { ContractSandbox, type SandboxOptions } from './contract-sandbox.js'
+export { resolveLimits, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS, type ResolvedLimits } from './limits.js'
+export { GUEST_MODULE_NAMES } from './guest-modules.js'
+export type {
+  Json,
+  SandboxLimits,
+  IndexEntry,
+  ListOptions,
+  IndexReader,
+  CallContext,
+  AckInfo,
+  TxAction,
+  CallResult
+} from './types.js'

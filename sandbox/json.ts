@@ -1,0 +1,100 @@
+import { InvalidValueError } from '../src/errors.js'
+import type { Json, TxAction } from './types.js'
+
+/**
+ * Host-side JSON checks. Values entering the sandbox are checked here; values
+ * leaving it come out of `JSON.parse` (so they are JSON by construction) and only
+ * their shape is checked.
+ */
+
+/**
+ * Serialises `value` if it is a JSON value: null, booleans, finite numbers,
+ * strings, arrays (without undefined) and plain objects (prototype Object.prototype
+ * or null; properties holding undefined are dropped, as JSON.stringify does).
+ * Throws InvalidValueError naming the offending path otherwise.
+ */
+export function encodeJson (value: unknown, what: string): string {
+  checkJson(value, what, '$', [])
+  return JSON.stringify(value)
+}
+
+function checkJson (v: unknown, what: string, path: string, stack: object[]): void {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return
+    case 'number':
+      if (!Number.isFinite(v)) fail(what, path, `a non-finite number (${String(v)})`)
+      return
+    case 'object': {
+      if (v === null) return
+      if (stack.includes(v)) fail(what, path, 'a circular reference')
+      stack.push(v)
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          if (v[i] === undefined) fail(what, `${path}[${i}]`, 'undefined')
+          checkJson(v[i], what, `${path}[${i}]`, stack)
+        }
+      } else {
+        const proto = Object.getPrototypeOf(v)
+        if (proto !== Object.prototype && proto !== null) fail(what, path, `an instance of ${String(proto?.constructor?.name ?? 'a class')}`)
+        for (const [k, el] of Object.entries(v)) if (el !== undefined) checkJson(el, what, `${path}.${k}`, stack)
+      }
+      stack.pop()
+      return
+    }
+    default:
+      fail(what, path, typeof v === 'undefined' ? 'undefined' : `a ${typeof v}`)
+  }
+}
+
+function fail (what: string, path: string, detail: string): never {
+  throw new InvalidValueError(`${what} is not a JSON value: ${path} is ${detail}`)
+}
+
+const HEX64 = /^[0-9a-f]{64}$/
+
+/**
+ * Checks the shape of the actions the guest recorded. The guest runtime already
+ * enforces these rules; this is the authoritative check, since a contract can
+ * tamper with objects inside its own isolate. Returns an error message or null.
+ */
+export function checkActions (actions: unknown): string | null {
+  if (!Array.isArray(actions)) return 'the recorded actions are not an array'
+  for (const a of actions as Array<Record<string, unknown>>) {
+    if (a === null || typeof a !== 'object') return 'a recorded action is not an object'
+    switch (a.type) {
+      case 'put':
+        if (!writableKey(a.key)) return `invalid key in put: ${JSON.stringify(a.key)}`
+        if (!('value' in a)) return 'put without a value'
+        break
+      case 'del':
+        if (!writableKey(a.key)) return `invalid key in delete: ${JSON.stringify(a.key)}`
+        break
+      case 'addOplog':
+      case 'removeOplog':
+        if (typeof a.pubkey !== 'string' || !HEX64.test(a.pubkey)) return `invalid pubkey in ${String(a.type)}`
+        break
+      case 'setContractSource':
+        if (typeof a.code !== 'string' || a.code === '') return 'invalid code in setContractSource'
+        break
+      default:
+        return `unknown action type ${JSON.stringify(a.type)}`
+    }
+  }
+  return null
+}
+
+function writableKey (key: unknown): key is string {
+  return typeof key === 'string' && key !== '' && !key.startsWith('.sys/')
+}
+
+/** Narrowing helper for actions that passed checkActions. */
+export function asActions (actions: unknown): TxAction[] {
+  return actions as TxAction[]
+}
+
+/** Narrowing helper for JSON.parse output. */
+export function asJson (value: unknown): Json {
+  return value as Json
+}

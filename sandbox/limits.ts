@@ -1,0 +1,43 @@
+import type { SandboxLimits } from './types.js'
+
+/** Limits with every default filled in. */
+export interface ResolvedLimits {
+  /** Isolate heap limit in MiB. */
+  memoryMb: number
+  /** CPU time per entry in ms. */
+  timeoutMs: number
+  /** Wall-clock time per entry in ms. */
+  wallTimeoutMs: number
+}
+
+/** Default isolate heap limit (MiB). */
+export const DEFAULT_MEMORY_MB = 64
+/** Default CPU time per entry (ms). */
+export const DEFAULT_TIMEOUT_MS = 500
+/** Smallest heap isolated-vm accepts (MiB). */
+export const MIN_MEMORY_MB = 8
+/** Smallest default wall-clock bound (ms). */
+export const MIN_DEFAULT_WALL_MS = 5000
+
+/**
+ * Fills in the defaults: 64 MiB, 500 ms CPU, and a wall bound of 10 × the CPU
+ * limit but at least 5 s (never below the CPU limit). Throws RangeError on
+ * values that are not positive finite numbers.
+ */
+export function resolveLimits (limits: SandboxLimits = {}): ResolvedLimits {
+  const memoryMb = Math.max(MIN_MEMORY_MB, positive(limits.memoryMb, DEFAULT_MEMORY_MB, 'memoryMb'))
+  const timeoutMs = positive(limits.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs')
+  const wall = positive(limits.wallTimeoutMs, Math.max(10 * timeoutMs, MIN_DEFAULT_WALL_MS), 'wallTimeoutMs')
+  return { memoryMb, timeoutMs, wallTimeoutMs: Math.max(wall, timeoutMs) }
+}
+
+function positive (value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new RangeError(`limits.${name} must be a positive number`)
+  return value
+}
+
+/** How often the watchdog looks at a running entry (ms). */
+export function watchdogInterval (limits: ResolvedLimits): number {
+  return Math.max(5, Math.min(50, Math.floor(limits.timeoutMs / 4)))
+}

@@ -1,0 +1,55 @@
+/**
+ * The contract between the host (executor, verifier, Database) and the contract
+ * runtime. Values crossing the boundary are plain JSON values.
+ */
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+
+/** Limits applied to each isolate and each entry into it. */
+export interface SandboxLimits {
+  /** Isolate heap limit in MiB (default 64). Exceeding it fails the entry; the isolate is recreated. */
+  memoryMb?: number
+  /** CPU time per entry in ms (default 500). Exceeding it fails the entry; the isolate is recreated. */
+  timeoutMs?: number
+  /** Wall-clock bound per entry in ms, for promises that never settle (default 10 × timeoutMs, at least 5000). */
+  wallTimeoutMs?: number
+}
+
+/** One entry of an index listing. */
+export interface IndexEntry { key: string, value: Json }
+
+/** Options of `index.list(prefix, opts)` inside a contract. */
+export interface ListOptions { limit?: number, reverse?: boolean, gt?: string, gte?: string, lt?: string, lte?: string }
+
+/** Read access to the index, given by the host for one entry. */
+export interface IndexReader {
+  /** The value at `key`, or null when absent. */
+  get (key: string): Promise<Json | null>
+  /** Entries whose key starts with `prefix`, in key order (bounded by opts). */
+  list (prefix: string, opts: ListOptions): Promise<IndexEntry[]>
+}
+
+/** What a method call (`db.call`) may see: index reads plus caller info. */
+export interface CallContext {
+  index: IndexReader
+  /** Whether the caller may append ops (has an active local oplog). */
+  isWriter: boolean
+  /** Hex public key of the caller's oplog, or null. */
+  oplog: string | null
+  /** The database's oplogs: `[{ pubkey, active }]`. */
+  listOplogs (): Promise<Array<{ pubkey: string, active: boolean }>>
+}
+
+/** The ack as the contract sees it in `apply(tx, op, ack)`. */
+export interface AckInfo { origin: string, seq: number, ts: number, metadata: Json }
+
+/** One action recorded by `tx` during `apply`, in the order the contract made them. */
+export type TxAction =
+  | { type: 'put', key: string, value: Json }
+  | { type: 'del', key: string }
+  | { type: 'addOplog', pubkey: string }
+  | { type: 'removeOplog', pubkey: string }
+  | { type: 'setContractSource', code: string }
+
+/** Result of a method call. */
+export interface CallResult { response: Json | undefined, ops: Json[] }

@@ -1,0 +1,353 @@
+/**
+ * Database: the facade users hold. It opens the storage, the index log and the
+ * oplogs, runs the executor when it holds the index key, and serves `call`.
+ * Each role lives in its own module; this file only wires them together.
+ */
+import { EventEmitter } from 'events'
+import type Corestore from 'corestore'
+import type Hypercore from 'hypercore'
+import { encodeValue, type JsonValue } from './encoding.js'
+import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, PermissionError } from './errors.js'
+import { Executor, type ExecutorHooks } from './executor.js'
+import { IndexLog, openBee } from './logs/index-log.js'
+import { Oplog } from './logs/oplog.js'
+import { AckWaiters } from './ack-waiters.js'
+import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, inputKey } from './schemas.js'
+import { openCorestore, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
+import { ContractTransaction, type TxOp } from './transaction.js'
+import { createInclusionProof } from './verify/inclusion-proofs.js'
+import { ContractSandbox } from '../sandbox/contract-sandbox.js'
+import type { CallContext, SandboxLimits } from '../sandbox/types.js'
+
+export interface DatabaseOptions {
+  /** Sandbox limits for every isolate this database creates. */
+  limits?: SandboxLimits
+  /** Most ops per executor batch (group commit; default 256). */
+  maxBatchOps?: number
+  /** Called with the Corestore right after it opens, before anything is read (e.g. to pipe replication in tests). */
+  onCorestore?: (store: Corestore) => void
+  /** How long `load` waits for a remote index to show its genesis (default 15000 ms). */
+  timeout?: number
+  /** Test-only executor deviations; use `vitra/testing`. */
+  executorHooks?: ExecutorHooks
+}
+
+export interface CreateOptions extends DatabaseOptions {
+  contract: { source: string }
+}
+
+export interface CallOptions {
+  /** Build an inclusion proof for each appended op (default true). */
+  proofs?: boolean
+}
+
+/**
+ * Events: 'warning' (err) for background failures that do not stop the database
+ * (e.g. an ack lookup that failed while waiting for a remote executor).
+ */
+export class Database extends EventEmitter {
+  readonly storage: Storage
+  readonly store: Corestore
+  readonly index: IndexLog
+  readonly executor: Executor | null
+  private meta: LocalMeta
+  private readonly opts: DatabaseOptions
+  private readonly oplogMap = new Map<string, Oplog>()
+  private readonly waiters: AckWaiters
+  private sandbox: ContractSandbox | null = null
+  private sandboxSourceSeq = -1
+  private sourceStale = true
+  private closed = false
+  private readonly onIndexAppend: () => void
+
+  private constructor (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions) {
+    super()
+    this.storage = storage
+    this.store = store
+    this.index = index
+    this.meta = meta
+    this.opts = opts
+    this.waiters = new AckWaiters(index)
+    this.executor = meta.executor ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, hooks: opts.executorHooks }) : null
+    this.onIndexAppend = () => {
+      this.sourceStale = true
+      if (this.executor === null && this.waiters.size > 0) this.waiters.check().catch(err => this.emit('warning', err))
+    }
+  }
+
+  /**
+   * Create a new database: this storage becomes the executor, with one local
+   * oplog declared as the first participant. Fails with DATABASE_EXISTS when the
+   * storage already holds a database, CONTRACT_PARSE_ERROR when the contract does not compile.
+   */
+  static async create (storage: Storage, opts: CreateOptions): Promise<Database> {
+    if (typeof opts?.contract?.source !== 'string') throw new InvalidArgumentError('Database.create needs { contract: { source } } with the contract source as a string')
+    if (readMeta(storage) !== null) throw new DatabaseExistsError(`A database already exists in ${storageDir(storage)}`)
+    const probe = new ContractSandbox(opts.contract.source, { limits: opts.limits })
+    try { await probe.ready() } finally { await probe.close() }
+
+    const store = openCorestore(storage)
+    try {
+      opts.onCorestore?.(store)
+      const core = store.get({ name: 'index' })
+      const oplogCore = store.get({ name: 'oplog-0' })
+      await Promise.all([core.ready(), oplogCore.ready()])
+      const index = new IndexLog(openBee(core))
+      await index.ready()
+      const oplogHex = oplogCore.key.toString('hex')
+      const b = index.bee.batch()
+      await b.put(CONTRACT_SOURCE_KEY, encodeValue(opts.contract.source))
+      await b.put(inputKey(oplogHex), encodeInput({ pubkey: oplogHex, active: true }))
+      await b.put(GENESIS_KEY, encodeValue({ v: 1 }))
+      await b.flush()
+      await oplogCore.close()
+      const meta: LocalMeta = { version: 1, pubkey: core.key.toString('hex'), executor: true, oplogs: [{ name: 'oplog-0', pubkey: oplogHex }] }
+      writeMeta(storage, meta)
+      return await Database.open(storage, store, index, meta, opts)
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+  }
+
+  /**
+   * Open an existing database. With no `pubkey`, the one recorded in the storage.
+   * With a `pubkey` the storage has never seen, start following that database as a
+   * reader (its logs must reach this Corestore: see `onCorestore`, or the swarm).
+   */
+  static async load (storage: Storage, pubkey?: string | Buffer, opts: DatabaseOptions = {}): Promise<Database> {
+    const want = pubkey === undefined ? null : normalizeKey(pubkey)
+    let meta = readMeta(storage)
+    if (meta === null && want === null) throw new DatabaseNotFoundError(`No database in ${storageDir(storage)}: create one, or pass the public key of one to follow`)
+    if (meta !== null && want !== null && meta.pubkey !== want) {
+      throw new DatabaseNotFoundError(`${storageDir(storage)} holds database ${meta.pubkey}, not ${want}`)
+    }
+    const fresh = meta === null
+    meta = meta ?? { version: 1, pubkey: want as string, executor: false, oplogs: [] }
+    const store = openCorestore(storage)
+    try {
+      opts.onCorestore?.(store)
+      const core = meta.executor ? store.get({ name: 'index' }) : store.get({ key: Buffer.from(meta.pubkey, 'hex') })
+      await core.ready()
+      if (core.key.toString('hex') !== meta.pubkey) throw new DatabaseNotFoundError(`The index in ${storageDir(storage)} does not match ${meta.pubkey}`)
+      const index = new IndexLog(openBee(core))
+      await index.ready()
+      await waitForGenesis(index, opts.timeout ?? 15_000)
+      if (fresh) writeMeta(storage, meta)
+      return await Database.open(storage, store, index, meta, opts)
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+  }
+
+  private static async open (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions): Promise<Database> {
+    const db = new Database(storage, store, index, meta, opts)
+    try {
+      for (const o of meta.oplogs) await db.openOplog(o.pubkey)
+      const inputs = await index.inputs()
+      for (const rec of inputs) await db.openOplog(rec.pubkey)
+      db.activeInputs = new Set(inputs.filter(r => r.active).map(r => r.pubkey))
+      index.core.on('append', db.onIndexAppend)
+      if (db.executor !== null) {
+        db.executor.on('batch', (done: Array<{ origin: string, seq: number }>) => {
+          for (const d of done) db.waiters.markAcked(d.origin, d.seq)
+        })
+        await db.executor.ready()
+      }
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+    return db
+  }
+
+  /** The index public key. */
+  get pubkey (): Buffer { return this.index.key }
+  get isExecutor (): boolean { return this.executor !== null }
+  /** True when this instance has a local oplog that the index lists as an active participant. */
+  get isParticipant (): boolean { return this.localOplog !== null && this.activeLocal !== null }
+  /** The local oplog used by `call`: the first local oplog that is active, else the first local one, else null. */
+  get localOplog (): Oplog | null {
+    const active = this.activeLocal
+    if (active !== null) return active
+    const first = this.meta.oplogs[0]
+    return first === undefined ? null : this.oplogMap.get(first.pubkey) ?? null
+  }
+  /** Every oplog opened by this instance (local ones and the declared participants). */
+  get oplogs (): Oplog[] { return [...this.oplogMap.values()] }
+
+  private activeInputs: Set<string> | null = null
+  private get activeLocal (): Oplog | null {
+    const active = this.activeInputs
+    if (active === null) return null
+    for (const o of this.meta.oplogs) if (active.has(o.pubkey)) return this.oplogMap.get(o.pubkey) ?? null
+    return null
+  }
+
+  /** Create a new local oplog (not a participant until the contract adds it). */
+  async createOplog (): Promise<Oplog> {
+    this.assertOpen()
+    const name = `oplog-${this.meta.oplogs.length}`
+    const core = this.store.get({ name })
+    await core.ready()
+    const hex = core.key.toString('hex')
+    await core.close()
+    this.meta = { ...this.meta, oplogs: [...this.meta.oplogs, { name, pubkey: hex }] }
+    writeMeta(this.storage, this.meta)
+    return await this.openOplog(hex)
+  }
+
+  /** Open (once) the oplog with this hex key: a local one by name, else a remote one by key. */
+  async openOplog (hex: string): Promise<Oplog> {
+    const have = this.oplogMap.get(hex)
+    if (have !== undefined) return have
+    const local = this.meta.oplogs.find(o => o.pubkey === hex)
+    const core: Hypercore = local !== undefined ? this.store.get({ name: local.name }) : this.store.get({ key: Buffer.from(hex, 'hex') })
+    const oplog = new Oplog(core)
+    this.oplogMap.set(hex, oplog)
+    await oplog.ready()
+    return oplog
+  }
+
+  /** The contract's method names. */
+  async methods (): Promise<string[]> { return (await this.callSandbox()).methods }
+
+  /**
+   * Run `method` of the contract with `params`. Ops it emits are appended to the
+   * local oplog. Rejects (appending nothing) on an unknown method, a contract error,
+   * or ops without a local participant oplog.
+   */
+  async call (method: string, params: unknown = {}, opts: CallOptions = {}): Promise<ContractTransaction> {
+    this.assertOpen()
+    if (typeof method !== 'string' || method === '') throw new InvalidArgumentError('call(method, params): method must be a non-empty string')
+    const sandbox = await this.callSandbox()
+    const paramsJson = JSON.parse(new TextDecoder().decode(encodeValue(params ?? null))) as JsonValue
+    const { response, ops } = await this.runCall(sandbox, method, paramsJson)
+    const txOps: TxOp[] = []
+    if (ops.length > 0) {
+      const oplog = this.activeLocal
+      if (oplog === null) throw new PermissionError('NOT_PARTICIPANT', `"${method}" emits ops, but this instance has no oplog that is an active participant`)
+      const seqs = await oplog.appendMany(ops)
+      for (let i = 0; i < ops.length; i++) {
+        const proof = opts.proofs === false ? null : await createInclusionProof(oplog.core, seqs[i])
+        txOps.push({ value: ops[i], oplog: oplog.hex, seq: seqs[i], proof })
+      }
+    }
+    const host = { index: this.index, waitForAck: (o: string, s: number, t: number) => this.waiters.wait(o, s, t) }
+    return new ContractTransaction(host, { method, params: paramsJson, response, ops: txOps })
+  }
+
+  private readonly inflight = new Map<ContractSandbox, number>()
+
+  private async runCall (sandbox: ContractSandbox, method: string, params: JsonValue): Promise<{ response: JsonValue | undefined, ops: JsonValue[] }> {
+    this.inflight.set(sandbox, (this.inflight.get(sandbox) ?? 0) + 1)
+    try {
+      return await sandbox.call(method, params, this.callContext()) as { response: JsonValue | undefined, ops: JsonValue[] }
+    } finally {
+      const n = (this.inflight.get(sandbox) ?? 1) - 1
+      if (n === 0) this.inflight.delete(sandbox)
+      else this.inflight.set(sandbox, n)
+    }
+  }
+
+  /** Close a replaced sandbox once the calls still running on it are done. */
+  private async retire (old: ContractSandbox): Promise<void> {
+    while (this.inflight.has(old)) await new Promise(resolve => setTimeout(resolve, 10))
+    await old.close()
+  }
+
+  private callContext (): CallContext {
+    const local = this.activeLocal
+    return {
+      index: {
+        get: key => this.index.get(key),
+        list: async (prefix, o) => (await this.index.list(prefix, o)).map(e => ({ key: e.key, value: e.value }))
+      },
+      isWriter: local !== null,
+      oplog: local?.hex ?? null,
+      listOplogs: async () => await this.index.inputs()
+    }
+  }
+
+  /** The sandbox for calls, rebuilt when the contract source in the index changed. Concurrent callers share one refresh. */
+  private async callSandbox (): Promise<ContractSandbox> {
+    if (this.sandbox !== null && !this.sourceStale) return this.sandbox
+    if (this.refreshing === null) {
+      this.refreshing = this.refreshSandbox().finally(() => { this.refreshing = null })
+    }
+    return await this.refreshing
+  }
+
+  private refreshing: Promise<ContractSandbox> | null = null
+
+  private async refreshSandbox (): Promise<ContractSandbox> {
+    this.sourceStale = false
+    const entry = await this.index.getEntry(CONTRACT_SOURCE_KEY)
+    this.activeInputs = new Set((await this.index.inputs()).filter(r => r.active).map(r => r.pubkey))
+    if (entry === null) throw new DatabaseNotFoundError('The index has no contract source')
+    if (this.sandbox !== null && entry.seq === this.sandboxSourceSeq) return this.sandbox
+    const source = JSON.parse(entry.value.toString('utf8')) as string
+    const next = new ContractSandbox(source, { limits: this.opts.limits })
+    await next.ready()
+    const old = this.sandbox
+    this.sandbox = next
+    this.sandboxSourceSeq = entry.seq
+    // calls already running on the old sandbox finish first: it is closed once they are done
+    if (old !== null) void this.retire(old)
+    return next
+  }
+
+  /** Refresh which oplogs are active participants (and open any new ones). */
+  async refresh (): Promise<void> {
+    this.sourceStale = true
+    await this.callSandbox()
+    for (const rec of await this.index.inputs()) await this.openOplog(rec.pubkey)
+  }
+
+  /** Replication stream of every core in this database's Corestore (for piping two instances in-process). */
+  replicate (isInitiator: boolean, opts?: unknown): unknown { return this.store.replicate(isInitiator, opts) }
+
+  private assertOpen (): void { if (this.closed) throw new ClosedError() }
+
+  /** Stop the executor, close every core, the sandbox and the storage. Idempotent. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.index.core.removeListener('append', this.onIndexAppend)
+    this.waiters.rejectAll(new ClosedError())
+    await this.executor?.close()
+    await this.sandbox?.close()
+    for (const o of this.oplogMap.values()) await o.close()
+    await this.index.close()
+    await this.store.close()
+    if (this.storage instanceof StorageInMemory) this.storage.destroy()
+  }
+}
+
+function normalizeKey (k: string | Buffer): string {
+  const hex = typeof k === 'string' ? k.trim().toLowerCase() : k.toString('hex')
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new InvalidArgumentError(`Not a database public key (64 hex characters): ${String(typeof k === 'string' ? k : hex)}`)
+  return hex
+}
+
+async function waitForGenesis (index: IndexLog, timeoutMs: number): Promise<void> {
+  if (index.core.length > 0 && await index.hasGenesis()) return
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    await index.core.update({ wait: true })
+    if (index.core.length > 0 && await getWithTimeout(index, GENESIS_KEY, deadline - Date.now()) !== null) return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new DatabaseNotFoundError(`Database ${index.key.toString('hex')} not found: no peer served its index within ${timeoutMs} ms`)
+}
+
+/** A bee read that gives up (null) after `ms` instead of waiting for a peer forever. */
+async function getWithTimeout (index: IndexLog, key: string, ms: number): Promise<unknown> {
+  try {
+    return await index.bee.get(key, { timeout: Math.max(1, ms) })
+  } catch (err) {
+    if ((err as { code?: string }).code === 'REQUEST_TIMEOUT') return null
+    throw err
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * The executor: reads new ops from every active oplog, runs each through the
+ * contract, and publishes ack + writes to the index, many ops per Hyperbee batch
+ * (group commit) while each op's `apply` sees the writes of the ops before it.
+ *
+ * Order (documented in the whitepaper): each batch visits the active oplogs in
+ * ascending key order, starting one oplog further than the previous batch did
+ * (round robin), and takes each oplog's pending ops in seq order, at most
+ * `maxBatchOps` per batch. A batch ends right after an op that changes the
+ * contract source or the participant set; the change takes effect from the next op.
+ *
+ * Restart safety: the acks in the index are the truth about what was processed.
+ * On start, each oplog resumes at (last acked seq + 1). A batch is one atomic
+ * append, so a kill leaves either all of a batch or none of it.
+ */
+import { EventEmitter } from 'events'
+import type { HyperbeeBatch } from 'hyperbee'
+import { decodeValue, type JsonValue } from './encoding.js'
+import { VitraError } from './errors.js'
+import { IndexLog } from './logs/index-log.js'
+import { Oplog } from './logs/oplog.js'
+import {
+  ACK_VERSION, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck,
+  INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
+} from './schemas.js'
+import { ContractSandbox } from '../sandbox/contract-sandbox.js'
+import type { IndexReader, SandboxLimits, ListOptions as SandboxListOptions } from '../sandbox/types.js'
+import { prefixRange } from './logs/index-log.js'
+
+/** Test-only deviations (see `vitra/testing`). An honest executor has none. */
+export interface ExecutorHooks {
+  /** The seq to process after `seq` (honest: seq + 1). */
+  nextSeq?: (origin: string, seq: number) => number
+  /** Rewrite the changes of an op before they are published. */
+  changes?: (origin: string, seq: number, changes: Change[]) => Change[]
+}
+
+export interface ExecutorOptions {
+  index: IndexLog
+  /** Open (or return the already open) oplog with this hex key. */
+  openOplog: (hex: string) => Promise<Oplog>
+  limits?: SandboxLimits
+  /** Most ops in one Hyperbee batch (default 256). */
+  maxBatchOps?: number
+  /** Milliseconds to wait for a remote oplog block before ending the batch (default 5000). */
+  blockTimeoutMs?: number
+  now?: () => number
+  hooks?: ExecutorHooks
+}
+
+interface Input { hex: string, oplog: Oplog, nextSeq: number, onAppend: () => void }
+interface OpResult { ack: Ack, changes: Change[] }
+
+export class Executor extends EventEmitter {
+  private readonly index: IndexLog
+  private readonly opts: ExecutorOptions
+  private readonly inputs = new Map<string, Input>()
+  private sandbox: ContractSandbox | null = null
+  private running = false
+  private rerun = false
+  private closing = false
+  private rotation = 0
+  private syncWaiters: Array<{ targets: Map<string, number>, resolve: () => void, reject: (e: Error) => void }> = []
+  /** Ops executed since start (for stats). */
+  processed = 0
+
+  constructor (opts: ExecutorOptions) {
+    super()
+    this.opts = opts
+    this.index = opts.index
+  }
+
+  async ready (): Promise<void> {
+    const source = await this.index.contractSource()
+    if (source === null) throw new VitraError('DATABASE_NOT_FOUND', 'The index has no contract source: genesis is missing')
+    this.sandbox = await this.makeSandbox(source)
+    for (const rec of await this.index.inputs()) {
+      if (rec.active) await this.addInput(rec.pubkey)
+    }
+    this.schedule()
+  }
+
+  /** Resolves when every op appended so far to every active oplog has been processed. */
+  sync (): Promise<void> {
+    const targets = new Map<string, number>()
+    for (const i of this.inputs.values()) targets.set(i.hex, i.oplog.length)
+    return new Promise((resolve, reject) => {
+      this.syncWaiters.push({ targets, resolve, reject })
+      this.checkSyncWaiters()
+      this.schedule()
+    })
+  }
+
+  /** Hex keys of the oplogs currently read from. */
+  get activeOplogs (): string[] { return [...this.inputs.keys()].sort() }
+
+  /** Ask the loop to look for new ops. */
+  schedule (): void {
+    if (this.closing) return
+    if (this.running) { this.rerun = true; return }
+    void this.loop()
+  }
+
+  private async loop (): Promise<void> {
+    this.running = true
+    try {
+      do {
+        this.rerun = false
+        while (!this.closing && await this.processBatch()) this.checkSyncWaiters()
+      } while (this.rerun && !this.closing)
+    } catch (err) {
+      if (!this.closing) {
+        for (const w of this.syncWaiters.splice(0)) w.reject(err as Error)
+        this.emit('error', err)
+      }
+    } finally {
+      this.running = false
+      this.checkSyncWaiters()
+    }
+  }
+
+  private checkSyncWaiters (): void {
+    this.syncWaiters = this.syncWaiters.filter(w => {
+      for (const [hex, target] of w.targets) {
+        const input = this.inputs.get(hex)
+        if (input !== undefined && input.nextSeq < target) return true
+      }
+      w.resolve()
+      return false
+    })
+  }
+
+  /** Process one batch. Returns false when there was nothing to do. */
+  private async processBatch (): Promise<boolean> {
+    const order = this.batchOrder()
+    if (order.length === 0) return false
+    const bee = this.index.bee
+    const batch = bee.batch()
+    const batchStart = bee.version
+    const reader = batchReader(batch)
+    const max = this.opts.maxBatchOps ?? 256
+    const done: Array<{ origin: string, seq: number }> = []
+    const system: Change[] = []
+    try {
+      for (const input of order) {
+        const limit = input.oplog.length
+        const head = { length: limit, treeHash: (await input.oplog.core.treeHash(limit)).toString('hex') }
+        while (input.nextSeq < limit && done.length < max && system.length === 0) {
+          const block = await this.readBlock(input)
+          if (block === null) break
+          const seq = input.nextSeq
+          const { ack, changes } = await this.executeOp(input.hex, seq, block, head, batchStart, reader)
+          await batch.put(ackKey(input.hex, seq), encodeAck(ack))
+          for (const c of changes) {
+            if (c.type === 'put') await batch.put(c.key, c.value)
+            else await batch.del(c.key)
+          }
+          for (const c of changes) if (isSystemChange(c)) system.push(c)
+          input.nextSeq = this.opts.hooks?.nextSeq?.(input.hex, seq) ?? seq + 1
+          done.push({ origin: input.hex, seq })
+        }
+        if (done.length >= max || system.length > 0) break
+      }
+      if (done.length === 0) { await batch.close(); return false }
+      await batch.flush()
+    } catch (err) {
+      await batch.close()
+      throw err
+    }
+    this.processed += done.length
+    await this.applySystemChanges(system)
+    this.emit('batch', done)
+    return true
+  }
+
+  /** Inputs with pending ops, in this batch's round-robin order. */
+  private batchOrder (): Input[] {
+    const all = [...this.inputs.values()].sort((a, b) => a.hex < b.hex ? -1 : 1)
+    const pending = all.filter(i => i.nextSeq < i.oplog.length)
+    if (pending.length === 0) return []
+    const start = this.rotation++ % pending.length
+    return pending.slice(start).concat(pending.slice(0, start))
+  }
+
+  private async readBlock (input: Input): Promise<Buffer | null> {
+    try {
+      return await input.oplog.getBlock(input.nextSeq, { timeout: this.opts.blockTimeoutMs ?? 5000 })
+    } catch (err) {
+      if ((err as { code?: string }).code === 'REQUEST_TIMEOUT') return null
+      throw err
+    }
+  }
+
+  /** Run one op through process + apply. Contract faults and malformed ops become failed acks. */
+  private async executeOp (origin: string, seq: number, block: Buffer, head: { length: number, treeHash: string },
+    batchStart: number, reader: IndexReader & { has: (k: string) => Promise<boolean> }): Promise<OpResult> {
+    const ts = (this.opts.now ?? Date.now)()
+    const base = { v: ACK_VERSION as 1, origin, seq, oplogLength: head.length, oplogTreeHash: head.treeHash, ts, batchStart }
+    let metadata: JsonValue = null
+    try {
+      const op: Op = decodeOp(block)
+      const sandbox = this.sandbox as ContractSandbox
+      if (sandbox.hasProcess) metadata = await runProcess(sandbox, op, reader)
+      const actions = await sandbox.apply(op, { origin, seq, ts, metadata }, { index: reader })
+      let changes = await actionsToChanges(actions, reader.has)
+      await this.checkSystemChanges(changes)
+      if (this.opts.hooks?.changes !== undefined) changes = this.opts.hooks.changes(origin, seq, changes)
+      return { ack: { ...base, metadata, success: true, numChanges: changes.length }, changes }
+    } catch (err) {
+      if (!(err instanceof VitraError)) throw err
+      return { ack: { ...base, metadata, success: false, error: err.message, errorCode: err.code, numChanges: 0 }, changes: [] }
+    }
+  }
+
+  /** A new contract source must compile, or the op that set it fails. */
+  private async checkSystemChanges (changes: Change[]): Promise<void> {
+    for (const c of changes) {
+      if (c.key === CONTRACT_SOURCE_KEY && c.type === 'put') {
+        const probe = await this.makeSandbox(decodeValue(c.value) as string)
+        await probe.close()
+      }
+    }
+  }
+
+  private async applySystemChanges (changes: Change[]): Promise<void> {
+    for (const c of changes) {
+      if (c.type !== 'put') continue
+      if (c.key === CONTRACT_SOURCE_KEY) {
+        const next = await this.makeSandbox(decodeValue(c.value) as string)
+        await this.sandbox?.close()
+        this.sandbox = next
+        this.emit('contract')
+      } else if (c.key.startsWith(INPUTS_PREFIX)) {
+        const rec = decodeInput(c.value)
+        if (rec.active) await this.addInput(rec.pubkey)
+        else this.removeInput(rec.pubkey)
+      }
+    }
+  }
+
+  private async makeSandbox (source: string): Promise<ContractSandbox> {
+    const s = new ContractSandbox(source, { limits: this.opts.limits })
+    try { await s.ready() } catch (err) { await s.close(); throw err }
+    return s
+  }
+
+  private async addInput (hex: string): Promise<void> {
+    if (this.inputs.has(hex)) return
+    const oplog = await this.opts.openOplog(hex)
+    const nextSeq = (await this.index.lastAckedSeq(hex)) + 1
+    const onAppend = (): void => this.schedule()
+    oplog.core.on('append', onAppend)
+    this.inputs.set(hex, { hex, oplog, nextSeq, onAppend })
+    this.emit('input-added', hex)
+  }
+
+  private removeInput (hex: string): void {
+    const input = this.inputs.get(hex)
+    if (input === undefined) return
+    input.oplog.core.removeListener('append', input.onAppend)
+    this.inputs.delete(hex)
+    this.emit('input-removed', hex)
+  }
+
+  /** Stop processing (the current batch finishes first) and close the sandbox. Oplogs are owned by the caller. */
+  async close (): Promise<void> {
+    this.closing = true
+    while (this.running) await new Promise(resolve => setTimeout(resolve, 5))
+    for (const hex of [...this.inputs.keys()]) this.removeInput(hex)
+    await this.sandbox?.close()
+    this.sandbox = null
+    for (const w of this.syncWaiters.splice(0)) w.reject(new VitraError('CLOSED', 'The executor is closed'))
+  }
+}
+
+/**
+ * `process` may be non-deterministic, so a verifier cannot re-run it: its failures
+ * are published with the code PROCESS_FAILED, which verifiers accept as given.
+ */
+async function runProcess (sandbox: ContractSandbox, op: Op, reader: IndexReader): Promise<JsonValue> {
+  try {
+    return await sandbox.process(op, { index: reader }) as JsonValue
+  } catch (err) {
+    if (!(err instanceof VitraError)) throw err
+    throw new VitraError('PROCESS_FAILED', err.message)
+  }
+}
+
+/** Index reads that see the batch's pending writes (the state an op's apply must see). */
+function batchReader (batch: HyperbeeBatch): IndexReader & { has: (k: string) => Promise<boolean> } {
+  return {
+    async get (key: string) {
+      const e = await batch.get(key)
+      return e === null ? null : decodeValue(e.value) as JsonValue
+    },
+    async has (key: string) { return (await batch.get(key)) !== null },
+    async list (prefix: string, opts: SandboxListOptions) {
+      const out = []
+      for await (const e of batch.createReadStream(prefixRange(prefix, opts))) out.push({ key: e.key as string, value: decodeValue(e.value) })
+      return out
+    }
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The layout of the index log (`.sys/` paths), the ack record, and validation of
+ * untrusted bytes (oplog entries, index entries). Shared by the executor and the
+ * verifier, so that both derive exactly the same bytes from the same inputs.
+ */
+import { canonicalJson, decodeValue, encodeValue, type JsonValue } from './encoding.js'
+import { InvalidEntryError } from './errors.js'
+import type { TxAction } from '../sandbox/types.js'
+
+export const SYS_PREFIX = '.sys/'
+export const CONTRACT_SOURCE_KEY = '.sys/contract/source'
+export const INPUTS_PREFIX = '.sys/inputs/'
+export const ACKS_PREFIX = '.sys/acks/'
+export const GENESIS_KEY = '.sys/acks/genesis'
+export const GOVERNANCE_KEY = '.sys/governance'
+
+/** Width of the zero-padded decimal seq in ack keys, so that keys sort in seq order. */
+export const SEQ_WIDTH = 16
+export const ACK_VERSION = 1
+
+const HEX64 = /^[0-9a-f]{64}$/
+
+export function inputKey (pubkeyHex: string): string { return INPUTS_PREFIX + pubkeyHex }
+export function ackPrefix (pubkeyHex: string): string { return ACKS_PREFIX + pubkeyHex + '/' }
+export function ackKey (pubkeyHex: string, seq: number): string {
+  return ackPrefix(pubkeyHex) + String(seq).padStart(SEQ_WIDTH, '0')
+}
+
+/** Parse `.sys/acks/{hex}/{seq}`; null when the key is not an op ack key. */
+export function parseAckKey (key: string): { origin: string, seq: number } | null {
+  if (!key.startsWith(ACKS_PREFIX)) return null
+  const rest = key.slice(ACKS_PREFIX.length)
+  const m = /^([0-9a-f]{64})\/(\d{16})$/.exec(rest)
+  if (m === null) return null
+  return { origin: m[1], seq: Number(m[2]) }
+}
+
+export function isSysKey (key: string): boolean { return key.startsWith(SYS_PREFIX) }
+export function isHexKey (s: unknown): s is string { return typeof s === 'string' && HEX64.test(s) }
+
+/** The ack the executor publishes before the writes of each op. */
+export interface Ack {
+  v: 1
+  /** Hex key of the oplog the op came from. */
+  origin: string
+  /** Index of the op in its oplog. */
+  seq: number
+  /** Length of the oplog the executor had seen when it executed the op. */
+  oplogLength: number
+  /** Hex tree hash of the oplog at oplogLength: commits the executor to that oplog history. */
+  oplogTreeHash: string
+  /** Executor time (ms since epoch); `Date.now()` inside apply returns it. */
+  ts: number
+  /** Return value of the contract's `process(op)`, or null. */
+  metadata: JsonValue
+  success: boolean
+  /** For a failed op: the error message. */
+  error?: string
+  /** For a failed op: the stable code of the error (e.g. CONTRACT_RUNTIME_ERROR, CONTRACT_TIMEOUT, INVALID_ENTRY). */
+  errorCode?: string
+  /** How many index writes follow this ack. */
+  numChanges: number
+  /** Index length (Hyperbee version) before the batch that holds this ack: the state `apply` saw starts there. */
+  batchStart: number
+}
+
+/** One input (oplog) record at `.sys/inputs/{hex}`. */
+export interface InputRecord { pubkey: string, active: boolean }
+
+/** One index write: what `apply` produced, in order. */
+export type Change = { type: 'put', key: string, value: Buffer } | { type: 'del', key: string }
+
+export function encodeAck (ack: Ack): Buffer { return encodeValue(ack) }
+
+/** Validate an ack read from an index (untrusted). Throws InvalidEntryError. */
+export function decodeAck (buf: Uint8Array): Ack {
+  const v = decodeValue(buf) as Record<string, unknown>
+  const bad = (what: string): never => { throw new InvalidEntryError(`Malformed ack: ${what}`) }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) bad('not an object')
+  if (v.v !== ACK_VERSION) bad(`unknown version ${String(v.v)}`)
+  if (!isHexKey(v.origin)) bad('origin is not a 64-char hex key')
+  for (const f of ['seq', 'oplogLength', 'ts', 'numChanges', 'batchStart']) {
+    if (!Number.isSafeInteger(v[f]) || (v[f] as number) < 0) bad(`${f} is not a non-negative integer`)
+  }
+  if (typeof v.oplogTreeHash !== 'string' || !HEX64.test(v.oplogTreeHash)) bad('oplogTreeHash is not 64-char hex')
+  if (typeof v.success !== 'boolean') bad('success is not a boolean')
+  if (v.error !== undefined && typeof v.error !== 'string') bad('error is not a string')
+  if (v.errorCode !== undefined && typeof v.errorCode !== 'string') bad('errorCode is not a string')
+  if (!('metadata' in v)) bad('metadata missing')
+  return v as unknown as Ack
+}
+
+export function encodeInput (rec: InputRecord): Buffer { return encodeValue(rec) }
+
+export function decodeInput (buf: Uint8Array): InputRecord {
+  const v = decodeValue(buf) as Record<string, unknown>
+  if (v === null || typeof v !== 'object' || !isHexKey(v.pubkey) || typeof v.active !== 'boolean') {
+    throw new InvalidEntryError('Malformed input record at .sys/inputs/')
+  }
+  return { pubkey: v.pubkey, active: v.active }
+}
+
+/** An op as appended to an oplog: a JSON object with a string `op` field. */
+export type Op = { op: string, [key: string]: JsonValue }
+
+export function encodeOp (op: unknown): Buffer {
+  validateOp(op)
+  return encodeValue(op)
+}
+
+/** Decode an oplog entry (untrusted bytes). Throws InvalidEntryError when it is not a valid op. */
+export function decodeOp (buf: Uint8Array): Op {
+  let v: unknown
+  try { v = decodeValue(buf) } catch (err) {
+    throw new InvalidEntryError(`Oplog entry is not JSON: ${(err as Error).message}`)
+  }
+  validateOp(v)
+  if (canonicalJson(v) !== Buffer.from(buf).toString('utf8')) throw new InvalidEntryError('Oplog entry is not canonically encoded')
+  return v
+}
+
+function validateOp (v: unknown): asserts v is Op {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InvalidEntryError('An op must be a JSON object')
+  if (typeof (v as Record<string, unknown>).op !== 'string') throw new InvalidEntryError('An op must have a string "op" field')
+}
+
+/**
+ * Turn what `apply` recorded into index writes. System mutators become `.sys/` writes;
+ * `has(key)` tells whether a key exists in the state this op sees (a delete of an
+ * absent key writes nothing to a Hyperbee, so it is not a change).
+ */
+export async function actionsToChanges (actions: TxAction[], has: (key: string) => Promise<boolean>): Promise<Change[]> {
+  const changes: Change[] = []
+  const pending = new Map<string, boolean>() // this op's own writes: key → exists after them
+  for (const a of actions) {
+    const c = actionToChange(a)
+    if (c.type === 'del') {
+      const exists = pending.has(c.key) ? pending.get(c.key) === true : await has(c.key)
+      if (!exists) continue
+      pending.set(c.key, false)
+    } else {
+      pending.set(c.key, true)
+    }
+    changes.push(c)
+  }
+  return changes
+}
+
+function actionToChange (a: TxAction): Change {
+  switch (a.type) {
+    case 'put': return { type: 'put', key: a.key, value: encodeValue(a.value) }
+    case 'del': return { type: 'del', key: a.key }
+    case 'addOplog': return { type: 'put', key: inputKey(a.pubkey), value: encodeInput({ pubkey: a.pubkey, active: true }) }
+    case 'removeOplog': return { type: 'put', key: inputKey(a.pubkey), value: encodeInput({ pubkey: a.pubkey, active: false }) }
+    case 'setContractSource': return { type: 'put', key: CONTRACT_SOURCE_KEY, value: encodeValue(a.code) }
+  }
+}
+
+/** True when the change alters the contract or the participant set (the batch must end after it). */
+export function isSystemChange (c: Change): boolean {
+  return c.key === CONTRACT_SOURCE_KEY || c.key.startsWith(INPUTS_PREFIX)
+}

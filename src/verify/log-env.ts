@@ -1,0 +1,96 @@
+/**
+ * ReplayEnv over real logs: a read-only view of the index Hyperbee, the oplog
+ * cores, and a sandbox of the verifier's own (never the executor's).
+ */
+import type Hyperbee from 'hyperbee'
+import type Hypercore from 'hypercore'
+import { CouldNotVerifyError } from '../errors.js'
+import { ContractSandbox } from '../../sandbox/contract-sandbox.js'
+import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
+import type { ReplayEnv } from './replay.js'
+import { stateView, type StateReader } from './state-view.js'
+
+export interface LogEnvOptions {
+  /** The index (a read-only session is fine). */
+  bee: Hyperbee
+  /** Open the core of oplog `hex` (read-only is fine). The env does not close it. */
+  openOplog: (hex: string) => Promise<Hypercore>
+  limits?: SandboxLimits
+  /** How long to wait for a missing block from peers before "could not verify" (default 10000 ms). */
+  blockTimeoutMs?: number
+}
+
+export class LogReplayEnv implements ReplayEnv {
+  private readonly opts: LogEnvOptions
+  private readonly sandboxes = new Map<string, ContractSandbox>()
+  private checkout: { version: number, bee: Hyperbee } | null = null
+  private readonly treeHashes = new Map<string, string>()
+
+  constructor (opts: LogEnvOptions) { this.opts = opts }
+
+  async getOp (origin: string, seq: number): Promise<Buffer> {
+    const core = await this.opts.openOplog(origin)
+    try {
+      return await core.get(seq, { timeout: this.opts.blockTimeoutMs ?? 10_000 }) as Buffer
+    } catch (err) {
+      throw new CouldNotVerifyError(`Op ${seq} of oplog ${origin} is not available: ${(err as Error).message}`, { origin, seq })
+    }
+  }
+
+  async oplogTreeHash (origin: string, length: number): Promise<string> {
+    const id = `${origin}/${length}`
+    const cached = this.treeHashes.get(id)
+    if (cached !== undefined) return cached
+    const core = await this.opts.openOplog(origin)
+    if (core.length < length) {
+      try { await core.update({ wait: true }) } catch (err) {
+        throw new CouldNotVerifyError(`Oplog ${origin} could not be updated: ${(err as Error).message}`, { origin, length })
+      }
+    }
+    if (core.length < length) {
+      throw new CouldNotVerifyError(`Oplog ${origin} is known up to length ${core.length}, the ack names length ${length}`, { origin, length, have: core.length })
+    }
+    let hash: string
+    try { hash = (await core.treeHash(length)).toString('hex') } catch (err) {
+      throw new CouldNotVerifyError(`Tree of oplog ${origin} at length ${length} is not available: ${(err as Error).message}`, { origin, length })
+    }
+    if (this.treeHashes.size > 10_000) this.treeHashes.clear()
+    this.treeHashes.set(id, hash)
+    return hash
+  }
+
+  async stateAt (batchStart: number, overlay: Map<string, Buffer | null>): Promise<StateReader> {
+    if (this.checkout === null || this.checkout.version !== batchStart) {
+      await this.checkout?.bee.close()
+      this.checkout = { version: batchStart, bee: this.opts.bee.checkout(batchStart) }
+    }
+    return stateView(this.checkout.bee, overlay)
+  }
+
+  async apply (source: string, op: Json, ack: AckInfo, state: StateReader): Promise<TxAction[]> {
+    return await (await this.sandbox(source)).apply(op, ack, { index: state })
+  }
+
+  async compile (source: string): Promise<void> { await this.sandbox(source) }
+
+  private async sandbox (source: string): Promise<ContractSandbox> {
+    const have = this.sandboxes.get(source)
+    if (have !== undefined) return have
+    const s = new ContractSandbox(source, { limits: this.opts.limits })
+    try { await s.ready() } catch (err) { await s.close(); throw err }
+    if (this.sandboxes.size >= 4) {
+      const [oldest, sb] = this.sandboxes.entries().next().value as [string, ContractSandbox]
+      this.sandboxes.delete(oldest)
+      await sb.close()
+    }
+    this.sandboxes.set(source, s)
+    return s
+  }
+
+  async close (): Promise<void> {
+    await this.checkout?.bee.close()
+    this.checkout = null
+    for (const s of this.sandboxes.values()) await s.close()
+    this.sandboxes.clear()
+  }
+}

@@ -1,0 +1,44 @@
+// Shared test helpers: databases on throwaway storage, in-process replication,
+// contract sources. Everything opened here is closed in t.teardown.
+import type { Assertion } from 'brittle'
+import { Database, StorageInMemory, readShippedContract, type CreateOptions, type DatabaseOptions } from '../src/index.js'
+import type Corestore from 'corestore'
+
+/** A new database (executor) on StorageInMemory, closed at teardown. */
+export async function createDb (t: Assertion, source: string, opts: Omit<CreateOptions, 'contract'> = {}): Promise<Database> {
+  const db = await Database.create(new StorageInMemory(), { ...opts, contract: { source } })
+  t.teardown(() => db.close())
+  return db
+}
+
+/** A second instance following `db` (a reader / would-be participant), replicated in-process. */
+export async function follow (t: Assertion, db: Database, opts: DatabaseOptions = {}): Promise<Database> {
+  const peer = await Database.load(new StorageInMemory(), db.pubkey, {
+    ...opts,
+    onCorestore: store => pipe(db.store, store)
+  })
+  t.teardown(() => peer.close())
+  return peer
+}
+
+/** Replicate two Corestores over an in-memory duplex pipe. */
+export function pipe (a: Corestore, b: Corestore): void {
+  const s1 = a.replicate(true) as NodeJS.ReadWriteStream & { on: (e: string, f: (...x: unknown[]) => void) => void }
+  const s2 = b.replicate(false) as NodeJS.ReadWriteStream & { on: (e: string, f: (...x: unknown[]) => void) => void }
+  s1.pipe(s2).pipe(s1)
+  // replication streams end with an error when either store closes first: expected at teardown
+  s1.on('error', () => undefined)
+  s2.on('error', () => undefined)
+}
+
+export function contract (name: string): string { return readShippedContract(name) }
+
+/** Poll `fn` until it returns true or `ms` pass. */
+export async function eventually (fn: () => Promise<boolean> | boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await fn()) return true
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  return false
+}
