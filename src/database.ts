@@ -16,6 +16,9 @@ import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, inputKey } from './schem
 import { openCorestore, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, type TxOp } from './transaction.js'
 import { createInclusionProof } from './verify/inclusion-proofs.js'
+import { DatabaseSwarm, type SwarmOptions } from './network.js'
+import { ContractMonitor } from './verify/monitor.js'
+import { verifyIndex, type Checkpoint } from './verify/verifier.js'
 import { ContractSandbox } from '../sandbox/contract-sandbox.js'
 import type { CallContext, SandboxLimits } from '../sandbox/types.js'
 
@@ -30,6 +33,12 @@ export interface DatabaseOptions {
   timeout?: number
   /** Test-only executor deviations; use `vitra/testing`. */
   executorHooks?: ExecutorHooks
+  /** Join Hyperswarm (see `db.swarm()`). `load` joins before it waits for the index genesis. */
+  swarm?: boolean
+  /** With `swarm`: bootstrap nodes of a private DHT, `[{ host, port }]`. */
+  bootstrap?: SwarmOptions['bootstrap']
+  /** With `swarm`: the address the DHT node binds to (e.g. '127.0.0.1'). */
+  host?: string
 }
 
 export interface CreateOptions extends DatabaseOptions {
@@ -60,7 +69,7 @@ export class Database extends EventEmitter {
   private closed = false
   private readonly onIndexAppend: () => void
 
-  private constructor (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions) {
+  protected constructor (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions) {
     super()
     this.storage = storage
     this.store = store
@@ -103,7 +112,7 @@ export class Database extends EventEmitter {
       await oplogCore.close()
       const meta: LocalMeta = { version: 1, pubkey: core.key.toString('hex'), executor: true, oplogs: [{ name: 'oplog-0', pubkey: oplogHex }] }
       writeMeta(storage, meta)
-      return await Database.open(storage, store, index, meta, opts)
+      return await (await Database.open(storage, store, index, meta, opts)).joinSwarmOnOpen(null, opts)
     } catch (err) {
       await store.close()
       throw err
@@ -125,8 +134,10 @@ export class Database extends EventEmitter {
     const fresh = meta === null
     meta = meta ?? { version: 1, pubkey: want as string, executor: false, oplogs: [] }
     const store = openCorestore(storage)
+    let net: DatabaseSwarm | null = null // network: joined before anything is read
     try {
       opts.onCorestore?.(store)
+      net = await Database.joinSwarmEarly(store, meta.pubkey, opts)
       const core = meta.executor ? store.get({ name: 'index' }) : store.get({ key: Buffer.from(meta.pubkey, 'hex') })
       await core.ready()
       if (core.key.toString('hex') !== meta.pubkey) throw new DatabaseNotFoundError(`The index in ${storageDir(storage)} does not match ${meta.pubkey}`)
@@ -134,8 +145,9 @@ export class Database extends EventEmitter {
       await index.ready()
       await waitForGenesis(index, opts.timeout ?? 15_000)
       if (fresh) writeMeta(storage, meta)
-      return await Database.open(storage, store, index, meta, opts)
+      return await (await Database.open(storage, store, index, meta, opts)).joinSwarmOnOpen(net, opts)
     } catch (err) {
+      await net?.close()
       await store.close()
       throw err
     }
@@ -305,8 +317,129 @@ export class Database extends EventEmitter {
     for (const rec of await this.index.inputs()) await this.openOplog(rec.pubkey)
   }
 
+  /**
+   * Replay the whole index against the contract and the oplogs. Resolves with the
+   * verified length when execution is valid; rejects with a ContractFraudProof when
+   * not, or CouldNotVerifyError (code COULD_NOT_VERIFY) when logs are missing.
+   * Works on any replica that holds the logs.
+   */
+  async verify (opts: { blockTimeoutMs?: number } = {}): Promise<{ length: number }> {
+    this.assertOpen()
+    return await verifyIndex({ index: this.index.core, openOplog: hex => this.oplogSession(hex), limits: this.opts.limits, ...opts })
+  }
+
+  /**
+   * A ContractMonitor over this database: verifies what exists, then keeps
+   * verifying as the index grows; emits 'violation' with a ContractFraudProof.
+   * The caller closes it (database close does too).
+   */
+  async monitor (opts: { checkpointFile?: string, checkpoint?: Checkpoint, blockTimeoutMs?: number, retryMs?: number } = {}): Promise<ContractMonitor> {
+    this.assertOpen()
+    const monitor = new ContractMonitor({ index: this.index.core, openOplog: hex => this.oplogSession(hex), limits: this.opts.limits, ...opts })
+    this.monitors.add(monitor)
+    monitor.once('close', () => this.monitors.delete(monitor))
+    try {
+      await monitor.ready()
+    } catch (err) {
+      await monitor.close()
+      throw err
+    }
+    return monitor
+  }
+
+  private readonly monitors = new Set<ContractMonitor>()
+
+  /** A read session of an oplog core, for verifiers (they close it). */
+  private async oplogSession (hex: string): Promise<Hypercore> {
+    return (await this.openOplog(hex)).core.session()
+  }
+
   /** Replication stream of every core in this database's Corestore (for piping two instances in-process). */
   replicate (isInitiator: boolean, opts?: unknown): unknown { return this.store.replicate(isInitiator, opts) }
+
+  // --- network (src/network.ts) ---
+  private net: DatabaseSwarm | null = null
+
+  /** The swarm this database replicates over (see `swarm()`), or null. */
+  get network (): DatabaseSwarm | null { return this.net }
+
+  /**
+   * Join Hyperswarm on the index's discovery key and replicate every core of this
+   * database over each connection: the index and every declared oplog, also those
+   * declared later. `opts.bootstrap` / `opts.host` point at a private DHT. Idempotent:
+   * while joined, returns the same swarm. Forks seen while replicating are emitted
+   * as 'log-fork' (LogForkFraudProof, { key, role }).
+   */
+  async swarm (opts: SwarmOptions = {}): Promise<DatabaseSwarm> {
+    this.assertOpen()
+    if (this.net !== null) return this.net
+    const net = new DatabaseSwarm(this.store, this.index.key, opts)
+    try {
+      await net.ready()
+      this.attachSwarm(net)
+    } catch (err) {
+      await net.close()
+      throw err
+    }
+    return net
+  }
+
+  /** Leave the swarm and close its connections; the cores stay open. */
+  async unswarm (): Promise<void> {
+    const net = this.net
+    this.net = null
+    await net?.close()
+  }
+
+  /**
+   * Bring the latest index head from peers (when swarmed, waits for the first peer
+   * lookup; returns at once with no peers), then re-read participants and contract.
+   */
+  async sync (): Promise<void> {
+    this.assertOpen()
+    await this.index.core.update({ wait: true })
+    await this.refresh()
+  }
+
+  /**
+   * sync(), then download the full history of the index and of every declared oplog
+   * (what a monitor needs). Waits until peers that hold the blocks served them.
+   */
+  async syncAll (): Promise<void> {
+    await this.sync()
+    for (const core of [this.index.core, ...this.oplogs.map(o => o.core)]) {
+      await core.update({ wait: true })
+      if (core.length > 0) await core.download({ start: 0, end: core.length }).done()
+    }
+  }
+
+  private attachSwarm (net: DatabaseSwarm): void {
+    net.track(this)
+    net.on('log-fork', (proof: unknown, source: unknown) => this.emit('log-fork', proof, source))
+    net.on('warning', (err: Error) => this.emit('warning', err))
+    this.net = net
+  }
+
+  /** load: with `opts.swarm`, join before anything is read (a fresh reader finds its peers this way). */
+  private static async joinSwarmEarly (store: Corestore, pubkey: string, opts: DatabaseOptions): Promise<DatabaseSwarm | null> {
+    if (opts.swarm !== true) return null
+    const net = new DatabaseSwarm(store, pubkey, { bootstrap: opts.bootstrap, host: opts.host })
+    try { await net.ready() } catch (err) { await net.close(); throw err }
+    return net
+  }
+
+  /** create/load: adopt the early swarm, or join now with `opts.swarm`. Closes the database on failure. */
+  private async joinSwarmOnOpen (early: DatabaseSwarm | null, opts: DatabaseOptions): Promise<Database> {
+    try {
+      if (early !== null) this.attachSwarm(early)
+      else if (opts.swarm === true) await this.swarm({ bootstrap: opts.bootstrap, host: opts.host })
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+    return this
+  }
+  // --- end network ---
 
   private assertOpen (): void { if (this.closed) throw new ClosedError() }
 
@@ -314,8 +447,10 @@ export class Database extends EventEmitter {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.unswarm() // network: leave the swarm first
     this.index.core.removeListener('append', this.onIndexAppend)
     this.waiters.rejectAll(new ClosedError())
+    for (const m of this.monitors) await m.close()
     await this.executor?.close()
     await this.sandbox?.close()
     for (const o of this.oplogMap.values()) await o.close()

@@ -33,6 +33,8 @@ export interface ExecutorHooks {
   nextSeq?: (origin: string, seq: number) => number
   /** Rewrite the changes of an op before they are published. */
   changes?: (origin: string, seq: number, changes: Change[]) => Change[]
+  /** Rewrite the ack of an op before it is published (numChanges is already set). */
+  ack?: (ack: Ack) => Ack
 }
 
 export interface ExecutorOptions {
@@ -48,7 +50,15 @@ export interface ExecutorOptions {
   hooks?: ExecutorHooks
 }
 
-interface Input { hex: string, oplog: Oplog, nextSeq: number, onAppend: () => void }
+interface Input {
+  hex: string
+  oplog: Oplog
+  /** Next op to execute (runs ahead of `committed` while a batch is being built). */
+  nextSeq: number
+  /** Next op whose ack is not yet flushed to the index. */
+  committed: number
+  onAppend: () => void
+}
 interface OpResult { ack: Ack, changes: Change[] }
 
 export class Executor extends EventEmitter {
@@ -123,7 +133,7 @@ export class Executor extends EventEmitter {
     this.syncWaiters = this.syncWaiters.filter(w => {
       for (const [hex, target] of w.targets) {
         const input = this.inputs.get(hex)
-        if (input !== undefined && input.nextSeq < target) return true
+        if (input !== undefined && input.committed < target) return true
       }
       w.resolve()
       return false
@@ -150,7 +160,7 @@ export class Executor extends EventEmitter {
           if (block === null) break
           const seq = input.nextSeq
           const { ack, changes } = await this.executeOp(input.hex, seq, block, head, batchStart, reader)
-          await batch.put(ackKey(input.hex, seq), encodeAck(ack))
+          await batch.put(ackKey(input.hex, seq), encodeAck(this.opts.hooks?.ack?.(ack) ?? ack))
           for (const c of changes) {
             if (c.type === 'put') await batch.put(c.key, c.value)
             else await batch.del(c.key)
@@ -164,9 +174,11 @@ export class Executor extends EventEmitter {
       if (done.length === 0) { await batch.close(); return false }
       await batch.flush()
     } catch (err) {
+      for (const input of order) input.nextSeq = input.committed
       await batch.close()
       throw err
     }
+    for (const input of order) input.committed = input.nextSeq
     this.processed += done.length
     await this.applySystemChanges(system)
     this.emit('batch', done)
@@ -250,7 +262,7 @@ export class Executor extends EventEmitter {
     const nextSeq = (await this.index.lastAckedSeq(hex)) + 1
     const onAppend = (): void => this.schedule()
     oplog.core.on('append', onAppend)
-    this.inputs.set(hex, { hex, oplog, nextSeq, onAppend })
+    this.inputs.set(hex, { hex, oplog, nextSeq, committed: nextSeq, onAppend })
     this.emit('input-added', hex)
   }
 

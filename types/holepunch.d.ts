@@ -99,6 +99,9 @@ declare module 'corestore' {
     session (opts?: any): Corestore
     replicate (isInitiator: any, opts?: any): any
     createKeyPair (name: string, ns?: Buffer): Promise<{ publicKey: Buffer, secretKey: Buffer }>
+    findingPeers (): () => void
+    watch (fn: (core: any) => void): void
+    unwatch (fn: (core: any) => void): void
     readonly closed: boolean
   }
   export default Corestore
@@ -110,6 +113,7 @@ declare module 'hyperswarm' {
     constructor (opts?: any)
     readonly connections: Set<any>
     readonly dht: any
+    readonly keyPair: { publicKey: Buffer, secretKey: Buffer }
     join (topic: Buffer, opts?: any): { flushed (): Promise<void>, destroy (): Promise<void> }
     leave (topic: Buffer): Promise<void>
     flush (): Promise<void>
@@ -163,4 +167,24 @@ declare module 'brittle' {
 declare module 'b4a' {
   const b4a: any
   export default b4a
+}
+
+// Hyperbee's block codecs (protocol-buffers), used by src/verify/bee-proofs.ts to check proven blocks.
+declare module 'hyperbee/lib/messages.js' {
+  interface BeeCodec<T> { encode (v: T): Buffer, decode (b: Uint8Array): T }
+  const messages: {
+    Node: BeeCodec<{ key: Buffer, value: Buffer | null, index: Buffer | null }>
+    YoloIndex: BeeCodec<{ levels: Array<{ keys: number[], children: number[] }> }>
+    Header: BeeCodec<{ protocol: string, metadata: Buffer | null }>
+  }
+  export default messages
+}
+
+declare module 'hyperbee/lib/messages.js' {
+  const messages: {
+    Node: { decode (buf: Uint8Array): { index: Buffer, key: Buffer, value: Buffer | null }, encode (v: { index: Buffer, key: Buffer, value?: Buffer | null }): Buffer }
+    Header: { decode (buf: Uint8Array): any, encode (v: any): Buffer }
+    YoloIndex: { decode (buf: Uint8Array): { levels: Array<{ keys: number[], children: number[] }> }, encode (v: any): Buffer }
+  }
+  export default messages
 }

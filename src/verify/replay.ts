@@ -48,10 +48,12 @@ export interface Violation {
   data: Record<string, JsonValue>
 }
 
-/** JSON form of a change, for violation data. */
-export interface ChangeJson { type: 'put' | 'del', key: string, value: JsonValue | null }
-
-interface InputState { active: boolean, nextSeq: number }
+interface InputState {
+  active: boolean
+  nextSeq: number
+  /** Index seq of this oplog's last ack (-1 for none). */
+  ackAt: number
+}
 
 /** The transaction whose writes are being checked. */
 interface Pending { ackSeq: number, origin: string, seq: number, expected: Change[], next: number }
@@ -66,6 +68,8 @@ export interface ReplayState {
   inputs: Record<string, InputState>
   /** batchStart of the last ack (0 before the first). */
   batchStart: number
+  /** Index seq of the last ack (or of the genesis marker). */
+  lastAck: number
   /** Writes since batchStart (including acks): key → bytes, null for a delete. */
   overlay: Map<string, Buffer | null>
   pending: Pending | null
@@ -80,6 +84,7 @@ export interface SerializedState {
   governance: JsonValue | null
   inputs: Record<string, InputState>
   batchStart: number
+  lastAck: number
   overlay: Array<[string, string | null]>
   pending: { ackSeq: number, origin: string, seq: number, expected: Array<{ type: 'put' | 'del', key: string, value: string | null }>, next: number } | null
 }
@@ -102,7 +107,7 @@ export interface ReplayEnv {
 }
 
 export function initialState (): ReplayState {
-  return { length: 1, genesisDone: false, source: null, governance: null, inputs: {}, batchStart: 0, overlay: new Map(), pending: null }
+  return { length: 1, genesisDone: false, source: null, governance: null, inputs: {}, batchStart: 0, lastAck: 0, overlay: new Map(), pending: null }
 }
 
 /**
@@ -137,7 +142,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
     let rec
     try { rec = decodeInput(e.value) } catch { return bad(`${e.key} is not an input record`) }
     if (e.key !== INPUTS_PREFIX + rec.pubkey) return bad(`${e.key} names another key than its record`)
-    state.inputs[rec.pubkey] = { active: rec.active, nextSeq: 0 }
+    state.inputs[rec.pubkey] = { active: rec.active, nextSeq: 0, ackAt: -1 }
   } else if (e.key === GENESIS_KEY) {
     if (state.source === null) return bad('no contract source before the genesis marker')
     if (!Object.values(state.inputs).some(i => i.active)) return bad('no active participant')
@@ -146,6 +151,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
       throw err
     }
     state.genesisDone = true
+    state.lastAck = e.seq
   } else {
     return bad(`unexpected key ${e.key}`)
   }
@@ -209,7 +215,9 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
   state.overlay = overlay
   overlay.set(e.key, e.value)
   input.nextSeq = ack.seq + 1
-  const expected = replay.ok ? replay.changes : []
+  input.ackAt = e.seq
+  state.lastAck = e.seq
+  const expected = replay.ok && ack.success ? replay.changes : []
   state.pending = { ackSeq: e.seq, origin: ack.origin, seq: ack.seq, expected, next: 0 }
   if (expected.length === 0) finishTransaction(state)
   return null
@@ -265,7 +273,7 @@ function finishTransaction (state: ReplayState): void {
     else if (c.key.startsWith(INPUTS_PREFIX)) {
       const rec = decodeInput(bytes)
       const cur = state.inputs[rec.pubkey]
-      state.inputs[rec.pubkey] = { active: rec.active, nextSeq: cur?.nextSeq ?? 0 }
+      state.inputs[rec.pubkey] = { active: rec.active, nextSeq: cur?.nextSeq ?? 0, ackAt: cur?.ackAt ?? -1 }
     }
   }
   state.pending = null
@@ -298,6 +306,7 @@ export function serializeState (s: ReplayState): SerializedState {
     governance: s.governance,
     inputs: JSON.parse(JSON.stringify(s.inputs)) as Record<string, InputState>,
     batchStart: s.batchStart,
+    lastAck: s.lastAck,
     overlay: [...s.overlay].map(([k, v]) => [k, hex(v)]),
     pending: s.pending === null
       ? null
@@ -318,6 +327,7 @@ export function deserializeState (j: SerializedState): ReplayState {
     governance: j.governance,
     inputs: JSON.parse(JSON.stringify(j.inputs)) as Record<string, InputState>,
     batchStart: j.batchStart,
+    lastAck: j.lastAck,
     overlay: new Map(j.overlay.map(([k, v]) => [k, buf(v)])),
     pending: j.pending === null
       ? null

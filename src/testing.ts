@@ -1,0 +1,54 @@
+/**
+ * `vitra/testing`: misbehaving executors, for tests and demos of the verifier.
+ * Not part of the main API. An executor built with one of these behaviours
+ * publishes wrong results on purpose; `db.verify()` and monitors must catch it.
+ *
+ *   import { Database, ExecutorBehavior } from 'vitra/testing'
+ *   const db = await Database.create(storage, { contract, executorBehavior: ExecutorBehavior.TEST_SKIP_OPS })
+ */
+import { Database as BaseDatabase, type CreateOptions } from './database.js'
+import type { ExecutorHooks } from './executor.js'
+import { encodeValue } from './encoding.js'
+import type { Storage } from './storage.js'
+
+export const ExecutorBehavior = {
+  /** Honest. */
+  HONEST: 'HONEST',
+  /** Every op is processed twice (its ack and writes are published again). */
+  TEST_PROCESS_OP_MULTIPLE_TIMES: 'TEST_PROCESS_OP_MULTIPLE_TIMES',
+  /** Every other op is skipped. */
+  TEST_SKIP_OPS: 'TEST_SKIP_OPS',
+  /** The first write of every op gets a wrong value. */
+  TEST_WRONG_OP_MUTATIONS: 'TEST_WRONG_OP_MUTATIONS'
+} as const
+export type ExecutorBehaviorName = typeof ExecutorBehavior[keyof typeof ExecutorBehavior]
+
+/** The executor hooks that implement a behaviour. */
+export function behaviorHooks (behavior: ExecutorBehaviorName): ExecutorHooks {
+  switch (behavior) {
+    case 'HONEST': return {}
+    case 'TEST_PROCESS_OP_MULTIPLE_TIMES': {
+      const repeated = new Set<string>()
+      return {
+        nextSeq: (origin, seq) => {
+          const id = `${origin}/${seq}`
+          if (repeated.has(id)) return seq + 1
+          repeated.add(id)
+          return seq
+        }
+      }
+    }
+    case 'TEST_SKIP_OPS': return { nextSeq: (_origin, seq) => seq % 2 === 0 ? seq + 2 : seq + 1 }
+    case 'TEST_WRONG_OP_MUTATIONS': return {
+      changes: (_origin, _seq, changes) => changes.map((c, i) => i === 0 && c.type === 'put' ? { ...c, value: encodeValue({ tampered: true }) } : c)
+    }
+  }
+}
+
+/** Database whose `create` (and `load`) honour `executorBehavior`. */
+export class Database extends BaseDatabase {
+  static override async create (storage: Storage, opts: CreateOptions & { executorBehavior?: ExecutorBehaviorName }): Promise<BaseDatabase> {
+    const { executorBehavior, ...rest } = opts
+    return await super.create(storage, { ...rest, executorHooks: behaviorHooks(executorBehavior ?? 'HONEST') })
+  }
+}

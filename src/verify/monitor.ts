@@ -1,0 +1,127 @@
+/**
+ * ContractMonitor: verifies what exists, then keeps verifying as the index
+ * grows. Violations are emitted as data ('violation', a ContractFraudProof),
+ * never thrown into the void. Optionally persists a checkpoint file so that a
+ * restarted monitor resumes where it stopped.
+ *
+ * Events: 'verified' (length), 'violation' (proof), 'unverifiable' (CouldNotVerifyError:
+ * logs missing for now; it retries when the logs grow), 'error' (anything else).
+ */
+import { EventEmitter } from 'events'
+import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
+import { VitraError } from '../errors.js'
+import type { ContractFraudProof } from './fraud-proofs.js'
+import { Verifier, type Checkpoint, type VerifierOptions } from './verifier.js'
+
+export interface MonitorOptions extends Omit<VerifierOptions, 'checkpoint'> {
+  /** Where to persist the checkpoint (JSON). Read at start when it exists. */
+  checkpointFile?: string
+  /** A checkpoint to resume from (instead of a file). */
+  checkpoint?: Checkpoint
+  /** Retry interval after "could not verify" (default 1000 ms). */
+  retryMs?: number
+}
+
+export class ContractMonitor extends EventEmitter {
+  private readonly opts: MonitorOptions
+  private verifier: Verifier | null = null
+  private running = false
+  private again = false
+  private closed = false
+  private retryTimer: NodeJS.Timeout | null = null
+  /** The fraud proof, once one was found (the monitor stops there). */
+  violation: ContractFraudProof | null = null
+  private readonly onAppend = (): void => { this.kick() }
+
+  constructor (opts: MonitorOptions) {
+    super()
+    this.opts = opts
+  }
+
+  async ready (): Promise<void> {
+    const checkpoint = this.opts.checkpoint ?? readCheckpoint(this.opts.checkpointFile)
+    this.verifier = new Verifier({ ...this.opts, checkpoint: checkpoint ?? undefined })
+    await this.verifier.ready()
+    this.opts.index.on('append', this.onAppend)
+    await this.run()
+  }
+
+  /** Index entries below this are verified. */
+  get verifiedLength (): number { return this.verifier?.verifiedLength ?? 0 }
+
+  /** Resolves once everything currently in the local index is verified (or a violation was found). */
+  async idle (): Promise<void> {
+    while (this.running || (this.violation === null && !this.closed && (this.verifier?.verifiedLength ?? 0) < this.opts.index.length && this.retryTimer === null)) {
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+  }
+
+  private kick (): void {
+    if (this.closed || this.violation !== null) return
+    if (this.running) { this.again = true; return }
+    this.run().catch(err => this.emit('error', err))
+  }
+
+  private async run (): Promise<void> {
+    const verifier = this.verifier
+    if (verifier === null) return
+    this.running = true
+    try {
+      do {
+        this.again = false
+        const before = verifier.verifiedLength
+        const v = await verifier.advance()
+        if (v !== null) {
+          this.violation = await verifier.fraudProof(v)
+          this.save()
+          this.emit('violation', this.violation)
+          return
+        }
+        if (verifier.verifiedLength !== before) {
+          this.save()
+          this.emit('verified', verifier.verifiedLength)
+        }
+      } while (this.again && !this.closed)
+    } catch (err) {
+      if (!(err instanceof VitraError) || err.code !== 'COULD_NOT_VERIFY') throw err
+      this.emit('unverifiable', err)
+      this.scheduleRetry()
+    } finally {
+      this.running = false
+    }
+  }
+
+  private scheduleRetry (): void {
+    if (this.retryTimer !== null || this.closed) return
+    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.kick() }, this.opts.retryMs ?? 1000)
+  }
+
+  /** The current checkpoint. */
+  checkpoint (): Checkpoint | null { return this.verifier?.checkpoint() ?? null }
+
+  private save (): void {
+    const file = this.opts.checkpointFile
+    if (file === undefined || this.verifier === null) return
+    writeFileSync(file + '.tmp', JSON.stringify(this.verifier.checkpoint()))
+    renameSync(file + '.tmp', file)
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.opts.index.removeListener('append', this.onAppend)
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    while (this.running) await new Promise(resolve => setTimeout(resolve, 5))
+    await this.verifier?.close()
+    this.emit('close')
+  }
+}
+
+function readCheckpoint (file: string | undefined): Checkpoint | null {
+  if (file === undefined || !existsSync(file)) return null
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Checkpoint
+  } catch (err) {
+    throw new VitraError('INVALID_CHECKPOINT', `Checkpoint ${file} is not valid JSON: ${(err as Error).message}`)
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Verifier: replays an index against its contract and oplogs, from genesis or
+ * from a checkpoint, with read-only log access and a sandbox of its own. It
+ * depends on the logs and the sandbox only, never on the executor or the
+ * Database facade, so anyone holding the logs can run it.
+ */
+import type Hyperbee from 'hyperbee'
+import type Hypercore from 'hypercore'
+import { VitraError } from '../errors.js'
+import { openBee } from '../logs/index-log.js'
+import type { SandboxLimits } from '../../sandbox/types.js'
+import { ContractFraudProof, type FraudEvidence } from './fraud-proofs.js'
+import { createInclusionProof } from './inclusion-proofs.js'
+import { LogReplayEnv } from './log-env.js'
+import {
+  checkComplete, deserializeState, FraudCode, initialState, serializeState, step,
+  type ReplayState, type SerializedState, type Violation
+} from './replay.js'
+import { captureSignedHead, coreManifest } from './signed-head.js'
+
+export interface VerifierOptions {
+  /** The index core (the verifier opens its own session of it). */
+  index: Hypercore
+  /** A read-only core of oplog `hex`; the verifier closes what it gets. */
+  openOplog: (hex: string) => Promise<Hypercore>
+  limits?: SandboxLimits
+  /** How long to wait for a missing block before "could not verify" (default 10000 ms). */
+  blockTimeoutMs?: number
+  /** Resume from this checkpoint instead of genesis. */
+  checkpoint?: Checkpoint
+}
+
+/** What a monitor persists to resume: the replay state and the index it belongs to. */
+export interface Checkpoint { v: 1, key: string, state: SerializedState }
+
+export class Verifier {
+  private readonly opts: VerifierOptions
+  private readonly core: Hypercore
+  private readonly bee: Hyperbee
+  private readonly env: LogReplayEnv
+  private readonly oplogs = new Map<string, Promise<Hypercore>>()
+  private state: ReplayState
+
+  constructor (opts: VerifierOptions) {
+    this.opts = opts
+    this.core = opts.index.session()
+    this.bee = openBee(this.core)
+    this.env = new LogReplayEnv({ bee: this.bee, openOplog: hex => this.oplog(hex), limits: opts.limits, blockTimeoutMs: opts.blockTimeoutMs })
+    this.state = initialState()
+    if (opts.checkpoint !== undefined) {
+      if (opts.checkpoint.key !== opts.index.key.toString('hex')) throw new VitraError('INVALID_CHECKPOINT', 'The checkpoint is for another database')
+      this.state = deserializeState(opts.checkpoint.state)
+    }
+  }
+
+  async ready (): Promise<void> { await this.bee.ready() }
+
+  /** Index entries below this are verified. */
+  get verifiedLength (): number { return this.state.length }
+  /** The index length available locally. */
+  get length (): number { return this.core.length }
+
+  /**
+   * Verify entries up to `to` (default: the local index length). Returns the
+   * first violation, or null. A transaction left incomplete at `to` is a
+   * violation (heads are always at batch ends). Throws CouldNotVerifyError when
+   * logs are missing. After a violation the verifier does not move on.
+   */
+  async advance (to = this.core.length): Promise<Violation | null> {
+    if (to > this.state.length) {
+      for await (const e of this.bee.createHistoryStream({ gte: this.state.length, lt: to })) {
+        const entry = { seq: e.seq, type: e.type, key: e.key as string, value: e.value === null ? null : e.value as Buffer }
+        const v = await step(this.state, entry, this.env)
+        if (v !== null) return v
+      }
+    }
+    return this.state.genesisDone || to <= 1 ? checkComplete(this.state) : null
+  }
+
+  /** The checkpoint of what is verified so far. */
+  checkpoint (): Checkpoint {
+    return { v: 1, key: this.core.key.toString('hex'), state: serializeState(this.state) }
+  }
+
+  /** Package a violation as a ContractFraudProof with signed evidence, against the current index head. */
+  async fraudProof (v: Violation): Promise<ContractFraudProof> {
+    const head = await captureSignedHead(this.core)
+    const prove = async (seq: number): Promise<ReturnType<typeof createInclusionProof>> => await createInclusionProof(this.core, seq, { head })
+    const evidence: FraudEvidence = {}
+    if (v.seq < head.length) evidence.entry = await prove(v.seq)
+    const ackSeq = typeof v.data.ackSeq === 'number' ? v.data.ackSeq : this.state.lastAck
+    if (ackSeq > 0 && ackSeq !== v.seq) evidence.ack = await prove(ackSeq)
+    const origin = typeof v.data.origin === 'string' ? v.data.origin : null
+    if (v.code === FraudCode.PROCESSED_OUT_OF_ORDER && origin !== null) {
+      const at = this.state.inputs[origin]?.ackAt ?? -1
+      if (at > 0) evidence.previous = await prove(at)
+    }
+    const opSeq = typeof v.data.opSeq === 'number' ? v.data.opSeq : null
+    if (origin !== null && opSeq !== null) {
+      const core = await this.oplog(origin)
+      if (opSeq < core.length) evidence.op = await createInclusionProof(core, opSeq)
+    }
+    return ContractFraudProof.fromViolation(v, { key: head.key, manifest: coreManifest(this.core), head }, evidence)
+  }
+
+  private async oplog (hex: string): Promise<Hypercore> {
+    let p = this.oplogs.get(hex)
+    if (p === undefined) {
+      p = this.opts.openOplog(hex).then(async core => { await core.ready(); return core })
+      this.oplogs.set(hex, p)
+    }
+    return await p
+  }
+
+  async close (): Promise<void> {
+    await this.env.close()
+    for (const p of this.oplogs.values()) await (await p).close()
+    this.oplogs.clear()
+    await this.bee.close()
+    await this.core.close()
+  }
+}
+
+/**
+ * Verify the whole index once. Resolves with the verified length when the
+ * execution is valid; rejects with a ContractFraudProof when it is not, or a
+ * CouldNotVerifyError when logs are missing.
+ */
+export async function verifyIndex (opts: VerifierOptions): Promise<{ length: number }> {
+  const verifier = new Verifier(opts)
+  try {
+    await verifier.ready()
+    const v = await verifier.advance()
+    if (v !== null) throw await verifier.fraudProof(v)
+    return { length: verifier.verifiedLength }
+  } finally {
+    await verifier.close()
+  }
+}
