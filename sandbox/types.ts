@@ -40,8 +40,12 @@ export interface CallContext {
   listOplogs (): Promise<Array<{ pubkey: string, active: boolean }>>
 }
 
-/** The ack as the contract sees it in `apply(tx, op, ack)`. */
-export interface AckInfo { origin: string, seq: number, ts: number, metadata: Json }
+/**
+ * The ack as the contract sees it in `apply(tx, op, ack)`. `height` is the index
+ * seq the op's ack gets (the index length just before it): the chain height used
+ * by the PoA system contract.
+ */
+export interface AckInfo { origin: string, seq: number, ts: number, metadata: Json, height?: number }
 
 /** One action recorded by `tx` during `apply`, in the order the contract made them. */
 export type TxAction =

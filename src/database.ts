@@ -12,14 +12,16 @@ import { Executor, type ExecutorHooks } from './executor.js'
 import { IndexLog, openBee } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
-import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, inputKey } from './schemas.js'
+import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey } from './schemas.js'
 import { openCorestore, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, type TxOp } from './transaction.js'
 import { createInclusionProof } from './verify/inclusion-proofs.js'
 import { DatabaseSwarm, type SwarmOptions } from './network.js'
 import { ContractMonitor } from './verify/monitor.js'
 import { verifyIndex, type Checkpoint } from './verify/verifier.js'
-import { ContractSandbox } from '../sandbox/contract-sandbox.js'
+import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
+import { readShippedContract } from './shipped-contracts.js'
+import { DEFAULT_NAMESPACE, manifestKey } from './verify/hypercore-crypto.js'
 import type { CallContext, SandboxLimits } from '../sandbox/types.js'
 
 export interface DatabaseOptions {
@@ -43,6 +45,13 @@ export interface DatabaseOptions {
 
 export interface CreateOptions extends DatabaseOptions {
   contract: { source: string }
+  /**
+   * 'poa': the participant set is governed by the proof-of-authority system contract
+   * (contracts/poa.js): keys are admitted and revoked by a quorum of signatories.
+   */
+  governance?: 'poa'
+  /** With governance 'poa': the genesis signatories' ed25519 public keys (hex). The creator's own oplog key is added. */
+  signatories?: string[]
 }
 
 export interface CallOptions {
@@ -63,7 +72,7 @@ export class Database extends EventEmitter {
   private readonly opts: DatabaseOptions
   private readonly oplogMap = new Map<string, Oplog>()
   private readonly waiters: AckWaiters
-  private sandbox: ContractSandbox | null = null
+  private sandbox: ContractRuntime | null = null
   private sandboxSourceSeq = -1
   private sourceStale = true
   private closed = false
@@ -92,8 +101,10 @@ export class Database extends EventEmitter {
   static async create (storage: Storage, opts: CreateOptions): Promise<Database> {
     if (typeof opts?.contract?.source !== 'string') throw new InvalidArgumentError('Database.create needs { contract: { source } } with the contract source as a string')
     if (readMeta(storage) !== null) throw new DatabaseExistsError(`A database already exists in ${storageDir(storage)}`)
-    const probe = new ContractSandbox(opts.contract.source, { limits: opts.limits })
-    try { await probe.ready() } finally { await probe.close() }
+    const governance = opts.governance === undefined ? null : { kind: opts.governance, source: readShippedContract('poa'), signatories: checkSignatories(opts.signatories) }
+    if (governance !== null && governance.kind !== 'poa') throw new InvalidArgumentError(`Unknown governance "${String(opts.governance)}": the only one is 'poa'`)
+    const probe = await ContractRuntime.open(opts.contract.source, governance as Governance | null, opts.limits)
+    await probe.close()
 
     const store = openCorestore(storage)
     try {
@@ -106,7 +117,15 @@ export class Database extends EventEmitter {
       const oplogHex = oplogCore.key.toString('hex')
       const b = index.bee.batch()
       await b.put(CONTRACT_SOURCE_KEY, encodeValue(opts.contract.source))
-      await b.put(inputKey(oplogHex), encodeInput({ pubkey: oplogHex, active: true }))
+      const participants = [oplogHex]
+      if (governance !== null) {
+        // the creator is a signatory too; each signatory's oplog is the core its key signs
+        const own = (oplogCore.manifest.signers[0].publicKey as Buffer).toString('hex')
+        if (!governance.signatories.includes(own)) governance.signatories.unshift(own)
+        for (const pk of governance.signatories) participants.push(oplogKeyFor(pk))
+        await b.put(GOVERNANCE_KEY, encodeValue(governance))
+      }
+      for (const hex of [...new Set(participants)].sort()) await b.put(inputKey(hex), encodeInput({ pubkey: hex, active: true }))
       await b.put(GENESIS_KEY, encodeValue({ v: 1 }))
       await b.flush()
       await oplogCore.close()
@@ -250,9 +269,9 @@ export class Database extends EventEmitter {
     return new ContractTransaction(host, { method, params: paramsJson, response, ops: txOps })
   }
 
-  private readonly inflight = new Map<ContractSandbox, number>()
+  private readonly inflight = new Map<ContractRuntime, number>()
 
-  private async runCall (sandbox: ContractSandbox, method: string, params: JsonValue): Promise<{ response: JsonValue | undefined, ops: JsonValue[] }> {
+  private async runCall (sandbox: ContractRuntime, method: string, params: JsonValue): Promise<{ response: JsonValue | undefined, ops: JsonValue[] }> {
     this.inflight.set(sandbox, (this.inflight.get(sandbox) ?? 0) + 1)
     try {
       return await sandbox.call(method, params, this.callContext()) as { response: JsonValue | undefined, ops: JsonValue[] }
@@ -264,7 +283,7 @@ export class Database extends EventEmitter {
   }
 
   /** Close a replaced sandbox once the calls still running on it are done. */
-  private async retire (old: ContractSandbox): Promise<void> {
+  private async retire (old: ContractRuntime): Promise<void> {
     while (this.inflight.has(old)) await new Promise(resolve => setTimeout(resolve, 10))
     await old.close()
   }
@@ -283,7 +302,7 @@ export class Database extends EventEmitter {
   }
 
   /** The sandbox for calls, rebuilt when the contract source in the index changed. Concurrent callers share one refresh. */
-  private async callSandbox (): Promise<ContractSandbox> {
+  private async callSandbox (): Promise<ContractRuntime> {
     if (this.sandbox !== null && !this.sourceStale) return this.sandbox
     if (this.refreshing === null) {
       this.refreshing = this.refreshSandbox().finally(() => { this.refreshing = null })
@@ -291,17 +310,19 @@ export class Database extends EventEmitter {
     return await this.refreshing
   }
 
-  private refreshing: Promise<ContractSandbox> | null = null
+  private refreshing: Promise<ContractRuntime> | null = null
+  /** Fixed at genesis; undefined until read. */
+  private governance: Governance | null | undefined = undefined
 
-  private async refreshSandbox (): Promise<ContractSandbox> {
+  private async refreshSandbox (): Promise<ContractRuntime> {
     this.sourceStale = false
     const entry = await this.index.getEntry(CONTRACT_SOURCE_KEY)
     this.activeInputs = new Set((await this.index.inputs()).filter(r => r.active).map(r => r.pubkey))
     if (entry === null) throw new DatabaseNotFoundError('The index has no contract source')
     if (this.sandbox !== null && entry.seq === this.sandboxSourceSeq) return this.sandbox
     const source = JSON.parse(entry.value.toString('utf8')) as string
-    const next = new ContractSandbox(source, { limits: this.opts.limits })
-    await next.ready()
+    if (this.governance === undefined) this.governance = parseGovernance(await this.index.get(GOVERNANCE_KEY))
+    const next = await ContractRuntime.open(source, this.governance, this.opts.limits)
     const old = this.sandbox
     this.sandbox = next
     this.sandboxSourceSeq = entry.seq
@@ -458,6 +479,20 @@ export class Database extends EventEmitter {
     await this.store.close()
     if (this.storage instanceof StorageInMemory) this.storage.destroy()
   }
+}
+
+/** The key of the oplog (a Corestore-made Hypercore) whose signer is this ed25519 public key. */
+export function oplogKeyFor (publicKeyHex: string): string {
+  return manifestKey({ publicKey: Buffer.from(publicKeyHex, 'hex'), namespace: DEFAULT_NAMESPACE }).toString('hex')
+}
+
+function checkSignatories (list: unknown): string[] {
+  if (list === undefined) return []
+  if (!Array.isArray(list)) throw new InvalidArgumentError('signatories must be an array of hex ed25519 public keys')
+  return list.map(k => {
+    const hex = normalizeKey(k as string)
+    return hex
+  })
 }
 
 function normalizeKey (k: string | Buffer): string {

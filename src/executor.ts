@@ -20,10 +20,10 @@ import { VitraError } from './errors.js'
 import { IndexLog } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import {
-  ACK_VERSION, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck,
+  ACK_VERSION, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY,
   INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
 } from './schemas.js'
-import { ContractSandbox } from '../sandbox/contract-sandbox.js'
+import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
 import type { IndexReader, SandboxLimits, ListOptions as SandboxListOptions } from '../sandbox/types.js'
 import { prefixRange } from './logs/index-log.js'
 
@@ -65,7 +65,8 @@ export class Executor extends EventEmitter {
   private readonly index: IndexLog
   private readonly opts: ExecutorOptions
   private readonly inputs = new Map<string, Input>()
-  private sandbox: ContractSandbox | null = null
+  private sandbox: ContractRuntime | null = null
+  private governance: Governance | null = null
   private running = false
   private rerun = false
   private closing = false
@@ -83,6 +84,7 @@ export class Executor extends EventEmitter {
   async ready (): Promise<void> {
     const source = await this.index.contractSource()
     if (source === null) throw new VitraError('DATABASE_NOT_FOUND', 'The index has no contract source: genesis is missing')
+    this.governance = parseGovernance(await this.index.get(GOVERNANCE_KEY))
     this.sandbox = await this.makeSandbox(source)
     for (const rec of await this.index.inputs()) {
       if (rec.active) await this.addInput(rec.pubkey)
@@ -150,6 +152,7 @@ export class Executor extends EventEmitter {
     const reader = batchReader(batch)
     const max = this.opts.maxBatchOps ?? 256
     const done: Array<{ origin: string, seq: number }> = []
+    let written = 0 // blocks put in this batch so far: the next ack's index seq is batchStart + written
     const system: Change[] = []
     try {
       for (const input of order) {
@@ -159,12 +162,13 @@ export class Executor extends EventEmitter {
           const block = await this.readBlock(input)
           if (block === null) break
           const seq = input.nextSeq
-          const { ack, changes } = await this.executeOp(input.hex, seq, block, head, batchStart, reader)
+          const { ack, changes } = await this.executeOp(input.hex, seq, block, head, batchStart, batchStart + written, reader)
           await batch.put(ackKey(input.hex, seq), encodeAck(this.opts.hooks?.ack?.(ack) ?? ack))
           for (const c of changes) {
             if (c.type === 'put') await batch.put(c.key, c.value)
             else await batch.del(c.key)
           }
+          written += 1 + changes.length
           for (const c of changes) if (isSystemChange(c)) system.push(c)
           input.nextSeq = this.opts.hooks?.nextSeq?.(input.hex, seq) ?? seq + 1
           done.push({ origin: input.hex, seq })
@@ -205,15 +209,15 @@ export class Executor extends EventEmitter {
 
   /** Run one op through process + apply. Contract faults and malformed ops become failed acks. */
   private async executeOp (origin: string, seq: number, block: Buffer, head: { length: number, treeHash: string },
-    batchStart: number, reader: IndexReader & { has: (k: string) => Promise<boolean> }): Promise<OpResult> {
+    batchStart: number, height: number, reader: IndexReader & { has: (k: string) => Promise<boolean> }): Promise<OpResult> {
     const ts = (this.opts.now ?? Date.now)()
     const base = { v: ACK_VERSION as 1, origin, seq, oplogLength: head.length, oplogTreeHash: head.treeHash, ts, batchStart }
     let metadata: JsonValue = null
     try {
       const op: Op = decodeOp(block)
-      const sandbox = this.sandbox as ContractSandbox
+      const sandbox = this.sandbox as ContractRuntime
       if (sandbox.hasProcess) metadata = await runProcess(sandbox, op, reader)
-      const actions = await sandbox.apply(op, { origin, seq, ts, metadata }, { index: reader })
+      const actions = await sandbox.apply(op, { origin, seq, ts, metadata, height }, { index: reader })
       let changes = await actionsToChanges(actions, reader.has)
       await this.checkSystemChanges(changes)
       if (this.opts.hooks?.changes !== undefined) changes = this.opts.hooks.changes(origin, seq, changes)
@@ -250,10 +254,8 @@ export class Executor extends EventEmitter {
     }
   }
 
-  private async makeSandbox (source: string): Promise<ContractSandbox> {
-    const s = new ContractSandbox(source, { limits: this.opts.limits })
-    try { await s.ready() } catch (err) { await s.close(); throw err }
-    return s
+  private async makeSandbox (source: string): Promise<ContractRuntime> {
+    return await ContractRuntime.open(source, this.governance, this.opts.limits)
   }
 
   private async addInput (hex: string): Promise<void> {
@@ -289,7 +291,7 @@ export class Executor extends EventEmitter {
  * `process` may be non-deterministic, so a verifier cannot re-run it: its failures
  * are published with the code PROCESS_FAILED, which verifiers accept as given.
  */
-async function runProcess (sandbox: ContractSandbox, op: Op, reader: IndexReader): Promise<JsonValue> {
+async function runProcess (sandbox: ContractRuntime, op: Op, reader: IndexReader): Promise<JsonValue> {
   try {
     return await sandbox.process(op, { index: reader }) as JsonValue
   } catch (err) {

@@ -5,7 +5,7 @@
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError } from '../errors.js'
-import { ContractSandbox } from '../../sandbox/contract-sandbox.js'
+import { ContractRuntime, type Governance } from '../contract-runtime.js'
 import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import type { ReplayEnv } from './replay.js'
 import { stateView, type StateReader } from './state-view.js'
@@ -22,7 +22,7 @@ export interface LogEnvOptions {
 
 export class LogReplayEnv implements ReplayEnv {
   private readonly opts: LogEnvOptions
-  private readonly sandboxes = new Map<string, ContractSandbox>()
+  private readonly sandboxes = new Map<string, ContractRuntime>()
   private checkout: { version: number, bee: Hyperbee } | null = null
   private readonly treeHashes = new Map<string, string>()
 
@@ -67,24 +67,25 @@ export class LogReplayEnv implements ReplayEnv {
     return stateView(this.checkout.bee, overlay)
   }
 
-  async apply (source: string, op: Json, ack: AckInfo, state: StateReader): Promise<TxAction[]> {
-    return await (await this.sandbox(source)).apply(op, ack, { index: state })
+  async apply (source: string, op: Json, ack: AckInfo, state: StateReader, governance: Governance | null): Promise<TxAction[]> {
+    return await (await this.runtime(source, governance)).apply(op, ack, { index: state })
   }
 
-  async compile (source: string): Promise<void> { await this.sandbox(source) }
+  async compile (source: string, governance: Governance | null): Promise<void> { await this.runtime(source, governance) }
 
-  private async sandbox (source: string): Promise<ContractSandbox> {
-    const have = this.sandboxes.get(source)
+  /** The verifier's own contract runtime for this source (a few are cached). */
+  private async runtime (source: string, governance: Governance | null): Promise<ContractRuntime> {
+    const id = JSON.stringify([source, governance])
+    const have = this.sandboxes.get(id)
     if (have !== undefined) return have
-    const s = new ContractSandbox(source, { limits: this.opts.limits })
-    try { await s.ready() } catch (err) { await s.close(); throw err }
+    const r = await ContractRuntime.open(source, governance, this.opts.limits)
     if (this.sandboxes.size >= 4) {
-      const [oldest, sb] = this.sandboxes.entries().next().value as [string, ContractSandbox]
+      const [oldest, old] = this.sandboxes.entries().next().value as [string, ContractRuntime]
       this.sandboxes.delete(oldest)
-      await sb.close()
+      await old.close()
     }
-    this.sandboxes.set(source, s)
-    return s
+    this.sandboxes.set(id, r)
+    return r
   }
 
   async close (): Promise<void> {

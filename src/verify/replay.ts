@@ -16,6 +16,7 @@ import {
 } from '../schemas.js'
 import type { AckInfo, TxAction } from '../../sandbox/types.js'
 import type { StateReader } from './state-view.js'
+import { parseGovernance, type Governance } from '../contract-runtime.js'
 
 /** Stable codes of the violations a replay detects. */
 export const FraudCode = {
@@ -100,10 +101,10 @@ export interface ReplayEnv {
   oplogTreeHash (origin: string, length: number): Promise<string>
   /** The state at `batchStart` with `overlay` applied. */
   stateAt (batchStart: number, overlay: Map<string, Buffer | null>): Promise<StateReader>
-  /** Run `apply` of `source` (throws a VitraError when the contract fails). */
-  apply (source: string, op: JsonValue, ack: AckInfo, state: StateReader): Promise<TxAction[]>
-  /** Throws a VitraError when `source` does not compile. */
-  compile (source: string): Promise<void>
+  /** Run `apply` of the contracts (`source` + governance), routed as the executor does (throws a VitraError when the contract fails). */
+  apply (source: string, op: JsonValue, ack: AckInfo, state: StateReader, governance: Governance | null): Promise<TxAction[]>
+  /** Throws a VitraError when `source` (with the governance's system contract) does not compile. */
+  compile (source: string, governance: Governance | null): Promise<void>
 }
 
 export function initialState (): ReplayState {
@@ -137,6 +138,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
     if (state.source !== null || typeof value !== 'string') return bad('the contract source is repeated or not a string')
     state.source = value
   } else if (e.key === GOVERNANCE_KEY) {
+    try { parseGovernance(value) } catch { return bad('.sys/governance is malformed') }
     state.governance = value
   } else if (e.key.startsWith(INPUTS_PREFIX)) {
     let rec
@@ -146,7 +148,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
   } else if (e.key === GENESIS_KEY) {
     if (state.source === null) return bad('no contract source before the genesis marker')
     if (!Object.values(state.inputs).some(i => i.active)) return bad('no active participant')
-    try { await env.compile(state.source) } catch (err) {
+    try { await env.compile(state.source, parseGovernance(state.governance)) } catch (err) {
       if (err instanceof VitraError) return bad(`the contract does not compile: ${err.message}`)
       throw err
     }
@@ -208,7 +210,7 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
     return fraud(FraudCode.OPLOG_MISMATCH, e.seq, `Ack names oplog ${short(ack.origin)} at length ${ack.oplogLength} with a tree hash the oplog does not have`, { origin: ack.origin, opSeq: ack.seq, oplogTreeHash: treeHash, ack: ackData })
   }
   const overlay = sameBatch ? state.overlay : new Map<string, Buffer | null>()
-  const replay = await replayOp(state.source as string, ack, overlay, env)
+  const replay = await replayOp(state.source as string, parseGovernance(state.governance), ack, e.seq, overlay, env)
   const v = checkOutcome(e.seq, ack, replay)
   if (v !== null) return v
   state.batchStart = ack.batchStart
@@ -226,14 +228,14 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
 type Replay = { ok: true, changes: Change[] } | { ok: false, code: string, message: string }
 
 /** Re-run the op against the state the executor saw. */
-async function replayOp (source: string, ack: Ack, overlay: Map<string, Buffer | null>, env: ReplayEnv): Promise<Replay> {
+async function replayOp (source: string, governance: Governance | null, ack: Ack, height: number, overlay: Map<string, Buffer | null>, env: ReplayEnv): Promise<Replay> {
   const block = await env.getOp(ack.origin, ack.seq)
   const view = await env.stateAt(ack.batchStart, overlay)
   try {
     const op = decodeOp(block)
-    const actions = await env.apply(source, op, { origin: ack.origin, seq: ack.seq, ts: ack.ts, metadata: ack.metadata }, view)
+    const actions = await env.apply(source, op, { origin: ack.origin, seq: ack.seq, ts: ack.ts, metadata: ack.metadata, height }, view, governance)
     const changes = await actionsToChanges(actions, k => view.has(k))
-    for (const c of changes) if (c.key === CONTRACT_SOURCE_KEY && c.type === 'put') await env.compile(decodeValue(c.value) as string)
+    for (const c of changes) if (c.key === CONTRACT_SOURCE_KEY && c.type === 'put') await env.compile(decodeValue(c.value) as string, governance)
     return { ok: true, changes }
   } catch (err) {
     if (!(err instanceof VitraError)) throw err

@@ -1,0 +1,133 @@
+/**
+ * The contracts of one database, as the executor, the verifier and `db.call`
+ * all run them: the user contract, and under proof-of-authority governance
+ * the system contract (contracts/poa.js) that owns the participant set.
+ *
+ * Routing (whitepaper/poa.md): under PoA, ops whose `op` starts with `SYS_`
+ * go to the system contract, all others to the user contract. The system
+ * contract sees its own namespace: its keys are stored under `.sys/poa/`
+ * (keys it names that start with `.sys/` are read as they are, and it cannot
+ * write them). The user contract may not change the participant set under PoA.
+ * Without governance, everything goes to the user contract, unchanged.
+ */
+import { ContractRuntimeError } from './errors.js'
+import { ContractSandbox } from '../sandbox/contract-sandbox.js'
+import type { AckInfo, CallContext, CallResult, IndexReader, Json, SandboxLimits, TxAction } from '../sandbox/types.js'
+
+/** Prefix under which the system contract's own keys are stored. */
+export const SYSTEM_PREFIX = '.sys/poa/'
+/** Ops routed to the system contract under PoA. */
+export const SYSTEM_OP_PREFIX = 'SYS_'
+
+/** What `.sys/governance` holds (absent: no governance, the user contract rules alone). */
+export interface Governance {
+  kind: 'poa'
+  /** Source of the system contract. */
+  source: string
+  /** Ed25519 public keys (hex) of the genesis signatories. */
+  signatories: string[]
+}
+
+export function parseGovernance (v: unknown): Governance | null {
+  if (v === null || v === undefined) return null
+  const g = v as Record<string, unknown>
+  if (g.kind !== 'poa' || typeof g.source !== 'string' || !Array.isArray(g.signatories) || !g.signatories.every(s => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s))) {
+    throw new ContractRuntimeError('Malformed .sys/governance record', 'INVALID_GOVERNANCE')
+  }
+  return { kind: 'poa', source: g.source, signatories: g.signatories as string[] }
+}
+
+export class ContractRuntime {
+  readonly user: ContractSandbox
+  readonly system: ContractSandbox | null
+
+  private constructor (user: ContractSandbox, system: ContractSandbox | null) {
+    this.user = user
+    this.system = system
+  }
+
+  /** Compile the contracts (ContractParseError when one does not compile). */
+  static async open (source: string, governance: Governance | null, limits?: SandboxLimits): Promise<ContractRuntime> {
+    const user = await openSandbox(source, limits, 'contract.js')
+    if (governance === null) return new ContractRuntime(user, null)
+    try {
+      return new ContractRuntime(user, await openSandbox(governance.source, limits, 'poa.js'))
+    } catch (err) {
+      await user.close()
+      throw err
+    }
+  }
+
+  /** Method names: the user contract's, then the system contract's that the user contract does not shadow. */
+  get methods (): string[] {
+    const own = this.user.methods
+    return this.system === null ? own : [...own, ...this.system.methods.filter(m => !own.includes(m))]
+  }
+
+  get hasProcess (): boolean { return this.user.hasProcess }
+
+  isSystemOp (op: Json): boolean {
+    return this.system !== null && op !== null && typeof op === 'object' && !Array.isArray(op) &&
+      typeof op.op === 'string' && op.op.startsWith(SYSTEM_OP_PREFIX)
+  }
+
+  async call (method: string, params: Json, ctx: CallContext): Promise<CallResult> {
+    if (this.system !== null && !this.user.methods.includes(method) && this.system.methods.includes(method)) {
+      return await this.system.call(method, params, { ...ctx, index: namespaced(ctx.index) })
+    }
+    return await this.user.call(method, params, ctx)
+  }
+
+  /** The user contract's `process(op)`; system ops have no process (null metadata). */
+  async process (op: Json, ctx: { index: IndexReader }): Promise<Json> {
+    if (this.isSystemOp(op)) return null
+    return await this.user.process(op, ctx)
+  }
+
+  /** Run `apply` of the contract the op is routed to; actions come back in the index's own key space. */
+  async apply (op: Json, ack: AckInfo, ctx: { index: IndexReader }): Promise<TxAction[]> {
+    if (this.isSystemOp(op)) {
+      const actions = await (this.system as ContractSandbox).apply(op, ack, { index: namespaced(ctx.index) })
+      return actions.map(systemAction)
+    }
+    const actions = await this.user.apply(op, ack, ctx)
+    if (this.system !== null && actions.some(a => a.type === 'addOplog' || a.type === 'removeOplog')) {
+      throw new ContractRuntimeError('Under PoA governance the participant set changes only by signatory quorum (SYS_APPROVE_KEY / SYS_REVOKE_KEY)', 'GOVERNANCE_REFUSED')
+    }
+    return actions
+  }
+
+  async close (): Promise<void> {
+    await this.user.close()
+    await this.system?.close()
+  }
+}
+
+async function openSandbox (source: string, limits: SandboxLimits | undefined, filename: string): Promise<ContractSandbox> {
+  const s = new ContractSandbox(source, { limits, filename })
+  try { await s.ready() } catch (err) { await s.close(); throw err }
+  return s
+}
+
+function mapKey (key: string): string { return key.startsWith('.sys/') ? key : SYSTEM_PREFIX + key }
+
+/** The index as the system contract sees it: its own keys without the `.sys/poa/` prefix. */
+function namespaced (index: IndexReader): IndexReader {
+  return {
+    get: async key => await index.get(mapKey(key)),
+    list: async (prefix, opts) => {
+      const real = mapKey(prefix)
+      const entries = await index.list(real, opts)
+      return prefix.startsWith('.sys/') ? entries : entries.map(e => ({ key: e.key.slice(SYSTEM_PREFIX.length), value: e.value }))
+    }
+  }
+}
+
+function systemAction (a: TxAction): TxAction {
+  switch (a.type) {
+    case 'put': return { ...a, key: SYSTEM_PREFIX + a.key }
+    case 'del': return { ...a, key: SYSTEM_PREFIX + a.key }
+    case 'setContractSource': throw new ContractRuntimeError('The system contract cannot replace the user contract', 'GOVERNANCE_REFUSED')
+    default: return a
+  }
+}
