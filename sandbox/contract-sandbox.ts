@@ -40,6 +40,10 @@
  *   `queueMicrotask`, `setImmediate` do not exist), no `Atomics.wait`, no
  *   network, no file system, no `process`, no `require`, no dynamic
  *   `import()`. A contract may import only `contract`, `assert` and `util`.
+ *   `WebAssembly` is there, but `compile`/`instantiate` compile synchronously
+ *   (so every promise of an entry settles within the entry). Host reads look
+ *   asynchronous (`await index.get(k)`) but complete before the contract
+ *   continues, so a contract's microtask order never depends on the host.
  * - The module's top-level code runs deterministically too (as in apply,
  *   with `Date.now()` = 0 and a PRNG seeded from `sha256('vitra:init')`);
  *   index reads are not available there.
@@ -55,9 +59,11 @@
  *
  * Per isolate: heap `memoryMb` (default 64 MiB). Per entry: `timeoutMs` of
  * CPU time (default 500 ms) and `wallTimeoutMs` of wall time (default
- * max(10 × timeoutMs, 5 s)), enforced by isolated-vm's timeout plus a host
- * watchdog that samples `isolate.cpuTime`. Time spent waiting for the host's
- * index reads does not count as CPU time. A violation fails the entry with
+ * max(10 × timeoutMs, 5 s)), enforced by isolated-vm's timeout (fast path, see
+ * below) or a host watchdog that samples `isolate.cpuTime` every
+ * min(50, timeoutMs / 4) ms (async path). Time spent waiting for the host's
+ * index reads does not count as CPU time. The memory limit is isolated-vm's
+ * (a guideline: hostile code may overshoot it 2-3× before it is stopped). A violation fails the entry with
  * ContractTimeoutError / ContractMemoryError, disposes the isolate, and the next
  * entry transparently gets a fresh one. Limit violations depend on the machine
  * and its load; they are the one non-deterministic outcome of apply, and the
@@ -66,19 +72,43 @@
  * Loading (`ready()`): a syntax error, a foreign import, a missing `apply`
  * export, or an exception thrown by the module's top-level code is a
  * ContractParseError (with the contract's line/column when known). Top-level
- * code that loops is a ContractTimeoutError, one that eats memory a
- * ContractMemoryError.
+ * code that loops is a ContractTimeoutError (it is a load failure, but the
+ * timeout code says why), one that eats memory a ContractMemoryError.
  *
  * Entries are serialised: one at a time per sandbox, in call order.
+ *
+ * ## Two ways in
+ *
+ * Crossing into the isolate asynchronously costs a thread hop each way (tens of
+ * µs), and so does every index read made from there. So an entry first takes the
+ * **fast path**: the host enters the isolate synchronously (`applySync`, microtasks
+ * included) and answers index reads from what it has already read for this entry.
+ * A read it has not made yet is deferred: the attempt is abandoned (later reads in
+ * it throw, its result is discarded), the host reads the value and runs the entry
+ * again from the start. Re-runs are invisible to the result: each attempt gets the
+ * same op, ack, PRNG seed and read values (only module state, which contracts must
+ * not rely on, can tell). When an entry name (method, or apply op name) read the
+ * same keys on its last two fast runs, those keys are read before the first attempt
+ * (a hint only: the attempt still asks for what it needs).
+ *
+ * The **async path** (`apply` with a promise result on isolated-vm's thread pool,
+ * reads through `applySyncPromise`, CPU/wall watchdog) takes over for an entry that
+ * awaits a promise that does not settle at once. An entry name moves to it for good
+ * when it needs more than 8 rounds, runs past its CPU budget over all rounds, hits
+ * a limit, or keeps the host's thread busy for more than 10 ms three times in a row: the
+ * fast path never holds the host's thread for long. An attempt that failed after
+ * deferring a read proves nothing and is re-run on the async path. Pass
+ * `fastPath: false` to always use the async path.
  */
 import {
   ClosedError,
   ContractRuntimeError,
+  ContractTimeoutError,
   InvalidArgumentError,
   UnknownMethodError
 } from '../src/errors.js'
 import { asActions, asJson, checkActions, encodeJson } from './json.js'
-import { IsolateInstance, seedWords, type ContractInfo, type EntryArgs, type EntryContext } from './instance.js'
+import { IsolateInstance, seedWords, type ContractInfo, type EntryArgs, type EntryContext, type FastOutcome } from './instance.js'
 import { resolveLimits, type ResolvedLimits } from './limits.js'
 import type { AckInfo, CallContext, CallResult, IndexReader, Json, SandboxLimits, TxAction } from './types.js'
 
@@ -88,6 +118,26 @@ export interface SandboxOptions {
   limits?: SandboxLimits
   /** Name used for the contract in stack traces and error positions (default `contract.js`). */
   filename?: string
+  /**
+   * Enter the isolate synchronously when possible (default true; see "Two ways in").
+   * False always uses the async path: slower, but never runs contract code on the
+   * host's thread.
+   */
+  fastPath?: boolean
+}
+
+/** At most this many entry names are remembered (as "use the async path", or with read hints). */
+const MAX_NAMES = 1024
+/** Long fast runs (over 10 ms of the host's thread) before an entry name moves to the async path. */
+const SLOW_STRIKES = 3
+/** Read hints longer than this are not kept. */
+const MAX_HINT_READS = 16
+
+/** What the last fast runs of one entry name read. */
+interface ReadHint {
+  reads: string[]
+  /** The last two runs read the same keys: worth prefetching. */
+  stable: boolean
 }
 
 /** Parsed guest answer of a `call` entry. */
@@ -109,6 +159,10 @@ export class ContractSandbox {
   private readyPromise: Promise<void> | null = null
   private tail: Promise<unknown> = Promise.resolve()
   private closed = false
+  private readonly fastPath: boolean
+  private readonly slowNames = new Set<string>()
+  private readonly hints = new Map<string, ReadHint>()
+  private readonly strikes = new Map<string, number>()
 
   /** Does no work: call `ready()` (or any entry) to load the contract. */
   constructor (source: string, opts: SandboxOptions = {}) {
@@ -116,6 +170,7 @@ export class ContractSandbox {
     this.source = source
     this.filename = opts.filename ?? 'contract.js'
     this.limits = Object.freeze(resolveLimits(opts.limits))
+    this.fastPath = opts.fastPath !== false
   }
 
   /** Exported function names other than `apply` and `process` (empty before `ready()`). */
@@ -151,7 +206,7 @@ export class ContractSandbox {
     if (typeof method !== 'string' || !this.methodSet.has(method)) throw new UnknownMethodError(String(method), this.methods)
     const paramsJson = params === undefined ? '' : encodeJson(params, 'params')
     const entry: EntryContext = { kind: 'call', index: ctx.index, caller: ctx }
-    const out = await this.enter(entry, ['call', method, paramsJson, ctx.isWriter === true, ctx.oplog ?? null, 0, 0, 0, 0, 0])
+    const out = await this.enter(entry, 'call:' + method, ['call', method, paramsJson, ctx.isWriter === true, ctx.oplog ?? null, 0, 0, 0, 0, 0])
     const answer = JSON.parse(out) as CallAnswer
     return { response: answer.r, ops: answer.o }
   }
@@ -164,7 +219,7 @@ export class ContractSandbox {
     await this.ready()
     if (!this.hasProcess) return null
     const entry: EntryContext = { kind: 'process', index: ctx.index, caller: null }
-    const out = await this.enter(entry, ['process', '', encodeJson(op, 'op'), false, null, 0, 0, 0, 0, 0])
+    const out = await this.enter(entry, 'process', ['process', '', encodeJson(op, 'op'), false, null, 0, 0, 0, 0, 0])
     return asJson(JSON.parse(out))
   }
 
@@ -179,7 +234,7 @@ export class ContractSandbox {
     const payload = '[' + encodeJson(op, 'op') + ',' + encodeJson(guestAck, 'ack') + ']'
     const [a, b, c, d] = seedWords(`${guestAck.origin}:${guestAck.seq}`)
     const entry: EntryContext = { kind: 'apply', index: ctx.index, caller: null }
-    const out = await this.enter(entry, ['apply', '', payload, false, null, guestAck.ts, a, b, c, d])
+    const out = await this.enter(entry, 'apply:' + opName(op), ['apply', '', payload, false, null, guestAck.ts, a, b, c, d])
     const actions: unknown = JSON.parse(out)
     const problem = checkActions(actions)
     if (problem !== null) throw new ContractRuntimeError(`The contract recorded an invalid action: ${problem}`)
@@ -196,14 +251,69 @@ export class ContractSandbox {
     await this.tail
   }
 
-  /** Runs one entry on the (possibly recreated) isolate and turns a guest error into ContractRuntimeError. */
-  private async enter (ctx: EntryContext, args: EntryArgs): Promise<string> {
+  /**
+   * Runs one entry on the (possibly recreated) isolate, fast path first unless `name`
+   * is known to need the async path, and turns a guest error into ContractRuntimeError.
+   */
+  private async enter (ctx: EntryContext, name: string, args: EntryArgs): Promise<string> {
     const out = await this.exclusive(async () => {
+      if (this.fastPath && !this.slowNames.has(name)) {
+        const fast = await this.runFast(ctx, name, args)
+        if (fast !== null) return fast
+      }
       const instance = await this.currentInstance()
-      return await instance.run(ctx, args)
+      return await instance.runAsync(ctx, args)
     })
     if (out.charCodeAt(0) === 33 /* '!' */) throw guestError(out, ctx.kind)
     return out
+  }
+
+  /** The fast path's answer, or null when the async path must run the entry. */
+  private async runFast (ctx: EntryContext, name: string, args: EntryArgs): Promise<string | null> {
+    const instance = await this.currentInstance()
+    const hint = this.hints.get(name)
+    let outcome: FastOutcome
+    try {
+      outcome = await instance.runFast(ctx, args, hint !== undefined && hint.stable ? hint.reads : null)
+    } catch (err) {
+      if (err instanceof ContractTimeoutError) this.markSlow(name)
+      throw err
+    }
+    if (outcome.done) {
+      if (outcome.slow) this.strike(name)
+      else this.strikes.delete(name) // only consecutive long runs count: a GC pause now and then is no reason
+      this.learn(name, hint, outcome.reads)
+      return outcome.out
+    }
+    if (outcome.reason !== 'pending') this.markSlow(name)
+    return null
+  }
+
+  private markSlow (name: string): void {
+    if (this.slowNames.size < MAX_NAMES) this.slowNames.add(name)
+  }
+
+  /** A long fast run: after a few in a row (not one: a GC pause is no reason), use the async path. */
+  private strike (name: string): void {
+    const n = (this.strikes.get(name) ?? 0) + 1
+    if (n >= SLOW_STRIKES) {
+      this.strikes.delete(name)
+      this.markSlow(name)
+    } else if (this.strikes.size < MAX_NAMES) {
+      this.strikes.set(name, n)
+    }
+  }
+
+  /** Remembers what an entry read; keys read the same way twice in a row get prefetched. */
+  private learn (name: string, hint: ReadHint | undefined, reads: string[]): void {
+    if (hint === undefined) {
+      if (reads.length > 0 && reads.length <= MAX_HINT_READS && this.hints.size < MAX_NAMES) this.hints.set(name, { reads, stable: false })
+      return
+    }
+    const stable = reads.length === hint.reads.length && reads.every((k, i) => k === hint.reads[i])
+    if (stable && hint.stable) return
+    if (reads.length === 0 || reads.length > MAX_HINT_READS) this.hints.delete(name)
+    else this.hints.set(name, { reads, stable })
   }
 
   /** The live instance, created (again) if there is none or the last one was disposed. */
@@ -233,6 +343,13 @@ export class ContractSandbox {
 }
 
 function noop (): void {}
+
+/** The op's name (`op.op`) when it has one: apply entries are told apart by it. */
+function opName (op: Json): string {
+  if (op === null || typeof op !== 'object' || Array.isArray(op)) return ''
+  const name = op.op
+  return typeof name === 'string' ? name : ''
+}
 
 /** Copies the ack fields the contract sees, checking their types. */
 function checkAck (ack: AckInfo): AckInfo {

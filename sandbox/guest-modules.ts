@@ -55,6 +55,7 @@ const regexTest = uncurry(RegExp.prototype.test)
 const mapGet = uncurry(MapCtor.prototype.get)
 const mapSet = uncurry(MapCtor.prototype.set)
 const mapHas = uncurry(MapCtor.prototype.has)
+const promiseThen = uncurry(Promise.prototype.then)
 const dateGetTime = uncurry(DP.getTime)
 const dateRealTzOffset = uncurry(DP.getTimezoneOffset)
 const dateUTCFullYear = uncurry(DP.getUTCFullYear)
@@ -74,9 +75,12 @@ const HEX64 = /^[0-9a-fA-F]{64}$/
 // 'init' (module evaluation), 'idle' (between entries), 'call', 'process', 'apply'.
 // Everything except 'call' and 'process' is deterministic.
 let mode = 'init'
-let entryOpen = false
+// The open entry: { gen, fast, deferred, closers }, or null.
+let current = null
+let generation = 0
 const callerListeners = []
 let host = null
+let hostSync = null
 let ns = null
 let applyKind = 'none'
 
@@ -249,6 +253,30 @@ if (typeof G.FinalizationRegistry === 'function') {
 gate('WeakRef')
 gate('FinalizationRegistry')
 gate('Intl')
+// WebAssembly's async compile settles from a background task, and under isolated-vm
+// sometimes never: compile synchronously instead, so that an entry's promises all
+// settle within the entry.
+if (typeof WebAssembly === 'object') {
+  const WA = WebAssembly
+  const WAModule = WA.Module
+  const WAInstance = WA.Instance
+  const PromiseCtor = Promise
+  const settle = (fn) => new PromiseCtor((resolve) => resolve(fn()))
+  ObjectDefineProperty(WA, 'compile', { value: { compile (bytes) { return settle(() => new WAModule(bytes)) } }.compile, writable: true, configurable: true })
+  ObjectDefineProperty(WA, 'instantiate', {
+    value: { instantiate (source, imports) {
+      return settle(() => {
+        if (source instanceof WAModule) return new WAInstance(source, imports)
+        const module = new WAModule(source)
+        return { module, instance: new WAInstance(module, imports) }
+      })
+    } }.instantiate,
+    writable: true,
+    configurable: true
+  })
+  delete WA.compileStreaming
+  delete WA.instantiateStreaming
+}
 // No other thread can wake a waiter, and waitAsync is a timer.
 if (typeof Atomics === 'object') {
   delete Atomics.wait
@@ -332,10 +360,22 @@ function encodePlainObject (v, what) {
 
 // ---------------------------------------------------------------- host bridge
 
-// The host answers with 'v' + JSON on success or 'e' + message on refusal.
+// The host answers with 'v' + JSON on success or 'e' + message on refusal. On the
+// fast path (entry entered synchronously) the host answers from what it has already
+// read for this entry, or '?' when it has not read it yet: the attempt is then
+// abandoned (every later host call throws, its result is discarded) and the host
+// re-runs the entry once it has the value.
+// One shared, frozen error: a deferred attempt is thrown away, so it needs no stack.
+const DEFERRED = ObjectFreeze(new ErrorCtor('index read deferred'))
 function hostCall (op, arg) {
-  if (!entryOpen) throw new ErrorCtor('the index is only readable while a call, process or apply is running')
-  const out = host.applySyncPromise(undefined, [op, arg])
+  const e = current
+  if (e === null) throw new ErrorCtor('the index is only readable while a call, process or apply is running')
+  if (e.deferred) throw DEFERRED
+  const out = e.fast ? hostSync.applySync(undefined, [op, arg]) : host.applySyncPromise(undefined, [op, arg])
+  if (out === '?') {
+    e.deferred = true
+    throw DEFERRED
+  }
   if (out[0] === 'e') throw new ErrorCtor(strSlice(out, 1))
   return JSONparse(strSlice(out, 1))
 }
@@ -433,28 +473,25 @@ function describeError (err) {
 
 // ---------------------------------------------------------------- entries
 
-async function runCall (name, paramsJson) {
+async function runCall (e, name, paramsJson) {
   const fn = ns[name]
   if (typeof fn !== 'function' || name === 'apply' || name === 'process') throw new ErrorCtor('the contract has no method ' + name)
   const params = paramsJson === '' ? undefined : JSONparse(paramsJson)
   const ops = []
   let open = true
+  push(e.closers, () => { open = false })
   const emit = { emit (op) {
     if (!open) throw new ErrorCtor('emit() was called after ' + name + '() returned')
     push(ops, encodePlainObject(op, 'emit(op): op'))
   } }.emit
-  let response
-  try {
-    response = await fn(params, emit)
-  } finally {
-    open = false
-  }
+  const response = await fn(params, emit)
+  open = false
   const head = '{"o":[' + join(ops, ',') + ']'
   if (response === undefined) return head + '}'
   return head + ',"r":' + encodeJson(response, 'the return value of ' + name + '()') + '}'
 }
 
-async function runProcess (opJson) {
+async function runProcess (e, opJson) {
   const fn = ns.process
   if (typeof fn !== 'function') return 'null'
   const result = await fn(JSONparse(opJson))
@@ -475,80 +512,126 @@ function checkPubkey (arg, fn) {
   return toLowerCase(pubkey)
 }
 
-function makeTx () {
-  const pending = new MapCtor()
-  const actions = []
-  let open = true
-  function live (fn) { if (!open) throw new ErrorCtor('tx.' + fn + '() was called after apply returned') }
-  function del (key) {
-    live('delete')
-    const k = checkWritableKey(key, 'tx.delete')
-    mapSet(pending, k, DELETED)
-    push(actions, '{"type":"del","key":' + JSONstringify(k) + '}')
-  }
-  const tx = ObjectFreeze({
-    async get (key) {
-      live('get')
-      const k = checkKey(key, 'tx.get')
-      if (mapHas(pending, k)) {
-        const json = mapGet(pending, k)
-        return json === DELETED ? null : JSONparse(json)
-      }
-      return hostCall('get', k)
-    },
-    put (key, value) {
-      live('put')
-      const k = checkWritableKey(key, 'tx.put')
-      if (value === undefined) throw new TypeErrorCtor('tx.put: value is undefined (use tx.delete to remove a key)')
-      const json = encodeJson(value, 'tx.put: value')
-      mapSet(pending, k, json)
-      push(actions, '{"type":"put","key":' + JSONstringify(k) + ',"value":' + json + '}')
-    },
-    delete: del,
-    del,
-    addOplog (arg) {
-      live('addOplog')
-      push(actions, '{"type":"addOplog","pubkey":"' + checkPubkey(arg, 'tx.addOplog') + '"}')
-    },
-    removeOplog (arg) {
-      live('removeOplog')
-      push(actions, '{"type":"removeOplog","pubkey":"' + checkPubkey(arg, 'tx.removeOplog') + '"}')
-    },
-    setContractSource (arg) {
-      live('setContractSource')
-      const code = arg !== null && typeof arg === 'object' ? arg.code : undefined
-      if (typeof code !== 'string' || code === '') throw new TypeErrorCtor('tx.setContractSource: code must be a non-empty string')
-      push(actions, '{"type":"setContractSource","code":' + JSONstringify(code) + '}')
-    }
-  })
-  return { tx, actions, close () { open = false } }
-}
+// One Tx per apply. Its state lives in private fields: the contract gets the object
+// but cannot reach (or forge) the recorded actions.
+class Tx {
+  #pending = new MapCtor()
+  #actions = []
+  #open = true
 
-async function runApply (payload) {
+  async get (key) {
+    this.#live('get')
+    const k = checkKey(key, 'tx.get')
+    if (mapHas(this.#pending, k)) {
+      const json = mapGet(this.#pending, k)
+      return json === DELETED ? null : JSONparse(json)
+    }
+    return hostCall('get', k)
+  }
+
+  put (key, value) {
+    this.#live('put')
+    const k = checkWritableKey(key, 'tx.put')
+    if (value === undefined) throw new TypeErrorCtor('tx.put: value is undefined (use tx.delete to remove a key)')
+    const json = encodeJson(value, 'tx.put: value')
+    mapSet(this.#pending, k, json)
+    push(this.#actions, '{"type":"put","key":' + JSONstringify(k) + ',"value":' + json + '}')
+  }
+
+  delete (key) {
+    this.#live('delete')
+    const k = checkWritableKey(key, 'tx.delete')
+    mapSet(this.#pending, k, DELETED)
+    push(this.#actions, '{"type":"del","key":' + JSONstringify(k) + '}')
+  }
+
+  del (key) { this.delete(key) }
+
+  addOplog (arg) {
+    this.#live('addOplog')
+    push(this.#actions, '{"type":"addOplog","pubkey":"' + checkPubkey(arg, 'tx.addOplog') + '"}')
+  }
+
+  removeOplog (arg) {
+    this.#live('removeOplog')
+    push(this.#actions, '{"type":"removeOplog","pubkey":"' + checkPubkey(arg, 'tx.removeOplog') + '"}')
+  }
+
+  setContractSource (arg) {
+    this.#live('setContractSource')
+    const code = arg !== null && typeof arg === 'object' ? arg.code : undefined
+    if (typeof code !== 'string' || code === '') throw new TypeErrorCtor('tx.setContractSource: code must be a non-empty string')
+    push(this.#actions, '{"type":"setContractSource","code":' + JSONstringify(code) + '}')
+  }
+
+  #live (fn) { if (!this.#open) throw new ErrorCtor('tx.' + fn + '() was called after apply returned') }
+
+  static close (tx) { tx.#open = false }
+  static result (tx) { return '[' + join(tx.#actions, ',') + ']' }
+}
+const closeTx = Tx.close
+const txResult = Tx.result
+delete Tx.close
+delete Tx.result
+ObjectFreeze(Tx.prototype)
+ObjectFreeze(Tx)
+
+async function runApply (e, payload) {
   const args = JSONparse(payload)
   const op = args[0]
   const ack = args[1]
-  const state = makeTx()
-  try {
-    const a = ns.apply
-    if (typeof a === 'function') {
-      await a(state.tx, op, ack)
-    } else {
-      const name = op !== null && typeof op === 'object' && !isArray(op) ? op.op : undefined
-      const handler = typeof name === 'string' && ObjectHasOwn(a, name) ? a[name] : undefined
-      if (typeof handler !== 'function') throw new ErrorCtor('no apply handler for op ' + safeString(name))
-      await ReflectApply(handler, a, [state.tx, op, ack])
-    }
-  } finally {
-    state.close()
+  const tx = ObjectFreeze(new Tx())
+  push(e.closers, () => closeTx(tx))
+  const a = ns.apply
+  if (typeof a === 'function') {
+    await a(tx, op, ack)
+  } else {
+    const name = op !== null && typeof op === 'object' && !isArray(op) ? op.op : undefined
+    const handler = typeof name === 'string' && ObjectHasOwn(a, name) ? a[name] : undefined
+    if (typeof handler !== 'function') throw new ErrorCtor('no apply handler for op ' + safeString(name))
+    await ReflectApply(handler, a, [tx, op, ack])
   }
-  return '[' + join(state.actions, ',') + ']'
+  return txResult(tx)
+}
+
+function openEntry (kind, writer, oplog, ts, a, b, c, d, fast) {
+  if (current !== null) closeEntry(current)
+  const e = { gen: ++generation, fast, deferred: false, closers: [] }
+  current = e
+  mode = kind
+  if (kind === 'apply') { detNow = ts; seedPrng(a, b, c, d) }
+  setCaller(kind === 'call' ? writer : false, kind === 'call' ? oplog : null)
+  return e
+}
+
+function closeEntry (e) {
+  for (let i = 0; i < e.closers.length; i++) e.closers[i]()
+  e.closers.length = 0
+  if (current === e) {
+    current = null
+    mode = 'idle'
+    setCaller(false, null)
+  }
+}
+
+async function runEntry (e, kind, name, json) {
+  try {
+    if (kind === 'call') return await runCall(e, name, json)
+    if (kind === 'process') return await runProcess(e, json)
+    if (kind === 'apply') return await runApply(e, json)
+    throw new ErrorCtor('unknown entry kind')
+  } catch (err) {
+    return e.deferred ? '?' : describeError(err)
+  } finally {
+    closeEntry(e)
+  }
 }
 
 /** Called once by the host, right after this module is evaluated. */
-export function init (hostRef, a, b, c, d) {
+export function init (hostRef, hostSyncRef, a, b, c, d) {
   if (host !== null) throw new ErrorCtor('already initialised')
   host = hostRef
+  hostSync = hostSyncRef
   seedPrng(a, b, c, d)
   detNow = 0
 }
@@ -569,9 +652,9 @@ export function bind (namespace) {
     if (k !== 'apply' && k !== 'process' && typeof ns[k] === 'function') push(methods, k)
   }
   const a = ns.apply
-  if (typeof a === 'function') applyKind = 'function'
-  else if (a !== null && typeof a === 'object') {
-    applyKind = 'object'
+  if (typeof a === 'function') {
+    // ok
+  } else if (a !== null && typeof a === 'object') {
     const names = ObjectKeys(a)
     for (let i = 0; i < names.length; i++) if (typeof a[names[i]] !== 'function') problem = 'apply.' + names[i] + ' must be a function'
   } else if (a === undefined) problem = 'the contract must export apply (a function, or an object of functions keyed by op name)'
@@ -582,27 +665,39 @@ export function bind (namespace) {
 }
 
 /**
- * One entry from the host. Returns a string: the result JSON, or '!' + error JSON when
- * the contract failed. Arguments are primitives only.
+ * Async path: one entry, entered with an async apply; host reads block on
+ * applySyncPromise. Resolves the result JSON, or '!' + error JSON when the contract
+ * failed. Arguments are primitives only.
  */
-export async function entry (kind, name, json, writer, oplog, ts, a, b, c, d) {
-  if (entryOpen) return '!' + JSONstringify({ name: 'Error', message: 'another entry is running', stack: '' })
-  mode = kind
-  entryOpen = true
-  if (kind === 'apply') { detNow = ts; seedPrng(a, b, c, d) }
-  setCaller(kind === 'call' ? writer : false, kind === 'call' ? oplog : null)
-  try {
-    if (kind === 'call') return await runCall(name, json)
-    if (kind === 'process') return await runProcess(json)
-    if (kind === 'apply') return await runApply(json)
-    throw new ErrorCtor('unknown entry kind')
-  } catch (err) {
-    return describeError(err)
-  } finally {
-    entryOpen = false
-    mode = 'idle'
-    setCaller(false, null)
+export function entry (kind, name, json, writer, oplog, ts, a, b, c, d) {
+  return runEntry(openEntry(kind, writer, oplog, ts, a, b, c, d, false), kind, name, json)
+}
+
+// Fast path: begin() starts the entry synchronously; isolated-vm runs the microtasks
+// before applySync returns, so take() then finds the result: the result string, '?'
+// (a read was deferred: the host reads it and starts again) or '~' (still pending:
+// the host calls abort() and uses the async path).
+let lastGen = 0
+let lastResult = '~'
+export function begin (kind, name, json, writer, oplog, ts, a, b, c, d) {
+  const e = openEntry(kind, writer, oplog, ts, a, b, c, d, true)
+  lastGen = e.gen
+  lastResult = '~'
+  promiseThen(runEntry(e, kind, name, json), (out) => {
+    if (lastGen === e.gen) lastResult = e.deferred ? '?' : out
+  })
+}
+export function take () {
+  if (lastResult === '~' && current !== null && current.gen === lastGen && current.deferred) return '?'
+  return lastResult
+}
+export function abort () {
+  if (current !== null) {
+    current.deferred = true
+    closeEntry(current)
   }
+  lastGen = 0
+  lastResult = '~'
 }
 `
 

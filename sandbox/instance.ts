@@ -1,5 +1,5 @@
 import ivm from 'isolated-vm'
-import { createHash, randomUUID } from 'node:crypto'
+import { hash, randomUUID } from 'node:crypto'
 import {
   ContractMemoryError,
   ContractParseError,
@@ -32,7 +32,17 @@ export interface ContractInfo {
 }
 
 type GuestEntry = (...args: EntryArgs) => Promise<string>
+type GuestBegin = (...args: EntryArgs) => undefined
 type GuestFn = (...args: unknown[]) => string | undefined
+type HostAsync = (op: string, arg: string) => Promise<string>
+type HostSync = (op: string, arg: string) => string
+
+interface GuestRefs {
+  entryRef: ivm.Reference<GuestEntry>
+  beginRef: ivm.Reference<GuestBegin>
+  takeRef: ivm.Reference<GuestFn>
+  abortRef: ivm.Reference<GuestFn>
+}
 type Fault = 'cpu' | 'wall' | 'closed' | null
 
 interface Running {
@@ -41,6 +51,39 @@ interface Running {
   cpu0: bigint
   fault: Fault
   hostError: unknown
+  /** Fast path: answers already read for this entry, by `op + '\0' + arg`. */
+  cache: Map<string, string>
+  /** Fast path: the read the guest asked for and the host did not have yet. */
+  miss: { op: string, arg: string } | null
+  /** Whether the entry runs on the fast path (its CPU is bounded per attempt, not by the watchdog). */
+  fast: boolean
+  /** Fast path: wakes the wait for a read when the watchdog or close() disposes the isolate. */
+  wake: (() => void) | null
+  /** Fast path: rejects when `wake` is called (made on first use). */
+  killed: Promise<never> | null
+  /** Fast path: the cache keys the last attempt read, in order. */
+  used: string[]
+}
+
+/** Outcome of the fast path: the guest's answer, or why the async path must take over. */
+export type FastOutcome =
+  | {
+    done: true
+    out: string
+    /** The run was long: prefer the async path next time. */
+    slow: boolean
+    /** What the successful attempt read (`op + '\0' + arg`), in order: a prefetch hint for next time. */
+    reads: string[]
+  }
+  | { done: false, reason: 'pending' | 'rounds' | 'budget' | 'reset' }
+
+/** Re-runs allowed on the fast path before an entry moves to the async path. */
+export const MAX_FAST_ROUNDS = 8
+/** An entry whose fast path kept the host's thread busier than this (ms) uses the async path next time. */
+export const FAST_SLICE_MS = 10
+
+function newRunning (ctx: EntryContext | null, isolate: ivm.Isolate): Running {
+  return { ctx, wall0: performance.now(), cpu0: isolate.cpuTime, fault: null, hostError: undefined, cache: new Map(), miss: null, fast: false, wake: null, killed: null, used: [] }
 }
 
 const ALLOWED_IMPORTS: readonly string[] = GUEST_MODULE_NAMES
@@ -51,7 +94,7 @@ const GUEST_SOURCES: Record<string, string> = { contract: CONTRACT_SOURCE, asser
  * `origin + ':' + seq`) and for module initialisation (text is `vitra:init`).
  */
 export function seedWords (text: string): [number, number, number, number] {
-  const h = createHash('sha256').update(text).digest()
+  const h = hash('sha256', text, 'buffer')
   return [h.readUInt32LE(0), h.readUInt32LE(4), h.readUInt32LE(8), h.readUInt32LE(12)]
 }
 
@@ -65,16 +108,16 @@ const INIT_SEED = seedWords('vitra:init')
 export class IsolateInstance {
   readonly info: ContractInfo
   private readonly isolate: ivm.Isolate
-  private readonly entryRef: ivm.Reference<GuestEntry>
-  private readonly hostRef: ivm.Reference<(op: string, arg: string) => Promise<string>>
+  private readonly refs: GuestRefs
+  private readonly hostRefs: Array<ivm.Reference<HostAsync> | ivm.Reference<HostSync>>
   private readonly limits: ResolvedLimits
   private running: Running | null = null
   private timer: NodeJS.Timeout | null = null
 
-  private constructor (parts: { isolate: ivm.Isolate, entryRef: ivm.Reference<GuestEntry>, hostRef: ivm.Reference<(op: string, arg: string) => Promise<string>>, info: ContractInfo, limits: ResolvedLimits }) {
+  private constructor (parts: { isolate: ivm.Isolate, refs: GuestRefs, hostRefs: Array<ivm.Reference<HostAsync> | ivm.Reference<HostSync>>, info: ContractInfo, limits: ResolvedLimits }) {
     this.isolate = parts.isolate
-    this.entryRef = parts.entryRef
-    this.hostRef = parts.hostRef
+    this.refs = parts.refs
+    this.hostRefs = parts.hostRefs
     this.info = parts.info
     this.limits = parts.limits
   }
@@ -88,37 +131,144 @@ export class IsolateInstance {
    */
   static async create (source: string, filename: string, limits: ResolvedLimits): Promise<IsolateInstance> {
     const isolate = new ivm.Isolate({ memoryLimit: limits.memoryMb })
-    // The host function needs the instance, which does not exist yet: route through a holder.
+    // The host functions need the instance, which does not exist yet: route through a holder.
     const holder: { instance: IsolateInstance | null, loading: Running | null } = { instance: null, loading: null }
-    const hostRef = new ivm.Reference(async (op: string, arg: string): Promise<string> => {
-      if (holder.instance !== null) return await holder.instance.onHostCall(op, arg)
-      return 'ethe index is not readable while the contract module loads'
+    const hostAsync = new ivm.Reference<HostAsync>(async (op, arg) => {
+      return holder.instance === null ? 'ethe index is not readable while the contract module loads' : await holder.instance.onHostAsync(op, arg)
     })
+    const hostSync = new ivm.Reference<HostSync>((op, arg) => {
+      return holder.instance === null ? 'ethe index is not readable while the contract module loads' : holder.instance.onHostSync(op, arg)
+    })
+    const hostRefs = [hostAsync, hostSync]
     try {
-      const loaded = await load(isolate, hostRef, source, filename, limits, holder)
-      const instance = new IsolateInstance({ isolate, hostRef, limits, ...loaded })
+      const loaded = await load(isolate, hostAsync, hostSync, source, filename, limits, holder)
+      const instance = new IsolateInstance({ isolate, hostRefs, limits, ...loaded })
       holder.instance = instance
       return instance
     } catch (err) {
       const fault = holder.loading?.fault ?? null
       if (!isolate.isDisposed) isolate.dispose()
-      hostRef.release()
-      throw classifyLoadError(err, fault, isolate, filename, limits)
+      for (const ref of hostRefs) ref.release()
+      throw classifyLoadError(err, fault, filename, limits)
     }
   }
 
   /**
-   * Runs one entry and returns the guest's answer string. Rejects with
+   * Fast path: enters the guest synchronously (applySync), answering its reads from
+   * a per-entry cache; a read the cache lacks is fetched from the index and the entry
+   * re-run from the start. Resolves the guest's answer, or tells the caller to use
+   * the async path (`runAsync`, on a new instance if this one was reset). Rejects like
+   * runAsync. Deterministic: a re-run sees the same op, ack, seed and reads.
+   */
+  async runFast (ctx: EntryContext, args: EntryArgs, prefetch: string[] | null = null): Promise<FastOutcome> {
+    const r = newRunning(ctx, this.isolate)
+    r.fast = true
+    this.running = r
+    let spent = 0
+    try {
+      if (prefetch !== null) await this.prefetch(r, prefetch)
+      for (let round = 0; round < MAX_FAST_ROUNDS; round++) {
+        r.miss = null
+        r.used.length = 0
+        const budget = Math.max(1, Math.ceil(this.limits.timeoutMs - spent))
+        const start = performance.now()
+        let out: string
+        try {
+          this.refs.beginRef.applySync(undefined, args, { timeout: budget })
+          // begin's own timeout covered the microtasks too; take only reads a variable.
+          out = this.refs.takeRef.applySync(undefined, []) as string
+        } catch (err) {
+          if (this.abandoned(err, r, round)) return { done: false, reason: 'reset' }
+          throw this.classifyRunError(err, r)
+        } finally {
+          spent += performance.now() - start
+        }
+        if (r.hostError !== undefined) throw r.hostError
+        if (out === '?' || out === '~') {
+          const miss = missOf(r)
+          if (miss === null) {
+            // Waiting for a promise that does not settle at once: only the async path can wait.
+            this.refs.abortRef.applySync(undefined, [])
+            return { done: false, reason: 'pending' }
+          }
+          r.cache.set(miss.op + '\0' + miss.arg, await this.read(r, miss.op, miss.arg))
+          if (spent > this.limits.timeoutMs) break
+          continue
+        }
+        return { done: true, out, slow: spent > FAST_SLICE_MS, reads: r.used.slice() }
+      }
+      this.refs.abortRef.applySync(undefined, [])
+      return { done: false, reason: spent > this.limits.timeoutMs ? 'budget' : 'rounds' }
+    } finally {
+      this.running = null
+    }
+  }
+
+  /**
+   * Whether a failed fast attempt proves nothing (the isolate is then disposed and the
+   * entry goes to the async path): an attempt that had deferred a read ran on made-up
+   * input, and a later round had less than the full CPU budget. Only a whole run with
+   * every read answered is a verdict.
+   */
+  private abandoned (err: unknown, r: Running, round: number): boolean {
+    if (r.fault !== null) return false
+    const memory = /memory limit/i.test(errorMessage(err))
+    if (r.miss === null && (memory || round === 0)) return false
+    this.dispose()
+    return true
+  }
+
+  /** Fast path: reads what the guest asked for, unless the watchdog or close() gets there first. */
+  private async read (r: Running, op: string, arg: string): Promise<string> {
+    this.startWatchdog()
+    return await Promise.race([this.answer(r.ctx as EntryContext, op, arg), this.killSignal(r)])
+  }
+
+  /**
+   * Fast path: reads what the previous runs of this entry read, all at once, so that
+   * the first attempt usually needs no re-run. A failed read is left out (the
+   * contract may not even make it this time); a disposal still ends the entry.
+   */
+  private async prefetch (r: Running, keys: string[]): Promise<void> {
+    await Promise.all(keys.map(async key => {
+      const sep = key.indexOf('\0')
+      try {
+        r.cache.set(key, await this.read(r, key.slice(0, sep), key.slice(sep + 1)))
+      } catch (err) {
+        if (this.isolate.isDisposed) throw err
+      }
+    }))
+  }
+
+  private killSignal (r: Running): Promise<never> {
+    if (r.killed === null) {
+      r.killed = new Promise<never>((resolve, reject) => {
+        r.wake = () => {
+          r.wake = null
+          reject(this.classifyRunError(new Error('the isolate was disposed'), r))
+        }
+      })
+      r.killed.catch(noop)
+    }
+    return r.killed
+  }
+
+  /**
+   * Async path: runs one entry on isolated-vm's thread pool and returns the guest's
+   * answer string. Only the watchdog bounds it: isolated-vm's own `timeout` stops
+   * covering a call after its first await on a pending promise, and with a timeout
+   * set, promises that settle in a later task (WebAssembly.compile) never settle.
+   * Rejects with
    * ContractTimeoutError / ContractMemoryError (the isolate is then disposed),
    * ClosedError, or the host's own error if an index read failed.
    */
-  async run (ctx: EntryContext, args: EntryArgs): Promise<string> {
-    const r: Running = { ctx, wall0: performance.now(), cpu0: this.isolate.cpuTime, fault: null, hostError: undefined }
+  async runAsync (ctx: EntryContext, args: EntryArgs): Promise<string> {
+    const r = newRunning(ctx, this.isolate)
     this.running = r
     this.startWatchdog()
     let out: string
     try {
-      out = await this.entryRef.apply(undefined, args, { result: { promise: true }, timeout: this.limits.timeoutMs }) as string
+      out = await this.refs.entryRef.apply(undefined, args, { result: { promise: true } }) as string
     } catch (err) {
       throw this.classifyRunError(err, r)
     } finally {
@@ -130,10 +280,14 @@ export class IsolateInstance {
 
   /** Disposes the isolate; a running entry rejects with ClosedError. Idempotent. */
   dispose (): void {
-    if (this.running !== null && this.running.fault === null) this.running.fault = 'closed'
+    const r = this.running
+    if (r !== null && r.fault === null) r.fault = 'closed'
+    if (r !== null && r.wake !== null) r.wake()
     this.stopWatchdog()
     if (!this.isolate.isDisposed) this.isolate.dispose()
-    try { this.hostRef.release() } catch {}
+    for (const ref of this.hostRefs) {
+      try { ref.release() } catch {}
+    }
   }
 
   private classifyRunError (err: unknown, r: Running): Error {
@@ -170,31 +324,18 @@ export class IsolateInstance {
       r.fault = fault
       this.stopWatchdog()
       this.isolate.dispose()
+      if (r.wake !== null) r.wake()
     }
   }
 
-  /** Answers a guest's host call: 'v' + JSON, or 'e' + message. Never throws. */
-  private async onHostCall (op: string, arg: string): Promise<string> {
+  /** Async path: answers a guest's read ('v' + JSON, or 'e' + message). Never throws. */
+  private async onHostAsync (op: string, arg: string): Promise<string> {
     const r = this.running
     if (r === null || r.ctx === null) return 'eno entry is running'
-    const ctx = r.ctx
+    const refusal = refuse(r.ctx, op)
+    if (refusal !== null) return refusal
     try {
-      switch (op) {
-        case 'get':
-          return 'v' + (JSON.stringify(await ctx.index.get(arg)) ?? 'null')
-        case 'list': {
-          const { prefix, opts } = JSON.parse(arg) as { prefix: string, opts: ListOptions }
-          return 'v' + JSON.stringify(await ctx.index.list(prefix, opts))
-        }
-        case 'oplogs':
-          if (ctx.caller === null) return `elistOplogs() is not available in ${ctx.kind}`
-          return 'v' + JSON.stringify(await ctx.caller.listOplogs())
-        case 'uuid':
-          if (ctx.kind === 'apply') return 'eno host randomness in apply'
-          return 'v"' + randomUUID() + '"'
-        default:
-          return 'eunknown host call'
-      }
+      return await this.answer(r.ctx, op, arg)
     } catch (err) {
       // A failing read is the host's problem, not the contract's: the entry fails with
       // this error whatever the contract does with the exception it sees.
@@ -202,10 +343,62 @@ export class IsolateInstance {
       return 'ethe host could not complete an index read'
     }
   }
+
+  /** Fast path: answers from the entry's cache, or '?' after noting the miss. */
+  private onHostSync (op: string, arg: string): string {
+    const r = this.running
+    if (r === null || r.ctx === null) return 'eno entry is running'
+    const refusal = refuse(r.ctx, op)
+    if (refusal !== null) return refusal
+    if (op === 'uuid') return 'v"' + randomUUID() + '"'
+    const key = op + '\0' + arg
+    const hit = r.cache.get(key)
+    if (hit !== undefined) {
+      r.used.push(key)
+      return hit
+    }
+    if (r.miss === null) r.miss = { op, arg }
+    return '?'
+  }
+
+  /** Reads what the guest asked for from the entry's index or caller. Throws the host's errors. */
+  private async answer (ctx: EntryContext, op: string, arg: string): Promise<string> {
+    switch (op) {
+      case 'get':
+        return 'v' + (JSON.stringify(await ctx.index.get(arg)) ?? 'null')
+      case 'list': {
+        const { prefix, opts } = JSON.parse(arg) as { prefix: string, opts: ListOptions }
+        return 'v' + (JSON.stringify(await ctx.index.list(prefix, opts)) ?? '[]')
+      }
+      case 'oplogs':
+        return 'v' + (JSON.stringify(await (ctx.caller as CallContext).listOplogs()) ?? '[]')
+      case 'uuid':
+        return 'v"' + randomUUID() + '"'
+      default:
+        return 'eunknown host call'
+    }
+  }
 }
+
+/** The read the last fast attempt deferred (set by the host function during applySync). */
+function missOf (r: Running): { op: string, arg: string } | null {
+  return r.miss
+}
+
+/** Host calls the entry's kind does not allow ('e' + message), or null. */
+function refuse (ctx: EntryContext, op: string): string | null {
+  if (op === 'oplogs' && ctx.caller === null) return `elistOplogs() is not available in ${ctx.kind}`
+  if (op === 'uuid' && ctx.kind === 'apply') return 'eno host randomness in apply'
+  if (op !== 'get' && op !== 'list' && op !== 'oplogs' && op !== 'uuid') return 'eunknown host call'
+  return null
+}
+
+function noop (): void {}
 
 /** The watchdog's verdict for a running entry. */
 function overLimit (isolate: ivm.Isolate, r: Running, limits: ResolvedLimits): Fault {
+  // A fast-path entry is only ever waiting here: its CPU is bounded per attempt.
+  if (r.fast) return performance.now() - r.wall0 > limits.wallTimeoutMs ? 'wall' : null
   const cpuMs = Number(isolate.cpuTime - r.cpu0) / 1e6
   if (cpuMs > limits.timeoutMs) return 'cpu'
   if (performance.now() - r.wall0 > limits.wallTimeoutMs) return 'wall'
@@ -214,19 +407,25 @@ function overLimit (isolate: ivm.Isolate, r: Running, limits: ResolvedLimits): F
 
 async function load (
   isolate: ivm.Isolate,
-  hostRef: ivm.Reference,
+  hostAsync: ivm.Reference<HostAsync>,
+  hostSync: ivm.Reference<HostSync>,
   source: string,
   filename: string,
   limits: ResolvedLimits,
   holder: { loading: Running | null }
-): Promise<{ entryRef: ivm.Reference<GuestEntry>, info: ContractInfo }> {
+): Promise<{ refs: GuestRefs, info: ContractInfo }> {
   const context = await isolate.createContext()
   const runtime = await isolate.compileModule(RUNTIME_SOURCE, { filename: RUNTIME_SPECIFIER })
   await runtime.instantiate(context, refuseImport)
   await runtime.evaluate({ timeout: limits.timeoutMs })
   const init = await runtime.namespace.get('init', { reference: true }) as ivm.Reference<GuestFn>
-  await init.apply(undefined, [hostRef, ...INIT_SEED], { timeout: limits.timeoutMs })
-  const entryRef = await runtime.namespace.get('entry', { reference: true }) as ivm.Reference<GuestEntry>
+  await init.apply(undefined, [hostAsync, hostSync, ...INIT_SEED], { timeout: limits.timeoutMs })
+  const refs: GuestRefs = {
+    entryRef: await runtime.namespace.get('entry', { reference: true }) as ivm.Reference<GuestEntry>,
+    beginRef: await runtime.namespace.get('begin', { reference: true }) as ivm.Reference<GuestBegin>,
+    takeRef: await runtime.namespace.get('take', { reference: true }) as ivm.Reference<GuestFn>,
+    abortRef: await runtime.namespace.get('abort', { reference: true }) as ivm.Reference<GuestFn>
+  }
   const bind = await runtime.namespace.get('bind', { reference: true }) as ivm.Reference<GuestFn>
 
   const modules = new Map<string, ivm.Module>([[RUNTIME_SPECIFIER, runtime]])
@@ -241,7 +440,7 @@ async function load (
   const infoJson = await bind.apply(undefined, [user.namespace.derefInto()], { timeout: limits.timeoutMs }) as string
   const parsed = JSON.parse(infoJson) as ContractInfo & { problem: string | null }
   if (parsed.problem !== null) throw new ContractParseError(`Invalid contract: ${parsed.problem}`)
-  return { entryRef, info: { methods: parsed.methods, hasProcess: parsed.hasProcess } }
+  return { refs, info: { methods: parsed.methods, hasProcess: parsed.hasProcess } }
 }
 
 function refuseImport (specifier: string): never {
@@ -267,7 +466,7 @@ async function compileContract (isolate: ivm.Isolate, source: string, filename: 
 
 /** Evaluates the contract module's top-level code under the same limits as an entry. */
 async function evaluateGuarded (isolate: ivm.Isolate, user: ivm.Module, limits: ResolvedLimits, holder: { loading: Running | null }): Promise<void> {
-  const r: Running = { ctx: null, wall0: performance.now(), cpu0: isolate.cpuTime, fault: null, hostError: undefined }
+  const r = newRunning(null, isolate)
   holder.loading = r
   const timer = setInterval(() => {
     if (isolate.isDisposed) return
@@ -281,7 +480,7 @@ async function evaluateGuarded (isolate: ivm.Isolate, user: ivm.Module, limits: 
   }
 }
 
-function classifyLoadError (err: unknown, fault: Fault, isolate: ivm.Isolate, filename: string, limits: ResolvedLimits): Error {
+function classifyLoadError (err: unknown, fault: Fault, filename: string, limits: ResolvedLimits): Error {
   if (err instanceof ContractParseError) return err
   const message = errorMessage(err)
   if (fault === 'cpu' || fault === 'wall' || /timed out/i.test(message)) return timeoutError(fault === 'wall' ? 'wall' : 'cpu', limits, 'load')

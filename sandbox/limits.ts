@@ -21,13 +21,14 @@ export const MIN_DEFAULT_WALL_MS = 5000
 
 /**
  * Fills in the defaults: 64 MiB, 500 ms CPU, and a wall bound of 10 × the CPU
- * limit but at least 5 s (never below the CPU limit). Throws RangeError on
- * values that are not positive finite numbers.
+ * limit but at least 5 s (never below the CPU limit). Values are rounded up to
+ * whole units (isolated-vm takes integers). Throws RangeError on values that are
+ * not positive finite numbers.
  */
 export function resolveLimits (limits: SandboxLimits = {}): ResolvedLimits {
-  const memoryMb = Math.max(MIN_MEMORY_MB, positive(limits.memoryMb, DEFAULT_MEMORY_MB, 'memoryMb'))
-  const timeoutMs = positive(limits.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs')
-  const wall = positive(limits.wallTimeoutMs, Math.max(10 * timeoutMs, MIN_DEFAULT_WALL_MS), 'wallTimeoutMs')
+  const memoryMb = Math.max(MIN_MEMORY_MB, Math.ceil(positive(limits.memoryMb, DEFAULT_MEMORY_MB, 'memoryMb')))
+  const timeoutMs = Math.ceil(positive(limits.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs'))
+  const wall = Math.ceil(positive(limits.wallTimeoutMs, Math.max(10 * timeoutMs, MIN_DEFAULT_WALL_MS), 'wallTimeoutMs'))
   return { memoryMb, timeoutMs, wallTimeoutMs: Math.max(wall, timeoutMs) }
 }
 

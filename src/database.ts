@@ -288,11 +288,34 @@ export class Database extends EventEmitter {
     await old.close()
   }
 
+  /**
+   * Point reads for calls, cached for one index version: calls see a consistent
+   * state of the index as of some version, and repeated reads of hot keys skip
+   * the Hyperbee lookup. The cache is dropped whenever the index grows.
+   */
+  private readCache = new Map<string, Promise<JsonValue | null>>()
+  private readCacheVersion = -1
+
+  private cachedGet (key: string): Promise<JsonValue | null> {
+    const version = this.index.core.length
+    if (version !== this.readCacheVersion || this.readCache.size > 10_000) {
+      this.readCache = new Map()
+      this.readCacheVersion = version
+    }
+    let p = this.readCache.get(key)
+    if (p === undefined) {
+      p = this.index.get(key)
+      p.catch(() => this.readCache.delete(key)) // a failed read is not cached; the caller sees the error
+      this.readCache.set(key, p)
+    }
+    return p
+  }
+
   private callContext (): CallContext {
     const local = this.activeLocal
     return {
       index: {
-        get: key => this.index.get(key),
+        get: key => this.cachedGet(key),
         list: async (prefix, o) => (await this.index.list(prefix, o)).map(e => ({ key: e.key, value: e.value }))
       },
       isWriter: local !== null,

@@ -149,7 +149,7 @@ export class Executor extends EventEmitter {
     const bee = this.index.bee
     const batch = bee.batch()
     const batchStart = bee.version
-    const reader = batchReader(batch)
+    const reader = new BatchReader(batch)
     const max = this.opts.maxBatchOps ?? 256
     const done: Array<{ origin: string, seq: number }> = []
     let written = 0 // blocks put in this batch so far: the next ack's index seq is batchStart + written
@@ -158,15 +158,16 @@ export class Executor extends EventEmitter {
       for (const input of order) {
         const limit = input.oplog.length
         const head = { length: limit, treeHash: (await input.oplog.core.treeHash(limit)).toString('hex') }
+        const blocks = this.prefetch(input, Math.min(limit, input.nextSeq + max - done.length))
         while (input.nextSeq < limit && done.length < max && system.length === 0) {
-          const block = await this.readBlock(input)
+          const block = await (blocks.get(input.nextSeq) ?? this.readBlock(input, input.nextSeq))
           if (block === null) break
           const seq = input.nextSeq
           const { ack, changes } = await this.executeOp(input.hex, seq, block, head, batchStart, batchStart + written, reader)
-          await batch.put(ackKey(input.hex, seq), encodeAck(this.opts.hooks?.ack?.(ack) ?? ack))
+          await reader.put(ackKey(input.hex, seq), encodeAck(this.opts.hooks?.ack?.(ack) ?? ack))
           for (const c of changes) {
-            if (c.type === 'put') await batch.put(c.key, c.value)
-            else await batch.del(c.key)
+            if (c.type === 'put') await reader.put(c.key, c.value)
+            else await reader.del(c.key)
           }
           written += 1 + changes.length
           for (const c of changes) if (isSystemChange(c)) system.push(c)
@@ -198,9 +199,21 @@ export class Executor extends EventEmitter {
     return pending.slice(start).concat(pending.slice(0, start))
   }
 
-  private async readBlock (input: Input): Promise<Buffer | null> {
+  /** Start reading the blocks [nextSeq, end) at once (reads are I/O-bound; one at a time they dominate a batch). */
+  private prefetch (input: Input, end: number): Map<number, Promise<Buffer | null>> {
+    const out = new Map<number, Promise<Buffer | null>>()
+    for (let seq = input.nextSeq; seq < end; seq++) {
+      const p = this.readBlock(input, seq)
+      p.catch(() => null) // a failure is seen where the block is awaited; this only keeps an unawaited rejection quiet
+      out.set(seq, p)
+    }
+    return out
+  }
+
+  /** One op block; null when a remote block did not arrive in time (the batch ends there and resumes later). */
+  private async readBlock (input: Input, seq: number): Promise<Buffer | null> {
     try {
-      return await input.oplog.getBlock(input.nextSeq, { timeout: this.opts.blockTimeoutMs ?? 5000 })
+      return await input.oplog.getBlock(seq, { timeout: this.opts.blockTimeoutMs ?? 5000 })
     } catch (err) {
       if ((err as { code?: string }).code === 'REQUEST_TIMEOUT') return null
       throw err
@@ -209,7 +222,7 @@ export class Executor extends EventEmitter {
 
   /** Run one op through process + apply. Contract faults and malformed ops become failed acks. */
   private async executeOp (origin: string, seq: number, block: Buffer, head: { length: number, treeHash: string },
-    batchStart: number, height: number, reader: IndexReader & { has: (k: string) => Promise<boolean> }): Promise<OpResult> {
+    batchStart: number, height: number, reader: BatchReader): Promise<OpResult> {
     const ts = (this.opts.now ?? Date.now)()
     const base = { v: ACK_VERSION as 1, origin, seq, oplogLength: head.length, oplogTreeHash: head.treeHash, ts, batchStart }
     let metadata: JsonValue = null
@@ -300,18 +313,44 @@ async function runProcess (sandbox: ContractRuntime, op: Op, reader: IndexReader
   }
 }
 
-/** Index reads that see the batch's pending writes (the state an op's apply must see). */
-function batchReader (batch: HyperbeeBatch): IndexReader & { has: (k: string) => Promise<boolean> } {
-  return {
-    async get (key: string) {
-      const e = await batch.get(key)
-      return e === null ? null : decodeValue(e.value) as JsonValue
-    },
-    async has (key: string) { return (await batch.get(key)) !== null },
-    async list (prefix: string, opts: SandboxListOptions) {
-      const out = []
-      for await (const e of batch.createReadStream(prefixRange(prefix, opts))) out.push({ key: e.key as string, value: decodeValue(e.value) })
-      return out
-    }
+/**
+ * Index reads that see the batch's pending writes (the state an op's apply must
+ * see), and the batch's writes. Point reads of keys written in this batch are
+ * answered from memory; everything else from the Hyperbee batch.
+ */
+class BatchReader implements IndexReader {
+  private readonly batch: HyperbeeBatch
+  private readonly written = new Map<string, Buffer | null>()
+
+  constructor (batch: HyperbeeBatch) { this.batch = batch }
+
+  async put (key: string, value: Buffer): Promise<void> {
+    this.written.set(key, value)
+    await this.batch.put(key, value)
+  }
+
+  async del (key: string): Promise<void> {
+    this.written.set(key, null)
+    await this.batch.del(key)
+  }
+
+  private async raw (key: string): Promise<Buffer | null> {
+    const mine = this.written.get(key)
+    if (mine !== undefined) return mine
+    const e = await this.batch.get(key)
+    return e === null ? null : e.value as Buffer
+  }
+
+  async get (key: string): Promise<JsonValue | null> {
+    const v = await this.raw(key)
+    return v === null ? null : decodeValue(v)
+  }
+
+  readonly has = async (key: string): Promise<boolean> => (await this.raw(key)) !== null
+
+  async list (prefix: string, opts: SandboxListOptions): Promise<Array<{ key: string, value: JsonValue }>> {
+    const out = []
+    for await (const e of this.batch.createReadStream(prefixRange(prefix, opts))) out.push({ key: e.key as string, value: decodeValue(e.value) })
+    return out
   }
 }

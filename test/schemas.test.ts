@@ -1,0 +1,39 @@
+import test from 'brittle'
+import { encodeValue, canonicalJson } from '../src/encoding.js'
+import { encodeAck, decodeAck, decodeOp, encodeOp, ackKey, parseAckKey, actionsToChanges, type Ack } from '../src/schemas.js'
+
+const base: Ack = { v: 1, origin: 'ab'.repeat(32), seq: 3, oplogLength: 4, oplogTreeHash: 'cd'.repeat(32), ts: 1700000000000, metadata: { z: 1, a: [1, { y: 2, b: null }] }, success: true, numChanges: 2, batchStart: 7 }
+
+test('schemas - encodeAck gives exactly the canonical encoding', t => {
+  for (const ack of [base, { ...base, success: false, error: 'boom "quoted"', errorCode: 'CONTRACT_RUNTIME_ERROR', numChanges: 0, metadata: null }, { ...base, metadata: 'ünïcode', ts: 0 }]) {
+    t.alike(encodeAck(ack), encodeValue(ack))
+    t.alike(decodeAck(encodeAck(ack)), JSON.parse(canonicalJson(ack)))
+  }
+})
+
+test('schemas - decodeAck rejects malformed acks', t => {
+  for (const bad of [{ ...base, v: 2 }, { ...base, origin: 'xyz' }, { ...base, seq: -1 }, { ...base, success: 'yes' }, { ...base, error: 5 }, [1, 2]]) {
+    t.exception(() => decodeAck(encodeValue(bad)), /Malformed ack/)
+  }
+  t.exception(() => decodeAck(Buffer.from('{nope')), /JSON/)
+})
+
+test('schemas - ops: canonical JSON objects with a string op', t => {
+  t.alike(decodeOp(encodeOp({ op: 'X', b: 1, a: 2 })), { a: 2, b: 1, op: 'X' })
+  t.exception(() => decodeOp(Buffer.from('{"op":"X","a":1}')), /canonical/)
+  t.exception(() => encodeOp({ nop: 1 }), /"op"/)
+  t.exception(() => encodeOp({ op: 'X', v: NaN }), /finite/)
+})
+
+test('schemas - ack keys sort by seq and parse back', t => {
+  const o = 'ef'.repeat(32)
+  t.ok(ackKey(o, 9) < ackKey(o, 10))
+  t.alike(parseAckKey(ackKey(o, 12345)), { origin: o, seq: 12345 })
+  t.is(parseAckKey('.sys/acks/genesis'), null)
+})
+
+test('schemas - a delete of an absent key is not a change', async t => {
+  const has = async (k: string): Promise<boolean> => k === 'present'
+  const changes = await actionsToChanges([{ type: 'del', key: 'absent' }, { type: 'put', key: 'absent', value: 1 }, { type: 'del', key: 'absent' }, { type: 'del', key: 'present' }], has)
+  t.alike(changes.map(c => [c.type, c.key]), [['put', 'absent'], ['del', 'absent'], ['del', 'present']])
+})
