@@ -354,11 +354,14 @@ function opName (op: Json): string {
 /** Copies the ack fields the contract sees, checking their types. */
 function checkAck (ack: AckInfo): AckInfo {
   if (ack === null || typeof ack !== 'object') throw new InvalidArgumentError('ack must be an object')
-  const { origin, seq, ts, metadata } = ack
+  const { origin, seq, ts, metadata, height } = ack
   if (typeof origin !== 'string') throw new InvalidArgumentError('ack.origin must be a string')
   if (!Number.isSafeInteger(seq) || seq < 0) throw new InvalidArgumentError('ack.seq must be a non-negative integer')
   if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new InvalidArgumentError('ack.ts must be a finite number')
-  return { origin, seq, ts, metadata: metadata === undefined ? null : metadata }
+  if (height !== undefined && (!Number.isSafeInteger(height) || height < 0)) throw new InvalidArgumentError('ack.height must be a non-negative integer')
+  const out: AckInfo = { origin, seq, ts, metadata: metadata === undefined ? null : metadata }
+  if (height !== undefined) out.height = height
+  return out
 }
 
 function guestError (out: string, kind: string): ContractRuntimeError {

@@ -380,6 +380,16 @@ function hostCall (op, arg) {
   return JSONparse(strSlice(out, 1))
 }
 
+// Pure host helpers (sha256, signatures, oplog keys): deterministic, allowed in every
+// mode, never deferred (the host answers them at once on either path).
+function pureCall (op, args) {
+  const e = current
+  if (e === null) throw new ErrorCtor('util.' + op + ' is only available while a call, process or apply is running')
+  const out = e.fast ? hostSync.applySync(undefined, [op, JSONstringify(args)]) : host.applySyncPromise(undefined, [op, JSONstringify(args)])
+  if (out[0] === 'e') throw new ErrorCtor(strSlice(out, 1))
+  return JSONparse(strSlice(out, 1))
+}
+
 function checkKey (key, fn) {
   if (typeof key !== 'string') throw new TypeErrorCtor(fn + ': key must be a string')
   return key
@@ -436,6 +446,7 @@ export const rt = ObjectFreeze({
   async indexList (prefix, opts) { return listIndex(prefix, opts) },
   async listOplogs () { return listOplogs() },
   genUUID,
+  pure (op, args) { return pureCall(op, args) },
   onCaller (fn) { push(callerListeners, fn) }
 })
 
@@ -830,5 +841,11 @@ export const UTIL_SOURCE = String.raw`
 import { rt } from 'vitra:runtime'
 /** A v4 UUID: random in calls and process, drawn from the ack-seeded PRNG in apply. */
 export function genUUID () { return rt.genUUID() }
-export default Object.freeze({ genUUID })
+/** Hex SHA-256 of a string (UTF-8), or of bytes given as hex with encoding 'hex'. Deterministic. */
+export function sha256 (data, encoding = 'utf8') { return rt.pure('sha256', [data, encoding]) }
+/** Whether signature (128 hex) is a valid ed25519 signature by publicKey (64 hex) of message (UTF-8, or hex with 'hex'). Deterministic. */
+export function verifySignature (publicKey, message, signature, encoding = 'utf8') { return rt.pure('verify', [publicKey, message, encoding, signature]) }
+/** The key (hex) of the oplog whose signer is this ed25519 public key (a Corestore-made Hypercore). Deterministic. */
+export function oplogKeyFor (publicKey) { return rt.pure('oplogkey', [publicKey]) }
+export default Object.freeze({ genUUID, sha256, verifySignature, oplogKeyFor })
 `

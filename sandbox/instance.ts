@@ -1,4 +1,6 @@
 import ivm from 'isolated-vm'
+import { createHash } from 'crypto'
+import { DEFAULT_NAMESPACE, ed25519Verify, manifestKey } from '../src/verify/hypercore-crypto.js'
 import { hash, randomUUID } from 'node:crypto'
 import {
   ContractMemoryError,
@@ -351,6 +353,7 @@ export class IsolateInstance {
     const refusal = refuse(r.ctx, op)
     if (refusal !== null) return refusal
     if (op === 'uuid') return 'v"' + randomUUID() + '"'
+    if (PURE_OPS.has(op)) return pureCall(op, arg)
     const key = op + '\0' + arg
     const hit = r.cache.get(key)
     if (hit !== undefined) {
@@ -374,6 +377,10 @@ export class IsolateInstance {
         return 'v' + (JSON.stringify(await (ctx.caller as CallContext).listOplogs()) ?? '[]')
       case 'uuid':
         return 'v"' + randomUUID() + '"'
+      case 'sha256':
+      case 'verify':
+      case 'oplogkey':
+        return pureCall(op, arg)
       default:
         return 'eunknown host call'
     }
@@ -389,8 +396,42 @@ function missOf (r: Running): { op: string, arg: string } | null {
 function refuse (ctx: EntryContext, op: string): string | null {
   if (op === 'oplogs' && ctx.caller === null) return `elistOplogs() is not available in ${ctx.kind}`
   if (op === 'uuid' && ctx.kind === 'apply') return 'eno host randomness in apply'
-  if (op !== 'get' && op !== 'list' && op !== 'oplogs' && op !== 'uuid') return 'eunknown host call'
+  if (op !== 'get' && op !== 'list' && op !== 'oplogs' && op !== 'uuid' && !PURE_OPS.has(op)) return 'eunknown host call'
   return null
+}
+
+/**
+ * Deterministic helpers the guest's `util` module offers in every mode (same
+ * input, same output on every machine): sha256, ed25519 signature checks, and
+ * the key of the oplog an ed25519 key signs. Computed on the host with the
+ * project's own pure hashing module (src/verify/hypercore-crypto.ts, a leaf).
+ */
+const PURE_OPS = new Set(['sha256', 'verify', 'oplogkey'])
+const HEX = /^(?:[0-9a-f]{2})*$/
+
+function pureCall (op: string, arg: string): string {
+  try {
+    const a = JSON.parse(arg) as string[]
+    if (op === 'sha256') return 'v"' + createHash('sha256').update(bytesOf(a[0], a[1])).digest('hex') + '"'
+    if (op === 'verify') {
+      const [pub, msg, enc, sig] = a
+      if (!/^[0-9a-f]{64}$/.test(pub) || !/^[0-9a-f]{128}$/.test(sig)) return 'vfalse'
+      return ed25519Verify(Buffer.from(pub, 'hex'), bytesOf(msg, enc), Buffer.from(sig, 'hex')) ? 'vtrue' : 'vfalse'
+    }
+    if (!/^[0-9a-f]{64}$/.test(a[0])) return 'eoplogKeyFor: the public key must be 64 hex characters'
+    return 'v"' + manifestKey({ publicKey: Buffer.from(a[0], 'hex'), namespace: DEFAULT_NAMESPACE }).toString('hex') + '"'
+  } catch (err) {
+    return 'e' + (err as Error).message
+  }
+}
+
+function bytesOf (data: string, encoding: string): Buffer {
+  if (typeof data !== 'string') throw new TypeError('data must be a string')
+  if (encoding === 'hex') {
+    if (!HEX.test(data)) throw new TypeError('not a hex string')
+    return Buffer.from(data, 'hex')
+  }
+  return Buffer.from(data, 'utf8')
 }
 
 function noop (): void {}
