@@ -1,7 +1,8 @@
 // npm run bench: throughput and memory figures, each beside this machine's own
 // ceiling measured in the same run. Not a test: it prints numbers.
 import { performance } from 'perf_hooks'
-import { Database, StorageInMemory, readShippedContract, encodeValue } from '../src/index.js'
+import { Database, StorageInMemory, readShippedContract, encodeValue, verifyInclusionProof, verifyFraudProof, createInclusionProof, ContractFraudProof } from '../src/index.js'
+import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
 import { mkdtempSync, rmSync } from 'fs'
@@ -59,6 +60,67 @@ async function readThroughput (db: Database, n: number): Promise<number> {
   return n / ((performance.now() - start) / 1000)
 }
 
+/** Percentile of sorted numbers. */
+function pct (sorted: number[], p: number): number { return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN }
+
+/** Full verification of `db` (ops/s over the ops it holds). */
+async function verifyThroughput (db: Database, ops: number): Promise<number> {
+  const start = performance.now()
+  await db.verify()
+  return ops / ((performance.now() - start) / 1000)
+}
+
+/** Monitor lag under load: time from a batch flushed by the executor to the monitor having verified it. */
+async function monitorLag (ops: number): Promise<{ p50: number, p99: number, batches: number }> {
+  const db = await Database.create(new StorageInMemory(), { contract: { source: readShippedContract('counter') } })
+  try {
+    const monitor = await db.monitor()
+    const flushedAt = new Map<number, number>()
+    const lags: number[] = []
+    db.executor?.on('batch', () => { flushedAt.set(db.index.version, performance.now()) })
+    monitor.on('verified', (length: number) => {
+      const now = performance.now()
+      for (const [len, t] of flushedAt) if (len <= length) { lags.push(now - t); flushedAt.delete(len) }
+    })
+    await executorThroughput(db, ops, false)
+    await monitor.idle()
+    lags.sort((a, b) => a - b)
+    return { p50: pct(lags, 0.5), p99: pct(lags, 0.99), batches: lags.length }
+  } finally {
+    await db.close()
+  }
+}
+
+/** Size and offline verification time of an op inclusion proof and of a fraud proof. */
+async function proofFigures (db: Database): Promise<Array<[string, string]>> {
+  const oplog = db.localOplog
+  if (oplog === null) return []
+  const proof = await createInclusionProof(oplog.core, Math.floor(oplog.length / 2))
+  const json = JSON.stringify(proof)
+  const runs = 2000
+  let start = performance.now()
+  for (let i = 0; i < runs; i++) verifyInclusionProof(JSON.parse(json))
+  const incl = (performance.now() - start) / runs
+  const bad = await TestingDatabase.create(new StorageInMemory(), { contract: { source: readShippedContract('counter') }, executorBehavior: ExecutorBehavior.TEST_WRONG_OP_MUTATIONS })
+  let fraudJson = ''
+  try {
+    for (let i = 0; i < 100; i++) await bad.call('increment', {}, { proofs: false })
+    await bad.executor?.sync()
+    await bad.verify().catch((err: unknown) => { if (!(err instanceof ContractFraudProof)) throw err; fraudJson = JSON.stringify(err) })
+  } finally {
+    await bad.close()
+  }
+  start = performance.now()
+  for (let i = 0; i < 20; i++) await verifyFraudProof(JSON.parse(fraudJson))
+  const fraud = (performance.now() - start) / 20
+  return [
+    [`op inclusion proof (oplog of ${oplog.length} ops): size (bytes)`, fmt(json.length)],
+    ['    offline verification (ms, target < 2)', incl.toFixed(3)],
+    ['fraud proof (CHANGE_MISMATCH): size (bytes)', fmt(fraudJson.length)],
+    ['    offline verification (ms)', fraud.toFixed(1)]
+  ]
+}
+
 async function main (): Promise<void> {
   console.log(`vitra bench — node ${process.version}, ${N} ops`)
   const ceiling = await hyperbeeCeiling(N)
@@ -67,13 +129,20 @@ async function main (): Promise<void> {
     const exec = await executorThroughput(db, N, false)
     const value = (await db.call('get')).response
     if (value !== N) throw new Error(`counter is ${String(value)}, expected ${N}`)
+    const verify = await verifyThroughput(db, N)
     const execProofs = await executorThroughput(db, Math.min(N, 5_000), true)
     const reads = await readThroughput(db, READS)
+    const proofs = await proofFigures(db)
+    const lag = await monitorLag(Math.min(N, 10_000))
     line('(a) executor throughput, counter increments (ops/s)', fmt(exec))
     line('(b) ceiling: raw hyperbee ack+write, 100 ops/flush (ops/s)', fmt(ceiling))
     line('    ratio a/b (target ≥ 0.4)', (exec / ceiling).toFixed(2))
     line('(a\') same, each call also builds its op inclusion proof', fmt(execProofs))
     line('(c) read calls `get` (calls/s)', fmt(reads))
+    line('full verification (ops/s)', fmt(verify))
+    line('    ratio to executor throughput (target ≥ 2)', (verify / exec).toFixed(2))
+    line(`monitor lag under load, ${lag.batches} batches: p50 / p99 (ms)`, `${lag.p50.toFixed(0)} / ${lag.p99.toFixed(0)}`)
+    for (const [k, v] of proofs) line(k, v)
     line('(d) peak RSS (MB)', fmt(process.resourceUsage().maxRSS / 1024))
   } finally {
     await db.close()

@@ -4,6 +4,7 @@
  * writing the ack/write transactions is the executor's job.
  */
 import Hyperbee from 'hyperbee'
+import messages from 'hyperbee/lib/messages.js'
 import type Hypercore from 'hypercore'
 import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'
 import { InvalidArgumentError, PermissionError } from '../errors.js'
@@ -18,6 +19,26 @@ export interface HistoryEntry { type: 'put' | 'del', seq: number, key: string, v
 export interface ListOptions { limit?: number, reverse?: boolean, gt?: string, gte?: string, lt?: string, lte?: string }
 /** A direct write, for `dangerousBatch`. */
 export type DirectWrite = { type: 'put', path: string, value: unknown } | { type: 'del', path: string }
+
+/** A raw index entry: what Hyperbee's history stream yields, without decoding the value. */
+export interface RawEntry { seq: number, type: 'put' | 'del', key: string, value: Buffer | null }
+
+/**
+ * The index entries [start, end), read with concurrent block gets (the storage
+ * batches them: far faster than one read at a time) and decoded as Hyperbee's
+ * history stream does: a block is a delete when it has no value and its own
+ * tree index does not hold it as a key.
+ */
+export async function readEntries (core: Hypercore, start: number, end: number, opts: { timeout?: number } = {}): Promise<RawEntry[]> {
+  const blocks = await Promise.all(Array.from({ length: Math.max(0, end - start) }, (_, i) => core.get(start + i, opts) as Promise<Buffer>))
+  return blocks.map((block, i) => {
+    const seq = start + i
+    const node = messages.Node.decode(block)
+    const value = node.value ?? null
+    const del = value === null && !messages.YoloIndex.decode(node.index ?? Buffer.alloc(0)).levels.some(l => l.keys.includes(seq))
+    return { seq, type: del ? 'del' : 'put', key: node.key.toString('utf8'), value: del ? null : (value ?? Buffer.alloc(0)) }
+  })
+}
 
 export function openBee (core: Hypercore): Hyperbee {
   return new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'binary' })

@@ -6,16 +6,22 @@
  * index entry where the violation shows, of the ack involved, of an earlier
  * conflicting ack, and of the op in its oplog. `verifyFraudProof(json)` checks
  * all of it offline and re-derives the verdict for the codes that the evidence
- * alone decides (see `SELF_EVIDENT`); for the others it confirms the evidence
- * is genuine and reports `replayNeeded: true` (re-run with `vitra verify`).
+ * alone decides (see `SELF_EVIDENT`). For CHANGE_MISMATCH, CHANGE_COUNT_MISMATCH
+ * and RESULT_MISMATCH the proof also carries replay evidence (`evidence.replay`,
+ * replay-evidence.ts): the batch entries, the op and an index read proof of the
+ * state `apply` saw, so the transaction is re-run in the sandbox offline and the
+ * mismatch confirmed (see `REPLAY_CHECKED`). For the remaining codes it confirms
+ * the evidence is genuine and reports `selfEvident: false` (re-run with `vitra verify`).
  */
 import messages from 'hyperbee/lib/messages.js'
 import type { JsonValue } from '../encoding.js'
 import { InvalidProofError, VitraError } from '../errors.js'
-import { decodeAck, parseAckKey } from '../schemas.js'
+import { decodeAck, parseAckKey, type Change } from '../schemas.js'
+import type { SandboxLimits } from '../../sandbox/types.js'
 import { verifyInclusionProof, inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'
 import { readSignedHead, readManifest, verifySignedHead, type ManifestJSON, type SignedHead } from './signed-head.js'
-import { FraudCode, type FraudCodeName, type Violation } from './replay.js'
+import { checkOutcome, FraudCode, type FraudCodeName, type Violation } from './replay.js'
+import { readReplayEvidence, verifyReplayEvidence, type ProvenIndexEntry as ReplayedEntry, type ReplayEvidence, type VerifiedReplay } from './replay-evidence.js'
 
 export const FRAUD_PROOF_TYPE = 'vitra/contract-fraud-proof'
 
@@ -24,6 +30,14 @@ export const SELF_EVIDENT: ReadonlySet<string> = new Set([
   FraudCode.MALFORMED_ACK, FraudCode.ACK_KEY_MISMATCH, FraudCode.ACK_FOR_MISSING_OP, FraudCode.PROCESSED_OUT_OF_ORDER,
   FraudCode.UNPROMPTED_CHANGE, FraudCode.UNPROMPTED_SYSTEM_CHANGE, FraudCode.INVALID_BATCH_START
 ])
+
+/** Codes confirmed offline by re-running the transaction from `evidence.replay` (which they require). */
+export const REPLAY_CHECKED: ReadonlySet<string> = new Set([
+  FraudCode.CHANGE_MISMATCH, FraudCode.CHANGE_COUNT_MISMATCH, FraudCode.RESULT_MISMATCH
+])
+
+/** Outcomes of a replay that depend on the machine: a replay ending in one of them proves nothing. */
+const RESOURCE_FAILURES: ReadonlySet<string> = new Set(['CONTRACT_TIMEOUT', 'CONTRACT_MEMORY_LIMIT'])
 
 /** Signed evidence carried by a fraud proof (each an inclusion proof). */
 export interface FraudEvidence {
@@ -35,6 +49,8 @@ export interface FraudEvidence {
   previous?: InclusionProof
   /** The op, in its oplog. */
   op?: InclusionProof
+  /** Everything needed to re-run the transaction offline (CHANGE_MISMATCH, CHANGE_COUNT_MISMATCH, RESULT_MISMATCH). */
+  replay?: ReplayEvidence
 }
 
 export interface FraudProofJSON {
@@ -73,17 +89,30 @@ export interface VerifiedFraud {
   code: FraudCodeName
   key: string
   head: SignedHead
-  /** True when the evidence alone proves the violation; false when it only proves the evidence genuine and a full replay must confirm it. */
+  /**
+   * True when the proof alone proves the violation (for the REPLAY_CHECKED codes: the
+   * offline replay of the transaction confirmed it); false when it only proves the
+   * evidence genuine and a full replay must confirm it.
+   */
   selfEvident: boolean
+}
+
+export interface VerifyFraudProofOptions {
+  /** Sandbox limits for the offline replay of the REPLAY_CHECKED codes (sandbox defaults otherwise). */
+  limits?: SandboxLimits
 }
 
 /**
  * Check a fraud proof offline: the index head signature, every inclusion proof
  * (against the index key, or the op's oplog key), that the evidence sits where
- * the details say, and, for self-evident codes, the violation itself. Throws
- * InvalidProofError when anything does not check out.
+ * the details say, and, for self-evident codes, the violation itself. For
+ * CHANGE_MISMATCH, CHANGE_COUNT_MISMATCH and RESULT_MISMATCH it requires
+ * `evidence.replay`, re-runs the transaction in a sandbox from it and confirms the
+ * mismatch. Throws InvalidProofError when anything does not check out (reason
+ * `not-a-violation` when the replay agrees with what was published, `inconclusive`
+ * when the offline replay hit a machine-dependent resource limit).
  */
-export function verifyFraudProof (json: unknown): VerifiedFraud {
+export async function verifyFraudProof (json: unknown, opts: VerifyFraudProofOptions = {}): Promise<VerifiedFraud> {
   const p = readFraudProof(json)
   const key = p.index.key
   verifySignedHead(p.index.head, p.index.manifest, { key })
@@ -94,9 +123,61 @@ export function verifyFraudProof (json: unknown): VerifiedFraud {
   if (ev.op !== undefined) verifyInclusionProof(ev.op)
   const d = p.details
   if (entry !== null && entry.seq !== d.seq) throw new InvalidProofError('evidence-mismatch', `The entry proof is for index seq ${entry.seq}, the violation is at ${d.seq}`)
-  const selfEvident = SELF_EVIDENT.has(d.code)
+  let selfEvident = SELF_EVIDENT.has(d.code)
   if (selfEvident) checkSelfEvident(d.code, entry, ack, previous)
+  if (REPLAY_CHECKED.has(d.code)) {
+    if (ev.replay === undefined) throw new InvalidProofError('not-a-violation', `A ${d.code} proof must carry evidence.replay`)
+    const ackSeq = typeof d.data.ackSeq === 'number' ? d.data.ackSeq : d.seq
+    const r = await verifyReplayEvidence(ev.replay, { indexKey: key, ackSeq, limits: opts.limits })
+    checkReplayed(d, p.index.head, r)
+    selfEvident = true
+  }
   return { code: d.code, key, head: p.index.head, selfEvident }
+}
+
+/**
+ * Confirm `d` from the replayed transaction: the same decision replay.ts takes for
+ * this transaction must be the violation `d` names, at `d.seq`.
+ */
+function checkReplayed (d: FraudProofJSON['details'], head: SignedHead, r: VerifiedReplay): void {
+  const fail = (why: string): never => { throw new InvalidProofError('not-a-violation', `The replay does not show ${d.code}: ${why}`) }
+  if (r.head.length !== head.length || r.head.fork !== head.fork || r.head.treeHash !== head.treeHash) {
+    throw new InvalidProofError('evidence-mismatch', 'The replay evidence is against another signed head than the proof')
+  }
+  if ((d.data.origin !== undefined && d.data.origin !== r.ack.origin) || (d.data.opSeq !== undefined && d.data.opSeq !== r.ack.seq)) {
+    throw new InvalidProofError('evidence-mismatch', 'The replayed ack is for another op than the details name')
+  }
+  const x = r.expected
+  if (!x.ok && RESOURCE_FAILURES.has(x.code) && r.ack.success) {
+    throw new InvalidProofError('inconclusive', `The offline replay hit a resource limit (${x.code}); that depends on the machine and proves nothing`)
+  }
+  const outcome = checkOutcome(r.ackSeq, r.ack, x)
+  if (outcome !== null) {
+    if (outcome.code !== d.code) return fail(`the replay finds ${outcome.code} at the ack`)
+    if (d.seq !== r.ackSeq) return fail(`the violation is at the ack (${r.ackSeq}), the details say ${d.seq}`)
+    return
+  }
+  if (d.code === FraudCode.RESULT_MISMATCH) return fail('the ack\'s outcome agrees with the replay')
+  const changes: Change[] = x.ok && r.ack.success ? x.changes : []
+  // The published writes that are in the evidence, compared one by one as replay.ts does.
+  const published = r.published
+  if (published.length > changes.length) return fail(`the evidence shows ${published.length} writes after the ack, the transaction has ${changes.length}`)
+  const differs = published.findIndex((e, i) => !sameChange(changes[i], e))
+  if (d.code === FraudCode.CHANGE_MISMATCH) {
+    if (differs === -1) return fail('every published write equals the replayed one')
+    if (differs !== published.length - 1 || d.seq !== published[differs].seq) return fail(`the first differing write is at ${published[differs].seq}, the details say ${d.seq}`)
+    return
+  }
+  // CHANGE_COUNT_MISMATCH with an agreeing ack: the transaction is cut off by the signed head.
+  if (differs !== -1) return fail(`write ${published[differs].seq} differs from the replay (that is CHANGE_MISMATCH)`)
+  if (published.length === changes.length) return fail('all announced writes were published')
+  if (r.upTo !== head.length || d.seq !== head.length) return fail(`the evidence ends at ${r.upTo} and the details at ${d.seq}, not at the signed head length ${head.length}`)
+}
+
+function sameChange (expected: Change, e: ReplayedEntry): boolean {
+  const published: Change = e.type === 'put' && e.value !== null ? { type: 'put', key: e.key, value: e.value } : { type: 'del', key: e.key }
+  if (expected.type !== published.type || expected.key !== published.key) return false
+  return expected.type === 'del' || (published.type === 'put' && expected.value.equals(published.value))
 }
 
 interface ProvenEntry { seq: number, key: string, value: Buffer | null }
@@ -168,6 +249,7 @@ export function readFraudProof (json: unknown): FraudProofJSON {
   for (const name of ['entry', 'ack', 'previous', 'op'] as const) {
     if (evidence[name] !== undefined && evidence[name] !== null) ev[name] = inclusionProofFromJSON(evidence[name])
   }
+  if (evidence.replay !== undefined && evidence.replay !== null) ev.replay = readReplayEvidence(evidence.replay)
   return {
     version: 1,
     type: FRAUD_PROOF_TYPE,

@@ -20,6 +20,9 @@ export interface LogEnvOptions {
   blockTimeoutMs?: number
 }
 
+/** Oplog blocks read ahead of the replay. */
+const READ_AHEAD = 64
+
 export class LogReplayEnv implements ReplayEnv {
   private readonly opts: LogEnvOptions
   private readonly sandboxes = new Map<string, ContractRuntime>()
@@ -30,11 +33,29 @@ export class LogReplayEnv implements ReplayEnv {
 
   async getOp (origin: string, seq: number): Promise<Buffer> {
     const core = await this.opts.openOplog(origin)
-    try {
-      return await core.get(seq, { timeout: this.opts.blockTimeoutMs ?? 10_000 }) as Buffer
-    } catch (err) {
-      throw new CouldNotVerifyError(`Op ${seq} of oplog ${origin} is not available: ${(err as Error).message}`, { origin, seq })
+    let ahead = this.readAhead.get(origin)
+    if (ahead === undefined) { ahead = new Map(); this.readAhead.set(origin, ahead) }
+    // ops are replayed in seq order per oplog: read the next ones while this one is replayed
+    for (let s = seq; s < Math.min(core.length, seq + READ_AHEAD); s++) {
+      if (!ahead.has(s)) ahead.set(s, this.readOp(core, origin, s))
     }
+    const p = ahead.get(seq) ?? this.readOp(core, origin, seq)
+    for (const s of ahead.keys()) if (s <= seq) ahead.delete(s)
+    return await p
+  }
+
+  private readonly readAhead = new Map<string, Map<number, Promise<Buffer>>>()
+
+  private readOp (core: Hypercore, origin: string, seq: number): Promise<Buffer> {
+    const p = (async () => {
+      try {
+        return await core.get(seq, { timeout: this.opts.blockTimeoutMs ?? 10_000 }) as Buffer
+      } catch (err) {
+        throw new CouldNotVerifyError(`Op ${seq} of oplog ${origin} is not available: ${(err as Error).message}`, { origin, seq })
+      }
+    })()
+    p.catch(() => undefined) // seen where the op is awaited; a read-ahead that is never used must not be an unhandled rejection
+    return p
   }
 
   async oplogTreeHash (origin: string, length: number): Promise<string> {

@@ -225,10 +225,17 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
   return null
 }
 
-type Replay = { ok: true, changes: Change[] } | { ok: false, code: string, message: string }
+/** The outcome of re-running one op: its writes, or the error `apply` (or the new source's compile) failed with. */
+export type Replay = { ok: true, changes: Change[] } | { ok: false, code: string, message: string }
 
-/** Re-run the op against the state the executor saw. */
-async function replayOp (source: string, governance: Governance | null, ack: Ack, height: number, overlay: Map<string, Buffer | null>, env: ReplayEnv): Promise<Replay> {
+/**
+ * Re-run the op against the state the executor saw: the op block from `env.getOp`,
+ * `apply` of `source` over `env.stateAt(ack.batchStart, overlay)` with the ack's ts and
+ * metadata, the actions turned into writes, and a new contract source compiled.
+ * Contract failures become `{ ok: false }`; COULD_NOT_VERIFY and non-vitra errors are
+ * thrown. Shared by the replay and the offline check of replay evidence.
+ */
+export async function replayOp (source: string, governance: Governance | null, ack: Ack, height: number, overlay: Map<string, Buffer | null>, env: ReplayEnv): Promise<Replay> {
   const block = await env.getOp(ack.origin, ack.seq)
   const view = await env.stateAt(ack.batchStart, overlay)
   try {
@@ -244,7 +251,12 @@ async function replayOp (source: string, governance: Governance | null, ack: Ack
   }
 }
 
-function checkOutcome (seq: number, ack: Ack, replay: Replay): Violation | null {
+/**
+ * Compare the ack at index seq `seq` with the replayed outcome (verification.md §2 step 10):
+ * RESULT_MISMATCH, CHANGE_COUNT_MISMATCH, or null when they agree (the writes are then
+ * checked one by one). Pure.
+ */
+export function checkOutcome (seq: number, ack: Ack, replay: Replay): Violation | null {
   const ackData = ack as unknown as JsonValue
   if (!replay.ok) {
     if (ack.success) {

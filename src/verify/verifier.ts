@@ -6,10 +6,12 @@
  */
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
-import { VitraError } from '../errors.js'
-import { openBee } from '../logs/index-log.js'
+import { CouldNotVerifyError, VitraError } from '../errors.js'
+import { parseGovernance } from '../contract-runtime.js'
+import { openBee, readEntries, type RawEntry } from '../logs/index-log.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
-import { ContractFraudProof, type FraudEvidence } from './fraud-proofs.js'
+import { ContractFraudProof, REPLAY_CHECKED, type FraudEvidence } from './fraud-proofs.js'
+import { createReplayEvidence, recordReplayReads } from './replay-evidence.js'
 import { createInclusionProof } from './inclusion-proofs.js'
 import { LogReplayEnv } from './log-env.js'
 import {
@@ -17,6 +19,9 @@ import {
   type ReplayState, type SerializedState, type Violation
 } from './replay.js'
 import { captureSignedHead, coreManifest } from './signed-head.js'
+
+/** Index blocks read at once. */
+const READ_CHUNK = 512
 
 export interface VerifierOptions {
   /** The index core (the verifier opens its own session of it). */
@@ -67,14 +72,23 @@ export class Verifier {
    * logs are missing. After a violation the verifier does not move on.
    */
   async advance (to = this.core.length): Promise<Violation | null> {
-    if (to > this.state.length) {
-      for await (const e of this.bee.createHistoryStream({ gte: this.state.length, lt: to })) {
-        const entry = { seq: e.seq, type: e.type, key: e.key as string, value: e.value === null ? null : e.value as Buffer }
+    while (to > this.state.length) {
+      const entries = await this.read(this.state.length, Math.min(to, this.state.length + READ_CHUNK))
+      for (const entry of entries) {
         const v = await step(this.state, entry, this.env)
         if (v !== null) return v
       }
     }
     return this.state.genesisDone || to <= 1 ? checkComplete(this.state) : null
+  }
+
+  private async read (start: number, end: number): Promise<RawEntry[]> {
+    try {
+      return await readEntries(this.core, start, end, { timeout: this.opts.blockTimeoutMs ?? 10_000 })
+    } catch (err) {
+      if (err instanceof VitraError) throw err
+      throw new CouldNotVerifyError(`Index blocks ${start}..${end - 1} are not available: ${(err as Error).message}`, { start, end })
+    }
   }
 
   /** The checkpoint of what is verified so far. */
@@ -99,6 +113,24 @@ export class Verifier {
     if (origin !== null && opSeq !== null) {
       const core = await this.oplog(origin)
       if (opSeq < core.length) evidence.op = await createInclusionProof(core, opSeq)
+    }
+    if (REPLAY_CHECKED.has(v.code) && origin !== null && opSeq !== null && this.state.source !== null) {
+      // Everything to re-run the transaction offline: the batch up to the violation
+      // (or up to the head, for a transaction cut off by it), the op, and a read proof
+      // of the state apply saw, with the reads recorded by re-running the replay.
+      const txAck = typeof v.data.ackSeq === 'number' ? v.data.ackSeq : v.seq
+      try {
+        const op = await this.env.getOp(origin, opSeq)
+        const reads = await recordReplayReads({ bee: this.bee, ackSeq: txAck, op, source: this.state.source, governance: parseGovernance(this.state.governance), limits: this.opts.limits })
+        evidence.replay = await createReplayEvidence({
+          index: this.core, bee: this.bee, oplog: await this.oplog(origin), ackSeq: txAck, upTo: Math.min(v.seq + 1, head.length), head, reads
+        })
+      } catch (err) {
+        // Missing data: let the caller retry. A vitra error otherwise (e.g. more reads than
+        // a read proof may carry): report the violation without replay evidence (its proof
+        // then fails verifyFraudProof; `vitra verify` still shows it).
+        if (!(err instanceof VitraError) || err.code === 'COULD_NOT_VERIFY') throw err
+      }
     }
     return ContractFraudProof.fromViolation(v, { key: head.key, manifest: coreManifest(this.core), head }, evidence)
   }
