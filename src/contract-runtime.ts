@@ -28,8 +28,21 @@ export interface Governance {
   signatories: string[]
 }
 
+const parsed = new WeakMap<object, Governance>()
+
+/** Validate a `.sys/governance` value (the same object always gives the same parsed object). */
 export function parseGovernance (v: unknown): Governance | null {
   if (v === null || v === undefined) return null
+  if (typeof v === 'object') {
+    const have = parsed.get(v)
+    if (have !== undefined) return have
+  }
+  const g = readGovernance(v)
+  if (typeof v === 'object') parsed.set(v, g)
+  return g
+}
+
+function readGovernance (v: unknown): Governance {
   const g = v as Record<string, unknown>
   if (g.kind !== 'poa' || typeof g.source !== 'string' || !Array.isArray(g.signatories) || !g.signatories.every(s => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s))) {
     throw new ContractRuntimeError('Malformed .sys/governance record', 'INVALID_GOVERNANCE')

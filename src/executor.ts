@@ -26,6 +26,7 @@ import {
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
 import type { IndexReader, SandboxLimits, ListOptions as SandboxListOptions } from '../sandbox/types.js'
 import { prefixRange } from './logs/index-log.js'
+import { readBlocks } from './logs/blocks.js'
 
 /** Test-only deviations (see `vitra/testing`). An honest executor has none. */
 export interface ExecutorHooks {
@@ -199,13 +200,18 @@ export class Executor extends EventEmitter {
     return pending.slice(start).concat(pending.slice(0, start))
   }
 
-  /** Start reading the blocks [nextSeq, end) at once (reads are I/O-bound; one at a time they dominate a batch). */
+  /**
+   * Start reading the blocks [nextSeq, end) at once: the locally stored ones in one
+   * storage batch (reads are I/O-bound; one at a time they dominate a batch).
+   */
   private prefetch (input: Input, end: number): Map<number, Promise<Buffer | null>> {
     const out = new Map<number, Promise<Buffer | null>>()
-    for (let seq = input.nextSeq; seq < end; seq++) {
-      const p = this.readBlock(input, seq)
-      p.catch(() => null) // a failure is seen where the block is awaited; this only keeps an unawaited rejection quiet
-      out.set(seq, p)
+    const start = input.nextSeq
+    if (end <= start) return out
+    const all = readBlocks(input.oplog.core, start, end, { timeout: this.opts.blockTimeoutMs ?? 5000 })
+    all.catch(() => undefined) // each block's promise below carries the failure to where it is awaited
+    for (let seq = start; seq < end; seq++) {
+      out.set(seq, all.then(blocks => blocks[seq - start], async () => await this.readBlock(input, seq)))
     }
     return out
   }

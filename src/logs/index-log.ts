@@ -5,6 +5,7 @@
  */
 import Hyperbee from 'hyperbee'
 import messages from 'hyperbee/lib/messages.js'
+import { readBlocks } from './blocks.js'
 import type Hypercore from 'hypercore'
 import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'
 import { InvalidArgumentError, PermissionError } from '../errors.js'
@@ -24,13 +25,12 @@ export type DirectWrite = { type: 'put', path: string, value: unknown } | { type
 export interface RawEntry { seq: number, type: 'put' | 'del', key: string, value: Buffer | null }
 
 /**
- * The index entries [start, end), read with concurrent block gets (the storage
- * batches them: far faster than one read at a time) and decoded as Hyperbee's
+ * The index entries [start, end), read in one storage batch (see blocks.ts) and decoded as Hyperbee's
  * history stream does: a block is a delete when it has no value and its own
  * tree index does not hold it as a key.
  */
 export async function readEntries (core: Hypercore, start: number, end: number, opts: { timeout?: number } = {}): Promise<RawEntry[]> {
-  const blocks = await Promise.all(Array.from({ length: Math.max(0, end - start) }, (_, i) => core.get(start + i, opts) as Promise<Buffer>))
+  const blocks = await readBlocks(core, start, end, opts)
   return blocks.map((block, i) => {
     const seq = start + i
     const node = messages.Node.decode(block)

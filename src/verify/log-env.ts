@@ -5,6 +5,7 @@
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError } from '../errors.js'
+import { readBlocks } from '../logs/blocks.js'
 import { ContractRuntime, type Governance } from '../contract-runtime.js'
 import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import type { ReplayEnv } from './replay.js'
@@ -21,41 +22,37 @@ export interface LogEnvOptions {
 }
 
 /** Oplog blocks read ahead of the replay. */
-const READ_AHEAD = 64
+const READ_AHEAD = 256
 
 export class LogReplayEnv implements ReplayEnv {
   private readonly opts: LogEnvOptions
   private readonly sandboxes = new Map<string, ContractRuntime>()
   private checkout: { version: number, bee: Hyperbee } | null = null
   private readonly treeHashes = new Map<string, string>()
+  /** The runtime used last (the common case: the same contract op after op). */
+  private last: { source: string, governance: Governance | null, runtime: ContractRuntime } | null = null
 
   constructor (opts: LogEnvOptions) { this.opts = opts }
 
   async getOp (origin: string, seq: number): Promise<Buffer> {
     const core = await this.opts.openOplog(origin)
     let ahead = this.readAhead.get(origin)
-    if (ahead === undefined) { ahead = new Map(); this.readAhead.set(origin, ahead) }
-    // ops are replayed in seq order per oplog: read the next ones while this one is replayed
-    for (let s = seq; s < Math.min(core.length, seq + READ_AHEAD); s++) {
-      if (!ahead.has(s)) ahead.set(s, this.readOp(core, origin, s))
+    if (ahead === undefined || seq < ahead.start || seq >= ahead.start + ahead.blocks.length) {
+      // ops are replayed in seq order per oplog: read a window of them in one go
+      ahead = { start: seq, blocks: await this.readOps(core, origin, seq, Math.min(core.length, seq + READ_AHEAD)) }
+      this.readAhead.set(origin, ahead)
     }
-    const p = ahead.get(seq) ?? this.readOp(core, origin, seq)
-    for (const s of ahead.keys()) if (s <= seq) ahead.delete(s)
-    return await p
+    return ahead.blocks[seq - ahead.start]
   }
 
-  private readonly readAhead = new Map<string, Map<number, Promise<Buffer>>>()
+  private readonly readAhead = new Map<string, { start: number, blocks: Buffer[] }>()
 
-  private readOp (core: Hypercore, origin: string, seq: number): Promise<Buffer> {
-    const p = (async () => {
-      try {
-        return await core.get(seq, { timeout: this.opts.blockTimeoutMs ?? 10_000 }) as Buffer
-      } catch (err) {
-        throw new CouldNotVerifyError(`Op ${seq} of oplog ${origin} is not available: ${(err as Error).message}`, { origin, seq })
-      }
-    })()
-    p.catch(() => undefined) // seen where the op is awaited; a read-ahead that is never used must not be an unhandled rejection
-    return p
+  private async readOps (core: Hypercore, origin: string, start: number, end: number): Promise<Buffer[]> {
+    try {
+      return await readBlocks(core, start, Math.max(end, start + 1), { timeout: this.opts.blockTimeoutMs ?? 10_000 })
+    } catch (err) {
+      throw new CouldNotVerifyError(`Ops ${start}..${end - 1} of oplog ${origin} are not available: ${(err as Error).message}`, { origin, start })
+    }
   }
 
   async oplogTreeHash (origin: string, length: number): Promise<string> {
@@ -96,16 +93,20 @@ export class LogReplayEnv implements ReplayEnv {
 
   /** The verifier's own contract runtime for this source (a few are cached). */
   private async runtime (source: string, governance: Governance | null): Promise<ContractRuntime> {
+    const last = this.last
+    if (last !== null && last.source === source && last.governance === governance) return last.runtime
     const id = JSON.stringify([source, governance])
     const have = this.sandboxes.get(id)
-    if (have !== undefined) return have
+    if (have !== undefined) { this.last = { source, governance, runtime: have }; return have }
     const r = await ContractRuntime.open(source, governance, this.opts.limits)
     if (this.sandboxes.size >= 4) {
       const [oldest, old] = this.sandboxes.entries().next().value as [string, ContractRuntime]
       this.sandboxes.delete(oldest)
+      if (this.last?.runtime === old) this.last = null
       await old.close()
     }
     this.sandboxes.set(id, r)
+    this.last = { source, governance, runtime: r }
     return r
   }
 
@@ -114,5 +115,6 @@ export class LogReplayEnv implements ReplayEnv {
     this.checkout = null
     for (const s of this.sandboxes.values()) await s.close()
     this.sandboxes.clear()
+    this.last = null
   }
 }
