@@ -22,7 +22,6 @@ export class AckWaiters {
   /** Resolves when op `seq` of `origin` has an ack; TimeoutError after `timeoutMs`. */
   async wait (origin: string, seq: number, timeoutMs: number): Promise<void> {
     if ((this.acked.get(origin) ?? -1) >= seq) return
-    if (await this.index.getAck(origin, seq) !== null) { this.markAcked(origin, seq); return }
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.remove(origin, w)
@@ -32,6 +31,13 @@ export class AckWaiters {
       const list = this.waiting.get(origin) ?? []
       list.push(w)
       this.waiting.set(origin, list)
+      // Look the ack up only once the waiter is registered: an index append that lands
+      // while the lookup runs then finds the waiter (checking first could miss it forever).
+      this.index.getAck(origin, seq).then(found => { if (found !== null) this.markAcked(origin, seq) }, err => {
+        clearTimeout(timer)
+        this.remove(origin, w)
+        reject(err)
+      })
     })
   }
 

@@ -21,3 +21,4 @@ export { FraudCode, type FraudCodeName, type Violation } from './verify/replay.j
 export { LogForkFraudProof, verifyLogForkProof, watchForConflicts } from './verify/log-fork-proof.js'
 export { captureSignedHead, verifySignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead } from './verify/signed-head.js'
 export { inclusionProofFromJSON, inclusionProofToJSON } from './verify/inclusion-proofs.js'
+export { keyId, toKeyId, quorum, approvalMessage, signApproval, verifyApproval, oplogKeyFor, QUORUM_START_HEIGHT, APPROVAL_MESSAGE_PREFIX, type ApprovalKind, type ApprovalSignature } from './poa.js'
