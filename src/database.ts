@@ -6,7 +6,7 @@
 import { EventEmitter } from 'events'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
-import { encodeValue, type JsonValue } from './encoding.js'
+import { canonicalJson, encodeValue, type JsonValue } from './encoding.js'
 import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, PermissionError } from './errors.js'
 import { Executor, type ExecutorHooks } from './executor.js'
 import { IndexLog, openBee } from './logs/index-log.js'
@@ -253,7 +253,7 @@ export class Database extends EventEmitter {
     this.assertOpen()
     if (typeof method !== 'string' || method === '') throw new InvalidArgumentError('call(method, params): method must be a non-empty string')
     const sandbox = await this.callSandbox()
-    const paramsJson = JSON.parse(new TextDecoder().decode(encodeValue(params ?? null))) as JsonValue
+    const paramsJson = JSON.parse(canonicalJson(params ?? null)) as JsonValue // validates (INVALID_VALUE) and copies
     const { response, ops } = await this.runCall(sandbox, method, paramsJson)
     const txOps: TxOp[] = []
     if (ops.length > 0) {
