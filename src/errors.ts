@@ -102,3 +102,8 @@ export class InvalidProofError extends VitraError {
 export class CouldNotVerifyError extends VitraError {
   constructor (message: string, details?: Record<string, unknown>) { super('COULD_NOT_VERIFY', message, details) }
 }
+
+/** A swarm peer misbehaved or stalled (for example it never opened the database's replication channel). */
+export class NetworkError extends VitraError {
+  constructor (code: 'PEER_TIMEOUT', message: string) { super(code, message) }
+}

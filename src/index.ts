@@ -22,3 +22,4 @@ export { LogForkFraudProof, verifyLogForkProof, watchForConflicts } from './veri
 export { captureSignedHead, verifySignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead } from './verify/signed-head.js'
 export { inclusionProofFromJSON, inclusionProofToJSON } from './verify/inclusion-proofs.js'
 export { keyId, toKeyId, quorum, approvalMessage, signApproval, verifyApproval, oplogKeyFor, QUORUM_START_HEIGHT, APPROVAL_MESSAGE_PREFIX, type ApprovalKind, type ApprovalSignature } from './poa.js'
+export { DatabaseSwarm, type SwarmOptions } from './network.js'

@@ -1,0 +1,294 @@
+/**
+ * Networking: every core of a database (the index and every declared oplog)
+ * replicates over Hyperswarm. A DatabaseSwarm joins the swarm on the index's
+ * discovery key (announce and lookup), replicates the whole Corestore on each
+ * connection, keeps a session open on every core of the database (so Corestore
+ * serves and fetches it, including oplogs declared later), and watches each of
+ * those cores for forks (a truncate-and-rewrite or two signed histories),
+ * reporting each as a LogForkFraudProof. Reconnection is Hyperswarm's own.
+ *
+ * Lifecycle: `new DatabaseSwarm(store, indexKey, opts)`, `ready()` (joins),
+ * `track(db)` once the database is open, `close()` (leaves, destroys the swarm,
+ * its DHT node and every connection, stops the fork watchers).
+ */
+import { EventEmitter } from 'events'
+import Hyperswarm from 'hyperswarm'
+import HyperDHT from 'hyperdht'
+import type Corestore from 'corestore'
+import type Hypercore from 'hypercore'
+import { ClosedError, InvalidArgumentError, NetworkError } from './errors.js'
+import type { IndexLog } from './logs/index-log.js'
+import type { Oplog } from './logs/oplog.js'
+import { watchForConflicts, type ConflictWatcher, type LogForkFraudProof } from './verify/log-fork-proof.js'
+
+/** A DHT node address (a bootstrap node). */
+export interface DhtAddress { host: string, port: number }
+
+/** Options of `db.swarm()`, `DatabaseSwarm` and the `swarm` settings of create/load. */
+export interface SwarmOptions {
+  /** Bootstrap nodes of a private DHT (`[{ host, port }]` or `'host:port'`); default: the public HyperDHT bootstrap. */
+  bootstrap?: Array<DhtAddress | string>
+  /** The address this DHT node binds to (`'127.0.0.1'` for a loopback-only network). */
+  host?: string
+  /**
+   * Whether this DHT node is behind a firewall/NAT and must holepunch (default: true,
+   * except for a node bound to a loopback `host`). Set false for a node peers can reach
+   * directly at its bound address (a server on a private network).
+   */
+  firewalled?: boolean
+  /** A HyperDHT node to use instead of making one. Hyperswarm destroys it when the swarm closes. */
+  dht?: HyperDHT
+  /** The swarm's Noise key pair (default: a new random one). */
+  keyPair?: { publicKey: Buffer, secretKey: Buffer }
+  /** Announce this peer on the topic (default true). */
+  server?: boolean
+  /** Look up other peers on the topic (default true). */
+  client?: boolean
+  /** Watch every core for forks and emit 'log-fork' (default true). */
+  detectForks?: boolean
+  /** Download every oplog in full and live, as it grows (default: true on the executor, whose index is writable). */
+  eagerOplogs?: boolean
+  /**
+   * Milliseconds a new connection has to open the replication channel of the index
+   * (default 5000); a peer that does not is dropped with PEER_TIMEOUT. Such a stalled
+   * peer would otherwise make `update({ wait: true })` (and so `db.sync()`) wait for it forever.
+   */
+  handshakeTimeoutMs?: number
+  /** Milliseconds to coalesce index appends before re-reading the declared oplogs (default 50). */
+  refreshDelayMs?: number
+}
+
+/** What a swarm needs from a database: its index and a way to open oplogs by key. */
+export interface SwarmSource {
+  readonly index: IndexLog
+  /** The oplogs open right now. */
+  readonly oplogs: Oplog[]
+  /** Open (once) the oplog with this hex key. */
+  openOplog: (hex: string) => Promise<Oplog>
+}
+
+/** Who is on the other end of a connection. */
+export interface PeerInfo { publicKey: Buffer }
+
+/** A Hyperswarm connection (a Noise secret stream; `userData` is its Protomux once replicating). */
+export interface SwarmConnection extends EventEmitter {
+  readonly remotePublicKey: Buffer
+  readonly userData: { getLastChannel (channel: { protocol: string, id: Buffer }): { opened: boolean } | null } | null
+  destroy (err?: Error): void
+}
+
+/** Which core a fork proof is about. */
+export interface LogForkSource { key: string, role: 'index' | 'oplog' }
+
+/**
+ * Replicates one database over Hyperswarm.
+ *
+ * Events:
+ * - 'connection' (conn, info): a peer connected; the Corestore replicates over it.
+ * - 'peer-remove' (info): a connection closed (Hyperswarm reconnects when it can).
+ * - 'peer-error' (err, info): a connection failed (garbage, reset, PEER_TIMEOUT); the connection is dropped, nothing else.
+ * - 'oplog' (hex): an oplog is now tracked (opened and replicated).
+ * - 'log-fork' (proof, source): a core of the database forked: a LogForkFraudProof.
+ * - 'warning' (err): a background step failed (reading the declared oplogs, a fork watcher).
+ */
+export class DatabaseSwarm extends EventEmitter {
+  readonly store: Corestore
+  /** The index public key: the swarm topic is its discovery key. */
+  readonly key: Buffer
+  private readonly opts: SwarmOptions
+  private swarm: Hyperswarm | null = null
+  private ownDht: HyperDHT | null = null
+  private indexCore: Hypercore | null = null
+  private discovery: { flushed (): Promise<void>, destroy (): Promise<void> } | null = null
+  private readonly conns = new Set<SwarmConnection>()
+  private readonly watchers = new Map<string, ConflictWatcher>()
+  private readonly downloads: Array<{ destroy (): void }> = []
+  private source: SwarmSource | null = null
+  private opening: Promise<void> | null = null
+  private closing: Promise<void> | null = null
+  private refreshTimer: NodeJS.Timeout | null = null
+  private refreshing = false
+  private refreshAgain = false
+  private readonly onIndexAppend = (): void => this.scheduleRefresh()
+
+  constructor (store: Corestore, key: Buffer | string, opts: SwarmOptions = {}) {
+    super()
+    this.store = store
+    this.key = typeof key === 'string' ? Buffer.from(key, 'hex') : key
+    if (this.key.length !== 32) throw new InvalidArgumentError('DatabaseSwarm needs the 32-byte index public key')
+    this.opts = opts
+  }
+
+  /** True once close() was called. */
+  get closed (): boolean { return this.closing !== null }
+  /** The open connections. */
+  get connections (): SwarmConnection[] { return [...this.conns] }
+  /** This swarm's public key (how peers see it). */
+  get publicKey (): Buffer | null { return this.swarm?.keyPair?.publicKey ?? null }
+  /** The swarm topic: the index core's discovery key. */
+  get topic (): Buffer | null { return this.indexCore?.discoveryKey ?? null }
+
+  /** Join the swarm on the index's discovery key. Idempotent. Does not wait for peers: see flushed(). */
+  async ready (): Promise<void> {
+    if (this.opening === null) this.opening = this.open()
+    await this.opening
+  }
+
+  private async open (): Promise<void> {
+    const core = this.store.get({ key: this.key })
+    this.indexCore = core
+    await core.ready()
+    if (this.closed) throw new ClosedError('swarm')
+    const swarm = new Hyperswarm({ dht: this.makeDht(), keyPair: this.opts.keyPair })
+    this.swarm = swarm
+    swarm.on('connection', (conn: SwarmConnection, info: PeerInfo) => this.onConnection(conn, info))
+    this.discovery = swarm.join(core.discoveryKey, { server: this.opts.server !== false, client: this.opts.client !== false })
+    // reads that wait for peers (update({ wait: true }), get) wait until the first lookup is done
+    const done = this.store.findingPeers()
+    swarm.flush().then(done, done)
+  }
+
+  private makeDht (): HyperDHT | undefined {
+    if (this.opts.dht !== undefined) return this.opts.dht
+    if (this.opts.bootstrap === undefined && this.opts.host === undefined) return undefined
+    // A node bound to loopback is reachable by every peer it can ever meet (same machine):
+    // no holepunching. Holepunching between two loopback processes was measured to leave
+    // about one connection in four open on one side only, until a 13 s timeout.
+    const firewalled = this.opts.firewalled ?? !isLoopback(this.opts.host)
+    const dht = new HyperDHT({ bootstrap: this.opts.bootstrap, host: this.opts.host, firewalled })
+    this.ownDht = dht
+    return dht
+  }
+
+  private onConnection (conn: SwarmConnection, info: PeerInfo): void {
+    if (this.closed) { conn.destroy(); return }
+    this.conns.add(conn)
+    conn.on('error', (err: Error) => this.emit('peer-error', err, info))
+    conn.once('close', () => {
+      this.conns.delete(conn)
+      if (!this.closed) this.emit('peer-remove', info)
+    })
+    this.store.replicate(conn)
+    this.guard(conn)
+    this.emit('connection', conn, info)
+  }
+
+  /** Drop the connection unless the peer opens the index's replication channel in time. */
+  private guard (conn: SwarmConnection): void {
+    const ms = this.opts.handshakeTimeoutMs ?? 5000
+    const timer = setTimeout(() => {
+      if (this.closed || this.replicatesIndex(conn)) return
+      conn.destroy(new NetworkError('PEER_TIMEOUT', `The peer did not open the database's replication channel within ${ms} ms`))
+    }, ms)
+    timer.unref()
+    conn.once('close', () => clearTimeout(timer))
+  }
+
+  private replicatesIndex (conn: SwarmConnection): boolean {
+    const id = this.indexCore?.discoveryKey
+    // a channel is `opened` once both sides opened it (the remote's capability checked)
+    return id !== undefined && conn.userData?.getLastChannel({ protocol: 'hypercore/alpha', id })?.opened === true
+  }
+
+  /**
+   * Start keeping every core of `source` open and replicated: the index, the oplogs
+   * open now, and every oplog the index declares, now and whenever the index grows.
+   */
+  track (source: SwarmSource): void {
+    if (this.closed) throw new ClosedError('swarm')
+    if (this.source !== null) throw new InvalidArgumentError('This swarm already tracks a database')
+    if (!source.index.key.equals(this.key)) throw new InvalidArgumentError('The database is not the one this swarm was made for')
+    this.source = source
+    this.watch(source.index.core, 'index')
+    for (const o of source.oplogs) this.watch(o.core, 'oplog')
+    source.index.core.on('append', this.onIndexAppend)
+    this.scheduleRefresh(0)
+  }
+
+  private scheduleRefresh (delay = this.opts.refreshDelayMs ?? 50): void {
+    if (this.closed || this.source === null) return
+    if (this.refreshing) { this.refreshAgain = true; return }
+    if (this.refreshTimer !== null) return
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null
+      void this.runRefresh()
+    }, delay)
+  }
+
+  private async runRefresh (): Promise<void> {
+    this.refreshing = true
+    try {
+      await this.openDeclared()
+    } catch (err) {
+      if (!this.closed) this.emit('warning', err)
+    } finally {
+      this.refreshing = false
+      if (this.refreshAgain) { this.refreshAgain = false; this.scheduleRefresh() }
+    }
+  }
+
+  /** Open every oplog the index declares (a writer's executor opens its own; only the watchers are synced then). */
+  private async openDeclared (): Promise<void> {
+    const source = this.source as SwarmSource
+    if (!source.index.writable) {
+      for (const rec of await source.index.inputs()) {
+        if (this.closed) return
+        await source.openOplog(rec.pubkey)
+      }
+    }
+    for (const o of source.oplogs) if (!this.closed) this.watch(o.core, 'oplog')
+  }
+
+  private watch (core: Hypercore, role: LogForkSource['role']): void {
+    const hex = core.key.toString('hex')
+    if (this.watchers.has(hex) || this.closed) return
+    if (role === 'oplog') this.emit('oplog', hex)
+    if (role === 'oplog' && this.eager()) this.downloads.push(core.download({ start: 0, end: -1 }))
+    if (this.opts.detectForks === false) { this.watchers.set(hex, idleWatcher); return }
+    const source: LogForkSource = { key: hex, role }
+    const w = watchForConflicts(core, (proof: LogForkFraudProof) => this.emit('log-fork', proof, source), {
+      onError: err => { if (!this.closed) this.emit('warning', err) }
+    })
+    this.watchers.set(hex, w)
+  }
+
+  /** Keep full, live copies of the oplogs: the executor reads every op anyway (saves a round trip per op). */
+  private eager (): boolean {
+    return this.opts.eagerOplogs ?? this.source?.index.writable === true
+  }
+
+  /** Resolves once this peer is announced and the peers found so far were tried. */
+  async flushed (): Promise<void> {
+    await this.ready()
+    await this.discovery?.flushed()
+    await this.swarm?.flush()
+  }
+
+  /** Leave the swarm, destroy it (and the DHT node it made), close every connection, stop the fork watchers. Idempotent. */
+  async close (): Promise<void> {
+    if (this.closing === null) this.closing = this.shutdown()
+    await this.closing
+  }
+
+  private async shutdown (): Promise<void> {
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer)
+    this.refreshTimer = null
+    this.source?.index.core.removeListener('append', this.onIndexAppend)
+    await this.opening?.catch(() => undefined)
+    await this.discovery?.destroy()
+    await this.swarm?.destroy()
+    await this.ownDht?.destroy()
+    for (const c of this.conns) c.destroy()
+    this.conns.clear()
+    for (const d of this.downloads.splice(0)) d.destroy()
+    await Promise.all([...this.watchers.values()].map(w => w.stop()))
+    this.watchers.clear()
+    await this.indexCore?.close()
+  }
+}
+
+const idleWatcher: ConflictWatcher = { heads: () => [], ready: async () => {}, stop: async () => {} }
+
+function isLoopback (host: string | undefined): boolean {
+  return host !== undefined && (host === 'localhost' || host === '::1' || host.startsWith('127.'))
+}
