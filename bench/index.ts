@@ -3,6 +3,7 @@
 import { performance } from 'perf_hooks'
 import { Database, StorageInMemory, readShippedContract, encodeValue, verifyInclusionProof, verifyFraudProof, createInclusionProof, ContractFraudProof } from '../src/index.js'
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
+import { runNetworkBench } from './network-bench.js'
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
 import { mkdtempSync, rmSync } from 'fs'
@@ -144,6 +145,7 @@ async function main (): Promise<void> {
     line(`monitor lag under load, ${lag.batches} batches: p50 / p99 (ms)`, `${lag.p50.toFixed(0)} / ${lag.p99.toFixed(0)}`)
     for (const [k, v] of proofs) line(k, v)
     line('(d) peak RSS (MB)', fmt(process.resourceUsage().maxRSS / 1024))
+    if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runNetworkBench()) line(k, v)
   } finally {
     await db.close()
   }
