@@ -287,9 +287,7 @@ export class IsolateInstance {
     if (r !== null && r.wake !== null) r.wake()
     this.stopWatchdog()
     if (!this.isolate.isDisposed) this.isolate.dispose()
-    for (const ref of this.hostRefs) {
-      try { ref.release() } catch {}
-    }
+    for (const ref of this.hostRefs) releaseRef(ref)
   }
 
   private classifyRunError (err: unknown, r: Running): Error {
@@ -435,6 +433,15 @@ function bytesOf (data: string, encoding: string): Buffer {
 }
 
 function noop (): void {}
+
+/** Release a host reference; after the isolate is disposed isolated-vm may say it is already gone, which is the goal anyway. */
+function releaseRef (ref: { release (): void }): void {
+  try {
+    ref.release()
+  } catch (err) {
+    if (!(err instanceof Error)) throw err
+  }
+}
 
 /** The watchdog's verdict for a running entry. */
 function overLimit (isolate: ivm.Isolate, r: Running, limits: ResolvedLimits): Fault {

@@ -354,11 +354,7 @@ function checkProof (proof: unknown, opts: VerifyIndexReadOptions): CheckedProof
   seqs.forEach((seq, i) => store.set(seq, values[i]))
   const header = store.get(0)
   if (header === undefined) throw new InvalidProofError('incomplete', 'The proof lacks block 0 (the Hyperbee header)')
-  let protocol: string | null = null
-  try {
-    protocol = messages.Header.decode(header).protocol
-  } catch {}
-  if (protocol !== 'hyperbee') throw new InvalidProofError('not-a-hyperbee', 'Block 0 is not a Hyperbee header')
+  if (headerProtocol(header) !== 'hyperbee') throw new InvalidProofError('not-a-hyperbee', 'Block 0 is not a Hyperbee header')
   const core = new BlockCore(signer.key, p.at, head.fork, async seq => {
     const v = store.get(seq)
     if (v === undefined) throw new InvalidProofError('incomplete', `The read needs index block ${seq}, which the proof does not hold`)
@@ -604,4 +600,14 @@ function readReads (v: unknown, path: string): IndexRead[] {
     }
     throw malformed(`${p}.kind must be "get" or "list"`)
   })
+}
+
+/** The protocol named by a Hyperbee header block, or null when the block is not a header at all. */
+function headerProtocol (block: Buffer): string | null {
+  try {
+    return messages.Header.decode(block).protocol as string
+  } catch (err) {
+    if (err instanceof Error) return null // undecodable: not a header (the caller reports not-a-hyperbee)
+    throw err
+  }
 }
