@@ -219,12 +219,14 @@ export class Database extends EventEmitter {
   /** Create a new local oplog (not a participant until the contract adds it). */
   async createOplog (): Promise<Oplog> {
     this.assertOpen()
-    const name = `oplog-${this.meta.oplogs.length}`
+    // names only go up: a deleted oplog's name is never given to a new one
+    const next = this.meta.oplogs.reduce((n, o) => Math.max(n, Number(/^oplog-(\d+)$/.exec(o.name)?.[1] ?? -1) + 1), this.meta.nextOplog ?? 0)
+    const name = `oplog-${next}`
     const core = this.store.get({ name })
     await core.ready()
     const hex = core.key.toString('hex')
     await core.close()
-    this.meta = { ...this.meta, oplogs: [...this.meta.oplogs, { name, pubkey: hex }] }
+    this.meta = { ...this.meta, nextOplog: next + 1, oplogs: [...this.meta.oplogs, { name, pubkey: hex }] }
     writeMeta(this.storage, this.meta)
     return await this.openOplog(hex)
   }

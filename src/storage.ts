@@ -39,6 +39,8 @@ export interface LocalMeta {
   executor: boolean
   /** Oplogs this storage can write: core name in the Corestore and public key (hex). */
   oplogs: Array<{ name: string, pubkey: string }>
+  /** Number of the next local oplog core name (`oplog-N`); names are never reused. */
+  nextOplog?: number
 }
 
 const META_FILE = 'vitra.json'

@@ -69,7 +69,7 @@ export class LogReplayEnv implements ReplayEnv {
       throw new CouldNotVerifyError(`Oplog ${origin} is known up to length ${core.length}, the ack names length ${length}`, { origin, length, have: core.length })
     }
     let hash: string
-    try { hash = (await core.treeHash(length)).toString('hex') } catch (err) {
+    try { hash = (await withTimeout(core.treeHash(length), this.opts.blockTimeoutMs ?? 10_000)).toString('hex') } catch (err) {
       throw new CouldNotVerifyError(`Tree of oplog ${origin} at length ${length} is not available: ${(err as Error).message}`, { origin, length })
     }
     if (this.treeHashes.size > 10_000) this.treeHashes.clear()
@@ -116,5 +116,16 @@ export class LogReplayEnv implements ReplayEnv {
     for (const s of this.sandboxes.values()) await s.close()
     this.sandboxes.clear()
     this.last = null
+  }
+}
+
+/** `p`, or a rejection after `ms` (core.treeHash waits for peers without a timeout of its own). */
+async function withTimeout<T> (p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms) })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
   }
 }

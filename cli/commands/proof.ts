@@ -1,0 +1,141 @@
+/**
+ * Offline proof checking: `vitra proof verify <file.json>` accepts an inclusion
+ * proof, a contract fraud proof, a log fork proof, or a tracked transaction
+ * (<dir>/txs/<id>.json), and checks it with nothing but the public key(s) it
+ * names (pin one with --key). Exit 0 when it checks out, 1 when it does not.
+ */
+import messages from 'hyperbee/lib/messages.js'
+import {
+  ackKey, decodeValue, encodeValue, InvalidProofError, verifyFraudProof, verifyInclusionProof,
+  verifyLogForkProof, type InclusionProof, type JsonValue, type TxResult
+} from '../../src/index.js'
+import { EXIT, usageError } from '../errors.js'
+import { short } from '../output.js'
+import { parseKey } from '../params.js'
+import { readJson, TX_RECORD_TYPE, type TxRecord } from '../records.js'
+import type { Session } from '../session.js'
+
+/** `vitra proof verify <file>`. */
+export async function proofVerifyCommand (s: Session, file: string, o: { key?: string } = {}): Promise<number> {
+  const json = readJson(file) as { type?: unknown }
+  const key = o.key === undefined ? undefined : parseKey(o.key, 'log key')
+  switch (json?.type) {
+    case 'vitra/inclusion-proof': return inclusion(s, json, key)
+    case 'vitra/contract-fraud-proof': return fraud(s, json, key)
+    case 'vitra/log-fork-proof': return logFork(s, json, key)
+    case TX_RECORD_TYPE: return trackedTx(s, json as TxRecord, key)
+    default: throw usageError(`${file} is not a vitra proof: expected "type" to be vitra/inclusion-proof, vitra/contract-fraud-proof, vitra/log-fork-proof or ${TX_RECORD_TYPE}`)
+  }
+}
+
+function inclusion (s: Session, json: unknown, key: string | undefined): number {
+  const v = verifyInclusionProof(json, { key })
+  const content = describeBlock(v.value)
+  s.out.result({ valid: true, type: 'vitra/inclusion-proof', key: v.key.toString('hex'), index: v.index, length: v.length, fork: v.fork, content }, () => [
+    s.out.green(`Valid inclusion proof: block ${v.index} of log ${v.key.toString('hex')}`),
+    ...s.out.kv([['signed head', `length ${v.length}, fork ${v.fork}`], ['block', s.out.value(content)]], '  ')
+  ])
+  return EXIT.OK
+}
+
+async function fraud (s: Session, json: unknown, key: string | undefined): Promise<number> {
+  const v = await verifyFraudProof(json)
+  if (key !== undefined && v.key !== key) throw new InvalidProofError('unexpected-key', `The proof is about database ${v.key}, not ${key}`)
+  const d = (json as { details: { seq: number, description: string } }).details
+  s.out.result({ valid: true, type: 'vitra/contract-fraud-proof', key: v.key, code: v.code, seq: d.seq, selfEvident: v.selfEvident, headLength: v.head.length }, () => [
+    s.out.red(`Valid fraud proof: ${v.code} at index seq ${d.seq} of database ${v.key}`),
+    ...s.out.kv([
+      ['violation', d.description],
+      ['signed head', `index length ${v.head.length}, signed by the executor`],
+      ['verdict', v.selfEvident ? 'proven by the signed evidence alone' : `the signed evidence is genuine; a replay confirms the violation: vitra verify ${v.key}`]
+    ], '  ')
+  ])
+  return EXIT.OK
+}
+
+function logFork (s: Session, json: unknown, key: string | undefined): number {
+  const v = verifyLogForkProof(json, { key })
+  s.out.result({ valid: true, type: 'vitra/log-fork-proof', key: v.key.toString('hex'), kind: v.kind, historyDiffers: v.historyDiffers }, () =>
+    s.out.red(`Valid log fork proof: log ${v.key.toString('hex')} signed two incompatible histories (${v.kind})`))
+  return EXIT.OK
+}
+
+function trackedTx (s: Session, rec: TxRecord, key: string | undefined): number {
+  if (key !== undefined && rec.database !== key) throw new InvalidProofError('unexpected-key', `The transaction is for database ${rec.database}, not ${key}`)
+  const checks = checkTxRecord(rec, rec.results)
+  s.out.result({ valid: true, type: TX_RECORD_TYPE, id: rec.id, database: rec.database, checks }, () => [
+    s.out.green(`Valid tracked transaction ${rec.id} (${rec.tx.method}) of database ${rec.database}`),
+    ...checks.map(c => `  ${c}`)
+  ])
+  return EXIT.OK
+}
+
+/**
+ * Check a tracked transaction offline: every op's inclusion proof against its
+ * oplog key (and that it proves exactly that op at that seq), and for each known
+ * result the ack's and every write's inclusion proof against the database key,
+ * that the ack is the one of this op, and that the writes follow it as announced.
+ * Throws InvalidProofError on the first failure; returns what was checked.
+ */
+export function checkTxRecord (rec: TxRecord, results: Array<TxResult | null> | null): string[] {
+  const checks: string[] = []
+  rec.tx.ops.forEach((op, i) => {
+    if (op.proof === null) { checks.push(`op #${i}: no inclusion proof stored`); return }
+    const v = verifyInclusionProof(op.proof, { key: op.oplog })
+    if (v.index !== op.seq) throw new InvalidProofError('evidence-mismatch', `op #${i}: the proof is for seq ${v.index}, the op is at ${op.seq}`)
+    if (!v.value.equals(encodeValue(op.value))) throw new InvalidProofError('evidence-mismatch', `op #${i}: the proven block is not the op`)
+    checks.push(`op #${i}: in oplog ${short(op.oplog)} at seq ${op.seq} (signed length ${v.length})`)
+  })
+  if (results === null) return checks
+  results.forEach((r, i) => {
+    const op = rec.tx.ops[i]
+    if (r === null || op === undefined) { checks.push(`op #${i}: not executed yet`); return }
+    const ack = provenEntry(r.ackProof, rec.database, r.ackSeq, `op #${i} ack`)
+    if (ack.key !== ackKey(op.oplog, op.seq)) throw new InvalidProofError('evidence-mismatch', `op #${i}: the proven ack is at ${ack.key}, not at this op's ack key`)
+    const fields = ack.value === null ? null : decodeValue(ack.value) as Record<string, JsonValue>
+    if (fields === null || fields.origin !== op.oplog || fields.seq !== op.seq || fields.success !== r.success || fields.numChanges !== r.changes.length) {
+      throw new InvalidProofError('evidence-mismatch', `op #${i}: the proven ack does not match the result`)
+    }
+    r.changes.forEach((c, j) => {
+      const e = provenEntry(c.proof, rec.database, r.ackSeq + 1 + j, `op #${i} write ${j}`)
+      const same = e.key === c.path && (c.type === 'del' ? e.value === null : e.value !== null && e.value.equals(encodeValue(c.value)))
+      if (!same) throw new InvalidProofError('evidence-mismatch', `op #${i}: write ${j} does not match its proof`)
+    })
+    checks.push(`op #${i}: executed (${r.success ? 'ok' : 'failed'}), ack at index seq ${r.ackSeq} and ${r.changes.length} write(s) proven`)
+  })
+  return checks
+}
+
+function provenEntry (proof: InclusionProof | undefined, key: string, seq: number, what: string): { key: string, value: Buffer | null } {
+  if (proof === undefined) throw new InvalidProofError('malformed', `${what}: no inclusion proof stored`)
+  const v = verifyInclusionProof(proof, { key })
+  if (v.index !== seq) throw new InvalidProofError('evidence-mismatch', `${what}: the proof is for index seq ${v.index}, expected ${seq}`)
+  const node = messages.Node.decode(v.value)
+  return { key: node.key.toString('utf8'), value: node.value ?? null }
+}
+
+/** What a proven block holds: an op (JSON), a Hyperbee entry ({ key, value }), or hex. */
+function describeBlock (value: Buffer): unknown {
+  const json = attempt(() => decodeValue(value))
+  if (json !== FAILED) return json
+  const entry = attempt(() => {
+    const node = messages.Node.decode(value)
+    const text = node.value === null ? null : node.value.toString('utf8')
+    const parsed = text === null ? null : attempt(() => JSON.parse(text) as unknown)
+    return { key: node.key.toString('utf8'), value: parsed === FAILED ? text : parsed }
+  })
+  if (entry !== FAILED) return entry
+  return { hex: value.toString('hex') }
+}
+
+const FAILED = Symbol('failed')
+
+/** `fn()`, or FAILED when it throws: each reading of a block is a guess, and a wrong guess is expected. */
+function attempt<T> (fn: () => T): T | typeof FAILED {
+  try {
+    return fn()
+  } catch (err) {
+    if (err instanceof Error) return FAILED
+    throw err
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The auditor's commands: `vitra verify` (replay everything once) and
+ * `vitra monitor` (keep replaying as the logs grow, alert on a violation).
+ *
+ * Exit codes: 0 valid, 3 a violation (the fraud proof is printed, saved under
+ * <dir>/fraud/ and, for monitor, piped into --on-violation), 4 could not verify
+ * (logs missing: not a verdict). With --json, a violation prints the fraud proof
+ * itself: the exact JSON `vitra proof verify` accepts.
+ */
+import { spawn } from 'child_process'
+import { existsSync } from 'fs'
+import { ContractMonitor, CouldNotVerifyError, Verifier, type ContractFraudProof, type Database } from '../../src/index.js'
+import { EXIT, usageError } from '../errors.js'
+import { parseKey } from '../params.js'
+import { readJson, writeJsonAtomic } from '../records.js'
+import type { Session } from '../session.js'
+import { untilStopped } from './host.js'
+
+export interface AuditOptions {
+  /** How long to wait for one missing block before "could not verify" (ms). */
+  blockTimeout?: number
+}
+
+/** Open the database to audit: the directory's, or follow `pubkey` into it. Downloads the full history when swarmed. */
+async function openForAudit (s: Session, pubkey: string | undefined, announce = false): Promise<Database> {
+  if (pubkey !== undefined) {
+    const want = parseKey(pubkey, 'database public key')
+    if (!s.hasDatabase()) {
+      if (s.opts.offline) throw usageError(`No copy of ${want} in ${s.opts.dir}, and --offline forbids fetching it`)
+      await s.follow(want)
+    }
+    const db = await s.open({ network: 'never' })
+    if (db.pubkey.toString('hex') !== want) throw usageError(`${s.opts.dir} holds database ${db.pubkey.toString('hex')}, not ${want}: use another --dir`)
+  }
+  return await s.open({ sync: 'all', announce })
+}
+
+/** `vitra verify [pubkey]`. */
+export async function verifyCommand (s: Session, pubkey: string | undefined, o: AuditOptions = {}): Promise<number> {
+  s.longRunning() // missing blocks are bounded by --block-timeout instead
+  const db = await openForAudit(s, pubkey)
+  const verifier = new Verifier({ index: db.index.core, openOplog: oplogSession(db), blockTimeoutMs: o.blockTimeout })
+  const stopProgress = progress(s, verifier)
+  const guard = stallGuard(() => verifier.verifiedLength, s.opts.timeout)
+  try {
+    await verifier.ready()
+    const violation = await Promise.race([verifier.advance(), guard.stalled])
+    stopProgress()
+    if (violation !== null) return reportFraud(s, await verifier.fraudProof(violation), 'verify').code
+    const length = verifier.verifiedLength
+    writeJsonAtomic(s.records.lastVerifyFile, { valid: true, key: db.pubkey.toString('hex'), length, at: new Date().toISOString() })
+    s.out.result({ valid: true, database: db.pubkey.toString('hex'), length }, () =>
+      s.out.green(`Valid: replayed ${length - 1} index entries against the contract and the oplogs; every write is explained (index length ${length}).`))
+    return EXIT.OK
+  } finally {
+    guard.stop()
+    stopProgress()
+    await verifier.close()
+  }
+}
+
+/**
+ * Rejects with CouldNotVerifyError when `progress()` has not moved for `ms`: some
+ * reads (an oplog's tree at a length) wait for peers without a timeout of their own.
+ */
+function stallGuard (progress: () => number, ms: number): { stalled: Promise<never>, stop: () => void } {
+  let last = progress()
+  let since = Date.now()
+  let timer: NodeJS.Timeout | null = null
+  const stalled = new Promise<never>((_resolve, reject) => {
+    timer = setInterval(() => {
+      const now = progress()
+      if (now !== last) { last = now; since = Date.now(); return }
+      if (Date.now() - since < ms) return
+      reject(new CouldNotVerifyError(`no progress for ${ms} ms at index seq ${now}: the logs it needs are not available locally and no peer served them`))
+    }, Math.min(1000, Math.max(50, ms / 10)))
+  })
+  stalled.catch(() => {})
+  return { stalled, stop: () => { if (timer !== null) clearInterval(timer) } }
+}
+
+/** A read session of an oplog, for a verifier (which closes it). */
+function oplogSession (db: Database): (hex: string) => Promise<import('hypercore').default> {
+  return async hex => (await db.openOplog(hex)).core.session()
+}
+
+/** On a TTY (and not --json): `verifying 1200/5000 entries (800/s)` on stderr, after half a second. */
+function progress (s: Session, verifier: Verifier): () => void {
+  const tty = (process.stderr as { isTTY?: boolean }).isTTY === true
+  if (!tty || s.opts.json) return () => {}
+  const start = Date.now()
+  let shown = false
+  const timer = setInterval(() => {
+    const elapsed = (Date.now() - start) / 1000
+    if (elapsed < 0.5) return
+    shown = true
+    const done = verifier.verifiedLength
+    const total = Math.max(done, verifier.length)
+    const width = 30
+    const filled = Math.round(width * done / Math.max(1, total))
+    process.stderr.write(`\rverifying [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} entries (${Math.round(done / elapsed)}/s) `)
+  }, 200)
+  return () => {
+    clearInterval(timer)
+    if (shown) { process.stderr.write('\r\x1b[K'); shown = false }
+  }
+}
+
+/** Print and save a fraud proof; returns the fraud exit code and where it was saved. */
+function reportFraud (s: Session, proof: ContractFraudProof, by: 'verify' | 'monitor'): { code: number, file: string } {
+  const json = proof.toJSON()
+  const file = s.records.saveFraud(json)
+  if (by === 'verify') {
+    writeJsonAtomic(s.records.lastVerifyFile, { valid: false, key: json.index.key, code: json.details.code, seq: json.details.seq, file, at: new Date().toISOString() })
+  }
+  if (s.opts.json) {
+    s.out.stdout.write(JSON.stringify(json, null, 2) + '\n')
+    s.out.note(`fraud proof saved to ${file}`)
+  } else {
+    s.out.result(json, () => s.out.fraud(json, file))
+  }
+  return { code: EXIT.FRAUD, file }
+}
+
+export interface MonitorOptions extends AuditOptions {
+  /** Shell command run on a violation, with the fraud proof JSON on stdin. */
+  onViolation?: string
+  /** Verify what is there now, then exit (0 valid, 3 fraud, 4 unverifiable). */
+  once?: boolean
+  /** Retry interval after "could not verify" (ms). */
+  retry?: number
+  signal?: AbortSignal
+}
+
+/** `vitra monitor [pubkey] [--on-violation <cmd>] [--once]`. Resumes from <dir>/monitor-checkpoint.json. */
+export async function monitorCommand (s: Session, pubkey: string | undefined, o: MonitorOptions = {}): Promise<number> {
+  s.longRunning()
+  const db = await openForAudit(s, pubkey, o.once !== true)
+  const checkpointFile = s.records.checkpointFile
+  const resumeAt = checkpointLength(checkpointFile)
+  const monitor = new ContractMonitor({ index: db.index.core, openOplog: oplogSession(db), blockTimeoutMs: o.blockTimeout, retryMs: o.retry, checkpointFile })
+  const seen = watch(s, monitor, o.once === true)
+  try {
+    s.out.event({ event: 'start', database: db.pubkey.toString('hex'), resumeAt, indexLength: db.index.core.length },
+      `Monitoring ${db.pubkey.toString('hex')}${resumeAt > 1 ? `, resuming after index length ${resumeAt}` : ' from genesis'}; index length ${db.index.core.length}.`)
+    if (o.once === true) await firstPass(monitor, s.opts.timeout)
+    else await monitor.ready() // a long-running monitor waits for peers as long as it takes
+    if (monitor.violation === null && seen.failure === null && o.once !== true) {
+      const stop = new AbortController()
+      void seen.woken.then(() => stop.abort())
+      o.signal?.addEventListener('abort', () => stop.abort())
+      await untilStopped(stop.signal)
+    }
+    return await verdict(s, db, monitor, seen, o)
+  } finally {
+    await monitor.close()
+  }
+}
+
+/** The monitor's first pass, for --once: stopped (could not verify) when it makes no progress for `ms`. */
+async function firstPass (monitor: ContractMonitor, ms: number): Promise<void> {
+  const guard = stallGuard(() => monitor.verifiedLength, ms)
+  try {
+    await Promise.race([monitor.ready(), guard.stalled])
+  } finally {
+    guard.stop()
+  }
+}
+
+interface Seen { unverifiable: Error | null, failure: Error | null, woken: Promise<void> }
+
+/** Print the monitor's progress; `woken` resolves on a violation or a failure. */
+function watch (s: Session, monitor: ContractMonitor, once: boolean): Seen {
+  let wake: () => void = () => {}
+  const seen: Seen = { unverifiable: null, failure: null, woken: new Promise<void>(resolve => { wake = resolve }) }
+  monitor.on('verified', (length: number) => {
+    seen.unverifiable = null
+    s.out.event({ event: 'verified', length }, `verified up to index length ${length}`)
+  })
+  monitor.on('unverifiable', (err: Error) => {
+    if (seen.unverifiable?.message !== err.message && !once) s.out.warn(`could not verify yet (${err.message}); retrying`)
+    seen.unverifiable = err
+  })
+  monitor.on('violation', () => wake())
+  monitor.on('error', (err: Error) => { seen.failure = err; wake() })
+  return seen
+}
+
+/** Where the monitor stopped: fraud (3, after the hook), unverifiable (4) or valid (0). */
+async function verdict (s: Session, db: Database, monitor: ContractMonitor, seen: Seen, o: MonitorOptions): Promise<number> {
+  if (seen.failure !== null) throw seen.failure
+  const proof = monitor.violation
+  if (proof !== null) {
+    const { code, file } = reportFraud(s, proof, 'monitor')
+    if (o.onViolation !== undefined) await runHook(s, o.onViolation, proof, file)
+    return code
+  }
+  if (monitor.verifiedLength < db.index.core.length) {
+    const why = seen.unverifiable === null ? '' : `: ${seen.unverifiable.message}`
+    s.out.error(`Could not verify past index length ${monitor.verifiedLength} of ${db.index.core.length}${why}. This is not a verdict of fraud: try again when peers holding the logs are online`)
+    return EXIT.UNVERIFIABLE
+  }
+  s.out.event({ event: 'valid', length: monitor.verifiedLength }, s.out.green(`Valid up to index length ${monitor.verifiedLength}.`))
+  return EXIT.OK
+}
+
+function checkpointLength (file: string): number {
+  if (!existsSync(file)) return 0
+  const cp = readJson(file) as { state?: { length?: unknown } }
+  return typeof cp.state?.length === 'number' ? cp.state.length : 0
+}
+
+/** Run the alert command with the proof on stdin (its stdout goes to our stderr with --json). Bounded to 60 s. */
+async function runHook (s: Session, command: string, proof: ContractFraudProof, file: string): Promise<void> {
+  const json = proof.toJSON()
+  const child = spawn(command, {
+    shell: true,
+    stdio: ['pipe', s.opts.json ? process.stderr : 'inherit', 'inherit'],
+    env: { ...process.env, VITRA_FRAUD_FILE: file, VITRA_FRAUD_CODE: json.details.code, VITRA_DATABASE: json.index.key }
+  })
+  child.stdin?.on('error', () => {}) // a hook that does not read its input is fine
+  child.stdin?.end(JSON.stringify(json, null, 2) + '\n')
+  const code = await new Promise<number | string>(resolve => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve('timed out after 60 s') }, 60_000)
+    child.on('error', err => { clearTimeout(timer); resolve(err.message) })
+    child.on('close', (c, sig) => { clearTimeout(timer); resolve(c ?? `killed by ${String(sig)}`) })
+  })
+  if (code === 0) s.out.note(`--on-violation command ran: ${command}`)
+  else s.out.warn(`the --on-violation command failed (${typeof code === 'number' ? `exit ${code}` : code}): ${command}`)
+}

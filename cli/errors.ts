@@ -1,0 +1,105 @@
+/**
+ * How the `vitra` command reports failure: every error becomes ONE line on
+ * stderr saying what is wrong and what to do, and a documented exit code. The
+ * stack trace is printed only with `--debug` (or VITRA_DEBUG=1).
+ *
+ * The engine's errors carry a stable `code` (src/errors.ts); this module maps
+ * codes to exit codes and hints, and never looks at message text, with one
+ * exception marked below (RocksDB's lock error has no code).
+ */
+import { VitraError } from '../src/index.js'
+
+/** Exit codes of every `vitra` command. */
+export const EXIT = {
+  /** Success (and, for verify/monitor: the execution is valid). */
+  OK: 0,
+  /** The command failed (database missing, contract error, I/O, ...). */
+  ERROR: 1,
+  /** The command line is wrong: unknown command or option, missing argument, malformed value. */
+  USAGE: 2,
+  /** verify/monitor found a violation: a fraud proof was printed and saved. */
+  FRAUD: 3,
+  /** verify/monitor could not finish: logs are missing (not a verdict of fraud). */
+  UNVERIFIABLE: 4
+} as const
+
+/** The exit-code table, as printed by `vitra --help` and in the docs. */
+export const EXIT_CODES_HELP = `Exit codes:
+  0  success (verify/monitor: the execution is valid)
+  1  error (missing database, contract error, I/O, timeout, ...)
+  2  usage error (unknown command or option, bad argument, bad JSON)
+  3  fraud: verify/monitor found a violation (fraud proof printed and saved)
+  4  could not verify: logs are missing (not a verdict of fraud)`
+
+/** An error raised by the CLI itself, with its exit code. */
+export class CliError extends Error {
+  readonly code: string
+  readonly exitCode: number
+
+  constructor (code: string, message: string, exitCode: number = EXIT.ERROR) {
+    super(message)
+    this.name = 'CliError'
+    this.code = code
+    this.exitCode = exitCode
+  }
+}
+
+/** A mistake on the command line (exit code 2). */
+export function usageError (message: string): CliError {
+  return new CliError('USAGE', message, EXIT.USAGE)
+}
+
+/** What to print and which exit code to use for an error. */
+export interface Described { message: string, exitCode: number }
+
+const HINTS: Record<string, string> = {
+  DATABASE_EXISTS: 'choose another --dir, or delete it first with `vitra destroy`',
+  UNKNOWN_METHOD: 'see `vitra methods`',
+  NOT_PARTICIPANT: 'this directory has no oplog that is an active participant: ask the database\'s admin to add one (`vitra oplog create` makes one)',
+  NOT_EXECUTOR: 'only the executor\'s directory can do this',
+  CONTRACT_PARSE_ERROR: 'fix the contract source and try again',
+  INVALID_CHECKPOINT: 'delete the monitor checkpoint to start over from genesis',
+  TIMEOUT: 'the executor may be offline: run `vitra host` where it lives, then check with `vitra tx list`'
+}
+
+const CONTRACT_CODES = new Set(['CONTRACT_RUNTIME_ERROR', 'CONTRACT_TIMEOUT', 'CONTRACT_MEMORY_LIMIT', 'INVALID_VALUE'])
+
+/** Turn any thrown value into one line and an exit code. */
+export function describeError (err: unknown, ctx: { dir?: string } = {}): Described {
+  if (err instanceof CliError) return { message: err.message, exitCode: err.exitCode }
+  if (err instanceof VitraError) return describeVitraError(err)
+  const e = err as { code?: unknown, message?: unknown, path?: unknown, name?: unknown }
+  const message = typeof e?.message === 'string' ? e.message : String(err)
+  if (e?.code === 'ENOENT' && typeof e.path === 'string') return { message: `File not found: ${e.path}`, exitCode: EXIT.ERROR }
+  if (e?.code === 'EACCES' && typeof e.path === 'string') return { message: `Permission denied: ${e.path}`, exitCode: EXIT.ERROR }
+  // RocksDB (under Corestore) reports a held lock without a code: message text is all there is.
+  if (/could not be locked/i.test(message)) {
+    return { message: `The database in ${ctx.dir ?? 'this directory'} is in use by another process (a running \`vitra host\`, \`vitra monitor\` or REPL): stop it first, or run the command in that REPL`, exitCode: EXIT.ERROR }
+  }
+  const name = typeof e?.name === 'string' && e.name !== 'Error' ? `${e.name}: ` : ''
+  return { message: `Unexpected error: ${name}${message} (run with --debug for the stack trace)`, exitCode: EXIT.ERROR }
+}
+
+function describeVitraError (err: VitraError): Described {
+  const code = err.code
+  if (code === 'CONTRACT_FRAUD') return { message: err.message, exitCode: EXIT.FRAUD }
+  if (code === 'COULD_NOT_VERIFY') {
+    return { message: `Could not verify: ${err.message}. This is not a verdict of fraud: try again when peers holding the logs are online`, exitCode: EXIT.UNVERIFIABLE }
+  }
+  if (code === 'CONTRACT_PARSE_ERROR') return { message: withHint(`The contract does not compile: ${err.message}`, code), exitCode: EXIT.ERROR }
+  if (code === 'INVALID_PROOF') return { message: `The proof does not check out: ${err.message}`, exitCode: EXIT.ERROR }
+  if (CONTRACT_CODES.has(code)) return { message: `The contract refused: ${err.message} (${code})`, exitCode: EXIT.ERROR }
+  return { message: withHint(err.message, code), exitCode: EXIT.ERROR }
+}
+
+function withHint (message: string, code: string): string {
+  const hint = HINTS[code]
+  return hint === undefined ? message : `${stripDot(message)} (${hint})`
+}
+
+function stripDot (s: string): string { return s.endsWith('.') ? s.slice(0, -1) : s }
+
+/** Collapse a message to one line (contract errors may hold newlines). */
+export function oneLine (s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim()
+}

@@ -1,0 +1,300 @@
+/**
+ * The `vitra` command: commander subcommands over the library, the REPL when
+ * run without a command. `main(argv)` resolves with the exit code (see EXIT in
+ * errors.ts); run as a script (bin/vitra.js or `node --no-node-snapshot
+ * dist/cli/main.js`) it exits with it.
+ */
+import { Command, CommanderError, Option } from 'commander'
+import { readFileSync, realpathSync } from 'fs'
+import { fileURLToPath } from 'url'
+import { describeError, EXIT, EXIT_CODES_HELP, oneLine } from './errors.js'
+import { Output } from './output.js'
+import { callParams, parseCount } from './params.js'
+import { resolveGlobals, Session, type RawGlobals } from './session.js'
+import { runRepl } from './repl.js'
+import { destroyCommand, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
+import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
+import { oplogCreateCommand, oplogDeleteCommand, oplogListCommand } from './commands/oplog.js'
+import { hostCommand } from './commands/host.js'
+import { monitorCommand, verifyCommand } from './commands/verify.js'
+import { proofVerifyCommand } from './commands/proof.js'
+import { fraudListCommand, fraudShowCommand, txListCommand, txShowCommand, txVerifyCommand } from './commands/tx.js'
+import { keysIdCommand, keysListCommand, keysStatusCommand, keysVoteCommand } from './commands/keys.js'
+import { basename } from 'path'
+
+export const VERSION = readVersion()
+
+function readVersion (): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  } catch {
+    return '0.0.0'
+  }
+}
+
+const HELP_FOOTER = `
+Environment:
+  VITRA_DIR        database directory (instead of --dir; default ./.vitra)
+  VITRA_BOOTSTRAP  DHT bootstrap nodes, host:port[,host:port] (instead of --bootstrap)
+  VITRA_HOST       address the DHT node binds to (instead of --host)
+  VITRA_TIMEOUT    default --timeout in ms
+  VITRA_DEBUG=1    same as --debug
+
+${EXIT_CODES_HELP}
+
+Without a command, vitra opens an interactive REPL (.help lists its commands).
+Examples:
+  vitra init contracts/counter.js
+  vitra call increment --amount 2
+  vitra get counter
+  vitra verify --json > proof.json || vitra proof verify proof.json
+  vitra monitor <pubkey> --on-violation 'mail -s "vitra fraud" ops@example.com'`
+
+type Handler = (s: Session, ...args: any[]) => Promise<number>
+
+/** Build the program. `state.code` receives the exit code of the command that ran. */
+export function buildProgram (state: { code: number, out: Output }): Command {
+  const program = new Command('vitra')
+  program
+    .description('An auditable contract database on Hypercore: JavaScript contracts decide every change; anyone can replay and verify.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .option('-d, --dir <path>', 'database directory (default: $VITRA_DIR or ./.vitra)')
+    .option('--json', 'machine-readable output: one JSON document on stdout')
+    .option('--debug', 'print stack traces of errors')
+    .option('--offline', 'never join the swarm')
+    .option('--bootstrap <host:port,...>', 'DHT bootstrap nodes of a private network (default: $VITRA_BOOTSTRAP)')
+    .option('--host <address>', 'address the DHT node binds to, e.g. 127.0.0.1')
+    .option('--timeout <ms>', 'how long to wait for peers or the executor (default 30000)')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .addHelpText('after', HELP_FOOTER)
+    .action(async (_opts: unknown, cmd: Command) => {
+      if (cmd.args.length > 0) (cmd as unknown as { unknownCommand: () => never }).unknownCommand()
+      await run(async s => await runRepl(s, { banner: `vitra ${VERSION}` }), [], cmd, true)
+    })
+
+  /** Run a handler with a Session built from the global options; always release the session. */
+  async function run (fn: Handler, args: unknown[], cmd: Command, keepOpen = false): Promise<void> {
+    const s = new Session(resolveGlobals(cmd.optsWithGlobals<RawGlobals>()), { keepOpen })
+    state.out = s.out
+    try {
+      state.code = await Promise.race([fn(s, ...args), s.stalled])
+    } finally {
+      await s.close()
+    }
+  }
+  /** An action: positional args, then the command's own options, then the command. */
+  const act = (fn: Handler) => async (...args: unknown[]): Promise<void> => {
+    const cmd = args[args.length - 1] as Command
+    await run(fn, args.slice(0, -1), cmd)
+  }
+
+  program.command('init').argument('<contract.js>', 'the contract source file')
+    .description('create a database governed by a contract; prints its public key')
+    .option('--poa', 'proof-of-authority governance: signatories admit and revoke keys by quorum (see `vitra keys`)')
+    .option('--signatory <pubkey...>', 'with --poa: genesis signatories (hex public keys; this directory\'s own key is added)')
+    .action(act(async (s, file: string, o: { poa?: boolean, signatory?: string[] }) => await initCommand(s, file, { poa: o.poa, signatories: o.signatory })))
+
+  program.command('load').argument('<pubkey>', 'the database public key (64 hex)')
+    .description('start following an existing database over the swarm')
+    .action(act(async (s, key: string) => await loadCommand(s, key)))
+
+  program.command('info').alias('status')
+    .description('keys, role (executor/participant/reader), index and oplog lengths, participants, verification state')
+    .action(act(async s => await infoCommand(s)))
+
+  program.command('methods').description('list the contract\'s methods').action(act(async s => await methodsCommand(s)))
+  program.command('source').description('print the contract source stored in the index').action(act(async s => await sourceCommand(s)))
+
+  program.command('call').argument('<method>', 'contract method').argument('[params...]', 'params as --name value switches')
+    .description('call a contract method; prints the response, the ops and (when executed) the results')
+    .option('-p, --params <json>', 'params as JSON (switches are merged over it)')
+    .option('-w, --wait', 'wait until the ops are executed (default when this directory is the executor)')
+    .option('--no-wait', 'do not wait for execution')
+    .allowUnknownOption(true)
+    .addHelpText('after', `
+Switches become the params object: --key a --value 3 → {"key":"a","value":3}.
+Values are JSON when they parse (3, true, null, '"007"', '{"a":1}'), strings otherwise;
+--flag alone is true, --no-flag false, --a.b 1 nests, a repeated switch makes an array.
+Params named like a vitra option (dir, json, wait, params, timeout, ...) go in --params.
+Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitra tx list).`)
+    .action(act(async (s, method: string, switches: string[], o: { params?: string, wait?: boolean }) => {
+      return await callCommand(s, method, callParams(o.params, switches), { wait: o.wait })
+    }))
+
+  program.command('get').argument('<path>', 'index key').description('print the value at a path (null when absent)')
+    .action(act(async (s, path: string) => await getCommand(s, path)))
+
+  program.command('list').argument('[prefix]', 'key prefix', '')
+    .description('list entries in key order (.sys/ entries only with --all or a .sys prefix)')
+    .option('-n, --limit <n>', 'at most n entries').option('-r, --reverse', 'reverse key order').option('-a, --all', 'include .sys/ entries')
+    .action(act(async (s, prefix: string, o: { limit?: string, reverse?: boolean, all?: boolean }) =>
+      await listCommand(s, prefix, { limit: o.limit === undefined ? undefined : parseCount(o.limit, '--limit', 0), reverse: o.reverse, all: o.all })))
+
+  program.command('history').argument('[log]', '"index" (default), an oplog key (or 4+ hex prefix), or "local"')
+    .description('the index history (acks and writes), or the ops of an oplog with their execution status')
+    .option('--start <seq>', 'first seq').option('-n, --limit <n>', 'at most n entries')
+    .action(act(async (s, log: string | undefined, o: { start?: string, limit?: string }) =>
+      await historyCommand(s, log, { start: o.start === undefined ? undefined : parseCount(o.start, '--start', 0), limit: o.limit === undefined ? undefined : parseCount(o.limit, '--limit', 0) })))
+
+  const oplog = program.command('oplog').description('local oplogs: list | create | delete <pubkey>')
+  oplog.command('list').description('oplogs of this directory and the participants').action(act(async s => await oplogListCommand(s)))
+  oplog.command('create').description('create a local oplog (a participant once the contract adds it)').action(act(async s => await oplogCreateCommand(s)))
+  oplog.command('delete').argument('<pubkey>', 'oplog key (or 4+ hex prefix)')
+    .description('delete a local oplog; refused while it is an active participant')
+    .option('-y, --yes', 'also delete an oplog that was a participant (its ops are history monitors need)')
+    .action(act(async (s, key: string, o: { yes?: boolean }) => await oplogDeleteCommand(s, key, o)))
+
+  program.command('host').description('run the executor (in its directory) and serve the database on the swarm until interrupted')
+    .option('--repl', 'while hosting, open the REPL on the same database (the directory is locked while hosted)')
+    .addHelpText('after', '\nA hosted directory is locked: other vitra commands on it fail until the host stops. Use --repl to work on it meanwhile.')
+    .action(async (o: { repl?: boolean }, cmd: Command) => {
+      await run(async s => await hostCommand(s, { whileHosting: o.repl === true ? async () => await runRepl(s) : undefined }), [], cmd, o.repl === true)
+    })
+
+  program.command('verify').argument('[pubkey]', 'database to audit (default: the one in --dir; fetched into --dir when absent)')
+    .description('replay the whole database and check every write; exit 0 valid, 3 fraud (proof printed and saved), 4 could not verify')
+    .option('--block-timeout <ms>', 'wait this long for a missing block before giving up (default 10000)')
+    .action(act(async (s, key: string | undefined, o: { blockTimeout?: string }) =>
+      await verifyCommand(s, key, { blockTimeout: o.blockTimeout === undefined ? undefined : parseCount(o.blockTimeout, '--block-timeout', 0) })))
+
+  program.command('monitor').argument('[pubkey]', 'database to watch (default: the one in --dir)')
+    .description('keep verifying as the logs grow; on a violation print and save the proof, run --on-violation, exit 3')
+    .option('--on-violation <command>', 'shell command to run with the fraud proof JSON on stdin (env: VITRA_FRAUD_FILE, VITRA_FRAUD_CODE, VITRA_DATABASE)')
+    .option('--once', 'verify what is there now and exit (0 valid, 3 fraud, 4 could not verify)')
+    .option('--block-timeout <ms>', 'wait this long for a missing block before retrying (default 10000)')
+    .option('--retry <ms>', 'retry interval after "could not verify" (default 1000)')
+    .addHelpText('after', '\nResumes from <dir>/monitor-checkpoint.json; fraud proofs are saved under <dir>/fraud/.')
+    .action(act(async (s, key: string | undefined, o: { onViolation?: string, once?: boolean, blockTimeout?: string, retry?: string }) => await monitorCommand(s, key, {
+      onViolation: o.onViolation,
+      once: o.once,
+      blockTimeout: o.blockTimeout === undefined ? undefined : parseCount(o.blockTimeout, '--block-timeout', 0),
+      retry: o.retry === undefined ? undefined : parseCount(o.retry, '--retry', 0)
+    })))
+
+  const tx = program.command('tx').description('tracked transactions: list | show <id> | verify <id> (saved by `vitra call` under <dir>/txs/)')
+  tx.command('list').description('list tracked transactions').action(act(async s => await txListCommand(s)))
+  tx.command('show').argument('<id>', 'transaction id (or a unique prefix)').description('show a transaction and its results (looked up again)')
+    .action(act(async (s, id: string) => await txShowCommand(s, id)))
+  tx.command('verify').argument('<id>', 'transaction id (or a unique prefix)')
+    .description('check the op inclusion proofs, and once executed the ack and write proofs')
+    .action(act(async (s, id: string) => await txVerifyCommand(s, id)))
+
+  const fraud = program.command('fraud').description('fraud proofs found by verify and monitor: list | show <id> (saved under <dir>/fraud/)')
+  fraud.command('list').description('list saved fraud proofs').action(act(async s => await fraudListCommand(s)))
+  fraud.command('show').argument('<id>', 'proof id, e.g. UNPROMPTED_CHANGE-17 (or a unique prefix)').description('show a fraud proof (--json: the proof itself)')
+    .action(act(async (s, id: string) => await fraudShowCommand(s, id)))
+
+  const proof = program.command('proof').description('offline proof checking: verify <file.json> (inclusion, fraud, log fork proofs, tracked txs)')
+  proof.command('verify').argument('<file.json>', 'an inclusion proof, fraud proof, log fork proof or tracked transaction')
+    .description('check a proof file with only the public key(s) it names')
+    .option('-k, --key <hex>', 'require the proof to be about this log / database key')
+    .action(act(async (s, file: string, o: { key?: string }) => await proofVerifyCommand(s, file, o)))
+
+  program.command('test').argument('<contract.js>', 'the contract source file')
+    .description('try a contract: a REPL on a throwaway in-memory database')
+    .action(async (file: string, _o: unknown, cmd: Command) => {
+      await run(async s => {
+        const source = readContractFile(file)
+        await s.useMemory(source, basename(file))
+        return await runRepl(s, { banner: `vitra ${VERSION}: throwaway database for ${basename(file)}, deleted on exit` })
+      }, [], cmd, true)
+    })
+
+  program.command('destroy').description('delete the local database (asks to confirm; --yes to skip)')
+    .option('-y, --yes', 'do not ask')
+    .action(act(async (s, o: { yes?: boolean }) => await destroyCommand(s, o)))
+
+  const keys = program.command('keys').description('signatory keys of a proof-of-authority database: list | id <pubkey> | approve <key> | revoke <key> | status <key>')
+  keys.command('list').description('list the accepted signatories').action(act(async s => await keysListCommand(s)))
+  keys.command('id').argument('<pubkey>', 'a 32-byte public key (64 hex)').description('print the key id: 1: + hex SHA-256 of the public key')
+    .action(act(async (s, key: string) => await keysIdCommand(s, key)))
+  for (const action of ['approve', 'revoke'] as const) {
+    keys.command(action).argument('<key>', 'key id (1:…) or public key')
+      .description(`${action} a key (one signatory's vote; takes effect at quorum)`)
+      .addOption(new Option('-w, --wait', 'wait until executed')).option('--no-wait', 'do not wait')
+      .action(act(async (s, key: string, o: { wait?: boolean }) => await keysVoteCommand(s, action, key, { wait: o.wait })))
+  }
+  keys.command('status').argument('<key>', 'key id (1:…) or public key').description('accepted, pending, revoked or unknown; approvals and quorum')
+    .action(act(async (s, key: string) => await keysStatusCommand(s, key)))
+
+  program.allowExcessArguments(true) // after the subcommands, which stay strict: `vitra <unknown>` is reported by the action
+  configureErrors(program, 'vitra')
+  return program
+}
+
+/** Usage errors as one line naming the command: `vitra get: missing required argument 'path'; see \`vitra get --help\``. */
+function configureErrors (cmd: Command, path: string): void {
+  cmd.configureOutput({
+    writeOut: str => { process.stdout.write(str) },
+    writeErr: str => { process.stderr.write(str) },
+    outputError: (str, write) => write(`${path}: ${oneLine(str.replace(/^error: /, '')).replace(/\.$/, '')}; see \`${path} --help\`\n`)
+  })
+  for (const sub of cmd.commands) configureErrors(sub, `${path} ${sub.name()}`)
+}
+
+/** Run the command line; resolves with the exit code. */
+export async function main (argv: string[]): Promise<number> {
+  const state = { code: EXIT.OK as number, out: new Output({ json: argv.includes('--json') }) }
+  const program = buildProgram(state)
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return state.code
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.OK
+      return EXIT.USAGE // the message was printed by outputError
+    }
+    const d = describeError(err, { dir: safeDir(argv) })
+    state.out.error(oneLine(d.message))
+    if (argv.includes('--debug') || process.env.VITRA_DEBUG === '1') {
+      if (err instanceof Error && err.stack !== undefined) process.stderr.write(err.stack + '\n')
+    }
+    return d.exitCode
+  }
+}
+
+function safeDir (argv: string[]): string | undefined {
+  try {
+    const i = argv.findIndex(a => a === '--dir' || a === '-d')
+    return resolveGlobals({ dir: i === -1 ? undefined : argv[i + 1] }).dir
+  } catch {
+    return undefined
+  }
+}
+
+/** Run as the process: exit with the command's code, even if something left a handle open. */
+export async function runAsProcess (argv: string[]): Promise<void> {
+  stopWithLauncher()
+  // Hypercore's request timers do not keep Node alive: without this, a read waiting
+  // on a block with no peer would end the process instead of timing out.
+  const alive = setInterval(() => {}, 1 << 30)
+  const code = await main(argv).finally(() => clearInterval(alive))
+  process.exitCode = code
+  setTimeout(() => process.exit(code), 1500).unref()
+}
+
+/** Started by bin/vitra.js: its IPC channel closes when the launcher dies; then stop as on SIGTERM. */
+function stopWithLauncher (): void {
+  if (process.env.VITRA_LAUNCHER !== '1' || process.send === undefined) return
+  delete process.env.VITRA_LAUNCHER // not inherited by --on-violation commands
+  process.channel?.unref() // the channel alone must not keep the process running
+  process.once('disconnect', () => {
+    if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM')
+    else process.exit(143)
+  })
+}
+
+function isEntry (): boolean {
+  const script = process.argv[1]
+  if (script === undefined) return false
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url)
+  } catch {
+    return false
+  }
+}
+
+if (isEntry()) await runAsProcess(process.argv.slice(2))

@@ -1,0 +1,229 @@
+/**
+ * The interactive mode: `vitra` with no command (or `vitra test <contract.js>`).
+ * Node's own REPL with dot-commands that run the same code as the scriptable
+ * subcommands, plus plain JavaScript with `db` (the open Database) in scope and
+ * top-level await. Tab completes dot-commands and, after `.call `, the
+ * contract's methods.
+ *
+ * Input is processed strictly in order: a line waits until the command before
+ * it is done, so piped scripts (`vitra < script.txt`) behave like typed ones.
+ */
+import repl, { type REPLServer } from 'repl'
+import type { Readable, Writable } from 'stream'
+import { describeError, oneLine, usageError } from './errors.js'
+import { callParams, parseCount, splitWords } from './params.js'
+import type { Session } from './session.js'
+import { destroyCommand, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
+import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
+import { oplogCreateCommand, oplogDeleteCommand } from './commands/oplog.js'
+import { monitorCommand, verifyCommand } from './commands/verify.js'
+import { fraudListCommand, fraudShowCommand, txListCommand, txShowCommand, txVerifyCommand } from './commands/tx.js'
+import { basename } from 'path'
+
+interface DotCommand { name: string, args: string, help: string, run: (words: string[]) => Promise<unknown> }
+
+export interface ReplOptions {
+  input?: Readable
+  output?: Writable
+  /** Printed first (version, database). */
+  banner?: string
+  /** Called with the REPL server once it is set up (tests drive its completer). */
+  onStart?: (server: REPLServer) => void
+}
+
+/** What the REPL's parts share: the queue every line waits in, the method names for completion, the background monitor. */
+interface ReplState { chain: Promise<void>, methods: string[], monitor: BackgroundMonitor | null }
+
+/** Run the REPL until its input ends or `.exit`; resolves with the exit code. */
+export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number> {
+  const input = o.input ?? process.stdin
+  const output = o.output ?? process.stdout
+  const terminal = (output as { isTTY?: boolean }).isTTY === true && (input as { isTTY?: boolean }).isTTY === true
+  const state: ReplState = { chain: Promise.resolve(), methods: [], monitor: null }
+  await greet(s, o.banner)
+
+  const server: REPLServer = repl.start({ prompt: 'vitra> ', input, output, terminal, useColors: terminal, ignoreUndefined: true, writer: v => s.out.inspect(v) })
+  // listen at once: piped input may end while the code below still awaits
+  const exited = new Promise<number>(resolve => {
+    server.on('exit', () => {
+      state.chain.then(async () => {
+        await stopMonitor(s, state.monitor)
+        await s.close()
+      }).then(() => resolve(0), err => {
+        s.out.error(oneLine(describeError(err).message))
+        resolve(1)
+      })
+    })
+  })
+  Object.defineProperty(server.context, 'db', { get: () => s.db, enumerable: true, configurable: true })
+  const commands = dotCommands(s, state)
+  for (const c of commands) {
+    server.defineCommand(c.name, { help: c.help, action: (rest: string) => enqueue(s, server, state, async () => await c.run(splitWords(rest))) })
+  }
+  orderEval(server, state)
+  complete(server, commands, state)
+  await refreshMethods(s, state)
+  o.onStart?.(server)
+  return await exited
+}
+
+/** The banner, and the directory's database opened (or what to do without one). */
+async function greet (s: Session, banner: string | undefined): Promise<void> {
+  if (banner !== undefined) s.out.note(banner)
+  if (s.db === null && s.hasDatabase()) {
+    try {
+      await s.open()
+    } catch (err) {
+      s.out.error(oneLine(describeError(err, { dir: s.opts.dir }).message))
+    }
+  }
+  s.out.note(s.db !== null ? describeOpen(s) : `No database in ${s.opts.dir}: .init <contract.js>, .load <pubkey>, .use <dir> or .test <contract.js>. Type .help for every command.`)
+}
+
+async function refreshMethods (s: Session, state: ReplState): Promise<void> {
+  state.methods = s.db === null ? [] : await s.db.methods().catch(() => state.methods)
+}
+
+/** Run `fn` after everything queued before it; print its error as one line; then show the prompt. */
+function enqueue (s: Session, server: REPLServer, state: ReplState, fn: () => Promise<unknown>): void {
+  state.chain = state.chain.then(fn).catch(err => {
+    s.out.error(oneLine(describeError(err, { dir: s.opts.dir }).message))
+    if (s.opts.debug && err instanceof Error && err.stack !== undefined) s.out.stderr.write(err.stack + '\n')
+  }).then(async () => await refreshMethods(s, state)).finally(() => server.displayPrompt())
+}
+
+/** JavaScript waits in the same queue as the dot-commands. */
+function orderEval (server: REPLServer, state: ReplState): void {
+  const defaultEval = server.eval
+  const orderedEval: typeof server.eval = (code, context, file, cb) => {
+    state.chain = state.chain.then(() => new Promise<void>(resolve => {
+      defaultEval.call(server, code, context, file, (err, result) => { cb(err, result); resolve() })
+    }))
+  }
+  ;(server as { eval: typeof server.eval }).eval = orderedEval
+}
+
+type Completer = (line: string, cb: (err: Error | null, result?: [string[], string]) => void) => void
+
+/** Tab: dot-commands, the contract's methods after `.call `, else Node's own completion. */
+function complete (server: REPLServer, commands: DotCommand[], state: ReplState): void {
+  const defaultCompleter = server.completer as Completer
+  const names = commands.map(c => '.' + c.name).concat(['.exit', '.break', '.clear', '.editor', '.save'])
+  const completer: Completer = (line, cb) => {
+    const call = /^\.call\s+(\S*)$/.exec(line)
+    if (call !== null) { cb(null, [state.methods.filter(m => m.startsWith(call[1])), call[1]]); return }
+    if (/^\.\S*$/.test(line)) { cb(null, [names.filter(n => n.startsWith(line)), line]); return }
+    defaultCompleter.call(server, line, cb)
+  }
+  ;(server as unknown as { completer: Completer }).completer = completer
+}
+
+function need (words: string[], n: number, usage: string): void {
+  if (words.length < n) throw usageError(`usage: ${usage}`)
+}
+
+/** The dot-commands: each runs the code of the matching subcommand. */
+function dotCommands (s: Session, state: ReplState): DotCommand[] {
+  const leaveMemory = async (): Promise<void> => { if (s.isMemory) await s.useDir(s.opts.dir) }
+  const commands: DotCommand[] = [
+    { name: 'init', args: '<contract.js>', help: 'create a database in the current directory and use it', run: async w => { need(w, 1, '.init <contract.js>'); await leaveMemory(); await initCommand(s, w[0]); await s.open() } },
+    { name: 'load', args: '<pubkey>', help: 'follow a database over the swarm', run: async w => { need(w, 1, '.load <pubkey>'); await leaveMemory(); await loadCommand(s, w[0]) } },
+    { name: 'use', args: '<dir>', help: 'switch to the database in another directory', run: async w => { need(w, 1, '.use <dir>'); await useDir(s, w[0]) } },
+    { name: 'status', args: '', help: 'keys, role, lengths, participants, verification state', run: async () => await infoCommand(s) },
+    { name: 'info', args: '', help: 'same as .status', run: async () => await infoCommand(s) },
+    { name: 'call', args: '<method> [--name value ...]', help: 'call a method (also --params <json>, --wait, --no-wait)', run: async w => { need(w, 1, '.call <method> [--name value ...]'); await replCall(s, w) } },
+    { name: 'get', args: '<path>', help: 'read the value at a path', run: async w => { need(w, 1, '.get <path>'); await getCommand(s, w[0]) } },
+    { name: 'list', args: '[prefix] [--all]', help: 'list entries under a prefix', run: async w => await listCommand(s, w.find(x => !x.startsWith('--')) ?? '', { all: w.includes('--all') }) },
+    { name: 'history', args: '[index|<oplog>]', help: 'the index history, or an oplog\'s ops', run: async w => await historyCommand(s, w[0]) },
+    { name: 'methods', args: '', help: 'the contract\'s methods', run: async () => await methodsCommand(s) },
+    { name: 'source', args: '', help: 'the contract source', run: async () => await sourceCommand(s) },
+    { name: 'mkoplog', args: '', help: 'create a local oplog', run: async () => await oplogCreateCommand(s) },
+    { name: 'deloplog', args: '<pubkey> [--yes]', help: 'delete a local oplog (not an active participant)', run: async w => { need(w, 1, '.deloplog <pubkey>'); await oplogDeleteCommand(s, w[0], { yes: w.includes('--yes') }) } },
+    { name: 'verify', args: '[pubkey]', help: 'replay and verify the whole database', run: async w => await verifyCommand(s, w[0]) },
+    { name: 'monitor', args: '[--on-violation cmd]', help: 'verify continuously in the background', run: async w => { state.monitor = startMonitor(s, state.monitor, w) } },
+    { name: 'monitorend', args: '', help: 'stop the background monitor', run: async () => { await stopMonitor(s, state.monitor); state.monitor = null } },
+    { name: 'sync', args: '', help: 'fetch the latest index head from peers', run: async () => { const db = await s.open({ network: 'always', sync: 'none' }); await s.bounded(s.syncHead(db), 'peers'); s.out.note(`index length ${db.index.core.length}`) } },
+    { name: 'syncall', args: '', help: 'download the full history of every log', run: async () => { const db = await s.open({ network: 'always', sync: 'none' }); await s.bounded(db.syncAll(), 'peers'); s.out.note(`index length ${db.index.core.length}, every log downloaded`) } },
+    { name: 'tx', args: '<id>', help: 'show a tracked transaction', run: async w => { need(w, 1, '.tx <id>'); await txShowCommand(s, w[0]) } },
+    { name: 'txlist', args: '', help: 'list tracked transactions', run: async () => await txListCommand(s) },
+    { name: 'txverify', args: '<id>', help: 'check a tracked transaction\'s proofs', run: async w => { need(w, 1, '.txverify <id>'); await txVerifyCommand(s, w[0]) } },
+    { name: 'fraud', args: '<id>', help: 'show a saved fraud proof', run: async w => { need(w, 1, '.fraud <id>'); await fraudShowCommand(s, w[0]) } },
+    { name: 'fraudlist', args: '', help: 'list saved fraud proofs', run: async () => await fraudListCommand(s) },
+    { name: 'test', args: '<contract.js>', help: 'switch to a throwaway in-memory database running a contract', run: async w => { need(w, 1, '.test <contract.js>'); await useMemory(s, w[0]) } },
+    { name: 'destroy', args: '[--yes]', help: 'delete the local database (confirm with --yes)', run: async w => { await destroyCommand(s, { yes: w.includes('--yes'), prompt: null }) } }
+  ]
+  commands.push({ name: 'help', args: '', help: 'this list', run: async () => { s.out.note(helpText(commands)) } })
+  return commands
+}
+
+function describeOpen (s: Session): string {
+  const db = s.db
+  if (db === null) return ''
+  const role = db.isExecutor ? 'executor' : db.isParticipant ? 'participant' : 'reader'
+  return `Using ${s.label}: database ${db.pubkey.toString('hex')} (${role}). \`db\` is the open Database; .help lists the commands.`
+}
+
+async function useDir (s: Session, dir: string): Promise<void> {
+  await s.useDir(dir)
+  if (!s.hasDatabase()) { s.out.note(`No database in ${s.opts.dir} yet: .init <contract.js> or .load <pubkey>`); return }
+  await s.open()
+  s.out.note(describeOpen(s))
+}
+
+async function useMemory (s: Session, file: string): Promise<void> {
+  const source = readContractFile(file)
+  await s.useMemory(source, basename(file))
+  s.out.note(describeOpen(s))
+}
+
+/** `.call <method> [--params json] [--wait|--no-wait] [--timeout ms] [--name value ...]`. */
+async function replCall (s: Session, words: string[]): Promise<void> {
+  const [method, ...rest] = words
+  const switches: string[] = []
+  let paramsJson: string | undefined
+  let wait: boolean | undefined
+  let timeout: number | undefined
+  for (let i = 0; i < rest.length; i++) {
+    const w = rest[i]
+    if (w === '--params') paramsJson = rest[++i]
+    else if (w.startsWith('--params=')) paramsJson = w.slice('--params='.length)
+    else if (w === '--wait') wait = true
+    else if (w === '--no-wait') wait = false
+    else if (w === '--timeout') timeout = parseCount(rest[++i], '--timeout', 0)
+    else switches.push(w)
+  }
+  await callCommand(s, method, callParams(paramsJson, switches), { wait, timeout })
+}
+
+type BackgroundMonitor = { stop: AbortController, done: Promise<unknown> }
+
+function startMonitor (s: Session, current: BackgroundMonitor | null, words: string[]): BackgroundMonitor {
+  if (current !== null) throw usageError('A monitor is already running: .monitorend stops it')
+  const i = words.indexOf('--on-violation')
+  const onViolation = i === -1 ? undefined : words[i + 1]
+  const stop = new AbortController()
+  const done = monitorCommand(s, undefined, { onViolation, signal: stop.signal }).catch(err => {
+    s.out.error(oneLine(describeError(err).message))
+  })
+  s.out.note('Monitor started in the background (.monitorend stops it).')
+  return { stop, done }
+}
+
+async function stopMonitor (s: Session, m: BackgroundMonitor | null): Promise<void> {
+  if (m === null) return
+  m.stop.abort()
+  await m.done
+  s.out.note('Monitor stopped.')
+}
+
+function helpText (commands: DotCommand[]): string {
+  const rows = commands.map(c => [`.${c.name}${c.args === '' ? '' : ' ' + c.args}`, c.help])
+  const width = Math.max(...rows.map(r => r[0].length))
+  return [
+    'Commands (the same as the `vitra` subcommands):',
+    ...rows.map(([a, b]) => `  ${a.padEnd(width)}  ${b}`),
+    `  ${'.exit'.padEnd(width)}  leave (Ctrl-D)`,
+    'Anything else is JavaScript, with top-level await and `db` (the open Database) in scope:',
+    '  await db.call(\'get\')    (await db.call(\'increment\', { amount: 2 })).response    await db.index.get(\'counter\')'
+  ].join('\n')
+}

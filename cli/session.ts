@@ -1,0 +1,263 @@
+/**
+ * Session: the global options of a `vitra` invocation and the database it works
+ * on. A scriptable command opens the database, does one thing and closes it; the
+ * REPL keeps one session (and its database) open across commands.
+ *
+ * Network policy: the executor's own directory never joins the swarm unless the
+ * command needs it (`host`, `load`); a reader or remote participant joins it
+ * (to fetch what it reads) unless `--offline`. Every wait on the network or on
+ * the executor is bounded by `--timeout`.
+ */
+import { existsSync } from 'fs'
+import { join, resolve } from 'path'
+import { Database, StorageInMemory } from '../src/index.js'
+import { CliError } from './errors.js'
+import { Output } from './output.js'
+import { parseBootstrap } from './params.js'
+import { Records } from './records.js'
+
+/** Options every command takes (see main.ts). */
+export interface GlobalOptions {
+  /** The database directory. */
+  dir: string
+  json: boolean
+  debug: boolean
+  /** Never join the swarm. */
+  offline: boolean
+  /** Explicit bootstrap nodes (`--bootstrap` or VITRA_BOOTSTRAP); else the directory's cli.json, else the public DHT. */
+  bootstrap?: string
+  /** Address the DHT node binds to (`--host` or VITRA_HOST). */
+  host?: string
+  /** Bound on waits for peers and for the executor, in ms. */
+  timeout: number
+}
+
+/** Raw option values as commander gives them. */
+export interface RawGlobals { dir?: string, json?: boolean, debug?: boolean, offline?: boolean, bootstrap?: string, host?: string, timeout?: string }
+
+export const DEFAULT_TIMEOUT = 30_000
+
+export function resolveGlobals (raw: RawGlobals, env: NodeJS.ProcessEnv = process.env): GlobalOptions {
+  const timeout = raw.timeout === undefined ? Number(env.VITRA_TIMEOUT ?? DEFAULT_TIMEOUT) : Number(raw.timeout)
+  if (!Number.isSafeInteger(timeout) || timeout <= 0) throw new CliError('USAGE', `--timeout must be a positive number of milliseconds, got "${raw.timeout ?? env.VITRA_TIMEOUT ?? ''}"`, 2)
+  const bootstrap = raw.bootstrap ?? nonEmpty(env.VITRA_BOOTSTRAP)
+  if (bootstrap !== undefined) parseBootstrap(bootstrap) // fail early on a malformed list
+  return {
+    dir: resolve(raw.dir ?? nonEmpty(env.VITRA_DIR) ?? '.vitra'),
+    json: raw.json === true,
+    debug: raw.debug === true || env.VITRA_DEBUG === '1',
+    offline: raw.offline === true,
+    bootstrap,
+    host: raw.host ?? nonEmpty(env.VITRA_HOST),
+    timeout
+  }
+}
+
+function nonEmpty (s: string | undefined): string | undefined {
+  return s === undefined || s.trim() === '' ? undefined : s.trim()
+}
+
+export interface OpenOptions {
+  /** 'auto' (default): join the swarm unless this directory is the executor; 'always'; 'never'. --offline wins. */
+  network?: 'auto' | 'always' | 'never'
+  /** After joining: 'head' (default) brings the latest index head, 'all' downloads every log, 'none'. */
+  sync?: 'none' | 'head' | 'all'
+  /** Announce this peer on the DHT (long-running commands: host, monitor). */
+  announce?: boolean
+}
+
+export class Session {
+  opts: GlobalOptions
+  out: Output
+  /** The open database, if any. */
+  db: Database | null = null
+  /** The REPL keeps the database open between commands. */
+  readonly keepOpen: boolean
+  private memory: StorageInMemory | null = null
+  private memoryName: string | null = null
+  private unbounded = false
+  private watchdog: NodeJS.Timeout | null = null
+  private stall: (err: Error) => void = () => {}
+  /**
+   * Rejects when a command on a database whose data comes from peers makes no
+   * progress for --timeout ms (a block no online peer serves would wait forever).
+   * `run` in main.ts races every command against it.
+   */
+  readonly stalled: Promise<never> = new Promise<never>((_resolve, reject) => { this.stall = reject })
+
+  constructor (opts: GlobalOptions, o: { keepOpen?: boolean, out?: Output } = {}) {
+    this.stalled.catch(() => {}) // only meaningful to the race in main.ts
+    this.opts = opts
+    this.keepOpen = o.keepOpen === true
+    this.out = o.out ?? new Output({ json: opts.json })
+  }
+
+  /** True while working on a throwaway in-memory database (`vitra test`). */
+  get isMemory (): boolean { return this.memory !== null }
+  /** Where the database and the CLI's records live. */
+  get dataDir (): string { return this.memory !== null ? this.memory.dir : this.opts.dir }
+  /** A label for messages: the directory, or the throwaway database's contract. */
+  get label (): string { return this.memoryName !== null ? `throwaway database (${this.memoryName})` : this.opts.dir }
+  get records (): Records { return new Records(this.dataDir) }
+
+  /** True when the directory holds a database (or a throwaway one is open). */
+  hasDatabase (): boolean {
+    return this.memory !== null || existsSync(join(this.opts.dir, 'vitra.json'))
+  }
+
+  requireDatabase (): void {
+    if (this.hasDatabase()) return
+    throw new CliError('NO_DATABASE', `No database in ${this.opts.dir}: create one with \`vitra init <contract.js>\`, follow one with \`vitra load <pubkey>\`, or point --dir (or VITRA_DIR) at one`)
+  }
+
+  /** Swarm settings: explicit options, else those remembered in the directory's cli.json. */
+  swarmOptions (): { bootstrap?: Array<{ host: string, port: number }>, host?: string } {
+    const saved = this.memory === null && existsSync(this.records.configFile) ? this.records.readConfig() : {}
+    const bootstrap = this.opts.bootstrap ?? saved.bootstrap
+    const host = this.opts.host ?? saved.host
+    return { ...(bootstrap !== undefined ? { bootstrap: parseBootstrap(bootstrap) } : {}), ...(host !== undefined ? { host } : {}) }
+  }
+
+  /** Open (or reuse) the database, join the swarm and sync as asked. */
+  async open (o: OpenOptions = {}): Promise<Database> {
+    if (this.db === null) {
+      this.requireDatabase()
+      this.attach(await Database.load(this.opts.dir))
+    }
+    const db = this.db as Database
+    const network = o.network ?? 'auto'
+    const join = !this.opts.offline && this.memory === null && (network === 'always' || (network === 'auto' && !db.isExecutor))
+    if (join && db.network === null) {
+      // short-lived commands look up peers without announcing themselves (no stale records on the DHT)
+      await db.swarm({ ...this.swarmOptions(), server: o.announce === true })
+    }
+    if (join && o.sync !== 'none') {
+      await this.bounded(this.syncHead(db), 'peers to serve the latest index')
+      if (o.sync === 'all') prefetch(db)
+    }
+    if (db.executor !== null) await this.bounded(db.executor.sync(), 'the executor to process pending ops')
+    if (!db.isExecutor && this.memory === null) this.arm()
+    return db
+  }
+
+  /** The command runs as long as it likes (host, monitor, verify, the REPL): no stall watchdog. */
+  longRunning (): void {
+    this.unbounded = true
+    this.disarm()
+  }
+
+  /** Stop the stall watchdog (before a wait that is bounded on its own). */
+  disarm (): void {
+    if (this.watchdog !== null) clearTimeout(this.watchdog)
+    this.watchdog = null
+  }
+
+  private arm (): void {
+    if (this.unbounded || this.keepOpen || this.watchdog !== null) return
+    this.watchdog = setTimeout(() => {
+      this.stall(new CliError('STALLED', `No peer served the data this command needs within ${this.opts.timeout} ms: the database's peers seem to be offline (try again later, or wait longer with --timeout)`))
+    }, this.opts.timeout)
+    this.watchdog.unref()
+  }
+
+  /**
+   * Catch up with the peers that answer: wait for a first connection (or the end
+   * of the DHT lookup without one), for a peer to tell its index length, and for
+   * that head when it is ahead. Then re-read participants and contract.
+   * (db.sync() waits for the whole swarm flush, seconds longer.)
+   */
+  async syncHead (db: Database): Promise<void> {
+    const net = db.network
+    if (net === null) return
+    const core = db.index.core
+    const lookup = net.flushed().then(() => 'done' as const)
+    while (net.connections.length === 0) {
+      if (await Promise.race([lookup, sleep(20)]) === 'done' && net.connections.length === 0) {
+        this.out.warn('no peer of this database is online; using local data')
+        return
+      }
+    }
+    const peers = (): Array<{ remoteSynced: boolean, remoteLength: number }> => core.peers as unknown as Array<{ remoteSynced: boolean, remoteLength: number }>
+    while (!peers().some(p => p.remoteSynced)) await sleep(20)
+    const remote = Math.max(...peers().map(p => p.remoteLength))
+    if (remote > core.length) await core.update({ wait: true })
+    await db.refresh()
+  }
+
+  /** Follow a database that is not in the directory yet: load it by key over the swarm. */
+  async follow (pubkey: string): Promise<Database> {
+    if (this.db !== null) throw new CliError('DATABASE_OPEN', `A database is already open (${this.db.pubkey.toString('hex')})`)
+    const db = await Database.load(this.opts.dir, pubkey, { swarm: true, ...this.swarmOptions(), timeout: this.opts.timeout })
+    this.attach(db)
+    return db
+  }
+
+  /** Work on a throwaway database in memory (deleted on close). */
+  async useMemory (source: string, name: string): Promise<Database> {
+    await this.close()
+    const storage = new StorageInMemory()
+    const db = await Database.create(storage, { contract: { source } })
+    this.memory = storage
+    this.memoryName = name
+    this.attach(db)
+    return db
+  }
+
+  /** Switch to another directory (REPL `.use`). */
+  async useDir (dir: string): Promise<void> {
+    await this.close()
+    this.opts = { ...this.opts, dir: resolve(dir) }
+  }
+
+  private attach (db: Database): void {
+    this.db = db
+    db.executor?.on('error', (err: Error) => this.out.warn(`executor: ${err.message}`))
+    db.on('warning', (err: Error) => { if (this.opts.debug) this.out.warn(err.message) })
+    db.on('log-fork', (proof: { toJSON: () => unknown }, source: { key: string, role: string }) => {
+      const file = this.records.saveFraud(proof.toJSON() as Parameters<Records['saveFraud']>[0])
+      this.out.error(`FRAUD: the ${source.role} log ${source.key} forked (it signed two histories); proof saved to ${file}`)
+    })
+  }
+
+  /** Wait for `p` at most --timeout ms; on timeout warn and go on with what is local. */
+  async bounded (p: Promise<unknown>, what: string): Promise<boolean> {
+    let timer: NodeJS.Timeout | null = null
+    const timedOut = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), this.opts.timeout) })
+    p.catch(() => undefined) // a late failure after the timeout is not news
+    try {
+      if (await Promise.race([p, timedOut]) === 'timeout') {
+        this.out.warn(`gave up waiting for ${what} after ${this.opts.timeout} ms; going on with local data`)
+        return false
+      }
+      return true
+    } finally {
+      if (timer !== null) clearTimeout(timer)
+    }
+  }
+
+  /** After a command: close the database unless the session keeps it. */
+  async release (): Promise<void> {
+    if (!this.keepOpen) await this.close()
+  }
+
+  /** Close the database (a throwaway one is deleted). Idempotent. */
+  async close (): Promise<void> {
+    this.disarm()
+    const db = this.db
+    this.db = null
+    this.memory = null
+    this.memoryName = null
+    await db?.close()
+  }
+}
+
+/** Start downloading every log in the background (the verifier also fetches what it misses, block by block). */
+function prefetch (db: Database): void {
+  for (const core of [db.index.core, ...db.oplogs.map(o => o.core)]) {
+    if (core.length > 0 && !core.writable) core.download({ start: 0, end: core.length })
+  }
+}
+
+function sleep (ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms))
+}
