@@ -184,6 +184,11 @@ export class Database extends EventEmitter {
         db.executor.on('batch', (done: Array<{ origin: string, seq: number }>) => {
           for (const d of done) db.waiters.markAcked(d.origin, d.seq)
         })
+        // a failed batch (e.g. a storage error) is reported and retried; nothing of it was published
+        db.executor.on('error', (err: Error) => {
+          db.emit('warning', err)
+          setTimeout(() => db.executor?.schedule(), 1000).unref()
+        })
         await db.executor.ready()
       }
     } catch (err) {
