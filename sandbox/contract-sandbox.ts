@@ -228,10 +228,11 @@ export class ContractSandbox {
    * recorded, in order. If the contract throws, rejects with ContractRuntimeError
    * and no actions.
    */
-  async apply (op: Json, ack: AckInfo, ctx: { index: IndexReader }): Promise<TxAction[]> {
+  async apply (op: Json, ack: AckInfo, ctx: { index: IndexReader, opJson?: string }): Promise<TxAction[]> {
     await this.ready()
     const guestAck = checkAck(ack)
-    const payload = '[' + encodeJson(op, 'op') + ',' + encodeJson(guestAck, 'ack') + ']'
+    // ctx.opJson: the op's JSON text when the caller has it already (the canonical oplog entry): saves encoding it again
+    const payload = '[' + (ctx.opJson ?? encodeJson(op, 'op')) + ',' + encodeJson(guestAck, 'ack') + ']'
     const [a, b, c, d] = seedWords(`${guestAck.origin}:${guestAck.seq}`)
     const entry: EntryContext = { kind: 'apply', index: ctx.index, caller: null }
     const out = await this.enter(entry, 'apply:' + opName(op), ['apply', '', payload, false, null, guestAck.ts, a, b, c, d])

@@ -98,9 +98,9 @@ export class ContractRuntime {
   }
 
   /** Run `apply` of the contract the op is routed to; actions come back in the index's own key space. */
-  async apply (op: Json, ack: AckInfo, ctx: { index: IndexReader }): Promise<TxAction[]> {
+  async apply (op: Json, ack: AckInfo, ctx: { index: IndexReader, opJson?: string }): Promise<TxAction[]> {
     if (this.isSystemOp(op)) {
-      const actions = await (this.system as ContractSandbox).apply(op, ack, { index: namespaced(ctx.index) })
+      const actions = await (this.system as ContractSandbox).apply(op, ack, { index: namespaced(ctx.index), opJson: ctx.opJson })
       return actions.map(systemAction)
     }
     const actions = await this.user.apply(op, ack, ctx)

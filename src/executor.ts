@@ -236,7 +236,7 @@ export class Executor extends EventEmitter {
       const op: Op = decodeOp(block)
       const sandbox = this.sandbox as ContractRuntime
       if (sandbox.hasProcess) metadata = await runProcess(sandbox, op, reader)
-      const actions = await sandbox.apply(op, { origin, seq, ts, metadata, height }, { index: reader })
+      const actions = await sandbox.apply(op, { origin, seq, ts, metadata, height }, { index: reader, opJson: block.toString('utf8') })
       let changes = await actionsToChanges(actions, reader.has)
       await this.checkSystemChanges(changes)
       if (this.opts.hooks?.changes !== undefined) changes = this.opts.hooks.changes(origin, seq, changes)

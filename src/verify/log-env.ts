@@ -85,8 +85,8 @@ export class LogReplayEnv implements ReplayEnv {
     return stateView(this.checkout.bee, overlay)
   }
 
-  async apply (source: string, op: Json, ack: AckInfo, state: StateReader, governance: Governance | null): Promise<TxAction[]> {
-    return await (await this.runtime(source, governance)).apply(op, ack, { index: state })
+  async apply (source: string, op: Json, ack: AckInfo, state: StateReader, governance: Governance | null, opJson?: string): Promise<TxAction[]> {
+    return await (await this.runtime(source, governance)).apply(op, ack, { index: state, opJson })
   }
 
   async compile (source: string, governance: Governance | null): Promise<void> { await this.runtime(source, governance) }

@@ -102,7 +102,7 @@ export interface ReplayEnv {
   /** The state at `batchStart` with `overlay` applied. */
   stateAt (batchStart: number, overlay: Map<string, Buffer | null>): Promise<StateReader>
   /** Run `apply` of the contracts (`source` + governance), routed as the executor does (throws a VitraError when the contract fails). */
-  apply (source: string, op: JsonValue, ack: AckInfo, state: StateReader, governance: Governance | null): Promise<TxAction[]>
+  apply (source: string, op: JsonValue, ack: AckInfo, state: StateReader, governance: Governance | null, opJson?: string): Promise<TxAction[]>
   /** Throws a VitraError when `source` (with the governance's system contract) does not compile. */
   compile (source: string, governance: Governance | null): Promise<void>
 }
@@ -240,7 +240,7 @@ export async function replayOp (source: string, governance: Governance | null, a
   const view = await env.stateAt(ack.batchStart, overlay)
   try {
     const op = decodeOp(block)
-    const actions = await env.apply(source, op, { origin: ack.origin, seq: ack.seq, ts: ack.ts, metadata: ack.metadata, height }, view, governance)
+    const actions = await env.apply(source, op, { origin: ack.origin, seq: ack.seq, ts: ack.ts, metadata: ack.metadata, height }, view, governance, block.toString('utf8'))
     const changes = await actionsToChanges(actions, k => view.has(k))
     for (const c of changes) if (c.key === CONTRACT_SOURCE_KEY && c.type === 'put') await env.compile(decodeValue(c.value) as string, governance)
     return { ok: true, changes }
