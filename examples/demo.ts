@@ -1,11 +1,11 @@
 // The main job of `npm start`: a counter database on local disk.
-// Creates ./.vitra/demo on the first run (reopens it on later runs), calls
+// Creates ./.vitra-demo on the first run (reopens it on later runs), calls
 // `increment` a few times, waits until the executor has processed the ops,
 // and prints the value read back from the index.
 import { join } from 'path'
 import { Database, readShippedContract } from '../src/index.js'
 
-const dir = process.env.VITRA_DEMO_DIR ?? join(process.cwd(), '.vitra', 'demo')
+const dir = process.env.VITRA_DEMO_DIR ?? join(process.cwd(), '.vitra-demo')
 
 async function main (): Promise<void> {
   let db: Database
