@@ -4,7 +4,6 @@ import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
 import Hypercore from 'hypercore'
 import messages from 'hyperbee/lib/messages.js'
-import { spawn } from 'child_process'
 import { fileURLToPath } from 'url'
 import { readFileSync } from 'fs'
 import {
@@ -13,6 +12,7 @@ import {
 } from '../src/verify/bee-proofs.js'
 import { captureSignedHead, coreManifest, nodeFromJSON, nodeToJSON, type NodeJSON } from '../src/verify/signed-head.js'
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, type TreeNode } from '../src/verify/hypercore-crypto.js'
+import { clone, flip, rejectsAsync as rejects, runChild } from './proof-helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -52,25 +52,8 @@ async function liveList (bee: Hyperbee, at: number, range: IndexRange): Promise<
   }
 }
 
-function clone (p: IndexReadProof): IndexReadProof {
-  return JSON.parse(JSON.stringify(p)) as IndexReadProof
-}
 
-async function rejects (t: Assertion, fn: () => Promise<unknown>, reason: string, msg: string): Promise<void> {
-  try {
-    await fn()
-    t.fail(`${msg}: accepted`)
-  } catch (err) {
-    const e = err as { code?: string, details?: { reason?: string }, message: string }
-    t.is(e.code, 'INVALID_PROOF', `${msg}: INVALID_PROOF`)
-    t.is(e.details?.reason, reason, `${msg}: reason ${reason} (${e.message})`)
-  }
-}
 
-function flip (hex: string, at = 0): string {
-  const c = hex[at] === '0' ? '1' : '0'
-  return hex.slice(0, at) + c + hex.slice(at + 1)
-}
 
 test('bee-proof - get of a present and of an absent key at the latest version (5,000 keys, batches of 100)', async (t) => {
   const { bee } = await makeBee(t, 5000)
@@ -392,15 +375,3 @@ function withoutBlock (p: IndexReadProof, seq: number): IndexReadProof {
   return out
 }
 
-function runChild (script: string, stdin: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', d => { out += d })
-    child.stderr.on('data', d => { err += d })
-    child.on('error', reject)
-    child.on('close', code => code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err}`)))
-    child.stdin.end(stdin)
-  })
-}

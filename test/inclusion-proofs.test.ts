@@ -2,7 +2,6 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
 import Hyperbee from 'hyperbee'
-import { spawn } from 'child_process'
 import { readFileSync } from 'fs'
 import { fileURLToPath } from 'url'
 import {
@@ -10,6 +9,7 @@ import {
 } from '../src/verify/inclusion-proofs.js'
 import { captureSignedHead } from '../src/verify/signed-head.js'
 import { manifestKey } from '../src/verify/hypercore-crypto.js'
+import { clone, flip, rejects, runChild } from './proof-helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -23,25 +23,8 @@ async function makeCore (t: Assertion, blocks: number, opts: Record<string, unkn
   return core
 }
 
-function clone (p: InclusionProof): InclusionProof {
-  return JSON.parse(JSON.stringify(p)) as InclusionProof
-}
 
-function rejects (t: Assertion, fn: () => unknown, reason: string, msg: string): void {
-  try {
-    fn()
-    t.fail(`${msg}: accepted`)
-  } catch (err) {
-    const e = err as { code?: string, details?: { reason?: string }, message: string }
-    t.is(e.code, 'INVALID_PROOF', `${msg}: INVALID_PROOF`)
-    t.is(e.details?.reason, reason, `${msg}: reason ${reason} (${e.message})`)
-  }
-}
 
-function flip (hex: string, at = 0): string {
-  const c = hex[at] === '0' ? '1' : '0'
-  return hex.slice(0, at) + c + hex.slice(at + 1)
-}
 
 test('inclusion-proof - every block of cores of every length 1..40 verifies', async (t) => {
   const core = await makeCore(t, 0)
@@ -353,15 +336,3 @@ test('inclusion-proof - the worked example in whitepaper/proofs.md verifies', as
   rejects(t, () => verifyInclusionProof(forged), 'tree-hash-mismatch', 'the example with a node size changed')
 })
 
-function runChild (script: string, stdin: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', d => { out += d })
-    child.stderr.on('data', d => { err += d })
-    child.on('error', reject)
-    child.on('close', code => code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err}`)))
-    child.stdin.end(stdin)
-  })
-}

@@ -1,8 +1,6 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
-import { spawn } from 'child_process'
-import { fileURLToPath } from 'url'
 import {
   LogForkFraudProof, headFromConflictProof, verifyLogForkProof, watchForConflicts, type LogForkProofJSON
 } from '../src/verify/log-fork-proof.js'
@@ -10,8 +8,8 @@ import {
   captureSignedHead, coreManifest, createConsistencyProof, signedHeadFromJSON, verifyConsistencyProof, verifySignedHead,
   type ConsistencyProof, type SignedHead
 } from '../src/verify/signed-head.js'
+import { flip, rejects, rejectsAsync, runChild } from './proof-helpers.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 async function makeCore (t: Assertion, blocks: number, opts: Record<string, unknown> = {}, key?: Buffer): Promise<Hypercore> {
   const core = key ? new Hypercore(await t.tmp(), key, opts) : new Hypercore(await t.tmp(), opts)
@@ -21,30 +19,8 @@ async function makeCore (t: Assertion, blocks: number, opts: Record<string, unkn
   return core
 }
 
-function rejects (t: Assertion, fn: () => unknown, reason: string, msg: string): void {
-  try {
-    fn()
-    t.fail(`${msg}: accepted`)
-  } catch (err) {
-    const e = err as { code?: string, details?: { reason?: string }, message: string }
-    t.is(e.code, 'INVALID_PROOF', `${msg}: INVALID_PROOF`)
-    t.is(e.details?.reason, reason, `${msg}: reason ${reason} (${e.message})`)
-  }
-}
 
-async function rejectsAsync (t: Assertion, fn: () => Promise<unknown>, reason: string, msg: string): Promise<void> {
-  try {
-    await fn()
-    t.fail(`${msg}: accepted`)
-  } catch (err) {
-    const e = err as { code?: string, details?: { reason?: string }, message: string }
-    t.is(e.details?.reason, reason, `${msg}: reason ${reason} (${e.message})`)
-  }
-}
 
-function flip (hex: string, at = 0): string {
-  return hex.slice(0, at) + (hex[at] === '0' ? '1' : '0') + hex.slice(at + 1)
-}
 
 function copy<T> (v: T): T {
   return JSON.parse(JSON.stringify(v)) as T
@@ -332,15 +308,3 @@ function destroy (streams: Stream[]): void {
   for (const s of streams) s.destroy()
 }
 
-function runChild (script: string, stdin: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', d => { out += d })
-    child.stderr.on('data', d => { err += d })
-    child.on('error', reject)
-    child.on('close', code => code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err}`)))
-    child.stdin.end(stdin)
-  })
-}
