@@ -52,8 +52,10 @@
 //
 // `signatures` is an approval bundle: `[{ signer, signature }]`, each a detached
 // ed25519 signature (128 hex) by the signatory `signer` (public key, 64 hex) of
-// the UTF-8 message `vitra-poa:approve:<id>` (or `vitra-poa:revoke:<id>`), where
-// <id> is the `1:` id of the key being approved or revoked. A candidate collects
+// the UTF-8 message `vitra-poa:approve:<database>:<id>` (or `vitra-poa:revoke:…`),
+// where <database> is this database's index key (hex, `.sys/governance`.database:
+// a signature counts in this database only) and <id> is the `1:` id of the key
+// being approved or revoked. A candidate collects
 // them off-line and any signatory submits them in one op.
 import { index } from 'contract'
 import assert from 'assert'
@@ -80,9 +82,16 @@ function idOf (publicKey) {
   return '1:' + sha256(publicKey, 'hex')
 }
 
-/** The message a bundle signature signs: `vitra-poa:<kind>:<id>` (UTF-8). */
-function messageFor (kind, id) {
-  return 'vitra-poa:' + kind + ':' + id
+/** The message a bundle signature signs: `vitra-poa:<kind>:<database>:<id>` (UTF-8). */
+function messageFor (kind, database, id) {
+  return 'vitra-poa:' + kind + ':' + database + ':' + id
+}
+
+/** This database's index key (hex), from `.sys/governance`: it binds bundle signatures to this database. */
+async function databaseKey () {
+  const g = await index.get('.sys/governance')
+  assert(g !== null && typeof g === 'object' && HEX64.test(g.database ?? ''), 'PoA: .sys/governance names no database key')
+  return g.database
 }
 
 /**
@@ -170,7 +179,7 @@ async function vote (tx, op, ack) {
   if (op.signatures !== undefined && op.signatures !== null) {
     assert(Array.isArray(op.signatures), 'PoA: signatures must be an array of { signer, signature }')
     assert(op.signatures.length <= MAX_SIGNATURES, `PoA: at most ${MAX_SIGNATURES} signatures per op`)
-    const message = messageFor(kind, id)
+    const message = messageFor(kind, await databaseKey(), id)
     for (const s of op.signatures) {
       assert(s !== null && typeof s === 'object' && typeof s.signer === 'string' && typeof s.signature === 'string',
         'PoA: each signature must be { signer: <64 hex public key>, signature: <128 hex> }')
@@ -352,10 +361,10 @@ export function quorum (params) {
 }
 
 /** The message a bundle signature signs for `key` ('approve' by default, or 'revoke'). */
-export function approvalMessage (params) {
+export async function approvalMessage (params) {
   const kind = params?.kind ?? 'approve'
   assert(kind === 'approve' || kind === 'revoke', 'PoA: kind must be "approve" or "revoke"')
-  return messageFor(kind, resolveKey(params?.key).id)
+  return messageFor(kind, await databaseKey(), resolveKey(params?.key).id)
 }
 
 function checkSignatures (signatures) {

@@ -26,6 +26,8 @@ export interface Governance {
   source: string
   /** Ed25519 public keys (hex) of the genesis signatories. */
   signatories: string[]
+  /** The index key (hex): approval signatures name it, so they count in this database only. */
+  database: string
 }
 
 const parsed = new WeakMap<object, Governance>()
@@ -44,10 +46,11 @@ export function parseGovernance (v: unknown): Governance | null {
 
 function readGovernance (v: unknown): Governance {
   const g = v as Record<string, unknown>
-  if (g.kind !== 'poa' || typeof g.source !== 'string' || !Array.isArray(g.signatories) || !g.signatories.every(s => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s))) {
+  const hex = (s: unknown): boolean => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s)
+  if (g.kind !== 'poa' || typeof g.source !== 'string' || !Array.isArray(g.signatories) || !g.signatories.every(hex) || !hex(g.database)) {
     throw new ContractRuntimeError('Malformed .sys/governance record', 'INVALID_GOVERNANCE')
   }
-  return { kind: 'poa', source: g.source, signatories: g.signatories as string[] }
+  return { kind: 'poa', source: g.source, signatories: g.signatories as string[], database: g.database as string }
 }
 
 export class ContractRuntime {

@@ -101,7 +101,7 @@ export class Database extends EventEmitter {
   static async create (storage: Storage, opts: CreateOptions): Promise<Database> {
     if (typeof opts?.contract?.source !== 'string') throw new InvalidArgumentError('Database.create needs { contract: { source } } with the contract source as a string')
     if (readMeta(storage) !== null) throw new DatabaseExistsError(`A database already exists in ${storageDir(storage)}`)
-    const governance = opts.governance === undefined ? null : { kind: opts.governance, source: readShippedContract('poa'), signatories: checkSignatories(opts.signatories) }
+    const governance = opts.governance === undefined ? null : { kind: opts.governance, source: readShippedContract('poa'), signatories: checkSignatories(opts.signatories), database: '' }
     if (governance !== null && governance.kind !== 'poa') throw new InvalidArgumentError(`Unknown governance "${String(opts.governance)}": the only one is 'poa'`)
     const probe = await ContractRuntime.open(opts.contract.source, governance as Governance | null, opts.limits)
     await probe.close()
@@ -120,6 +120,7 @@ export class Database extends EventEmitter {
       const participants = [oplogHex]
       if (governance !== null) {
         // the creator is a signatory too; each signatory's oplog is the core its key signs
+        governance.database = core.key.toString('hex')
         const own = (oplogCore.manifest.signers[0].publicKey as Buffer).toString('hex')
         if (!governance.signatories.includes(own)) governance.signatories.unshift(own)
         for (const pk of governance.signatories) participants.push(oplogKeyFor(pk))

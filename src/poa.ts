@@ -55,10 +55,16 @@ export function quorum (height: number): number {
   return Math.max(1, Math.floor(Math.log(height) * 2))
 }
 
-/** The UTF-8 message a bundle signature signs: `vitra-poa:approve:<id>` or `vitra-poa:revoke:<id>`. */
-export function approvalMessage (key: string, kind: ApprovalKind = 'approve'): string {
+/**
+ * The UTF-8 message a bundle signature signs: `vitra-poa:approve:<database>:<id>` or
+ * `vitra-poa:revoke:<database>:<id>`, where <database> is the index key (hex) of the
+ * database the approval is for: a signature counts in that database only.
+ */
+export function approvalMessage (database: string | Buffer, key: string, kind: ApprovalKind = 'approve'): string {
   if (kind !== 'approve' && kind !== 'revoke') throw new InvalidArgumentError('kind must be "approve" or "revoke"')
-  return APPROVAL_MESSAGE_PREFIX + kind + ':' + toKeyId(key)
+  const db = typeof database === 'string' ? database.toLowerCase() : Buffer.from(database).toString('hex')
+  if (!HEX64.test(db)) throw new InvalidArgumentError('database must be the index key (64 hex characters)')
+  return APPROVAL_MESSAGE_PREFIX + kind + ':' + db + ':' + toKeyId(key)
 }
 
 /**
@@ -67,18 +73,18 @@ export function approvalMessage (key: string, kind: ApprovalKind = 'approve'): s
  * (seed ‖ public key, e.g. `db.localOplog.core.keyPair.secretKey`), a 32-byte
  * seed, or a Node KeyObject.
  */
-export function signApproval (secretKey: Uint8Array | KeyObject, key: string, kind: ApprovalKind = 'approve'): ApprovalSignature {
+export function signApproval (secretKey: Uint8Array | KeyObject, database: string | Buffer, key: string, kind: ApprovalKind = 'approve'): ApprovalSignature {
   const priv = privateKeyObject(secretKey)
   const signer = publicKeyHex(priv)
-  const signature = sign(null, Buffer.from(approvalMessage(key, kind), 'utf8'), priv).toString('hex')
+  const signature = sign(null, Buffer.from(approvalMessage(database, key, kind), 'utf8'), priv).toString('hex')
   return { signer, signature }
 }
 
 /** Whether `entry` is a valid signature of the approval (or revocation) of `key`. */
-export function verifyApproval (entry: ApprovalSignature, key: string, kind: ApprovalKind = 'approve'): boolean {
+export function verifyApproval (entry: ApprovalSignature, database: string | Buffer, key: string, kind: ApprovalKind = 'approve'): boolean {
   if (!HEX64.test(entry?.signer ?? '') || !/^[0-9a-f]{128}$/.test(entry?.signature ?? '')) return false
   const pub = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(entry.signer, 'hex')]), format: 'der', type: 'spki' })
-  return verify(null, Buffer.from(approvalMessage(key, kind), 'utf8'), pub, Buffer.from(entry.signature, 'hex'))
+  return verify(null, Buffer.from(approvalMessage(database, key, kind), 'utf8'), pub, Buffer.from(entry.signature, 'hex'))
 }
 
 function privateKeyObject (secretKey: Uint8Array | KeyObject): KeyObject {

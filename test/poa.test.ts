@@ -114,8 +114,8 @@ test('poa - Q(H): the spec table exactly, boundaries included; host and system c
   const pub = db.localOplog?.publicKey as string
   t.is((await db.call('keyId', { pubkey: pub })).response, keyId(pub), 'key ids agree')
   t.ok(/^1:[0-9a-f]{64}$/.test(keyId(pub)))
-  t.is((await db.call('approvalMessage', { key: pub, kind: 'revoke' })).response, approvalMessage(pub, 'revoke'))
-  t.is(approvalMessage(pub), 'vitra-poa:approve:' + keyId(pub))
+  t.is((await db.call('approvalMessage', { key: pub, kind: 'revoke' })).response, approvalMessage(db.pubkey, pub, 'revoke'))
+  t.is(approvalMessage(db.pubkey, pub), 'vitra-poa:approve:' + db.pubkey.toString('hex') + ':' + keyId(pub))
 })
 
 test('poa - genesis: the creator and the signatories are accepted; a user contract cannot add oplogs (GOVERNANCE_REFUSED)', async t => {
@@ -203,9 +203,9 @@ test('poa - revocation: later ops of a revoked key are never executed; revoked k
 
   // approvals from a revoked key, or from a key that was never a signatory, fail the op
   const x = offlineKey()
-  const fromRevoked = await outcome(db, await db.call('approveKey', { key: x.publicKey, signatures: [signApproval(f.secretKey, x.publicKey)] }))
+  const fromRevoked = await outcome(db, await db.call('approveKey', { key: x.publicKey, signatures: [signApproval(f.secretKey, db.pubkey, x.publicKey)] }))
   t.ok(!fromRevoked.success && /which is revoked/.test(fromRevoked.error ?? ''), fromRevoked.error)
-  const fromUnknown = await outcome(db, await db.call('approveKey', { key: x.publicKey, signatures: [signApproval(offlineKey().secretKey, x.publicKey)] }))
+  const fromUnknown = await outcome(db, await db.call('approveKey', { key: x.publicKey, signatures: [signApproval(offlineKey().secretKey, db.pubkey, x.publicKey)] }))
   t.ok(!fromUnknown.success && /not a signatory/.test(fromUnknown.error ?? ''), fromUnknown.error)
   t.is((await status(db, x.publicKey)).status, 'unknown', 'nothing was recorded')
   await t.execution(db.verify(), 'the history verifies')
@@ -215,14 +215,16 @@ test('poa - signature bundle: valid signatures count (duplicates once); one forg
   const [o1, o2, o3] = [offlineKey(), offlineKey(), offlineKey()]
   const db = await poaDb(t, [o1.publicKey, o2.publicKey])
   const x = offlineKey()
-  const good1 = signApproval(o1.secretKey, x.publicKey)
-  const good2 = signApproval(o2.secretKey, keyId(x.publicKey))
-  t.ok(verifyApproval(good1, x.publicKey) && verifyApproval(good2, x.publicKey))
+  const good1 = signApproval(o1.secretKey, db.pubkey, x.publicKey)
+  const good2 = signApproval(o2.secretKey, db.pubkey, keyId(x.publicKey))
+  t.ok(verifyApproval(good1, db.pubkey, x.publicKey) && verifyApproval(good2, db.pubkey, x.publicKey))
+  t.absent(verifyApproval(good1, 'ee'.repeat(32), x.publicKey), 'a signature names its database: it does not count in another')
   t.is(good1.signer, o1.publicKey)
   const forgeries: Array<[string, { signer: string, signature: string }]> = [
-    ['another key signed in o2\'s name', { signer: o2.publicKey, signature: signApproval(o3.secretKey, x.publicKey).signature }],
-    ['o2 signed a revocation, not an approval', signApproval(o2.secretKey, x.publicKey, 'revoke')],
-    ['o2 signed another key', signApproval(o2.secretKey, o3.publicKey)],
+    ['another key signed in o2\'s name', { signer: o2.publicKey, signature: signApproval(o3.secretKey, db.pubkey, x.publicKey).signature }],
+    ['o2 signed a revocation, not an approval', signApproval(o2.secretKey, db.pubkey, x.publicKey, 'revoke')],
+    ['o2 signed another key', signApproval(o2.secretKey, db.pubkey, o3.publicKey)],
+    ['o2 signed this approval for another database', signApproval(o2.secretKey, 'ee'.repeat(32), x.publicKey)],
     ['random bytes', { signer: o2.publicKey, signature: 'ab'.repeat(64) }]
   ]
   for (const [why, forged] of forgeries) {
@@ -267,7 +269,7 @@ test('poa - past height 149: 10 distinct approvals needed, 9 not enough; duplica
   t.is(st.approvals, 3, 'the duplicate counted once')
 
   // the creator submits with five off-line signatures (one of them twice): 9 approvals
-  const sigs = offline.slice(0, 5).map(o => signApproval(o.secretKey, k.publicKey))
+  const sigs = offline.slice(0, 5).map(o => signApproval(o.secretKey, db.pubkey, k.publicKey))
   const nine = await outcome(db, await db.call('approveKey', { key: k.publicKey, signatures: [...sigs, sigs[0]] }))
   t.ok(nine.success, nine.error)
   st = await status(db, k.publicKey)
@@ -277,7 +279,7 @@ test('poa - past height 149: 10 distinct approvals needed, 9 not enough; duplica
   t.is(await inputActive(db, k.hex), null, 'not admitted')
 
   // the tenth: the creator again (already counted) with a new signer
-  const ten = await outcome(db, await db.call('approveKey', { key: k.publicKey, signatures: [signApproval(offline[5].secretKey, k.publicKey)] }))
+  const ten = await outcome(db, await db.call('approveKey', { key: k.publicKey, signatures: [signApproval(offline[5].secretKey, db.pubkey, k.publicKey)] }))
   t.ok(ten.success && quorum(ten.ackSeq) === 10, `H = ${ten.ackSeq}`)
   st = await status(db, k.publicKey)
   t.is(st.status, 'accepted', '10 are')
@@ -293,7 +295,7 @@ test('poa - past height 149: 10 distinct approvals needed, 9 not enough; duplica
   const z = offlineKey()
   t.ok((await outcome(f3.peer, await f3.peer.call('approveKey', { key: z.publicKey }))).success)
   t.is((await status(db, z.publicKey)).approvals, 1)
-  const revokers = [f1, f2, k].map(m => signApproval(m.secretKey, f3.publicKey, 'revoke')).concat(offline.map(o => signApproval(o.secretKey, f3.publicKey, 'revoke')))
+  const revokers = [f1, f2, k].map(m => signApproval(m.secretKey, db.pubkey, f3.publicKey, 'revoke')).concat(offline.map(o => signApproval(o.secretKey, db.pubkey, f3.publicKey, 'revoke')))
   const notEnough = await outcome(db, await db.call('revokeKey', { key: f3.publicKey, signatures: revokers.slice(0, 8) }))
   t.ok(notEnough.success)
   t.is((await status(db, f3.publicKey)).pending, 'revoke')
@@ -305,7 +307,7 @@ test('poa - past height 149: 10 distinct approvals needed, 9 not enough; duplica
   st = await status(db, z.publicKey)
   t.is(st.status, 'pending')
   t.is(st.approvals, 0, 'the revoked approver no longer counts')
-  const late = await outcome(db, await db.call('approveKey', { key: z.publicKey, signatures: [signApproval(f3.secretKey, z.publicKey)] }))
+  const late = await outcome(db, await db.call('approveKey', { key: z.publicKey, signatures: [signApproval(f3.secretKey, db.pubkey, z.publicKey)] }))
   t.ok(!late.success && /which is revoked/.test(late.error ?? ''), late.error)
   // an admission and a revocation of the same key cannot both be open
   const conflict = await outcome(db, await db.call('revokeKey', { key: z.publicKey }))
@@ -364,7 +366,7 @@ test('poa - fraud: counting a duplicate approval is caught by verify() (CHANGE_C
   })
   const db = await poaDb(t, offline.map(o => o.publicKey), { executorHooks: hooks })
   await pushHeight(db, 150)
-  const sigs = offline.map(o => signApproval(o.secretKey, x.publicKey))
+  const sigs = offline.map(o => signApproval(o.secretKey, db.pubkey, x.publicKey))
   const r = await outcome(db, await db.call('approveKey', { key: x.publicKey, signatures: [...sigs, sigs[7]] }))
   t.ok(r.success && quorum(r.ackSeq) === 10, '9 distinct approvals and a duplicate, Q = 10')
   t.is(await inputActive(db, oplogKeyFor(x.publicKey)), true, 'the cheating executor admitted the key')
