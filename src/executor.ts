@@ -162,7 +162,7 @@ export class Executor extends EventEmitter {
         const blocks = this.prefetch(input, Math.min(limit, input.nextSeq + max - done.length))
         while (input.nextSeq < limit && done.length < max && system.length === 0) {
           const block = await (blocks.get(input.nextSeq) ?? this.readBlock(input, input.nextSeq))
-          if (block === null) break
+          if (block === null) { this.retrySoon(); break } // a remote block that did not arrive in time: try again shortly
           const seq = input.nextSeq
           const { ack, changes } = await this.executeOp(input.hex, seq, block, head, batchStart, batchStart + written, reader)
           await reader.put(ackKey(input.hex, seq), encodeAck(this.opts.hooks?.ack?.(ack) ?? ack))
@@ -189,6 +189,14 @@ export class Executor extends EventEmitter {
     await this.applySystemChanges(system)
     this.emit('batch', done)
     return true
+  }
+
+  private retryTimer: NodeJS.Timeout | null = null
+
+  private retrySoon (): void {
+    if (this.retryTimer !== null || this.closing) return
+    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.schedule() }, 1000)
+    this.retryTimer.unref()
   }
 
   /** Inputs with pending ops, in this batch's round-robin order. */
@@ -298,6 +306,7 @@ export class Executor extends EventEmitter {
   /** Stop processing (the current batch finishes first) and close the sandbox. Oplogs are owned by the caller. */
   async close (): Promise<void> {
     this.closing = true
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     while (this.running) await new Promise(resolve => setTimeout(resolve, 5))
     for (const hex of [...this.inputs.keys()]) this.removeInput(hex)
     await this.sandbox?.close()
