@@ -23,3 +23,5 @@ export { captureSignedHead, verifySignedHead, createConsistencyProof, verifyCons
 export { inclusionProofFromJSON, inclusionProofToJSON } from './verify/inclusion-proofs.js'
 export { keyId, toKeyId, quorum, approvalMessage, signApproval, verifyApproval, oplogKeyFor, QUORUM_START_HEIGHT, APPROVAL_MESSAGE_PREFIX, type ApprovalKind, type ApprovalSignature } from './poa.js'
 export { DatabaseSwarm, type SwarmOptions } from './network.js'
+export { createIndexReadProof, verifyIndexReadProof, indexReadProofFromJSON, indexReadProofToJSON, type IndexReadProof, type IndexRead } from './verify/bee-proofs.js'
+export type { LogForkProofJSON } from './verify/log-fork-proof.js'
