@@ -7,20 +7,10 @@
 import ivm from 'isolated-vm'
 import { ContractSandbox } from '../sandbox/index.js'
 import type { CallContext, IndexReader, Json } from '../sandbox/index.js'
+import { readShippedContract } from '../src/shipped-contracts.js'
 
-const COUNTER = `
-import { index } from 'contract'
-import assert from 'assert'
-export async function get () { return (await index.get('counter')) ?? 0 }
-export function increment (params, emit) { emit({ op: 'INCREMENT', amount: params?.amount ?? 1 }) }
-export const apply = {
-  async INCREMENT (tx, op, ack) {
-    assert(typeof op.amount === 'number', 'amount must be a number')
-    const current = (await tx.get('counter')) ?? 0
-    await tx.put('counter', current + op.amount)
-  }
-}
-`
+/** The shipped counter contract (contracts/counter.js). */
+const COUNTER = readShippedContract('counter')
 
 function mapIndex (map: Map<string, Json>): IndexReader {
   return {

@@ -16,13 +16,13 @@ import { clone, flip, rejectsAsync as rejects, runChild } from './proof-helpers.
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-interface Fixture { bee: Hyperbee, store: Corestore, ends: number[] }
+interface Fixture { bee: Hyperbee, ends: number[] }
 
 function keyOf (i: number): string { return `key/${String(i).padStart(6, '0')}` }
 function valueOf (i: number): Buffer { return Buffer.from(`value ${i}`) }
 
-/** A bee on a Corestore in t.tmp() with `n` keys written in batches of `batch`; `ends` are the batch ends. */
-async function makeBee (t: Assertion, n: number, batch = 100): Promise<Fixture> {
+/** An empty index-style bee (utf-8 keys, binary values) on a Corestore in t.tmp(), closed at teardown. */
+async function emptyBee (t: Assertion): Promise<Hyperbee> {
   const store = new Corestore(await t.tmp())
   const bee = new Hyperbee(store.get({ name: 'index' }), { keyEncoding: 'utf-8', valueEncoding: 'binary' })
   t.teardown(async () => {
@@ -30,6 +30,12 @@ async function makeBee (t: Assertion, n: number, batch = 100): Promise<Fixture> 
     await store.close()
   })
   await bee.ready()
+  return bee
+}
+
+/** A bee on a Corestore in t.tmp() with `n` keys written in batches of `batch`; `ends` are the batch ends. */
+async function makeBee (t: Assertion, n: number, batch = 100): Promise<Fixture> {
+  const bee = await emptyBee(t)
   const ends: number[] = []
   for (let i = 0; i < n; i += batch) {
     const b = bee.batch()
@@ -37,7 +43,7 @@ async function makeBee (t: Assertion, n: number, batch = 100): Promise<Fixture> 
     await b.flush()
     ends.push(bee.core.length)
   }
-  return { bee, store, ends }
+  return { bee, ends }
 }
 
 /** What the live bee answers at `at` (a checkout, closed). */
@@ -244,13 +250,7 @@ test('bee-proof - tampering is rejected', async (t) => {
 })
 
 test('bee-proof - random puts and dels in uneven batches: every batch end replays like the live bee', async (t) => {
-  const store = new Corestore(await t.tmp())
-  const bee = new Hyperbee(store.get({ name: 'index' }), { keyEncoding: 'utf-8', valueEncoding: 'binary' })
-  t.teardown(async () => {
-    await bee.close()
-    await store.close()
-  })
-  await bee.ready()
+  const bee = await emptyBee(t)
   let x = 12345
   const rnd = (n: number): number => { // mulberry32
     x = (x + 0x6d2b79f5) | 0

@@ -2,20 +2,10 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
 import type { AckInfo, CallContext, IndexEntry, IndexReader, Json, ListOptions, TxAction } from '../sandbox/index.js'
+import { readShippedContract } from '../src/shipped-contracts.js'
 
-const COUNTER = `
-import { index } from 'contract'
-import assert from 'assert'
-export async function get () { return (await index.get('counter')) ?? 0 }
-export function increment (params, emit) { emit({ op: 'INCREMENT', amount: params?.amount ?? 1 }) }
-export const apply = {
-  async INCREMENT (tx, op, ack) {
-    assert(typeof op.amount === 'number', 'amount must be a number')
-    const current = (await tx.get('counter')) ?? 0
-    await tx.put('counter', current + op.amount)
-  }
-}
-`
+/** The shipped counter contract (contracts/counter.js). */
+const COUNTER = readShippedContract('counter')
 
 const PUBKEY = 'ab'.repeat(32)
 const QUICK = { timeoutMs: 100, wallTimeoutMs: 1500 }
