@@ -32,12 +32,22 @@ export interface RawEntry { seq: number, type: 'put' | 'del', key: string, value
 export async function readEntries (core: Hypercore, start: number, end: number, opts: { timeout?: number } = {}): Promise<RawEntry[]> {
   const blocks = await readBlocks(core, start, end, opts)
   return blocks.map((block, i) => {
-    const seq = start + i
-    const node = messages.Node.decode(block)
-    const value = node.value ?? null
-    const del = value === null && !messages.YoloIndex.decode(node.index ?? Buffer.alloc(0)).levels.some(l => l.keys.includes(seq))
-    return { seq, type: del ? 'del' : 'put', key: node.key.toString('utf8'), value: del ? null : (value ?? Buffer.alloc(0)) }
+    const e = decodeIndexBlock(start + i, block)
+    return e.type === 'put' && e.value === null ? { ...e, value: Buffer.alloc(0) } : e
   })
+}
+
+/**
+ * One index block decoded as Hyperbee's history stream does: a block without a
+ * value whose own tree index does not list it is a delete. A put without a value
+ * (vitra never writes one) keeps `value: null`. Throws on bytes that are not a
+ * Hyperbee node.
+ */
+export function decodeIndexBlock (seq: number, block: Uint8Array): RawEntry {
+  const node = messages.Node.decode(block)
+  const value = node.value === null || node.value === undefined ? null : Buffer.from(node.value)
+  const del = value === null && !messages.YoloIndex.decode(node.index ?? Buffer.alloc(0)).levels.some(l => l.keys.includes(seq))
+  return { seq, type: del ? 'del' : 'put', key: Buffer.from(node.key).toString('utf8'), value }
 }
 
 export function openBee (core: Hypercore): Hyperbee {

@@ -33,6 +33,7 @@ import messages from 'hyperbee/lib/messages.js'
 import { decodeValue, type JsonValue } from '../encoding.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
 import { ContractRuntime, parseGovernance, type Governance } from '../contract-runtime.js'
+import { decodeIndexBlock } from '../logs/index-log.js'
 import { CONTRACT_SOURCE_KEY, decodeAck, GOVERNANCE_KEY, parseAckKey, type Ack } from '../schemas.js'
 import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import { createIndexReadProof, indexReadProofFromJSON, proofReader, type IndexRead, type IndexReadProof } from './bee-proofs.js'
@@ -325,12 +326,7 @@ export function readReplayEvidence (json: unknown): ReplayEvidence {
  */
 export function decodeEntry (seq: number, block: Uint8Array): ProvenIndexEntry {
   try {
-    const node = messages.Node.decode(block)
-    const value = node.value ?? null
-    let own = false
-    if (value === null && node.index !== null && node.index !== undefined) own = messages.YoloIndex.decode(node.index).levels.some(l => l.keys.includes(seq))
-    const del = value === null && !own
-    return { seq, type: del ? 'del' : 'put', key: Buffer.from(node.key).toString('utf8'), value: value === null ? null : Buffer.from(value) }
+    return decodeIndexBlock(seq, block)
   } catch {
     throw new InvalidProofError('malformed-index', `Index block ${seq} is not a Hyperbee node`)
   }
