@@ -29,7 +29,6 @@
  */
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
-import messages from 'hyperbee/lib/messages.js'
 import { decodeValue, type JsonValue } from '../encoding.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
 import { ContractRuntime, parseGovernance, type Governance } from '../contract-runtime.js'
