@@ -105,8 +105,7 @@ export class ContractTransaction {
     if (found === null) return null
     const { ack, seq: ackSeq } = found
     const changes: TxChange[] = []
-    for (let i = 1; i <= ack.numChanges; i++) {
-      const e = await index.getBySeq(ackSeq + i)
+    for (const e of await index.entries(ackSeq + 1, ackSeq + 1 + ack.numChanges)) {
       const change: TxChange = { type: e.type, seq: e.seq, path: e.key, value: e.value }
       if (proofs) change.proof = await createInclusionProof(index.core, e.seq)
       changes.push(change)

@@ -134,12 +134,10 @@ export class IndexLog {
     return e === null ? -1 : decodeAck(e.value).seq
   }
 
-  /** The entry at index seq `seq` (a put or a del). */
-  async getBySeq (seq: number): Promise<HistoryEntry> {
-    for await (const e of this.bee.createHistoryStream({ gte: seq, lt: seq + 1 })) {
-      return { type: e.type, seq: e.seq, key: e.key as string, value: e.value === null ? null : decodeValue(e.value) }
-    }
-    throw new InvalidArgumentError(`No index entry at seq ${seq}`)
+  /** The entries at index seqs [start, end) (puts and dels), values decoded, read in one batch. */
+  async entries (start: number, end: number): Promise<HistoryEntry[]> {
+    if (start < 1 || end > this.core.length) throw new InvalidArgumentError(`No index entries at seqs ${start}..${end - 1} (index length ${this.core.length})`)
+    return (await readEntries(this.core, start, end)).map(e => ({ type: e.type, seq: e.seq, key: e.key, value: e.value === null || e.value.length === 0 ? null : decodeValue(e.value) }))
   }
 
   /**
