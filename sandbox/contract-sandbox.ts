@@ -102,15 +102,16 @@
  */
 import {
   ClosedError,
+  ContractMemoryError,
   ContractRuntimeError,
   ContractTimeoutError,
   InvalidArgumentError,
   UnknownMethodError
 } from '../src/errors.js'
 import { asActions, asJson, checkActions, encodeJson } from './json.js'
-import { IsolateInstance, seedWords, type ContractInfo, type EntryArgs, type EntryContext, type FastOutcome } from './instance.js'
+import { IsolateInstance, type BatchOutcome, type ContractInfo, type EntryArgs, type EntryContext, type FastOutcome } from './instance.js'
 import { resolveLimits, type ResolvedLimits } from './limits.js'
-import type { AckInfo, CallContext, CallResult, IndexReader, Json, SandboxLimits, TxAction } from './types.js'
+import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from './types.js'
 
 /** Options of `new ContractSandbox(source, opts)`. */
 export interface SandboxOptions {
@@ -132,6 +133,8 @@ const MAX_NAMES = 1024
 const SLOW_STRIKES = 3
 /** Read hints longer than this are not kept. */
 const MAX_HINT_READS = 16
+/** Most ops given to one batch entry (applyRun). */
+export const MAX_RUN_ITEMS = 64
 
 /** What the last fast runs of one entry name read. */
 interface ReadHint {
@@ -139,6 +142,9 @@ interface ReadHint {
   /** The last two runs read the same keys: worth prefetching. */
   stable: boolean
 }
+
+/** Parsed guest answer of a batch entry: per op `{ a: actions, n: changes }` or `{ x: error }`. */
+interface BatchAnswer { r: Array<{ a: unknown, n: number } | { x: GuestError }>, s: RunOutcome['stop'] }
 
 /** Parsed guest answer of a `call` entry. */
 interface CallAnswer { o: Json[], r?: Json }
@@ -163,6 +169,8 @@ export class ContractSandbox {
   private readonly slowNames = new Set<string>()
   private readonly hints = new Map<string, ReadHint>()
   private readonly strikes = new Map<string, number>()
+  /** What the last batch entry read (and the read it stopped for): prefetched by the next one. */
+  private batchHint: string[] = []
 
   /** Does no work: call `ready()` (or any entry) to load the contract. */
   constructor (source: string, opts: SandboxOptions = {}) {
@@ -206,7 +214,7 @@ export class ContractSandbox {
     if (typeof method !== 'string' || !this.methodSet.has(method)) throw new UnknownMethodError(String(method), this.methods)
     const paramsJson = params === undefined ? '' : encodeJson(params, 'params')
     const entry: EntryContext = { kind: 'call', index: ctx.index, caller: ctx }
-    const out = await this.enter(entry, 'call:' + method, ['call', method, paramsJson, ctx.isWriter === true, ctx.oplog ?? null, 0, 0, 0, 0, 0])
+    const out = await this.enter(entry, 'call:' + method, ['call', method, paramsJson, ctx.isWriter === true, ctx.oplog ?? null, 0])
     const answer = JSON.parse(out) as CallAnswer
     return { response: answer.r, ops: answer.o }
   }
@@ -219,7 +227,7 @@ export class ContractSandbox {
     await this.ready()
     if (!this.hasProcess) return null
     const entry: EntryContext = { kind: 'process', index: ctx.index, caller: null }
-    const out = await this.enter(entry, 'process', ['process', '', encodeJson(op, 'op'), false, null, 0, 0, 0, 0, 0])
+    const out = await this.enter(entry, 'process', ['process', '', encodeJson(op, 'op'), false, null, 0])
     return asJson(JSON.parse(out))
   }
 
@@ -233,13 +241,61 @@ export class ContractSandbox {
     const guestAck = checkAck(ack)
     // ctx.opJson: the op's JSON text when the caller has it already (the canonical oplog entry): saves encoding it again
     const payload = '[' + (ctx.opJson ?? encodeJson(op, 'op')) + ',' + encodeJson(guestAck, 'ack') + ']'
-    const [a, b, c, d] = seedWords(`${guestAck.origin}:${guestAck.seq}`)
     const entry: EntryContext = { kind: 'apply', index: ctx.index, caller: null }
-    const out = await this.enter(entry, 'apply:' + opName(op), ['apply', '', payload, false, null, guestAck.ts, a, b, c, d])
-    const actions: unknown = JSON.parse(out)
-    const problem = checkActions(actions)
-    if (problem !== null) throw new ContractRuntimeError(`The contract recorded an invalid action: ${problem}`)
-    return asActions(actions)
+    const out = await this.enter(entry, 'apply:' + opName(op), ['apply', '', payload, false, null, guestAck.ts])
+    return checkedActions(JSON.parse(out))
+  }
+
+  /**
+   * Applies a run of ops in one entry into the isolate, with the same results as
+   * `apply` on each in turn (ack metadata and height as RunItem says), each op
+   * seeing the writes of the ones before it. `ctx.index` is the state before the
+   * first item and must offer `has`. Resolves the results of a prefix of the items
+   * (at most MAX_RUN_ITEMS) and why it stopped: see RunOutcome. The caller publishes
+   * those and continues with the rest. Each result's `numChanges` is what the guest
+   * counted for the height of the next op: a caller whose own count differs must not
+   * use the results after that op. Rejects with ClosedError, or the host's error when
+   * an index read failed.
+   */
+  async applyRun (items: RunItem[], ctx: { index: IndexReader }): Promise<RunOutcome> {
+    await this.ready()
+    if (items.length === 0) return { results: [], stop: 'done' }
+    if (items[0].height === undefined) throw new InvalidArgumentError('applyRun: the first item needs a height')
+    if (ctx.index.has === undefined) throw new InvalidArgumentError('applyRun: the index reader must offer has()')
+    const run = items.length > MAX_RUN_ITEMS ? items.slice(0, MAX_RUN_ITEMS) : items
+    let payload = '['
+    for (let i = 0; i < run.length; i++) {
+      const it = run[i]
+      const metadata = it.metadata === undefined || it.metadata === null ? 'null' : encodeJson(it.metadata, 'metadata')
+      payload += (i === 0 ? '[' : ',[') + it.opJson + ',' + JSON.stringify(it.origin) + ',' + num(it.seq) + ',' + num(it.ts) + ',' + (it.height === undefined ? 'null' : num(it.height)) + ',' + metadata + ']'
+    }
+    payload += ']'
+    const entry: EntryContext = { kind: 'batch', index: ctx.index, caller: null }
+    let outcome: BatchOutcome
+    try {
+      outcome = await this.exclusive(async () => {
+        const instance = await this.currentInstance()
+        return await instance.runBatch(entry, payload, this.batchHint)
+      })
+    } catch (err) {
+      if (err instanceof ContractTimeoutError || err instanceof ContractMemoryError || (err instanceof ContractRuntimeError && err.code === 'CONTRACT_RUNTIME_ERROR')) {
+        this.batchHint = []
+        return { results: [], stop: 'fault' }
+      }
+      throw err
+    }
+    this.batchHint = hintFrom(outcome)
+    if (outcome.out.charCodeAt(0) === 33 /* '!' */) throw guestError(outcome.out, 'apply')
+    const answer = JSON.parse(outcome.out) as BatchAnswer
+    const results: RunResult[] = answer.r.map(r => {
+      if ('x' in r) return { ok: false, error: guestErrorOf(r.x, 'apply'), numChanges: 0 }
+      try {
+        return { ok: true, actions: checkedActions(r.a), numChanges: r.n }
+      } catch (err) {
+        return { ok: false, error: err as Error, numChanges: r.n }
+      }
+    })
+    return { results, stop: answer.s }
   }
 
   /** Disposes the isolate. A running entry rejects with ClosedError, later ones too. Idempotent. */
@@ -372,5 +428,29 @@ function guestError (out: string, kind: string): ContractRuntimeError {
   } catch {
     return new ContractRuntimeError(`The contract failed in ${kind}`)
   }
+  return guestErrorOf(parsed, kind)
+}
+
+function guestErrorOf (parsed: GuestError, kind: string): ContractRuntimeError {
   return new ContractRuntimeError(parsed.message, 'CONTRACT_RUNTIME_ERROR', { name: parsed.name, stack: parsed.stack, entry: kind })
+}
+
+/** The actions an apply recorded, checked (ContractRuntimeError when one is malformed). */
+function checkedActions (actions: unknown): TxAction[] {
+  const problem = checkActions(actions)
+  if (problem !== null) throw new ContractRuntimeError(`The contract recorded an invalid action: ${problem}`)
+  return asActions(actions)
+}
+
+/** A non-negative safe integer as JSON text (InvalidArgumentError otherwise: it goes into a payload as is). */
+function num (n: number): string {
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`applyRun: ${String(n)} is not an integer`)
+  return String(n)
+}
+
+/** The reads to make before the next batch entry: what this one read, and the read it stopped for. */
+function hintFrom (outcome: BatchOutcome): string[] {
+  const keys = new Set(outcome.reads.length > MAX_HINT_READS ? [] : outcome.reads)
+  if (outcome.miss !== null) keys.add(outcome.miss)
+  return [...keys]
 }

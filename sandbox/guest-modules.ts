@@ -99,8 +99,18 @@ function seedPrng (a, b, c, d) {
   s0 = a | 0; s1 = b | 0; s2 = c | 0; s3 = d | 0
   if ((s0 | s1 | s2 | s3) === 0) s0 = 1
 }
+// In apply the seed is sha256(origin + ':' + seq), computed by the host the first
+// time the op draws a number (most ops never do): the text waits here until then.
+let seedText = null
+function seedFromText () {
+  const text = seedText
+  seedText = null
+  const w = pureCall('seed', [text])
+  seedPrng(w[0], w[1], w[2], w[3])
+}
 function rotl (x, k) { return (x << k) | (x >>> (32 - k)) }
 function nextU32 () {
+  if (seedText !== null) seedFromText()
   const result = MathImul(rotl(MathImul(s1, 5), 7), 9) >>> 0
   const t = s1 << 9
   s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11)
@@ -380,8 +390,8 @@ function hostCall (op, arg) {
   return JSONparse(strSlice(out, 1))
 }
 
-// Pure host helpers (sha256, signatures, oplog keys): deterministic, allowed in every
-// mode, never deferred (the host answers them at once on either path).
+// Pure host helpers (sha256, signatures, oplog keys, PRNG seeds): deterministic, allowed
+// in every mode, never deferred (the host answers them at once on either path).
 function pureCall (op, args) {
   const e = current
   if (e === null) throw new ErrorCtor('util.' + op + ' is only available while a call, process or apply is running')
@@ -395,12 +405,38 @@ function checkKey (key, fn) {
   return key
 }
 
-function readIndex (key) { return hostCall('get', checkKey(key, 'index.get')) }
+// While a batch of applies runs (runBatch), the writes of its earlier ops: key → JSON
+// text, or DELETED. Reads look here before asking the host, whose view of the index
+// is the one from the start of the batch entry.
+let overlay = null
+const DELETED = {}
+function overlayRead (k) {
+  const json = mapGet(overlay, k)
+  return json === DELETED ? null : JSONparse(json)
+}
+
+function readIndex (key) {
+  const k = checkKey(key, 'index.get')
+  if (overlay !== null) {
+    if (mapHas(overlay, k)) return overlayRead(k)
+    syncForAcks(k)
+  }
+  return hostCall('get', k)
+}
+
+// The acks of the batch's earlier ops are index entries too, but only the host writes
+// them: reading one (or listing) after the first op ends the batch entry ('sync').
+function syncForAcks (k) {
+  if (batchResults !== null && batchResults.length > 0 && startsWith(k, '.sys/acks/')) stopBatch('sync')
+}
 
 const RANGE_KEYS = ['gt', 'gte', 'lt', 'lte']
 function listIndex (prefix, opts) {
   if (prefix === undefined) prefix = ''
   if (typeof prefix !== 'string') throw new TypeErrorCtor('index.list: prefix must be a string')
+  // The host cannot merge a batch's own writes (and acks) into a listing: end the batch
+  // entry here; the host publishes the ops before this one and runs this one afresh.
+  if (batchResults !== null && batchResults.length > 0) stopBatch('sync')
   const clean = {}
   if (opts !== undefined && opts !== null) {
     if (typeof opts !== 'object') throw new TypeErrorCtor('index.list: options must be an object')
@@ -510,7 +546,6 @@ async function runProcess (e, opJson) {
   return encodeJson(result, 'the return value of process()')
 }
 
-const DELETED = {}
 function checkWritableKey (key, fn) {
   if (typeof key !== 'string') throw new TypeErrorCtor(fn + ': key must be a string')
   if (key === '') throw new TypeErrorCtor(fn + ': key must not be empty')
@@ -528,6 +563,9 @@ function checkPubkey (arg, fn) {
 class Tx {
   #pending = new MapCtor()
   #actions = []
+  // [key, JSON text or DELETED] per put/delete, in order (for a batch's overlay and change count)
+  #writes = []
+  #system = false
   #open = true
 
   async get (key) {
@@ -536,6 +574,10 @@ class Tx {
     if (mapHas(this.#pending, k)) {
       const json = mapGet(this.#pending, k)
       return json === DELETED ? null : JSONparse(json)
+    }
+    if (overlay !== null) {
+      if (mapHas(overlay, k)) return overlayRead(k)
+      syncForAcks(k)
     }
     return hostCall('get', k)
   }
@@ -546,6 +588,7 @@ class Tx {
     if (value === undefined) throw new TypeErrorCtor('tx.put: value is undefined (use tx.delete to remove a key)')
     const json = encodeJson(value, 'tx.put: value')
     mapSet(this.#pending, k, json)
+    push(this.#writes, [k, json])
     push(this.#actions, '{"type":"put","key":' + JSONstringify(k) + ',"value":' + json + '}')
   }
 
@@ -553,6 +596,7 @@ class Tx {
     this.#live('delete')
     const k = checkWritableKey(key, 'tx.delete')
     mapSet(this.#pending, k, DELETED)
+    push(this.#writes, [k, DELETED])
     push(this.#actions, '{"type":"del","key":' + JSONstringify(k) + '}')
   }
 
@@ -560,11 +604,13 @@ class Tx {
 
   addOplog (arg) {
     this.#live('addOplog')
+    this.#system = true
     push(this.#actions, '{"type":"addOplog","pubkey":"' + checkPubkey(arg, 'tx.addOplog') + '"}')
   }
 
   removeOplog (arg) {
     this.#live('removeOplog')
+    this.#system = true
     push(this.#actions, '{"type":"removeOplog","pubkey":"' + checkPubkey(arg, 'tx.removeOplog') + '"}')
   }
 
@@ -572,6 +618,7 @@ class Tx {
     this.#live('setContractSource')
     const code = arg !== null && typeof arg === 'object' ? arg.code : undefined
     if (typeof code !== 'string' || code === '') throw new TypeErrorCtor('tx.setContractSource: code must be a non-empty string')
+    this.#system = true
     push(this.#actions, '{"type":"setContractSource","code":' + JSONstringify(code) + '}')
   }
 
@@ -579,38 +626,132 @@ class Tx {
 
   static close (tx) { tx.#open = false }
   static result (tx) { return '[' + join(tx.#actions, ',') + ']' }
+  static writes (tx) { return tx.#writes }
+  static system (tx) { return tx.#system }
+  static count (tx) { return tx.#actions.length }
 }
 const closeTx = Tx.close
 const txResult = Tx.result
+const txWrites = Tx.writes
+const txSystem = Tx.system
+const txCount = Tx.count
 delete Tx.close
 delete Tx.result
+delete Tx.writes
+delete Tx.system
+delete Tx.count
 ObjectFreeze(Tx.prototype)
 ObjectFreeze(Tx)
+
+function callApply (tx, op, ack) {
+  const a = ns.apply
+  if (typeof a === 'function') return a(tx, op, ack)
+  const name = op !== null && typeof op === 'object' && !isArray(op) ? op.op : undefined
+  const handler = typeof name === 'string' && ObjectHasOwn(a, name) ? a[name] : undefined
+  if (typeof handler !== 'function') throw new ErrorCtor('no apply handler for op ' + safeString(name))
+  return ReflectApply(handler, a, [tx, op, ack])
+}
 
 async function runApply (e, payload) {
   const args = JSONparse(payload)
   const op = args[0]
   const ack = args[1]
+  seedText = ack.origin + ':' + ack.seq
   const tx = ObjectFreeze(new Tx())
   push(e.closers, () => closeTx(tx))
-  const a = ns.apply
-  if (typeof a === 'function') {
-    await a(tx, op, ack)
-  } else {
-    const name = op !== null && typeof op === 'object' && !isArray(op) ? op.op : undefined
-    const handler = typeof name === 'string' && ObjectHasOwn(a, name) ? a[name] : undefined
-    if (typeof handler !== 'function') throw new ErrorCtor('no apply handler for op ' + safeString(name))
-    await ReflectApply(handler, a, [tx, op, ack])
-  }
+  await callApply(tx, op, ack)
   return txResult(tx)
 }
 
-function openEntry (kind, writer, oplog, ts, a, b, c, d, fast) {
+// ---------------------------------------------------------------- batched apply
+
+// runBatch applies a run of ops in one entry, as if each had its own: every op gets
+// its own ack, clock, PRNG seed and Tx, sees the writes of the ops before it (the
+// overlay), and fails alone. The ack's height (the index seq its ack gets) follows
+// from the ops before it: height + 1 + its number of index changes, where a delete
+// of a key that does not exist is no change. The entry ends early (and says why)
+// when an op needs a read the host has not made ('read'), lists the index or reads an
+// ack after the first op ('sync'), waits for a promise that does not settle at once
+// ('pending'), changes the contract or the participants ('system'), or after
+// BATCH_SLICE_MS of work ('slice'). The op it stopped at is not part of the answer.
+const BATCH_SLICE_MS = 4
+let batchResults = null
+
+function stopBatch (why) {
+  const e = current
+  if (e !== null && e.stop === null) e.stop = why
+  if (e !== null) e.deferred = true
+  throw DEFERRED
+}
+
+// How many index changes an op's writes make, given what exists before it.
+function countChanges (writes) {
+  const mine = new MapCtor()
+  let n = 0
+  for (let i = 0; i < writes.length; i++) {
+    const k = writes[i][0]
+    if (writes[i][1] !== DELETED) { mapSet(mine, k, true); n++; continue }
+    let exists
+    if (mapHas(mine, k)) exists = mapGet(mine, k)
+    else if (mapHas(overlay, k)) exists = mapGet(overlay, k) !== DELETED
+    else exists = hostCall('has', k)
+    if (exists) { n++; mapSet(mine, k, false) }
+  }
+  return n
+}
+
+async function runBatch (e, payload) {
+  const items = JSONparse(payload)
+  const results = []
+  batchResults = results
+  overlay = new MapCtor()
+  const t0 = realNow()
+  let height = items[0][4]
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]
+    if (it[4] !== null) height = it[4]
+    const ack = { origin: it[1], seq: it[2], ts: it[3], metadata: it[5], height }
+    detNow = it[3]
+    seedText = it[1] + ':' + it[2]
+    const tx = ObjectFreeze(new Tx())
+    let out
+    let n = 0
+    try {
+      await callApply(tx, it[0], ack)
+      closeTx(tx)
+      if (!e.deferred) n = countChanges(txWrites(tx))
+      out = '{"a":' + txResult(tx) + ',"n":' + n + '}'
+    } catch (err) {
+      closeTx(tx)
+      n = 0
+      out = '{"x":' + strSlice(describeError(err), 1) + '}'
+    }
+    if (e.deferred) {
+      if (e.stop === null) e.stop = 'read'
+      break
+    }
+    push(results, out)
+    if (out[2] === 'a') {
+      const w = txWrites(tx)
+      for (let j = 0; j < w.length; j++) mapSet(overlay, w[j][0], w[j][1])
+    }
+    height += 1 + n
+    if (txSystem(tx) && out[2] === 'a') { e.stop = 'system'; break }
+    if (i + 1 < items.length && realNow() - t0 >= BATCH_SLICE_MS) { e.stop = 'slice'; break }
+  }
+  return batchAnswer(results, e.stop === null ? 'done' : e.stop)
+}
+
+function batchAnswer (results, stop) {
+  return '{"r":[' + join(results, ',') + '],"s":"' + stop + '"}'
+}
+
+function openEntry (kind, writer, oplog, ts, fast) {
   if (current !== null) closeEntry(current)
-  const e = { gen: ++generation, fast, deferred: false, closers: [] }
+  const e = { gen: ++generation, fast, deferred: false, stop: null, closers: [] }
   current = e
-  mode = kind
-  if (kind === 'apply') { detNow = ts; seedPrng(a, b, c, d) }
+  mode = kind === 'batch' ? 'apply' : kind
+  if (kind === 'apply') detNow = ts
   setCaller(kind === 'call' ? writer : false, kind === 'call' ? oplog : null)
   return e
 }
@@ -621,6 +762,9 @@ function closeEntry (e) {
   if (current === e) {
     current = null
     mode = 'idle'
+    seedText = null
+    overlay = null
+    batchResults = null
     setCaller(false, null)
   }
 }
@@ -630,6 +774,7 @@ async function runEntry (e, kind, name, json) {
     if (kind === 'call') return await runCall(e, name, json)
     if (kind === 'process') return await runProcess(e, json)
     if (kind === 'apply') return await runApply(e, json)
+    if (kind === 'batch') return await runBatch(e, json)
     throw new ErrorCtor('unknown entry kind')
   } catch (err) {
     return e.deferred ? '?' : describeError(err)
@@ -680,27 +825,29 @@ export function bind (namespace) {
  * applySyncPromise. Resolves the result JSON, or '!' + error JSON when the contract
  * failed. Arguments are primitives only.
  */
-export function entry (kind, name, json, writer, oplog, ts, a, b, c, d) {
-  return runEntry(openEntry(kind, writer, oplog, ts, a, b, c, d, false), kind, name, json)
+export function entry (kind, name, json, writer, oplog, ts) {
+  return runEntry(openEntry(kind, writer, oplog, ts, false), kind, name, json)
 }
 
 // Fast path: begin() starts the entry synchronously; isolated-vm runs the microtasks
 // before applySync returns, so take() then finds the result: the result string, '?'
 // (a read was deferred: the host reads it and starts again) or '~' (still pending:
-// the host calls abort() and uses the async path).
+// the host calls abort() and uses the async path). A batch entry always answers with
+// its results so far (a stalled one says 'pending').
 let lastGen = 0
 let lastResult = '~'
-export function begin (kind, name, json, writer, oplog, ts, a, b, c, d) {
-  const e = openEntry(kind, writer, oplog, ts, a, b, c, d, true)
+export function begin (kind, name, json, writer, oplog, ts) {
+  const e = openEntry(kind, writer, oplog, ts, true)
   lastGen = e.gen
   lastResult = '~'
   promiseThen(runEntry(e, kind, name, json), (out) => {
-    if (lastGen === e.gen) lastResult = e.deferred ? '?' : out
+    if (lastGen === e.gen) lastResult = e.deferred && kind !== 'batch' ? '?' : out
   })
 }
 export function take () {
-  if (lastResult === '~' && current !== null && current.gen === lastGen && current.deferred) return '?'
-  return lastResult
+  if (lastResult !== '~' || current === null || current.gen !== lastGen) return lastResult
+  if (batchResults !== null) return batchAnswer(batchResults, current.deferred ? (current.stop === null ? 'read' : current.stop) : 'pending')
+  return current.deferred ? '?' : lastResult
 }
 export function abort () {
   if (current !== null) {

@@ -1,5 +1,5 @@
 /** The contract runtime: public surface of the sandbox layer. */
-export { ContractSandbox, type SandboxOptions } from './contract-sandbox.js'
+export { ContractSandbox, MAX_RUN_ITEMS, type SandboxOptions } from './contract-sandbox.js'
 export { resolveLimits, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS, type ResolvedLimits } from './limits.js'
 export { GUEST_MODULE_NAMES } from './guest-modules.js'
 export type {
@@ -11,5 +11,8 @@ export type {
   CallContext,
   AckInfo,
   TxAction,
-  CallResult
+  CallResult,
+  RunItem,
+  RunResult,
+  RunOutcome
 } from './types.js'

@@ -13,8 +13,8 @@ import { ASSERT_SOURCE, CONTRACT_SOURCE, GUEST_MODULE_NAMES, RUNTIME_SOURCE, RUN
 import { watchdogInterval, type ResolvedLimits } from './limits.js'
 import type { CallContext, IndexReader, ListOptions } from './types.js'
 
-/** What an entry into the isolate is for. */
-export type EntryKind = 'call' | 'process' | 'apply'
+/** What an entry into the isolate is for ('batch': a run of applies, see ContractSandbox.applyRun). */
+export type EntryKind = 'call' | 'process' | 'apply' | 'batch'
 
 /** Host-side view of one entry: where its reads go and who the caller is. */
 export interface EntryContext {
@@ -25,7 +25,7 @@ export interface EntryContext {
 }
 
 /** Arguments of the guest's `entry` function (primitives only: cheap to transfer). */
-export type EntryArgs = [kind: EntryKind, name: string, json: string, writer: boolean, oplog: string | null, ts: number, a: number, b: number, c: number, d: number]
+export type EntryArgs = [kind: EntryKind, name: string, json: string, writer: boolean, oplog: string | null, ts: number]
 
 /** What the contract module exports, as found when it was loaded. */
 export interface ContractInfo {
@@ -78,6 +78,15 @@ export type FastOutcome =
     reads: string[]
   }
   | { done: false, reason: 'pending' | 'rounds' | 'budget' | 'reset' }
+
+/** Outcome of one batch entry (runBatch): the guest's answer and the read it stopped for, if any. */
+export interface BatchOutcome {
+  out: string
+  /** The read the guest asked for and the host did not have (`op + '\0' + arg`), or null. */
+  miss: string | null
+  /** What the entry read from the host (`op + '\0' + arg`), in order. */
+  reads: string[]
+}
 
 /** Re-runs allowed on the fast path before an entry moves to the async path. */
 export const MAX_FAST_ROUNDS = 8
@@ -201,6 +210,33 @@ export class IsolateInstance {
       }
       this.refs.abortRef.applySync(undefined, [])
       return { done: false, reason: spent > this.limits.timeoutMs ? 'budget' : 'rounds' }
+    } finally {
+      this.running = null
+    }
+  }
+
+  /**
+   * Batch entry: runs the guest's runBatch once, synchronously, answering reads from
+   * what `prefetch` read beforehand; a read the host lacks ends the batch in the guest
+   * (it reports where). Rejects like runAsync on a limit (the isolate is then disposed):
+   * the caller re-runs the ops one by one.
+   */
+  async runBatch (ctx: EntryContext, payload: string, prefetch: string[]): Promise<BatchOutcome> {
+    const r = newRunning(ctx, this.isolate)
+    r.fast = true
+    this.running = r
+    try {
+      if (prefetch.length > 0) await this.prefetch(r, prefetch)
+      let out: string
+      try {
+        this.refs.beginRef.applySync(undefined, ['batch', '', payload, false, null, 0], { timeout: this.limits.timeoutMs })
+        out = this.refs.takeRef.applySync(undefined, []) as string
+      } catch (err) {
+        throw this.classifyRunError(err, r)
+      }
+      if (r.hostError !== undefined) throw r.hostError
+      if (out.endsWith('"s":"pending"}') || out.endsWith('"s":"read"}') || out.endsWith('"s":"sync"}')) this.refs.abortRef.applySync(undefined, [])
+      return { out, miss: r.miss === null ? null : r.miss.op + '\0' + r.miss.arg, reads: r.used.slice() }
     } finally {
       this.running = null
     }
@@ -352,6 +388,7 @@ export class IsolateInstance {
     if (refusal !== null) return refusal
     if (op === 'uuid') return 'v"' + randomUUID() + '"'
     if (PURE_OPS.has(op)) return pureCall(op, arg)
+    if (op === 'has' && r.ctx.index.has === undefined) return 'eno existence checks in this entry'
     const key = op + '\0' + arg
     const hit = r.cache.get(key)
     if (hit !== undefined) {
@@ -367,6 +404,11 @@ export class IsolateInstance {
     switch (op) {
       case 'get':
         return 'v' + (JSON.stringify(await ctx.index.get(arg)) ?? 'null')
+      case 'has': {
+        const has = ctx.index.has
+        if (has === undefined) return 'eno existence checks in this entry'
+        return (await has.call(ctx.index, arg)) ? 'vtrue' : 'vfalse'
+      }
       case 'list': {
         const { prefix, opts } = JSON.parse(arg) as { prefix: string, opts: ListOptions }
         return 'v' + (JSON.stringify(await ctx.index.list(prefix, opts)) ?? '[]')
@@ -378,6 +420,7 @@ export class IsolateInstance {
       case 'sha256':
       case 'verify':
       case 'oplogkey':
+      case 'seed':
         return pureCall(op, arg)
       default:
         return 'eunknown host call'
@@ -393,8 +436,9 @@ function missOf (r: Running): { op: string, arg: string } | null {
 /** Host calls the entry's kind does not allow ('e' + message), or null. */
 function refuse (ctx: EntryContext, op: string): string | null {
   if (op === 'oplogs' && ctx.caller === null) return `elistOplogs() is not available in ${ctx.kind}`
-  if (op === 'uuid' && ctx.kind === 'apply') return 'eno host randomness in apply'
-  if (op !== 'get' && op !== 'list' && op !== 'oplogs' && op !== 'uuid' && !PURE_OPS.has(op)) return 'eunknown host call'
+  if (op === 'uuid' && (ctx.kind === 'apply' || ctx.kind === 'batch')) return 'eno host randomness in apply'
+  if (op === 'has' && ctx.kind !== 'batch') return 'eunknown host call'
+  if (op !== 'get' && op !== 'has' && op !== 'list' && op !== 'oplogs' && op !== 'uuid' && !PURE_OPS.has(op)) return 'eunknown host call'
   return null
 }
 
@@ -404,13 +448,17 @@ function refuse (ctx: EntryContext, op: string): string | null {
  * the key of the oplog an ed25519 key signs. Computed on the host with the
  * project's own pure hashing module (src/verify/hypercore-crypto.ts, a leaf).
  */
-const PURE_OPS = new Set(['sha256', 'verify', 'oplogkey'])
+const PURE_OPS = new Set(['sha256', 'verify', 'oplogkey', 'seed'])
 const HEX = /^(?:[0-9a-f]{2})*$/
 
 function pureCall (op: string, arg: string): string {
   try {
     const a = JSON.parse(arg) as string[]
     if (op === 'sha256') return 'v"' + createHash('sha256').update(bytesOf(a[0], a[1])).digest('hex') + '"'
+    if (op === 'seed') {
+      if (typeof a[0] !== 'string') return 'ethe seed text must be a string'
+      return 'v' + JSON.stringify(seedWords(a[0]))
+    }
     if (op === 'verify') {
       const [pub, msg, enc, sig] = a
       if (!/^[0-9a-f]{64}$/.test(pub) || !/^[0-9a-f]{128}$/.test(sig)) return 'vfalse'

@@ -27,6 +27,8 @@ export interface IndexReader {
   get (key: string): Promise<Json | null>
   /** Entries whose key starts with `prefix`, in key order (bounded by opts). */
   list (prefix: string, opts: ListOptions): Promise<IndexEntry[]>
+  /** Whether `key` exists (a stored null counts): needed by `applyRun` to count the changes of deletes. */
+  has?: (key: string) => Promise<boolean>
 }
 
 /** What a method call (`db.call`) may see: index reads plus caller info. */
@@ -54,6 +56,45 @@ export type TxAction =
   | { type: 'addOplog', pubkey: string }
   | { type: 'removeOplog', pubkey: string }
   | { type: 'setContractSource', code: string }
+
+/** One op of a run given to `ContractSandbox.applyRun`. */
+export interface RunItem {
+  /** The op's canonical JSON text (the oplog entry). */
+  opJson: string
+  origin: string
+  seq: number
+  ts: number
+  /**
+   * The index seq the op's ack gets. Required for the first item; later items may
+   * leave it out, and then it follows from the items before (height + 1 + changes).
+   */
+  height?: number
+  /** The ack's metadata (the result of `process`); default null. */
+  metadata?: Json
+}
+
+/**
+ * What `applyRun` says about one op: its actions, or the error its apply failed with.
+ * `numChanges` is what the guest counted and built on: the op's index changes when it
+ * succeeded, else 0 unless the host refused actions the guest had already taken in.
+ */
+export type RunResult =
+  | { ok: true, actions: TxAction[], numChanges: number }
+  | { ok: false, error: Error, numChanges: number }
+
+/**
+ * The outcome of `applyRun`: results for the first `results.length` items (possibly
+ * none), and why it stopped there: 'done' (all items), 'read' (the next item needs an
+ * index read first: `miss`), 'sync' (the next item lists the index and must see the
+ * earlier ones published), 'system' (the last op changed the contract or the
+ * participants), 'slice' (time is up; continue with another run), 'pending' (the next
+ * item waits for a promise: run it alone), 'fault' (a limit was hit: run the items
+ * alone; nothing was kept).
+ */
+export interface RunOutcome {
+  results: RunResult[]
+  stop: 'done' | 'read' | 'sync' | 'system' | 'slice' | 'pending' | 'fault'
+}
 
 /** Result of a method call. */
 export interface CallResult { response: Json | undefined, ops: Json[] }

@@ -12,7 +12,7 @@
  */
 import { ContractRuntimeError } from './errors.js'
 import { ContractSandbox } from '../sandbox/contract-sandbox.js'
-import type { AckInfo, CallContext, CallResult, IndexReader, Json, SandboxLimits, TxAction } from '../sandbox/types.js'
+import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from '../sandbox/types.js'
 
 /** Prefix under which the system contract's own keys are stored. */
 export const SYSTEM_PREFIX = '.sys/poa/'
@@ -106,7 +106,28 @@ export class ContractRuntime {
       const actions = await (this.system as ContractSandbox).apply(op, ack, { index: namespaced(ctx.index), opJson: ctx.opJson })
       return actions.map(systemAction)
     }
-    const actions = await this.user.apply(op, ack, ctx)
+    return this.checkUserActions(await this.user.apply(op, ack, ctx))
+  }
+
+  /**
+   * Apply a run of user-contract ops in one go (see ContractSandbox.applyRun); the
+   * caller keeps system ops out of it. Results are those `apply` gives op by op.
+   */
+  async applyRun (items: RunItem[], ctx: { index: IndexReader }): Promise<RunOutcome> {
+    const outcome = await this.user.applyRun(items, ctx)
+    if (this.system === null) return outcome
+    const results = outcome.results.map((r): RunResult => {
+      if (!r.ok) return r
+      try {
+        return { ...r, actions: this.checkUserActions(r.actions) }
+      } catch (err) {
+        return { ok: false, error: err as Error, numChanges: r.numChanges }
+      }
+    })
+    return { results, stop: outcome.stop }
+  }
+
+  private checkUserActions (actions: TxAction[]): TxAction[] {
     if (this.system !== null && actions.some(a => a.type === 'addOplog' || a.type === 'removeOplog')) {
       throw new ContractRuntimeError('Under PoA governance the participant set changes only by signatory quorum (SYS_APPROVE_KEY / SYS_REVOKE_KEY)', 'GOVERNANCE_REFUSED')
     }

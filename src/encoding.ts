@@ -12,7 +12,84 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 
 /** Canonical JSON text of `value`; throws InvalidValueError for anything that is not a JSON value. */
 export function canonicalJson (value: unknown): string {
-  return write(value, '$', new Set())
+  try {
+    return fast(value, [])
+  } catch (err) {
+    if (err !== NOT_JSON) throw err
+    return write(value, '$', new Set()) // the same walk again, naming where the value goes wrong (it throws)
+  }
+}
+
+/**
+ * Whether `text` is the canonical encoding of `value`, which was parsed from it. Most
+ * canonical texts are what JSON.stringify makes of their own parse with every
+ * object's keys already in order: that is checked first, without re-encoding.
+ */
+export function isCanonicalText (value: JsonValue, text: string): boolean {
+  if (keysInOrder(value) && JSON.stringify(value) === text) return true
+  return canonicalJson(value) === text
+}
+
+function keysInOrder (v: JsonValue): boolean {
+  if (v === null || typeof v !== 'object') return true
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!keysInOrder(v[i])) return false
+    return true
+  }
+  const keys = Object.keys(v)
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && !(keys[i - 1] < keys[i])) return false
+    if (!keysInOrder(v[keys[i]])) return false
+  }
+  return true
+}
+
+/** Thrown by `fast` when the value is not JSON: `write` then finds out where. */
+const NOT_JSON = new Error('not a JSON value')
+
+/** The canonical writer without bookkeeping for error messages (`stack`: the objects being written, for cycles). */
+function fast (v: unknown, stack: object[]): string {
+  switch (typeof v) {
+    case 'string': return JSON.stringify(v)
+    case 'boolean': return v ? 'true' : 'false'
+    case 'number':
+      if (!Number.isFinite(v)) throw NOT_JSON
+      return '' + v // Number::toString, as JSON.stringify writes numbers (and -0 as 0)
+    case 'object': {
+      if (v === null) return 'null'
+      if (stack.includes(v)) throw NOT_JSON
+      stack.push(v)
+      let out: string
+      if (Array.isArray(v)) {
+        out = '['
+        for (let i = 0; i < v.length; i++) out += (i === 0 ? '' : ',') + fast(v[i], stack)
+        out += ']'
+      } else {
+        const proto = Object.getPrototypeOf(v)
+        if (proto !== Object.prototype && proto !== null) throw NOT_JSON
+        const rec = v as Record<string, unknown>
+        const keys = Object.keys(rec)
+        if (!sorted(keys)) keys.sort()
+        out = '{'
+        let first = true
+        for (const k of keys) {
+          const el = rec[k]
+          if (el === undefined) continue
+          out += (first ? '' : ',') + JSON.stringify(k) + ':' + fast(el, stack)
+          first = false
+        }
+        out += '}'
+      }
+      stack.pop()
+      return out
+    }
+    default: throw NOT_JSON
+  }
+}
+
+function sorted (keys: string[]): boolean {
+  for (let i = 1; i < keys.length; i++) if (!(keys[i - 1] < keys[i])) return false
+  return true
 }
 
 /** Canonical bytes (UTF-8 of canonicalJson). */

@@ -24,7 +24,8 @@ import {
   INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
 } from './schemas.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
-import type { IndexReader, SandboxLimits, ListOptions as SandboxListOptions } from '../sandbox/types.js'
+import type { IndexReader, RunItem, SandboxLimits, TxAction, ListOptions as SandboxListOptions } from '../sandbox/types.js'
+import { MAX_RUN_ITEMS } from '../sandbox/contract-sandbox.js'
 import { prefixRange } from './logs/index-log.js'
 import { readBlocks } from './logs/blocks.js'
 
@@ -61,6 +62,26 @@ interface Input {
   onAppend: () => void
 }
 interface OpResult { ack: Ack, changes: Change[] }
+interface OplogHead { length: number, treeHash: string }
+type AckBase = Pick<Ack, 'v' | 'origin' | 'seq' | 'oplogLength' | 'oplogTreeHash' | 'ts' | 'batchStart'>
+interface RunBlock { seq: number, block: Buffer }
+/** Oplog blocks [start, end) being read at once; `all` is null when that failed. */
+interface BlockRange { start: number, end: number, all: Promise<Buffer[] | null> }
+
+/** The Hyperbee batch being built, and what is in it so far. */
+interface BatchState {
+  /** Index length before the batch: every ack of it records this. */
+  batchStart: number
+  reader: BatchReader
+  /** Blocks put so far: the next ack's index seq is batchStart + written. */
+  written: number
+  done: Array<{ origin: string, seq: number }>
+  /** Changes of the contract or the participant set (the batch ends after the op that makes one). */
+  system: Change[]
+  max: number
+}
+
+function full (b: BatchState): boolean { return b.done.length >= b.max || b.system.length > 0 }
 
 export class Executor extends EventEmitter {
   private readonly index: IndexLog
@@ -149,35 +170,20 @@ export class Executor extends EventEmitter {
     if (order.length === 0) return false
     const bee = this.index.bee
     const batch = bee.batch()
-    const batchStart = bee.version
-    const reader = new BatchReader(batch)
-    const max = this.opts.maxBatchOps ?? 256
-    const done: Array<{ origin: string, seq: number }> = []
-    let written = 0 // blocks put in this batch so far: the next ack's index seq is batchStart + written
-    const system: Change[] = []
+    const b: BatchState = { batchStart: bee.version, reader: new BatchReader(batch), written: 0, done: [], system: [], max: this.opts.maxBatchOps ?? 256 }
     try {
       for (const input of order) {
         const limit = input.oplog.length
         const head = { length: limit, treeHash: (await input.oplog.core.treeHash(limit)).toString('hex') }
-        const blocks = this.prefetch(input, Math.min(limit, input.nextSeq + max - done.length))
-        while (input.nextSeq < limit && done.length < max && system.length === 0) {
-          const block = await (blocks.get(input.nextSeq) ?? this.readBlock(input, input.nextSeq))
-          if (block === null) { this.retrySoon(); break } // a remote block that did not arrive in time: try again shortly
-          const seq = input.nextSeq
-          const { ack, changes } = await this.executeOp(input.hex, seq, block, head, batchStart, batchStart + written, reader)
-          await reader.put(ackKey(input.hex, seq), encodeAck(this.opts.hooks?.ack?.(ack) ?? ack))
-          for (const c of changes) {
-            if (c.type === 'put') await reader.put(c.key, c.value)
-            else await reader.del(c.key)
-          }
-          written += 1 + changes.length
-          for (const c of changes) if (isSystemChange(c)) system.push(c)
-          input.nextSeq = this.opts.hooks?.nextSeq?.(input.hex, seq) ?? seq + 1
-          done.push({ origin: input.hex, seq })
+        const blocks = this.prefetch(input, Math.min(limit, input.nextSeq + b.max - b.done.length))
+        while (input.nextSeq < limit && !full(b)) {
+          const run = await this.nextRun(input, blocks, limit, b)
+          if (run.length === 0) { this.retrySoon(); break } // a remote block that did not arrive in time: try again shortly
+          await this.executeRun(input, run, head, b)
         }
-        if (done.length >= max || system.length > 0) break
+        if (full(b)) break
       }
-      if (done.length === 0) { await batch.close(); return false }
+      if (b.done.length === 0) { await batch.close(); return false }
       await batch.flush()
     } catch (err) {
       for (const input of order) input.nextSeq = input.committed
@@ -185,10 +191,103 @@ export class Executor extends EventEmitter {
       throw err
     }
     for (const input of order) input.committed = input.nextSeq
-    this.processed += done.length
-    await this.applySystemChanges(system)
-    this.emit('batch', done)
+    this.processed += b.done.length
+    await this.applySystemChanges(b.system)
+    this.emit('batch', b.done)
     return true
+  }
+
+  /**
+   * The next ops of `input` to run together: consecutive blocks from its nextSeq, as
+   * many as the batch and one sandbox run take, up to the first block that is not
+   * there (remote, timed out). One op only when a test hook picks the next seq.
+   */
+  private async nextRun (input: Input, blocks: BlockRange, limit: number, b: BatchState): Promise<RunBlock[]> {
+    const most = this.opts.hooks?.nextSeq !== undefined ? 1 : Math.min(MAX_RUN_ITEMS, b.max - b.done.length)
+    const run: RunBlock[] = []
+    for (let seq = input.nextSeq; seq < limit && run.length < most; seq++) {
+      const block = await this.blockAt(input, blocks, seq)
+      if (block === null) break
+      run.push({ seq, block })
+    }
+    return run
+  }
+
+  /**
+   * Execute the first ops of `run` and publish them into the batch (at least one).
+   * Ops go through the sandbox together (applyRun) while they can: valid entries for
+   * the user contract, no `process` export. Anything else, and whatever a run gives
+   * back unfinished, goes one op at a time.
+   */
+  private async executeRun (input: Input, run: RunBlock[], head: OplogHead, b: BatchState): Promise<void> {
+    const sandbox = this.sandbox as ContractRuntime
+    const items: RunItem[] = []
+    if (!sandbox.hasProcess) {
+      for (const { seq, block } of run) {
+        let op: Op
+        try { op = decodeOp(block) } catch (err) { if (err instanceof VitraError) break; throw err }
+        if (sandbox.isSystemOp(op)) break
+        items.push({ opJson: block.toString('utf8'), origin: input.hex, seq, ts: 0 })
+      }
+    }
+    if (items.length < 2) {
+      await this.executeAlone(input, run[0], head, b)
+      return
+    }
+    let k = 0
+    let stalls = 0
+    while (k < items.length && !full(b)) {
+      const ts = this.now()
+      const rest = items.slice(k, k + b.max - b.done.length)
+      for (let i = 0; i < rest.length; i++) rest[i].ts = ts
+      rest[0].height = b.batchStart + b.written
+      const outcome = await sandbox.applyRun(rest, { index: b.reader })
+      let agreed = true
+      for (let i = 0; i < outcome.results.length && agreed; i++) {
+        const r = outcome.results[i]
+        const it = rest[i]
+        const res = await this.settle(this.ackBase(input.hex, it.seq, head, ts, b), r.ok ? r.actions : r.error, b.reader)
+        await this.publish(input, res, b)
+        k++
+        // The guest counted the changes to give the next op its height, and its overlay
+        // holds this op's writes: when the host disagrees (an invalid action, a refused
+        // source, a test hook), the later results rest on a wrong state.
+        agreed = res.changes.length === r.numChanges
+      }
+      if (!agreed) continue
+      if (outcome.results.length === 0 && (outcome.stop === 'read' || outcome.stop === 'sync' || outcome.stop === 'slice')) {
+        // Nothing done: the next entry has the missing read at hand. Should that not
+        // help either, the op goes alone, so that the run always moves on.
+        if (++stalls < 2) continue
+        stalls = 0
+        await this.executeAlone(input, run[k++], head, b)
+      } else if (outcome.stop === 'fault') {
+        // A limit was hit somewhere in the run: give every op its own entry (and limits).
+        while (k < items.length && !full(b)) await this.executeAlone(input, run[k++], head, b)
+      } else if (outcome.stop === 'pending' && k < items.length && !full(b)) {
+        await this.executeAlone(input, run[k++], head, b)
+      }
+      if (outcome.results.length > 0) stalls = 0
+    }
+  }
+
+  /** One op through process + apply on its own, published into the batch. */
+  private async executeAlone (input: Input, rb: RunBlock, head: OplogHead, b: BatchState): Promise<void> {
+    await this.publish(input, await this.executeOp(input.hex, rb.seq, rb.block, head, b), b)
+  }
+
+  /** Put an op's ack and writes into the batch and move its oplog on. */
+  private async publish (input: Input, res: OpResult, b: BatchState): Promise<void> {
+    const seq = res.ack.seq
+    await b.reader.put(ackKey(input.hex, seq), encodeAck(this.opts.hooks?.ack?.(res.ack) ?? res.ack))
+    for (const c of res.changes) {
+      if (c.type === 'put') await b.reader.put(c.key, c.value)
+      else await b.reader.del(c.key)
+    }
+    b.written += 1 + res.changes.length
+    for (const c of res.changes) if (isSystemChange(c)) b.system.push(c)
+    input.nextSeq = this.opts.hooks?.nextSeq?.(input.hex, seq) ?? seq + 1
+    b.done.push({ origin: input.hex, seq })
   }
 
   private retryTimer: NodeJS.Timeout | null = null
@@ -212,16 +311,21 @@ export class Executor extends EventEmitter {
    * Start reading the blocks [nextSeq, end) at once: the locally stored ones in one
    * storage batch (reads are I/O-bound; one at a time they dominate a batch).
    */
-  private prefetch (input: Input, end: number): Map<number, Promise<Buffer | null>> {
-    const out = new Map<number, Promise<Buffer | null>>()
+  private prefetch (input: Input, end: number): BlockRange {
     const start = input.nextSeq
-    if (end <= start) return out
-    const all = readBlocks(input.oplog.core, start, end, { timeout: this.opts.blockTimeoutMs ?? 5000 })
-    all.catch(() => undefined) // each block's promise below carries the failure to where it is awaited
-    for (let seq = start; seq < end; seq++) {
-      out.set(seq, all.then(blocks => blocks[seq - start], async () => await this.readBlock(input, seq)))
+    if (end <= start) return { start, end: start, all: Promise.resolve(null) }
+    // On a failure (a remote block that did not come) the blocks are read one by one instead.
+    const all = readBlocks(input.oplog.core, start, end, { timeout: this.opts.blockTimeoutMs ?? 5000 }).catch(() => null)
+    return { start, end, all }
+  }
+
+  /** The block at `seq`: from the prefetched range when it holds it, else read alone (null: did not arrive in time). */
+  private async blockAt (input: Input, range: BlockRange, seq: number): Promise<Buffer | null> {
+    if (seq >= range.start && seq < range.end) {
+      const all = await range.all
+      if (all !== null) return all[seq - range.start]
     }
-    return out
+    return await this.readBlock(input, seq)
   }
 
   /** One op block; null when a remote block did not arrive in time (the batch ends there and resumes later). */
@@ -234,20 +338,36 @@ export class Executor extends EventEmitter {
     }
   }
 
+  private now (): number { return (this.opts.now ?? Date.now)() }
+
+  private ackBase (origin: string, seq: number, head: OplogHead, ts: number, b: BatchState): AckBase {
+    return { v: ACK_VERSION as 1, origin, seq, oplogLength: head.length, oplogTreeHash: head.treeHash, ts, batchStart: b.batchStart }
+  }
+
   /** Run one op through process + apply. Contract faults and malformed ops become failed acks. */
-  private async executeOp (origin: string, seq: number, block: Buffer, head: { length: number, treeHash: string },
-    batchStart: number, height: number, reader: BatchReader): Promise<OpResult> {
-    const ts = (this.opts.now ?? Date.now)()
-    const base = { v: ACK_VERSION as 1, origin, seq, oplogLength: head.length, oplogTreeHash: head.treeHash, ts, batchStart }
+  private async executeOp (origin: string, seq: number, block: Buffer, head: OplogHead, b: BatchState): Promise<OpResult> {
+    const base = this.ackBase(origin, seq, head, this.now(), b)
     let metadata: JsonValue = null
+    let outcome: TxAction[] | Error
     try {
       const op: Op = decodeOp(block)
       const sandbox = this.sandbox as ContractRuntime
-      if (sandbox.hasProcess) metadata = await runProcess(sandbox, op, reader)
-      const actions = await sandbox.apply(op, { origin, seq, ts, metadata, height }, { index: reader, opJson: block.toString('utf8') })
-      let changes = await actionsToChanges(actions, reader.has)
+      if (sandbox.hasProcess) metadata = await runProcess(sandbox, op, b.reader)
+      outcome = await sandbox.apply(op, { origin, seq, ts: base.ts, metadata, height: b.batchStart + b.written }, { index: b.reader, opJson: block.toString('utf8') })
+    } catch (err) {
+      if (!(err instanceof VitraError)) throw err
+      outcome = err
+    }
+    return await this.settle(base, outcome, b.reader, metadata)
+  }
+
+  /** The ack and index changes of an op, from the actions its apply recorded or the error it failed with. */
+  private async settle (base: AckBase, outcome: TxAction[] | Error, reader: BatchReader, metadata: JsonValue = null): Promise<OpResult> {
+    try {
+      if (outcome instanceof Error) throw outcome
+      let changes = await actionsToChanges(outcome, reader.has)
       await this.checkSystemChanges(changes)
-      if (this.opts.hooks?.changes !== undefined) changes = this.opts.hooks.changes(origin, seq, changes)
+      if (this.opts.hooks?.changes !== undefined) changes = this.opts.hooks.changes(base.origin, base.seq, changes)
       return { ack: { ...base, metadata, success: true, numChanges: changes.length }, changes }
     } catch (err) {
       if (!(err instanceof VitraError)) throw err

@@ -3,7 +3,7 @@
  * untrusted bytes (oplog entries, index entries). Shared by the executor and the
  * verifier, so that both derive exactly the same bytes from the same inputs.
  */
-import { canonicalJson, decodeValue, encodeValue, type JsonValue } from './encoding.js'
+import { canonicalJson, decodeValue, encodeValue, isCanonicalText, type JsonValue } from './encoding.js'
 import { InvalidEntryError } from './errors.js'
 import type { TxAction } from '../sandbox/types.js'
 
@@ -79,13 +79,13 @@ export function encodeAck (ack: Ack): Buffer {
   let s = '{"batchStart":' + num(ack.batchStart)
   if (ack.error !== undefined) s += ',"error":' + JSON.stringify(ack.error)
   if (ack.errorCode !== undefined) s += ',"errorCode":' + JSON.stringify(ack.errorCode)
-  s += ',"metadata":' + canonicalJson(ack.metadata) + ',"numChanges":' + num(ack.numChanges) + ',"oplogLength":' + num(ack.oplogLength) +
+  s += ',"metadata":' + (ack.metadata === null ? 'null' : canonicalJson(ack.metadata)) + ',"numChanges":' + num(ack.numChanges) + ',"oplogLength":' + num(ack.oplogLength) +
     ',"oplogTreeHash":"' + ack.oplogTreeHash + '","origin":"' + ack.origin + '","seq":' + num(ack.seq) +
     ',"success":' + (ack.success ? 'true' : 'false') + ',"ts":' + num(ack.ts) + ',"v":' + num(ack.v) + '}'
   return Buffer.from(s, 'utf8')
 }
 
-function num (n: number): string { return canonicalJson(n) }
+function num (n: number): string { return Number.isSafeInteger(n) ? String(n) : canonicalJson(n) }
 
 /** Validate an ack read from an index (untrusted). Throws InvalidEntryError. */
 export function decodeAck (buf: Uint8Array): Ack {
@@ -125,12 +125,13 @@ export function encodeOp (op: unknown): Buffer {
 
 /** Decode an oplog entry (untrusted bytes). Throws InvalidEntryError when it is not a valid op. */
 export function decodeOp (buf: Uint8Array): Op {
+  const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8')
   let v: unknown
-  try { v = decodeValue(buf) } catch (err) {
+  try { v = JSON.parse(text) } catch (err) {
     throw new InvalidEntryError(`Oplog entry is not JSON: ${(err as Error).message}`)
   }
   validateOp(v)
-  if (canonicalJson(v) !== Buffer.from(buf).toString('utf8')) throw new InvalidEntryError('Oplog entry is not canonically encoded')
+  if (!isCanonicalText(v, text)) throw new InvalidEntryError('Oplog entry is not canonically encoded')
   return v
 }
 
