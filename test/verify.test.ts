@@ -4,7 +4,7 @@ import { join } from 'path'
 import { writeFileSync } from 'fs'
 import Corestore from 'corestore'
 import {
-  ContractFraudProof, verifyFraudProof, verifyIndex, ackKey, StorageInMemory, type ContractMonitor
+  ContractFraudProof, Database, verifyFraudProof, verifyIndex, ackKey, StorageInMemory, type ContractMonitor
 } from '../src/index.js'
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
 import { contract, createDb, eventually, follow } from './helpers.js'
@@ -36,6 +36,32 @@ test('verify - an honest counter database verifies (group commit, many batches)'
   await db.executor?.sync()
   const { length } = await db.verify()
   t.is(length, db.index.version, 'the whole index is verified')
+})
+
+test('verify - an accepted timeout in the middle of a batch: later ops replay without its writes', async t => {
+  // The verifier applies the ops of a batch together, ahead of checking them. An op
+  // acked as timed out (which it cannot reproduce) has no writes: the results it
+  // computed ahead for the ops after it, on top of those writes, must not be used.
+  const source = `export const apply = {
+    async W (tx, op) { tx.put('x', op.v) },
+    async R (tx, op, ack) { tx.put('r/' + ack.seq, await tx.get('x')) }
+  }`
+  const timedOut = (seq: number): boolean => seq === 1
+  const db = await Database.create(new StorageInMemory(), {
+    contract: { source },
+    executorHooks: {
+      changes: (_origin, seq, changes) => timedOut(seq) ? [] : changes,
+      ack: ack => timedOut(ack.seq) ? { ...ack, success: false, error: 'timed out', errorCode: 'CONTRACT_TIMEOUT', numChanges: 0 } : ack
+    }
+  })
+  t.teardown(() => db.close())
+  await db.localOplog?.appendMany([{ op: 'W', v: 1 }, { op: 'W', v: 2 }, { op: 'R' }, { op: 'R' }])
+  await db.executor?.sync()
+  t.is(await db.index.get('r/2'), 1, 'the op after the timeout saw the state without its write')
+  const [, second] = await Promise.all([0, 1].map(async seq => await db.index.getAck(db.localOplog?.hex ?? '', seq)))
+  t.is(second?.ack.errorCode, 'CONTRACT_TIMEOUT')
+  t.is((await db.index.getAck(db.localOplog?.hex ?? '', 3))?.ack.batchStart, second?.ack.batchStart, 'all in one batch')
+  await t.execution(db.verify(), 'verified')
 })
 
 test('verify - failures, timeouts, Math.random/Date, source changes and participants verify cleanly', async t => {

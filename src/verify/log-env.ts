@@ -4,11 +4,14 @@
  */
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
-import { CouldNotVerifyError } from '../errors.js'
+import { CouldNotVerifyError, VitraError } from '../errors.js'
 import { readBlocks } from '../logs/blocks.js'
 import { ContractRuntime, type Governance } from '../contract-runtime.js'
-import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
-import type { ReplayEnv } from './replay.js'
+import { canonicalJson } from '../encoding.js'
+import { decodeAck, decodeOp, parseAckKey } from '../schemas.js'
+import { MAX_RUN_ITEMS } from '../../sandbox/contract-sandbox.js'
+import type { AckInfo, Json, RunItem, RunResult, SandboxLimits, TxAction } from '../../sandbox/types.js'
+import type { IndexBlock, ReplayEnv } from './replay.js'
 import { stateView, type StateReader } from './state-view.js'
 
 export interface LogEnvOptions {
@@ -24,6 +27,16 @@ export interface LogEnvOptions {
 /** Oplog blocks read ahead of the replay. */
 const READ_AHEAD = 256
 
+/** An op applied ahead of the replay, and the inputs it was applied with. */
+interface Speculated {
+  source: string
+  governance: Governance | null
+  ts: number
+  height: number
+  metadata: string
+  result: RunResult
+}
+
 export class LogReplayEnv implements ReplayEnv {
   private readonly opts: LogEnvOptions
   private readonly sandboxes = new Map<string, ContractRuntime>()
@@ -32,7 +45,23 @@ export class LogReplayEnv implements ReplayEnv {
   /** The runtime used last (the common case: the same contract op after op). */
   private last: { source: string, governance: Governance | null, runtime: ContractRuntime } | null = null
 
+  /** Index entries the replay is about to check (see `lookahead`). */
+  private upcoming: IndexBlock[] = []
+  /** Results of ops applied ahead of the replay, by `origin/seq`. */
+  private readonly ahead = new Map<string, Speculated>()
+
   constructor (opts: LogEnvOptions) { this.opts = opts }
+
+  /**
+   * The entries the replay will check next. `apply` uses them to run the ops acked in
+   * the same batch together (ContractRuntime.applyRun), keeping the results of the
+   * later ones for when the replay gets there. Untrusted: an entry that does not
+   * parse as an ack of the batch ends the run, and the replay judges every entry
+   * itself when it gets to it.
+   */
+  lookahead (entries: IndexBlock[]): void { this.upcoming = entries }
+
+  forgetAhead (): void { this.ahead.clear() }
 
   async getOp (origin: string, seq: number): Promise<Buffer> {
     const core = await this.opts.openOplog(origin)
@@ -85,8 +114,61 @@ export class LogReplayEnv implements ReplayEnv {
     return stateView(this.checkout.bee, overlay)
   }
 
+  /**
+   * `apply` for the replay. A result applied ahead is used when the op, its ack fields
+   * and the contract are the ones it was applied with, and the replay accepted every op
+   * before it as the contract's own result (else `forgetAhead` dropped it). Otherwise the
+   * op starts a new run with the ops acked after it in the same batch.
+   */
   async apply (source: string, op: Json, ack: AckInfo, state: StateReader, governance: Governance | null, opJson?: string): Promise<TxAction[]> {
-    return await (await this.runtime(source, governance)).apply(op, ack, { index: state, opJson })
+    const id = ack.origin + '/' + ack.seq
+    const hit = this.ahead.get(id)
+    this.ahead.delete(id)
+    if (hit !== undefined && hit.source === source && hit.governance === governance && hit.ts === ack.ts &&
+      hit.height === ack.height && hit.metadata === canonicalJson(ack.metadata)) return outcomeOf(hit.result)
+    this.ahead.clear()
+    const runtime = await this.runtime(source, governance)
+    const items = opJson === undefined || ack.height === undefined || runtime.isSystemOp(op) ? [] : await this.runAfter(runtime, ack, opJson)
+    for (let attempt = 0; items.length > 1 && attempt < 2; attempt++) {
+      const { results } = await runtime.applyRun(items, { index: state })
+      if (results.length === 0) continue // the first op needed a read: the next attempt has it
+      for (let i = 1; i < results.length; i++) {
+        // Ops after one whose writes the host refused rest on writes the replay will not have.
+        if (!results[i - 1].ok && results[i - 1].numChanges > 0) break
+        const it = items[i]
+        this.ahead.set(it.origin + '/' + it.seq, { source, governance, ts: it.ts, height: it.height as number, metadata: canonicalJson(it.metadata ?? null), result: results[i] })
+      }
+      return outcomeOf(results[0])
+    }
+    return await runtime.apply(op, ack, { index: state, opJson })
+  }
+
+  /** The op of `ack` followed by the user ops acked after it in the same batch (from `lookahead`), as run items. */
+  private async runAfter (runtime: ContractRuntime, ack: AckInfo, opJson: string): Promise<RunItem[]> {
+    const height = ack.height as number
+    const items: RunItem[] = [{ opJson, origin: ack.origin, seq: ack.seq, ts: ack.ts, height, metadata: ack.metadata }]
+    let batchStart = -1
+    for (const e of this.upcoming) {
+      if (items.length >= MAX_RUN_ITEMS) break
+      if (e.seq < height) continue
+      const where = parseAckKey(e.key)
+      if (where === null || e.value === null) continue // a write of an op
+      let next
+      try {
+        const a = decodeAck(e.value)
+        if (e.seq === height) { batchStart = a.batchStart; continue }
+        if (a.batchStart !== batchStart || a.origin !== where.origin || a.seq !== where.seq) break
+        const block = await this.getOp(a.origin, a.seq)
+        const op = decodeOp(block)
+        if (runtime.isSystemOp(op)) break
+        next = { opJson: block.toString('utf8'), origin: a.origin, seq: a.seq, ts: a.ts, height: e.seq, metadata: a.metadata }
+      } catch (err) {
+        if (err instanceof VitraError) break // not an ack, an op or a block the replay will accept: it judges that itself
+        throw err
+      }
+      items.push(next)
+    }
+    return batchStart === -1 ? items.slice(0, 1) : items
   }
 
   async compile (source: string, governance: Governance | null): Promise<void> { await this.runtime(source, governance) }
@@ -117,6 +199,11 @@ export class LogReplayEnv implements ReplayEnv {
     this.sandboxes.clear()
     this.last = null
   }
+}
+
+function outcomeOf (r: RunResult): TxAction[] {
+  if (r.ok) return r.actions
+  throw r.error
 }
 
 /** `p`, or a rejection after `ms` (core.treeHash waits for peers without a timeout of its own). */

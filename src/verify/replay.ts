@@ -105,6 +105,11 @@ export interface ReplayEnv {
   apply (source: string, op: JsonValue, ack: AckInfo, state: StateReader, governance: Governance | null, opJson?: string): Promise<TxAction[]>
   /** Throws a VitraError when `source` (with the governance's system contract) does not compile. */
   compile (source: string, governance: Governance | null): Promise<void>
+  /**
+   * Optional: the replay accepted an op without its writes (a failure the verifier
+   * cannot reproduce): results `apply` computed ahead on top of those writes are void.
+   */
+  forgetAhead?: () => void
 }
 
 export function initialState (): ReplayState {
@@ -213,6 +218,7 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
   const replay = await replayOp(state.source as string, parseGovernance(state.governance), ack, e.seq, overlay, env)
   const v = checkOutcome(e.seq, ack, replay)
   if (v !== null) return v
+  if (replay.ok && !ack.success) env.forgetAhead?.()
   state.batchStart = ack.batchStart
   state.overlay = overlay
   overlay.set(e.key, e.value)

@@ -74,6 +74,7 @@ export class Verifier {
   async advance (to = this.core.length): Promise<Violation | null> {
     while (to > this.state.length) {
       const entries = await this.read(this.state.length, Math.min(to, this.state.length + READ_CHUNK))
+      this.env.lookahead(entries)
       for (const entry of entries) {
         const v = await step(this.state, entry, this.env)
         if (v !== null) return v
