@@ -109,7 +109,7 @@ import {
   UnknownMethodError
 } from '../src/errors.js'
 import { asActions, asJson, checkActions, encodeJson } from './json.js'
-import { IsolateInstance, type BatchOutcome, type ContractInfo, type EntryArgs, type EntryContext, type FastOutcome } from './instance.js'
+import { IsolateInstance, type BatchOutcome, type CallAnswer, type ContractInfo, type EntryArgs, type EntryContext, type FastOutcome } from './instance.js'
 import { resolveLimits, type ResolvedLimits } from './limits.js'
 import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from './types.js'
 
@@ -135,6 +135,17 @@ const SLOW_STRIKES = 3
 const MAX_HINT_READS = 16
 /** Most ops given to one batch entry (applyRun). */
 export const MAX_RUN_ITEMS = 64
+/** Most calls run in one calls entry. */
+const MAX_CALL_BATCH = 64
+
+/** A call waiting for its turn (see `call`). */
+interface QueuedCall {
+  method: string
+  params: string
+  ctx: CallContext
+  resolve: (r: CallResult) => void
+  reject: (e: Error) => void
+}
 
 /** What the last fast runs of one entry name read. */
 interface ReadHint {
@@ -145,9 +156,6 @@ interface ReadHint {
 
 /** Parsed guest answer of a batch entry: per op `{ a: actions, n: changes }` or `{ x: error }`. */
 interface BatchAnswer { r: Array<{ a: unknown, n: number } | { x: GuestError }>, s: RunOutcome['stop'] }
-
-/** Parsed guest answer of a `call` entry. */
-interface CallAnswer { o: Json[], r?: Json }
 
 /** Parsed guest error ('!' + JSON). */
 interface GuestError { name: string, message: string, stack: string }
@@ -171,6 +179,8 @@ export class ContractSandbox {
   private readonly strikes = new Map<string, number>()
   /** What the last batch entry read (and the read it stopped for): prefetched by the next one. */
   private batchHint: string[] = []
+  /** Calls waiting while another entry runs: they then run together (see `call`). */
+  private callQueue: QueuedCall[] = []
 
   /** Does no work: call `ready()` (or any entry) to load the contract. */
   constructor (source: string, opts: SandboxOptions = {}) {
@@ -213,10 +223,63 @@ export class ContractSandbox {
     await this.ready()
     if (typeof method !== 'string' || !this.methodSet.has(method)) throw new UnknownMethodError(String(method), this.methods)
     const paramsJson = params === undefined ? '' : encodeJson(params, 'params')
-    const entry: EntryContext = { kind: 'call', index: ctx.index, caller: ctx }
-    const out = await this.enter(entry, 'call:' + method, ['call', method, paramsJson, ctx.isWriter === true, ctx.oplog ?? null, 0])
-    const answer = JSON.parse(out) as CallAnswer
-    return { response: answer.r, ops: answer.o }
+    if (!this.fastPath) return callResult(await this.enter(callEntry(ctx), 'call:' + method, callArgs(method, paramsJson, ctx)))
+    // Calls that arrive while another entry runs wait here and then run together in one
+    // entry (calls only read, so they cannot see each other): one crossing for many.
+    return await new Promise<CallResult>((resolve, reject) => {
+      this.callQueue.push({ method, params: paramsJson, ctx, resolve, reject })
+      if (this.callQueue.length === 1) void this.exclusive(async () => await this.drainCalls())
+    })
+  }
+
+  /**
+   * Runs the queued calls of the first one's caller (the same CallContext object), up
+   * to MAX_CALL_BATCH: one alone through the usual paths, several in one calls entry.
+   * A call that entry cannot finish runs alone after it; a limit hit by any of them
+   * sends every one of them alone (each then has its own limits).
+   */
+  private async drainCalls (): Promise<void> {
+    if (this.callQueue.length === 0) return
+    const ctx = this.callQueue[0].ctx
+    const group: QueuedCall[] = []
+    const rest: QueuedCall[] = []
+    for (const q of this.callQueue) (q.ctx === ctx && group.length < MAX_CALL_BATCH ? group : rest).push(q)
+    this.callQueue = rest
+    if (rest.length > 0) void this.exclusive(async () => await this.drainCalls())
+    let answers: Array<CallAnswer | null> = group.map(() => null)
+    if (group.length > 1 && !group.some(q => this.slowNames.has('call:' + q.method))) {
+      try {
+        const instance = await this.currentInstance()
+        answers = await instance.runCalls(callEntry(ctx, 'calls'), group.map(q => [q.method, q.params]), this.callHints(group))
+      } catch (err) {
+        // A closed sandbox fails them all; after anything else each runs alone, with its own limits.
+        if (err instanceof ClosedError) {
+          for (const q of group) q.reject(err)
+          return
+        }
+      }
+    }
+    for (let i = 0; i < group.length; i++) {
+      const q = group[i]
+      const a = answers[i]
+      try {
+        if (a === null) q.resolve(callResult(await this.runEntry(callEntry(q.ctx), 'call:' + q.method, callArgs(q.method, q.params, q.ctx))))
+        else if ('x' in a) q.reject(guestErrorOf(a.x, 'call'))
+        else q.resolve({ response: a.r as Json | undefined, ops: a.o as Json[] })
+      } catch (err) {
+        q.reject(err as Error)
+      }
+    }
+  }
+
+  /** Reads worth making before a calls entry: the stable read hints of its methods. */
+  private callHints (group: QueuedCall[]): string[] {
+    const keys = new Set<string>()
+    for (const q of group) {
+      const hint = this.hints.get('call:' + q.method)
+      if (hint !== undefined && hint.stable) for (const k of hint.reads) keys.add(k)
+    }
+    return keys.size > MAX_HINT_READS ? [] : [...keys]
   }
 
   /**
@@ -278,7 +341,7 @@ export class ContractSandbox {
         return await instance.runBatch(entry, payload, this.batchHint)
       })
     } catch (err) {
-      if (err instanceof ContractTimeoutError || err instanceof ContractMemoryError || (err instanceof ContractRuntimeError && err.code === 'CONTRACT_RUNTIME_ERROR')) {
+      if (isLimitFault(err)) {
         this.batchHint = []
         return { results: [], stop: 'fault' }
       }
@@ -313,14 +376,14 @@ export class ContractSandbox {
    * is known to need the async path, and turns a guest error into ContractRuntimeError.
    */
   private async enter (ctx: EntryContext, name: string, args: EntryArgs): Promise<string> {
-    const out = await this.exclusive(async () => {
-      if (this.fastPath && !this.slowNames.has(name)) {
-        const fast = await this.runFast(ctx, name, args)
-        if (fast !== null) return fast
-      }
-      const instance = await this.currentInstance()
-      return await instance.runAsync(ctx, args)
-    })
+    return await this.exclusive(async () => await this.runEntry(ctx, name, args))
+  }
+
+  /** `enter` without waiting for its turn: the caller holds it. */
+  private async runEntry (ctx: EntryContext, name: string, args: EntryArgs): Promise<string> {
+    let out: string | null = null
+    if (this.fastPath && !this.slowNames.has(name)) out = await this.runFast(ctx, name, args)
+    if (out === null) out = await (await this.currentInstance()).runAsync(ctx, args)
     if (out.charCodeAt(0) === 33 /* '!' */) throw guestError(out, ctx.kind)
     return out
   }
@@ -433,6 +496,24 @@ function guestError (out: string, kind: string): ContractRuntimeError {
 
 function guestErrorOf (parsed: GuestError, kind: string): ContractRuntimeError {
   return new ContractRuntimeError(parsed.message, 'CONTRACT_RUNTIME_ERROR', { name: parsed.name, stack: parsed.stack, entry: kind })
+}
+
+function callEntry (ctx: CallContext, kind: 'call' | 'calls' = 'call'): EntryContext {
+  return { kind, index: ctx.index, caller: ctx }
+}
+
+function callArgs (method: string, params: string, ctx: CallContext): EntryArgs {
+  return ['call', method, params, ctx.isWriter === true, ctx.oplog ?? null, 0]
+}
+
+function callResult (out: string): CallResult {
+  const answer = JSON.parse(out) as { o: Json[], r?: Json }
+  return { response: answer.r, ops: answer.o }
+}
+
+/** A limit (or a broken isolate) hit by a shared entry: its parts are retried one by one. */
+function isLimitFault (err: unknown): boolean {
+  return err instanceof ContractTimeoutError || err instanceof ContractMemoryError || (err instanceof ContractRuntimeError && err.code === 'CONTRACT_RUNTIME_ERROR')
 }
 
 /** The actions an apply recorded, checked (ContractRuntimeError when one is malformed). */

@@ -538,6 +538,34 @@ async function runCall (e, name, paramsJson) {
   return head + ',"r":' + encodeJson(response, 'the return value of ' + name + '()') + '}'
 }
 
+// ---------------------------------------------------------------- batched calls
+
+// runCalls runs several method calls of one caller in one entry, one after the other.
+// Each has its own answer: its result, its error ({"x": ...}), or 0 when it needed a
+// read the host has not made (the host makes it and runs that call again). Calls only
+// read the index, so they cannot see each other. A call waiting for a promise that
+// does not settle at once stalls the entry: the host takes the answers so far.
+async function runCalls (e, payload) {
+  const calls = JSONparse(payload)
+  const results = []
+  partial = () => callsAnswer(results, 'pending')
+  for (let i = 0; i < calls.length; i++) {
+    let out
+    try {
+      out = await runCall(e, calls[i][0], calls[i][1])
+    } catch (err) {
+      out = e.deferred ? '0' : '{"x":' + strSlice(describeError(err), 1) + '}'
+    }
+    push(results, e.deferred ? '0' : out)
+    e.deferred = false
+  }
+  return callsAnswer(results, 'done')
+}
+
+function callsAnswer (results, stop) {
+  return '{"r":[' + join(results, ',') + '],"s":"' + stop + '"}'
+}
+
 async function runProcess (e, opJson) {
   const fn = ns.process
   if (typeof fn !== 'function') return 'null'
@@ -676,6 +704,8 @@ async function runApply (e, payload) {
 // BATCH_SLICE_MS of work ('slice'). The op it stopped at is not part of the answer.
 const BATCH_SLICE_MS = 4
 let batchResults = null
+// While a batch or calls entry runs: its answer so far, for take() when the entry stalls.
+let partial = null
 
 function stopBatch (why) {
   const e = current
@@ -704,6 +734,7 @@ async function runBatch (e, payload) {
   const items = JSONparse(payload)
   const results = []
   batchResults = results
+  partial = (e) => batchAnswer(results, e.deferred ? (e.stop === null ? 'read' : e.stop) : 'pending')
   overlay = new MapCtor()
   const t0 = realNow()
   let height = items[0][4]
@@ -750,9 +781,10 @@ function openEntry (kind, writer, oplog, ts, fast) {
   if (current !== null) closeEntry(current)
   const e = { gen: ++generation, fast, deferred: false, stop: null, closers: [] }
   current = e
-  mode = kind === 'batch' ? 'apply' : kind
+  const call = kind === 'call' || kind === 'calls'
+  mode = kind === 'batch' ? 'apply' : kind === 'calls' ? 'call' : kind
   if (kind === 'apply') detNow = ts
-  setCaller(kind === 'call' ? writer : false, kind === 'call' ? oplog : null)
+  setCaller(call ? writer : false, call ? oplog : null)
   return e
 }
 
@@ -765,6 +797,7 @@ function closeEntry (e) {
     seedText = null
     overlay = null
     batchResults = null
+    partial = null
     setCaller(false, null)
   }
 }
@@ -775,6 +808,7 @@ async function runEntry (e, kind, name, json) {
     if (kind === 'process') return await runProcess(e, json)
     if (kind === 'apply') return await runApply(e, json)
     if (kind === 'batch') return await runBatch(e, json)
+    if (kind === 'calls') return await runCalls(e, json)
     throw new ErrorCtor('unknown entry kind')
   } catch (err) {
     return e.deferred ? '?' : describeError(err)
@@ -833,7 +867,7 @@ export function entry (kind, name, json, writer, oplog, ts) {
 // before applySync returns, so take() then finds the result: the result string, '?'
 // (a read was deferred: the host reads it and starts again) or '~' (still pending:
 // the host calls abort() and uses the async path). A batch entry always answers with
-// its results so far (a stalled one says 'pending').
+// its results so far (a stalled one says 'pending'), and so does a calls entry.
 let lastGen = 0
 let lastResult = '~'
 export function begin (kind, name, json, writer, oplog, ts) {
@@ -841,12 +875,12 @@ export function begin (kind, name, json, writer, oplog, ts) {
   lastGen = e.gen
   lastResult = '~'
   promiseThen(runEntry(e, kind, name, json), (out) => {
-    if (lastGen === e.gen) lastResult = e.deferred && kind !== 'batch' ? '?' : out
+    if (lastGen === e.gen) lastResult = e.deferred && kind !== 'batch' && kind !== 'calls' ? '?' : out
   })
 }
 export function take () {
   if (lastResult !== '~' || current === null || current.gen !== lastGen) return lastResult
-  if (batchResults !== null) return batchAnswer(batchResults, current.deferred ? (current.stop === null ? 'read' : current.stop) : 'pending')
+  if (partial !== null) return partial(current)
   return current.deferred ? '?' : lastResult
 }
 export function abort () {

@@ -13,8 +13,8 @@ import { ASSERT_SOURCE, CONTRACT_SOURCE, GUEST_MODULE_NAMES, RUNTIME_SOURCE, RUN
 import { watchdogInterval, type ResolvedLimits } from './limits.js'
 import type { CallContext, IndexReader, ListOptions } from './types.js'
 
-/** What an entry into the isolate is for ('batch': a run of applies, see ContractSandbox.applyRun). */
-export type EntryKind = 'call' | 'process' | 'apply' | 'batch'
+/** What an entry into the isolate is for ('batch': a run of applies, 'calls': several calls of one caller). */
+export type EntryKind = 'call' | 'process' | 'apply' | 'batch' | 'calls'
 
 /** Host-side view of one entry: where its reads go and who the caller is. */
 export interface EntryContext {
@@ -65,6 +65,8 @@ interface Running {
   killed: Promise<never> | null
   /** Fast path: the cache keys the last attempt read, in order. */
   used: string[]
+  /** Fast path: every read the last attempt asked for and the host did not have (`op + '\0' + arg`). */
+  misses: string[]
 }
 
 /** Outcome of the fast path: the guest's answer, or why the async path must take over. */
@@ -78,6 +80,9 @@ export type FastOutcome =
     reads: string[]
   }
   | { done: false, reason: 'pending' | 'rounds' | 'budget' | 'reset' }
+
+/** One call's answer in a calls entry: its result, or the error it threw. */
+export type CallAnswer = { o: unknown[], r?: unknown } | { x: { name: string, message: string, stack: string } }
 
 /** Outcome of one batch entry (runBatch): the guest's answer and the read it stopped for, if any. */
 export interface BatchOutcome {
@@ -94,7 +99,7 @@ export const MAX_FAST_ROUNDS = 8
 export const FAST_SLICE_MS = 10
 
 function newRunning (ctx: EntryContext | null, isolate: ivm.Isolate): Running {
-  return { ctx, wall0: performance.now(), cpu0: isolate.cpuTime, fault: null, hostError: undefined, cache: new Map(), miss: null, fast: false, wake: null, killed: null, used: [] }
+  return { ctx, wall0: performance.now(), cpu0: isolate.cpuTime, fault: null, hostError: undefined, cache: new Map(), miss: null, fast: false, wake: null, killed: null, used: [], misses: [] }
 }
 
 const ALLOWED_IMPORTS: readonly string[] = GUEST_MODULE_NAMES
@@ -237,6 +242,54 @@ export class IsolateInstance {
       if (r.hostError !== undefined) throw r.hostError
       if (out.endsWith('"s":"pending"}') || out.endsWith('"s":"read"}') || out.endsWith('"s":"sync"}')) this.refs.abortRef.applySync(undefined, [])
       return { out, miss: r.miss === null ? null : r.miss.op + '\0' + r.miss.arg, reads: r.used.slice() }
+    } finally {
+      this.running = null
+    }
+  }
+
+  /**
+   * Calls entry: runs several calls of one caller (`ctx.caller`) synchronously, in
+   * rounds: a call that needed a read the host lacked is run again in the next round,
+   * once the host has read it. Resolves each call's answer (parsed guest JSON: a
+   * result `{ o, r }` or an error `{ x }`), or null for a call the caller must run on
+   * its own (one that waited for a promise, the ones after it, and any still short
+   * of reads after MAX_FAST_ROUNDS). Rejects like runAsync on a limit (the isolate is
+   * then disposed): the caller then runs each call on its own.
+   */
+  async runCalls (ctx: EntryContext, calls: Array<[method: string, params: string]>, prefetch: string[]): Promise<Array<CallAnswer | null>> {
+    const caller = ctx.caller as CallContext
+    const r = newRunning(ctx, this.isolate)
+    r.fast = true
+    this.running = r
+    const answers: Array<CallAnswer | null> = new Array(calls.length).fill(null)
+    let todo = calls.map((_, i) => i)
+    try {
+      if (prefetch.length > 0) await this.prefetch(r, prefetch)
+      for (let round = 0; round < MAX_FAST_ROUNDS && todo.length > 0; round++) {
+        const payload = '[' + todo.map(i => '[' + JSON.stringify(calls[i][0]) + ',' + JSON.stringify(calls[i][1]) + ']').join(',') + ']'
+        r.misses.length = 0
+        let out: string
+        try {
+          this.refs.beginRef.applySync(undefined, ['calls', '', payload, caller.isWriter === true, caller.oplog ?? null, 0], { timeout: this.limits.timeoutMs })
+          out = this.refs.takeRef.applySync(undefined, []) as string
+        } catch (err) {
+          throw this.classifyRunError(err, r)
+        }
+        if (r.hostError !== undefined) throw r.hostError
+        const answer = JSON.parse(out) as { r: Array<CallAnswer | 0>, s: 'done' | 'pending' }
+        const again: number[] = []
+        answer.r.forEach((a, j) => { if (a === 0) again.push(todo[j]); else answers[todo[j]] = a })
+        if (answer.s === 'pending') {
+          this.refs.abortRef.applySync(undefined, [])
+          break
+        }
+        for (const key of new Set(r.misses)) {
+          const sep = key.indexOf('\0')
+          r.cache.set(key, await this.read(r, key.slice(0, sep), key.slice(sep + 1)))
+        }
+        todo = again
+      }
+      return answers
     } finally {
       this.running = null
     }
@@ -396,6 +449,7 @@ export class IsolateInstance {
       return hit
     }
     if (r.miss === null) r.miss = { op, arg }
+    r.misses.push(key)
     return '?'
   }
 

@@ -319,8 +319,18 @@ export class Database extends EventEmitter {
     return p
   }
 
+  /** The context calls run with; one object while the local oplog stays the same, so that concurrent calls can share an entry into the sandbox. */
+  private callCtx: { local: Oplog | null, ctx: CallContext } | null = null
+
   private callContext (): CallContext {
     const local = this.activeLocal
+    if (this.callCtx !== null && this.callCtx.local === local) return this.callCtx.ctx
+    const ctx = this.makeCallContext(local)
+    this.callCtx = { local, ctx }
+    return ctx
+  }
+
+  private makeCallContext (local: Oplog | null): CallContext {
     return {
       index: {
         get: key => this.cachedGet(key),
