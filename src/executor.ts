@@ -20,7 +20,7 @@ import { VitraError } from './errors.js'
 import { IndexLog } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import {
-  ACK_VERSION, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY,
+  ACK_VERSION, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY, putsToChanges,
   INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
 } from './schemas.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
@@ -205,8 +205,9 @@ export class Executor extends EventEmitter {
   private async nextRun (input: Input, blocks: BlockRange, limit: number, b: BatchState): Promise<RunBlock[]> {
     const most = this.opts.hooks?.nextSeq !== undefined ? 1 : Math.min(MAX_RUN_ITEMS, b.max - b.done.length)
     const run: RunBlock[] = []
+    const all = blocks.end > blocks.start ? await blocks.all : null
     for (let seq = input.nextSeq; seq < limit && run.length < most; seq++) {
-      const block = await this.blockAt(input, blocks, seq)
+      const block = all !== null && seq >= blocks.start && seq < blocks.end ? all[seq - blocks.start] : await this.readBlock(input, seq)
       if (block === null) break
       run.push({ seq, block })
     }
@@ -319,15 +320,6 @@ export class Executor extends EventEmitter {
     return { start, end, all }
   }
 
-  /** The block at `seq`: from the prefetched range when it holds it, else read alone (null: did not arrive in time). */
-  private async blockAt (input: Input, range: BlockRange, seq: number): Promise<Buffer | null> {
-    if (seq >= range.start && seq < range.end) {
-      const all = await range.all
-      if (all !== null) return all[seq - range.start]
-    }
-    return await this.readBlock(input, seq)
-  }
-
   /** One op block; null when a remote block did not arrive in time (the batch ends there and resumes later). */
   private async readBlock (input: Input, seq: number): Promise<Buffer | null> {
     try {
@@ -365,8 +357,9 @@ export class Executor extends EventEmitter {
   private async settle (base: AckBase, outcome: TxAction[] | Error, reader: BatchReader, metadata: JsonValue = null): Promise<OpResult> {
     try {
       if (outcome instanceof Error) throw outcome
-      let changes = await actionsToChanges(outcome, reader.has)
-      await this.checkSystemChanges(changes)
+      // Plain puts (the common case) need no existence checks and no compile: no awaits.
+      let changes = putsToChanges(outcome) ?? await actionsToChanges(outcome, reader.has)
+      if (changes.some(isSystemChange)) await this.checkSystemChanges(changes)
       if (this.opts.hooks?.changes !== undefined) changes = this.opts.hooks.changes(base.origin, base.seq, changes)
       return { ack: { ...base, metadata, success: true, numChanges: changes.length }, changes }
     } catch (err) {

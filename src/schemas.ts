@@ -162,6 +162,16 @@ export async function actionsToChanges (actions: TxAction[], has: (key: string) 
   return changes
 }
 
+/** The changes of actions that are all `put`s (the same as actionsToChanges gives), or null when some are not. */
+export function putsToChanges (actions: TxAction[]): Change[] | null {
+  const changes: Change[] = []
+  for (const a of actions) {
+    if (a.type !== 'put') return null
+    changes.push({ type: 'put', key: a.key, value: encodeValue(a.value) })
+  }
+  return changes
+}
+
 function actionToChange (a: TxAction): Change {
   switch (a.type) {
     case 'put': return { type: 'put', key: a.key, value: encodeValue(a.value) }
