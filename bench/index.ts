@@ -14,6 +14,12 @@ const N = Number(process.env.BENCH_OPS ?? 20_000)
 const IN_FLIGHT = 1_000
 const READS = Number(process.env.BENCH_READS ?? 20_000)
 
+/** Between phases: collect garbage (the bench runs with --expose-gc), so that no phase pays for the last one's heap. */
+async function quiet (): Promise<void> {
+  (globalThis as { gc?: () => void }).gc?.()
+  await new Promise(resolve => setTimeout(resolve, 50))
+}
+
 function fmt (n: number): string { return Math.round(n).toLocaleString('en-US') }
 function line (name: string, value: string): void { console.log(`${name.padEnd(58)} ${value}`) }
 
@@ -139,16 +145,23 @@ async function proofFigures (db: Database): Promise<Array<[string, string]>> {
 async function main (): Promise<void> {
   console.log(`vitra bench — node ${process.version}, ${N} ops`)
   const ceiling = await hyperbeeCeiling(N)
+  await quiet()
   const db = await Database.create(new StorageInMemory(), { contract: { source: readShippedContract('counter') } })
   try {
     const exec = await executorThroughput(db, N, false)
     const value = (await db.call('get')).response
     if (value !== N) throw new Error(`counter is ${String(value)}, expected ${N}`)
+    await quiet()
     const alone = await executorAlone(N)
+    await quiet()
     const verify = await verifyThroughput(db, N)
+    await quiet()
     const execProofs = await executorThroughput(db, Math.min(N, 5_000), true)
+    await quiet()
     const reads = await readThroughput(db, READS)
+    await quiet()
     const proofs = await proofFigures(db)
+    await quiet()
     const lag = await monitorLag(Math.min(N, 10_000))
     line('(a) executor throughput, counter increments (ops/s)', fmt(exec))
     line('(b) ceiling: raw hyperbee ack+write, 100 ops/flush (ops/s)', fmt(ceiling))

@@ -75,7 +75,9 @@
  * code that loops is a ContractTimeoutError (it is a load failure, but the
  * timeout code says why), one that eats memory a ContractMemoryError.
  *
- * Entries are serialised: one at a time per sandbox, in call order.
+ * Entries are serialised: one at a time per sandbox, in call order (calls that
+ * wait together may run together, ahead of entries queued after the first of them;
+ * calls only read, so their order does not matter).
  *
  * ## Two ways in
  *
@@ -99,6 +101,20 @@
  * fast path never holds the host's thread for long. An attempt that failed after
  * deferring a read proves nothing and is re-run on the async path. Pass
  * `fastPath: false` to always use the async path.
+ *
+ * ## Many at once
+ *
+ * Two more entries share one crossing among many:
+ *
+ * - **runs** (`applyRun`): the executor and the verifier apply consecutive ops in
+ *   one synchronous entry; each op gets its own ack, seed, clock and `tx`, and sees
+ *   the earlier ops' writes through an overlay kept in the guest (the rules are in
+ *   whitepaper/protocol.md §5). The entry stops, and says why, where the host must
+ *   step in; a limit hit anywhere makes the caller re-run the ops one by one.
+ * - **call batches**: calls that arrive while the sandbox is busy wait, and then
+ *   run one after the other in one entry per caller (`CallContext` object). A call
+ *   that needs a read the host has not made runs again in a second round; one that
+ *   waits for a promise, and every call of an entry that hit a limit, run alone.
  */
 import {
   ClosedError,

@@ -28,12 +28,15 @@ export function ackKey (pubkeyHex: string, seq: number): string {
 
 /** Parse `.sys/acks/{hex}/{seq}`; null when the key is not an op ack key. */
 export function parseAckKey (key: string): { origin: string, seq: number } | null {
-  if (!key.startsWith(ACKS_PREFIX)) return null
-  const rest = key.slice(ACKS_PREFIX.length)
-  const m = /^([0-9a-f]{64})\/(\d{16})$/.exec(rest)
-  if (m === null) return null
-  return { origin: m[1], seq: Number(m[2]) }
+  const p = ACKS_PREFIX.length
+  if (key.length !== p + 64 + 1 + SEQ_WIDTH || !key.startsWith(ACKS_PREFIX) || key.charCodeAt(p + 64) !== 47 /* '/' */) return null
+  const origin = key.slice(p, p + 64)
+  const digits = key.slice(p + 65)
+  if (!HEX64.test(origin) || !DIGITS.test(digits)) return null
+  return { origin, seq: Number(digits) }
 }
+
+const DIGITS = /^\d+$/
 
 export function isSysKey (key: string): boolean { return key.startsWith(SYS_PREFIX) }
 export function isHexKey (s: unknown): s is string { return typeof s === 'string' && HEX64.test(s) }

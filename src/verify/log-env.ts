@@ -8,7 +8,7 @@ import { CouldNotVerifyError, VitraError } from '../errors.js'
 import { readBlocks } from '../logs/blocks.js'
 import { ContractRuntime, type Governance } from '../contract-runtime.js'
 import { canonicalJson } from '../encoding.js'
-import { decodeAck, decodeOp, parseAckKey } from '../schemas.js'
+import { decodeAck, decodeOp, parseAckKey, type Ack } from '../schemas.js'
 import { MAX_RUN_ITEMS } from '../../sandbox/contract-sandbox.js'
 import type { AckInfo, Json, RunItem, RunResult, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import type { IndexBlock, ReplayEnv } from './replay.js'
@@ -59,7 +59,31 @@ export class LogReplayEnv implements ReplayEnv {
    * parse as an ack of the batch ends the run, and the replay judges every entry
    * itself when it gets to it.
    */
-  lookahead (entries: IndexBlock[]): void { this.upcoming = entries }
+  lookahead (entries: IndexBlock[]): void {
+    this.upcoming = entries
+    this.upcomingAcks.clear()
+  }
+
+  /** Acks among `upcoming`, decoded once (null: not an ack the replay can accept). */
+  private readonly upcomingAcks = new Map<number, Ack | null>()
+
+  private ackAt (e: IndexBlock): Ack | null {
+    let a = this.upcomingAcks.get(e.seq)
+    if (a === undefined) {
+      a = null
+      const where = parseAckKey(e.key)
+      if (where !== null && e.value !== null) {
+        try {
+          const ack = decodeAck(e.value)
+          if (ack.origin === where.origin && ack.seq === where.seq) a = ack
+        } catch (err) {
+          if (!(err instanceof VitraError)) throw err
+        }
+      }
+      this.upcomingAcks.set(e.seq, a)
+    }
+    return a
+  }
 
   forgetAhead (): void { this.ahead.clear() }
 
@@ -68,13 +92,24 @@ export class LogReplayEnv implements ReplayEnv {
     let ahead = this.readAhead.get(origin)
     if (ahead === undefined || seq < ahead.start || seq >= ahead.start + ahead.blocks.length) {
       // ops are replayed in seq order per oplog: read a window of them in one go
-      ahead = { start: seq, blocks: await this.readOps(core, origin, seq, Math.min(core.length, seq + READ_AHEAD)) }
+      const next = this.nextWindow.get(origin)
+      this.nextWindow.delete(origin)
+      const blocks = next !== undefined && next.start === seq ? await next.blocks : await this.readOps(core, origin, seq, Math.min(core.length, seq + READ_AHEAD))
+      ahead = { start: seq, blocks }
       this.readAhead.set(origin, ahead)
+      // and start reading the window after it, to have it when the replay gets there
+      const end = seq + blocks.length
+      if (end < core.length) {
+        const p = this.readOps(core, origin, end, Math.min(core.length, end + READ_AHEAD))
+        p.catch(() => undefined) // surfaces where it is awaited, if it ever is
+        this.nextWindow.set(origin, { start: end, blocks: p })
+      }
     }
     return ahead.blocks[seq - ahead.start]
   }
 
   private readonly readAhead = new Map<string, { start: number, blocks: Buffer[] }>()
+  private readonly nextWindow = new Map<string, { start: number, blocks: Promise<Buffer[]> }>()
 
   private async readOps (core: Hypercore, origin: string, start: number, end: number): Promise<Buffer[]> {
     try {
@@ -147,28 +182,25 @@ export class LogReplayEnv implements ReplayEnv {
   private async runAfter (runtime: ContractRuntime, ack: AckInfo, opJson: string): Promise<RunItem[]> {
     const height = ack.height as number
     const items: RunItem[] = [{ opJson, origin: ack.origin, seq: ack.seq, ts: ack.ts, height, metadata: ack.metadata }]
-    let batchStart = -1
-    for (const e of this.upcoming) {
-      if (items.length >= MAX_RUN_ITEMS) break
-      if (e.seq < height) continue
-      const where = parseAckKey(e.key)
-      if (where === null || e.value === null) continue // a write of an op
-      let next
+    const entries = this.upcoming
+    const at = entries.length === 0 ? -1 : height - entries[0].seq // entries hold consecutive seqs
+    const own = at >= 0 && at < entries.length ? this.ackAt(entries[at]) : null
+    if (own === null) return items
+    for (let i = at + 1; i < entries.length && items.length < MAX_RUN_ITEMS; i++) {
+      const e = entries[i]
+      if (parseAckKey(e.key) === null) continue // a write of an op
+      const a = this.ackAt(e)
+      if (a === null || a.batchStart !== own.batchStart) break
       try {
-        const a = decodeAck(e.value)
-        if (e.seq === height) { batchStart = a.batchStart; continue }
-        if (a.batchStart !== batchStart || a.origin !== where.origin || a.seq !== where.seq) break
         const block = await this.getOp(a.origin, a.seq)
-        const op = decodeOp(block)
-        if (runtime.isSystemOp(op)) break
-        next = { opJson: block.toString('utf8'), origin: a.origin, seq: a.seq, ts: a.ts, height: e.seq, metadata: a.metadata }
+        if (runtime.isSystemOp(decodeOp(block))) break
+        items.push({ opJson: block.toString('utf8'), origin: a.origin, seq: a.seq, ts: a.ts, height: e.seq, metadata: a.metadata })
       } catch (err) {
-        if (err instanceof VitraError) break // not an ack, an op or a block the replay will accept: it judges that itself
+        if (err instanceof VitraError) break // an op the replay will not accept: it judges that itself
         throw err
       }
-      items.push(next)
     }
-    return batchStart === -1 ? items.slice(0, 1) : items
+    return items
   }
 
   async compile (source: string, governance: Governance | null): Promise<void> { await this.runtime(source, governance) }

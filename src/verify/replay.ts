@@ -130,6 +130,17 @@ export async function step (state: ReplayState, entry: IndexBlock, env: ReplayEn
   return violation
 }
 
+/**
+ * `step` for an entry that needs no I/O (a write of the transaction being checked),
+ * without a promise; undefined when the entry needs `step`.
+ */
+export function stepWrite (state: ReplayState, entry: IndexBlock): Violation | null | undefined {
+  if (!state.genesisDone || state.pending === null || entry.seq !== state.length) return undefined
+  const violation = changeStep(state, entry)
+  if (violation === null) state.length = entry.seq + 1
+  return violation
+}
+
 function fraud (code: FraudCodeName, seq: number, description: string, data: Record<string, JsonValue> = {}): Violation {
   return { code, seq, description, data }
 }

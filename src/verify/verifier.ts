@@ -15,7 +15,7 @@ import { createReplayEvidence, recordReplayReads } from './replay-evidence.js'
 import { createInclusionProof } from './inclusion-proofs.js'
 import { LogReplayEnv } from './log-env.js'
 import {
-  checkComplete, deserializeState, FraudCode, initialState, serializeState, step,
+  checkComplete, deserializeState, FraudCode, initialState, serializeState, step, stepWrite,
   type ReplayState, type SerializedState, type Violation
 } from './replay.js'
 import { captureSignedHead, coreManifest } from './signed-head.js'
@@ -72,15 +72,26 @@ export class Verifier {
    * logs are missing. After a violation the verifier does not move on.
    */
   async advance (to = this.core.length): Promise<Violation | null> {
-    while (to > this.state.length) {
-      const entries = await this.read(this.state.length, Math.min(to, this.state.length + READ_CHUNK))
+    let next = this.state.length < to ? this.readAhead(this.state.length, to) : null
+    while (next !== null && to > this.state.length) {
+      const entries = await next
+      const end = entries.length === 0 ? to : entries[entries.length - 1].seq + 1
+      next = end < to ? this.readAhead(end, to) : null // read the next chunk while this one is checked
       this.env.lookahead(entries)
       for (const entry of entries) {
-        const v = await step(this.state, entry, this.env)
+        let v = stepWrite(this.state, entry)
+        if (v === undefined) v = await step(this.state, entry, this.env)
         if (v !== null) return v
       }
     }
     return this.state.genesisDone || to <= 1 ? checkComplete(this.state) : null
+  }
+
+  /** The chunk of entries from `start` (at most READ_CHUNK, not past `to`), being read; a failure surfaces where it is awaited. */
+  private readAhead (start: number, to: number): Promise<RawEntry[]> {
+    const p = this.read(start, Math.min(to, start + READ_CHUNK))
+    p.catch(() => undefined) // not awaited when a violation ends the loop first
+    return p
   }
 
   private async read (start: number, end: number): Promise<RawEntry[]> {
