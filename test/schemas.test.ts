@@ -30,6 +30,17 @@ test('schemas - ack keys sort by seq and parse back', t => {
   t.ok(ackKey(o, 9) < ackKey(o, 10))
   t.alike(parseAckKey(ackKey(o, 12345)), { origin: o, seq: 12345 })
   t.is(parseAckKey('.sys/acks/genesis'), null)
+  const key = ackKey(o, 7)
+  for (const bad of [key.toUpperCase(), key + '0', key.slice(0, -1), key.replace(/\/0/, '-0'), key.slice(0, -1) + 'x', '.sys/ack/' + key.slice(10), key.replace('ef', 'eg')]) {
+    t.is(parseAckKey(bad), null, `not an ack key: ${bad}`)
+  }
+})
+
+test('schemas - oplog entries must be canonical JSON (fast check and full check agree)', t => {
+  const ok = ['{"op":"X"}', '{"a":1,"op":"X"}', '{"10":1,"9":2,"op":"X"}', '{"op":"X","v":[{"a":null,"b":[1.5,-2,"\\u0000"]}]}', '{"op":"é"}', '{"op":"X","v":1e+21}']
+  for (const text of ok) t.is(JSON.stringify(decodeOp(Buffer.from(text))), JSON.stringify(JSON.parse(text)), `canonical: ${text}`)
+  const bad = ['{"op":"X","a":1}', '{"op":"X","op":"X"}', '{ "op":"X"}', '{"op":"\\u00e9"}', '{"op":"X","v":1.0}', '{"op":"X","v":-0}', '{"9":2,"10":1,"op":"X"}', '{"op":"X","v":{"b":1,"a":2}}']
+  for (const text of bad) t.exception(() => decodeOp(Buffer.from(text)), /canonical/, `not canonical: ${text}`)
 })
 
 test('schemas - a delete of an absent key is not a change', async t => {
