@@ -66,6 +66,15 @@ export class LogReplayEnv implements ReplayEnv {
 
   /** Acks among `upcoming`, decoded once (null: not an ack the replay can accept). */
   private readonly upcomingAcks = new Map<number, Ack | null>()
+  /** Ops of runs decoded ahead, by their block (the same Buffer the replay gets from getOp). */
+  private readonly decodedOps = new WeakMap<Buffer, Json>()
+
+  knownAck (seq: number, bytes: Buffer): Ack | null {
+    const e = this.upcoming.length === 0 ? undefined : this.upcoming[seq - this.upcoming[0].seq]
+    return e !== undefined && e.seq === seq && e.value === bytes ? this.upcomingAcks.get(seq) ?? null : null
+  }
+
+  knownOp (block: Buffer): Json | null { return this.decodedOps.get(block) ?? null }
 
   private ackAt (e: IndexBlock): Ack | null {
     let a = this.upcomingAcks.get(e.seq)
@@ -193,7 +202,9 @@ export class LogReplayEnv implements ReplayEnv {
       if (a === null || a.batchStart !== own.batchStart) break
       try {
         const block = await this.getOp(a.origin, a.seq)
-        if (runtime.isSystemOp(decodeOp(block))) break
+        const op = decodeOp(block)
+        this.decodedOps.set(block, op)
+        if (runtime.isSystemOp(op)) break
         items.push({ opJson: block.toString('utf8'), origin: a.origin, seq: a.seq, ts: a.ts, height: e.seq, metadata: a.metadata })
       } catch (err) {
         if (err instanceof VitraError) break // an op the replay will not accept: it judges that itself

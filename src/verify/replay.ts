@@ -110,6 +110,10 @@ export interface ReplayEnv {
    * cannot reproduce): results `apply` computed ahead on top of those writes are void.
    */
   forgetAhead?: () => void
+  /** Optional: the ack the env already decoded (decodeAck) from these very bytes at index seq `seq`, else null. */
+  knownAck?: (seq: number, bytes: Buffer) => Ack | null
+  /** Optional: the op the env already decoded (decodeOp) from this very block, else null. */
+  knownOp?: (block: Buffer) => JsonValue | null
 }
 
 export function initialState (): ReplayState {
@@ -199,7 +203,7 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
       `${e.type === 'put' ? 'Write to' : 'Delete of'} ${e.key} that no op explains`, { type: e.type, key: e.key, sys: isSysKey(e.key) })
   }
   let ack: Ack
-  try { ack = decodeAck(e.value) } catch (err) {
+  try { ack = env.knownAck?.(e.seq, e.value) ?? decodeAck(e.value) } catch (err) {
     return fraud(FraudCode.MALFORMED_ACK, e.seq, `Ack at ${e.key} is malformed: ${(err as Error).message}`, { key: e.key })
   }
   const ackData = ack as unknown as JsonValue
@@ -256,7 +260,7 @@ export async function replayOp (source: string, governance: Governance | null, a
   const block = await env.getOp(ack.origin, ack.seq)
   const view = await env.stateAt(ack.batchStart, overlay)
   try {
-    const op = decodeOp(block)
+    const op = env.knownOp?.(block) ?? decodeOp(block)
     const actions = await env.apply(source, op, { origin: ack.origin, seq: ack.seq, ts: ack.ts, metadata: ack.metadata, height }, view, governance, block.toString('utf8'))
     const changes = await actionsToChanges(actions, k => view.has(k))
     for (const c of changes) if (c.key === CONTRACT_SOURCE_KEY && c.type === 'put') await env.compile(decodeValue(c.value) as string, governance)
