@@ -188,3 +188,10 @@ declare module 'hyperbee/lib/messages.js' {
   }
   export default messages
 }
+
+declare module 'sodium-native' {
+  /** blake2b of the concatenation of `inputs` into `out` (its length is the digest length). */
+  export function crypto_generichash_batch (out: Uint8Array, inputs: Uint8Array[], key?: Uint8Array): void
+  const sodium: { crypto_generichash_batch: typeof crypto_generichash_batch }
+  export default sodium
+}

@@ -2,13 +2,13 @@
  * The hashing and byte formats of Hypercore 11, re-implemented as small pure
  * functions so that a proof can be checked offline with nothing but public keys.
  * Nothing here touches storage or the hypercore module: hashing is blake2b-256
- * (@noble/hashes), signatures are ed25519 (Node's built-in crypto).
+ * (libsodium, through sodium-native), signatures are ed25519 (Node's built-in crypto).
  *
  * Conventions: integers are u64 little-endian, a block `i` has flat-tree index
  * `2i`, a tree node is `{ index, size, hash }` (size = bytes under the node).
  * whitepaper/proofs.md describes every format byte by byte.
  */
-import { blake2b } from '@noble/hashes/blake2.js'
+import sodium from 'sodium-native'
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'crypto'
 
 /** A node of a Hypercore merkle tree: flat-tree index, byte size of the blocks under it, blake2b-256 hash. */
@@ -26,11 +26,11 @@ export interface ManifestV1 {
 
 // ---------------------------------------------------------------- hashing
 
-/** blake2b-256 of the concatenation of `parts`. */
+/** blake2b-256 of the concatenation of `parts` (libsodium's, through sodium-native: some 15× faster than a JS blake2b). */
 export function hash (...parts: Uint8Array[]): Buffer {
-  const h = blake2b.create({ dkLen: 32 })
-  for (const p of parts) h.update(p)
-  return Buffer.from(h.digest())
+  const out = Buffer.allocUnsafe(32)
+  sodium.crypto_generichash_batch(out, parts)
+  return out
 }
 
 /** `n` as 8 bytes little-endian (n must be a safe non-negative integer). */
