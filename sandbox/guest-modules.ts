@@ -56,6 +56,8 @@ const mapGet = uncurry(MapCtor.prototype.get)
 const mapSet = uncurry(MapCtor.prototype.set)
 const mapHas = uncurry(MapCtor.prototype.has)
 const promiseThen = uncurry(Promise.prototype.then)
+const PromiseCtor = Promise
+const promiseResolve = (v) => PromiseCtor.resolve(v)
 const dateGetTime = uncurry(DP.getTime)
 const dateRealTzOffset = uncurry(DP.getTimezoneOffset)
 const dateUTCFullYear = uncurry(DP.getUTCFullYear)
@@ -693,18 +695,21 @@ async function runApply (e, payload) {
 
 // ---------------------------------------------------------------- batched apply
 
-// runBatch applies a run of ops in one entry, as if each had its own: every op gets
-// its own ack, clock, PRNG seed and Tx, sees the writes of the ops before it (the
-// overlay), and fails alone. The ack's height (the index seq its ack gets) follows
-// from the ops before it: height + 1 + its number of index changes, where a delete
-// of a key that does not exist is no change. The entry ends early (and says why)
-// when an op needs a read the host has not made ('read'), lists the index or reads an
-// ack after the first op ('sync'), waits for a promise that does not settle at once
-// ('pending'), changes the contract or the participants ('system'), or after
-// BATCH_SLICE_MS of work ('slice'). The op it stopped at is not part of the answer.
-const BATCH_SLICE_MS = 4
+// A batch entry applies a run of ops as if each had its own entry: every op gets its
+// own ack, clock, PRNG seed and Tx, sees the writes of the ops before it (the
+// overlay), and fails alone. The host starts the ops one by one (batchStep), each in
+// its own synchronous call, so that whatever an op leaves running (a promise it did
+// not await) has finished before the next op starts, as between separate entries.
+// The ack's height (the index seq its ack gets) follows from the ops before it:
+// height + 1 + its number of index changes, where a delete of a key that does not
+// exist is no change. The entry ends early (and says why) when an op needs a read
+// the host has not made ('read'), lists the index or reads an ack after the first op
+// ('sync'), waits for a promise that does not settle at once ('pending'), changes
+// the contract or the participants ('system'), or when the host's time slice is up
+// ('slice'). The op it stopped at is not part of the answer.
+let batch = null
 let batchResults = null
-// While a batch or calls entry runs: its answer so far, for take() when the entry stalls.
+// While a calls entry runs: its answer so far, for take() when the entry stalls.
 let partial = null
 
 function stopBatch (why) {
@@ -730,47 +735,80 @@ function countChanges (writes) {
   return n
 }
 
-async function runBatch (e, payload) {
+/** Opens a batch entry over the run in payload (JSON: [[op, origin, seq, ts, height|null, metadata], ...]). */
+export function batchOpen (payload) {
+  const e = openEntry('batch', false, null, 0, true)
   const items = JSONparse(payload)
-  const results = []
-  batchResults = results
-  partial = (e) => batchAnswer(results, e.deferred ? (e.stop === null ? 'read' : e.stop) : 'pending')
+  batch = { e, items, i: 0, height: items[0][4], running: false }
+  batchResults = []
   overlay = new MapCtor()
-  const t0 = realNow()
-  let height = items[0][4]
-  for (let i = 0; i < items.length; i++) {
-    const it = items[i]
-    if (it[4] !== null) height = it[4]
-    const ack = { origin: it[1], seq: it[2], ts: it[3], metadata: it[5], height }
-    detNow = it[3]
-    seedText = it[1] + ':' + it[2]
-    const tx = ObjectFreeze(new Tx())
-    let out
-    let n = 0
+}
+
+/**
+ * Reports on the op started last and starts the next one when more is true:
+ * 'go' (started), 'done' (no ops left), or why the entry ends ('pending', 'read',
+ * 'sync', 'system', 'slice').
+ */
+export function batchStep (more) {
+  const b = batch
+  if (b === null || current !== b.e) return 'done'
+  const e = b.e
+  if (b.running) { if (e.stop === null) e.stop = 'pending'; return e.stop }
+  if (e.stop !== null) return e.stop
+  if (b.i >= b.items.length) return 'done'
+  if (!more) { e.stop = 'slice'; return 'slice' }
+  const it = b.items[b.i]
+  if (it[4] !== null) b.height = it[4]
+  const ack = { origin: it[1], seq: it[2], ts: it[3], metadata: it[5], height: b.height }
+  detNow = it[3]
+  seedText = it[1] + ':' + it[2]
+  const tx = ObjectFreeze(new Tx())
+  push(e.closers, () => closeTx(tx))
+  b.running = true
+  let p
+  try { p = promiseResolve(callApply(tx, it[0], ack)) } catch (err) { p = PromiseCtor.reject(err) }
+  promiseThen(p, () => finishOp(b, tx, SUCCEEDED), (err) => finishOp(b, tx, err))
+  return 'go'
+}
+
+// What finishOp gets instead of an error when the op succeeded (a contract may throw anything, null included).
+const SUCCEEDED = ObjectFreeze({})
+
+function finishOp (b, tx, err) {
+  if (batch !== b) return
+  const e = b.e
+  b.running = false
+  closeTx(tx)
+  let out
+  let n = 0
+  if (err === SUCCEEDED && !e.deferred) {
     try {
-      await callApply(tx, it[0], ack)
-      closeTx(tx)
-      if (!e.deferred) n = countChanges(txWrites(tx))
+      n = countChanges(txWrites(tx))
       out = '{"a":' + txResult(tx) + ',"n":' + n + '}'
-    } catch (err) {
-      closeTx(tx)
-      n = 0
-      out = '{"x":' + strSlice(describeError(err), 1) + '}'
+    } catch (countErr) {
+      err = countErr
     }
-    if (e.deferred) {
-      if (e.stop === null) e.stop = 'read'
-      break
-    }
-    push(results, out)
-    if (out[2] === 'a') {
-      const w = txWrites(tx)
-      for (let j = 0; j < w.length; j++) mapSet(overlay, w[j][0], w[j][1])
-    }
-    height += 1 + n
-    if (txSystem(tx) && out[2] === 'a') { e.stop = 'system'; break }
-    if (i + 1 < items.length && realNow() - t0 >= BATCH_SLICE_MS) { e.stop = 'slice'; break }
   }
-  return batchAnswer(results, e.stop === null ? 'done' : e.stop)
+  if (e.deferred) { if (e.stop === null) e.stop = 'read'; return }
+  if (err !== SUCCEEDED) { out = '{"x":' + strSlice(describeError(err), 1) + '}'; n = 0 }
+  push(batchResults, out)
+  if (err === SUCCEEDED) {
+    const w = txWrites(tx)
+    for (let j = 0; j < w.length; j++) mapSet(overlay, w[j][0], w[j][1])
+    if (txSystem(tx)) e.stop = 'system'
+  }
+  b.height += 1 + n
+  b.i++
+}
+
+/** The batch entry's answer ({"r": results, "s": why it ended}); closes the entry. */
+export function batchTake () {
+  const b = batch
+  if (b === null) return batchAnswer([], 'done')
+  const out = batchAnswer(batchResults, b.e.stop === null ? 'done' : b.e.stop)
+  b.e.deferred = true
+  closeEntry(b.e)
+  return out
 }
 
 function batchAnswer (results, stop) {
@@ -796,6 +834,7 @@ function closeEntry (e) {
     mode = 'idle'
     seedText = null
     overlay = null
+    batch = null
     batchResults = null
     partial = null
     setCaller(false, null)
@@ -807,7 +846,6 @@ async function runEntry (e, kind, name, json) {
     if (kind === 'call') return await runCall(e, name, json)
     if (kind === 'process') return await runProcess(e, json)
     if (kind === 'apply') return await runApply(e, json)
-    if (kind === 'batch') return await runBatch(e, json)
     if (kind === 'calls') return await runCalls(e, json)
     throw new ErrorCtor('unknown entry kind')
   } catch (err) {
@@ -866,8 +904,9 @@ export function entry (kind, name, json, writer, oplog, ts) {
 // Fast path: begin() starts the entry synchronously; isolated-vm runs the microtasks
 // before applySync returns, so take() then finds the result: the result string, '?'
 // (a read was deferred: the host reads it and starts again) or '~' (still pending:
-// the host calls abort() and uses the async path). A batch entry always answers with
-// its results so far (a stalled one says 'pending'), and so does a calls entry.
+// the host calls abort() and uses the async path). A calls entry always answers with
+// its results so far (a stalled one says 'pending'). Batch entries have their own
+// functions (batchOpen, batchStep, batchTake).
 let lastGen = 0
 let lastResult = '~'
 export function begin (kind, name, json, writer, oplog, ts) {
@@ -875,7 +914,7 @@ export function begin (kind, name, json, writer, oplog, ts) {
   lastGen = e.gen
   lastResult = '~'
   promiseThen(runEntry(e, kind, name, json), (out) => {
-    if (lastGen === e.gen) lastResult = e.deferred && kind !== 'batch' && kind !== 'calls' ? '?' : out
+    if (lastGen === e.gen) lastResult = e.deferred && kind !== 'calls' ? '?' : out
   })
 }
 export function take () {

@@ -44,6 +44,9 @@ interface GuestRefs {
   beginRef: ivm.Reference<GuestBegin>
   takeRef: ivm.Reference<GuestFn>
   abortRef: ivm.Reference<GuestFn>
+  batchOpenRef: ivm.Reference<GuestFn>
+  batchStepRef: ivm.Reference<GuestFn>
+  batchTakeRef: ivm.Reference<GuestFn>
 }
 type Fault = 'cpu' | 'wall' | 'closed' | null
 
@@ -93,6 +96,8 @@ export interface BatchOutcome {
   reads: string[]
 }
 
+/** A batch entry starts no op after this many ms (it goes on in a new entry). */
+export const BATCH_SLICE_MS = 4
 /** Re-runs allowed on the fast path before an entry moves to the async path. */
 export const MAX_FAST_ROUNDS = 8
 /** An entry whose fast path kept the host's thread busier than this (ms) uses the async path next time. */
@@ -221,10 +226,12 @@ export class IsolateInstance {
   }
 
   /**
-   * Batch entry: runs the guest's runBatch once, synchronously, answering reads from
-   * what `prefetch` read beforehand; a read the host lacks ends the batch in the guest
-   * (it reports where). Rejects like runAsync on a limit (the isolate is then disposed):
-   * the caller re-runs the ops one by one.
+   * Batch entry: opens the run in the guest, then starts its ops one by one, each in
+   * its own synchronous call (so each op's microtasks finish before the next starts,
+   * and each op has the CPU limit of an entry), answering reads from what `prefetch`
+   * read beforehand; a read the host lacks ends the run in the guest (it reports
+   * where). No op starts after BATCH_SLICE_MS. Rejects like runAsync on a limit (the
+   * isolate is then disposed): the caller re-runs the ops one by one.
    */
   async runBatch (ctx: EntryContext, payload: string, prefetch: string[]): Promise<BatchOutcome> {
     const r = newRunning(ctx, this.isolate)
@@ -234,13 +241,17 @@ export class IsolateInstance {
       if (prefetch.length > 0) await this.prefetch(r, prefetch)
       let out: string
       try {
-        this.refs.beginRef.applySync(undefined, ['batch', '', payload, false, null, 0], { timeout: this.limits.timeoutMs })
-        out = this.refs.takeRef.applySync(undefined, []) as string
+        const opts = { timeout: this.limits.timeoutMs }
+        this.refs.batchOpenRef.applySync(undefined, [payload], opts)
+        const t0 = performance.now()
+        let status
+        do status = this.refs.batchStepRef.applySync(undefined, [performance.now() - t0 < BATCH_SLICE_MS], opts)
+        while (status === 'go')
+        out = this.refs.batchTakeRef.applySync(undefined, []) as string
       } catch (err) {
         throw this.classifyRunError(err, r)
       }
       if (r.hostError !== undefined) throw r.hostError
-      if (out.endsWith('"s":"pending"}') || out.endsWith('"s":"read"}') || out.endsWith('"s":"sync"}')) this.refs.abortRef.applySync(undefined, [])
       return { out, miss: r.miss === null ? null : r.miss.op + '\0' + r.miss.arg, reads: r.used.slice() }
     } finally {
       this.running = null
@@ -574,7 +585,10 @@ async function load (
     entryRef: await runtime.namespace.get('entry', { reference: true }) as ivm.Reference<GuestEntry>,
     beginRef: await runtime.namespace.get('begin', { reference: true }) as ivm.Reference<GuestBegin>,
     takeRef: await runtime.namespace.get('take', { reference: true }) as ivm.Reference<GuestFn>,
-    abortRef: await runtime.namespace.get('abort', { reference: true }) as ivm.Reference<GuestFn>
+    abortRef: await runtime.namespace.get('abort', { reference: true }) as ivm.Reference<GuestFn>,
+    batchOpenRef: await runtime.namespace.get('batchOpen', { reference: true }) as ivm.Reference<GuestFn>,
+    batchStepRef: await runtime.namespace.get('batchStep', { reference: true }) as ivm.Reference<GuestFn>,
+    batchTakeRef: await runtime.namespace.get('batchTake', { reference: true }) as ivm.Reference<GuestFn>
   }
   const bind = await runtime.namespace.get('bind', { reference: true }) as ivm.Reference<GuestFn>
 

@@ -174,3 +174,24 @@ export const apply = {
     t.is(ok.results.length, 2)
   }
 })
+
+test('apply run - what an op leaves running finishes before the next op starts', async t => {
+  // A promise chain apply does not await draws from the PRNG after apply returned. In a
+  // run, that must not reach the next op's PRNG (or clock): one op's leftovers finish
+  // within its own step, as they would in an entry of its own.
+  const source = `
+export const apply = {
+  async DANGLE (tx, op, ack) {
+    let p = Promise.resolve()
+    for (let i = 0; i < 8; i++) p = p.then(() => 0)
+    p.then(() => { Math.random(); Math.random() })
+    for (let i = 0; i < 4; i++) await null
+    tx.put('r/' + ack.seq, [Math.random(), Date.now()])
+  }
+}`
+  const ops: Json[] = Array.from({ length: 6 }, () => ({ op: 'DANGLE' }))
+  const ref = await oneByOne(sandbox(t, source), ops, new Map(), 1)
+  const { results, stops } = await inRuns(sandbox(t, source), ops, new Map(), 1)
+  t.alike(results, ref, 'the same values as one op per entry')
+  t.alike(stops, ['done'], 'all in one entry')
+})
