@@ -107,8 +107,9 @@
  * Two more entries share one crossing among many:
  *
  * - **runs** (`applyRun`): the executor and the verifier apply consecutive ops in
- *   one synchronous entry; each op gets its own ack, seed, clock and `tx`, and sees
- *   the earlier ops' writes through an overlay kept in the guest (the rules are in
+ *   one entry; each op gets its own ack, seed, clock and `tx`, runs (with whatever
+ *   it leaves pending) in a synchronous call of its own, and sees the earlier ops'
+ *   writes through an overlay kept in the guest (the rules are in
  *   whitepaper/protocol.md §5). The entry stops, and says why, where the host must
  *   step in; a limit hit anywhere makes the caller re-run the ops one by one.
  * - **call batches**: calls that arrive while the sandbox is busy wait, and then
