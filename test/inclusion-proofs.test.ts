@@ -8,7 +8,8 @@ import {
   createInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, verifyInclusionProof, type InclusionProof
 } from '../src/verify/inclusion-proofs.js'
 import { captureSignedHead } from '../src/verify/signed-head.js'
-import { manifestKey } from '../src/verify/hypercore-crypto.js'
+import { ed25519Verify, forgetVerifiedSignatures, manifestKey } from '../src/verify/hypercore-crypto.js'
+import { generateKeyPairSync, sign } from 'crypto'
 import { clone, flip, rejects, runChild } from './proof-helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -139,6 +140,21 @@ test('inclusion-proof - rejects a wrong fork and a signature of another head', a
   const badSig = clone(early)
   badSig.head.signature = flip(badSig.head.signature, 5)
   rejects(t, () => verifyInclusionProof(badSig), 'bad-signature', 'flipped signature bit')
+})
+
+test('inclusion-proof - a signature found valid is remembered for exactly those bytes', (t) => {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(12)
+  const other = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(12)
+  const message = Buffer.from('a signed head')
+  const signature = sign(null, message, privateKey)
+  forgetVerifiedSignatures()
+  t.ok(ed25519Verify(raw, message, signature), 'valid')
+  t.ok(ed25519Verify(raw, message, signature), 'valid again (remembered)')
+  t.absent(ed25519Verify(raw, Buffer.from('a signed heaD'), signature), 'another message')
+  t.absent(ed25519Verify(raw, message, Buffer.from(flip(signature.toString('hex'), 5), 'hex')), 'another signature')
+  t.absent(ed25519Verify(other, message, signature), 'another key')
+  t.absent(ed25519Verify(raw.subarray(1), message, signature), 'a short key')
 })
 
 test('inclusion-proof - rejects a manifest that does not hash to the key', async (t) => {

@@ -238,12 +238,33 @@ export function ed25519PublicKey (publicKey: Uint8Array): KeyObject {
   return k
 }
 
+/**
+ * Signatures found valid, by public key ‖ signature ‖ message (hex). Many proofs share
+ * one signed head (every op appended together, every write of a batch), and checking
+ * a signature costs far more than looking it up: a valid one is checked once.
+ */
+const validSignatures = new Set<string>()
+const MAX_VALID_SIGNATURES = 4096
+
+/** Forget the signatures found valid so far (for measuring a first check). */
+export function forgetVerifiedSignatures (): void { validSignatures.clear() }
+
 /** True when `signature` (64 bytes) is a valid ed25519 signature of `message` by `publicKey` (32 bytes). Never throws. */
 export function ed25519Verify (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false
+  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('hex') +
+    Buffer.from(signature.buffer, signature.byteOffset, 64).toString('hex') +
+    Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('hex')
+  if (validSignatures.has(id)) return true
+  let valid: boolean
   try {
-    return cryptoVerify(null, message, ed25519PublicKey(publicKey), signature)
+    valid = cryptoVerify(null, message, ed25519PublicKey(publicKey), signature)
   } catch {
     return false
   }
+  if (valid) {
+    if (validSignatures.size >= MAX_VALID_SIGNATURES) validSignatures.clear()
+    validSignatures.add(id)
+  }
+  return valid
 }
