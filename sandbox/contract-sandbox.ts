@@ -154,6 +154,8 @@ const MAX_HINT_READS = 16
 export const MAX_RUN_ITEMS = 64
 /** Most calls run in one calls entry. */
 const MAX_CALL_BATCH = 64
+/** A calls entry longer than this (ms) halves the next one's size; a shorter one lets it grow back. */
+const CALLS_SLICE_MS = 4
 
 /** A call waiting for its turn (see `call`). */
 interface QueuedCall {
@@ -198,6 +200,12 @@ export class ContractSandbox {
   private batchHint: string[] = []
   /** Calls waiting while another entry runs: they then run together (see `call`). */
   private callQueue: QueuedCall[] = []
+  /**
+   * How many calls the next calls entry takes: all calls of an entry share its CPU
+   * limit, so slow methods get smaller entries (one, after a limit was hit) instead of
+   * many that time out and then run alone.
+   */
+  private callBatch = MAX_CALL_BATCH
 
   /** Does no work: call `ready()` (or any entry) to load the contract. */
   constructor (source: string, opts: SandboxOptions = {}) {
@@ -251,7 +259,7 @@ export class ContractSandbox {
 
   /**
    * Runs the queued calls of the first one's caller (the same CallContext object), up
-   * to MAX_CALL_BATCH: one alone through the usual paths, several in one calls entry.
+   * to `callBatch`: one alone through the usual paths, several in one calls entry.
    * A call that entry cannot finish runs alone after it; a limit hit by any of them
    * sends every one of them alone (each then has its own limits).
    */
@@ -260,20 +268,25 @@ export class ContractSandbox {
     const ctx = this.callQueue[0].ctx
     const group: QueuedCall[] = []
     const rest: QueuedCall[] = []
-    for (const q of this.callQueue) (q.ctx === ctx && group.length < MAX_CALL_BATCH ? group : rest).push(q)
+    for (const q of this.callQueue) (q.ctx === ctx && group.length < this.callBatch ? group : rest).push(q)
     this.callQueue = rest
     if (rest.length > 0) void this.exclusive(async () => await this.drainCalls())
     let answers: Array<CallAnswer | null> = group.map(() => null)
     if (group.length > 1 && !group.some(q => this.slowNames.has('call:' + q.method))) {
+      const start = performance.now()
       try {
         const instance = await this.currentInstance()
         answers = await instance.runCalls(callEntry(ctx, 'calls'), group.map(q => [q.method, q.params]), this.callHints(group))
+        const ms = performance.now() - start
+        if (ms > CALLS_SLICE_MS) this.callBatch = Math.max(1, Math.floor(group.length / 2))
+        else if (ms < CALLS_SLICE_MS / 4) this.callBatch = Math.min(MAX_CALL_BATCH, this.callBatch * 2)
       } catch (err) {
         // A closed sandbox fails them all; after anything else each runs alone, with its own limits.
         if (err instanceof ClosedError) {
           for (const q of group) q.reject(err)
           return
         }
+        this.callBatch = 1
       }
     }
     for (let i = 0; i < group.length; i++) {
