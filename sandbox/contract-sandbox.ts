@@ -553,7 +553,7 @@ function checkedActions (actions: unknown): TxAction[] {
   return asActions(actions)
 }
 
-/** A non-negative safe integer as JSON text (InvalidArgumentError otherwise: it goes into a payload as is). */
+/** A safe integer as JSON text (InvalidArgumentError otherwise: it goes into a payload as is). */
 function num (n: number): string {
   if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`applyRun: ${String(n)} is not an integer`)
   return String(n)

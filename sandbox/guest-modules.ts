@@ -407,7 +407,7 @@ function checkKey (key, fn) {
   return key
 }
 
-// While a batch of applies runs (runBatch), the writes of its earlier ops: key → JSON
+// While a batch entry runs (batchOpen), the writes of its earlier ops: key → JSON
 // text, or DELETED. Reads look here before asking the host, whose view of the index
 // is the one from the start of the batch entry.
 let overlay = null
@@ -417,8 +417,10 @@ function overlayRead (k) {
   return json === DELETED ? null : JSONparse(json)
 }
 
-function readIndex (key) {
-  const k = checkKey(key, 'index.get')
+function readIndex (key) { return readState(checkKey(key, 'index.get')) }
+
+// The value at k as the running op sees it, its own pending writes aside.
+function readState (k) {
   if (overlay !== null) {
     if (mapHas(overlay, k)) return overlayRead(k)
     syncForAcks(k)
@@ -605,11 +607,7 @@ class Tx {
       const json = mapGet(this.#pending, k)
       return json === DELETED ? null : JSONparse(json)
     }
-    if (overlay !== null) {
-      if (mapHas(overlay, k)) return overlayRead(k)
-      syncForAcks(k)
-    }
-    return hostCall('get', k)
+    return readState(k)
   }
 
   put (key, value) {
@@ -658,18 +656,15 @@ class Tx {
   static result (tx) { return '[' + join(tx.#actions, ',') + ']' }
   static writes (tx) { return tx.#writes }
   static system (tx) { return tx.#system }
-  static count (tx) { return tx.#actions.length }
 }
 const closeTx = Tx.close
 const txResult = Tx.result
 const txWrites = Tx.writes
 const txSystem = Tx.system
-const txCount = Tx.count
 delete Tx.close
 delete Tx.result
 delete Tx.writes
 delete Tx.system
-delete Tx.count
 ObjectFreeze(Tx.prototype)
 ObjectFreeze(Tx)
 

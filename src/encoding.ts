@@ -37,10 +37,8 @@ function keysInOrder (v: JsonValue): boolean {
     return true
   }
   const keys = Object.keys(v)
-  for (let i = 0; i < keys.length; i++) {
-    if (i > 0 && !(keys[i - 1] < keys[i])) return false
-    if (!keysInOrder(v[keys[i]])) return false
-  }
+  if (!sorted(keys)) return false
+  for (const k of keys) if (!keysInOrder(v[k])) return false
   return true
 }
 

@@ -170,7 +170,7 @@ export function putsToChanges (actions: TxAction[]): Change[] | null {
   const changes: Change[] = []
   for (const a of actions) {
     if (a.type !== 'put') return null
-    changes.push({ type: 'put', key: a.key, value: encodeValue(a.value) })
+    changes.push(actionToChange(a))
   }
   return changes
 }
