@@ -96,8 +96,6 @@ export interface BatchOutcome {
   reads: string[]
 }
 
-/** A batch entry starts no op after this many ms (it goes on in a new entry). */
-export const BATCH_SLICE_MS = 4
 /** Re-runs allowed on the fast path before an entry moves to the async path. */
 export const MAX_FAST_ROUNDS = 8
 /** An entry whose fast path kept the host's thread busier than this (ms) uses the async path next time. */
@@ -230,7 +228,8 @@ export class IsolateInstance {
    * its own synchronous call (so each op's microtasks finish before the next starts,
    * and each op has the CPU limit of an entry), answering reads from what `prefetch`
    * read beforehand; a read the host lacks ends the run in the guest (it reports
-   * where). No op starts after BATCH_SLICE_MS. Rejects like runAsync on a limit (the
+   * where). The first op always starts; no later op starts after the run slice
+   * (limits.runSliceMs). Rejects like runAsync on a limit (the
    * isolate is then disposed): the caller re-runs the ops one by one.
    */
   async runBatch (ctx: EntryContext, payload: string, prefetch: string[]): Promise<BatchOutcome> {
@@ -243,10 +242,10 @@ export class IsolateInstance {
       try {
         const opts = { timeout: this.limits.timeoutMs }
         this.refs.batchOpenRef.applySync(undefined, [payload], opts)
+        const slice = this.limits.runSliceMs
         const t0 = performance.now()
-        let status
-        do status = this.refs.batchStepRef.applySync(undefined, [performance.now() - t0 < BATCH_SLICE_MS], opts)
-        while (status === 'go')
+        let status = this.refs.batchStepRef.applySync(undefined, [true], opts)
+        while (status === 'go') status = this.refs.batchStepRef.applySync(undefined, [performance.now() - t0 < slice], opts)
         out = this.refs.batchTakeRef.applySync(undefined, []) as string
       } catch (err) {
         throw this.classifyRunError(err, r)

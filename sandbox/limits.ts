@@ -8,12 +8,16 @@ export interface ResolvedLimits {
   timeoutMs: number
   /** Wall-clock time per entry in ms. */
   wallTimeoutMs: number
+  /** Wall-clock ms after which a run starts no new op. */
+  runSliceMs: number
 }
 
 /** Default isolate heap limit (MiB). */
 export const DEFAULT_MEMORY_MB = 64
 /** Default CPU time per entry (ms). */
 export const DEFAULT_TIMEOUT_MS = 500
+/** Default time slice of a run of ops (ms). */
+export const DEFAULT_RUN_SLICE_MS = 4
 /** Smallest heap isolated-vm accepts (MiB). */
 export const MIN_MEMORY_MB = 8
 /** Smallest default wall-clock bound (ms). */
@@ -22,14 +26,15 @@ export const MIN_DEFAULT_WALL_MS = 5000
 /**
  * Fills in the defaults: 64 MiB, 500 ms CPU, and a wall bound of 10 × the CPU
  * limit but at least 5 s (never below the CPU limit). Values are rounded up to
- * whole units (isolated-vm takes integers). Throws RangeError on values that are
+ * whole units (isolated-vm takes integers); a run's slice defaults to 4 ms. Throws RangeError on values that are
  * not positive finite numbers.
  */
 export function resolveLimits (limits: SandboxLimits = {}): ResolvedLimits {
   const memoryMb = Math.max(MIN_MEMORY_MB, Math.ceil(positive(limits.memoryMb, DEFAULT_MEMORY_MB, 'memoryMb')))
   const timeoutMs = Math.ceil(positive(limits.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs'))
   const wall = Math.ceil(positive(limits.wallTimeoutMs, Math.max(10 * timeoutMs, MIN_DEFAULT_WALL_MS), 'wallTimeoutMs'))
-  return { memoryMb, timeoutMs, wallTimeoutMs: Math.max(wall, timeoutMs) }
+  const runSliceMs = positive(limits.runSliceMs, DEFAULT_RUN_SLICE_MS, 'runSliceMs')
+  return { memoryMb, timeoutMs, wallTimeoutMs: Math.max(wall, timeoutMs), runSliceMs }
 }
 
 function positive (value: number | undefined, fallback: number, name: string): number {

@@ -13,6 +13,11 @@ export interface SandboxLimits {
   timeoutMs?: number
   /** Wall-clock bound per entry in ms, for promises that never settle (default 10 × timeoutMs, at least 5000). */
   wallTimeoutMs?: number
+  /**
+   * Wall-clock ms after which a run of ops (`applyRun`) starts no new op; the rest
+   * goes to the next entry (default 4). It decides only where runs split, never a result.
+   */
+  runSliceMs?: number
 }
 
 /** One entry of an index listing. */

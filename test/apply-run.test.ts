@@ -8,6 +8,8 @@ import type { IndexEntry, IndexReader, Json, RunItem, RunOutcome, TxAction } fro
 
 const ORIGIN = 'ab'.repeat(32)
 const QUICK = { timeoutMs: 100, wallTimeoutMs: 1500 }
+// Where a run splits on time depends on the machine; tests that count entries turn the slice off.
+const NO_SLICE = { runSliceMs: 60_000 }
 
 const MIXED = `
 import { index } from 'contract'
@@ -106,7 +108,7 @@ test('apply run - the same actions, errors, heights, clock and PRNG as apply one
   const refMap = new Map<string, Json>()
   const ref = await oneByOne(sandbox(t, MIXED), ops, refMap, 7)
   const runMap = new Map<string, Json>()
-  const { results, stops } = await inRuns(sandbox(t, MIXED), ops, runMap, 7)
+  const { results, stops } = await inRuns(sandbox(t, MIXED, { limits: NO_SLICE }), ops, runMap, 7)
   t.alike(results, ref, 'every op has the same outcome')
   t.alike([...runMap].sort(), [...refMap].sort(), 'the same state')
   t.ok(stops.includes('sync'), 'the listing ended an entry')
@@ -191,7 +193,24 @@ export const apply = {
 }`
   const ops: Json[] = Array.from({ length: 6 }, () => ({ op: 'DANGLE' }))
   const ref = await oneByOne(sandbox(t, source), ops, new Map(), 1)
-  const { results, stops } = await inRuns(sandbox(t, source), ops, new Map(), 1)
+  const { results, stops } = await inRuns(sandbox(t, source, { limits: NO_SLICE }), ops, new Map(), 1)
   t.alike(results, ref, 'the same values as one op per entry')
   t.alike(stops, ['done'], 'all in one entry')
+})
+
+test('apply run - the time slice splits a run without changing a result', async t => {
+  const source = `
+export const apply = {
+  async SPIN (tx, op, ack) {
+    let x = 0
+    for (let i = 0; i < 200000; i++) x = (x + i) % 7
+    tx.put('r/' + ack.seq, [x, Math.random(), ack.height])
+  }
+}`
+  const ops: Json[] = Array.from({ length: 5 }, () => ({ op: 'SPIN' }))
+  const ref = await oneByOne(sandbox(t, source), ops, new Map(), 1)
+  // A slice far shorter than one op: every entry starts its first op and no other.
+  const { results, stops } = await inRuns(sandbox(t, source, { limits: { runSliceMs: 0.001 } }), ops, new Map(), 1)
+  t.alike(results, ref, 'the same values as one op per entry')
+  t.alike(stops, ['slice', 'slice', 'slice', 'slice', 'done'], 'one op per entry, each entry ended by the slice')
 })

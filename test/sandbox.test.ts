@@ -654,8 +654,9 @@ test('sandbox - tampering with intrinsics cannot forge actions or values', async
 
 test('sandbox - limits are resolved with defaults and checked', async t => {
   const s = sandbox(t, 'export function apply () {}')
-  t.alike({ ...s.limits }, { memoryMb: 64, timeoutMs: 500, wallTimeoutMs: 5000 })
+  t.alike({ ...s.limits }, { memoryMb: 64, timeoutMs: 500, wallTimeoutMs: 5000, runSliceMs: 4 })
   const custom = sandbox(t, 'export function apply () {}', { limits: { timeoutMs: 1000 } })
-  t.alike({ ...custom.limits }, { memoryMb: 64, timeoutMs: 1000, wallTimeoutMs: 10000 })
+  t.alike({ ...custom.limits }, { memoryMb: 64, timeoutMs: 1000, wallTimeoutMs: 10000, runSliceMs: 4 })
   await t.exception.all(() => new ContractSandbox('export function apply () {}', { limits: { timeoutMs: -1 } }), /timeoutMs must be a positive number/)
+  await t.exception.all(() => new ContractSandbox('export function apply () {}', { limits: { runSliceMs: 0 } }), /runSliceMs must be a positive number/)
 })
