@@ -15,7 +15,6 @@ import { AckWaiters } from './ack-waiters.js'
 import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey } from './schemas.js'
 import { openCorestore, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, type TxOp } from './transaction.js'
-import { createInclusionProof } from './verify/inclusion-proofs.js'
 import { DatabaseSwarm, type SwarmOptions } from './network.js'
 import { ContractMonitor } from './verify/monitor.js'
 import { verifyIndex, type Checkpoint } from './verify/verifier.js'
@@ -267,11 +266,8 @@ export class Database extends EventEmitter {
     if (ops.length > 0) {
       const oplog = this.activeLocal
       if (oplog === null) throw new PermissionError('NOT_PARTICIPANT', `"${method}" emits ops, but this instance has no oplog that is an active participant`)
-      const seqs = await oplog.appendMany(ops)
-      for (let i = 0; i < ops.length; i++) {
-        const proof = opts.proofs === false ? null : await createInclusionProof(oplog.core, seqs[i])
-        txOps.push({ value: ops[i], oplog: oplog.hex, seq: seqs[i], proof })
-      }
+      const appended = await oplog.appendWithProofs(ops, { proofs: opts.proofs !== false })
+      for (let i = 0; i < ops.length; i++) txOps.push({ value: ops[i], oplog: oplog.hex, seq: appended[i].seq, proof: appended[i].proof })
     }
     const host = { index: this.index, waitForAck: (o: string, s: number, t: number) => this.waiters.wait(o, s, t) }
     return new ContractTransaction(host, { method, params: paramsJson, response, ops: txOps })

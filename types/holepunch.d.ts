@@ -28,7 +28,7 @@ declare module 'hypercore' {
     readonly peers: any[]
     ready (): Promise<void>
     close (): Promise<void>
-    append (blocks: Buffer | Buffer[]): Promise<{ length: number, byteLength: number }>
+    append (blocks: Buffer | Buffer[], opts?: { postappend?: (values: Buffer[]) => Promise<void> }): Promise<{ length: number, byteLength: number }>
     get (index: number, opts?: any): Promise<any>
     has (start: number, end?: number): Promise<boolean>
     update (opts?: any): Promise<boolean>

@@ -1,17 +1,24 @@
 /**
  * A participant's oplog: one Hypercore whose blocks are canonically encoded ops.
  * Appends that arrive while one is in flight are coalesced into a single
- * `core.append([...])` (one signature for many ops).
+ * `core.append([...])` (one signature for many ops). Appends that ask for
+ * inclusion proofs get them from the append itself (see append-proofs.ts).
  */
 import type Hypercore from 'hypercore'
 import { decodeOp, encodeOp, type Op } from '../schemas.js'
+import { createInclusionProof, type InclusionProof } from '../verify/inclusion-proofs.js'
+import { AppendProver } from './append-proofs.js'
 
-interface PendingAppend { block: Buffer, resolve: (seq: number) => void, reject: (err: Error) => void }
+/** An appended op: its seq, and its inclusion proof when one was asked for. */
+export interface Appended { seq: number, proof: InclusionProof | null }
+
+interface PendingAppend { block: Buffer, proof: boolean, resolve: (a: Appended) => void, reject: (err: Error) => void }
 
 export class Oplog {
   readonly core: Hypercore
   private queue: PendingAppend[] = []
   private flushing = false
+  private prover: AppendProver | null = null
 
   constructor (core: Hypercore) {
     this.core = core
@@ -35,13 +42,22 @@ export class Oplog {
    * Append several ops; all are validated before any is queued, and they land in
    * the same `core.append` (consecutive seqs). Resolves with their seqs.
    */
-  appendMany (ops: unknown[]): Promise<number[]> {
+  async appendMany (ops: unknown[]): Promise<number[]> {
+    return (await this.appendWithProofs(ops, { proofs: false })).map(a => a.seq)
+  }
+
+  /**
+   * As appendMany, and (unless `proofs: false`) each op's inclusion proof against the
+   * head its append produced, verified before it is returned.
+   */
+  appendWithProofs (ops: unknown[], opts: { proofs?: boolean } = {}): Promise<Appended[]> {
     const blocks = ops.map(op => encodeOp(op))
-    const seqs = Promise.all(blocks.map(block => new Promise<number>((resolve, reject) => {
-      this.queue.push({ block, resolve, reject })
+    const proof = opts.proofs !== false
+    const done = Promise.all(blocks.map(block => new Promise<Appended>((resolve, reject) => {
+      this.queue.push({ block, proof, resolve, reject })
     })))
     if (!this.flushing) void this.flush()
-    return seqs
+    return done
   }
 
   private async flush (): Promise<void> {
@@ -50,9 +66,24 @@ export class Oplog {
       const batch = this.queue
       this.queue = []
       try {
-        const { length } = await this.core.append(batch.map(p => p.block))
+        const blocks = batch.map(p => p.block)
+        let proofs: InclusionProof[] | null = null
+        let opts: { postappend?: () => Promise<void> } = {}
+        if (batch.some(p => p.proof)) {
+          if (this.prover === null) this.prover = new AppendProver(this.core)
+          const prover = this.prover
+          await prover.prime()
+          opts = { postappend: async () => { proofs = await prover.prove(blocks) } }
+        }
+        const { length } = await this.core.append(blocks, opts)
         const first = length - batch.length
-        batch.forEach((p, i) => p.resolve(first + i))
+        const made = proofs as InclusionProof[] | null
+        for (let i = 0; i < batch.length; i++) {
+          const p = batch[i]
+          if (!p.proof) p.resolve({ seq: first + i, proof: null })
+          else if (made !== null) p.resolve({ seq: first + i, proof: made[i] })
+          else createInclusionProof(this.core, first + i).then(proof => p.resolve({ seq: first + i, proof }), p.reject)
+        }
       } catch (err) {
         for (const p of batch) p.reject(err as Error)
       }
