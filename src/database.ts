@@ -14,7 +14,7 @@ import { Oplog } from './logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
 import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey } from './schemas.js'
 import { openCorestore, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
-import { ContractTransaction, type TxOp } from './transaction.js'
+import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
 import { DatabaseSwarm, type SwarmOptions } from './network.js'
 import { ContractMonitor } from './verify/monitor.js'
 import { verifyIndex, type Checkpoint } from './verify/verifier.js'
@@ -269,8 +269,23 @@ export class Database extends EventEmitter {
       const appended = await oplog.appendWithProofs(ops, { proofs: opts.proofs !== false })
       for (let i = 0; i < ops.length; i++) txOps.push({ value: ops[i], oplog: oplog.hex, seq: appended[i].seq, proof: appended[i].proof })
     }
-    const host = { index: this.index, waitForAck: (o: string, s: number, t: number) => this.waiters.wait(o, s, t) }
-    return new ContractTransaction(host, { method, params: paramsJson, response, ops: txOps })
+    return new ContractTransaction(this.txHost(), { method, params: paramsJson, response, ops: txOps })
+  }
+
+  /**
+   * A transaction saved with `tx.toJSON()` (object or JSON text), reopened on this
+   * database: wait for it, fetch its acks and results. Checked first (see
+   * transactionFromJSON): INVALID_ARGUMENT for a bad shape, INVALID_PROOF for an op
+   * proof that does not prove that op at that seq of that oplog.
+   */
+  transaction (json: unknown): ContractTransaction {
+    this.assertOpen()
+    const tx = transactionFromJSON(json)
+    return new ContractTransaction(this.txHost(), tx)
+  }
+
+  private txHost (): TxHost {
+    return { index: this.index, waitForAck: (o: string, s: number, t: number) => this.waiters.wait(o, s, t) }
   }
 
   private readonly inflight = new Map<ContractRuntime, number>()

@@ -1,7 +1,7 @@
 // Public API of vitra. Only what is exported here is supported.
 export { Database, type DatabaseOptions, type CreateOptions, type CallOptions } from './database.js'
 export { StorageInMemory, type Storage } from './storage.js'
-export { ContractTransaction, type TxOp, type TxResult, type TxChange } from './transaction.js'
+export { ContractTransaction, transactionFromJSON, type TransactionJSON, type TxOp, type TxResult, type TxChange } from './transaction.js'
 export { IndexLog, type IndexEntry, type HistoryEntry, type ListOptions, type DirectWrite } from './logs/index-log.js'
 export { Oplog } from './logs/oplog.js'
 export { Executor } from './executor.js'

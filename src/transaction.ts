@@ -3,10 +3,11 @@
  * the ops it appended (each with an inclusion proof in its oplog), and lets the
  * caller wait for execution and read the acks and writes that resulted.
  */
-import type { JsonValue } from './encoding.js'
+import { canonicalJson, type JsonValue } from './encoding.js'
+import { InvalidArgumentError, InvalidProofError } from './errors.js'
 import type { IndexLog } from './logs/index-log.js'
-import type { Ack } from './schemas.js'
-import { createInclusionProof, type InclusionProof } from './verify/inclusion-proofs.js'
+import { encodeOp, type Ack } from './schemas.js'
+import { createInclusionProof, verifyInclusionProof, type InclusionProof } from './verify/inclusion-proofs.js'
 
 /** One op appended by a call. */
 export interface TxOp {
@@ -118,7 +119,57 @@ export class ContractTransaction {
     return result
   }
 
-  toJSON (): { method: string, params: JsonValue, response: JsonValue | null, ops: TxOp[] } {
+  toJSON (): TransactionJSON {
     return { method: this.method, params: this.params, response: this.response ?? null, ops: this.ops }
   }
+}
+
+/** What `ContractTransaction.toJSON()` gives, and `db.transaction()` takes back. */
+export interface TransactionJSON { method: string, params: JsonValue, response: JsonValue | null, ops: TxOp[] }
+
+/**
+ * Checks a transaction saved with `toJSON()` (or its JSON text) and returns a fresh
+ * copy. The shape must be exact (InvalidArgumentError, code INVALID_ARGUMENT): a
+ * method name, JSON params and response, and ops of `{ value, oplog, seq, proof }`
+ * with an op as value, a 64-hex oplog key and a seq. A proof that is not null must
+ * verify offline as the inclusion of exactly that op at that seq of that oplog
+ * (InvalidProofError otherwise), so a reopened transaction carries only proofs that hold.
+ */
+export function transactionFromJSON (json: unknown): TransactionJSON {
+  let v = json
+  if (typeof v === 'string') {
+    try { v = JSON.parse(v) } catch (err) { throw new InvalidArgumentError(`The transaction is not JSON: ${(err as Error).message}`) }
+  }
+  const o = exactObject(v, 'transaction', ['method', 'params', 'response', 'ops'])
+  if (typeof o.method !== 'string' || o.method === '') throw new InvalidArgumentError('transaction.method must be a non-empty string')
+  if (!Array.isArray(o.ops)) throw new InvalidArgumentError('transaction.ops must be an array')
+  const ops = o.ops.map((raw, i): TxOp => {
+    const op = exactObject(raw, `transaction.ops[${i}]`, ['value', 'oplog', 'seq', 'proof'])
+    if (typeof op.oplog !== 'string' || !/^[0-9a-f]{64}$/.test(op.oplog)) throw new InvalidArgumentError(`transaction.ops[${i}].oplog must be 64 lowercase hex characters`)
+    if (!Number.isSafeInteger(op.seq) || (op.seq as number) < 0) throw new InvalidArgumentError(`transaction.ops[${i}].seq must be a non-negative integer`)
+    let block: Buffer
+    try { block = encodeOp(op.value) } catch (err) { throw new InvalidArgumentError(`transaction.ops[${i}].value: ${(err as Error).message}`) }
+    const value = JSON.parse(block.toString('utf8')) as JsonValue
+    let proof: InclusionProof | null = null
+    if (op.proof !== null) {
+      const proven = verifyInclusionProof(op.proof, { key: op.oplog })
+      if (proven.index !== op.seq) throw new InvalidProofError('evidence-mismatch', `transaction.ops[${i}]: the proof is for seq ${proven.index}, the op is at ${String(op.seq)}`)
+      if (!proven.value.equals(block)) throw new InvalidProofError('evidence-mismatch', `transaction.ops[${i}]: the proven block is not this op`)
+      proof = JSON.parse(JSON.stringify(op.proof)) as InclusionProof
+    }
+    return { value, oplog: op.oplog, seq: op.seq as number, proof }
+  })
+  return { method: o.method, params: jsonCopy(o.params, 'params'), response: jsonCopy(o.response, 'response'), ops }
+}
+
+function exactObject (v: unknown, what: string, keys: string[]): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InvalidArgumentError(`${what} must be an object`)
+  const o = v as Record<string, unknown>
+  for (const k of keys) if (!Object.hasOwn(o, k)) throw new InvalidArgumentError(`${what}.${k} is missing`)
+  for (const k of Object.keys(o)) if (!keys.includes(k)) throw new InvalidArgumentError(`${what} has an unknown field "${k}"`)
+  return o
+}
+
+function jsonCopy (v: unknown, what: string): JsonValue {
+  try { return JSON.parse(canonicalJson(v)) as JsonValue } catch (err) { throw new InvalidArgumentError(`transaction.${what}: ${(err as Error).message}`) }
 }

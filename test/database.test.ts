@@ -230,3 +230,36 @@ test('database - group commit: many ops per batch, each sees the writes before i
   for (const tx of all.slice(0, 3)) values.push((await tx.fetchResults())[0]?.changes[0].value ?? null)
   t.alike(values, [0, 1, 2])
 })
+
+test('database - a transaction saved with toJSON reopens after a restart: wait, acks, results; tampered ones are refused', async t => {
+  const storage = new StorageInMemory()
+  t.teardown(() => storage.destroy())
+  const db = await Database.create(storage.dir, { contract: { source: contract('counter') } })
+  const tx = await db.call('increment', { amount: 5 })
+  const saved = JSON.stringify(tx)
+  await db.close()
+
+  const again = await Database.load(storage.dir)
+  t.teardown(() => again.close())
+  const reopened = again.transaction(saved)
+  t.is(reopened.method, 'increment')
+  t.alike(reopened.params, { amount: 5 })
+  t.alike(reopened.ops.map(o => [o.value, o.seq]), [[{ op: 'INCREMENT', amount: 5 }, 0]])
+  await reopened.whenProcessed({ timeout: 10_000 })
+  const [result] = await reopened.fetchResults({ proofs: true })
+  t.alike(result?.changes.map(c => [c.path, c.value]), [['counter', 5]], 'its results, from the index')
+  t.ok(result?.ackProof !== undefined, 'with proofs of the ack')
+  t.alike(JSON.parse(JSON.stringify(again.transaction(JSON.parse(saved)))), JSON.parse(saved), 'object or text: the same transaction back')
+
+  const code = (f: () => unknown): string => { try { f(); return 'no error' } catch (err) { return (err as { code: string }).code } }
+  const edit = (change: (o: any) => void): string => { const o = JSON.parse(saved); change(o); return JSON.stringify(o) }
+  t.is(code(() => again.transaction(edit(o => { o.ops[0].seq = 1 }))), 'INVALID_PROOF', 'a proof for another seq')
+  t.is(code(() => again.transaction(edit(o => { o.ops[0].value.amount = 6 }))), 'INVALID_PROOF', 'a proof of another op')
+  t.is(code(() => again.transaction(edit(o => { o.ops[0].oplog = 'ab'.repeat(32) }))), 'INVALID_PROOF', 'a proof from another oplog')
+  t.is(code(() => again.transaction(edit(o => { o.ops[0].proof.head.signature = '00'.repeat(64) }))), 'INVALID_PROOF', 'a bad signature')
+  t.is(code(() => again.transaction(edit(o => { o.ops[0].proof = null }))), 'no error', 'no proof is allowed (calls with { proofs: false })')
+  t.is(code(() => again.transaction(edit(o => { o.ops[0].value = { amount: 1 } }))), 'INVALID_ARGUMENT', 'a value that is not an op')
+  t.is(code(() => again.transaction(edit(o => { o.extra = 1 }))), 'INVALID_ARGUMENT', 'an unknown field')
+  t.is(code(() => again.transaction(edit(o => { delete o.ops }))), 'INVALID_ARGUMENT', 'a missing field')
+  t.is(code(() => again.transaction('{"method":')), 'INVALID_ARGUMENT', 'text that is not JSON')
+})

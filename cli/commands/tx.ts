@@ -2,7 +2,7 @@
  * Tracked transactions (`vitra tx list|show|verify`) and saved fraud proofs
  * (`vitra fraud list|show`). See records.ts for where they live.
  */
-import { ContractTransaction, type Database, type TxResult } from '../../src/index.js'
+import type { TxResult } from '../../src/index.js'
 import { CliError, EXIT } from '../errors.js'
 import { short } from '../output.js'
 import type { Found, SavedFraud, TxRecord } from '../records.js'
@@ -32,19 +32,10 @@ async function refresh (s: Session, found: Found<TxRecord>): Promise<Array<TxRes
   const db = await s.open()
   const rec = found.value
   if (db.pubkey.toString('hex') !== rec.database) throw new CliError('OTHER_DATABASE', `Transaction ${rec.id} belongs to database ${rec.database}, but ${s.label} holds ${db.pubkey.toString('hex')}`)
-  const results = await transaction(db, rec).fetchResults({ proofs: true })
+  const results = await db.transaction(rec.tx).fetchResults({ proofs: true })
   rec.results = results
   s.records.saveTx(rec)
   return results
-}
-
-/** A ContractTransaction over a saved record, to fetch its results from the index. */
-function transaction (db: Database, rec: TxRecord): ContractTransaction {
-  const host = {
-    index: db.index,
-    waitForAck: async () => { throw new CliError('UNSUPPORTED', 'Waiting is not supported on a saved transaction') }
-  }
-  return new ContractTransaction(host, { method: rec.tx.method, params: rec.tx.params, response: rec.tx.response ?? undefined, ops: rec.tx.ops })
 }
 
 /** `vitra tx show <id>`. */
