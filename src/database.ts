@@ -18,10 +18,11 @@ import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from
 import { DatabaseSwarm, type SwarmOptions } from './network.js'
 import { ContractMonitor } from './verify/monitor.js'
 import { verifyIndex, type Checkpoint } from './verify/verifier.js'
-import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
+import { ContractRuntime, type Governance } from './contract-runtime.js'
+import { CallRuntime } from './call-runtime.js'
 import { readShippedContract } from './shipped-contracts.js'
 import { DEFAULT_NAMESPACE, manifestKey } from './verify/hypercore-crypto.js'
-import type { CallContext, SandboxLimits } from '../sandbox/types.js'
+import type { SandboxLimits } from '../sandbox/types.js'
 
 export interface DatabaseOptions {
   /** Sandbox limits for every isolate this database creates. */
@@ -71,9 +72,7 @@ export class Database extends EventEmitter {
   private readonly opts: DatabaseOptions
   private readonly oplogMap = new Map<string, Oplog>()
   private readonly waiters: AckWaiters
-  private sandbox: ContractRuntime | null = null
-  private sandboxSourceSeq = -1
-  private sourceStale = true
+  private readonly calls: CallRuntime
   private closed = false
   private readonly onIndexAppend: () => void
 
@@ -86,8 +85,9 @@ export class Database extends EventEmitter {
     this.opts = opts
     this.waiters = new AckWaiters(index)
     this.executor = meta.executor ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, hooks: opts.executorHooks }) : null
+    this.calls = new CallRuntime({ index, limits: opts.limits, writer: () => this.activeLocal, onInputs: active => { this.activeInputs = active } })
     this.onIndexAppend = () => {
-      this.sourceStale = true
+      this.calls.markStale()
       if (this.executor === null && this.waiters.size > 0) this.waiters.check().catch(err => this.emit('warning', err))
     }
   }
@@ -249,7 +249,7 @@ export class Database extends EventEmitter {
   }
 
   /** The contract's method names. */
-  async methods (): Promise<string[]> { return (await this.callSandbox()).methods }
+  async methods (): Promise<string[]> { return await this.calls.methods() }
 
   /**
    * Run `method` of the contract with `params`. Ops it emits are appended to the
@@ -259,9 +259,8 @@ export class Database extends EventEmitter {
   async call (method: string, params: unknown = {}, opts: CallOptions = {}): Promise<ContractTransaction> {
     this.assertOpen()
     if (typeof method !== 'string' || method === '') throw new InvalidArgumentError('call(method, params): method must be a non-empty string')
-    const sandbox = await this.callSandbox()
     const paramsJson = JSON.parse(canonicalJson(params ?? null)) as JsonValue // validates (INVALID_VALUE) and copies
-    const { response, ops } = await this.runCall(sandbox, method, paramsJson)
+    const { response, ops } = await this.calls.call(method, paramsJson)
     const txOps: TxOp[] = []
     if (ops.length > 0) {
       const oplog = this.activeLocal
@@ -288,105 +287,9 @@ export class Database extends EventEmitter {
     return { index: this.index, waitForAck: (o: string, s: number, t: number) => this.waiters.wait(o, s, t) }
   }
 
-  private readonly inflight = new Map<ContractRuntime, number>()
-
-  private async runCall (sandbox: ContractRuntime, method: string, params: JsonValue): Promise<{ response: JsonValue | undefined, ops: JsonValue[] }> {
-    this.inflight.set(sandbox, (this.inflight.get(sandbox) ?? 0) + 1)
-    try {
-      return await sandbox.call(method, params, this.callContext()) as { response: JsonValue | undefined, ops: JsonValue[] }
-    } finally {
-      const n = (this.inflight.get(sandbox) ?? 1) - 1
-      if (n === 0) this.inflight.delete(sandbox)
-      else this.inflight.set(sandbox, n)
-    }
-  }
-
-  /** Close a replaced sandbox once the calls still running on it are done. */
-  private async retire (old: ContractRuntime): Promise<void> {
-    while (this.inflight.has(old)) await new Promise(resolve => setTimeout(resolve, 10))
-    await old.close()
-  }
-
-  /**
-   * Point reads for calls, cached for one index version: calls see a consistent
-   * state of the index as of some version, and repeated reads of hot keys skip
-   * the Hyperbee lookup. The cache is dropped whenever the index grows.
-   */
-  private readCache = new Map<string, Promise<JsonValue | null>>()
-  private readCacheVersion = -1
-
-  private cachedGet (key: string): Promise<JsonValue | null> {
-    const version = this.index.core.length
-    if (version !== this.readCacheVersion || this.readCache.size > 10_000) {
-      this.readCache = new Map()
-      this.readCacheVersion = version
-    }
-    let p = this.readCache.get(key)
-    if (p === undefined) {
-      p = this.index.get(key)
-      p.catch(() => this.readCache.delete(key)) // a failed read is not cached; the caller sees the error
-      this.readCache.set(key, p)
-    }
-    return p
-  }
-
-  /** The context calls run with; one object while the local oplog stays the same, so that concurrent calls can share an entry into the sandbox. */
-  private callCtx: { local: Oplog | null, ctx: CallContext } | null = null
-
-  private callContext (): CallContext {
-    const local = this.activeLocal
-    if (this.callCtx !== null && this.callCtx.local === local) return this.callCtx.ctx
-    const ctx = this.makeCallContext(local)
-    this.callCtx = { local, ctx }
-    return ctx
-  }
-
-  private makeCallContext (local: Oplog | null): CallContext {
-    return {
-      index: {
-        get: key => this.cachedGet(key),
-        list: async (prefix, o) => (await this.index.list(prefix, o)).map(e => ({ key: e.key, value: e.value }))
-      },
-      isWriter: local !== null,
-      oplog: local?.hex ?? null,
-      listOplogs: async () => await this.index.inputs()
-    }
-  }
-
-  /** The sandbox for calls, rebuilt when the contract source in the index changed. Concurrent callers share one refresh. */
-  private async callSandbox (): Promise<ContractRuntime> {
-    if (this.sandbox !== null && !this.sourceStale) return this.sandbox
-    if (this.refreshing === null) {
-      this.refreshing = this.refreshSandbox().finally(() => { this.refreshing = null })
-    }
-    return await this.refreshing
-  }
-
-  private refreshing: Promise<ContractRuntime> | null = null
-  /** Fixed at genesis; undefined until read. */
-  private governance: Governance | null | undefined = undefined
-
-  private async refreshSandbox (): Promise<ContractRuntime> {
-    this.sourceStale = false
-    const entry = await this.index.getEntry(CONTRACT_SOURCE_KEY)
-    this.activeInputs = new Set((await this.index.inputs()).filter(r => r.active).map(r => r.pubkey))
-    if (entry === null) throw new DatabaseNotFoundError('The index has no contract source')
-    if (this.sandbox !== null && entry.seq === this.sandboxSourceSeq) return this.sandbox
-    const source = JSON.parse(entry.value.toString('utf8')) as string
-    if (this.governance === undefined) this.governance = parseGovernance(await this.index.get(GOVERNANCE_KEY))
-    const next = await ContractRuntime.open(source, this.governance, this.opts.limits)
-    const old = this.sandbox
-    this.sandbox = next
-    this.sandboxSourceSeq = entry.seq
-    // calls already running on the old sandbox finish first: it is closed once they are done
-    if (old !== null) void this.retire(old)
-    return next
-  }
-
   /** Refresh which oplogs are active participants (and open any new ones). */
   async refresh (): Promise<void> {
-    this.sourceStale = true
-    await this.callSandbox()
+    await this.calls.refresh()
     for (const rec of await this.index.inputs()) await this.openOplog(rec.pubkey)
   }
 
@@ -525,7 +428,7 @@ export class Database extends EventEmitter {
     this.waiters.rejectAll(new ClosedError())
     for (const m of this.monitors) await m.close()
     await this.executor?.close()
-    await this.sandbox?.close()
+    await this.calls.close()
     for (const o of this.oplogMap.values()) await o.close()
     await this.index.close()
     await this.store.close()

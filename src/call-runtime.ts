@@ -1,0 +1,145 @@
+/**
+ * The contract runtime that serves `db.call`: it follows the contract source the
+ * index holds (rebuilt when the source changed; calls still running on the old one
+ * finish before it is closed), reads the index through a cache that lives for one
+ * index version, and gives calls one context object per local oplog, so that calls
+ * arriving together share an entry into the sandbox.
+ */
+import type { CallContext, SandboxLimits } from '../sandbox/types.js'
+import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
+import type { JsonValue } from './encoding.js'
+import { DatabaseNotFoundError } from './errors.js'
+import type { IndexLog } from './logs/index-log.js'
+import type { Oplog } from './logs/oplog.js'
+import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from './schemas.js'
+
+/** What a call gives back: the method's return value and the ops it emitted. */
+export interface CallOutcome { response: JsonValue | undefined, ops: JsonValue[] }
+
+export interface CallRuntimeOptions {
+  index: IndexLog
+  limits?: SandboxLimits
+  /** The local oplog calls write to (an active participant), or null. */
+  writer: () => Oplog | null
+  /** Told the active participants each time the runtime re-reads the source. */
+  onInputs: (active: Set<string>) => void
+}
+
+export class CallRuntime {
+  private readonly opts: CallRuntimeOptions
+  private runtime: ContractRuntime | null = null
+  private sourceSeq = -1
+  private stale = true
+  private refreshing: Promise<ContractRuntime> | null = null
+  /** Fixed at genesis; undefined until read. */
+  private governance: Governance | null | undefined = undefined
+  private readonly inflight = new Map<ContractRuntime, number>()
+  private readCache = new Map<string, Promise<JsonValue | null>>()
+  private readCacheVersion = -1
+  private context: { writer: Oplog | null, ctx: CallContext } | null = null
+
+  constructor (opts: CallRuntimeOptions) {
+    this.opts = opts
+  }
+
+  /** The index grew: look at the contract source again before the next call. */
+  markStale (): void { this.stale = true }
+
+  /** The contract's method names. */
+  async methods (): Promise<string[]> { return (await this.current()).methods }
+
+  /** Run `method` with (already validated) params. Rejects as ContractRuntime.call does. */
+  async call (method: string, params: JsonValue): Promise<CallOutcome> {
+    const runtime = await this.current()
+    this.inflight.set(runtime, (this.inflight.get(runtime) ?? 0) + 1)
+    try {
+      return await runtime.call(method, params, this.callContext()) as CallOutcome
+    } finally {
+      const n = (this.inflight.get(runtime) ?? 1) - 1
+      if (n === 0) this.inflight.delete(runtime)
+      else this.inflight.set(runtime, n)
+    }
+  }
+
+  /** Re-read the contract source and the participants now. */
+  async refresh (): Promise<void> {
+    this.stale = true
+    await this.current()
+  }
+
+  async close (): Promise<void> {
+    await this.runtime?.close()
+    this.runtime = null
+  }
+
+  /** The runtime for calls, rebuilt when the contract source in the index changed. Concurrent callers share one refresh. */
+  private async current (): Promise<ContractRuntime> {
+    if (this.runtime !== null && !this.stale) return this.runtime
+    if (this.refreshing === null) {
+      this.refreshing = this.rebuild().finally(() => { this.refreshing = null })
+    }
+    return await this.refreshing
+  }
+
+  private async rebuild (): Promise<ContractRuntime> {
+    this.stale = false
+    const { index } = this.opts
+    const entry = await index.getEntry(CONTRACT_SOURCE_KEY)
+    this.opts.onInputs(new Set((await index.inputs()).filter(r => r.active).map(r => r.pubkey)))
+    if (entry === null) throw new DatabaseNotFoundError('The index has no contract source')
+    if (this.runtime !== null && entry.seq === this.sourceSeq) return this.runtime
+    const source = JSON.parse(entry.value.toString('utf8')) as string
+    if (this.governance === undefined) this.governance = parseGovernance(await index.get(GOVERNANCE_KEY))
+    const next = await ContractRuntime.open(source, this.governance, this.opts.limits)
+    const old = this.runtime
+    this.runtime = next
+    this.sourceSeq = entry.seq
+    // calls already running on the old runtime finish first: it is closed once they are done
+    if (old !== null) void this.retire(old)
+    return next
+  }
+
+  private async retire (old: ContractRuntime): Promise<void> {
+    while (this.inflight.has(old)) await new Promise(resolve => setTimeout(resolve, 10))
+    await old.close()
+  }
+
+  /** One context object while the writer stays the same, so that concurrent calls can share an entry. */
+  private callContext (): CallContext {
+    const writer = this.opts.writer()
+    if (this.context !== null && this.context.writer === writer) return this.context.ctx
+    const { index } = this.opts
+    const ctx: CallContext = {
+      index: {
+        get: key => this.cachedGet(key),
+        list: async (prefix, o) => (await index.list(prefix, o)).map(e => ({ key: e.key, value: e.value }))
+      },
+      isWriter: writer !== null,
+      oplog: writer?.hex ?? null,
+      listOplogs: async () => await index.inputs()
+    }
+    this.context = { writer, ctx }
+    return ctx
+  }
+
+  /**
+   * Point reads for calls, cached for one index version: calls see the index as of
+   * some version, and repeated reads of hot keys skip the Hyperbee lookup. The cache
+   * is dropped whenever the index grows (and when it holds 10,000 keys).
+   */
+  private cachedGet (key: string): Promise<JsonValue | null> {
+    const { index } = this.opts
+    const version = index.core.length
+    if (version !== this.readCacheVersion || this.readCache.size > 10_000) {
+      this.readCache = new Map()
+      this.readCacheVersion = version
+    }
+    let p = this.readCache.get(key)
+    if (p === undefined) {
+      p = index.get(key)
+      p.catch(() => this.readCache.delete(key)) // a failed read is not cached; the caller sees the error
+      this.readCache.set(key, p)
+    }
+    return p
+  }
+}
