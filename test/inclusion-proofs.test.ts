@@ -8,7 +8,7 @@ import {
   createInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, verifyInclusionProof, type InclusionProof
 } from '../src/verify/inclusion-proofs.js'
 import { captureSignedHead } from '../src/verify/signed-head.js'
-import { ed25519Verify, forgetVerifiedSignatures, manifestKey } from '../src/verify/hypercore-crypto.js'
+import { ed25519Verify, flatDepth, flatParent, flatSibling, forgetVerifiedSignatures, manifestKey, u64 } from '../src/verify/hypercore-crypto.js'
 import { generateKeyPairSync, sign } from 'crypto'
 import { clone, flip, rejects, runChild } from './proof-helpers.js'
 
@@ -352,3 +352,30 @@ test('inclusion-proof - the worked example in whitepaper/proofs.md verifies', as
   rejects(t, () => verifyInclusionProof(forged), 'tree-hash-mismatch', 'the example with a node size changed')
 })
 
+
+test('inclusion-proof - flat-tree arithmetic and u64 agree with their definitions, below and past the 32-bit paths', (t) => {
+  // Definitions: depth = trailing 1 bits; a node at (depth d, offset o) has index o·2^(d+1) + 2^d − 1;
+  // its sibling is at offset o ± 1, its parent at (d + 1, ⌊o / 2⌋).
+  const depthOf = (i: number): number => { let d = 0; while (Math.floor(i / 2 ** d) % 2 === 1) d++; return d }
+  const at = (d: number, o: number): number => o * 2 ** (d + 1) + 2 ** d - 1
+  const offsetOf = (i: number, d: number): number => (i + 1 - 2 ** d) / 2 ** (d + 1)
+  const indexes: number[] = []
+  for (let i = 0; i < 5000; i++) indexes.push(i)
+  for (const edge of [2 ** 29, 2 ** 30, 2 ** 31, 2 ** 32, 2 ** 40, 2 ** 52]) for (let k = -70; k < 70; k++) indexes.push(edge + k)
+  for (let d = 0; d < 30; d++) indexes.push(at(d, 0), at(d, 1), at(d, 2 ** (29 - d) - 1), at(d, 2 ** (29 - d)), at(d, 2 ** (31 - d) - 1))
+  let bad = 0
+  for (const i of indexes) {
+    const d = depthOf(i)
+    const o = offsetOf(i, d)
+    if (flatDepth(i) !== d || flatSibling(i) !== at(d, o % 2 === 0 ? o + 1 : o - 1) || flatParent(i) !== at(d + 1, Math.floor(o / 2))) {
+      bad++
+      if (bad < 5) t.comment(`index ${i}: depth ${flatDepth(i)}/${d}, sibling ${flatSibling(i)}, parent ${flatParent(i)}`)
+    }
+  }
+  t.is(bad, 0, `${indexes.length} indexes`)
+  for (const n of [0, 1, 255, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 5, 2 ** 53 - 1]) {
+    const ref = Buffer.alloc(8)
+    ref.writeBigUInt64LE(BigInt(n))
+    t.alike(u64(n), ref, `u64(${n})`)
+  }
+})

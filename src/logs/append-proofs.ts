@@ -100,15 +100,17 @@ export class AppendProver {
     const hex = new Map<number, string>()
     const json = (n: TreeNode): NodeJSON => {
       let h = hex.get(n.index)
-      if (h === undefined) { h = Buffer.from(n.hash).toString('hex'); hex.set(n.index, h) }
+      if (h === undefined) { h = toHex(n.hash); hex.set(n.index, h) }
       return { index: n.index, size: n.size, hash: h }
     }
-    const rootIndexes = new Set(roots.map(r => r.index))
+    // The other roots, per covering root (the same for every block under it).
+    const others = new Map(roots.map(r => [r.index, roots.filter(o => o !== r)]))
     const out: InclusionProof[] = []
     for (let i = 0; i < blocks.length; i++) {
       const path: NodeJSON[] = []
       let at = 2 * (start + i)
-      while (!rootIndexes.has(at)) {
+      let rest: TreeNode[] | undefined
+      while ((rest = others.get(at)) === undefined) {
         const sibling = nodes.get(flatSibling(at))
         if (sibling === undefined) return null
         path.push(json(sibling))
@@ -122,7 +124,7 @@ export class AppendProver {
         index: start + i,
         value: blocks[i].toString('hex'),
         nodes: path,
-        head: { ...head, roots: roots.filter(r => r.index !== at).map(json) }
+        head: { ...head, roots: rest.map(json) }
       })
     }
     if (out.length > 0) verifyInclusionProof(out[0], { key: this.core.key })
@@ -133,4 +135,8 @@ export class AppendProver {
     this.roots = roots.map(r => ({ index: r.index, size: r.size, hash: Buffer.from(r.hash) }))
     this.length = length
   }
+}
+
+function toHex (bytes: Uint8Array): string {
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('hex')
 }

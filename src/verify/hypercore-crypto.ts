@@ -35,8 +35,9 @@ export function hash (...parts: Uint8Array[]): Buffer {
 
 /** `n` as 8 bytes little-endian (n must be a safe non-negative integer). */
 export function u64 (n: number): Buffer {
-  const b = Buffer.alloc(8)
-  b.writeBigUInt64LE(BigInt(n))
+  const b = Buffer.allocUnsafe(8)
+  b.writeUInt32LE(n % 0x100000000, 0)
+  b.writeUInt32LE(Math.floor(n / 0x100000000), 4)
   return b
 }
 
@@ -73,7 +74,8 @@ export function parentHash (left: TreeNode, right: TreeNode): Buffer {
 
 /** The parent node of two siblings (given in any order; the one with the lower index is the left child). */
 export function parentNode (a: TreeNode, b: TreeNode): TreeNode {
-  const [l, r] = a.index < b.index ? [a, b] : [b, a]
+  const l = a.index < b.index ? a : b
+  const r = l === a ? b : a
   return { index: flatParent(l.index), size: l.size + r.size, hash: parentHash(l, r) }
 }
 
@@ -86,8 +88,13 @@ export function treeHash (roots: readonly TreeNode[]): Buffer {
 
 // ---------------------------------------------------------------- flat tree (arithmetic, safe past 2^31)
 
+// Indexes below SMALL take 32-bit integer paths (their depth is at most 29, so every
+// result stays below 2^31); larger ones take the arithmetic paths, exact up to 2^53.
+const SMALL = 2 ** 29
+
 /** Depth of a flat-tree index (0 for leaves): the number of trailing 1 bits. */
 export function flatDepth (index: number): number {
+  if (index < SMALL) return 31 - Math.clz32(~index & (index + 1))
   let d = 0
   let i = index
   while (i % 2 === 1) { d++; i = (i - 1) / 2 }
@@ -107,12 +114,14 @@ export function flatIndex (depth: number, offset: number): number {
 /** Parent of a flat-tree index. */
 export function flatParent (index: number): number {
   const d = flatDepth(index)
+  if (index < SMALL) return (index & ~(2 << d)) | (1 << d)
   return flatIndex(d + 1, Math.floor(flatOffset(index, d) / 2))
 }
 
 /** Sibling of a flat-tree index. */
 export function flatSibling (index: number): number {
   const d = flatDepth(index)
+  if (index < SMALL) return index ^ (2 << d)
   const o = flatOffset(index, d)
   return flatIndex(d, o % 2 === 0 ? o + 1 : o - 1)
 }
