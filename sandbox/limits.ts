@@ -24,10 +24,10 @@ export const MIN_MEMORY_MB = 8
 export const MIN_DEFAULT_WALL_MS = 5000
 
 /**
- * Fills in the defaults: 64 MiB, 500 ms CPU, and a wall bound of 10 × the CPU
- * limit but at least 5 s (never below the CPU limit). Values are rounded up to
- * whole units (isolated-vm takes integers); a run's slice defaults to 4 ms. Throws RangeError on values that are
- * not positive finite numbers.
+ * Fills in the defaults: 64 MiB, 500 ms CPU, a wall bound of 10 × the CPU limit
+ * but at least 5 s (never below the CPU limit), and a run slice of 4 ms. Memory and
+ * times are rounded up to whole units (isolated-vm takes integers); the slice is
+ * kept as given. Throws RangeError on values that are not positive finite numbers.
  */
 export function resolveLimits (limits: SandboxLimits = {}): ResolvedLimits {
   const memoryMb = Math.max(MIN_MEMORY_MB, Math.ceil(positive(limits.memoryMb, DEFAULT_MEMORY_MB, 'memoryMb')))

@@ -41,15 +41,20 @@ export class AppendProver {
   /**
    * Makes sure the roots of the core's current tree are known (one storage read when
    * they are not). Call it before an append; a concurrent writer of the same core
-   * only costs the fast path (prove then returns null).
+   * only costs the fast path (prove then returns null). Never throws: a failed read
+   * leaves the roots unknown, and the append goes ahead.
    */
   async prime (): Promise<void> {
     const length = this.core.length
     if (this.length === length && this.roots !== null) return
     if (length === 0) { this.set([], 0); return }
-    const p = await this.core.proof({ upgrade: { start: 0, length } }) as UpgradeProof
-    if (this.core.length !== length || p.upgrade.additionalNodes.length > 0) { this.roots = null; return }
-    this.set(p.upgrade.nodes, length)
+    try {
+      const p = await this.core.proof({ upgrade: { start: 0, length } }) as UpgradeProof
+      if (this.core.length !== length || p.upgrade.additionalNodes.length > 0) { this.roots = null; return }
+      this.set(p.upgrade.nodes, length)
+    } catch {
+      this.roots = null
+    }
   }
 
   /**
