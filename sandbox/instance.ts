@@ -9,7 +9,8 @@ import {
   ContractTimeoutError,
   ClosedError
 } from '../src/errors.js'
-import { ASSERT_SOURCE, CONTRACT_SOURCE, GUEST_MODULE_NAMES, RUNTIME_SOURCE, RUNTIME_SPECIFIER, UTIL_SOURCE } from './guest-modules.js'
+import { ASSERT_SOURCE, CONTRACT_SOURCE, GUEST_MODULE_NAMES, UTIL_SOURCE } from './guest-api.js'
+import { RUNTIME_SOURCE, RUNTIME_SPECIFIER } from './guest-runtime.js'
 import { watchdogInterval, type ResolvedLimits } from './limits.js'
 import type { CallContext, IndexReader, ListOptions } from './types.js'
 
