@@ -41,6 +41,8 @@ export interface DatabaseOptions {
   bootstrap?: SwarmOptions['bootstrap']
   /** With `swarm`: the address the DHT node binds to (e.g. '127.0.0.1'). */
   host?: string
+  /** With `swarm`: any other swarm setting (timeouts, key pair, ...); `bootstrap` and `host` above win. */
+  swarmOptions?: SwarmOptions
 }
 
 export interface CreateOptions extends DatabaseOptions {
@@ -399,7 +401,7 @@ export class Database extends EventEmitter {
   /** load: with `opts.swarm`, join before anything is read (a fresh reader finds its peers this way). */
   private static async joinSwarmEarly (store: Corestore, pubkey: string, opts: DatabaseOptions): Promise<DatabaseSwarm | null> {
     if (opts.swarm !== true) return null
-    const net = new DatabaseSwarm(store, pubkey, { bootstrap: opts.bootstrap, host: opts.host })
+    const net = new DatabaseSwarm(store, pubkey, swarmSettings(opts))
     try { await net.ready() } catch (err) { await net.close(); throw err }
     return net
   }
@@ -408,7 +410,7 @@ export class Database extends EventEmitter {
   private async joinSwarmOnOpen (early: DatabaseSwarm | null, opts: DatabaseOptions): Promise<Database> {
     try {
       if (early !== null) this.attachSwarm(early)
-      else if (opts.swarm === true) await this.swarm({ bootstrap: opts.bootstrap, host: opts.host })
+      else if (opts.swarm === true) await this.swarm(swarmSettings(opts))
     } catch (err) {
       await this.close()
       throw err
@@ -456,15 +458,31 @@ function normalizeKey (k: string | Buffer): string {
   return hex
 }
 
+function swarmSettings (opts: DatabaseOptions): SwarmOptions {
+  return { ...opts.swarmOptions, bootstrap: opts.bootstrap ?? opts.swarmOptions?.bootstrap, host: opts.host ?? opts.swarmOptions?.host }
+}
+
 async function waitForGenesis (index: IndexLog, timeoutMs: number): Promise<void> {
   if (index.core.length > 0 && await index.hasGenesis()) return
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    await index.core.update({ wait: true })
+    // update() has no timeout of its own: a peer that never answers would hold it forever
+    await withDeadline(index.core.update({ wait: true }).catch(() => false), deadline)
     if (index.core.length > 0 && await getWithTimeout(index, GENESIS_KEY, deadline - Date.now()) !== null) return
     await new Promise(resolve => setTimeout(resolve, 50))
   }
   throw new DatabaseNotFoundError(`Database ${index.key.toString('hex')} not found: no peer served its index within ${timeoutMs} ms`)
+}
+
+/** `p`, or undefined once `deadline` (a Date.now() time) passes first. */
+async function withDeadline<T> (p: Promise<T>, deadline: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<undefined>(resolve => { timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now())) })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** A bee read that gives up (null) after `ms` instead of waiting for a peer forever. */

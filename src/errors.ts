@@ -103,7 +103,7 @@ export class CouldNotVerifyError extends VitraError {
   constructor (message: string, details?: Record<string, unknown>) { super('COULD_NOT_VERIFY', message, details) }
 }
 
-/** A swarm peer misbehaved or stalled (for example it never opened the database's replication channel). */
+/** A swarm peer misbehaved or stalled (it never opened the database's replication channel, or left a request unanswered). */
 export class NetworkError extends VitraError {
   constructor (code: 'PEER_TIMEOUT', message: string) { super(code, message) }
 }

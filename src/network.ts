@@ -19,6 +19,7 @@ import type Hypercore from 'hypercore'
 import { ClosedError, InvalidArgumentError, NetworkError } from './errors.js'
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
+import { PeerWatchdog } from './peer-watchdog.js'
 import { watchForConflicts, type ConflictWatcher, type LogForkFraudProof } from './verify/log-fork-proof.js'
 
 /** A DHT node address (a bootstrap node). */
@@ -54,6 +55,12 @@ export interface SwarmOptions {
    * peer would otherwise make `update({ wait: true })` (and so `db.sync()`) wait for it forever.
    */
   handshakeTimeoutMs?: number
+  /**
+   * Milliseconds a request may stay unanswered while its peer sends nothing on that
+   * core (default 10000; 0 turns the watchdog off). Such a peer is dropped with
+   * PEER_TIMEOUT, so the request goes to another peer: see src/peer-watchdog.ts.
+   */
+  requestTimeoutMs?: number
   /** Milliseconds to coalesce index appends before re-reading the declared oplogs (default 50). */
   refreshDelayMs?: number
 }
@@ -86,7 +93,8 @@ export interface LogForkSource { key: string, role: 'index' | 'oplog' }
  * Events:
  * - 'connection' (conn, info): a peer connected; the Corestore replicates over it.
  * - 'peer-remove' (info): a connection closed (Hyperswarm reconnects when it can).
- * - 'peer-error' (err, info): a connection failed (garbage, reset, PEER_TIMEOUT); the connection is dropped, nothing else.
+ * - 'peer-error' (err, info): a connection failed (garbage, reset, PEER_TIMEOUT: no handshake in time, or
+ *   a request left unanswered: see requestTimeoutMs); the connection is dropped, nothing else.
  * - 'oplog' (hex): an oplog is now tracked (opened and replicated).
  * - 'log-fork' (proof, source): a core of the database forked: a LogForkFraudProof.
  * - 'warning' (err): a background step failed (reading the declared oplogs, a fork watcher).
@@ -102,6 +110,9 @@ export class DatabaseSwarm extends EventEmitter {
   private discovery: { flushed (): Promise<void>, destroy (): Promise<void> } | null = null
   private readonly conns = new Set<SwarmConnection>()
   private readonly watchers = new Map<string, ConflictWatcher>()
+  /** Every core of the database this swarm keeps open (the request watchdog looks at these). */
+  private readonly cores = new Map<string, Hypercore>()
+  private watchdog: PeerWatchdog | null = null
   private readonly downloads: Array<{ destroy (): void }> = []
   private source: SwarmSource | null = null
   private opening: Promise<void> | null = null
@@ -142,6 +153,8 @@ export class DatabaseSwarm extends EventEmitter {
     const swarm = new Hyperswarm({ dht: this.makeDht(), keyPair: this.opts.keyPair })
     this.swarm = swarm
     swarm.on('connection', (conn: SwarmConnection, info: PeerInfo) => this.onConnection(conn, info))
+    this.cores.set(core.key.toString('hex'), core)
+    this.startWatchdog()
     this.discovery = swarm.join(core.discoveryKey, { server: this.opts.server !== false, client: this.opts.client !== false })
     // reads that wait for peers (update({ wait: true }), get) wait until the first lookup is done
     const done = this.store.findingPeers()
@@ -182,6 +195,18 @@ export class DatabaseSwarm extends EventEmitter {
     }, ms)
     timer.unref()
     conn.once('close', () => clearTimeout(timer))
+  }
+
+  private startWatchdog (): void {
+    const timeoutMs = this.opts.requestTimeoutMs ?? 10_000
+    if (timeoutMs <= 0) return
+    this.watchdog = new PeerWatchdog({
+      timeoutMs,
+      cores: () => this.cores.values(),
+      // the drop reaches 'peer-error' through the connection's own 'error' event
+      owns: stream => this.conns.has(stream as SwarmConnection)
+    })
+    this.watchdog.start()
   }
 
   private replicatesIndex (conn: SwarmConnection): boolean {
@@ -242,6 +267,7 @@ export class DatabaseSwarm extends EventEmitter {
   private watch (core: Hypercore, role: LogForkSource['role']): void {
     const hex = core.key.toString('hex')
     if (this.watchers.has(hex) || this.closed) return
+    if (!this.cores.has(hex)) this.cores.set(hex, core)
     if (role === 'oplog') this.emit('oplog', hex)
     if (role === 'oplog' && this.eager()) this.downloads.push(core.download({ start: 0, end: -1 }))
     if (this.opts.detectForks === false) { this.watchers.set(hex, idleWatcher); return }
@@ -274,6 +300,7 @@ export class DatabaseSwarm extends EventEmitter {
     if (this.refreshTimer !== null) clearTimeout(this.refreshTimer)
     this.refreshTimer = null
     this.source?.index.core.removeListener('append', this.onIndexAppend)
+    this.watchdog?.stop()
     await this.opening?.catch(() => undefined)
     await this.discovery?.destroy()
     await this.swarm?.destroy()
@@ -283,6 +310,7 @@ export class DatabaseSwarm extends EventEmitter {
     for (const d of this.downloads.splice(0)) d.destroy()
     await Promise.all([...this.watchers.values()].map(w => w.stop()))
     this.watchers.clear()
+    this.cores.clear()
     await this.indexCore?.close()
   }
 }

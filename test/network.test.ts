@@ -364,6 +364,41 @@ test('network - bad peers: garbage on the wire, undecodable ops, a reader killed
   t.is((await exec.call('ackOf', { oplog, seq: 4 }))?.success, true)
 })
 
+test('network - a peer that takes requests and never answers is dropped (PEER_TIMEOUT): a fresh reader loads from an honest peer instead', { timeout: 150_000 }, async t => {
+  const net = await testnet(t)
+  const execDir = await t.tmp()
+  const { child: exec, ready } = await start(t, net, 'executor', [execDir])
+  await exec.call('put', { key: 'x', value: 'served by an honest peer' })
+  const { length } = await exec.call('info') as { length: number }
+  const { child: silent } = await start(t, net, 'silent', [await t.tmp(), ready.pubkey])
+  t.ok(await eventually(async () => await silent.call('syncAll') >= length, 30_000), 'the silent peer holds a full copy of the index')
+  await silent.call('silence')
+  await exec.kill()
+  t.pass('executor killed: the silent peer is the only one holding the index')
+
+  // two fresh readers, the same but for the watchdog; each announces its own key, so
+  // the silent peer's log tells whose requests it swallowed
+  const watchedKeys = HyperDHT.keyPair()
+  const unwatchedKeys = HyperDHT.keyPair()
+  const load = (keyPair: { publicKey: Buffer, secretKey: Buffer }, requestTimeoutMs: number, timeout: number) =>
+    Database.load(new StorageInMemory(), ready.pubkey, { ...swarmOpts(net), timeout, swarmOptions: { keyPair, requestTimeoutMs } })
+      .then(db => { t.teardown(() => db.close()); return { db, err: null } }, (err: Error & { code?: string }) => ({ db: null, err }))
+  const started = Date.now()
+  const watched = load(watchedKeys, 1000, 60_000)
+  const unwatched = load(unwatchedKeys, 0, 25_000)
+  for (const keys of [watchedKeys, unwatchedKeys]) {
+    await silent.waitFor('ignored', d => d.from === keys.publicKey.toString('hex'), 30_000)
+  }
+  t.pass('both readers sent their first request (the upgrade) to the silent peer')
+
+  await start(t, net, 'executor', [execDir])
+  const w = await watched
+  t.is(w.err, null, `the reader with the watchdog loaded the database (${w.err?.message ?? `in ${Date.now() - started} ms`})`)
+  if (w.db !== null) t.is((await w.db.call('get', { key: 'x' })).response, 'served by an honest peer', 'and reads from the honest peer')
+  const u = await unwatched
+  t.is(u.err?.code, 'DATABASE_NOT_FOUND', 'without the watchdog the same reader stays stalled on the silent peer until its own timeout')
+})
+
 test('network - remote monitor on a third process verifies new ops within seconds; a cheating executor is reported', { timeout: 150_000 }, async t => {
   const net = await testnet(t)
   const { exec, part, pubkey, execDir } = await executorAndParticipant(t, net)
