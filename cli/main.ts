@@ -187,8 +187,8 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
   fraud.command('show').argument('<id>', 'proof id, e.g. UNPROMPTED_CHANGE-17 (or a unique prefix)').description('show a fraud proof (--json: the proof itself)')
     .action(act(async (s, id: string) => await fraudShowCommand(s, id)))
 
-  const proof = program.command('proof').description('offline proof checking: verify <file.json> (inclusion, fraud, log fork proofs, tracked txs)')
-  proof.command('verify').argument('<file.json>', 'an inclusion proof, fraud proof, log fork proof or tracked transaction')
+  const proof = program.command('proof').description('offline proof checking: verify <file.json> (inclusion, range, fraud, log fork proofs, tracked txs)')
+  proof.command('verify').argument('<file.json>', 'an inclusion proof, range proof, fraud proof, log fork proof or tracked transaction')
     .description('check a proof file with only the public key(s) it names')
     .option('-k, --key <hex>', 'require the proof to be about this log / database key')
     .action(act(async (s, file: string, o: { key?: string }) => await proofVerifyCommand(s, file, o)))

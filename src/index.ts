@@ -21,6 +21,7 @@ export { FraudCode, type FraudCodeName, type Violation } from './verify/replay.j
 export { LogForkFraudProof, verifyLogForkProof, watchForConflicts } from './verify/log-fork-proof.js'
 export { captureSignedHead, verifySignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead } from './verify/signed-head.js'
 export { inclusionProofFromJSON, inclusionProofToJSON } from './verify/inclusion-proofs.js'
+export { createRangeProof, verifyRangeProof, rangeProofFromJSON, type RangeProof, type VerifiedRange } from './verify/range-proofs.js'
 export { keyId, toKeyId, quorum, approvalMessage, signApproval, verifyApproval, oplogKeyFor, QUORUM_START_HEIGHT, APPROVAL_MESSAGE_PREFIX, type ApprovalKind, type ApprovalSignature } from './poa.js'
 export { DatabaseSwarm, type SwarmOptions } from './network.js'
 export { createIndexReadProof, verifyIndexReadProof, indexReadProofFromJSON, indexReadProofToJSON, type IndexReadProof, type IndexRead } from './verify/bee-proofs.js'

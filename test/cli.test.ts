@@ -10,6 +10,8 @@ import { tmpdir } from 'os'
 import { join } from 'path'
 import { fileURLToPath } from 'url'
 import createTestnet from 'hyperdht/testnet.js'
+import Corestore from 'corestore'
+import { createRangeProof } from '../src/index.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'vitra.js')
@@ -150,6 +152,21 @@ test('cli - init → call → get → verify exits 0; info, tx list and tx verif
   const pv = await vitraJson(t, ['proof', 'verify', opProof])
   t.is(pv.code, 0, 'an op inclusion proof from call --json passes proof verify')
   t.alike(pv.json.content, { op: 'INCREMENT', amount: 2 })
+
+  // a range proof of the first three blocks of the same oplog, made by the library
+  const store = new Corestore(join(dir, 'corestore'))
+  const oplog = store.get({ key: Buffer.from(call.json.ops[0].oplog as string, 'hex') })
+  await oplog.ready()
+  const rangeFile = join(dir, '..', 'range-proof.json')
+  const rangeProof = await createRangeProof(oplog, 0, 2)
+  await store.close()
+  writeFileSync(rangeFile, JSON.stringify(rangeProof))
+  const rv = await vitraJson(t, ['proof', 'verify', rangeFile, '--key', call.json.ops[0].oplog as string])
+  t.alike([rv.code, rv.json.type, rv.json.start, rv.json.count], [0, 'vitra/range-proof', 0, 2], 'a range proof passes proof verify')
+  rangeProof.values[1] = rangeProof.values[0]
+  writeFileSync(rangeFile, JSON.stringify(rangeProof))
+  const bad = await vitra(t, ['proof', 'verify', rangeFile])
+  t.is(bad.code, 1, 'a range proof with a block swapped fails (exit 1)')
 })
 
 test('cli - --help lists every command and the exit codes; --version', async t => {

@@ -12,6 +12,7 @@ import {
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
 import type { ExecutorHooks } from '../src/executor.js'
 import { createIndexReadProof, type IndexRead } from '../src/verify/bee-proofs.js'
+import { createRangeProof } from '../src/verify/range-proofs.js'
 import { createInclusionProof } from '../src/verify/inclusion-proofs.js'
 import { createReplayEvidence, recordReplayReads, verifyReplayEvidence, type ReplayEvidence } from '../src/verify/replay-evidence.js'
 import { captureSignedHead, coreManifest, createConsistencyProof } from '../src/verify/signed-head.js'
@@ -92,7 +93,7 @@ function clone<T> (v: T): T { return JSON.parse(JSON.stringify(v)) as T }
 function sizes (name: string, proof: FraudProofJSON): string {
   const r = proof.evidence.replay as ReplayEvidence
   const kb = (v: unknown): string => (JSON.stringify(v).length / 1024).toFixed(1) + ' KB'
-  return `${name}: proof ${kb(proof)}; replay ${kb(r)} = batch ${r.batch.length} entries ${kb(r.batch)}, op ${kb(r.op)}, oplog ${kb(r.oplog)}, ` +
+  return `${name}: proof ${kb(proof)}; replay ${kb(r)} = batch ${r.batch.values.length} entries ${kb(r.batch)}, op ${kb(r.op)}, oplog ${kb(r.oplog)}, ` +
     `reads ${r.reads.reads.length} reads / ${r.reads.blocks.length} blocks / ${r.reads.nodes.length} nodes ${kb(r.reads)}`
 }
 
@@ -109,8 +110,8 @@ test('fraud-replay - CHANGE_MISMATCH mid-batch (overlay + list + absent keys) is
   const r = json.evidence.replay as ReplayEvidence
   t.ok(r !== undefined, 'the proof carries evidence.replay')
   const ackSeq = json.details.data.ackSeq as number
-  t.is(r.batch[0].index < ackSeq, true, 'the batch starts before the ack: earlier ops of the batch are in the overlay')
-  t.is(r.batch[r.batch.length - 1].index, json.details.seq, 'the batch ends at the violating write')
+  t.is(r.batch.start < ackSeq, true, 'the batch starts before the ack: earlier ops of the batch are in the overlay')
+  t.is(r.batch.start + r.batch.values.length - 1, json.details.seq, 'the batch ends at the violating write')
   t.ok(r.reads.reads.some(x => x.kind === 'list'), 'the read proof covers the index.list')
   t.ok(r.reads.reads.some(x => x.kind === 'get' && x.key === 'nope/21'), 'and the absent key')
   t.absent(r.reads.reads.some(x => x.kind === 'get' && x.key === 'item/21'), 'item/21 came from the overlay, not the base')
@@ -238,7 +239,7 @@ test('fraud-replay - size and time with a full batch of 256 ops (violation in th
   const proof = await fraudOf(db.verify())
   const made = Date.now() - start
   const json = clone(proof.toJSON())
-  t.is(json.evidence.replay?.batch.length, 512, 'the batch holds 255 ops before the violating one (ack + write each), its ack and the write')
+  t.is(json.evidence.replay?.batch.values.length, 512, 'the batch holds 255 ops before the violating one (ack + write each), its ack and the write')
   start = Date.now()
   const v = await verifyFraudProof(JSON.stringify(json))
   const checked = Date.now() - start
@@ -269,9 +270,9 @@ test('fraud-replay - tampered proofs are rejected', async t => {
   // A published write changed so that it equals the replay: the signed head no longer covers it.
   const expected = Buffer.from((good.details.data.expectedChange as { bytes: string }).bytes, 'hex')
   const forged = clone(good)
-  const last = forged.evidence.replay!.batch[forged.evidence.replay!.batch.length - 1]
-  const node = messages.Node.decode(Buffer.from(last.value, 'hex'))
-  last.value = messages.Node.encode({ index: node.index, key: node.key, value: expected }).toString('hex')
+  const values = forged.evidence.replay!.batch.values
+  const node = messages.Node.decode(Buffer.from(values[values.length - 1], 'hex'))
+  values[values.length - 1] = messages.Node.encode({ index: node.index, key: node.key, value: expected }).toString('hex')
   t.is(await reasonOf(verifyFraudProof(forged)), 'tree-hash-mismatch', 'write changed to match the replay: rejected')
 
   // Without the replay evidence, or with the violation moved to another (honest) write.
@@ -280,7 +281,7 @@ test('fraud-replay - tampered proofs are rejected', async t => {
   t.is(await reasonOf(verifyFraudProof(bare)), 'not-a-violation', 'no evidence.replay: rejected')
 
   // The op swapped for another op of the same oplog.
-  const ack = decodeAck(messages.Node.decode(Buffer.from(r.batch[(good.details.data.ackSeq as number) - r.batch[0].index].value, 'hex')).value as Buffer)
+  const ack = decodeAck(messages.Node.decode(Buffer.from(r.batch.values[(good.details.data.ackSeq as number) - r.batch.start], 'hex')).value as Buffer)
   const oplog = db.localOplog!.core
   const otherOp = clone(good)
   otherOp.evidence.replay!.op = await createInclusionProof(oplog, ack.seq - 1)
@@ -297,14 +298,14 @@ test('fraud-replay - tampered proofs are rejected', async t => {
   const reads = r.reads.reads
   const batchStarts = new Set<number>()
   for await (const e of db.index.bee.createHistoryStream()) if (parseAckKey(e.key as string) !== null) batchStarts.add(decodeAck(e.value as Buffer).batchStart)
-  const earlier = Math.max(...[...batchStarts].filter(b => b < r.batch[0].index))
+  const earlier = Math.max(...[...batchStarts].filter(b => b < r.batch.start))
   const otherVersion = clone(good)
   otherVersion.evidence.replay!.reads = await createIndexReadProof(db.index.bee, earlier, reads, { head })
   t.is(await reasonOf(verifyFraudProof(otherVersion)), 'unexpected-version', 'read proof at another version: rejected')
 
   // A read proof that leaves out what one read needs (the list): the replay cannot finish.
   const dropped = clone(good)
-  dropped.evidence.replay!.reads = await createIndexReadProof(db.index.bee, r.batch[0].index, reads.filter(x => x.kind !== 'list'), { head })
+  dropped.evidence.replay!.reads = await createIndexReadProof(db.index.bee, r.batch.start, reads.filter(x => x.kind !== 'list'), { head })
   t.ok(dropped.evidence.replay!.reads.blocks.length < r.reads.blocks.length, `${r.reads.blocks.length - dropped.evidence.replay!.reads.blocks.length} blocks fewer`)
   t.is(await reasonOf(verifyFraudProof(dropped)), 'incomplete', 'read blocks dropped: incomplete')
 
@@ -313,16 +314,21 @@ test('fraud-replay - tampered proofs are rejected', async t => {
   cut.evidence.replay!.reads.blocks.splice(1, 1)
   t.not(await reasonOf(verifyFraudProof(cut)), 'accepted', 'a block removed from the JSON: rejected')
 
-  // A batch entry removed (the overlay would be incomplete).
+  // A batch entry removed (the overlay would be incomplete): the range proof no longer adds up.
   const gap = clone(good)
-  gap.evidence.replay!.batch.splice(1, 1)
-  t.is(await reasonOf(verifyFraudProof(gap)), 'evidence-mismatch', 'a gap in the batch: rejected')
+  gap.evidence.replay!.batch.values.splice(1, 1)
+  t.is(await reasonOf(verifyFraudProof(gap)), 'range-nodes', 'a gap in the batch: rejected')
+
+  // The batch proven from a later start (the first ack of the batch left out).
+  const later = clone(good)
+  later.evidence.replay!.batch = await createRangeProof(db.index.core, r.batch.start + 1, r.batch.start + r.batch.values.length, { head: { ...good.index.head, key: good.index.key } })
+  t.is(await reasonOf(verifyFraudProof(later)), 'evidence-mismatch', 'the batch without its first ack: rejected')
 
   // The violation claimed at an honest write of the same transaction.
   const moved = clone(good)
   moved.details.seq -= 1
   moved.evidence.entry = await createInclusionProof(db.index.core, moved.details.seq, { head: { ...good.index.head, key: good.index.key } })
-  moved.evidence.replay!.batch.pop()
+  moved.evidence.replay!.batch = await createRangeProof(db.index.core, r.batch.start, moved.details.seq + 1, { head: { ...good.index.head, key: good.index.key } })
   t.is(await reasonOf(verifyFraudProof(moved)), 'not-a-violation', 'an honest write claimed as the mismatch: rejected')
 })
 

@@ -1,13 +1,13 @@
 /**
  * Offline proof checking: `vitra proof verify <file.json>` accepts an inclusion
- * proof, a contract fraud proof, a log fork proof, or a tracked transaction
+ * proof, a range proof, a contract fraud proof, a log fork proof, or a tracked transaction
  * (<dir>/txs/<id>.json), and checks it with nothing but the public key(s) it
  * names (pin one with --key). Exit 0 when it checks out, 1 when it does not.
  */
 import messages from 'hyperbee/lib/messages.js'
 import {
   ackKey, decodeValue, encodeValue, InvalidProofError, verifyFraudProof, verifyInclusionProof,
-  verifyLogForkProof, type InclusionProof, type JsonValue, type TxResult
+  verifyLogForkProof, verifyRangeProof, type InclusionProof, type JsonValue, type TxResult
 } from '../../src/index.js'
 import { EXIT, usageError } from '../errors.js'
 import { short } from '../output.js'
@@ -21,10 +21,11 @@ export async function proofVerifyCommand (s: Session, file: string, o: { key?: s
   const key = o.key === undefined ? undefined : parseKey(o.key, 'log key')
   switch (json?.type) {
     case 'vitra/inclusion-proof': return inclusion(s, json, key)
+    case 'vitra/range-proof': return range(s, json, key)
     case 'vitra/contract-fraud-proof': return fraud(s, json, key)
     case 'vitra/log-fork-proof': return logFork(s, json, key)
     case TX_RECORD_TYPE: return trackedTx(s, json as TxRecord, key)
-    default: throw usageError(`${file} is not a vitra proof: expected "type" to be vitra/inclusion-proof, vitra/contract-fraud-proof, vitra/log-fork-proof or ${TX_RECORD_TYPE}`)
+    default: throw usageError(`${file} is not a vitra proof: expected "type" to be vitra/inclusion-proof, vitra/range-proof, vitra/contract-fraud-proof, vitra/log-fork-proof or ${TX_RECORD_TYPE}`)
   }
 }
 
@@ -34,6 +35,16 @@ function inclusion (s: Session, json: unknown, key: string | undefined): number 
   s.out.result({ valid: true, type: 'vitra/inclusion-proof', key: v.key.toString('hex'), index: v.index, length: v.length, fork: v.fork, content }, () => [
     s.out.green(`Valid inclusion proof: block ${v.index} of log ${v.key.toString('hex')}`),
     ...s.out.kv([['signed head', `length ${v.length}, fork ${v.fork}`], ['block', s.out.value(content)]], '  ')
+  ])
+  return EXIT.OK
+}
+
+function range (s: Session, json: unknown, key: string | undefined): number {
+  const v = verifyRangeProof(json, { key })
+  const last = v.start + v.values.length - 1
+  s.out.result({ valid: true, type: 'vitra/range-proof', key: v.key.toString('hex'), start: v.start, count: v.values.length, length: v.length, fork: v.fork }, () => [
+    s.out.green(`Valid range proof: blocks ${v.start}–${last} (${v.values.length}) of log ${v.key.toString('hex')}`),
+    ...s.out.kv([['signed head', `length ${v.length}, fork ${v.fork}`]], '  ')
   ])
   return EXIT.OK
 }

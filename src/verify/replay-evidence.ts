@@ -4,11 +4,11 @@
  * refute CHANGE_MISMATCH, CHANGE_COUNT_MISMATCH and RESULT_MISMATCH in a fraud proof.
  *
  * ```
- * { version: 1, type: 'vitra/replay-evidence',
- *   batch: InclusionProof[]   every index entry from the ack's batchStart up to upTo − 1:
- *                             the batch's first ack (batchStart = its own seq), the entries
- *                             before the ack (the overlay), the ack, and the published
- *                             writes of the transaction up to the violating entry
+ * { version: 2, type: 'vitra/replay-evidence',
+ *   batch: RangeProof         every index entry from the ack's batchStart up to upTo − 1, in
+ *                             one range proof: the batch's first ack (batchStart = its own
+ *                             seq), the entries before the ack (the overlay), the ack, and
+ *                             the published writes of the transaction up to the violating entry
  *   op:    InclusionProof     the op block in its oplog (key = the ack's origin)
  *   oplog: ConsistencyProof   the oplog head of `op` extends the oplog tree the ack names
  *                             (oplogLength, oplogTreeHash): the op is the one the executor
@@ -18,7 +18,9 @@
  *                             get('.sys/governance') }
  * ```
  *
- * All index proofs are made against the same signed head. `verifyReplayEvidence`
+ * All index proofs are made against the same signed head. (Version 1 carried one
+ * inclusion proof per batch entry: about 2.5 KB each, so about 1.3 MB for the last op of
+ * a 256-op batch; the range proof is the blocks plus a few dozen tree nodes.) `verifyReplayEvidence`
  * checks every proof, the shape of the batch, rebuilds the state the executor's
  * `apply` saw (index at batchStart, proven by the read proof, plus the overlay of the
  * batch entries before the ack) and re-runs the op exactly as replay.ts does
@@ -37,6 +39,7 @@ import { CONTRACT_SOURCE_KEY, decodeAck, GOVERNANCE_KEY, parseAckKey, type Ack }
 import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import { createIndexReadProof, indexReadProofFromJSON, proofReader, type IndexRead, type IndexReadProof } from './bee-proofs.js'
 import { createInclusionProof, inclusionProofFromJSON, verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'
+import { createRangeProof, rangeProofFromJSON, verifyRangeProof, type RangeProof } from './range-proofs.js'
 import { replayOp, type Replay, type ReplayEnv } from './replay.js'
 import {
   captureSignedHead, consistencyProofFromJSON, createConsistencyProof, parseMaybe, readConst, readObject, verifyConsistencyProof,
@@ -46,15 +49,12 @@ import { proofBase, recordingBase, stateView, type Overlay, type StateBase, type
 
 export const REPLAY_EVIDENCE_TYPE = 'vitra/replay-evidence'
 
-/** Most index entries a replay evidence's batch may carry (a batch of 256 ops with many writes each stays far below). */
-export const MAX_BATCH_ENTRIES = 65_536
-
 /** Replay evidence in JSON form. */
 export interface ReplayEvidence {
-  version: 1
+  version: 2
   type: typeof REPLAY_EVIDENCE_TYPE
-  /** Inclusion proofs of the index entries batchStart … upTo − 1, in seq order, all against one signed head. */
-  batch: InclusionProof[]
+  /** A range proof of the index entries batchStart … upTo − 1. */
+  batch: RangeProof
   /** Inclusion proof of the op in its oplog. */
   op: InclusionProof
   /** Consistency proof from the oplog tree the ack names (oplogLength) to the signed oplog head `op` is proven against. */
@@ -128,11 +128,8 @@ export async function createReplayEvidence (opts: CreateReplayEvidenceOptions): 
   if (oplog.key.toString('hex') !== ack.origin) throw new InvalidArgumentError('The oplog is not the ack\'s origin')
   // On a sparse replica, fetch what the proofs need first (proofs are made from local blocks only).
   await fetch(index, 0) // the Hyperbee header, which every read proof carries
-  const batch: InclusionProof[] = []
-  for (let seq = ack.batchStart; seq < upTo; seq++) {
-    await fetch(index, seq)
-    batch.push(await createInclusionProof(index, seq, { head }))
-  }
+  for (let seq = ack.batchStart; seq < upTo; seq++) await fetch(index, seq)
+  const batch = await createRangeProof(index, ack.batchStart, upTo, { head })
   await fetch(oplog, ack.seq)
   const oplogHead = await captureSignedHead(oplog)
   const op = await createInclusionProof(oplog, ack.seq, { head: oplogHead })
@@ -146,7 +143,7 @@ export async function createReplayEvidence (opts: CreateReplayEvidenceOptions): 
     return true
   })
   const readProof = await createIndexReadProof(bee, ack.batchStart, reads, { head })
-  return readReplayEvidence({ version: 1, type: REPLAY_EVIDENCE_TYPE, batch, op, oplog: oplogProof, reads: readProof })
+  return readReplayEvidence({ version: 2, type: REPLAY_EVIDENCE_TYPE, batch, op, oplog: oplogProof, reads: readProof })
 }
 
 export interface RecordReplayReadsOptions {
@@ -220,8 +217,8 @@ export interface VerifyReplayEvidenceOptions {
 
 /**
  * Checks replay evidence offline and re-runs the transaction. Checks: the shape
- * (malformed); every batch proof against `indexKey`, all against one signed head, at
- * consecutive seqs (evidence-mismatch otherwise); the entry at `ackSeq` is an ack whose
+ * (malformed); the batch's range proof against `indexKey` (its reasons, range-nodes for
+ * a gap); the entry at `ackSeq` is an ack whose
  * key names its origin and seq; the first entry is an ack whose batchStart is its own
  * seq and every ack up to `ackSeq` names that batchStart (evidence-mismatch); the op
  * proof is for the ack's origin (unexpected-key) and seq (evidence-mismatch), and the
@@ -239,16 +236,11 @@ export async function verifyReplayEvidence (evidence: ReplayEvidence | unknown, 
   const indexKey = typeof opts.indexKey === 'string' ? opts.indexKey : opts.indexKey.toString('hex')
   const mismatch = (why: string): never => { throw new InvalidProofError('evidence-mismatch', `Replay evidence: ${why}`) }
 
-  // 1. The batch: consecutive index entries, all proven against one head.
-  const first = ev.batch[0]
-  const head = { length: first.head.length, fork: first.head.fork, treeHash: first.head.treeHash }
-  const entries: ProvenIndexEntry[] = ev.batch.map((p, i) => {
-    const v = verifyInclusionProof(p, { key: indexKey })
-    if (v.index !== first.index + i) mismatch(`batch entry ${i} is index seq ${v.index}, expected ${first.index + i}`)
-    if (v.length !== head.length || v.fork !== head.fork || v.treeHash.toString('hex') !== head.treeHash) mismatch('the batch proofs are not all against the same signed head')
-    return decodeEntry(v.index, v.value)
-  })
-  const batchStart = first.index
+  // 1. The batch: consecutive index entries under one signed head.
+  const range = verifyRangeProof(ev.batch, { key: indexKey })
+  const head = { length: range.length, fork: range.fork, treeHash: range.treeHash.toString('hex') }
+  const entries: ProvenIndexEntry[] = range.values.map((v, i) => decodeEntry(range.start + i, v))
+  const batchStart = range.start
   const upTo = batchStart + entries.length
   const ackSeq = opts.ackSeq
   if (!Number.isSafeInteger(ackSeq) || ackSeq < batchStart || ackSeq >= upTo) mismatch(`the ack seq ${ackSeq} is not in the batch [${batchStart}, ${upTo})`)
@@ -303,14 +295,12 @@ export async function verifyReplayEvidence (evidence: ReplayEvidence | unknown, 
 /** Parse (when given a string) and validate the shape of untrusted replay-evidence JSON. Throws InvalidProofError('malformed'). */
 export function readReplayEvidence (json: unknown): ReplayEvidence {
   const o = readObject(parseMaybe(json), 'replay', ['version', 'type', 'batch', 'op', 'oplog', 'reads'])
-  readConst(o.version, 1, 'replay.version')
+  readConst(o.version, 2, 'replay.version')
   readConst(o.type, REPLAY_EVIDENCE_TYPE, 'replay.type')
-  if (!Array.isArray(o.batch) || o.batch.length === 0) throw new InvalidProofError('malformed', 'replay.batch must be a non-empty array')
-  if (o.batch.length > MAX_BATCH_ENTRIES) throw new InvalidProofError('malformed', `replay.batch has more than ${MAX_BATCH_ENTRIES} entries`)
   return {
-    version: 1,
+    version: 2,
     type: REPLAY_EVIDENCE_TYPE,
-    batch: o.batch.map((p: unknown) => inclusionProofFromJSON(p)),
+    batch: rangeProofFromJSON(o.batch),
     op: inclusionProofFromJSON(o.op),
     oplog: consistencyProofFromJSON(o.oplog),
     reads: indexReadProofFromJSON(o.reads)

@@ -399,10 +399,10 @@ export function readNode (v: unknown, path: string): NodeJSON {
   return { index: readInt(o.index, `${path}.index`), size: readInt(o.size, `${path}.size`), hash: readHex(o.hash, `${path}.hash`, 32) }
 }
 
-/** An array of at most 64 tree nodes. */
-export function readNodes (v: unknown, path: string): NodeJSON[] {
+/** An array of at most `max` (default 64) tree nodes. */
+export function readNodes (v: unknown, path: string, max = MAX_NODES): NodeJSON[] {
   if (!Array.isArray(v)) throw malformed(`${path} must be an array`)
-  if (v.length > MAX_NODES) throw malformed(`${path} has more than ${MAX_NODES} nodes`)
+  if (v.length > max) throw malformed(`${path} has more than ${max} nodes`)
   return v.map((n, i) => readNode(n, `${path}[${i}]`))
 }
 
