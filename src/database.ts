@@ -467,15 +467,20 @@ async function waitForGenesis (index: IndexLog, timeoutMs: number): Promise<void
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     // update() has no timeout of its own: a peer that never answers would hold it forever
-    await withDeadline(index.core.update({ wait: true }).catch(() => false), deadline)
+    await withDeadline(index.core.update({ wait: true }), deadline)
     if (index.core.length > 0 && await getWithTimeout(index, GENESIS_KEY, deadline - Date.now()) !== null) return
     await new Promise(resolve => setTimeout(resolve, 50))
   }
   throw new DatabaseNotFoundError(`Database ${index.key.toString('hex')} not found: no peer served its index within ${timeoutMs} ms`)
 }
 
-/** `p`, or undefined once `deadline` (a Date.now() time) passes first. */
+/**
+ * `p`, or undefined once `deadline` (a Date.now() time) passes first. A rejection of `p`
+ * before the deadline is thrown; one after it (the abandoned call failing when the
+ * database closes) has nobody left to report to.
+ */
 async function withDeadline<T> (p: Promise<T>, deadline: number): Promise<T | undefined> {
+  p.catch(() => {})
   let timer: ReturnType<typeof setTimeout> | undefined
   const late = new Promise<undefined>(resolve => { timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now())) })
   try {
