@@ -4,8 +4,9 @@
  * discovery key (announce and lookup), replicates the whole Corestore on each
  * connection, keeps a session open on every core of the database (so Corestore
  * serves and fetches it, including oplogs declared later), and watches each of
- * those cores for forks (a truncate-and-rewrite or two signed histories),
- * reporting each as a LogForkFraudProof. Reconnection is Hyperswarm's own.
+ * those cores for forks (a truncate-and-rewrite or two signed histories, also of
+ * the same length, through signed-head gossip with every peer), reporting each as
+ * a LogForkFraudProof. Reconnection is Hyperswarm's own.
  *
  * Lifecycle: `new DatabaseSwarm(store, indexKey, opts)`, `ready()` (joins),
  * `track(db)` once the database is open, `close()` (leaves, destroys the swarm,
@@ -19,6 +20,7 @@ import type Hypercore from 'hypercore'
 import { ClosedError, InvalidArgumentError, NetworkError } from './errors.js'
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
+import { HeadGossip } from './head-gossip.js'
 import { PeerWatchdog } from './peer-watchdog.js'
 import { watchForConflicts, type ConflictWatcher, type LogForkFraudProof } from './verify/log-fork-proof.js'
 
@@ -110,6 +112,7 @@ export class DatabaseSwarm extends EventEmitter {
   private discovery: { flushed (): Promise<void>, destroy (): Promise<void> } | null = null
   private readonly conns = new Set<SwarmConnection>()
   private readonly watchers = new Map<string, ConflictWatcher>()
+  private readonly gossips: HeadGossip[] = []
   /** Every core of the database this swarm keeps open (the request watchdog looks at these). */
   private readonly cores = new Map<string, Hypercore>()
   private watchdog: PeerWatchdog | null = null
@@ -272,10 +275,13 @@ export class DatabaseSwarm extends EventEmitter {
     if (role === 'oplog' && this.eager()) this.downloads.push(core.download({ start: 0, end: -1 }))
     if (this.opts.detectForks === false) { this.watchers.set(hex, idleWatcher); return }
     const source: LogForkSource = { key: hex, role }
-    const w = watchForConflicts(core, (proof: LogForkFraudProof) => this.emit('log-fork', proof, source), {
-      onError: err => { if (!this.closed) this.emit('warning', err) }
-    })
-    this.watchers.set(hex, w)
+    const onProof = (proof: LogForkFraudProof): void => { if (!this.closed) this.emit('log-fork', proof, source) }
+    const onError = (err: Error): void => { if (!this.closed) this.emit('warning', err) }
+    this.watchers.set(hex, watchForConflicts(core, onProof, { onError }))
+    // same-length forks, which replication alone never shows: see head-gossip.ts
+    const gossip = new HeadGossip(core, { onProof, onError })
+    gossip.start()
+    this.gossips.push(gossip)
   }
 
   /** Keep full, live copies of the oplogs: the executor reads every op anyway (saves a round trip per op). */
@@ -309,6 +315,7 @@ export class DatabaseSwarm extends EventEmitter {
     this.conns.clear()
     for (const d of this.downloads.splice(0)) d.destroy()
     await Promise.all([...this.watchers.values()].map(w => w.stop()))
+    await Promise.all(this.gossips.splice(0).map(g => g.stop()))
     this.watchers.clear()
     this.cores.clear()
     await this.indexCore?.close()

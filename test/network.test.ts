@@ -280,8 +280,11 @@ test('network - a truncated and rewritten oplog is caught by the executor\'s rep
   t.exception(() => verifyLogForkProof(tampered), /signature/i, 'tampered proof is rejected')
 })
 
-test('network - an oplog owner showing two histories (equivocation) is caught as a LogForkFraudProof', { timeout: 120_000 }, async t => {
-  const net = await testnet(t)
+/**
+ * An oplog owner that shows two histories: op 3 is "history A" on its own storage
+ * (executed), and `historyB` blocks on a copy of it made before (the same key pair).
+ */
+async function twoHistories (t: Assertion, net: Testnet, historyB: string[]): Promise<{ exec: Child, twin: Child, oplog: string }> {
   const { exec, part, oplog, pubkey } = await executorAndParticipant(t, net)
   for (let i = 0; i < 3; i++) await part.call('put', { key: `e${i}`, value: i })
   const partDir = part.proc.spawnargs[part.proc.spawnargs.length - 2]
@@ -294,17 +297,35 @@ test('network - an oplog owner showing two histories (equivocation) is caught as
   const r = await first.call('put', { key: 'e3', value: 'history A' })
   t.ok(r.results[0].success, 'history A: op 3 executed')
   await first.kill()
-  // history B is written offline (online, the twin would first fast-forward to history A
-  // from its peers), and is longer than A, so that the executor asks for it
+  // history B is written offline (online, the twin would first fast-forward to history A from its peers)
   const offline = await Database.load(twinDir)
-  await offline.localOplog?.core.append(['history B, op 3', 'history B, op 4'].map(b => Buffer.from(JSON.stringify({ op: 'PUT', key: 'e3', value: b }))))
+  await offline.localOplog?.core.append(historyB.map(b => Buffer.from(JSON.stringify({ op: 'PUT', key: 'e3', value: b }))))
   await offline.close()
   const { child: twin } = await start(t, net, 'participant', [twinDir, pubkey])
+  return { exec, twin, oplog }
+}
+
+test('network - an oplog owner showing two histories (equivocation) is caught as a LogForkFraudProof', { timeout: 120_000 }, async t => {
+  const net = await testnet(t)
+  // history B is longer than A, so the executor's replica asks for it (Hypercore's own conflict)
+  const { exec, twin, oplog } = await twoHistories(t, net, ['history B, op 3', 'history B, op 4'])
   const { proof, source } = await exec.waitFor('log-fork', d => d.source.key === oplog, 30_000)
   t.alike(source, { key: oplog, role: 'oplog' }, 'the executor\'s replica reported the fork')
   const v = verifyLogForkProof(JSON.stringify(proof), { key: oplog })
   t.is(v.kind, 'equivocation', 'two signed heads of one fork that disagree, verified offline')
   t.alike(proof.heads.map((h: { length: number }) => h.length).sort(), [4, 5], 'history A at 4 and history B at 5')
+  t.ok(!exec.exited && !twin.exited, 'executor and twin still running')
+  t.ok(await exec.call('put', { key: 'admin-after-fork', value: 1 }) > 0, 'executor keeps executing other oplogs')
+})
+
+test('network - two histories of the same length are caught through signed-head gossip', { timeout: 120_000 }, async t => {
+  const net = await testnet(t)
+  // history B has as many ops as A: nobody asks anybody for an upgrade
+  const { exec, twin, oplog } = await twoHistories(t, net, ['history B, op 3'])
+  const { proof, source } = await exec.waitFor('log-fork', d => d.source.key === oplog, 30_000)
+  t.alike(source, { key: oplog, role: 'oplog' }, 'the executor reported the fork')
+  t.is(verifyLogForkProof(JSON.stringify(proof), { key: oplog }).kind, 'equivocation', 'verified offline: equivocation')
+  t.alike(proof.heads.map((h: { length: number }) => h.length), [4, 4], 'history A and history B, both signed at length 4')
   t.ok(!exec.exited && !twin.exited, 'executor and twin still running')
   t.ok(await exec.call('put', { key: 'admin-after-fork', value: 1 }) > 0, 'executor keeps executing other oplogs')
 })

@@ -44,6 +44,8 @@ declare module 'hypercore' {
     findingPeers (): () => void
     info (opts?: any): Promise<any>
     createReadStream (opts?: any): AsyncIterable<any>
+    /** A named message channel to every peer of the core (the returned object sends, broadcasts, destroys). */
+    registerExtension (name: string, handlers: { encoding?: any, onmessage?: (message: any, peer: any) => void }): any
     readonly core: any
     readonly state: any
   }

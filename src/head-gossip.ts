@@ -1,0 +1,155 @@
+/**
+ * Signed-head gossip: peers tell each other the newest signed head they hold of
+ * every log they replicate, and check each head they are told against their own
+ * tree. It closes the gap Hypercore's replication leaves open: Hypercore only
+ * exchanges proofs when one side asks for a longer log, so a log owner who shows
+ * two peers two different histories of the SAME length is never noticed (until
+ * one history grows). With gossip, any peer that holds one history and is told
+ * the other's signed head makes a LogForkFraudProof at once.
+ *
+ * Wire: the Hypercore extension `vitra/signed-head@1` on each log; one message is
+ * the JSON `{ length, fork, treeHash, signature }` (the head without its key: the
+ * channel names the log), at most 1 KiB. A peer sends its head when a peer joins
+ * the log and after the log grows (coalesced, at most one message per `delayMs`).
+ *
+ * A received head is checked only when it is validly signed by the log's signer.
+ * Then: another fork counter, or the same length with another tree hash, or a
+ * shorter length whose tree hash differs from the one this peer's own tree has at
+ * that length, is a fork → `onProof`. A longer head needs nothing: Hypercore asks
+ * that peer for the upgrade, and a conflicting one is caught by watchForConflicts.
+ * Heads that cannot be checked here (unknown manifest, a block of a sparse replica
+ * not held locally) are skipped. Garbage is ignored; it never reaches the log.
+ */
+import c from 'compact-encoding'
+import type Hypercore from 'hypercore'
+import { LogForkFraudProof } from './verify/log-fork-proof.js'
+import { captureSignedHead, coreManifest, signedHeadFromJSON, verifySignedHead, type SignedHead } from './verify/signed-head.js'
+
+export const HEAD_GOSSIP_EXTENSION = 'vitra/signed-head@1'
+
+const MAX_MESSAGE_BYTES = 1024
+/** Heads already checked (or reported) per log, forgotten past this many. */
+const MAX_REMEMBERED = 1024
+
+interface Extension {
+  send (message: Buffer, peer: unknown): void
+  broadcast (message: Buffer): void
+  destroy (): void
+}
+
+export interface HeadGossipOptions {
+  /** A fork proven from a head a peer sent. */
+  onProof: (proof: LogForkFraudProof) => void
+  /** A check that failed for another reason than the head (best effort: reported, never thrown). */
+  onError?: (err: Error) => void
+  /** Milliseconds to coalesce appends before telling peers the new head (default 100). */
+  delayMs?: number
+}
+
+/** Gossip of one log's signed heads with the peers it replicates with. */
+export class HeadGossip {
+  private readonly core: Hypercore
+  private readonly opts: HeadGossipOptions
+  private ext: Extension | null = null
+  private timer: NodeJS.Timeout | null = null
+  private readonly seen = new Set<string>()
+  private checking: Promise<void> = Promise.resolve()
+  private stopped = false
+  private readonly onPeerAdd = (peer: unknown): void => { void this.tell(peer) }
+  private readonly onAppend = (): void => this.schedule()
+
+  constructor (core: Hypercore, opts: HeadGossipOptions) {
+    this.core = core
+    this.opts = opts
+  }
+
+  /** Register the extension on the log and start telling and listening. */
+  start (): void {
+    if (this.ext !== null || this.stopped) return
+    this.ext = this.core.registerExtension(HEAD_GOSSIP_EXTENSION, {
+      encoding: c.raw,
+      onmessage: (message: Buffer) => this.receive(message)
+    }) as Extension
+    this.core.on('peer-add', this.onPeerAdd)
+    this.core.on('append', this.onAppend)
+    for (const peer of this.core.peers) void this.tell(peer)
+  }
+
+  /** Stop gossiping (the log stays open); waits for a check under way. */
+  async stop (): Promise<void> {
+    this.stopped = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.core.off('peer-add', this.onPeerAdd)
+    this.core.off('append', this.onAppend)
+    this.ext?.destroy()
+    this.ext = null
+    await this.checking
+  }
+
+  private schedule (): void {
+    if (this.timer !== null || this.stopped) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      void this.tell(null)
+    }, this.opts.delayMs ?? 100)
+    this.timer.unref()
+  }
+
+  /** Send the newest signed head to `peer`, or to every peer. */
+  private async tell (peer: unknown): Promise<void> {
+    try {
+      if (this.stopped || this.core.closed || this.core.length === 0) return
+      const head = await captureSignedHead(this.core)
+      if (this.stopped || this.ext === null) return
+      this.remember(id(head))
+      const message = Buffer.from(JSON.stringify({ length: head.length, fork: head.fork, treeHash: head.treeHash, signature: head.signature }))
+      if (peer === null) this.ext.broadcast(message)
+      else this.ext.send(message, peer)
+    } catch (err) {
+      if (!this.stopped && !this.core.closed) this.opts.onError?.(err as Error)
+    }
+  }
+
+  private receive (message: Buffer): void {
+    if (this.stopped || message.byteLength > MAX_MESSAGE_BYTES) return
+    let head: SignedHead
+    try {
+      head = signedHeadFromJSON({ ...JSON.parse(message.toString()), key: this.core.key.toString('hex') })
+    } catch {
+      return // not a head
+    }
+    if (this.seen.has(id(head))) return
+    this.remember(id(head))
+    this.checking = this.checking.then(async () => await this.check(head))
+  }
+
+  /** Compare a peer's head with this log; report a fork when they cannot both be true. */
+  private async check (theirs: SignedHead): Promise<void> {
+    const core = this.core
+    try {
+      if (this.stopped || core.closed || core.manifest === null || core.length === 0) return
+      const manifest = coreManifest(core)
+      try { verifySignedHead(theirs, manifest, { key: core.key }) } catch { return } // not signed by the log's signer
+      if (theirs.fork === core.fork) {
+        if (theirs.length > core.length) return // Hypercore will ask that peer for the upgrade
+        if (!(await core.has(theirs.length - 1))) return // a sparse replica without that block cannot check
+        const mine = (await core.treeHash(theirs.length)).toString('hex')
+        if (mine === theirs.treeHash) return
+      }
+      const proof = await LogForkFraudProof.fromConflict(core, theirs)
+      if (!this.stopped) this.opts.onProof(proof)
+    } catch (err) {
+      if (!this.stopped && !core.closed) this.opts.onError?.(err as Error)
+    }
+  }
+
+  private remember (key: string): void {
+    if (this.seen.size >= MAX_REMEMBERED) this.seen.clear()
+    this.seen.add(key)
+  }
+}
+
+function id (h: { length: number, fork: number, treeHash: string }): string {
+  return `${h.fork}:${h.length}:${h.treeHash}`
+}
