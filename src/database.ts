@@ -33,6 +33,12 @@ export interface DatabaseOptions {
   onCorestore?: (store: Corestore) => void
   /** How long `load` waits for a remote index to show its genesis (default 15000 ms). */
   timeout?: number
+  /**
+   * An op block that is not stored locally (a remote participant's) is fetched in the
+   * background while the executor goes on with the other oplogs; a fetch that gets
+   * nothing within this many ms is tried again a second later (default 5000).
+   */
+  blockTimeoutMs?: number
   /** Test-only executor deviations; use `vitra/testing`. */
   executorHooks?: ExecutorHooks
   /** Join Hyperswarm (see `db.swarm()`). `load` joins before it waits for the index genesis. */
@@ -86,7 +92,7 @@ export class Database extends EventEmitter {
     this.meta = meta
     this.opts = opts
     this.waiters = new AckWaiters(index)
-    this.executor = meta.executor ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, hooks: opts.executorHooks }) : null
+    this.executor = meta.executor ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, blockTimeoutMs: opts.blockTimeoutMs, hooks: opts.executorHooks }) : null
     this.calls = new CallRuntime({ index, limits: opts.limits, writer: () => this.activeLocal, onInputs: active => { this.activeInputs = active } })
     this.onIndexAppend = () => {
       this.calls.markStale()

@@ -15,6 +15,7 @@
  */
 import { EventEmitter } from 'events'
 import type { HyperbeeBatch } from 'hyperbee'
+import Hypercore from 'hypercore'
 import { decodeValue, type JsonValue } from './encoding.js'
 import { VitraError } from './errors.js'
 import { IndexLog } from './logs/index-log.js'
@@ -27,7 +28,7 @@ import { ContractRuntime, parseGovernance, type Governance } from './contract-ru
 import type { IndexReader, RunItem, SandboxLimits, TxAction, ListOptions as SandboxListOptions } from '../sandbox/types.js'
 import { MAX_RUN_ITEMS } from '../sandbox/contract-sandbox.js'
 import { prefixRange } from './logs/index-log.js'
-import { readBlocks } from './logs/blocks.js'
+import { readLocalBlocks } from './logs/blocks.js'
 
 /** Test-only deviations (see `vitra/testing`). An honest executor has none. */
 export interface ExecutorHooks {
@@ -46,7 +47,7 @@ export interface ExecutorOptions {
   limits?: SandboxLimits
   /** Most ops in one Hyperbee batch (default 256). */
   maxBatchOps?: number
-  /** Milliseconds to wait for a remote oplog block before ending the batch (default 5000). */
+  /** Milliseconds a background fetch of a remote op block waits before it is tried again a second later (default 5000). */
   blockTimeoutMs?: number
   now?: () => number
   hooks?: ExecutorHooks
@@ -60,13 +61,15 @@ interface Input {
   /** Next op whose ack is not yet flushed to the index. */
   committed: number
   onAppend: () => void
+  /** The seq of a remote block being fetched in the background, or null. */
+  fetching: number | null
 }
 interface OpResult { ack: Ack, changes: Change[] }
 interface OplogHead { length: number, treeHash: string }
 type AckBase = Pick<Ack, 'v' | 'origin' | 'seq' | 'oplogLength' | 'oplogTreeHash' | 'ts' | 'batchStart'>
 interface RunBlock { seq: number, block: Buffer }
 /** Oplog blocks [start, end) being read at once; `all` is null when that failed. */
-interface BlockRange { start: number, end: number, all: Promise<Buffer[] | null> }
+interface BlockRange { start: number, end: number, all: Promise<Array<Buffer | null> | null> }
 
 /** The Hyperbee batch being built, and what is in it so far. */
 interface BatchState {
@@ -174,11 +177,13 @@ export class Executor extends EventEmitter {
     try {
       for (const input of order) {
         const limit = input.oplog.length
-        const head = { length: limit, treeHash: (await input.oplog.core.treeHash(limit)).toString('hex') }
+        // From the stored tree: core.treeHash() would first fetch block limit − 1, with no
+        // timeout, and a remote block no peer serves would stop the executor for everyone.
+        const head = { length: limit, treeHash: (await Hypercore.treeHashFromStorage(input.oplog.core, limit)).toString('hex') }
         const blocks = this.prefetch(input, Math.min(limit, input.nextSeq + b.max - b.done.length))
         while (input.nextSeq < limit && !full(b)) {
           const run = await this.nextRun(input, blocks, limit, b)
-          if (run.length === 0) { this.retrySoon(); break } // a remote block that did not arrive in time: try again shortly
+          if (run.length === 0) break // the next block is remote: fetched in the background, this oplog waits
           await this.executeRun(input, run, head, b)
         }
         if (full(b)) break
@@ -200,15 +205,16 @@ export class Executor extends EventEmitter {
   /**
    * The next ops of `input` to run together: consecutive blocks from its nextSeq, as
    * many as the batch and one sandbox run take, up to the first block that is not
-   * there (remote, timed out). One op only when a test hook picks the next seq.
+   * stored locally (that one is fetched in the background). One op only when a test
+   * hook picks the next seq.
    */
   private async nextRun (input: Input, blocks: BlockRange, limit: number, b: BatchState): Promise<RunBlock[]> {
     const most = this.opts.hooks?.nextSeq !== undefined ? 1 : Math.min(MAX_RUN_ITEMS, b.max - b.done.length)
     const run: RunBlock[] = []
     const all = blocks.end > blocks.start ? await blocks.all : null
     for (let seq = input.nextSeq; seq < limit && run.length < most; seq++) {
-      const block = all !== null && seq >= blocks.start && seq < blocks.end ? all[seq - blocks.start] : await this.readBlock(input, seq)
-      if (block === null) break
+      const block = all !== null && seq >= blocks.start && seq < blocks.end ? all[seq - blocks.start] : await input.oplog.core.get(seq, { wait: false }) as Buffer | null
+      if (block === null) { this.fetchLater(input, seq, limit); break }
       run.push({ seq, block })
     }
     return run
@@ -309,25 +315,36 @@ export class Executor extends EventEmitter {
   }
 
   /**
-   * Start reading the blocks [nextSeq, end) at once: the locally stored ones in one
-   * storage batch (reads are I/O-bound; one at a time they dominate a batch).
+   * Start reading the locally stored blocks of [nextSeq, end) at once, in one storage
+   * batch (reads are I/O-bound; one at a time they dominate a batch). Blocks not
+   * stored locally come back null.
    */
   private prefetch (input: Input, end: number): BlockRange {
     const start = input.nextSeq
     if (end <= start) return { start, end: start, all: Promise.resolve(null) }
-    // On a failure (a remote block that did not come) the blocks are read one by one instead.
-    const all = readBlocks(input.oplog.core, start, end, { timeout: this.opts.blockTimeoutMs ?? 5000 }).catch(() => null)
+    // On a failure the blocks are read one by one instead.
+    const all = readLocalBlocks(input.oplog.core, start, end).catch(() => null)
     return { start, end, all }
   }
 
-  /** One op block; null when a remote block did not arrive in time (the batch ends there and resumes later). */
-  private async readBlock (input: Input, seq: number): Promise<Buffer | null> {
-    try {
-      return await input.oplog.getBlock(seq, { timeout: this.opts.blockTimeoutMs ?? 5000 })
-    } catch (err) {
-      if ((err as { code?: string }).code === 'REQUEST_TIMEOUT') return null
-      throw err
+  /**
+   * Fetch remote blocks outside the batch, so that a block no peer serves holds up its
+   * own oplog only: `seq` and the blocks after it up to `end` (at most a batch's worth),
+   * in parallel. The loop runs again once `seq` is there, or a second after its fetch
+   * timed out (blockTimeoutMs, default 5000).
+   */
+  private fetchLater (input: Input, seq: number, end: number): void {
+    if (input.fetching !== null || this.closing) return
+    input.fetching = seq
+    const core = input.oplog.core
+    const timeout = this.opts.blockTimeoutMs ?? 5000
+    for (let i = seq + 1; i < Math.min(end, seq + (this.opts.maxBatchOps ?? 256)); i++) {
+      core.get(i, { timeout }).catch(() => null) // read ahead; a failure here is retried when its turn comes
     }
+    core.get(seq, { timeout }).then(
+      () => { input.fetching = null; this.schedule() },
+      () => { input.fetching = null; this.retrySoon() }
+    )
   }
 
   private now (): number { return (this.opts.now ?? Date.now)() }
@@ -404,7 +421,7 @@ export class Executor extends EventEmitter {
     const nextSeq = (await this.index.lastAckedSeq(hex)) + 1
     const onAppend = (): void => this.schedule()
     oplog.core.on('append', onAppend)
-    this.inputs.set(hex, { hex, oplog, nextSeq, committed: nextSeq, onAppend })
+    this.inputs.set(hex, { hex, oplog, nextSeq, committed: nextSeq, onAppend, fetching: null })
     this.emit('input-added', hex)
   }
 

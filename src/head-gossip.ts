@@ -17,11 +17,11 @@
  * shorter length whose tree hash differs from the one this peer's own tree has at
  * that length, is a fork → `onProof`. A longer head needs nothing: Hypercore asks
  * that peer for the upgrade, and a conflicting one is caught by watchForConflicts.
- * Heads that cannot be checked here (unknown manifest, a block of a sparse replica
- * not held locally) are skipped. Garbage is ignored; it never reaches the log.
+ * Heads that cannot be checked here (unknown manifest, a sparse replica without
+ * the tree nodes at that length) are skipped. Garbage is ignored; it never reaches the log.
  */
 import c from 'compact-encoding'
-import type Hypercore from 'hypercore'
+import Hypercore from 'hypercore'
 import { LogForkFraudProof } from './verify/log-fork-proof.js'
 import { captureSignedHead, coreManifest, signedHeadFromJSON, verifySignedHead, type SignedHead } from './verify/signed-head.js'
 
@@ -133,8 +133,12 @@ export class HeadGossip {
       try { verifySignedHead(theirs, manifest, { key: core.key }) } catch { return } // not signed by the log's signer
       if (theirs.fork === core.fork) {
         if (theirs.length > core.length) return // Hypercore will ask that peer for the upgrade
-        if (!(await core.has(theirs.length - 1))) return // a sparse replica without that block cannot check
-        const mine = (await core.treeHash(theirs.length)).toString('hex')
+        let mine: string
+        try {
+          mine = (await Hypercore.treeHashFromStorage(core, theirs.length)).toString('hex')
+        } catch {
+          return // a sparse replica without the tree nodes at that length cannot check
+        }
         if (mine === theirs.treeHash) return
       }
       const proof = await LogForkFraudProof.fromConflict(core, theirs)

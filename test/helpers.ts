@@ -21,14 +21,18 @@ export async function follow (t: Assertion, db: Database, opts: DatabaseOptions 
   return peer
 }
 
-/** Replicate two Corestores over an in-memory duplex pipe. */
-export function pipe (a: Corestore, b: Corestore): void {
+/** Replicate two Corestores over an in-memory duplex pipe; returns a function that cuts it. */
+export function pipe (a: Corestore, b: Corestore): () => void {
   const s1 = a.replicate(true) as NodeJS.ReadWriteStream & { on: (e: string, f: (...x: unknown[]) => void) => void }
   const s2 = b.replicate(false) as NodeJS.ReadWriteStream & { on: (e: string, f: (...x: unknown[]) => void) => void }
   s1.pipe(s2).pipe(s1)
   // replication streams end with an error when either store closes first: expected at teardown
   s1.on('error', () => undefined)
   s2.on('error', () => undefined)
+  return () => {
+    (s1 as unknown as { destroy: () => void }).destroy()
+    ;(s2 as unknown as { destroy: () => void }).destroy()
+  }
 }
 
 export function contract (name: string): string { return readShippedContract(name) }

@@ -13,6 +13,8 @@ declare module 'hypercore' {
     constructor (storage: any, key?: any, opts?: any)
     static createProtocolStream (isInitiator: any, opts?: any): any
     static key (manifest: any, opts?: any): Buffer
+    /** The tree hash at `length` from the stored tree nodes alone (no block is read or fetched). */
+    static treeHashFromStorage (core: Hypercore, length?: number): Promise<Buffer>
     readonly key: Buffer
     readonly discoveryKey: Buffer
     readonly keyPair: { publicKey: Buffer, secretKey: Buffer | null } | null

@@ -12,6 +12,13 @@ import type Hypercore from 'hypercore'
 
 interface ReadBatch { getBlock (index: number): Promise<Buffer | null>, tryFlush (): void }
 
+/** Blocks [start, end) of `core` that are stored locally, in order; null for each one that is not (nothing is fetched). */
+export async function readLocalBlocks (core: Hypercore, start: number, end: number): Promise<Array<Buffer | null>> {
+  const n = Math.max(0, end - start)
+  const local = await readLocal(core, start, n)
+  return await Promise.all(local.map(async (b, i) => b ?? await core.get(start + i, { wait: false }) as Buffer | null))
+}
+
 /** Blocks [start, end) of `core`, in order. */
 export async function readBlocks (core: Hypercore, start: number, end: number, opts: { timeout?: number } = {}): Promise<Buffer[]> {
   const n = Math.max(0, end - start)

@@ -1,0 +1,64 @@
+// The executor and a remote op block it cannot get yet: the oplog's new length
+// reaches it through a peer that holds only the signed head, not the block. The
+// batch ends there, the executor keeps running, and the op is executed exactly
+// once as soon as a peer that has the block connects.
+import test from 'brittle'
+import type { Assertion } from 'brittle'
+import Corestore from 'corestore'
+import { createDb, contract, eventually, follow, pipe } from './helpers.js'
+import { ackKey, Database, StorageInMemory } from '../src/index.js'
+
+async function missingBlock (t: Assertion, blockTimeoutMs: number): Promise<void> {
+  const exec = await createDb(t, contract('kv-store'), { blockTimeoutMs })
+  // the participant, first replicating with the executor directly
+  let cut: (() => void) | null = null
+  const part = await Database.load(new StorageInMemory(), exec.pubkey, { onCorestore: store => { cut = pipe(exec.store, store) } })
+  t.teardown(() => part.close())
+  const oplog = await part.createOplog()
+  await (await exec.call('addParticipant', { pubkey: oplog.hex })).whenProcessed()
+  t.ok(await eventually(async () => { await part.refresh(); return part.isParticipant }), 'the participant is active')
+  ;(cut as unknown as () => void)()
+
+  // a relay that will know the oplog's head but never holds its blocks
+  const relay = new Corestore(await t.tmp())
+  t.teardown(() => relay.close())
+  const relayed = relay.get({ key: oplog.core.key })
+  await relayed.ready()
+  const cutRelay = pipe(part.store, relay)
+  const tx = await part.call('put', { key: 'far', value: 'away' }, { proofs: false })
+  t.ok(await eventually(async () => { await relayed.update({ wait: true }); return relayed.length === 1 }), 'the relay learned the new head')
+  t.absent(await relayed.has(0), 'but not the block')
+  cutRelay()
+
+  let warnings = 0
+  exec.on('warning', () => { warnings++ })
+  pipe(exec.store, relay)
+  const execOplog = exec.oplogs.find(o => o.hex === oplog.hex)
+  t.ok(execOplog !== undefined, 'the executor has the oplog open')
+  t.ok(await eventually(() => execOplog?.length === 1, 5000), 'the executor sees length 1 through the relay')
+  await new Promise(resolve => setTimeout(resolve, 1500)) // with a short timeout: several fetches and retries
+  t.is(await exec.index.getAck(oplog.hex, 0), null, 'the op is not acked while its block is missing')
+  const started = Date.now()
+  await (await exec.call('put', { key: 'local', value: 1 })).whenProcessed({ timeout: 3000 })
+  t.is(await exec.index.get('values/local'), 1, `the executor executes the ops it can read meanwhile (in ${Date.now() - started} ms)`)
+
+  pipe(exec.store, part.store)
+  await tx.whenProcessed({ timeout: 15_000 })
+  const [r] = await tx.fetchResults()
+  t.is(r?.success, true, 'the op ran once its block arrived')
+  t.is(await exec.index.get('values/far'), 'away')
+  let acks = 0
+  for await (const e of exec.index.history()) if (e.type === 'put' && e.key === ackKey(oplog.hex, 0)) acks++
+  t.is(acks, 1, 'acked exactly once')
+  t.is(warnings, 0, 'a missing block is not a failure')
+  await exec.verify()
+  t.pass('the index verifies')
+}
+
+test('executor - a remote op block no peer serves holds up its own oplog only; fetches time out and are retried until it comes', { timeout: 60_000 }, async t => {
+  await missingBlock(t, 300)
+})
+
+test('executor - a remote op block no peer serves: a fetch still waiting does not hold up the other oplogs', { timeout: 60_000 }, async t => {
+  await missingBlock(t, 60_000)
+})
