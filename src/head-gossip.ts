@@ -15,8 +15,9 @@
  * A received head is checked only when it is validly signed by the log's signer.
  * Then: another fork counter, or the same length with another tree hash, or a
  * shorter length whose tree hash differs from the one this peer's own tree has at
- * that length, is a fork → `onProof`. A longer head needs nothing: Hypercore asks
- * that peer for the upgrade, and a conflicting one is caught by watchForConflicts.
+ * that length, is a fork → `onProof`. A longer head: Hypercore asks that peer for
+ * the upgrade, and a conflicting one is caught by watchForConflicts; the head is also
+ * kept and checked once this log reaches its length another way.
  * Heads that cannot be checked here (unknown manifest, a sparse replica without
  * the tree nodes at that length) are skipped. Garbage is ignored; it never reaches the log.
  */
@@ -28,6 +29,8 @@ import { captureSignedHead, coreManifest, signedHeadFromJSON, verifySignedHead, 
 export const HEAD_GOSSIP_EXTENSION = 'vitra/signed-head@1'
 
 const MAX_MESSAGE_BYTES = 1024
+/** Heads longer than this log, kept to check once it reaches them. */
+const MAX_AHEAD = 16
 /** Heads already checked (or reported) per log, forgotten past this many. */
 const MAX_REMEMBERED = 1024
 
@@ -53,10 +56,14 @@ export class HeadGossip {
   private ext: Extension | null = null
   private timer: NodeJS.Timeout | null = null
   private readonly seen = new Set<string>()
+  private ahead: SignedHead[] = []
   private checking: Promise<void> = Promise.resolve()
   private stopped = false
   private readonly onPeerAdd = (peer: unknown): void => { void this.tell(peer) }
-  private readonly onAppend = (): void => this.schedule()
+  private readonly onAppend = (): void => {
+    this.schedule()
+    this.recheck()
+  }
 
   constructor (core: Hypercore, opts: HeadGossipOptions) {
     this.core = core
@@ -120,7 +127,6 @@ export class HeadGossip {
       return // not a head
     }
     if (this.seen.has(id(head))) return
-    this.remember(id(head))
     this.checking = this.checking.then(async () => await this.check(head))
   }
 
@@ -129,10 +135,17 @@ export class HeadGossip {
     const core = this.core
     try {
       if (this.stopped || core.closed || core.manifest === null || core.length === 0) return
+      // a longer head on this fork: Hypercore will ask that peer for the upgrade; kept to be
+      // checked should this log reach that length another way
+      if (theirs.fork === core.fork && theirs.length > core.length) {
+        this.ahead = this.ahead.filter(h => id(h) !== id(theirs)).concat(theirs).slice(-MAX_AHEAD)
+        return
+      }
+      if (this.seen.has(id(theirs))) return
+      this.remember(id(theirs))
       const manifest = coreManifest(core)
       try { verifySignedHead(theirs, manifest, { key: core.key }) } catch { return } // not signed by the log's signer
       if (theirs.fork === core.fork) {
-        if (theirs.length > core.length) return // Hypercore will ask that peer for the upgrade
         let mine: string
         try {
           mine = (await Hypercore.treeHashFromStorage(core, theirs.length)).toString('hex')
@@ -146,6 +159,14 @@ export class HeadGossip {
     } catch (err) {
       if (!this.stopped && !core.closed) this.opts.onError?.(err as Error)
     }
+  }
+
+  /** Check the heads kept for later that this log has now reached. */
+  private recheck (): void {
+    const due = this.ahead.filter(h => h.length <= this.core.length)
+    if (due.length === 0) return
+    this.ahead = this.ahead.filter(h => h.length > this.core.length)
+    for (const h of due) this.checking = this.checking.then(async () => await this.check(h))
   }
 
   private remember (key: string): void {

@@ -128,3 +128,29 @@ test('head gossip - honest peers: no proof while the log grows; garbage and forg
   t.alike([...g1.errors, ...g2.errors], [], 'no errors')
   t.absent(r1.closed, 'the replica is still open')
 })
+
+test('head gossip - a head longer than this log is kept, and checked once the log reaches it another way', async t => {
+  const owner = await makeCore(t)
+  await owner.append([Buffer.from('op 0'), Buffer.from('op 1')])
+  const twin = await makeCore(t, { keyPair: owner.keyPair })
+  await twin.append(['op 0', 'op 1', 'history B', 'B 3'].map(s => Buffer.from(s)))
+  const other = await captureSignedHead(twin)
+  const r = await replica(t, owner) // length 2, still connected to the owner
+  const g = gossip(t, r)
+  g.g.start()
+  // a peer at length 2 that passes on the twin's head of length 4
+  const messenger = await replica(t, owner)
+  const ext = messenger.registerExtension(HEAD_GOSSIP_EXTENSION, { encoding: c.raw })
+  connect(messenger, r)
+  await eventually(() => messenger.peers.length > 1, 5000)
+  ext.broadcast(Buffer.from(JSON.stringify({ length: other.length, fork: other.fork, treeHash: other.treeHash, signature: other.signature })))
+  await sleep(300)
+  t.is(r.length, 2, 'the replica is still at 2')
+  t.is(g.proofs.length, 0, 'nothing to compare yet')
+
+  await owner.append([Buffer.from('history A'), Buffer.from('A 3')])
+  t.ok(await eventually(async () => { await r.update({ wait: true }); return r.length === 4 }, 5000), 'the replica reached 4 through the owner\'s history A')
+  t.ok(await eventually(() => g.proofs.length > 0, 5000), 'then the kept head of history B was checked: a proof')
+  t.alike(g.proofs[0].heads.map(h => h.length), [4, 4])
+  t.is(verifyLogForkProof(g.proofs[0].toJSON(), { key: owner.key }).kind, 'equivocation')
+})
