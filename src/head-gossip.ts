@@ -135,16 +135,15 @@ export class HeadGossip {
     const core = this.core
     try {
       if (this.stopped || core.closed || core.manifest === null || core.length === 0) return
+      const manifest = coreManifest(core)
+      try { verifySignedHead(theirs, manifest, { key: core.key }) } catch { this.remember(id(theirs)); return } // not the log's signer
       // a longer head on this fork: Hypercore will ask that peer for the upgrade; kept to be
       // checked should this log reach that length another way
       if (theirs.fork === core.fork && theirs.length > core.length) {
         this.ahead = this.ahead.filter(h => id(h) !== id(theirs)).concat(theirs).slice(-MAX_AHEAD)
         return
       }
-      if (this.seen.has(id(theirs))) return
       this.remember(id(theirs))
-      const manifest = coreManifest(core)
-      try { verifySignedHead(theirs, manifest, { key: core.key }) } catch { return } // not signed by the log's signer
       if (theirs.fork === core.fork) {
         let mine: string
         try {
