@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'fs'
 import { join, resolve } from 'path'
-import { Database, StorageInMemory } from '../src/index.js'
+import { Database, StorageInMemory, type LogForkFraudProof } from '../src/index.js'
 import { CliError } from './errors.js'
 import { Output } from './output.js'
 import { parseBootstrap } from './params.js'
@@ -73,6 +73,8 @@ export class Session {
   db: Database | null = null
   /** The REPL keeps the database open between commands. */
   readonly keepOpen: boolean
+  /** Log forks seen while replicating (each already printed and saved), for verify and monitor to report. */
+  readonly forks: Array<{ proof: LogForkFraudProof, file: string }> = []
   private memory: StorageInMemory | null = null
   private memoryName: string | null = null
   private unbounded = false
@@ -213,8 +215,9 @@ export class Session {
     this.db = db
     db.executor?.on('error', (err: Error) => this.out.warn(`executor: ${err.message}`))
     db.on('warning', (err: Error) => { if (this.opts.debug) this.out.warn(err.message) })
-    db.on('log-fork', (proof: { toJSON: () => unknown }, source: { key: string, role: string }) => {
-      const file = this.records.saveFraud(proof.toJSON() as Parameters<Records['saveFraud']>[0])
+    db.on('log-fork', (proof: LogForkFraudProof, source: { key: string, role: string }) => {
+      const file = this.records.saveFraud(proof.toJSON())
+      this.forks.push({ proof, file })
       this.out.error(`FRAUD: the ${source.role} log ${source.key} forked (it signed two histories); proof saved to ${file}`)
     })
   }

@@ -6,8 +6,8 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { spawn, type ChildProcess } from 'child_process'
 import { randomBytes } from 'crypto'
-import { cpSync } from 'fs'
-import { basename } from 'path'
+import { cpSync, readFileSync } from 'fs'
+import { basename, join } from 'path'
 import { fileURLToPath } from 'url'
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
@@ -18,6 +18,7 @@ import { eventually } from './helpers.js'
 import { Database, StorageInMemory, verifyLogForkProof, verifyFraudProof, type TxResult } from '../src/index.js'
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url))
+const BIN = fileURLToPath(new URL('../../bin/vitra.js', import.meta.url))
 const LOOPBACK = '127.0.0.1'
 
 interface Testnet { bootstrap: Array<{ host: string, port: number }> }
@@ -284,7 +285,7 @@ test('network - a truncated and rewritten oplog is caught by the executor\'s rep
  * An oplog owner that shows two histories: op 3 is "history A" on its own storage
  * (executed), and `historyB` blocks on a copy of it made before (the same key pair).
  */
-async function twoHistories (t: Assertion, net: Testnet, historyB: string[]): Promise<{ exec: Child, twin: Child, oplog: string }> {
+async function twoHistories (t: Assertion, net: Testnet, historyB: string[]): Promise<{ exec: Child, twin: Child, oplog: string, pubkey: string }> {
   const { exec, part, oplog, pubkey } = await executorAndParticipant(t, net)
   for (let i = 0; i < 3; i++) await part.call('put', { key: `e${i}`, value: i })
   const partDir = part.proc.spawnargs[part.proc.spawnargs.length - 2]
@@ -302,7 +303,7 @@ async function twoHistories (t: Assertion, net: Testnet, historyB: string[]): Pr
   await offline.localOplog?.core.append(historyB.map(b => Buffer.from(JSON.stringify({ op: 'PUT', key: 'e3', value: b }))))
   await offline.close()
   const { child: twin } = await start(t, net, 'participant', [twinDir, pubkey])
-  return { exec, twin, oplog }
+  return { exec, twin, oplog, pubkey }
 }
 
 test('network - an oplog owner showing two histories (equivocation) is caught as a LogForkFraudProof', { timeout: 120_000 }, async t => {
@@ -321,14 +322,39 @@ test('network - an oplog owner showing two histories (equivocation) is caught as
 test('network - two histories of the same length are caught through signed-head gossip', { timeout: 120_000 }, async t => {
   const net = await testnet(t)
   // history B has as many ops as A: nobody asks anybody for an upgrade
-  const { exec, twin, oplog } = await twoHistories(t, net, ['history B, op 3'])
+  const { exec, twin, oplog, pubkey } = await twoHistories(t, net, ['history B, op 3'])
   const { proof, source } = await exec.waitFor('log-fork', d => d.source.key === oplog, 30_000)
   t.alike(source, { key: oplog, role: 'oplog' }, 'the executor reported the fork')
   t.is(verifyLogForkProof(JSON.stringify(proof), { key: oplog }).kind, 'equivocation', 'verified offline: equivocation')
   t.alike(proof.heads.map((h: { length: number }) => h.length), [4, 4], 'history A and history B, both signed at length 4')
   t.ok(!exec.exited && !twin.exited, 'executor and twin still running')
   t.ok(await exec.call('put', { key: 'admin-after-fork', value: 1 }) > 0, 'executor keeps executing other oplogs')
+
+  // an auditor's `vitra monitor` on a fresh machine gets one history and is told the other
+  const dir = await t.tmp()
+  const hookOut = join(dir, 'hook.json')
+  const bootstrap = net.bootstrap.map(b => `${b.host}:${b.port}`).join(',')
+  const m = await runCli(['monitor', pubkey, '--dir', join(dir, 'data'), '--bootstrap', bootstrap, '--host', LOOPBACK, '--on-violation', `cat > '${hookOut}'`], 90_000)
+  t.is(m.code, 3, `vitra monitor exits 3 (fraud) on the log fork${m.code === 3 ? '' : `: ${m.stderr.slice(-500)}`}`)
+  t.ok(/FRAUD: the oplog log [0-9a-f]{64} forked/.test(m.stderr), 'and says which log forked')
+  const hooked = JSON.parse(readFileSync(hookOut, 'utf8')) as { type: string }
+  t.is(hooked.type, 'vitra/log-fork-proof', '--on-violation got the log fork proof on stdin')
+  t.is(verifyLogForkProof(hooked, { key: oplog }).kind, 'equivocation')
 })
+
+/** Run the vitra CLI (bin/vitra.js) to its end, killed after `ms`. */
+async function runCli (args: string[], ms: number): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VITRA_')) env[k] = v
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', d => { stdout += String(d) })
+  child.stderr?.on('data', d => { stderr += String(d) })
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms)
+  const code = await new Promise<number | null>(resolve => child.on('close', c => { clearTimeout(timer); resolve(c) }))
+  return { code, stdout, stderr }
+}
 
 test('network - bad peers: garbage on the wire, undecodable ops, a reader killed mid-transfer; nobody crashes', { timeout: 120_000 }, async t => {
   const net = await testnet(t)

@@ -35,8 +35,34 @@ async function openForAudit (s: Session, pubkey: string | undefined, announce = 
   return await s.open({ sync: 'all', announce })
 }
 
+/**
+ * Run an audit command; a log fork seen while replicating makes its verdict fraud (3).
+ * Hypercore closes a core on a conflict, so the audit itself may then fail: the fork
+ * is the verdict. The fork proofs go to --on-violation like any other.
+ */
+async function withForks (s: Session, pubkey: string | undefined, onViolation: string | undefined, audit: () => Promise<number>): Promise<number> {
+  let code: number
+  try {
+    code = await audit()
+  } catch (err) {
+    if (s.forks.length === 0) throw err
+    code = EXIT.OK
+  }
+  if (s.forks.length === 0 || code === EXIT.FRAUD) return code
+  for (const { proof, file } of s.forks) {
+    const json = proof.toJSON()
+    if (s.opts.json) s.out.stdout.write(JSON.stringify(json, null, 2) + '\n')
+    if (onViolation !== undefined) await runHook(s, onViolation, json, { file, code: 'LOG_FORK', database: s.db?.pubkey.toString('hex') ?? pubkey ?? '' })
+  }
+  return EXIT.FRAUD
+}
+
 /** `vitra verify [pubkey]`. */
 export async function verifyCommand (s: Session, pubkey: string | undefined, o: AuditOptions = {}): Promise<number> {
+  return await withForks(s, pubkey, undefined, async () => await verifyOnce(s, pubkey, o))
+}
+
+async function verifyOnce (s: Session, pubkey: string | undefined, o: AuditOptions): Promise<number> {
   s.longRunning() // missing blocks are bounded by --block-timeout instead
   const db = await openForAudit(s, pubkey)
   const verifier = new Verifier({ index: db.index.core, openOplog: oplogSession(db), blockTimeoutMs: o.blockTimeout })
@@ -134,18 +160,25 @@ export interface MonitorOptions extends AuditOptions {
 
 /** `vitra monitor [pubkey] [--on-violation <cmd>] [--once]`. Resumes from <dir>/monitor-checkpoint.json. */
 export async function monitorCommand (s: Session, pubkey: string | undefined, o: MonitorOptions = {}): Promise<number> {
+  return await withForks(s, pubkey, o.onViolation, async () => await monitorUntilStopped(s, pubkey, o))
+}
+
+async function monitorUntilStopped (s: Session, pubkey: string | undefined, o: MonitorOptions): Promise<number> {
   s.longRunning()
   const db = await openForAudit(s, pubkey, o.once !== true)
   const checkpointFile = s.records.checkpointFile
   const resumeAt = checkpointLength(checkpointFile)
   const monitor = new ContractMonitor({ index: db.index.core, openOplog: oplogSession(db), blockTimeoutMs: o.blockTimeout, retryMs: o.retry, checkpointFile })
   const seen = watch(s, monitor, o.once === true)
+  // a log of the database signing two histories (seen while replicating) is fraud too
+  const onFork = (): void => seen.wake()
+  db.on('log-fork', onFork)
   try {
     s.out.event({ event: 'start', database: db.pubkey.toString('hex'), resumeAt, indexLength: db.index.core.length },
       `Monitoring ${db.pubkey.toString('hex')}${resumeAt > 1 ? `, resuming after index length ${resumeAt}` : ' from genesis'}; index length ${db.index.core.length}.`)
     if (o.once === true) await firstPass(monitor, s.opts.timeout)
     else await monitor.ready() // a long-running monitor waits for peers as long as it takes
-    if (monitor.violation === null && seen.failure === null && o.once !== true) {
+    if (monitor.violation === null && seen.failure === null && s.forks.length === 0 && o.once !== true) {
       const stop = new AbortController()
       void seen.woken.then(() => stop.abort())
       o.signal?.addEventListener('abort', () => stop.abort())
@@ -153,6 +186,7 @@ export async function monitorCommand (s: Session, pubkey: string | undefined, o:
     }
     return await verdict(s, db, monitor, seen, o)
   } finally {
+    db.off('log-fork', onFork)
     await monitor.close()
   }
 }
@@ -167,12 +201,13 @@ async function firstPass (monitor: ContractMonitor, ms: number): Promise<void> {
   }
 }
 
-interface Seen { unverifiable: Error | null, failure: Error | null, woken: Promise<void> }
+interface Seen { unverifiable: Error | null, failure: Error | null, woken: Promise<void>, wake: () => void }
 
 /** Print the monitor's progress; `woken` resolves on a violation or a failure. */
 function watch (s: Session, monitor: ContractMonitor, once: boolean): Seen {
   let wake: () => void = () => {}
-  const seen: Seen = { unverifiable: null, failure: null, woken: new Promise<void>(resolve => { wake = resolve }) }
+  const woken = new Promise<void>(resolve => { wake = resolve })
+  const seen: Seen = { unverifiable: null, failure: null, woken, wake: () => wake() }
   monitor.on('verified', (length: number) => {
     seen.unverifiable = null
     s.out.event({ event: 'verified', length }, `verified up to index length ${length}`)
@@ -186,13 +221,14 @@ function watch (s: Session, monitor: ContractMonitor, once: boolean): Seen {
   return seen
 }
 
-/** Where the monitor stopped: fraud (3, after the hook), unverifiable (4) or valid (0). */
+/** Where the monitor stopped: fraud (3, after the hook; a forked log or a contract violation), unverifiable (4) or valid (0). */
 async function verdict (s: Session, db: Database, monitor: ContractMonitor, seen: Seen, o: MonitorOptions): Promise<number> {
   if (seen.failure !== null) throw seen.failure
   const proof = monitor.violation
   if (proof !== null) {
     const { code, file } = reportFraud(s, proof, 'monitor')
-    if (o.onViolation !== undefined) await runHook(s, o.onViolation, proof, file)
+    const json = proof.toJSON()
+    if (o.onViolation !== undefined) await runHook(s, o.onViolation, json, { file, code: json.details.code, database: json.index.key })
     return code
   }
   if (monitor.verifiedLength < db.index.core.length) {
@@ -211,12 +247,11 @@ function checkpointLength (file: string): number {
 }
 
 /** Run the alert command with the proof on stdin (its stdout goes to our stderr with --json). Bounded to 60 s. */
-async function runHook (s: Session, command: string, proof: ContractFraudProof, file: string): Promise<void> {
-  const json = proof.toJSON()
+async function runHook (s: Session, command: string, json: unknown, about: { file: string, code: string, database: string }): Promise<void> {
   const child = spawn(command, {
     shell: true,
     stdio: ['pipe', s.opts.json ? process.stderr : 'inherit', 'inherit'],
-    env: { ...process.env, VITRA_FRAUD_FILE: file, VITRA_FRAUD_CODE: json.details.code, VITRA_DATABASE: json.index.key }
+    env: { ...process.env, VITRA_FRAUD_FILE: about.file, VITRA_FRAUD_CODE: about.code, VITRA_DATABASE: about.database }
   })
   child.stdin?.on('error', () => {}) // a hook that does not read its input is fine
   child.stdin?.end(JSON.stringify(json, null, 2) + '\n')
