@@ -44,6 +44,25 @@ export class CliError extends Error {
   }
 }
 
+/** A REPL dot-command stopped with Ctrl-C: `what` says how far it got. */
+export function cancelledError (what: string): CliError {
+  return new CliError('CANCELLED', `Cancelled: ${what}`)
+}
+
+/**
+ * Rejects with cancelledError(what()) when `signal` aborts; never settles otherwise. Meant
+ * for Promise.race: an abort after the race was decided is nobody's error.
+ */
+export function whenAborted (signal: AbortSignal | undefined, what: () => string): Promise<never> {
+  const p = new Promise<never>((_resolve, reject) => {
+    if (signal === undefined) return
+    if (signal.aborted) { reject(cancelledError(what())); return }
+    signal.addEventListener('abort', () => reject(cancelledError(what())), { once: true })
+  })
+  p.catch(() => {})
+  return p
+}
+
 /** A mistake on the command line (exit code 2). */
 export function usageError (message: string): CliError {
   return new CliError('USAGE', message, EXIT.USAGE)

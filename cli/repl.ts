@@ -10,7 +10,7 @@
  */
 import repl, { type REPLServer } from 'repl'
 import type { Readable, Writable } from 'stream'
-import { describeError, oneLine, usageError } from './errors.js'
+import { describeError, oneLine, usageError, whenAborted } from './errors.js'
 import { callParams, parseCount, splitWords } from './params.js'
 import type { Session } from './session.js'
 import { destroyCommand, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
@@ -20,7 +20,8 @@ import { monitorCommand, verifyCommand } from './commands/verify.js'
 import { fraudListCommand, fraudShowCommand, txListCommand, txShowCommand, txVerifyCommand } from './commands/tx.js'
 import { basename } from 'path'
 
-interface DotCommand { name: string, args: string, help: string, run: (words: string[]) => Promise<unknown> }
+/** A dot-command; `signal` aborts on Ctrl-C (the long ones stop early, the others run to their end). */
+interface DotCommand { name: string, args: string, help: string, run: (words: string[], signal: AbortSignal) => Promise<unknown> }
 
 export interface ReplOptions {
   input?: Readable
@@ -31,15 +32,18 @@ export interface ReplOptions {
   onStart?: (server: REPLServer) => void
 }
 
-/** What the REPL's parts share: the queue every line waits in, the method names for completion, the background monitor. */
-interface ReplState { chain: Promise<void>, methods: string[], monitor: BackgroundMonitor | null }
+/**
+ * What the REPL's parts share: the queue every line waits in, the method names for
+ * completion, the background monitor, and the dot-command running now (Ctrl-C aborts it).
+ */
+interface ReplState { chain: Promise<void>, methods: string[], monitor: BackgroundMonitor | null, running: AbortController | null }
 
 /** Run the REPL until its input ends or `.exit`; resolves with the exit code. */
 export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number> {
   const input = o.input ?? process.stdin
   const output = o.output ?? process.stdout
   const terminal = (output as { isTTY?: boolean }).isTTY === true && (input as { isTTY?: boolean }).isTTY === true
-  const state: ReplState = { chain: Promise.resolve(), methods: [], monitor: null }
+  const state: ReplState = { chain: Promise.resolve(), methods: [], monitor: null, running: null }
   await greet(s, o.banner)
 
   const server: REPLServer = repl.start({ prompt: 'vitra> ', input, output, terminal, useColors: terminal, ignoreUndefined: true, writer: v => s.out.inspect(v) })
@@ -58,8 +62,14 @@ export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number>
   Object.defineProperty(server.context, 'db', { get: () => s.db, enumerable: true, configurable: true })
   const commands = dotCommands(s, state)
   for (const c of commands) {
-    server.defineCommand(c.name, { help: c.help, action: (rest: string) => enqueue(s, server, state, async () => await c.run(splitWords(rest))) })
+    server.defineCommand(c.name, { help: c.help, action: (rest: string) => enqueue(s, server, state, async signal => await c.run(splitWords(rest), signal)) })
   }
+  // Ctrl-C while a dot-command runs: abort it (Node's REPL still clears the line as usual)
+  server.on('SIGINT', () => {
+    if (state.running === null || state.running.signal.aborted) return
+    state.running.abort()
+    s.out.note('Ctrl-C: stopping the running command…')
+  })
   orderEval(server, state)
   complete(server, commands, state)
   await refreshMethods(s, state)
@@ -84,9 +94,17 @@ async function refreshMethods (s: Session, state: ReplState): Promise<void> {
   state.methods = s.db === null ? [] : await s.db.methods().catch(() => state.methods)
 }
 
-/** Run `fn` after everything queued before it; print its error as one line; then show the prompt. */
-function enqueue (s: Session, server: REPLServer, state: ReplState, fn: () => Promise<unknown>): void {
-  state.chain = state.chain.then(fn).catch(err => {
+/** Run `fn` after everything queued before it (Ctrl-C aborts its signal); print its error as one line; then show the prompt. */
+function enqueue (s: Session, server: REPLServer, state: ReplState, fn: (signal: AbortSignal) => Promise<unknown>): void {
+  state.chain = state.chain.then(async () => {
+    const running = new AbortController()
+    state.running = running
+    try {
+      await fn(running.signal)
+    } finally {
+      state.running = null
+    }
+  }).catch(err => {
     s.out.error(oneLine(describeError(err, { dir: s.opts.dir }).message))
     if (s.opts.debug && err instanceof Error && err.stack !== undefined) s.out.stderr.write(err.stack + '\n')
   }).then(async () => await refreshMethods(s, state)).finally(() => server.displayPrompt())
@@ -139,11 +157,11 @@ function dotCommands (s: Session, state: ReplState): DotCommand[] {
     { name: 'source', args: '', help: 'the contract source', run: async () => await sourceCommand(s) },
     { name: 'mkoplog', args: '', help: 'create a local oplog', run: async () => await oplogCreateCommand(s) },
     { name: 'deloplog', args: '<pubkey> [--yes]', help: 'delete a local oplog (not an active participant)', run: async w => { need(w, 1, '.deloplog <pubkey>'); await oplogDeleteCommand(s, w[0], { yes: w.includes('--yes') }) } },
-    { name: 'verify', args: '[pubkey]', help: 'replay and verify the whole database', run: async w => await verifyCommand(s, w[0]) },
+    { name: 'verify', args: '[pubkey]', help: 'replay and verify the whole database (Ctrl-C stops it)', run: async (w, signal) => await verifyCommand(s, w[0], { signal }) },
     { name: 'monitor', args: '[--on-violation cmd]', help: 'verify continuously in the background', run: async w => { state.monitor = startMonitor(s, state.monitor, w) } },
     { name: 'monitorend', args: '', help: 'stop the background monitor', run: async () => { await stopMonitor(s, state.monitor); state.monitor = null } },
-    { name: 'sync', args: '', help: 'fetch the latest index head from peers', run: async () => { const db = await s.open({ network: 'always', sync: 'none' }); await s.bounded(s.syncHead(db), 'peers'); s.out.note(`index length ${db.index.core.length}`) } },
-    { name: 'syncall', args: '', help: 'download the full history of every log', run: async () => { const db = await s.open({ network: 'always', sync: 'none' }); await s.bounded(db.syncAll(), 'peers'); s.out.note(`index length ${db.index.core.length}, every log downloaded`) } },
+    { name: 'sync', args: '', help: 'fetch the latest index head from peers', run: async (_w, signal) => { const db = await s.open({ network: 'always', sync: 'none' }); await Promise.race([s.bounded(s.syncHead(db), 'peers'), whenAborted(signal, () => `sync, at index length ${db.index.core.length}`)]); s.out.note(`index length ${db.index.core.length}`) } },
+    { name: 'syncall', args: '', help: 'download the full history of every log (Ctrl-C stops it)', run: async (_w, signal) => { const db = await s.open({ network: 'always', sync: 'none' }); await Promise.race([s.bounded(db.syncAll(), 'peers'), whenAborted(signal, () => 'download (what arrived is kept)')]); s.out.note(`index length ${db.index.core.length}, every log downloaded`) } },
     { name: 'tx', args: '<id>', help: 'show a tracked transaction', run: async w => { need(w, 1, '.tx <id>'); await txShowCommand(s, w[0]) } },
     { name: 'txlist', args: '', help: 'list tracked transactions', run: async () => await txListCommand(s) },
     { name: 'txverify', args: '<id>', help: 'check a tracked transaction\'s proofs', run: async w => { need(w, 1, '.txverify <id>'); await txVerifyCommand(s, w[0]) } },

@@ -389,22 +389,62 @@ test('cli - load follows a database that vitra host serves (local testnet); a re
   t.is((await again.done).code, 0, 'host stops cleanly on SIGTERM')
 })
 
-test('cli - REPL tab completion: dot-commands and, after .call, the contract methods', { timeout: 60_000 }, async t => {
+/** An in-process REPL on a counter database in memory: its session, its input, everything it printed, its server. */
+async function inProcessRepl (t: Assertion): Promise<{
+  session: import('../cli/session.js').Session, input: import('stream').PassThrough, text: () => string,
+  start: () => Promise<{ server: import('repl').REPLServer, done: Promise<number> }>
+}> {
   const { runRepl } = await import('../cli/repl.js')
   const { Session, resolveGlobals } = await import('../cli/session.js')
   const { Output } = await import('../cli/output.js')
   const { PassThrough } = await import('stream')
   const input = new PassThrough()
   const output = new PassThrough()
-  output.resume()
+  let text = ''
+  output.on('data', d => { text += String(d) })
   const session = new Session(resolveGlobals({ dir: tmp(t) }, {}), { keepOpen: true, out: new Output({ json: false, stdout: output, stderr: output }) })
   await session.useMemory(readFileSync(COUNTER, 'utf8'), 'counter.js')
-  let server: { completer: (line: string, cb: (err: Error | null, r?: [string[], string]) => void) => void } | null = null
-  const done = runRepl(session, { input, output, onStart: s => { server = s as unknown as typeof server } })
+  const start = async (): Promise<{ server: import('repl').REPLServer, done: Promise<number> }> => {
+    let server: import('repl').REPLServer | null = null
+    const done = runRepl(session, { input, output, onStart: s => { server = s } })
+    while (server === null) await new Promise(resolve => setTimeout(resolve, 10))
+    return { server, done }
+  }
+  return { session, input, text: () => text, start }
+}
+
+test('cli - REPL: Ctrl-C stops a running .verify, and the REPL goes on', { timeout: 120_000 }, async t => {
+  const { session, input, text, start } = await inProcessRepl(t)
+  const db = session.db as NonNullable<typeof session.db>
+  const N = 20_000 // a verification that takes about a second on this machine
+  let next = 0
+  const lane = async (): Promise<void> => { while (next < N) { next++; await db.call('increment', {}, { proofs: false }) } }
+  await Promise.all(Array.from({ length: 200 }, lane))
+  await db.executor?.sync()
+  const { server, done } = await start()
+  const until = async (re: RegExp, what: string): Promise<void> => {
+    const end = Date.now() + 30_000
+    while (!re.test(text()) && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 10))
+    t.ok(re.test(text()), what)
+  }
+  input.write('.verify\n')
+  await new Promise(resolve => setTimeout(resolve, 150))
+  server.emit('SIGINT')
+  await until(/Cancelled: verification stopped at index length \d+ of \d+/, 'Ctrl-C stopped the verification, saying how far it got')
+  t.absent(/Valid: replayed/.test(text()), 'it did not finish')
+  input.write('.get counter\n')
+  await until(/\b20000\b/, 'the next command runs')
+  input.end()
+  t.is(await done, 0, 'the REPL ends normally')
+})
+
+test('cli - REPL tab completion: dot-commands and, after .call, the contract methods', { timeout: 60_000 }, async t => {
+  const { input, start } = await inProcessRepl(t)
+  const { server, done } = await start()
+  type Completer = (line: string, cb: (err: Error | null, r?: [string[], string]) => void) => void
   const complete = async (line: string): Promise<[string[], string]> => await new Promise((resolve, reject) => {
-    server?.completer(line, (err, r) => err !== null ? reject(err) : resolve(r as [string[], string]))
+    (server.completer as unknown as Completer)(line, (err, r) => err !== null ? reject(err) : resolve(r as [string[], string]))
   })
-  while (server === null) await new Promise(resolve => setTimeout(resolve, 10))
   t.alike(await complete('.ca'), [['.call'], '.ca'], 'dot-commands complete')
   t.alike((await complete('.tx'))[0], ['.tx', '.txlist', '.txverify'])
   t.alike(await complete('.call in'), [['increment'], 'in'], 'methods complete after .call')

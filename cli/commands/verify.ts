@@ -10,7 +10,7 @@
 import { spawn } from 'child_process'
 import { existsSync } from 'fs'
 import { ContractMonitor, CouldNotVerifyError, Verifier, type ContractFraudProof, type Database } from '../../src/index.js'
-import { EXIT, usageError } from '../errors.js'
+import { EXIT, usageError, whenAborted } from '../errors.js'
 import { parseKey } from '../params.js'
 import { readJson, writeJsonAtomic } from '../records.js'
 import type { Session } from '../session.js'
@@ -19,6 +19,8 @@ import { untilStopped } from './host.js'
 export interface AuditOptions {
   /** How long to wait for one missing block before "could not verify" (ms). */
   blockTimeout?: number
+  /** Stops a verification under way (REPL Ctrl-C): it ends with a CANCELLED error, nothing is saved. */
+  signal?: AbortSignal
 }
 
 /** Open the database to audit: the directory's, or follow `pubkey` into it. Downloads the full history when swarmed. */
@@ -69,8 +71,9 @@ async function verifyOnce (s: Session, pubkey: string | undefined, o: AuditOptio
   const stopProgress = progress(s, verifier)
   const guard = stallGuard(() => verifier.verifiedLength, s.opts.timeout)
   try {
-    await verifier.ready()
-    const violation = await Promise.race([verifier.advance(), guard.stalled])
+    const cancelled = whenAborted(o.signal, () => `verification stopped at index length ${verifier.verifiedLength} of ${db.index.core.length}`)
+    await Promise.race([verifier.ready(), cancelled])
+    const violation = await Promise.race([verifier.advance(), guard.stalled, cancelled])
     stopProgress()
     if (violation !== null) return reportFraud(s, await verifier.fraudProof(violation), 'verify').code
     const length = verifier.verifiedLength
