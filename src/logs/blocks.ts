@@ -14,16 +14,19 @@ interface ReadBatch { getBlock (index: number): Promise<Buffer | null>, tryFlush
 
 /** Blocks [start, end) of `core` that are stored locally, in order; null for each one that is not (nothing is fetched). */
 export async function readLocalBlocks (core: Hypercore, start: number, end: number): Promise<Array<Buffer | null>> {
-  const n = Math.max(0, end - start)
-  const local = await readLocal(core, start, n)
-  return await Promise.all(local.map(async (b, i) => b ?? await core.get(start + i, { wait: false }) as Buffer | null))
+  return await readThrough(core, start, end, { wait: false })
 }
 
 /** Blocks [start, end) of `core`, in order. */
 export async function readBlocks (core: Hypercore, start: number, end: number, opts: { timeout?: number } = {}): Promise<Buffer[]> {
+  return await readThrough(core, start, end, opts) as Buffer[]
+}
+
+/** The stored blocks in one storage batch; each one not stored through `core.get(index, getOpts)`. */
+async function readThrough (core: Hypercore, start: number, end: number, getOpts: { wait?: boolean, timeout?: number }): Promise<Array<Buffer | null>> {
   const n = Math.max(0, end - start)
   const local = await readLocal(core, start, n)
-  return await Promise.all(local.map(async (b, i) => b ?? await core.get(start + i, opts) as Buffer))
+  return await Promise.all(local.map(async (b, i) => b ?? await core.get(start + i, getOpts) as Buffer | null))
 }
 
 async function readLocal (core: Hypercore, start: number, n: number): Promise<Array<Buffer | null>> {
