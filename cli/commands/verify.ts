@@ -42,16 +42,19 @@ async function openForAudit (s: Session, pubkey: string | undefined, announce = 
  * Hypercore closes a core on a conflict, so the audit itself may then fail: the fork
  * is the verdict. The fork proofs go to --on-violation like any other.
  */
-async function withForks (s: Session, pubkey: string | undefined, onViolation: string | undefined, audit: () => Promise<number>): Promise<number> {
+async function withForks (s: Session, pubkey: string | undefined, onViolation: string | undefined, audit: (forked: () => boolean) => Promise<number>): Promise<number> {
+  // only the forks seen during this audit (a REPL session may have seen others, on another database)
+  const before = s.forks.length
+  const forked = (): boolean => s.forks.length > before
   let code: number
   try {
-    code = await audit()
+    code = await audit(forked)
   } catch (err) {
-    if (s.forks.length === 0) throw err
+    if (!forked()) throw err
     code = EXIT.OK
   }
-  if (s.forks.length === 0 || code === EXIT.FRAUD) return code
-  for (const { proof, file } of s.forks) {
+  if (!forked() || code === EXIT.FRAUD) return code
+  for (const { proof, file } of s.forks.slice(before)) {
     const json = proof.toJSON()
     if (s.opts.json) s.out.stdout.write(JSON.stringify(json, null, 2) + '\n')
     if (onViolation !== undefined) await runHook(s, onViolation, json, { file, code: 'LOG_FORK', database: s.db?.pubkey.toString('hex') ?? pubkey ?? '' })
@@ -163,10 +166,10 @@ export interface MonitorOptions extends AuditOptions {
 
 /** `vitra monitor [pubkey] [--on-violation <cmd>] [--once]`. Resumes from <dir>/monitor-checkpoint.json. */
 export async function monitorCommand (s: Session, pubkey: string | undefined, o: MonitorOptions = {}): Promise<number> {
-  return await withForks(s, pubkey, o.onViolation, async () => await monitorUntilStopped(s, pubkey, o))
+  return await withForks(s, pubkey, o.onViolation, async forked => await monitorUntilStopped(s, pubkey, o, forked))
 }
 
-async function monitorUntilStopped (s: Session, pubkey: string | undefined, o: MonitorOptions): Promise<number> {
+async function monitorUntilStopped (s: Session, pubkey: string | undefined, o: MonitorOptions, forked: () => boolean): Promise<number> {
   s.longRunning()
   const db = await openForAudit(s, pubkey, o.once !== true)
   const checkpointFile = s.records.checkpointFile
@@ -181,7 +184,7 @@ async function monitorUntilStopped (s: Session, pubkey: string | undefined, o: M
       `Monitoring ${db.pubkey.toString('hex')}${resumeAt > 1 ? `, resuming after index length ${resumeAt}` : ' from genesis'}; index length ${db.index.core.length}.`)
     if (o.once === true) await firstPass(monitor, s.opts.timeout)
     else await monitor.ready() // a long-running monitor waits for peers as long as it takes
-    if (monitor.violation === null && seen.failure === null && s.forks.length === 0 && o.once !== true) {
+    if (monitor.violation === null && seen.failure === null && !forked() && o.once !== true) {
       const stop = new AbortController()
       void seen.woken.then(() => stop.abort())
       o.signal?.addEventListener('abort', () => stop.abort())
