@@ -8,16 +8,12 @@ import ivm from 'isolated-vm'
 import { ContractSandbox } from '../sandbox/index.js'
 import type { CallContext, IndexReader, Json } from '../sandbox/index.js'
 import { readShippedContract } from '../src/shipped-contracts.js'
+import { memoryIndex } from '../src/logs/memory-index.js'
 
 /** The shipped counter contract (contracts/counter.js). */
 const COUNTER = readShippedContract('counter')
 
-function mapIndex (map: Map<string, Json>): IndexReader {
-  return {
-    async get (key) { return map.get(key) ?? null },
-    async list (prefix) { return [...map].filter(([k]) => k.startsWith(prefix)).map(([key, value]) => ({ key, value })) }
-  }
-}
+const mapIndex = (map: Map<string, Json>): IndexReader => memoryIndex(map)
 
 async function timed (label: string, n: number, fn: () => Promise<void>): Promise<number> {
   const start = performance.now()
@@ -44,7 +40,7 @@ async function ceilings (n: number): Promise<void> {
 async function main (): Promise<void> {
   const map = new Map<string, Json>()
   const index = mapIndex(map)
-  const ctx: CallContext = { index, isWriter: true, oplog: null, listOplogs: async () => [] }
+  const ctx: CallContext = { index, isWriter: true, oplog: null, listOplogs: async () => [], oplogLength: async () => 0, oplogGet: async () => null }
   const sandbox = new ContractSandbox(COUNTER)
   await sandbox.ready()
   const N = Number(process.env.N ?? 20000)

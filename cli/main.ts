@@ -124,12 +124,12 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
       return await callCommand(s, method, callParams(o.params, switches), { wait: o.wait })
     }))
 
-  program.command('get').argument('<path>', 'index key').description('print the value at a path (null when absent)')
+  program.command('get').argument('<path>', 'index path, e.g. /counter').description('print the value at a path (null when absent; --json gives the whole entry)')
     .action(act(async (s, path: string) => await getCommand(s, path)))
 
-  program.command('list').argument('[prefix]', 'key prefix', '')
-    .description('list entries in key order (.sys/ entries only with --all or a .sys prefix)')
-    .option('-n, --limit <n>', 'at most n entries').option('-r, --reverse', 'reverse key order').option('-a, --all', 'include .sys/ entries')
+  program.command('list').argument('[path]', 'folder path', '/')
+    .description('list the entries and sub-folders (shown with a trailing /) of a folder, in key order (/.sys only with --all or a /.sys path)')
+    .option('-n, --limit <n>', 'at most n entries').option('-r, --reverse', 'reverse key order').option('-a, --all', 'include the /.sys folder')
     .action(act(async (s, prefix: string, o: { limit?: string, reverse?: boolean, all?: boolean }) =>
       await listCommand(s, prefix, { limit: o.limit === undefined ? undefined : parseCount(o.limit, '--limit', 0), reverse: o.reverse, all: o.all })))
 

@@ -150,8 +150,8 @@ function dotCommands (s: Session, state: ReplState): DotCommand[] {
     { name: 'status', args: '', help: 'keys, role, lengths, participants, verification state', run: async () => await infoCommand(s) },
     { name: 'info', args: '', help: 'same as .status', run: async () => await infoCommand(s) },
     { name: 'call', args: '<method> [--name value ...]', help: 'call a method (also --params <json>, --wait, --no-wait)', run: async w => { need(w, 1, '.call <method> [--name value ...]'); await replCall(s, w) } },
-    { name: 'get', args: '<path>', help: 'read the value at a path', run: async w => { need(w, 1, '.get <path>'); await getCommand(s, w[0]) } },
-    { name: 'list', args: '[prefix] [--all]', help: 'list entries under a prefix', run: async w => await listCommand(s, w.find(x => !x.startsWith('--')) ?? '', { all: w.includes('--all') }) },
+    { name: 'get', args: '<path>', help: 'read the entry at a path', run: async w => { need(w, 1, '.get <path>'); await getCommand(s, w[0]) } },
+    { name: 'list', args: '[path] [--all]', help: 'list the entries and sub-folders at a path', run: async w => await listCommand(s, w.find(x => !x.startsWith('--')) ?? '/', { all: w.includes('--all') }) },
     { name: 'history', args: '[index|<oplog>]', help: 'the index history, or an oplog\'s ops', run: async w => await historyCommand(s, w[0]) },
     { name: 'methods', args: '', help: 'the contract\'s methods', run: async () => await methodsCommand(s) },
     { name: 'source', args: '', help: 'the contract source', run: async () => await sourceCommand(s) },
@@ -242,6 +242,6 @@ function helpText (commands: DotCommand[]): string {
     ...rows.map(([a, b]) => `  ${a.padEnd(width)}  ${b}`),
     `  ${'.exit'.padEnd(width)}  leave (Ctrl-D)`,
     'Anything else is JavaScript, with top-level await and `db` (the open Database) in scope:',
-    '  await db.call(\'get\')    (await db.call(\'increment\', { amount: 2 })).response    await db.index.get(\'counter\')'
+    '  await db.call(\'get\')    (await db.call(\'increment\', { amount: 2 })).response    (await db.index.get(\'/counter\')).value'
   ].join('\n')
 }

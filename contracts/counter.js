@@ -1,11 +1,11 @@
 // counter.js: one number, increased by ops.
 // Methods: get() reads the value; increment({ amount }) emits an INCREMENT op
-// (amount defaults to 1). The executor applies INCREMENT to the key "counter".
+// (amount defaults to 1). The executor applies INCREMENT to the path /counter.
 import { index } from 'contract'
 import assert from 'assert'
 
 export async function get () {
-  return (await index.get('counter')) ?? 0
+  return (await index.get('/counter'))?.value ?? 0
 }
 
 export function increment (params, emit) {
@@ -17,7 +17,7 @@ export function increment (params, emit) {
 export const apply = {
   async INCREMENT (tx, op) {
     assert(Number.isSafeInteger(op.amount), 'amount must be an integer')
-    const current = (await tx.get('counter')) ?? 0
-    await tx.put('counter', current + op.amount)
+    const current = (await index.get('/counter'))?.value ?? 0
+    tx.put('/counter', current + op.amount)
   }
 }

@@ -1,12 +1,13 @@
 // kv-store.js: a key-value store with an admin.
 // At genesis the creator's oplog is the only participant, so the first op ever
-// applied comes from it: that op records its origin under "admin". Only the
+// applied comes from it: that op records its origin at /admin. Only the
 // admin may add or remove participants. Every participant may put and del
-// values under "values/".
+// values under /values/. A key is a path below /values ('a/b' is /values/a/b);
+// get returns the stored value (or null), list a folder listing of a path.
 import { index } from 'contract'
 import assert from 'assert'
 
-const PREFIX = 'values/'
+const PREFIX = '/values/'
 
 function checkKey (key) {
   assert(typeof key === 'string' && key.length > 0 && key.length <= 512, 'key must be a non-empty string of at most 512 characters')
@@ -14,12 +15,13 @@ function checkKey (key) {
 
 export async function get ({ key }) {
   checkKey(key)
-  return await index.get(PREFIX + key)
+  return (await index.get(PREFIX + key))?.value ?? null
 }
 
+// The entries and sub-folders under /values/<prefix>: [{ key, value, container }], keys relative to /values.
 export async function list ({ prefix = '', limit } = {}) {
   const entries = await index.list(PREFIX + prefix, limit === undefined ? {} : { limit })
-  return entries.map(e => ({ key: e.key.slice(PREFIX.length), value: e.value }))
+  return entries.map(e => ({ key: e.path.slice(PREFIX.length), value: e.value ?? null, container: e.container }))
 }
 
 export function put ({ key, value }, emit) {
@@ -44,14 +46,14 @@ export function removeParticipant ({ pubkey }, emit) {
 }
 
 export async function getAdmin () {
-  return await index.get('admin')
+  return (await index.get('/admin'))?.value ?? null
 }
 
 // Record the admin on the first op ever applied; returns the admin's key.
 async function ensureAdmin (tx, ack) {
-  const admin = await tx.get('admin')
-  if (admin !== null) return admin
-  await tx.put('admin', ack.origin)
+  const admin = await index.get('/admin')
+  if (admin !== undefined) return admin.value
+  tx.put('/admin', ack.origin)
   return ack.origin
 }
 
@@ -64,12 +66,12 @@ export const apply = {
   async PUT (tx, op, ack) {
     await ensureAdmin(tx, ack)
     checkKey(op.key)
-    await tx.put(PREFIX + op.key, op.value)
+    tx.put(PREFIX + op.key, op.value)
   },
   async DEL (tx, op, ack) {
     await ensureAdmin(tx, ack)
     checkKey(op.key)
-    await tx.delete(PREFIX + op.key)
+    tx.delete(PREFIX + op.key)
   },
   async ADD_PARTICIPANT (tx, op, ack) {
     await requireAdmin(tx, ack)

@@ -2,13 +2,13 @@
 //
 // Under `governance: 'poa'` this contract owns the participant set of the
 // database. It runs in the same sandbox as any contract, its source is stored in
-// the index (`.sys/governance`), and every verifier and monitor replays it: the
+// the index (`/.sys/governance`), and every verifier and monitor replays it: the
 // rules below are checked by replay, not taken on faith.
 //
 // Routing (src/contract-runtime.ts): ops whose `op` starts with `SYS_` come here,
 // all others go to the user contract. Keys this contract reads and writes are
-// stored under `.sys/poa/` (it names them without that prefix); keys it names
-// that start with `.sys/` (`.sys/governance`, `.sys/inputs/`, `.sys/acks/`) are
+// stored under `/.sys/poa/` (it names them without that prefix); keys it names
+// under `/.sys/` (`/.sys/governance`, `/.sys/inputs`, `/.sys/acks`) are
 // read as they are. The user contract cannot add or remove oplogs under PoA.
 //
 // ## Names
@@ -33,16 +33,16 @@
 // `Math.log` is V8's own (fdlibm) implementation: the same bits on every machine;
 // test/poa.test.ts checks the whole table of the spec, boundaries included.
 //
-// ## State (under `.sys/poa/`)
+// ## State (under `/.sys/poa/`; the contract names these paths as if at the root)
 //
-//   keys/{id}     { id, publicKey, oplog, status: 'accepted'|'revoked', genesis,
+//   /keys/{id}     { id, publicKey, oplog, status: 'accepted'|'revoked', genesis,
 //                   acceptedAt, acceptedBy, revokedAt?, revokedBy? }
 //                 written when a key is admitted or revoked
-//   pending/{id}  { id, kind: 'approve'|'revoke', publicKey, oplog, approvers, openedAt }
+//   /pending/{id} { id, kind: 'approve'|'revoke', publicKey, oplog, approvers, openedAt }
 //                 an open proposal; approvers are key ids, sorted
 //
-// The genesis signatories (`.sys/governance`.signatories) need no record: a key
-// named there is accepted unless `keys/{id}` says otherwise. Their oplogs are
+// The genesis signatories (`/.sys/governance`.signatories) need no record: a key
+// named there is accepted unless `/keys/{id}` says otherwise. Their oplogs are
 // active inputs from genesis on.
 //
 // ## Ops
@@ -53,7 +53,7 @@
 // `signatures` is an approval bundle: `[{ signer, signature }]`, each a detached
 // ed25519 signature (128 hex) by the signatory `signer` (public key, 64 hex) of
 // the UTF-8 message `vitra-poa:approve:<database>:<id>` (or `vitra-poa:revoke:…`),
-// where <database> is this database's index key (hex, `.sys/governance`.database:
+// where <database> is this database's index key (hex, `/.sys/governance`.database:
 // a signature counts in this database only) and <id> is the `1:` id of the key
 // being approved or revoked. A candidate collects
 // them off-line and any signatory submits them in one op.
@@ -87,9 +87,14 @@ function messageFor (kind, database, id) {
   return 'vitra-poa:' + kind + ':' + database + ':' + id
 }
 
-/** This database's index key (hex), from `.sys/governance`: it binds bundle signatures to this database. */
+/** The value of the `/.sys/governance` entry, or null. */
+async function governance () {
+  return (await index.get('/.sys/governance'))?.value ?? null
+}
+
+/** This database's index key (hex), from `/.sys/governance`: it binds bundle signatures to this database. */
 async function databaseKey () {
-  const g = await index.get('.sys/governance')
+  const g = await governance()
   assert(g !== null && typeof g === 'object' && HEX64.test(g.database ?? ''), 'PoA: .sys/governance names no database key')
   return g.database
 }
@@ -121,9 +126,9 @@ function uniqueSorted (list) {
 
 // --- reading the state ----------------------------------------------------
 
-/** The genesis signatories' public keys, from `.sys/governance`. */
+/** The genesis signatories' public keys, from `/.sys/governance`. */
 async function genesisKeys () {
-  const g = await index.get('.sys/governance')
+  const g = await governance()
   assert(g !== null && typeof g === 'object' && Array.isArray(g.signatories), 'PoA: .sys/governance is missing or has no signatories')
   return g.signatories
 }
@@ -139,8 +144,13 @@ async function loadKeys () {
     const id = idOf(pk)
     if (!keys.has(id)) keys.set(id, { id, publicKey: pk, oplog: oplogKeyFor(pk), status: 'accepted', genesis: true, acceptedAt: 0, acceptedBy: [] })
   }
-  for (const e of await index.list('keys/')) keys.set(e.value.id, e.value)
+  for (const e of await index.list('/keys')) keys.set(e.value.id, e.value)
   return keys
+}
+
+/** The open proposal on a key id, or null. */
+async function pendingOf (id) {
+  return (await index.get('/pending/' + id))?.value ?? null
 }
 
 function accepted (keys) {
@@ -198,7 +208,7 @@ async function vote (tx, op, ack) {
 
   // The target and the open proposal, if any.
   const target = keys.get(id) ?? null
-  const pending = await tx.get('pending/' + id)
+  const pending = await pendingOf(id)
   // An admission and a revocation of the same key are never open together: the
   // later one is refused while the other is pending.
   if (pending !== null && pending.kind !== kind) {
@@ -240,18 +250,18 @@ async function vote (tx, op, ack) {
 
   if (approvers.length < quorum) {
     // Not yet: record the proposal with the approvers counted so far.
-    tx.put('pending/' + id, { id, kind, publicKey, oplog, approvers, openedAt: pending?.openedAt ?? height })
+    tx.put('/pending/' + id, { id, kind, publicKey, oplog, approvers, openedAt: pending?.openedAt ?? height })
     return
   }
 
   // Quorum reached at H: the change is made in this op and takes effect from the
   // next op (the executor ends its batch after a change to `.sys/inputs/`).
-  if (pending !== null) tx.delete('pending/' + id)
+  if (pending !== null) tx.delete('/pending/' + id)
   if (kind === 'approve') {
-    tx.put('keys/' + id, { id, publicKey, oplog, status: 'accepted', genesis: false, acceptedAt: height, acceptedBy: approvers })
+    tx.put('/keys/' + id, { id, publicKey, oplog, status: 'accepted', genesis: false, acceptedAt: height, acceptedBy: approvers })
     tx.addOplog({ pubkey: oplog })
   } else {
-    tx.put('keys/' + id, { ...target, status: 'revoked', revokedAt: height, revokedBy: approvers })
+    tx.put('/keys/' + id, { ...target, status: 'revoked', revokedAt: height, revokedBy: approvers })
     tx.removeOplog({ pubkey: oplog })
   }
 }
@@ -272,10 +282,10 @@ export const apply = {
  * executes at this height or later, so `Q(height)` is the least quorum it needs.
  */
 async function currentHeight () {
-  const inputs = (await index.list('.sys/inputs/')).map(e => e.key.slice('.sys/inputs/'.length))
+  const inputs = (await index.list('/.sys/inputs')).map(e => e.name)
   const last = []
   for (const hex of inputs) {
-    const [e] = await index.list('.sys/acks/' + hex + '/', { reverse: true, limit: 1 })
+    const [e] = await index.list('/.sys/acks/' + hex, { reverse: true, limit: 1 })
     if (e !== undefined) last.push({ hex, ack: e.value })
   }
   if (last.length === 0) return 4 + inputs.length
@@ -284,19 +294,14 @@ async function currentHeight () {
   for (const { hex, ack } of last) {
     if (ack.batchStart !== start) continue
     // this oplog's acks in the last batch are its newest ones: walk back from the newest
-    const prefix = '.sys/acks/' + hex + '/'
     const PAGE = 64
-    let lt
-    for (let more = true; more;) {
-      const opts = { reverse: true, limit: PAGE }
-      if (lt !== undefined) opts.lt = lt
-      const page = await index.list(prefix, opts)
+    for (let offset = 0, more = true; more; offset += PAGE) {
+      const page = await index.list('/.sys/acks/' + hex, { reverse: true, offset, limit: PAGE })
       more = page.length === PAGE
       for (const e of page) {
         if (e.value.batchStart !== start) { more = false; break }
         height += 1 + e.value.numChanges
       }
-      if (more) lt = page[page.length - 1].key.slice(prefix.length)
     }
   }
   return height
@@ -326,7 +331,7 @@ export async function getKeyStatus (params) {
   const { id, publicKey: given } = resolveKey(params?.key, params?.pubkey)
   const keys = await loadKeys()
   const rec = keys.get(id) ?? null
-  const pending = await index.get('pending/' + id)
+  const pending = await pendingOf(id)
   const approvers = liveApprovers(pending, keys)
   const height = await currentHeight()
   let status = 'unknown'
@@ -384,7 +389,7 @@ function checkSignatures (signatures) {
 export async function approveKey (params, emit) {
   const { id, publicKey } = resolveKey(params?.key, params?.pubkey)
   if (publicKey === null) {
-    const pending = await index.get('pending/' + id)
+    const pending = await pendingOf(id)
     assert(pending?.publicKey, `PoA: approving a new key needs its public key (its oplog key is derived from it, an id alone is not enough): pass key as the 64-hex public key, or add pubkey`)
   }
   const op = { op: 'SYS_APPROVE_KEY', key: publicKey ?? id }

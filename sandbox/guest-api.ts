@@ -14,15 +14,15 @@ export const CONTRACT_SOURCE = String.raw`
 import { rt } from 'vitra:runtime'
 /** Whether the caller may append ops (calls only; false in process and apply). */
 export let isWriter = false
-/** Hex public key of the caller's oplog, or null (always null in process and apply). */
-export let oplog = null
-rt.onCaller((w, o) => { isWriter = w; oplog = o })
-/** Read access to the index. */
+/** The caller's oplog ({ pubkey, getLength(), get(seq) }), or undefined (always undefined in process and apply). */
+export let oplog
+rt.onCaller((w, o) => { isWriter = w; oplog = rt.oplogOf(o) })
+/** Read access to the index: get(path) gives an entry or undefined, list(path, { reverse, offset, limit }) a folder listing. */
 export const index = Object.freeze({
-  get: (key) => rt.indexGet(key),
-  list: (prefix, opts) => rt.indexList(prefix, opts)
+  get: (path) => rt.indexGet(path),
+  list: (path, opts) => rt.indexList(path, opts)
 })
-/** The database's oplogs: [{ pubkey, active }] (calls only). */
+/** The active participants' oplogs: [{ pubkey, getLength(), get(seq) }]. */
 export function listOplogs () { return rt.listOplogs() }
 export default Object.freeze({
   index,

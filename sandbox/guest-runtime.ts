@@ -30,6 +30,7 @@ const ObjectSetPrototypeOf = Object.setPrototypeOf
 const ObjectDefineProperty = Object.defineProperty
 const ObjectFreeze = Object.freeze
 const ObjectHasOwn = Object.hasOwn
+const ObjectGetOwnPropertyNames = Object.getOwnPropertyNames
 const ObjectPrototype = Object.prototype
 const ArrayPrototype = Array.prototype
 const isArray = Array.isArray
@@ -39,9 +40,23 @@ const StringCtor = String
 const MapCtor = Map
 const MathImul = Math.imul
 const ReflectApply = Reflect.apply
+const ReflectGet = Reflect.get
+const ProxyCtor = Proxy
+const WeakSetCtor = WeakSet
+const SymbolToPrimitive = Symbol.toPrimitive
 const NumberIsInteger = Number.isInteger
 const fnCall = Function.prototype.call
 const uncurry = (fn) => fnCall.bind(fn)
+const weakAdd = uncurry(WeakSet.prototype.add)
+const weakHas = uncurry(WeakSet.prototype.has)
+const split = uncurry(String.prototype.split)
+const indexOf = uncurry(String.prototype.indexOf)
+const lastIndexOf = uncurry(String.prototype.lastIndexOf)
+const codePointAt = uncurry(String.prototype.codePointAt)
+const arraySort = uncurry(Array.prototype.sort)
+const arrayMap = uncurry(Array.prototype.map)
+const arrayFilter = uncurry(Array.prototype.filter)
+const arrayIncludes = uncurry(Array.prototype.includes)
 const push = uncurry(ArrayPrototype.push)
 const join = uncurry(ArrayPrototype.join)
 const startsWith = uncurry(String.prototype.startsWith)
@@ -51,6 +66,7 @@ const regexTest = uncurry(RegExp.prototype.test)
 const mapGet = uncurry(MapCtor.prototype.get)
 const mapSet = uncurry(MapCtor.prototype.set)
 const mapHas = uncurry(MapCtor.prototype.has)
+const mapForEach = uncurry(MapCtor.prototype.forEach)
 const promiseThen = uncurry(Promise.prototype.then)
 const PromiseCtor = Promise
 const promiseResolve = (v) => PromiseCtor.resolve(v)
@@ -398,27 +414,89 @@ function pureCall (op, args) {
   return JSONparse(strSlice(out, 1))
 }
 
-function checkKey (key, fn) {
-  if (typeof key !== 'string') throw new TypeErrorCtor(fn + ': key must be a string')
-  return key
+// ---------------------------------------------------------------- paths and entries
+
+// Paths as Vitra names them: '/a/b', 'a/b' and '/a/b/' are one entry. The stored key
+// is the segments joined by NUL (the same rule as src/paths.ts, checked by a test).
+const SEP = '\u0000'
+const SYS_KEY = '.sys'
+const ACKS_KEY = '.sys' + SEP + 'acks' + SEP
+const INPUTS_DIR = '.sys' + SEP + 'inputs'
+const CONTRACT_SOURCE_KEY = '.sys' + SEP + 'contract' + SEP + 'source'
+function toKey (path, fn) {
+  if (typeof path !== 'string') throw new TypeErrorCtor(fn + ': the path must be a string')
+  if (indexOf(path, SEP) !== -1) throw new TypeErrorCtor(fn + ': a path may not contain NUL characters')
+  return join(arrayFilter(split(path, '/'), (s) => s !== ''), SEP)
+}
+function keyToPath (key) { return '/' + join(split(key, SEP), '/') }
+function keyName (key) { return strSlice(key, lastIndexOf(key, SEP) + 1) }
+
+// Code point order, which is the UTF-8 byte order Hyperbee sorts keys by.
+function compareKeys (a, b) {
+  let i = 0
+  let j = 0
+  while (i < a.length && j < b.length) {
+    const x = codePointAt(a, i)
+    const y = codePointAt(b, j)
+    if (x !== y) return x < y ? -1 : 1
+    i += x > 0xffff ? 2 : 1
+    j += y > 0xffff ? 2 : 1
+  }
+  return (a.length - i) - (b.length - j)
 }
 
-// While a batch entry runs (batchOpen), the writes of its earlier ops: key → JSON
-// text, or DELETED. Reads look here before asking the host, whose view of the index
-// is the one from the start of the batch entry.
+// Entries (and tx.get's queued actions) are strict records: reading a property they do
+// not have, or using one as a number or string, throws. A contract written for the
+// value-returning index.get of vitra 0.1 ('(await index.get(k)) + 1', 'entry.pubkey')
+// fails with this message instead of computing something else.
+const OBJECT_PROTO_NAMES = ObjectFreeze(ObjectGetOwnPropertyNames(ObjectPrototype))
+const records = new WeakSetCtor()
+function strictRecord (target, what) {
+  const names = join(ObjectKeys(target), ', ')
+  const misuse = () => new TypeErrorCtor(what + ' is a record { ' + names + ' }, not a value: read its .value (index.get and index.list return entries, as in Vitra)')
+  const handler = ObjectFreeze({
+    get (t, p, r) {
+      if (typeof p === 'symbol') {
+        if (p === SymbolToPrimitive) return () => { throw misuse() }
+        return ReflectGet(t, p, r)
+      }
+      if (ObjectHasOwn(t, p) || p === 'then' || p === 'toJSON' || arrayIncludes(OBJECT_PROTO_NAMES, p)) return ReflectGet(t, p, r)
+      throw new TypeErrorCtor(what + ' has no property "' + p + '" (it has ' + names + '): read .value for the stored value')
+    }
+  })
+  const proxy = new ProxyCtor(target, handler)
+  weakAdd(records, proxy)
+  return proxy
+}
+function isRecord (v) { return v !== null && typeof v === 'object' && weakHas(records, v) }
+
+function makeEntry (key, seq, value, container) {
+  const e = { seq, container, name: keyName(key), path: keyToPath(key), value }
+  return strictRecord(e, 'an index entry')
+}
+
+// ---------------------------------------------------------------- index reads
+
+// While a batch entry runs (batchOpen), the writes of its earlier ops: key → [JSON
+// text, seq], or DELETED. Reads look here before asking the host, whose view of the
+// index is the one from the start of the batch entry.
 let overlay = null
 const DELETED = {}
-function overlayRead (k) {
-  const json = mapGet(overlay, k)
-  return json === DELETED ? null : JSONparse(json)
+
+function readIndex (path) {
+  const key = toKey(path, 'index.get')
+  if (key === '') return undefined
+  const e = readState(key)
+  return e === null ? undefined : makeEntry(key, e.seq, e.value, false)
 }
 
-function readIndex (key) { return readState(checkKey(key, 'index.get')) }
-
-// The value at k as the running op sees it, its own pending writes aside.
+// The entry at k ({ seq, value } or null) as the running op sees it, its own pending writes aside.
 function readState (k) {
   if (overlay !== null) {
-    if (mapHas(overlay, k)) return overlayRead(k)
+    if (mapHas(overlay, k)) {
+      const w = mapGet(overlay, k)
+      return w === DELETED ? null : { seq: w[1], value: JSONparse(w[0]) }
+    }
     syncForAcks(k)
   }
   return hostCall('get', k)
@@ -427,42 +505,71 @@ function readState (k) {
 // The acks of the batch's earlier ops are index entries too, but only the host writes
 // them: reading one (or listing) after the first op ends the batch entry ('sync').
 function syncForAcks (k) {
-  if (batchResults !== null && batchResults.length > 0 && startsWith(k, '.sys/acks/')) stopBatch('sync')
+  if (batchResults !== null && batchResults.length > 0 && startsWith(k, ACKS_KEY)) stopBatch('sync')
 }
 
-const RANGE_KEYS = ['gt', 'gte', 'lt', 'lte']
-function listIndex (prefix, opts) {
-  if (prefix === undefined) prefix = ''
-  if (typeof prefix !== 'string') throw new TypeErrorCtor('index.list: prefix must be a string')
+const LIST_OPTIONS = ['reverse', 'offset', 'limit']
+function listItems (dir, opts) {
   // The host cannot merge a batch's own writes (and acks) into a listing: end the batch
   // entry here; the host publishes the ops before this one and runs this one afresh.
   if (batchResults !== null && batchResults.length > 0) stopBatch('sync')
+  return hostCall('list', JSONstringify({ dir, opts }))
+}
+function listIndex (path, opts) {
+  const dir = toKey(path === undefined ? '/' : path, 'index.list')
   const clean = {}
   if (opts !== undefined && opts !== null) {
     if (typeof opts !== 'object') throw new TypeErrorCtor('index.list: options must be an object')
-    const limit = opts.limit
-    if (limit !== undefined) {
-      if (!NumberIsInteger(limit) || limit < 0) throw new TypeErrorCtor('index.list: limit must be a non-negative integer')
-      clean.limit = limit
+    const keys = ObjectKeys(opts)
+    for (let i = 0; i < keys.length; i++) {
+      if (!arrayIncludes(LIST_OPTIONS, keys[i])) throw new TypeErrorCtor('index.list: unknown option "' + keys[i] + '" (the options are reverse, offset and limit)')
     }
     const reverse = opts.reverse
     if (reverse !== undefined) {
       if (typeof reverse !== 'boolean') throw new TypeErrorCtor('index.list: reverse must be a boolean')
       clean.reverse = reverse
     }
-    for (let i = 0; i < RANGE_KEYS.length; i++) {
-      const r = opts[RANGE_KEYS[i]]
-      if (r === undefined) continue
-      if (typeof r !== 'string') throw new TypeErrorCtor('index.list: ' + RANGE_KEYS[i] + ' must be a string')
-      clean[RANGE_KEYS[i]] = r
+    for (let i = 1; i < LIST_OPTIONS.length; i++) {
+      const name = LIST_OPTIONS[i]
+      const n = opts[name]
+      if (n === undefined) continue
+      if (!NumberIsInteger(n) || n < 0) throw new TypeErrorCtor('index.list: ' + name + ' must be a non-negative integer')
+      clean[name] = n
     }
   }
-  return hostCall('list', JSONstringify({ prefix, opts: clean }))
+  return arrayMap(listItems(dir, clean), (it) => makeEntry(it.key, it.seq, it.value, it.container))
 }
 
+// ---------------------------------------------------------------- oplogs
+
+// An oplog as the contract sees it (Vitra's ContractOplog). Its length and entries
+// differ between peers, so they can be read in calls only.
+function makeOplog (hex) {
+  return ObjectFreeze({
+    pubkey: hex,
+    getLength () {
+      if (mode !== 'call') throw new ErrorCtor('oplog.getLength() is not available in ' + modeName() + ' (oplog lengths differ between peers)')
+      return PromiseCtor.resolve(hostCall('oplen', hex))
+    },
+    get (seq) {
+      if (mode !== 'call') throw new ErrorCtor('oplog.get() is not available in ' + modeName() + ' (oplog contents differ between peers)')
+      if (!NumberIsInteger(seq) || seq < 0) throw new TypeErrorCtor('oplog.get: seq must be a non-negative integer')
+      return PromiseCtor.resolve(hostCall('opget', JSONstringify([hex, seq])))
+    }
+  })
+}
+
+// The active participants. In calls, the caller's view; in apply and process, the
+// '/.sys/inputs' records of the state the op sees, so that verifiers get the same list.
 function listOplogs () {
-  if (mode !== 'call') throw new ErrorCtor('listOplogs() is not available in ' + modeName())
-  return hostCall('oplogs', '')
+  if (mode === 'call') return arrayMap(hostCall('oplogs', ''), makeOplog)
+  const items = listItems(INPUTS_DIR, {})
+  const out = []
+  for (let i = 0; i < items.length; i++) {
+    const v = items[i].value
+    if (v !== null && typeof v === 'object' && v.active === true) push(out, makeOplog(keyName(items[i].key)))
+  }
+  return out
 }
 
 function hex (n) { return pad((n >>> 0).toString(16), 8) }
@@ -478,9 +585,10 @@ function genUUID () {
 
 /** The functions the guest modules (contract, assert, util) build on. */
 export const rt = ObjectFreeze({
-  async indexGet (key) { return readIndex(key) },
-  async indexList (prefix, opts) { return listIndex(prefix, opts) },
-  async listOplogs () { return listOplogs() },
+  async indexGet (path) { return readIndex(path) },
+  async indexList (path, opts) { return listIndex(path, opts) },
+  listOplogs () { return listOplogs() },
+  oplogOf (hex) { return hex === null ? undefined : makeOplog(hex) },
   genUUID,
   pure (op, args) { return pureCall(op, args) },
   onCaller (fn) { push(callerListeners, fn) }
@@ -574,10 +682,10 @@ async function runProcess (e, opJson) {
   return encodeJson(result, 'the return value of process()')
 }
 
-function checkWritableKey (key, fn) {
-  if (typeof key !== 'string') throw new TypeErrorCtor(fn + ': key must be a string')
-  if (key === '') throw new TypeErrorCtor(fn + ': key must not be empty')
-  if (startsWith(key, '.sys/')) throw new ErrorCtor(fn + ': keys starting with .sys/ are reserved for the system (use tx.addOplog, tx.removeOplog or tx.setContractSource)')
+function writableKey (path, fn) {
+  const key = toKey(path, fn)
+  if (key === '') throw new TypeErrorCtor(fn + ': cannot write to / (give a path such as /counter)')
+  if (key === SYS_KEY || startsWith(key, SYS_KEY + SEP)) throw new ErrorCtor(fn + ': paths under /.sys/ are reserved for the system (use tx.addOplog, tx.removeOplog or tx.setContractSource)')
   return key
 }
 function checkPubkey (arg, fn) {
@@ -586,56 +694,54 @@ function checkPubkey (arg, fn) {
   return toLowerCase(pubkey)
 }
 
-// One Tx per apply. Its state lives in private fields: the contract gets the object
-// but cannot reach (or forge) the recorded actions.
+// One Tx per apply, with Vitra's semantics: the actions are queued by path, a later
+// put or delete of a path replaces the earlier one, and they become index writes in
+// key order. tx.get gives the action queued at a path ({ type: 'put', value } or
+// { type: 'del' }), not the index (index.get reads that). Its state lives in private
+// fields: the contract gets the object but cannot reach (or forge) the queued actions.
+// A queued action: [kind, text], kind 'put' (text: value JSON), 'del', or 'sys' (text: the action JSON).
 class Tx {
-  #pending = new MapCtor()
-  #actions = []
-  // [key, JSON text or DELETED] per put/delete, in order (for a batch's overlay and change count)
-  #writes = []
+  #queued = new MapCtor()
   #system = false
   #open = true
 
-  async get (key) {
+  get (path) {
     this.#live('get')
-    const k = checkKey(key, 'tx.get')
-    if (mapHas(this.#pending, k)) {
-      const json = mapGet(this.#pending, k)
-      return json === DELETED ? null : JSONparse(json)
-    }
-    return readState(k)
+    const key = toKey(path, 'tx.get')
+    if (!mapHas(this.#queued, key)) return undefined
+    const q = mapGet(this.#queued, key)
+    if (q[0] === 'put') return strictRecord({ type: 'put', value: JSONparse(q[1]) }, 'a queued action')
+    if (q[0] === 'del') return strictRecord({ type: 'del' }, 'a queued action')
+    return strictRecord(JSONparse(q[1]), 'a queued action')
   }
 
-  put (key, value) {
+  put (path, value) {
     this.#live('put')
-    const k = checkWritableKey(key, 'tx.put')
-    if (value === undefined) throw new TypeErrorCtor('tx.put: value is undefined (use tx.delete to remove a key)')
-    const json = encodeJson(value, 'tx.put: value')
-    mapSet(this.#pending, k, json)
-    push(this.#writes, [k, json])
-    push(this.#actions, '{"type":"put","key":' + JSONstringify(k) + ',"value":' + json + '}')
+    const key = writableKey(path, 'tx.put')
+    if (value === undefined) throw new TypeErrorCtor('tx.put: value is undefined (use tx.delete to remove a path)')
+    if (isRecord(value)) throw new TypeErrorCtor('tx.put: the value is an index entry or queued action as index.get, index.list or tx.get return it; store its .value')
+    mapSet(this.#queued, key, ['put', encodeJson(value, 'tx.put: value')])
   }
 
-  delete (key) {
+  delete (path) {
     this.#live('delete')
-    const k = checkWritableKey(key, 'tx.delete')
-    mapSet(this.#pending, k, DELETED)
-    push(this.#writes, [k, DELETED])
-    push(this.#actions, '{"type":"del","key":' + JSONstringify(k) + '}')
+    mapSet(this.#queued, writableKey(path, 'tx.delete'), ['del', ''])
   }
 
-  del (key) { this.delete(key) }
+  del (path) { this.delete(path) }
 
   addOplog (arg) {
     this.#live('addOplog')
+    const hex = checkPubkey(arg, 'tx.addOplog')
     this.#system = true
-    push(this.#actions, '{"type":"addOplog","pubkey":"' + checkPubkey(arg, 'tx.addOplog') + '"}')
+    mapSet(this.#queued, INPUTS_DIR + SEP + hex, ['sys', '{"type":"addOplog","pubkey":"' + hex + '"}'])
   }
 
   removeOplog (arg) {
     this.#live('removeOplog')
+    const hex = checkPubkey(arg, 'tx.removeOplog')
     this.#system = true
-    push(this.#actions, '{"type":"removeOplog","pubkey":"' + checkPubkey(arg, 'tx.removeOplog') + '"}')
+    mapSet(this.#queued, INPUTS_DIR + SEP + hex, ['sys', '{"type":"removeOplog","pubkey":"' + hex + '"}'])
   }
 
   setContractSource (arg) {
@@ -643,30 +749,49 @@ class Tx {
     const code = arg !== null && typeof arg === 'object' ? arg.code : undefined
     if (typeof code !== 'string' || code === '') throw new TypeErrorCtor('tx.setContractSource: code must be a non-empty string')
     this.#system = true
-    push(this.#actions, '{"type":"setContractSource","code":' + JSONstringify(code) + '}')
+    mapSet(this.#queued, CONTRACT_SOURCE_KEY, ['sys', '{"type":"setContractSource","code":' + JSONstringify(code) + '}'])
   }
 
   #live (fn) { if (!this.#open) throw new ErrorCtor('tx.' + fn + '() was called after apply returned') }
 
   static close (tx) { tx.#open = false }
-  static result (tx) { return '[' + join(tx.#actions, ',') + ']' }
-  static writes (tx) { return tx.#writes }
+  // The queued actions in key order: [[key, kind, text], ...].
+  static sorted (tx) {
+    const keys = []
+    mapForEach(tx.#queued, (_v, k) => { push(keys, k) })
+    arraySort(keys, compareKeys)
+    return arrayMap(keys, (k) => { const q = mapGet(tx.#queued, k); return [k, q[0], q[1]] })
+  }
   static system (tx) { return tx.#system }
 }
 const closeTx = Tx.close
-const txResult = Tx.result
-const txWrites = Tx.writes
+const txSorted = Tx.sorted
 const txSystem = Tx.system
 delete Tx.close
-delete Tx.result
-delete Tx.writes
+delete Tx.sorted
 delete Tx.system
 ObjectFreeze(Tx.prototype)
 ObjectFreeze(Tx)
 
+// The actions of a closed Tx as the host reads them (JSON array, in key order).
+function txResult (tx) {
+  const q = txSorted(tx)
+  const parts = []
+  for (let i = 0; i < q.length; i++) {
+    const k = q[i][0]
+    const kind = q[i][1]
+    const text = q[i][2]
+    if (kind === 'put') push(parts, '{"type":"put","key":' + JSONstringify(k) + ',"value":' + text + '}')
+    else if (kind === 'del') push(parts, '{"type":"del","key":' + JSONstringify(k) + '}')
+    else push(parts, text)
+  }
+  return '[' + join(parts, ',') + ']'
+}
+
 function callApply (tx, op, ack) {
   const a = ns.apply
   if (typeof a === 'function') return a(tx, op, ack)
+  if (a === undefined) throw new ErrorCtor('the contract exports no apply, so it cannot apply op ' + safeString(op !== null && typeof op === 'object' ? op.op : op))
   const name = op !== null && typeof op === 'object' && !isArray(op) ? op.op : undefined
   const handler = typeof name === 'string' && ObjectHasOwn(a, name) ? a[name] : undefined
   if (typeof handler !== 'function') throw new ErrorCtor('no apply handler for op ' + safeString(name))
@@ -710,20 +835,21 @@ function stopBatch (why) {
   throw DEFERRED
 }
 
-// How many index changes an op's writes make, given what exists before it.
-function countChanges (writes) {
-  const mine = new MapCtor()
-  let n = 0
-  for (let i = 0; i < writes.length; i++) {
-    const k = writes[i][0]
-    if (writes[i][1] !== DELETED) { mapSet(mine, k, true); n++; continue }
-    let exists
-    if (mapHas(mine, k)) exists = mapGet(mine, k)
-    else if (mapHas(overlay, k)) exists = mapGet(overlay, k) !== DELETED
-    else exists = hostCall('has', k)
-    if (exists) { n++; mapSet(mine, k, false) }
+// The index changes of an op's queued actions (in key order, see txSorted), given what
+// exists before it: [[key, kind, text, seq], ...], where a delete of a path that does
+// not exist is no change. 'height' is the seq of the op's ack; its changes follow it.
+function changesOf (queued, height) {
+  const out = []
+  for (let i = 0; i < queued.length; i++) {
+    const q = queued[i]
+    if (q[1] === 'del') {
+      const k = q[0]
+      const exists = mapHas(overlay, k) ? mapGet(overlay, k) !== DELETED : hostCall('has', k)
+      if (!exists) continue
+    }
+    push(out, [q[0], q[1], q[2], height + 1 + out.length])
   }
-  return n
+  return out
 }
 
 /** Opens a batch entry over the run in payload (JSON: [[op, origin, seq, ts, height|null, metadata], ...]). */
@@ -772,9 +898,11 @@ function finishOp (b, tx, err) {
   closeTx(tx)
   let out
   let n = 0
+  let changes = null
   if (err === SUCCEEDED && !e.deferred) {
     try {
-      n = countChanges(txWrites(tx))
+      changes = changesOf(txSorted(tx), b.height)
+      n = changes.length
       out = '{"a":' + txResult(tx) + ',"n":' + n + '}'
     } catch (countErr) {
       err = countErr
@@ -784,8 +912,10 @@ function finishOp (b, tx, err) {
   if (err !== SUCCEEDED) { out = '{"x":' + strSlice(describeError(err), 1) + '}'; n = 0 }
   push(batchResults, out)
   if (err === SUCCEEDED) {
-    const w = txWrites(tx)
-    for (let j = 0; j < w.length; j++) mapSet(overlay, w[j][0], w[j][1])
+    for (let j = 0; j < changes.length; j++) {
+      const c = changes[j]
+      mapSet(overlay, c[0], c[1] === 'del' ? DELETED : [c[1] === 'put' ? c[2] : 'null', c[3]])
+    }
     if (txSystem(tx)) e.stop = 'system'
   }
   b.height += 1 + n
@@ -876,8 +1006,9 @@ export function bind (namespace) {
   } else if (a !== null && typeof a === 'object') {
     const names = ObjectKeys(a)
     for (let i = 0; i < names.length; i++) if (typeof a[names[i]] !== 'function') problem = 'apply.' + names[i] + ' must be a function'
-  } else if (a === undefined) problem = 'the contract must export apply (a function, or an object of functions keyed by op name)'
-  else problem = 'the export apply must be a function or an object of functions keyed by op name'
+  } else if (a === undefined) {
+    // no apply: the contract has methods only; every op it emits fails (no apply handler)
+  } else problem = 'the export apply must be a function or an object of functions keyed by op name'
   const p = ns.process
   if (p !== undefined && typeof p !== 'function') problem = 'the export process must be a function'
   return JSONstringify({ methods, hasProcess: typeof p === 'function', problem })

@@ -475,11 +475,17 @@ export class IsolateInstance {
         return (await has.call(ctx.index, arg)) ? 'vtrue' : 'vfalse'
       }
       case 'list': {
-        const { prefix, opts } = JSON.parse(arg) as { prefix: string, opts: ListOptions }
-        return 'v' + (JSON.stringify(await ctx.index.list(prefix, opts)) ?? '[]')
+        const { dir, opts } = JSON.parse(arg) as { dir: string, opts: ListOptions }
+        return 'v' + (JSON.stringify(await ctx.index.list(dir, opts)) ?? '[]')
       }
       case 'oplogs':
         return 'v' + (JSON.stringify(await (ctx.caller as CallContext).listOplogs()) ?? '[]')
+      case 'oplen':
+        return 'v' + String(await (ctx.caller as CallContext).oplogLength(arg))
+      case 'opget': {
+        const [hex, seq] = JSON.parse(arg) as [string, number]
+        return 'v' + (JSON.stringify(await (ctx.caller as CallContext).oplogGet(hex, seq)) ?? 'null')
+      }
       case 'uuid':
         return 'v"' + randomUUID() + '"'
       case 'sha256':
@@ -500,12 +506,15 @@ function missOf (r: Running): { op: string, arg: string } | null {
 
 /** Host calls the entry's kind does not allow ('e' + message), or null. */
 function refuse (ctx: EntryContext, op: string): string | null {
-  if (op === 'oplogs' && ctx.caller === null) return `elistOplogs() is not available in ${ctx.kind}`
+  if (CALLER_OPS.has(op) && ctx.caller === null) return `e${CALLER_OPS.get(op) as string} is not available in ${ctx.kind === 'batch' ? 'apply' : ctx.kind}`
   if (op === 'uuid' && (ctx.kind === 'apply' || ctx.kind === 'batch')) return 'eno host randomness in apply'
   if (op === 'has' && ctx.kind !== 'batch') return 'eunknown host call'
-  if (op !== 'get' && op !== 'has' && op !== 'list' && op !== 'oplogs' && op !== 'uuid' && !PURE_OPS.has(op)) return 'eunknown host call'
+  if (op !== 'get' && op !== 'has' && op !== 'list' && !CALLER_OPS.has(op) && op !== 'uuid' && !PURE_OPS.has(op)) return 'eunknown host call'
   return null
 }
+
+/** Host calls that read the caller's view of the oplogs (calls only), and what the contract called. */
+const CALLER_OPS = new Map([['oplogs', 'listOplogs()'], ['oplen', 'oplog.getLength()'], ['opget', 'oplog.get()']])
 
 /**
  * Deterministic helpers the guest's `util` module offers in every mode (same

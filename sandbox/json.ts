@@ -61,6 +61,7 @@ const HEX64 = /^[0-9a-f]{64}$/
  */
 export function checkActions (actions: unknown): string | null {
   if (!Array.isArray(actions)) return 'the recorded actions are not an array'
+  let previous: string | null = null
   for (const a of actions as Array<Record<string, unknown>>) {
     if (a === null || typeof a !== 'object') return 'a recorded action is not an object'
     switch (a.type) {
@@ -81,12 +82,28 @@ export function checkActions (actions: unknown): string | null {
       default:
         return `unknown action type ${JSON.stringify(a.type)}`
     }
+    // one action per key, in key order (the order of the index writes)
+    const key = actionKey(a)
+    if (previous !== null && Buffer.compare(Buffer.from(previous), Buffer.from(key)) >= 0) return `actions out of key order at ${JSON.stringify(key)}`
+    previous = key
   }
   return null
 }
 
+/** The stored key an action writes. */
+function actionKey (a: Record<string, unknown>): string {
+  if (a.type === 'addOplog' || a.type === 'removeOplog') return INPUTS_DIR + SEP + String(a.pubkey)
+  if (a.type === 'setContractSource') return CONTRACT_SOURCE_KEY
+  return a.key as string
+}
+
+const SEP = '\x00'
+const INPUTS_DIR = '.sys' + SEP + 'inputs'
+const CONTRACT_SOURCE_KEY = '.sys' + SEP + 'contract' + SEP + 'source'
+
+/** A stored key a contract may write: non-empty segments joined by NUL, not under `/.sys/`. */
 function writableKey (key: unknown): key is string {
-  return typeof key === 'string' && key !== '' && !key.startsWith('.sys/')
+  return typeof key === 'string' && key !== '' && key.split(SEP).every(s => s !== '' && !s.includes('/')) && key !== '.sys' && !key.startsWith('.sys' + SEP)
 }
 
 /** Narrowing helper for actions that passed checkActions. */

@@ -20,18 +20,21 @@ export interface SandboxLimits {
   runSliceMs?: number
 }
 
-/** One entry of an index listing. */
-export interface IndexEntry { key: string, value: Json }
+/** An index entry as the host hands it to the guest: its stored key (path segments joined by NUL), seq and value. */
+export interface IndexEntry { key: string, seq: number, value: Json }
 
-/** Options of `index.list(prefix, opts)` inside a contract. */
-export interface ListOptions { limit?: number, reverse?: boolean, gt?: string, gte?: string, lt?: string, lte?: string }
+/** Options of `index.list(path, opts)` inside a contract (Vitra's). */
+export interface ListOptions { reverse?: boolean, offset?: number, limit?: number }
 
-/** Read access to the index, given by the host for one entry. */
+/** One item of a folder listing: an entry, a sub-folder (`container`), or both (see src/logs/shallow-list.ts). */
+export interface ListedItem { key: string, seq?: number, value?: Json, container: boolean }
+
+/** Read access to the index, given by the host for one entry. Keys are stored keys (src/paths.ts). */
 export interface IndexReader {
-  /** The value at `key`, or null when absent. */
-  get (key: string): Promise<Json | null>
-  /** Entries whose key starts with `prefix`, in key order (bounded by opts). */
-  list (prefix: string, opts: ListOptions): Promise<IndexEntry[]>
+  /** The entry at `key`, or null when absent. */
+  get (key: string): Promise<{ seq: number, value: Json } | null>
+  /** The folder listing of `dir` ('' for the root). */
+  list (dir: string, opts: ListOptions): Promise<ListedItem[]>
   /** Whether `key` exists (a stored null counts): needed by `applyRun` to count the changes of deletes. */
   has?: (key: string) => Promise<boolean>
 }
@@ -43,8 +46,11 @@ export interface CallContext {
   isWriter: boolean
   /** Hex public key of the caller's oplog, or null. */
   oplog: string | null
-  /** The database's oplogs: `[{ pubkey, active }]`. */
-  listOplogs (): Promise<Array<{ pubkey: string, active: boolean }>>
+  /** The active participants' oplog keys (hex), in key order. */
+  listOplogs (): Promise<string[]>
+  /** The length of a participant's oplog and one of its ops (decoded), for the contract's `oplog` objects. */
+  oplogLength (hex: string): Promise<number>
+  oplogGet (hex: string, seq: number): Promise<Json>
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { CallContext, SandboxLimits } from '../sandbox/types.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
 import type { JsonValue } from './encoding.js'
-import { DatabaseNotFoundError } from './errors.js'
+import { DatabaseNotFoundError, InvalidArgumentError } from './errors.js'
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
 import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from './schemas.js'
@@ -23,6 +23,8 @@ export interface CallRuntimeOptions {
   writer: () => Oplog | null
   /** Told the active participants each time the runtime re-reads the source. */
   onInputs: (active: Set<string>) => void
+  /** The database's oplog of this key, for the contract's `oplog.getLength()` and `oplog.get(seq)`; null when it has none. */
+  oplog: (hex: string) => Oplog | null
 }
 
 export class CallRuntime {
@@ -34,7 +36,7 @@ export class CallRuntime {
   /** Fixed at genesis; undefined until read. */
   private governance: Governance | null | undefined = undefined
   private readonly inflight = new Map<ContractRuntime, number>()
-  private readCache = new Map<string, Promise<JsonValue | null>>()
+  private readCache = new Map<string, Promise<{ seq: number, value: JsonValue } | null>>()
   private readCacheVersion = -1
   private context: { writer: Oplog | null, ctx: CallContext } | null = null
 
@@ -89,7 +91,7 @@ export class CallRuntime {
     if (entry === null) throw new DatabaseNotFoundError('The index has no contract source')
     if (this.runtime !== null && entry.seq === this.sourceSeq) return this.runtime
     const source = JSON.parse(entry.value.toString('utf8')) as string
-    if (this.governance === undefined) this.governance = parseGovernance(await index.get(GOVERNANCE_KEY))
+    if (this.governance === undefined) this.governance = parseGovernance(await index.getValue(GOVERNANCE_KEY))
     const next = await ContractRuntime.open(source, this.governance, this.opts.limits)
     const old = this.runtime
     this.runtime = next
@@ -112,11 +114,17 @@ export class CallRuntime {
     const ctx: CallContext = {
       index: {
         get: key => this.cachedGet(key),
-        list: async (prefix, o) => (await index.list(prefix, o)).map(e => ({ key: e.key, value: e.value }))
+        list: async (dir, o) => await index.listKeys(dir, o)
       },
       isWriter: writer !== null,
       oplog: writer?.hex ?? null,
-      listOplogs: async () => await index.inputs()
+      listOplogs: async () => (await index.inputs()).filter(i => i.active).map(i => i.pubkey),
+      oplogLength: async hex => this.oplogOf(hex).length,
+      oplogGet: async (hex, seq) => {
+        const log = this.oplogOf(hex)
+        if (seq >= log.length) throw new InvalidArgumentError(`oplog ${hex.slice(0, 8)}… has no entry ${seq} (length ${log.length})`)
+        return { seq, value: await log.get(seq) }
+      }
     }
     this.context = { writer, ctx }
     return ctx
@@ -127,7 +135,13 @@ export class CallRuntime {
    * some version, and repeated reads of hot keys skip the Hyperbee lookup. The cache
    * is dropped whenever the index grows (and when it holds 10,000 keys).
    */
-  private cachedGet (key: string): Promise<JsonValue | null> {
+  private oplogOf (hex: string): Oplog {
+    const log = this.opts.oplog(hex)
+    if (log === null) throw new InvalidArgumentError(`${hex.slice(0, 8)}… is not an oplog of this database`)
+    return log
+  }
+
+  private cachedGet (key: string): Promise<{ seq: number, value: JsonValue } | null> {
     const { index } = this.opts
     const version = index.core.length
     if (version !== this.readCacheVersion || this.readCache.size > 10_000) {
@@ -136,7 +150,7 @@ export class CallRuntime {
     }
     let p = this.readCache.get(key)
     if (p === undefined) {
-      p = index.get(key)
+      p = index.getKeyed(key)
       p.catch(() => this.readCache.delete(key)) // a failed read is not cached; the caller sees the error
       this.readCache.set(key, p)
     }

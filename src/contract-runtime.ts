@@ -5,17 +5,20 @@
  *
  * Routing (whitepaper/poa.md): under PoA, ops whose `op` starts with `SYS_`
  * go to the system contract, all others to the user contract. The system
- * contract sees its own namespace: its keys are stored under `.sys/poa/`
- * (keys it names that start with `.sys/` are read as they are, and it cannot
+ * contract sees its own namespace: its paths are stored under `/.sys/poa/`
+ * (paths it names under `/.sys/` are read as they are, and it cannot
  * write them). The user contract may not change the participant set under PoA.
  * Without governance, everything goes to the user contract, unchanged.
  */
 import { ContractRuntimeError } from './errors.js'
+import { compareKeys, isSysKey, pathToKey, SEP } from './paths.js'
+import { actionKey } from './schemas.js'
 import { ContractSandbox } from '../sandbox/contract-sandbox.js'
 import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from '../sandbox/types.js'
 
-/** Prefix under which the system contract's own keys are stored. */
-export const SYSTEM_PREFIX = '.sys/poa/'
+/** Stored keys of the system contract's own state: `/.sys/poa/…`. */
+export const SYSTEM_DIR = pathToKey('/.sys/poa')
+export const SYSTEM_PREFIX = SYSTEM_DIR + SEP
 /** Ops routed to the system contract under PoA. */
 export const SYSTEM_OP_PREFIX = 'SYS_'
 
@@ -104,7 +107,8 @@ export class ContractRuntime {
   async apply (op: Json, ack: AckInfo, ctx: { index: IndexReader, opJson?: string }): Promise<TxAction[]> {
     if (this.isSystemOp(op)) {
       const actions = await (this.system as ContractSandbox).apply(op, ack, { index: namespaced(ctx.index), opJson: ctx.opJson })
-      return actions.map(systemAction)
+      // its writes in the order of their keys in the index, as for any op
+      return actions.map(systemAction).sort((a, b) => compareKeys(actionKey(a), actionKey(b)))
     }
     return this.checkUserActions(await this.user.apply(op, ack, ctx))
   }
@@ -146,16 +150,16 @@ async function openSandbox (source: string, limits: SandboxLimits | undefined, f
   return s
 }
 
-function mapKey (key: string): string { return key.startsWith('.sys/') ? key : SYSTEM_PREFIX + key }
+function mapKey (key: string): string { return isSysKey(key) ? key : SYSTEM_PREFIX + key }
 
-/** The index as the system contract sees it: its own keys without the `.sys/poa/` prefix. */
+/** The index as the system contract sees it: its own paths under `/.sys/poa/` as if at the root; `/.sys/…` as they are. */
 function namespaced (index: IndexReader): IndexReader {
   return {
     get: async key => await index.get(mapKey(key)),
-    list: async (prefix, opts) => {
-      const real = mapKey(prefix)
-      const entries = await index.list(real, opts)
-      return prefix.startsWith('.sys/') ? entries : entries.map(e => ({ key: e.key.slice(SYSTEM_PREFIX.length), value: e.value }))
+    list: async (dir, opts) => {
+      if (isSysKey(dir)) return await index.list(dir, opts)
+      const items = await index.list(dir === '' ? SYSTEM_DIR : SYSTEM_PREFIX + dir, opts)
+      return items.map(it => ({ ...it, key: it.key.slice(SYSTEM_PREFIX.length) }))
     }
   }
 }

@@ -7,16 +7,16 @@ import { EventEmitter } from 'events'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import { canonicalJson, encodeValue, type JsonValue } from './encoding.js'
-import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, PermissionError } from './errors.js'
+import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, PermissionError, TimeoutError } from './errors.js'
 import { Executor, type ExecutorHooks } from './executor.js'
 import { IndexLog, openBee } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
 import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey } from './schemas.js'
-import { openCorestore, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
+import { closeCorestore, openCorestore, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
 import { DatabaseSwarm, type SwarmOptions } from './network.js'
-import { ContractMonitor } from './verify/monitor.js'
+import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
 import { verifyIndex, type Checkpoint } from './verify/verifier.js'
 import { ContractRuntime, type Governance } from './contract-runtime.js'
 import { CallRuntime } from './call-runtime.js'
@@ -34,6 +34,11 @@ export interface DatabaseOptions {
   /** How long `load` waits for a remote index to show its genesis (default 15000 ms). */
   timeout?: number
   /**
+   * load: false returns at once even when the index has not arrived yet (Vitra's load);
+   * calls and reads fail with DATABASE_NOT_FOUND until it has (see `whenConnected()`). Default true.
+   */
+  waitForIndex?: boolean
+  /**
    * An op block that is not stored locally (a remote participant's) is fetched in the
    * background while the executor goes on with the other oplogs; a fetch that gets
    * nothing within this many ms is tried again a second later (default 5000).
@@ -41,6 +46,13 @@ export interface DatabaseOptions {
   blockTimeoutMs?: number
   /** Test-only executor deviations; use `vitra/testing`. */
   executorHooks?: ExecutorHooks
+  /**
+   * false: run no executor even where this storage holds the index key (Vitra's
+   * ExecutorBehavior.DISABLED); ops wait until an instance with the executor runs.
+   * Only one executor per index runs in a process: a second instance on the same
+   * storage never starts one.
+   */
+  executor?: boolean
   /** Join Hyperswarm (see `db.swarm()`). `load` joins before it waits for the index genesis. */
   swarm?: boolean
   /** With `swarm`: bootstrap nodes of a private DHT, `[{ host, port }]`. */
@@ -81,7 +93,8 @@ export class Database extends EventEmitter {
   private readonly oplogMap = new Map<string, Oplog>()
   private readonly waiters: AckWaiters
   private readonly calls: CallRuntime
-  private closed = false
+  private lifecycle: 'open' | 'closing' | 'closed' = 'open'
+  private closing_: Promise<void> | null = null
   private readonly onIndexAppend: () => void
 
   protected constructor (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions) {
@@ -92,8 +105,11 @@ export class Database extends EventEmitter {
     this.meta = meta
     this.opts = opts
     this.waiters = new AckWaiters(index)
-    this.executor = meta.executor ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, blockTimeoutMs: opts.blockTimeoutMs, hooks: opts.executorHooks }) : null
-    this.calls = new CallRuntime({ index, limits: opts.limits, writer: () => this.activeLocal, onInputs: active => { this.activeInputs = active } })
+    // One executor per index in a process: a second instance on the same storage follows the first one's writes.
+    const execute = meta.executor && opts.executor !== false && !RUNNING_EXECUTORS.has(meta.pubkey)
+    if (execute) RUNNING_EXECUTORS.add(meta.pubkey)
+    this.executor = execute ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, blockTimeoutMs: opts.blockTimeoutMs, hooks: opts.executorHooks }) : null
+    this.calls = new CallRuntime({ index, limits: opts.limits, writer: () => this.activeLocal, onInputs: active => { this.activeInputs = active }, oplog: hex => this.oplogMap.get(hex) ?? null })
     this.onIndexAppend = () => {
       this.calls.markStale()
       if (this.executor === null && this.waiters.size > 0) this.waiters.check().catch(err => this.emit('warning', err))
@@ -106,6 +122,7 @@ export class Database extends EventEmitter {
    * storage already holds a database, CONTRACT_PARSE_ERROR when the contract does not compile.
    */
   static async create (storage: Storage, opts: CreateOptions): Promise<Database> {
+    checkOptions(opts, CREATE_OPTIONS, 'Database.create')
     if (typeof opts?.contract?.source !== 'string') throw new InvalidArgumentError('Database.create needs { contract: { source } } with the contract source as a string')
     if (readMeta(storage) !== null) throw new DatabaseExistsError(`A database already exists in ${storageDir(storage)}`)
     const governance = opts.governance === undefined ? null : { kind: opts.governance, source: readShippedContract('poa'), signatories: checkSignatories(opts.signatories), database: '' }
@@ -137,13 +154,36 @@ export class Database extends EventEmitter {
       await b.put(GENESIS_KEY, encodeValue({ v: 1 }))
       await b.flush()
       await oplogCore.close()
-      const meta: LocalMeta = { version: 1, pubkey: core.key.toString('hex'), executor: true, oplogs: [{ name: 'oplog-0', pubkey: oplogHex }] }
+      const meta: LocalMeta = { version: 2, pubkey: core.key.toString('hex'), executor: true, oplogs: [{ name: 'oplog-0', pubkey: oplogHex }] }
       writeMeta(storage, meta)
-      return await (await Database.open(storage, store, index, meta, opts)).joinSwarmOnOpen(null, opts)
+      return await (await this.open(storage, store, index, meta, opts)).joinSwarmOnOpen(null, opts)
     } catch (err) {
-      await store.close()
+      await closeCorestore(storage, store)
       throw err
     }
+  }
+
+  /**
+   * Vitra's test sandbox: a new database in memory to try calls (or a new contract)
+   * on without touching `from`. Its contract is `contract.source`, or `from`'s current
+   * one; its state starts as a copy of `from`'s entries outside `/.sys/` (participants,
+   * acks and history are its own: it has one local oplog, and `verify()` reports the
+   * copied entries as unprompted changes). Closing it deletes it.
+   */
+  static async createSandbox (opts: { from?: Database, contract?: { source: string }, limits?: SandboxLimits }): Promise<Database> {
+    checkOptions(opts, ['from', 'contract', 'limits'], 'Database.createSandbox')
+    const from = opts?.from
+    if (from === undefined && typeof opts?.contract?.source !== 'string') throw new InvalidArgumentError('Database.createSandbox needs { from: database } or { contract: { source } }')
+    const source = opts.contract?.source ?? await from?.index.contractSource()
+    if (typeof source !== 'string') throw new DatabaseNotFoundError('The database to copy has no contract source')
+    const db = await this.create(new StorageInMemory(), { contract: { source }, limits: opts.limits ?? from?.opts.limits })
+    try {
+      if (from !== undefined) await db.index.dangerousCopyState(from.index)
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+    return db
   }
 
   /**
@@ -152,6 +192,7 @@ export class Database extends EventEmitter {
    * reader (its logs must reach this Corestore: see `onCorestore`, or the swarm).
    */
   static async load (storage: Storage, pubkey?: string | Buffer, opts: DatabaseOptions = {}): Promise<Database> {
+    checkOptions(opts, LOAD_OPTIONS, 'Database.load')
     const want = pubkey === undefined ? null : normalizeKey(pubkey)
     let meta = readMeta(storage)
     if (meta === null && want === null) throw new DatabaseNotFoundError(`No database in ${storageDir(storage)}: create one, or pass the public key of one to follow`)
@@ -159,7 +200,7 @@ export class Database extends EventEmitter {
       throw new DatabaseNotFoundError(`${storageDir(storage)} holds database ${meta.pubkey}, not ${want}`)
     }
     const fresh = meta === null
-    meta = meta ?? { version: 1, pubkey: want as string, executor: false, oplogs: [] }
+    meta = meta ?? { version: 2, pubkey: want as string, executor: false, oplogs: [] }
     const store = openCorestore(storage)
     let net: DatabaseSwarm | null = null // network: joined before anything is read
     try {
@@ -170,18 +211,19 @@ export class Database extends EventEmitter {
       if (core.key.toString('hex') !== meta.pubkey) throw new DatabaseNotFoundError(`The index in ${storageDir(storage)} does not match ${meta.pubkey}`)
       const index = new IndexLog(openBee(core))
       await index.ready()
-      await waitForGenesis(index, opts.timeout ?? 15_000)
+      if (opts.waitForIndex !== false) await waitForGenesis(index, opts.timeout ?? 15_000)
       if (fresh) writeMeta(storage, meta)
-      return await (await Database.open(storage, store, index, meta, opts)).joinSwarmOnOpen(net, opts)
+      return await (await this.open(storage, store, index, meta, opts)).joinSwarmOnOpen(net, opts)
     } catch (err) {
       await net?.close()
-      await store.close()
+      await closeCorestore(storage, store)
       throw err
     }
   }
 
+  /** An instance of the class create/load was called on (so that subclasses such as vitra/testing's get their own). */
   private static async open (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions): Promise<Database> {
-    const db = new Database(storage, store, index, meta, opts)
+    const db = new this(storage, store, index, meta, opts)
     try {
       for (const o of meta.oplogs) await db.openOplog(o.pubkey)
       const inputs = await index.inputs()
@@ -292,7 +334,7 @@ export class Database extends EventEmitter {
   }
 
   private txHost (): TxHost {
-    return { index: this.index, waitForAck: (o: string, s: number, t: number) => this.waiters.wait(o, s, t) }
+    return { index: this.index, waitForAck: (o: string, s: number, t: number) => this.waiters.wait(o, s, t), oplogCore: hex => this.oplogMap.get(hex)?.core ?? null }
   }
 
   /** Refresh which oplogs are active participants (and open any new ones). */
@@ -319,7 +361,7 @@ export class Database extends EventEmitter {
    */
   async monitor (opts: { checkpointFile?: string, checkpoint?: Checkpoint, blockTimeoutMs?: number, retryMs?: number } = {}): Promise<ContractMonitor> {
     this.assertOpen()
-    const monitor = new ContractMonitor({ index: this.index.core, openOplog: hex => this.oplogSession(hex), limits: this.opts.limits, ...opts })
+    const monitor = this.createMonitor({ index: this.index.core, openOplog: hex => this.oplogSession(hex), limits: this.opts.limits, ...opts })
     this.monitors.add(monitor)
     monitor.once('close', () => this.monitors.delete(monitor))
     try {
@@ -330,6 +372,9 @@ export class Database extends EventEmitter {
     }
     return monitor
   }
+
+  /** The monitor `monitor()` starts (vitra/compat gives Vitra's). */
+  protected createMonitor (opts: MonitorOptions): ContractMonitor { return new ContractMonitor(opts) }
 
   private readonly monitors = new Set<ContractMonitor>()
 
@@ -385,6 +430,33 @@ export class Database extends EventEmitter {
     await this.refresh()
   }
 
+  /** Vitra's name for sync(). */
+  async syncLatest (): Promise<void> { await this.sync() }
+  /** Vitra's name for syncAll(). */
+  async syncFullHistory (): Promise<void> { await this.syncAll() }
+  /** Whether the database is on the swarm (Vitra's name). */
+  get isSwarming (): boolean { return this.net !== null }
+  /** Open swarm connections (Vitra's name). */
+  get numPeers (): number { return this.net?.connections.length ?? 0 }
+
+  /**
+   * Vitra's `whenConnected()`: resolves once the swarm has a peer and the latest index
+   * head came from it (sync()). Rejects with TIMEOUT after `timeout` ms (default 30000),
+   * INVALID_ARGUMENT when the database is not swarmed.
+   */
+  async whenConnected (opts: { timeout?: number } = {}): Promise<void> {
+    this.assertOpen()
+    const net = this.net
+    if (net === null) throw new InvalidArgumentError('whenConnected(): the database is not on the swarm (call swarm() first)')
+    const deadline = Date.now() + (opts.timeout ?? 30_000)
+    while (net.connections.length === 0) {
+      if (Date.now() > deadline) throw new TimeoutError(`No peer connected within ${opts.timeout ?? 30_000} ms`)
+      await new Promise(resolve => setTimeout(resolve, 50))
+      this.assertOpen()
+    }
+    await this.sync()
+  }
+
   /**
    * sync(), then download the full history of the index and of every declared oplog
    * (what a monitor needs). Waits until peers that hold the blocks served them.
@@ -425,12 +497,27 @@ export class Database extends EventEmitter {
   }
   // --- end network ---
 
-  private assertOpen (): void { if (this.closed) throw new ClosedError() }
+  private assertOpen (): void { if (this.lifecycle !== 'open') throw new ClosedError() }
 
-  /** Stop the executor, close every core, the sandbox and the storage. Idempotent. */
+  // Vitra's lifecycle flags. create/load resolve with an open database, so `opened` is
+  // true from the start (and stays true, as in Vitra) and `opening` is always false.
+  get opening (): boolean { return false }
+  get opened (): boolean { return true }
+  /** True while close() runs. */
+  get closing (): boolean { return this.lifecycle === 'closing' }
+  /** True once close() finished. */
+  get closed (): boolean { return this.lifecycle === 'closed' }
+
+  /** Stop the executor, close every core, the sandbox and the storage. Idempotent: a second call waits for the first. */
   async close (): Promise<void> {
-    if (this.closed) return
-    this.closed = true
+    if (this.closing_ === null) {
+      this.lifecycle = 'closing'
+      this.closing_ = this.closeAll().finally(() => { this.lifecycle = 'closed' })
+    }
+    await this.closing_
+  }
+
+  private async closeAll (): Promise<void> {
     await this.unswarm() // network: leave the swarm first
     this.index.core.removeListener('append', this.onIndexAppend)
     this.waiters.rejectAll(new ClosedError())
@@ -439,10 +526,28 @@ export class Database extends EventEmitter {
     await this.calls.close()
     for (const o of this.oplogMap.values()) await o.close()
     await this.index.close()
-    await this.store.close()
-    if (this.storage instanceof StorageInMemory) this.storage.destroy()
+    if (this.executor !== null) RUNNING_EXECUTORS.delete(this.index.key.toString('hex'))
+    const last = await closeCorestore(this.storage, this.store)
+    if (last && this.storage instanceof StorageInMemory) this.storage.destroy()
   }
 }
+
+const LOAD_OPTIONS = ['limits', 'maxBatchOps', 'onCorestore', 'timeout', 'waitForIndex', 'blockTimeoutMs', 'executorHooks', 'executor', 'swarm', 'bootstrap', 'host', 'swarmOptions']
+const CREATE_OPTIONS = [...LOAD_OPTIONS, 'contract', 'governance', 'signatories']
+
+/** Unknown options are an error, never ignored (an ignored executorBehavior would run an honest executor where a test wants a cheating one). */
+function checkOptions (opts: unknown, known: string[], fn: string): void {
+  if (opts === undefined || opts === null) return
+  if (typeof opts !== 'object') throw new InvalidArgumentError(`${fn}: options must be an object`)
+  for (const [k, v] of Object.entries(opts)) {
+    if (v === undefined || known.includes(k)) continue
+    const hint = k === 'executorBehavior' ? ' (misbehaving executors are in vitra/testing and vitra/compat)' : ''
+    throw new InvalidArgumentError(`${fn}: unknown option "${k}"${hint}; the options are ${known.join(', ')}`)
+  }
+}
+
+/** Index keys (hex) whose executor runs in this process. */
+const RUNNING_EXECUTORS = new Set<string>()
 
 /** The key of the oplog (a Corestore-made Hypercore) whose signer is this ed25519 public key. */
 export function oplogKeyFor (publicKeyHex: string): string {

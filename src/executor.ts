@@ -21,13 +21,13 @@ import { VitraError } from './errors.js'
 import { IndexLog } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import {
-  ACK_VERSION, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY, putsToChanges,
+  ACK_VERSION, ackErrorText, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY, putsToChanges,
   INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
 } from './schemas.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
-import type { IndexReader, RunItem, SandboxLimits, TxAction, ListOptions as SandboxListOptions } from '../sandbox/types.js'
+import type { IndexReader, ListedItem, RunItem, SandboxLimits, TxAction } from '../sandbox/types.js'
+import { listFolder, type FolderListOptions } from './logs/shallow-list.js'
 import { MAX_RUN_ITEMS } from '../sandbox/contract-sandbox.js'
-import { prefixRange } from './logs/index-log.js'
 import { readLocalBlocks } from './logs/blocks.js'
 
 /** Test-only deviations (see `vitra/testing`). An honest executor has none. */
@@ -109,7 +109,7 @@ export class Executor extends EventEmitter {
   async ready (): Promise<void> {
     const source = await this.index.contractSource()
     if (source === null) throw new VitraError('DATABASE_NOT_FOUND', 'The index has no contract source: genesis is missing')
-    this.governance = parseGovernance(await this.index.get(GOVERNANCE_KEY))
+    this.governance = parseGovernance(await this.index.getValue(GOVERNANCE_KEY))
     this.sandbox = await this.makeSandbox(source)
     for (const rec of await this.index.inputs()) {
       if (rec.active) await this.addInput(rec.pubkey)
@@ -173,7 +173,7 @@ export class Executor extends EventEmitter {
     if (order.length === 0) return false
     const bee = this.index.bee
     const batch = bee.batch()
-    const b: BatchState = { batchStart: bee.version, reader: new BatchReader(batch), written: 0, done: [], system: [], max: this.opts.maxBatchOps ?? 256 }
+    const b: BatchState = { batchStart: bee.version, reader: new BatchReader(batch, bee.version), written: 0, done: [], system: [], max: this.opts.maxBatchOps ?? 256 }
     try {
       for (const input of order) {
         const limit = input.oplog.length
@@ -381,7 +381,7 @@ export class Executor extends EventEmitter {
       return { ack: { ...base, metadata, success: true, numChanges: changes.length }, changes }
     } catch (err) {
       if (!(err instanceof VitraError)) throw err
-      return { ack: { ...base, metadata, success: false, error: err.message, errorCode: err.code, numChanges: 0 }, changes: [] }
+      return { ack: { ...base, metadata, success: false, error: ackErrorText(err), errorCode: err.code, numChanges: 0 }, changes: [] }
     }
   }
 
@@ -461,41 +461,52 @@ async function runProcess (sandbox: ContractRuntime, op: Op, reader: IndexReader
 /**
  * Index reads that see the batch's pending writes (the state an op's apply must
  * see), and the batch's writes. Point reads of keys written in this batch are
- * answered from memory; everything else from the Hyperbee batch.
+ * answered from memory; everything else from the Hyperbee batch. The n-th block put
+ * into the batch gets index seq `batchStart + n`.
  */
 class BatchReader implements IndexReader {
   private readonly batch: HyperbeeBatch
-  private readonly written = new Map<string, Buffer | null>()
+  private readonly written = new Map<string, { seq: number, value: Buffer } | null>()
+  private next: number
 
-  constructor (batch: HyperbeeBatch) { this.batch = batch }
+  constructor (batch: HyperbeeBatch, batchStart: number) {
+    this.batch = batch
+    this.next = batchStart
+  }
 
   async put (key: string, value: Buffer): Promise<void> {
-    this.written.set(key, value)
+    this.written.set(key, { seq: this.next++, value })
     await this.batch.put(key, value)
   }
 
   async del (key: string): Promise<void> {
     this.written.set(key, null)
+    this.next++
     await this.batch.del(key)
   }
 
-  private async raw (key: string): Promise<Buffer | null> {
+  private async raw (key: string): Promise<{ seq: number, value: Buffer } | null> {
     const mine = this.written.get(key)
     if (mine !== undefined) return mine
     const e = await this.batch.get(key)
-    return e === null ? null : e.value as Buffer
+    return e === null ? null : { seq: e.seq, value: e.value as Buffer }
   }
 
-  async get (key: string): Promise<JsonValue | null> {
-    const v = await this.raw(key)
-    return v === null ? null : decodeValue(v)
+  async get (key: string): Promise<{ seq: number, value: JsonValue } | null> {
+    const e = await this.raw(key)
+    return e === null ? null : { seq: e.seq, value: decodeValue(e.value) }
   }
 
   readonly has = async (key: string): Promise<boolean> => (await this.raw(key)) !== null
 
-  async list (prefix: string, opts: SandboxListOptions): Promise<Array<{ key: string, value: JsonValue }>> {
-    const out = []
-    for await (const e of this.batch.createReadStream(prefixRange(prefix, opts))) out.push({ key: e.key as string, value: decodeValue(e.value) })
-    return out
+  async list (dir: string, opts: FolderListOptions): Promise<ListedItem[]> {
+    return await listFolder(async range => {
+      for await (const e of this.batch.createReadStream({ ...range, limit: 1 })) {
+        const key = e.key as string
+        const mine = this.written.get(key)
+        return { key, seq: mine?.seq ?? e.seq, value: decodeValue(e.value) }
+      }
+      return null
+    }, dir, opts) as ListedItem[]
   }
 }

@@ -1,8 +1,10 @@
 // Public API of vitra. Only what is exported here is supported.
 export { Database, type DatabaseOptions, type CreateOptions, type CallOptions } from './database.js'
 export { StorageInMemory, type Storage } from './storage.js'
-export { ContractTransaction, transactionFromJSON, type TransactionJSON, type TxOp, type TxResult, type TxChange } from './transaction.js'
-export { IndexLog, type IndexEntry, type HistoryEntry, type ListOptions, type DirectWrite } from './logs/index-log.js'
+export { ContractTransaction, Operation, transactionFromJSON, type TransactionJSON, type VitraTransactionJSON, type TxOp, type TxResult, type TxChange } from './transaction.js'
+export { IndexLog, type IndexEntry, type HistoryEntry, type HistoryOptions, type ListOptions, type DirectWrite } from './logs/index-log.js'
+export { normalizePath, pathToKey, keyToPath, InvalidPathError } from './paths.js'
+export { vitraName, vitraDetails, type VitraDetails } from './verify/vitra-names.js'
 export { Oplog } from './logs/oplog.js'
 export { Executor } from './executor.js'
 export { canonicalJson, encodeValue, decodeValue, type JsonValue } from './encoding.js'

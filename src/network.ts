@@ -15,6 +15,7 @@
 import { EventEmitter } from 'events'
 import Hyperswarm from 'hyperswarm'
 import HyperDHT from 'hyperdht'
+import createTestnet from 'hyperdht/testnet.js'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import { ClosedError, InvalidArgumentError, NetworkError } from './errors.js'
@@ -65,6 +66,41 @@ export interface SwarmOptions {
   requestTimeoutMs?: number
   /** Milliseconds to coalesce index appends before re-reading the declared oplogs (default 50). */
   refreshDelayMs?: number
+  /**
+   * Vitra's `swarm({ local: true })`: join a DHT testnet on 127.0.0.1 that this process
+   * starts on first use and shares among every swarm that asks for it (for tests and
+   * demos: such a swarm only meets peers of the same process). Not with bootstrap, host or dht.
+   */
+  local?: boolean
+}
+
+const SWARM_OPTIONS = new Set(['bootstrap', 'host', 'firewalled', 'dht', 'keyPair', 'server', 'client', 'detectForks', 'eagerOplogs', 'handshakeTimeoutMs', 'requestTimeoutMs', 'refreshDelayMs', 'local'])
+
+/** Swarm options checked: an unknown option is an error (ignoring one could put a test swarm on the public DHT). */
+export function checkSwarmOptions (opts: unknown): SwarmOptions {
+  if (opts === undefined || opts === null) return {}
+  if (typeof opts !== 'object') throw new InvalidArgumentError('Swarm options must be an object')
+  const o = opts as Record<string, unknown>
+  for (const k of Object.keys(o)) {
+    if (o[k] !== undefined && !SWARM_OPTIONS.has(k)) throw new InvalidArgumentError(`Unknown swarm option "${k}" (known: ${[...SWARM_OPTIONS].join(', ')})`)
+  }
+  if (o.local !== undefined && typeof o.local !== 'boolean') throw new InvalidArgumentError('Swarm option local must be a boolean')
+  if (o.local === true && (o.bootstrap !== undefined || o.host !== undefined || o.dht !== undefined)) throw new InvalidArgumentError('Swarm option local cannot be combined with bootstrap, host or dht')
+  return o as SwarmOptions
+}
+
+/** The process's local testnet (swarm option `local`): started on first use, stopped when its last user leaves. */
+let localNet: { net: Promise<{ bootstrap: DhtAddress[], destroy: () => Promise<void> }>, users: number } | null = null
+async function joinLocalNet (): Promise<DhtAddress[]> {
+  if (localNet === null) localNet = { net: createTestnet(3, { host: '127.0.0.1' }), users: 0 }
+  localNet.users++
+  return (await localNet.net).bootstrap
+}
+async function leaveLocalNet (): Promise<void> {
+  if (localNet === null || --localNet.users > 0) return
+  const net = localNet.net
+  localNet = null
+  await (await net).destroy()
 }
 
 /** What a swarm needs from a database: its index and a way to open oplogs by key. */
@@ -105,9 +141,10 @@ export class DatabaseSwarm extends EventEmitter {
   readonly store: Corestore
   /** The index public key: the swarm topic is its discovery key. */
   readonly key: Buffer
-  private readonly opts: SwarmOptions
+  private opts: SwarmOptions
   private swarm: Hyperswarm | null = null
   private ownDht: HyperDHT | null = null
+  private usesLocalNet = false
   private indexCore: Hypercore | null = null
   private discovery: { flushed (): Promise<void>, destroy (): Promise<void> } | null = null
   private readonly conns = new Set<SwarmConnection>()
@@ -130,7 +167,7 @@ export class DatabaseSwarm extends EventEmitter {
     this.store = store
     this.key = typeof key === 'string' ? Buffer.from(key, 'hex') : key
     if (this.key.length !== 32) throw new InvalidArgumentError('DatabaseSwarm needs the 32-byte index public key')
-    this.opts = opts
+    this.opts = checkSwarmOptions(opts)
   }
 
   /** True once close() was called. */
@@ -149,6 +186,10 @@ export class DatabaseSwarm extends EventEmitter {
   }
 
   private async open (): Promise<void> {
+    if (this.opts.local === true) {
+      this.usesLocalNet = true
+      this.opts = { ...this.opts, bootstrap: await joinLocalNet(), host: '127.0.0.1' }
+    }
     const core = this.store.get({ key: this.key })
     this.indexCore = core
     await core.ready()
@@ -311,6 +352,7 @@ export class DatabaseSwarm extends EventEmitter {
     await this.discovery?.destroy()
     await this.swarm?.destroy()
     await this.ownDht?.destroy()
+    if (this.usesLocalNet) await leaveLocalNet()
     for (const c of this.conns) c.destroy()
     this.conns.clear()
     for (const d of this.downloads.splice(0)) d.destroy()

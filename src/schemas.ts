@@ -5,14 +5,21 @@
  */
 import { canonicalJson, decodeValue, encodeValue, isCanonicalText, type JsonValue } from './encoding.js'
 import { InvalidEntryError } from './errors.js'
+import { pathToKey, SEP, SYS_KEY_PREFIX } from './paths.js'
 import type { TxAction } from '../sandbox/types.js'
 
-export const SYS_PREFIX = '.sys/'
-export const CONTRACT_SOURCE_KEY = '.sys/contract/source'
-export const INPUTS_PREFIX = '.sys/inputs/'
-export const ACKS_PREFIX = '.sys/acks/'
-export const GENESIS_KEY = '.sys/acks/genesis'
-export const GOVERNANCE_KEY = '.sys/governance'
+// Stored keys (path segments joined by NUL, see paths.ts) of the system paths.
+export const SYS_PREFIX = SYS_KEY_PREFIX
+/** `/.sys/contract/source` */
+export const CONTRACT_SOURCE_KEY = pathToKey('/.sys/contract/source')
+/** `/.sys/inputs/{hex}` */
+export const INPUTS_PREFIX = pathToKey('/.sys/inputs') + SEP
+/** `/.sys/acks/{hex}/{seq}` */
+export const ACKS_PREFIX = pathToKey('/.sys/acks') + SEP
+/** `/.sys/acks/genesis` */
+export const GENESIS_KEY = pathToKey('/.sys/acks/genesis')
+/** `/.sys/governance` */
+export const GOVERNANCE_KEY = pathToKey('/.sys/governance')
 
 /** Width of the zero-padded decimal seq in ack keys, so that keys sort in seq order. */
 export const SEQ_WIDTH = 16
@@ -21,15 +28,15 @@ export const ACK_VERSION = 1
 const HEX64 = /^[0-9a-f]{64}$/
 
 export function inputKey (pubkeyHex: string): string { return INPUTS_PREFIX + pubkeyHex }
-export function ackPrefix (pubkeyHex: string): string { return ACKS_PREFIX + pubkeyHex + '/' }
+export function ackPrefix (pubkeyHex: string): string { return ACKS_PREFIX + pubkeyHex + SEP }
 export function ackKey (pubkeyHex: string, seq: number): string {
   return ackPrefix(pubkeyHex) + String(seq).padStart(SEQ_WIDTH, '0')
 }
 
-/** Parse `.sys/acks/{hex}/{seq}`; null when the key is not an op ack key. */
+/** Parse the key of `/.sys/acks/{hex}/{seq}`; null when the key is not an op ack key. */
 export function parseAckKey (key: string): { origin: string, seq: number } | null {
   const p = ACKS_PREFIX.length
-  if (key.length !== p + 64 + 1 + SEQ_WIDTH || !key.startsWith(ACKS_PREFIX) || key.charCodeAt(p + 64) !== 47 /* '/' */) return null
+  if (key.length !== p + 64 + 1 + SEQ_WIDTH || !key.startsWith(ACKS_PREFIX) || key.charCodeAt(p + 64) !== 0 /* SEP */) return null
   const origin = key.slice(p, p + 64)
   const digits = key.slice(p + 65)
   if (!HEX64.test(origin) || !DIGITS.test(digits)) return null
@@ -38,7 +45,7 @@ export function parseAckKey (key: string): { origin: string, seq: number } | nul
 
 const DIGITS = /^\d+$/
 
-export function isSysKey (key: string): boolean { return key.startsWith(SYS_PREFIX) }
+export { isSysKey } from './paths.js'
 export function isHexKey (s: unknown): s is string { return typeof s === 'string' && HEX64.test(s) }
 
 /** The ack the executor publishes before the writes of each op. */
@@ -89,6 +96,18 @@ export function encodeAck (ack: Ack): Buffer {
 }
 
 function num (n: number): string { return Number.isSafeInteger(n) ? String(n) : canonicalJson(n) }
+
+/**
+ * The `error` text of a failed op's ack, as Vitra writes it (`String(err)`): the
+ * error's name and message, `Error: TX failed`. For a contract error the name is the
+ * one the contract threw (Error, TypeError, AssertionError…); a thrown non-error
+ * value gives the message alone.
+ */
+export function ackErrorText (err: Error & { details?: Record<string, unknown> }): string {
+  const guest = err.details?.name
+  const name = typeof guest === 'string' ? guest : err.name
+  return name === 'Thrown' || name === '' ? err.message : `${name}: ${err.message}`
+}
 
 /** Validate an ack read from an index (untrusted). Throws InvalidEntryError. */
 export function decodeAck (buf: Uint8Array): Ack {
@@ -174,6 +193,9 @@ export function putsToChanges (actions: TxAction[]): Change[] | null {
   }
   return changes
 }
+
+/** The stored key an action writes. */
+export function actionKey (a: TxAction): string { return actionToChange(a).key }
 
 function actionToChange (a: TxAction): Change {
   switch (a.type) {

@@ -4,12 +4,16 @@
  * StorageInMemory is a fresh temporary directory that is deleted on close.
  * Next to the Corestore lives `vitra.json`: which database this is and which
  * local cores are ours.
+ *
+ * One process opens a directory's Corestore once: every Database on that
+ * storage gets a session of it (as in Vitra, two instances may share one
+ * storage), and the Corestore closes with the last of them.
  */
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, renameSync, mkdirSync, existsSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
 import Corestore from 'corestore'
-import { InvalidEntryError } from './errors.js'
+import { InvalidEntryError, VitraError } from './errors.js'
 
 /** Throwaway storage: a temporary directory removed when the database closes. */
 export class StorageInMemory {
@@ -32,7 +36,8 @@ export type Storage = string | StorageInMemory
 
 /** The local bookkeeping file of a database directory. */
 export interface LocalMeta {
-  version: 1
+  /** 2: the index layout of paths (NUL-joined keys, whitepaper/protocol.md). 1 was vitra 0.1's layout, which this version does not open. */
+  version: 2
   /** Index public key (hex). */
   pubkey: string
   /** True when this storage holds the index key pair (this instance is the executor). */
@@ -49,10 +54,31 @@ export function storageDir (storage: Storage): string {
   return typeof storage === 'string' ? storage : storage.dir
 }
 
+const roots = new Map<string, { root: Corestore, users: number }>()
+
+/** A session of the process's Corestore in this storage (opened on first use). Close it with closeCorestore. */
 export function openCorestore (storage: Storage): Corestore {
-  const dir = storageDir(storage)
-  mkdirSync(dir, { recursive: true })
-  return new Corestore(join(dir, 'corestore'))
+  const dir = join(storageDir(storage), 'corestore')
+  let r = roots.get(dir)
+  if (r === undefined) {
+    mkdirSync(dir, { recursive: true })
+    r = { root: new Corestore(dir), users: 0 }
+    roots.set(dir, r)
+  }
+  r.users++
+  return r.root.session()
+}
+
+/** Close a session from openCorestore; the Corestore itself closes with its last session. Resolves true when it did. */
+export async function closeCorestore (storage: Storage, session: Corestore): Promise<boolean> {
+  const dir = join(storageDir(storage), 'corestore')
+  await session.close()
+  const r = roots.get(dir)
+  if (r === undefined) return true
+  if (--r.users > 0) return false
+  roots.delete(dir)
+  await r.root.close()
+  return true
 }
 
 export function readMeta (storage: Storage): LocalMeta | null {
@@ -62,7 +88,10 @@ export function readMeta (storage: Storage): LocalMeta | null {
   try { v = JSON.parse(readFileSync(file, 'utf8')) as LocalMeta } catch (err) {
     throw new InvalidEntryError(`${file} is not valid JSON: ${(err as Error).message}`)
   }
-  if (v === null || v.version !== 1 || typeof v.pubkey !== 'string' || !Array.isArray(v.oplogs)) {
+  if (v !== null && (v as { version: unknown }).version === 1) {
+    throw new VitraError('UNSUPPORTED_FORMAT', `${storageDir(storage)} holds a database made by vitra 0.1, whose index layout (keys joined by "/", value-returning index.get) this version does not read; see "Coming from Vitra" in the README`)
+  }
+  if (v === null || v.version !== 2 || typeof v.pubkey !== 'string' || !Array.isArray(v.oplogs)) {
     throw new InvalidEntryError(`${file} is not a vitra database file`)
   }
   return v

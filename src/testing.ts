@@ -6,7 +6,8 @@
  *   import { Database, ExecutorBehavior } from 'vitra/testing'
  *   const db = await Database.create(storage, { contract, executorBehavior: ExecutorBehavior.TEST_SKIP_OPS })
  */
-import { Database as BaseDatabase, type CreateOptions } from './database.js'
+import { Database as BaseDatabase, type CreateOptions, type DatabaseOptions } from './database.js'
+import { InvalidArgumentError } from './errors.js'
 import type { ExecutorHooks } from './executor.js'
 import { encodeValue } from './encoding.js'
 import type { Storage } from './storage.js'
@@ -14,6 +15,8 @@ import type { Storage } from './storage.js'
 export const ExecutorBehavior = {
   /** Honest. */
   HONEST: 'HONEST',
+  /** No executor runs, even where the storage holds the index key (ops wait). */
+  DISABLED: 'DISABLED',
   /** Every op is processed twice (its ack and writes are published again). */
   TEST_PROCESS_OP_MULTIPLE_TIMES: 'TEST_PROCESS_OP_MULTIPLE_TIMES',
   /** Every other op is skipped. */
@@ -27,6 +30,7 @@ export type ExecutorBehaviorName = typeof ExecutorBehavior[keyof typeof Executor
 export function behaviorHooks (behavior: ExecutorBehaviorName): ExecutorHooks {
   switch (behavior) {
     case 'HONEST': return {}
+    case 'DISABLED': return {}
     case 'TEST_PROCESS_OP_MULTIPLE_TIMES': {
       const repeated = new Set<string>()
       return {
@@ -45,10 +49,22 @@ export function behaviorHooks (behavior: ExecutorBehaviorName): ExecutorHooks {
   }
 }
 
-/** Database whose `create` (and `load`) honour `executorBehavior`. */
+/** The database options of a behaviour. */
+function behaviorOptions (behavior: ExecutorBehaviorName | undefined): DatabaseOptions {
+  const b = behavior ?? 'HONEST'
+  if (!Object.values(ExecutorBehavior).includes(b)) throw new InvalidArgumentError(`Unknown executorBehavior ${JSON.stringify(behavior)} (one of ${Object.values(ExecutorBehavior).join(', ')})`)
+  return b === 'DISABLED' ? { executor: false } : { executorHooks: behaviorHooks(b) }
+}
+
+/** Database whose `create` and `load` honour `executorBehavior`. */
 export class Database extends BaseDatabase {
   static override async create (storage: Storage, opts: CreateOptions & { executorBehavior?: ExecutorBehaviorName }): Promise<BaseDatabase> {
     const { executorBehavior, ...rest } = opts
-    return await super.create(storage, { ...rest, executorHooks: behaviorHooks(executorBehavior ?? 'HONEST') })
+    return await super.create(storage, { ...rest, ...behaviorOptions(executorBehavior) })
+  }
+
+  static override async load (storage: Storage, pubkey?: string | Buffer, opts: DatabaseOptions & { executorBehavior?: ExecutorBehaviorName } = {}): Promise<BaseDatabase> {
+    const { executorBehavior, ...rest } = opts
+    return await super.load(storage, pubkey, { ...rest, ...behaviorOptions(executorBehavior) })
   }
 }

@@ -3,13 +3,16 @@
  * the ops it appended (each with an inclusion proof in its oplog), and lets the
  * caller wait for execution and read the acks and writes that resulted.
  */
+import type Hypercore from 'hypercore'
 import { canonicalJson, type JsonValue } from './encoding.js'
-import { InvalidArgumentError, InvalidProofError } from './errors.js'
+import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from './errors.js'
+import { LogForkFraudProof } from './verify/log-fork-proof.js'
+import { captureSignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead } from './verify/signed-head.js'
 import type { IndexLog } from './logs/index-log.js'
 import { encodeOp, type Ack } from './schemas.js'
 import { createInclusionProof, verifyInclusionProof, type InclusionProof } from './verify/inclusion-proofs.js'
 
-/** One op appended by a call. */
+/** One op appended by a call (its JSON form). */
 export interface TxOp {
   /** The op as appended. */
   value: JsonValue
@@ -19,6 +22,37 @@ export interface TxOp {
   seq: number
   /** Inclusion proof of the op block in the oplog (null when the call asked for no proofs). */
   proof: InclusionProof | null
+}
+
+/**
+ * An op of a transaction: the TxOp fields, and `verifyInclusion()` (Vitra's
+ * `tx.ops[i].verifyInclusion()`), which checks the proof offline and then against
+ * the oplog as this instance holds it now: the oplog must still hold the op under
+ * a history that extends the proof's signed head. A log that was truncated or
+ * rewritten since yields (throws) a LogForkFraudProof; a local copy too short to
+ * tell throws COULD_NOT_VERIFY.
+ */
+export class Operation implements TxOp {
+  readonly value: JsonValue
+  readonly oplog: string
+  readonly seq: number
+  readonly proof: InclusionProof | null
+  private readonly host: TxHost
+
+  constructor (host: TxHost, op: TxOp) {
+    this.host = host
+    this.value = op.value
+    this.oplog = op.oplog
+    this.seq = op.seq
+    this.proof = op.proof === null ? null : withToJSON(op.proof)
+  }
+
+  async verifyInclusion (): Promise<void> {
+    if (this.proof === null) throw new InvalidArgumentError('This op has no inclusion proof (the call was made with { proofs: false })')
+    await verifyAgainstLog(this.proof, this.host.oplogCore(this.oplog))
+  }
+
+  toJSON (): TxOp { return { value: this.value, oplog: this.oplog, seq: this.seq, proof: this.proof } }
 }
 
 /** One write produced by an op, as published in the index. */
@@ -51,13 +85,15 @@ export interface TxResult {
 export interface TxHost {
   index: IndexLog
   waitForAck: (origin: string, seq: number, timeoutMs: number) => Promise<void>
+  /** The core of an oplog as this instance holds it (null when it does not). */
+  oplogCore: (hex: string) => Hypercore | null
 }
 
 export class ContractTransaction {
   readonly method: string
   readonly params: JsonValue
   readonly response: JsonValue | undefined
-  readonly ops: TxOp[]
+  readonly ops: Operation[]
   private readonly host: TxHost
   private processed = false
 
@@ -66,7 +102,17 @@ export class ContractTransaction {
     this.method = init.method
     this.params = init.params
     this.response = init.response
-    this.ops = init.ops
+    this.ops = init.ops.map(op => new Operation(host, op))
+  }
+
+  /** Vitra's `Transaction.fromJSON(db, json)`: the same as `db.transaction(json)`. */
+  static fromJSON (db: { transaction: (json: unknown) => ContractTransaction }, json: unknown): ContractTransaction {
+    return db.transaction(json)
+  }
+
+  /** `verifyInclusion()` of every op (Vitra's `tx.verifyInclusion()`). */
+  async verifyInclusion (): Promise<void> {
+    for (const op of this.ops) await op.verifyInclusion()
   }
 
   /** Resolves when every op of this call has an ack in the index; rejects with TimeoutError (code TIMEOUT) after `timeout` ms (default 30000). */
@@ -107,7 +153,7 @@ export class ContractTransaction {
     const { ack, seq: ackSeq } = found
     const changes: TxChange[] = []
     for (const e of await index.entries(ackSeq + 1, ackSeq + 1 + ack.numChanges)) {
-      const change: TxChange = { type: e.type, seq: e.seq, path: e.key, value: e.value }
+      const change: TxChange = { type: e.type, seq: e.seq, path: e.path, value: e.value }
       if (proofs) change.proof = await createInclusionProof(index.core, e.seq)
       changes.push(change)
     }
@@ -119,9 +165,97 @@ export class ContractTransaction {
     return result
   }
 
-  toJSON (): TransactionJSON {
-    return { method: this.method, params: this.params, response: this.response ?? null, ops: this.ops }
+  /**
+   * The transaction as JSON, to save and reopen with `db.transaction(json)`. Called with
+   * options (Vitra's `await tx.toJSON({ includeValues })`), it gives Vitra's form
+   * instead, with the acks or results fetched (a promise); `db.transaction` takes both.
+   */
+  toJSON (): TransactionJSON
+  toJSON (opts: { includeValues?: boolean }): Promise<VitraTransactionJSON>
+  toJSON (opts?: unknown): TransactionJSON | Promise<VitraTransactionJSON> {
+    if (opts !== null && typeof opts === 'object') return this.toVitraJSON((opts as { includeValues?: boolean }).includeValues === true)
+    return { method: this.method, params: this.params, response: this.response ?? null, ops: this.ops.map(op => op.toJSON()) }
   }
+
+  private async toVitraJSON (includeValues: boolean): Promise<VitraTransactionJSON> {
+    const results = await this.fetchResults()
+    return {
+      vitraTransaction: 1,
+      databasePubkey: this.host.index.key.toString('hex'),
+      isProcessed: results.every(r => r !== null),
+      call: { method: this.method, params: this.params },
+      response: includeValues ? this.response ?? null : null,
+      operations: this.ops.map((op, i) => {
+        const r = results[i]
+        return {
+          value: includeValues ? op.value : null,
+          proof: op.proof,
+          oplog: op.oplog,
+          seq: op.seq,
+          result: r === null ? null : { success: r.success, error: r.error ?? null, processedAt: r.ts, changes: includeValues ? r.changes : [] }
+        }
+      })
+    }
+  }
+}
+
+/** Vitra's transaction JSON (`vitraTransaction: 1`), with vitra's `oplog` and `seq` in each operation. */
+export interface VitraTransactionJSON {
+  vitraTransaction: 1
+  databasePubkey: string
+  isProcessed: boolean
+  call: { method: string, params: JsonValue }
+  response: JsonValue | null
+  operations: Array<{ value: JsonValue | null, proof: InclusionProof | null, oplog: string, seq: number, result: { success: boolean, error: string | null, processedAt: number, changes: TxChange[] } | null }>
+}
+
+/** The proof with a `toJSON()` method (not enumerable), as Vitra's proof objects have: `tx.ops[i].proof.toJSON()`. */
+function withToJSON (proof: InclusionProof): InclusionProof {
+  const copy = { ...proof }
+  Object.defineProperty(copy, 'toJSON', { value: () => ({ ...proof }), enumerable: false })
+  return copy
+}
+
+/** Whether the history `core` holds now has the tree hash `treeHash` at `length`. */
+async function extendsHead (core: Hypercore, length: number, treeHash: string): Promise<boolean> {
+  try {
+    if (core.length === length) return (await captureSignedHead(core)).treeHash === treeHash
+    verifyConsistencyProof(await createConsistencyProof(core, length), { older: { length, treeHash } })
+    return true
+  } catch (err) {
+    if (err instanceof VitraError && err.code === 'INVALID_PROOF') return false
+    throw err
+  }
+}
+
+/**
+ * The proof checked offline, then against `core` (the oplog as held here): the core must
+ * hold the proven block under a history that extends the proof's head.
+ */
+export async function verifyAgainstLog (proof: InclusionProof, core: Hypercore | null): Promise<void> {
+  const proven = verifyInclusionProof(proof, { key: proof.key })
+  if (core === null) throw new CouldNotVerifyError(`This instance does not hold oplog ${proof.key.slice(0, 8)}…`, { key: proof.key })
+  await core.ready()
+  const { roots: _roots, ...signed } = proof.head
+  const head: SignedHead = { key: proof.key, ...signed }
+  if (core.fork === proven.fork && core.length >= proven.length) {
+    const block = await core.get(proven.index, { wait: false }) as Buffer | null
+    if (block !== null && block.equals(proven.value) && await extendsHead(core, proven.length, proven.treeHash.toString('hex'))) return
+  }
+  if (core.length === 0 && core.fork !== proven.fork) {
+    // a log truncated to nothing holds no signed head: the fork shows locally, but two signed heads are needed to prove it to anyone
+    throw new VitraError('LOG_TRUNCATED', `Oplog ${proof.key.slice(0, 8)}… was truncated to length 0 (fork ${proven.fork} → ${core.fork}) after it proved block ${proven.index}; a portable LogForkFraudProof needs a signed head of the new history, which an empty log does not have`, { key: proof.key, index: proven.index, fork: core.fork })
+  }
+  let fork: LogForkFraudProof
+  try {
+    fork = await LogForkFraudProof.fromConflict(core, head)
+  } catch (err) {
+    if (err instanceof VitraError && (err.code === 'INVALID_PROOF' || err.code === 'INVALID_ARGUMENT')) {
+      throw new CouldNotVerifyError(`Oplog ${proof.key.slice(0, 8)}… as held here (length ${core.length}) cannot confirm block ${proven.index}: ${err.message}`, { key: proof.key, index: proven.index, length: core.length })
+    }
+    throw err
+  }
+  throw fork
 }
 
 /** What `ContractTransaction.toJSON()` gives, and `db.transaction()` takes back. */
@@ -140,6 +274,7 @@ export function transactionFromJSON (json: unknown): TransactionJSON {
   if (typeof v === 'string') {
     try { v = JSON.parse(v) } catch (err) { throw new InvalidArgumentError(`The transaction is not JSON: ${(err as Error).message}`) }
   }
+  if (v !== null && typeof v === 'object' && 'vitraTransaction' in v) v = fromVitraForm(v as Record<string, unknown>)
   const o = exactObject(v, 'transaction', ['method', 'params', 'response', 'ops'])
   if (typeof o.method !== 'string' || o.method === '') throw new InvalidArgumentError('transaction.method must be a non-empty string')
   if (!Array.isArray(o.ops)) throw new InvalidArgumentError('transaction.ops must be an array')
@@ -160,6 +295,25 @@ export function transactionFromJSON (json: unknown): TransactionJSON {
     return { value, oplog: op.oplog, seq: op.seq as number, proof }
   })
   return { method: o.method, params: jsonCopy(o.params, 'params'), response: jsonCopy(o.response, 'response'), ops }
+}
+
+/** Vitra's form (`toJSON({ includeValues })`) as vitra's: an op left out (includeValues false) is read from its proof. */
+function fromVitraForm (v: Record<string, unknown>): Record<string, unknown> {
+  if (v.vitraTransaction !== 1) throw new InvalidArgumentError(`Unknown transaction format vitraTransaction: ${JSON.stringify(v.vitraTransaction)}`)
+  const call = exactObject(v.call, 'transaction.call', ['method', 'params'])
+  if (!Array.isArray(v.operations)) throw new InvalidArgumentError('transaction.operations must be an array')
+  const ops = v.operations.map((raw, i) => {
+    const op = exactObject(raw, `transaction.operations[${i}]`, ['value', 'proof', 'oplog', 'seq', 'result'])
+    let value = op.value
+    if (value === null && op.proof !== null && typeof op.proof === 'object') {
+      const block = (op.proof as { value?: unknown }).value
+      if (typeof block === 'string') {
+        try { value = JSON.parse(Buffer.from(block, 'hex').toString('utf8')) as JsonValue } catch { throw new InvalidArgumentError(`transaction.operations[${i}]: the proven block is not an op`) }
+      }
+    }
+    return { value, oplog: op.oplog, seq: op.seq, proof: op.proof }
+  })
+  return { method: call.method, params: call.params, response: v.response ?? null, ops }
 }
 
 function exactObject (v: unknown, what: string, keys: string[]): Record<string, unknown> {

@@ -4,7 +4,8 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
-import type { IndexEntry, IndexReader, Json, RunItem, RunOutcome, TxAction } from '../sandbox/index.js'
+import type { IndexReader, Json, RunItem, RunOutcome, TxAction } from '../sandbox/index.js'
+import { memoryIndex } from '../src/logs/memory-index.js'
 
 const ORIGIN = 'ab'.repeat(32)
 const QUICK = { timeoutMs: 100, wallTimeoutMs: 1500 }
@@ -16,30 +17,29 @@ import { index } from 'contract'
 import util from 'util'
 export const apply = {
   async INC (tx, op, ack) {
-    const v = (await tx.get('count')) ?? 0
-    tx.put('count', v + (op.by ?? 1))
-    tx.put('draw/' + ack.seq, { r: Math.random(), u: util.genUUID(), now: Date.now(), height: ack.height, meta: ack.metadata })
+    tx.put('/draw/' + ack.seq, { r: Math.random(), u: util.genUUID(), now: Date.now(), height: ack.height, meta: ack.metadata })
+    const v = (await index.get('/count'))?.value ?? 0
+    tx.put('/count', v + (op.by ?? 1))
   },
-  async READ (tx, op) { tx.put('seen/' + op.key, await index.get(op.key)) },
+  async READ (tx, op) { tx.put('/seen/' + op.key, (await index.get(op.key))?.value ?? null) },
   async DEL (tx, op) { tx.delete(op.key); tx.delete(op.key) },
   async PUT (tx, op) { tx.put(op.key, op.value) },
   async PUTDEL (tx, op) { tx.put(op.key, 1); tx.delete(op.key) },
   async THROW (tx) { tx.put('never', 1); throw new Error('op says no') },
-  async LIST (tx) { tx.put('listed', (await index.list('draw/')).length) },
-  async ACK (tx, op) { tx.put('ack', await index.get('.sys/acks/' + op.of)) },
+  async LIST (tx) { tx.put('/listed', (await index.list('/draw')).map(e => e.name + (e.container ? '/' : ''))) },
+  async ACK (tx, op) { tx.put('/ack', (await index.get('/.sys/acks/' + op.of))?.value ?? null) },
   async SOURCE (tx) { tx.setContractSource({ code: 'export function apply () {}' }) }
 }
 `
 
-/** An IndexReader over a Map (with `has`, which applyRun needs). */
+/** An IndexReader over a Map of stored keys (memoryIndex, which has the `has` applyRun needs), counting reads. */
 function mapIndex (map: Map<string, Json>): IndexReader & { reads: number } {
+  const inner = memoryIndex(map)
   const r = {
     reads: 0,
-    async get (key: string) { r.reads++; return map.has(key) ? map.get(key) as Json : null },
-    async has (key: string) { r.reads++; return map.has(key) },
-    async list (prefix: string) {
-      return [...map.keys()].sort().filter(k => k.startsWith(prefix)).map((key): IndexEntry => ({ key, value: map.get(key) as Json }))
-    }
+    async get (key: string) { r.reads++; return await inner.get(key) },
+    async has (key: string) { r.reads++; return await (inner.has as (k: string) => Promise<boolean>)(key) },
+    list: inner.list
   }
   return r
 }
@@ -103,7 +103,8 @@ test('apply run - the same actions, errors, heights, clock and PRNG as apply one
   const ops: Json[] = [
     { op: 'INC' }, { op: 'INC', by: 2 }, { op: 'DEL', key: 'absent' }, { op: 'PUT', key: 'z', value: null },
     { op: 'DEL', key: 'z' }, { op: 'THROW' }, { op: 'READ', key: 'count' }, { op: 'INC' }, { op: 'PUTDEL', key: 'pd' },
-    { op: 'NOPE' }, { op: 'LIST' }, { op: 'INC' }, { op: 'READ', key: 'draw/1' }, { op: 'DEL', key: 'count' }, { op: 'INC' }
+    { op: 'NOPE' }, { op: 'PUT', key: '/draw/sub/leaf', value: 1 }, { op: 'LIST' }, { op: 'INC' }, { op: 'READ', key: 'draw/1' }, { op: 'DEL', key: 'count' }, { op: 'INC' },
+    { op: 'PUTDEL', key: '/z' }, { op: 'PUT', key: '/count/', value: 'x' }, { op: 'PUTDEL', key: 'count' }
   ]
   const refMap = new Map<string, Json>()
   const ref = await oneByOne(sandbox(t, MIXED), ops, refMap, 7)
@@ -113,10 +114,18 @@ test('apply run - the same actions, errors, heights, clock and PRNG as apply one
   t.alike([...runMap].sort(), [...refMap].sort(), 'the same state')
   t.ok(stops.includes('sync'), 'the listing ended an entry')
   t.ok(stops.length < ops.length, `${ops.length} ops in ${stops.length} entries`)
-  const height = (seq: number): number => (refMap.get('draw/' + seq) as { height: number }).height
-  t.alike([0, 1, 7, 11, 14].map(height), [7, 10, 21, 30, 37], 'heights count puts, existing deletes, and one per ack')
-  t.is((refMap.get('draw/0') as { meta: Json }).meta && JSON.stringify((refMap.get('draw/0') as { meta: Json }).meta), '{"m":0}', 'metadata reaches the ack')
-  t.is((refMap.get('draw/11') as { now: number }).now, 1011, 'Date.now() is the op\'s own ack.ts')
+  const height = (seq: number): number => (refMap.get('draw\x00' + seq) as { height: number }).height
+  // one change per path: DEL of an existing path twice is one write, PUTDEL of an absent path is none
+  t.alike([0, 1, 7, 12, 15].map(height), [7, 10, 21, 30, 37], 'heights count puts, existing deletes, and one per ack')
+  t.is((refMap.get('draw\x00' + 0) as { meta: Json }).meta && JSON.stringify((refMap.get('draw\x000') as { meta: Json }).meta), '{"m":0}', 'metadata reaches the ack')
+  t.is((refMap.get('draw\x0012') as { now: number }).now, 1012, 'Date.now() is the op\'s own ack.ts')
+  t.alike(ref[0].ok && ref[0].actions.map(a => a.type === 'put' ? a.key : a.type), ['count', 'draw\x000'], 'the writes of an op in key order, not in the order apply made them')
+  t.alike(ref[4].ok && ref[4].actions, [{ type: 'del', key: 'z' }], 'two deletes of one path are one action')
+  t.alike(ref[8].ok && ref[8].actions, [{ type: 'del', key: 'pd' }], 'a delete replaces the put queued before it')
+  t.is(refMap.has('z'), false)
+  t.is(refMap.get('seen\x00draw\x001') !== null && typeof refMap.get('seen\x00draw\x001'), 'object', 'READ of a nested path stores its value')
+  t.alike(refMap.get('listed'), ['0', '1', '7', 'sub/'], 'LIST: the entries directly under /draw, its sub-folder as a container')
+  t.is(refMap.get('count'), undefined, 'PUTDEL of an existing path deletes it')
 })
 
 test('apply run - stops where the host must step in', async t => {
@@ -129,7 +138,7 @@ test('apply run - stops where the host must step in', async t => {
   const second = await s.applyRun([item({ op: 'INC' }, 0), item({ op: 'INC' }, 1)], { index: mapIndex(map) })
   t.is(second.stop, 'done', 'with the read made beforehand, the run completes')
   t.is(second.results.length, 2)
-  t.is(second.results[1].ok && second.results[1].actions[0].type === 'put' && second.results[1].actions[0].value, 7, 'the second op sees the first one\'s write')
+  t.alike(second.results[1].ok && second.results[1].actions[0], { type: 'put', key: 'count', value: 7 }, 'the second op sees the first one\'s write')
 
   const acks = await s.applyRun([item({ op: 'PUT', key: 'a', value: 1 }, 0), item({ op: 'ACK', of: 'x' }, 1)], { index: mapIndex(map) })
   t.is(acks.stop, 'sync', 'reading an ack after the first op ends the entry')

@@ -1,7 +1,7 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import type { Database, ContractTransaction } from '../src/index.js'
-import { contract, createDb, eventually, follow } from './helpers.js'
+import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
 
 async function done (tx: ContractTransaction): Promise<{ success: boolean, error?: string }> {
   await tx.whenProcessed({ timeout: 10000 })
@@ -33,7 +33,10 @@ test('kv-store - put, get, list, del', async t => {
   t.ok((await done(await db.call('put', { key: 'a', value: { n: 1 } }))).success)
   t.ok((await done(await db.call('put', { key: 'b', value: [1, 2] }))).success)
   t.alike((await db.call('get', { key: 'a' })).response, { n: 1 })
-  t.alike((await db.call('list')).response, [{ key: 'a', value: { n: 1 } }, { key: 'b', value: [1, 2] }])
+  t.ok((await done(await db.call('put', { key: 'c/d', value: 3 }))).success)
+  t.alike((await db.call('list')).response, [{ key: 'a', value: { n: 1 }, container: false }, { key: 'b', value: [1, 2], container: false }, { key: 'c', value: null, container: true }])
+  t.alike((await db.call('list', { prefix: 'c' })).response, [{ key: 'c/d', value: 3, container: false }])
+  t.alike((await db.call('list', { limit: 1 })).response, [{ key: 'a', value: { n: 1 }, container: false }])
   t.ok((await done(await db.call('del', { key: 'a' }))).success)
   t.is((await db.call('get', { key: 'a' })).response, null)
   t.is((await db.call('getAdmin')).response, db.localOplog?.hex, 'the creator is the admin')
@@ -47,7 +50,7 @@ test('kv-store - the admin adds and removes participants; others cannot', async 
   t.ok((await done(await db.call('addParticipant', { pubkey: b.hex }))).success)
   t.ok(await becomesParticipant(b.peer))
   t.ok((await done(await b.peer.call('put', { key: 'from-b', value: 1 }))).success, 'participant writes')
-  t.is(await db.index.get('values/from-b'), 1)
+  t.is(await valueAt(db, '/values/from-b'), 1)
   const refused = await done(await b.peer.call('addParticipant', { pubkey: c.hex }))
   t.is(refused.success, false)
   t.ok(/admin/.test(refused.error ?? ''), refused.error)

@@ -1,6 +1,6 @@
 import test from 'brittle'
-import { Database, StorageInMemory, ackKey, type JsonValue } from '../src/index.js'
-import { contract, createDb, eventually, follow } from './helpers.js'
+import { Database, StorageInMemory, ackKey, keyToPath, type JsonValue } from '../src/index.js'
+import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
 import { LAB, LAB_V2 } from './fixtures/lab-contract.js'
 
 test('database - counter flow: 0, increment, increment 2, increment → 4', async t => {
@@ -19,7 +19,7 @@ test('database - counter flow: 0, increment, increment 2, increment → 4', asyn
   t.is(await c.isProcessed(), true)
   const [res] = await c.fetchResults()
   t.is(res?.success, true)
-  t.alike(res?.changes.map(ch => [ch.type, ch.path, ch.value]), [['put', 'counter', 4]])
+  t.alike(res?.changes.map(ch => [ch.type, ch.path, ch.value]), [['put', '/counter', 4]])
 })
 
 test('database - db.pubkey, oplogs and index layout after genesis', async t => {
@@ -27,28 +27,35 @@ test('database - db.pubkey, oplogs and index layout after genesis', async t => {
   t.is(db.pubkey.length, 32)
   t.is(db.oplogs.length, 1)
   const hex = db.localOplog?.hex as string
-  t.alike(await db.index.get('.sys/inputs/' + hex), { pubkey: hex, active: true })
-  t.is(typeof await db.index.get('.sys/contract/source'), 'string')
-  t.ok(await db.index.get('.sys/acks/genesis') !== null)
-  const keys = (await db.index.list('.sys/')).map(e => e.key)
-  t.alike(keys, ['.sys/acks/genesis', '.sys/contract/source', '.sys/inputs/' + hex])
+  t.alike((await db.index.get('/.sys/inputs/' + hex))?.value, { pubkey: hex, active: true })
+  t.is(typeof (await db.index.get('.sys/contract/source'))?.value, 'string', 'paths need no leading /')
+  t.ok(await db.index.get('/.sys/acks/genesis') !== undefined)
+  t.alike((await db.index.list('/.sys')).map(e => [e.path, e.container]), [['/.sys/acks', true], ['/.sys/contract', true], ['/.sys/inputs', true]])
+  t.alike((await db.index.list('/.sys/acks/')).map(e => [e.name, e.container]), [['genesis', false]], 'no op acked yet')
+  t.alike((await db.index.list('/.sys/inputs')).map(e => e.path), ['/.sys/inputs/' + hex])
 })
 
 test('database - index get / list / history / dangerousBatch', async t => {
   const db = await createDb(t, LAB)
   for (const [k, v] of [['a/1', 1], ['a/2', 2], ['b/1', 3]] as Array<[string, number]>) await (await db.call('put', { key: k, value: v })).whenProcessed()
-  t.alike((await db.index.list('a/')).map(e => [e.key, e.value]), [['a/1', 1], ['a/2', 2]])
-  t.alike((await db.index.list('a/', { reverse: true, limit: 1 })).map(e => e.key), ['a/2'])
-  t.is(await db.index.get('b/1'), 3)
-  t.is(await db.index.get('nope'), null)
-  await db.index.dangerousBatch([{ type: 'put', path: 'x', value: { hello: 'world' } }, { type: 'del', path: 'a/1' }])
-  t.alike(await db.index.get('x'), { hello: 'world' })
-  t.is(await db.index.get('a/1'), null)
+  t.alike((await db.index.list('a/')).map(e => [e.path, e.value]), [['/a/1', 1], ['/a/2', 2]])
+  t.alike((await db.index.list('/a', { reverse: true, limit: 1 })).map(e => e.path), ['/a/2'])
+  t.alike((await db.index.list('/a', { offset: 1 })).map(e => e.path), ['/a/2'])
+  t.alike((await db.index.list('/')).filter(e => e.name !== '.sys').map(e => [e.path, e.container, e.value]), [['/a', true, undefined], ['/b', true, undefined]], 'sub-folders are containers')
+  const b1 = await db.index.get('//b/1/')
+  t.alike(b1 && { ...b1, seq: typeof b1.seq }, { seq: 'number', container: false, name: '1', path: '/b/1', value: 3 })
+  t.is(await db.index.get('nope'), undefined)
+  t.is(await db.index.get('/b'), undefined, 'a folder is no entry')
+  await t.exception(db.index.list('/', { prefix: 'a' } as never), /unknown option "prefix"/)
+  await db.index.dangerousBatch([{ type: 'put', path: 'x', value: { hello: 'world' } }, { type: 'del', path: '/a/1' }])
+  t.alike(await valueAt(db, '/x'), { hello: 'world' })
+  t.is(await db.index.get('a/1'), undefined)
   const history = []
   for await (const e of db.index.history()) history.push(e)
   t.is(history[history.length - 1].type, 'del')
-  t.is(history[history.length - 1].key, 'a/1')
-  t.ok(history.some(e => e.key === ackKey(db.localOplog?.hex as string, 0)), 'history holds the acks')
+  t.is(history[history.length - 1].path, '/a/1')
+  t.is(history[history.length - 1].name, '1')
+  t.ok(history.some(e => e.path === keyToPath(ackKey(db.localOplog?.hex as string, 0))), 'history holds the acks')
 })
 
 test('database - process() metadata lands in the ack and in state', async t => {
@@ -57,7 +64,7 @@ test('database - process() metadata lands in the ack and in state', async t => {
   await tx.whenProcessed()
   const [ack] = await tx.fetchAcks()
   t.alike(ack?.metadata, { kind: 'META' })
-  t.alike(await db.index.get('meta'), { kind: 'META' })
+  t.alike(await valueAt(db, '/meta'), { kind: 'META' })
 })
 
 test('database - fetchResults for success and failure; a failed op writes nothing', async t => {
@@ -79,7 +86,7 @@ test('database - fetchResults for success and failure; a failed op writes nothin
   const [r3] = await procFail.fetchResults()
   t.is(r3?.success, false)
   t.ok(/process refused/.test(r3?.error ?? ''), 'error message of process')
-  t.is(await db.index.get('z'), null)
+  t.is(await valueAt(db, '/z'), null)
 })
 
 test('database - errors in call reject and append nothing', async t => {
@@ -119,7 +126,7 @@ test('database - infinite loop and memory bomb in apply fail that op; later ops 
   t.is(r1?.success, false, 'loop failed')
   t.is(r2?.success, false, 'bomb failed')
   t.is(r3?.success, true, 'later op succeeded')
-  t.is(await db.index.get('after'), 7)
+  t.is(await valueAt(db, '/after'), 7)
 })
 
 test('database - Math.random / Date in apply are derived from the ack; .sys/ writes refused', async t => {
@@ -129,8 +136,8 @@ test('database - Math.random / Date in apply are derived from the ack; .sys/ wri
   await tx.whenProcessed()
   await sys.whenProcessed()
   const [ack] = await tx.fetchAcks()
-  t.is(await db.index.get('now'), ack?.ts, 'Date.now() === ack.ts')
-  const r = await db.index.get('random') as number
+  t.is(await valueAt(db, '/now'), ack?.ts, 'Date.now() === ack.ts')
+  const r = await valueAt(db, '/random') as number
   t.ok(typeof r === 'number' && r >= 0 && r < 1, 'Math.random gives a number in [0, 1)')
   const [sysRes] = await sys.fetchResults()
   t.is(sysRes?.success, false)
@@ -145,8 +152,8 @@ test('database - contract source change takes effect from the next op', async t 
   const next = await db.call('put', { key: 'b', value: 1 })
   await change.whenProcessed()
   await next.whenProcessed()
-  t.is(await db.index.get('a'), 1)
-  t.is(await db.index.get('b'), 2, 'the next op ran the new contract')
+  t.is(await valueAt(db, '/a'), 1)
+  t.is(await valueAt(db, '/b'), 2, 'the next op ran the new contract')
   t.is((await db.call('version')).response, 2, 'calls use the new source')
   const bad = await db.call('send', { op: { op: 'SETSRC', code: 'export const apply = {' } })
   await bad.whenProcessed()
@@ -165,7 +172,7 @@ test('database - added oplogs are executed, removed ones ignored', async t => {
   t.ok(await eventually(async () => { await peer.refresh(); return peer.isParticipant }), 'peer became a participant')
   const tx = await peer.call('put', { key: 'from-peer', value: 5 })
   await tx.whenProcessed({ timeout: 10000 })
-  t.is(await db.index.get('from-peer'), 5)
+  t.is(await valueAt(db, '/from-peer'), 5)
   const [res] = await tx.fetchResults()
   t.is(res?.success, true)
   await (await db.call('send', { op: { op: 'REMOVE', pubkey: log.hex } })).whenProcessed()
@@ -175,8 +182,8 @@ test('database - added oplogs are executed, removed ones ignored', async t => {
   await eventually(async () => (await db.oplogs.find(o => o.hex === log.hex)?.core.length ?? 0) > seq, 3000)
   await (await db.call('put', { key: 'marker', value: 1 })).whenProcessed()
   await db.executor?.sync()
-  t.is(await db.index.get('late'), null)
-  t.is(await db.index.get(ackKey(log.hex, seq)), null, 'no ack for the removed oplog')
+  t.is(await valueAt(db, '/late'), null)
+  t.is(await db.index.get(keyToPath(ackKey(log.hex, seq))), undefined, 'no ack for the removed oplog')
 })
 
 test('database - malformed oplog entries become failed acks', async t => {
@@ -186,10 +193,10 @@ test('database - malformed oplog entries become failed acks', async t => {
   await core?.append(entries.map(e => Buffer.from(e)))
   await db.executor?.sync()
   const hex = db.localOplog?.hex as string
-  const acks = await db.index.list('.sys/acks/' + hex + '/')
+  const acks = await db.index.list('/.sys/acks/' + hex)
   t.alike(acks.map(a => (a.value as { success: boolean }).success), [false, false, false, false, true], 'only the canonical op succeeds')
   t.alike(acks.map(a => (a.value as { errorCode?: string }).errorCode ?? null), ['INVALID_ENTRY', 'INVALID_ENTRY', 'INVALID_ENTRY', 'INVALID_ENTRY', null])
-  t.is(await db.index.get('a'), 1)
+  t.is(await valueAt(db, '/a'), 1)
 })
 
 test('database - load reopens, wrong keys are refused', async t => {
@@ -220,10 +227,10 @@ test('database - group commit: many ops per batch, each sees the writes before i
   const all = await Promise.all(txs)
   await db.executor?.sync()
   for (const tx of all) t.ok(await tx.isProcessed())
-  t.is(await db.index.get('copy'), 299, 'the COPY op saw the last PUT of the same batch')
+  t.is(await valueAt(db, '/copy'), 299, 'the COPY op saw the last PUT of the same batch')
   const starts = new Set<number>()
   for await (const e of db.index.history()) {
-    if (e.key.startsWith('.sys/acks/') && e.key !== '.sys/acks/genesis') starts.add((e.value as { batchStart: number }).batchStart)
+    if (e.path.startsWith('/.sys/acks/') && e.name !== 'genesis') starts.add((e.value as { batchStart: number }).batchStart)
   }
   t.ok(starts.size < 301, `ops shared batches (${starts.size} batches for 301 ops)`)
   const values: JsonValue[] = []
@@ -247,7 +254,7 @@ test('database - a transaction saved with toJSON reopens after a restart: wait, 
   t.alike(reopened.ops.map(o => [o.value, o.seq]), [[{ op: 'INCREMENT', amount: 5 }, 0]])
   await reopened.whenProcessed({ timeout: 10_000 })
   const [result] = await reopened.fetchResults({ proofs: true })
-  t.alike(result?.changes.map(c => [c.path, c.value]), [['counter', 5]], 'its results, from the index')
+  t.alike(result?.changes.map(c => [c.path, c.value]), [['/counter', 5]], 'its results, from the index')
   t.ok(result?.ackProof !== undefined, 'with proofs of the ack')
   t.alike(JSON.parse(JSON.stringify(again.transaction(JSON.parse(saved)))), JSON.parse(saved), 'object or text: the same transaction back')
 

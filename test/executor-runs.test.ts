@@ -5,13 +5,13 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import type { Database } from '../src/index.js'
 import { canonicalJson, type JsonValue } from '../src/encoding.js'
-import { createDb } from './helpers.js'
+import { createDb, valueAt } from './helpers.js'
 
 const CONTRACT = `
 import { index } from 'contract'
 export const apply = {
   async INC (tx, op, ack) {
-    const v = (await tx.get('count')) ?? 0
+    const v = (await index.get('count'))?.value ?? 0
     tx.put('count', v + 1)
     tx.put('at/' + ack.seq, { height: ack.height })
   },
@@ -19,9 +19,9 @@ export const apply = {
   async THROW (tx) { tx.put('never', 1); throw new Error('no') },
   async LOOP () { while (true) {} },
   async BOMB () { const a = []; while (true) a.push(new Array(1e6).fill(1)) },
-  async LIST (tx) { tx.put('listed', (await index.list('at/')).map(e => e.key)) },
+  async LIST (tx) { tx.put('listed', (await index.list('at/')).map(e => e.path)) },
   async SOURCE (tx) { tx.setContractSource({ code: ${JSON.stringify(`import { index } from 'contract'
-export const apply = { async INC (tx) { tx.put('count', ((await tx.get('count')) ?? 0) + 100) } }`)} }) }
+export const apply = { async INC (tx) { tx.put('count', ((await index.get('count'))?.value ?? 0) + 100) } }`)} }) }
 }
 `
 const LIMITS = { timeoutMs: 150, wallTimeoutMs: 3000, memoryMb: 24 }
@@ -43,7 +43,11 @@ async function outcomes (db: Database, n: number): Promise<string[]> {
 }
 
 async function userState (db: Database): Promise<Array<[string, JsonValue]>> {
-  return (await db.index.list('')).filter(e => !e.key.startsWith('.sys/')).map(e => [e.key, e.value])
+  const out: Array<[string, JsonValue]> = []
+  for (const dir of ['/', '/at']) {
+    for (const e of await db.index.list(dir)) if (!e.container) out.push([e.path, e.value ?? null])
+  }
+  return out
 }
 
 async function both (t: Assertion, ops: Array<JsonValue | string>): Promise<[Database, Database]> {
@@ -64,7 +68,7 @@ test('executor runs - failures, limits and bad entries inside a run: as one op a
   t.alike(await outcomes(runs, ops.length), expected, 'each op acked as it should be')
   t.alike(await outcomes(alone, ops.length), expected, 'the same one op per batch')
   t.alike(await userState(runs), await userState(alone), 'the same state')
-  t.is(await runs.index.get('count'), 5, 'five valid INC ops')
+  t.is(await valueAt(runs, 'count'), 5, 'five valid INC ops')
   await t.execution(runs.verify(), 'verify() accepts the index built from runs')
 })
 
@@ -72,10 +76,10 @@ test('executor runs - heights and a contract change mid-run', async t => {
   const ops: JsonValue[] = [{ op: 'INC' }, { op: 'DEL', key: 'none' }, { op: 'INC' }, { op: 'SOURCE' }, { op: 'INC' }, { op: 'INC' }]
   const [runs, alone] = await both(t, ops)
   t.alike(await userState(runs), await userState(alone), 'the same state')
-  t.is(await runs.index.get('count'), 202, 'ops after the change ran the new source')
+  t.is(await valueAt(runs, 'count'), 202, 'ops after the change ran the new source')
   for (let seq = 0; seq < 3; seq += 2) {
     const found = await runs.index.getAck(runs.localOplog?.hex ?? '', seq)
-    const at = await runs.index.get('at/' + seq) as { height: number }
+    const at = await valueAt(runs, 'at/' + seq) as { height: number }
     t.is(at.height, found?.seq, `op ${seq}: ack.height is the seq of its ack`)
   }
   await t.execution(runs.verify(), 'verified')
@@ -85,8 +89,8 @@ test('executor runs - many ops: every op once, in order, verified', async t => {
   const db = await createDb(t, CONTRACT, { limits: LIMITS })
   const n = 700
   await runAll(db, Array.from({ length: n }, () => ({ op: 'INC' })))
-  t.is(await db.index.get('count'), n)
+  t.is(await valueAt(db, 'count'), n)
   const found = await db.index.getAck(db.localOplog?.hex ?? '', n - 1)
-  t.is((await db.index.get('at/' + (n - 1)) as { height: number }).height, found?.seq, 'the last height is right')
+  t.is((await valueAt(db, 'at/' + (n - 1)) as { height: number }).height, found?.seq, 'the last height is right')
   await t.execution(db.verify(), 'verified')
 })

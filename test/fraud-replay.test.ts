@@ -16,7 +16,7 @@ import { createRangeProof } from '../src/verify/range-proofs.js'
 import { createInclusionProof } from '../src/verify/inclusion-proofs.js'
 import { createReplayEvidence, recordReplayReads, verifyReplayEvidence, type ReplayEvidence } from '../src/verify/replay-evidence.js'
 import { captureSignedHead, coreManifest, createConsistencyProof } from '../src/verify/signed-head.js'
-import { decodeAck, parseAckKey } from '../src/schemas.js'
+import { GOVERNANCE_KEY, decodeAck, parseAckKey } from '../src/schemas.js'
 import { contract, follow } from './helpers.js'
 import { buildFixture } from './fixtures/fraud-fixtures.js'
 
@@ -32,17 +32,17 @@ export const apply = {
     const items = await index.list('item/')
     let sum = 0
     for (const e of items) sum += e.value
-    const a = await tx.get('item/' + op.a)
-    const b = await index.get('item/' + op.b)
-    const missing = await index.get('nope/' + op.a)
+    const a = (await index.get('item/' + op.a))?.value
+    const b = (await index.get('/item/' + op.b))?.value
+    const missing = (await index.get('nope/' + op.a))?.value ?? null
     await tx.put('sum/' + op.id, sum)
     await tx.put('pair/' + op.id, { a, b, missing, n: items.length })
     await tx.put('last', op.id)
   },
   async CHECK (tx, op) {
-    const v = await tx.get('item/' + op.k)
-    if (v === null) throw new Error('no item ' + op.k)
-    await tx.put('checked/' + op.k, v)
+    const e = await index.get('item/' + op.k)
+    if (e === undefined) throw new Error('no item ' + op.k)
+    await tx.put('checked/' + op.k, e.value)
   }
 }
 `
@@ -113,8 +113,8 @@ test('fraud-replay - CHANGE_MISMATCH mid-batch (overlay + list + absent keys) is
   t.is(r.batch.start < ackSeq, true, 'the batch starts before the ack: earlier ops of the batch are in the overlay')
   t.is(r.batch.start + r.batch.values.length - 1, json.details.seq, 'the batch ends at the violating write')
   t.ok(r.reads.reads.some(x => x.kind === 'list'), 'the read proof covers the index.list')
-  t.ok(r.reads.reads.some(x => x.kind === 'get' && x.key === 'nope/21'), 'and the absent key')
-  t.absent(r.reads.reads.some(x => x.kind === 'get' && x.key === 'item/21'), 'item/21 came from the overlay, not the base')
+  t.ok(r.reads.reads.some(x => x.kind === 'get' && x.key === 'nope\x0021'), 'and the absent key')
+  t.absent(r.reads.reads.some(x => x.kind === 'get' && x.key === 'item\x0021'), 'item/21 came from the overlay, not the base')
   const v = await verifyFraudProof(JSON.parse(JSON.stringify(json)))
   t.is(v.code, 'CHANGE_MISMATCH')
   t.is(v.selfEvident, true, 'confirmed from the proof alone')
@@ -149,7 +149,7 @@ test('fraud-replay - a monitor\'s proof carries the replay evidence too', async 
   const monitor = await db.monitor()
   const proof = monitor.violation ?? await new Promise<ContractFraudProof>(resolve => monitor.once('violation', resolve))
   const json = clone(proof.toJSON())
-  t.ok(json.evidence.replay?.reads.reads.some(x => x.kind === 'get' && x.key === '.sys/governance'), 'the governance record (absent) is part of the read proof')
+  t.ok(json.evidence.replay?.reads.reads.some(x => x.kind === 'get' && x.key === GOVERNANCE_KEY), 'the governance record (absent) is part of the read proof')
   const v = await verifyFraudProof(json)
   t.is(v.code, 'CHANGE_MISMATCH')
   t.is(v.selfEvident, true)
@@ -203,7 +203,7 @@ test('fraud-replay - RESULT_MISMATCH: a failing op acked as a success (the failu
   const proof = await fraudOf(db.verify())
   t.is(proof.violation.code, 'RESULT_MISMATCH')
   const json = clone(proof.toJSON())
-  t.ok(json.evidence.replay?.reads.reads.some(x => x.kind === 'get' && x.key === 'item/99'), 'the absence of item/99 is proven')
+  t.ok(json.evidence.replay?.reads.reads.some(x => x.kind === 'get' && x.key === 'item\x0099'), 'the absence of item/99 is proven')
   const v = await verifyFraudProof(json)
   t.is(v.selfEvident, true)
   t.comment(sizes('RESULT_MISMATCH (group commit)', json))

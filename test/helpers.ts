@@ -1,7 +1,7 @@
 // Shared test helpers: databases on throwaway storage, in-process replication,
 // contract sources. Everything opened here is closed in t.teardown.
 import type { Assertion } from 'brittle'
-import { Database, StorageInMemory, readShippedContract, type CreateOptions, type DatabaseOptions } from '../src/index.js'
+import { Database, StorageInMemory, readShippedContract, type CreateOptions, type DatabaseOptions, type JsonValue } from '../src/index.js'
 import type Corestore from 'corestore'
 
 /** A new database (executor) on StorageInMemory, closed at teardown. */
@@ -45,4 +45,10 @@ export async function eventually (fn: () => Promise<boolean> | boolean, ms = 500
     await new Promise(resolve => setTimeout(resolve, 20))
   }
   return false
+}
+
+/** The value stored at an index path, or null when the path holds no entry (state checks in tests). */
+export async function valueAt (db: Database, path: string): Promise<JsonValue | null> {
+  const e = await db.index.get(path)
+  return e === undefined ? null : e.value ?? null
 }

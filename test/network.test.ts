@@ -201,7 +201,7 @@ test('network - remote participant: op replicated to the executor, executed, ack
   t.alike(r.ops, [{ oplog, seq: 0 }], 'op appended to the participant\'s own oplog')
   t.is(r.results.length, 1)
   t.ok(r.results[0].success, 'ack: success')
-  t.alike(r.results[0].changes.map(ch => [ch.type, ch.path, ch.value]), [['put', 'values/greeting', 'hello from afar']], 'fetchResults() returns the writes')
+  t.alike(r.results[0].changes.map(ch => [ch.type, ch.path, ch.value]), [['put', '/values/greeting', 'hello from afar']], 'fetchResults() returns the writes')
   const ack = await exec.call('ackOf', { oplog, seq: 0 })
   t.is(ack?.origin, oplog, 'the executor\'s index holds the same ack')
   t.is(await part.call('get', { key: 'greeting' }), 'hello from afar', 'participant reads its own write back')

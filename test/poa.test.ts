@@ -4,11 +4,12 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { generateKeyPairSync } from 'crypto'
 import {
-  ackKey, ContractFraudProof, verifyFraudProof, keyId, oplogKeyFor, quorum, signApproval, verifyApproval, approvalMessage,
+  ackKey, keyToPath, ContractFraudProof, verifyFraudProof, keyId, oplogKeyFor, quorum, signApproval, verifyApproval, approvalMessage,
   type Change, type ContractTransaction, type Database, type JsonValue
 } from '../src/index.js'
 import type { ExecutorHooks as Hooks } from '../src/executor.js'
-import { encodeInput } from '../src/schemas.js'
+import { encodeInput, inputKey } from '../src/schemas.js'
+import { SEP, pathToKey } from '../src/paths.js'
 import { encodeValue } from '../src/encoding.js'
 import { contract, createDb, eventually, follow } from './helpers.js'
 
@@ -86,8 +87,8 @@ async function status (db: Database, key: string): Promise<Record<string, JsonVa
 }
 
 async function inputActive (db: Database, oplog: string): Promise<boolean | null> {
-  const rec = await db.index.get('.sys/inputs/' + oplog) as { active: boolean } | null
-  return rec === null ? null : rec.active
+  const rec = await db.index.get('/.sys/inputs/' + oplog)
+  return rec === undefined ? null : (rec.value as { active: boolean }).active
 }
 
 async function fraud (p: Promise<unknown>): Promise<ContractFraudProof | null> {
@@ -165,7 +166,7 @@ test('poa - admission with 1 signatory at low height; a new key needs its public
 
   t.ok(await becomesParticipant(f.peer), 'the admitted key writes')
   t.ok((await outcome(f.peer, await f.peer.call('increment', { amount: 7 }))).success)
-  t.is(await db.index.get('counter'), 7)
+  t.is((await db.index.get('/counter'))?.value, 7)
   const again = await outcome(f.peer, await f.peer.call('approveKey', { key: f.publicKey }))
   t.ok(!again.success && /already an accepted signatory/.test(again.error ?? ''), again.error)
   await t.execution(db.verify())
@@ -192,7 +193,7 @@ test('poa - revocation: later ops of a revoked key are never executed; revoked k
   for (let i = 0; i < 3; i++) await outcome(db, await db.call('increment'))
   await db.executor?.sync()
   t.is(await db.index.getAck(f.hex, seq), null, 'no ack for the revoked key\'s op')
-  t.is(await db.index.get('counter'), 4, 'its increment never counted')
+  t.is((await db.index.get('counter'))?.value, 4, 'its increment never counted')
   t.ok(await eventually(async () => { await f.peer.refresh(); return !f.peer.isParticipant }))
   await t.exception(f.peer.call('increment'), /participant/)
 
@@ -234,7 +235,7 @@ test('poa - signature bundle: valid signatures count (duplicates once); one forg
   t.is((await status(db, x.publicKey)).status, 'unknown', 'nothing counted')
   const ok = await outcome(db, await db.call('approveKey', { key: x.publicKey, signatures: [good1, good2, good1] }))
   t.ok(ok.success, ok.error)
-  const rec = await db.index.get('.sys/poa/keys/' + keyId(x.publicKey)) as { acceptedBy: string[], oplog: string }
+  const rec = (await db.index.get('/.sys/poa/keys/' + keyId(x.publicKey)))?.value as { acceptedBy: string[], oplog: string }
   t.alike(rec.acceptedBy, [keyId(db.localOplog?.publicKey as string), keyId(o1.publicKey), keyId(o2.publicKey)].sort(), 'submitter + two signers, the duplicate once')
   t.is(rec.oplog, oplogKeyFor(x.publicKey))
   t.is(await inputActive(db, oplogKeyFor(x.publicKey)), true)
@@ -284,7 +285,7 @@ test('poa - past height 149: 10 distinct approvals needed, 9 not enough; duplica
   st = await status(db, k.publicKey)
   t.is(st.status, 'accepted', '10 are')
   t.is(st.pending, null)
-  const rec = await db.index.get('.sys/poa/keys/' + keyId(k.publicKey)) as { acceptedBy: string[], acceptedAt: number }
+  const rec = (await db.index.get('/.sys/poa/keys/' + keyId(k.publicKey)))?.value as { acceptedBy: string[], acceptedAt: number }
   t.is(rec.acceptedBy.length, 10)
   t.is(rec.acceptedAt, ten.ackSeq)
   t.is(await inputActive(db, k.hex), true)
@@ -322,14 +323,14 @@ test('poa - past height 149: 10 distinct approvals needed, 9 not enough; duplica
 function tamperPending (rewrite: (pending: Change & { type: 'put' }, changes: Change[]) => Change[]): Hooks {
   return {
     changes: (_origin, _seq, changes) => {
-      const p = changes.find(c => c.type === 'put' && c.key.startsWith('.sys/poa/pending/'))
+      const p = changes.find(c => c.type === 'put' && c.key.startsWith(pathToKey('/.sys/poa/pending') + SEP))
       return p === undefined ? changes : rewrite(p as Change & { type: 'put' }, changes)
     }
   }
 }
 
 function inputPut (oplog: string): Change {
-  return { type: 'put', key: '.sys/inputs/' + oplog, value: encodeInput({ pubkey: oplog, active: true }) }
+  return { type: 'put', key: inputKey(oplog), value: encodeInput({ pubkey: oplog, active: true }) }
 }
 
 test('poa - fraud: admitting a key without quorum is caught by verify() (CHANGE_MISMATCH)', async t => {
@@ -344,9 +345,9 @@ test('poa - fraud: admitting a key without quorum is caught by verify() (CHANGE_
   const proof = await fraud(db.verify())
   t.ok(proof !== null, 'caught')
   t.is(proof?.violation.code, 'CHANGE_MISMATCH')
-  const data = proof?.violation.data as { expectedChange: { key: string }, publishedChange: { key: string } }
-  t.ok(data.expectedChange.key.startsWith('.sys/poa/pending/'), 'replay: a pending approval')
-  t.ok(data.publishedChange.key.startsWith('.sys/inputs/'), 'published: a new input')
+  const data = proof?.violation.data as { expectedChange: { path: string }, publishedChange: { path: string } }
+  t.ok(data.expectedChange.path.startsWith('/.sys/poa/pending/'), 'replay: a pending approval')
+  t.ok(data.publishedChange.path.startsWith('/.sys/inputs/'), 'published: a new input')
   const offline = await verifyFraudProof(JSON.parse(JSON.stringify(proof)))
   t.is(offline.code, 'CHANGE_MISMATCH', 'the proof checks out offline')
   t.is(offline.selfEvident, true, 'its replay evidence re-runs poa.js offline')
@@ -360,7 +361,7 @@ test('poa - fraud: counting a duplicate approval is caught by verify() (CHANGE_C
     const pending = JSON.parse(p.value.toString()) as { id: string, publicKey: string, oplog: string, approvers: string[], openedAt: number }
     const acceptedBy = [...pending.approvers, keyId(offline[7].publicKey)].sort()
     return [
-      { type: 'put', key: '.sys/poa/keys/' + pending.id, value: encodeValue({ id: pending.id, publicKey: pending.publicKey, oplog: pending.oplog, status: 'accepted', genesis: false, acceptedAt: pending.openedAt, acceptedBy }) },
+      { type: 'put', key: pathToKey('/.sys/poa/keys/' + pending.id), value: encodeValue({ id: pending.id, publicKey: pending.publicKey, oplog: pending.oplog, status: 'accepted', genesis: false, acceptedAt: pending.openedAt, acceptedBy }) },
       inputPut(pending.oplog)
     ]
   })
@@ -396,7 +397,7 @@ test('poa - fraud: executing an op of a revoked key is caught by verify() (NON_P
     v: 1, origin: f.hex, seq, oplogLength: core.length, oplogTreeHash: (await core.treeHash(core.length)).toString('hex'),
     ts: Date.now(), metadata: null, success: true, numChanges: 1, batchStart: db.index.version
   }
-  await db.index.dangerousBatch([{ type: 'put', path: ackKey(f.hex, seq), value: ack }, { type: 'put', path: 'counter', value: 100 }])
+  await db.index.dangerousBatch([{ type: 'put', path: keyToPath(ackKey(f.hex, seq)), value: ack }, { type: 'put', path: 'counter', value: 100 }])
   const proof = await fraud(db.verify())
   t.is(proof?.violation.code, 'NON_PARTICIPANT')
   t.is(proof?.violation.data.origin, f.hex)

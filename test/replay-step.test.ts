@@ -2,7 +2,7 @@
 // environment (the contract runs in the real sandbox; the "logs" are plain maps).
 import test from 'brittle'
 import { encodeValue, decodeValue } from '../src/encoding.js'
-import { ackKey, encodeAck, encodeInput, encodeOp, type Ack } from '../src/schemas.js'
+import { CONTRACT_SOURCE_KEY, GENESIS_KEY, ackKey, encodeAck, encodeInput, encodeOp, inputKey, type Ack } from '../src/schemas.js'
 import { initialState, step, checkComplete, serializeState, deserializeState, type ReplayEnv, type IndexBlock, type ReplayState } from '../src/verify/replay.js'
 import { ContractRuntime, type Governance } from '../src/contract-runtime.js'
 import type { StateReader } from '../src/verify/state-view.js'
@@ -16,8 +16,8 @@ const A = 'aa'.repeat(32)
 const B = 'bb'.repeat(32)
 const TREE = 'cc'.repeat(32)
 
-/** An env whose oplogs are arrays of ops and whose index state is a map (overlay applied on top). */
-function env (oplogs: Record<string, unknown[]>, base: Map<string, Buffer> = new Map()): ReplayEnv & { runtimes: ContractRuntime[] } {
+/** An env whose oplogs are arrays of ops and whose index state is a map of stored keys (overlay applied on top). */
+function env (oplogs: Record<string, unknown[]>, base: Map<string, { seq: number, value: Buffer }> = new Map()): ReplayEnv & { runtimes: ContractRuntime[] } {
   const runtimes: ContractRuntime[] = []
   const cache = new Map<string, ContractRuntime>()
   const runtime = async (source: string, g: Governance | null): Promise<ContractRuntime> => {
@@ -30,9 +30,9 @@ function env (oplogs: Record<string, unknown[]>, base: Map<string, Buffer> = new
     async getOp (origin, seq) { return encodeOp(oplogs[origin][seq]) },
     async oplogTreeHash () { return TREE },
     async stateAt (_batchStart, overlay): Promise<StateReader> {
-      const raw = (k: string): Buffer | null => overlay.has(k) ? overlay.get(k) ?? null : base.get(k) ?? null
+      const raw = (k: string): { seq: number, value: Buffer } | null => overlay.has(k) ? overlay.get(k) ?? null : base.get(k) ?? null
       return {
-        get: async k => { const v = raw(k); return v === null ? null : decodeValue(v) },
+        get: async k => { const e = raw(k); return e === null ? null : { seq: e.seq, value: decodeValue(e.value) } },
         has: async k => raw(k) !== null,
         list: async () => []
       }
@@ -51,7 +51,7 @@ function ack (seq: number, a: Partial<Ack> & { origin: string, seq: number }): I
 /** A state right after a valid genesis at seqs 1..3 (source, input A, marker). */
 async function genesis (e: ReplayEnv): Promise<ReplayState> {
   const s = initialState()
-  for (const b of [put(1, '.sys/contract/source', SOURCE), put(2, '.sys/inputs/' + A, encodeInput({ pubkey: A, active: true })), put(3, '.sys/acks/genesis', { v: 1 })]) {
+  for (const b of [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, inputKey(A), encodeInput({ pubkey: A, active: true })), put(3, GENESIS_KEY, { v: 1 })]) {
     const v = await step(s, b, e)
     if (v !== null) throw new Error('genesis failed: ' + v.code)
   }
@@ -74,12 +74,12 @@ test('replay-step - genesis transitions', async t => {
   t.is(s.length, 4)
   t.alike(s.inputs[A], { active: true, nextSeq: 0, ackAt: -1 })
   for (const [name, blocks] of [
-    ['marker before source', [put(1, '.sys/acks/genesis', { v: 1 })]],
-    ['input record naming another key', [put(1, '.sys/contract/source', SOURCE), put(2, '.sys/inputs/' + A, encodeInput({ pubkey: B, active: true }))]],
-    ['source twice', [put(1, '.sys/contract/source', SOURCE), put(2, '.sys/contract/source', SOURCE)]],
+    ['marker before source', [put(1, GENESIS_KEY, { v: 1 })]],
+    ['input record naming another key', [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, inputKey(A), encodeInput({ pubkey: B, active: true }))]],
+    ['source twice', [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, CONTRACT_SOURCE_KEY, SOURCE)]],
     ['a user key in genesis', [put(1, 'x', 1)]],
-    ['no active participant', [put(1, '.sys/contract/source', SOURCE), put(2, '.sys/acks/genesis', { v: 1 })]],
-    ['a source that does not compile', [put(1, '.sys/contract/source', 'export const apply = {'), put(2, '.sys/inputs/' + A, encodeInput({ pubkey: A, active: true })), put(3, '.sys/acks/genesis', { v: 1 })]]
+    ['no active participant', [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, GENESIS_KEY, { v: 1 })]],
+    ['a source that does not compile', [put(1, CONTRACT_SOURCE_KEY, 'export const apply = {'), put(2, inputKey(A), encodeInput({ pubkey: A, active: true })), put(3, GENESIS_KEY, { v: 1 })]]
   ] as Array<[string, IndexBlock[]]>) {
     t.is(await codeOf(initialState(), blocks, e), 'GENESIS_MALFORMED', name)
   }
@@ -105,7 +105,7 @@ test('replay-step - every violation between and inside transactions', async t =>
   const ops = { [A]: [{ op: 'SET', key: 'k', value: 1 }, { op: 'FAIL' }], [B]: [{ op: 'SET', key: 'k', value: 9 }] }
   const cases: Array<[string, IndexBlock[]]> = [
     ['UNPROMPTED_CHANGE', [put(4, 'k', 1)]],
-    ['UNPROMPTED_SYSTEM_CHANGE', [put(4, '.sys/inputs/' + B, encodeInput({ pubkey: B, active: true }))]],
+    ['UNPROMPTED_SYSTEM_CHANGE', [put(4, inputKey(B), encodeInput({ pubkey: B, active: true }))]],
     ['UNPROMPTED_CHANGE', [{ seq: 4, type: 'del', key: ackKey(A, 0), value: null }]],
     ['MALFORMED_ACK', [put(4, ackKey(A, 0), { v: 1, nope: true })]],
     ['ACK_KEY_MISMATCH', [put(4, ackKey(A, 0), encodeAck({ v: 1, origin: A, seq: 1, oplogLength: 2, oplogTreeHash: TREE, ts: 1, metadata: null, success: true, numChanges: 1, batchStart: 4 }))]],
@@ -158,7 +158,7 @@ test('replay-step - system writes take effect after their transaction', async t 
   const s = await genesis(e)
   t.is(await step(s, ack(4, { origin: A, seq: 0 }), e), null)
   t.is(s.inputs[B], undefined, 'not yet a participant while its write is pending')
-  t.is(await step(s, put(5, '.sys/inputs/' + B, encodeInput({ pubkey: B, active: true })), e), null)
+  t.is(await step(s, put(5, inputKey(B), encodeInput({ pubkey: B, active: true })), e), null)
   t.alike(s.inputs[B], { active: true, nextSeq: 0, ackAt: -1 })
   t.is(await step(s, ack(6, { origin: B, seq: 0 }), e), null, 'the added oplog executes from the next op')
   t.is(await step(s, put(7, 'b', 1), e), null)

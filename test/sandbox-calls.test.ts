@@ -3,18 +3,21 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
-import type { CallContext, CallResult, IndexReader, Json } from '../sandbox/index.js'
+import type { CallContext, CallResult, Json } from '../sandbox/index.js'
+import { memoryIndex } from '../src/logs/memory-index.js'
 
 const QUICK = { timeoutMs: 100, wallTimeoutMs: 1500, memoryMb: 24 }
 
 const CALLS = `
 import { index, isWriter, oplog } from 'contract'
 export const apply = {}
-export async function read (p) { return { key: p.key, value: await index.get(p.key) } }
-export async function twoReads (p) { return [await index.get(p.a), await index.get(p.b)] }
+export async function read (p) { const e = await index.get(p.key); return { key: p.key, path: e?.path ?? null, value: e?.value ?? null } }
+export async function twoReads (p) { return [(await index.get(p.a))?.value ?? null, (await index.get(p.b))?.value ?? null] }
+export async function list (p) { return (await index.list(p.path)).map(e => [e.name, e.container, e.value ?? null]) }
+export async function log (p) { return { length: await oplog.getLength(), op: await oplog.get(p.seq) } }
 export function send (p, emit) { emit({ op: 'SEND', n: p.n }); emit({ op: 'SEND', n: p.n + 1 }); return p.n }
 export function boom (p) { throw new TypeError('boom ' + p.n) }
-export function who () { return { isWriter, oplog } }
+export function who () { return { isWriter, oplog: oplog?.pubkey ?? null } }
 export function nothing () {}
 export function bad () { return () => 1 }
 export async function stall () { await new Promise(() => {}) }
@@ -28,12 +31,18 @@ function sandbox (t: Assertion, opts: SandboxOptions = {}): ContractSandbox {
   return s
 }
 
+const CALLER = 'cd'.repeat(32)
+
+/** A writer's call context over a Map of stored keys; its oplog holds 4 ops { op: 'OP', seq }. */
 function context (map: Map<string, Json>): CallContext {
-  const index: IndexReader = {
-    async get (key) { return map.has(key) ? map.get(key) as Json : null },
-    async list () { return [] }
+  return {
+    index: memoryIndex(map),
+    isWriter: true,
+    oplog: CALLER,
+    listOplogs: async () => [CALLER],
+    oplogLength: async hex => hex === CALLER ? 4 : 0,
+    oplogGet: async (hex, seq) => { if (hex !== CALLER || seq >= 4) throw new Error(`no op ${seq}`); return { op: 'OP', seq } }
   }
-  return { index, isWriter: true, oplog: 'cd'.repeat(32), listOplogs: async () => [] }
 }
 
 type Settled = { ok: true, value: CallResult } | { ok: false, code: string, message: string }
@@ -47,11 +56,12 @@ async function settle (p: Promise<CallResult>): Promise<Settled> {
 
 const MIX: Array<[string, Json]> = [
   ['read', { key: 'a' }], ['send', { n: 1 }], ['boom', { n: 2 }], ['read', { key: 'b' }], ['who', {}], ['nothing', {}],
-  ['twoReads', { a: 'b', b: 'c' }], ['bad', {}], ['read', { key: 'missing' }], ['send', { n: 10 }], ['boom', { n: 3 }], ['twoReads', { a: 'a', b: 'a' }]
+  ['twoReads', { a: 'b', b: 'c' }], ['bad', {}], ['read', { key: 'missing' }], ['send', { n: 10 }], ['boom', { n: 3 }], ['twoReads', { a: 'a', b: 'a' }],
+  ['list', { path: '/' }], ['log', { seq: 2 }], ['read', { key: '/d//e/' }], ['log', { seq: 9 }], ['list', { path: 'd' }]
 ]
 
 test('sandbox calls - concurrent calls answer as they do one at a time', async t => {
-  const map = new Map<string, Json>([['a', 1], ['b', { deep: [true] }], ['c', 'text']])
+  const map = new Map<string, Json>([['a', 1], ['b', { deep: [true] }], ['c', 'text'], ['d\x00e', 'nested'], ['d\x00f\x00g', 0]])
   const one = sandbox(t)
   const alone: Settled[] = []
   for (const [m, p] of MIX) alone.push(await settle(one.call(m, p, context(map))))
@@ -62,7 +72,14 @@ test('sandbox calls - concurrent calls answer as they do one at a time', async t
   t.alike(together, alone.concat(alone, alone), 'the same answers, in the same places')
   t.is(together[2].ok === false && together[2].code, 'CONTRACT_RUNTIME_ERROR')
   t.ok(together[2].ok === false && /boom 2/.test(together[2].message))
-  t.alike(together[4].ok && together[4].value.response, { isWriter: true, oplog: 'cd'.repeat(32) }, 'the caller is seen')
+  t.alike(together[4].ok && together[4].value.response, { isWriter: true, oplog: CALLER }, 'the caller is seen')
+  t.alike(together[0].ok && together[0].value.response, { key: 'a', path: '/a', value: 1 })
+  t.alike(together[8].ok && together[8].value.response, { key: 'missing', path: null, value: null }, 'an absent path reads as undefined')
+  t.alike(together[12].ok && together[12].value.response, [['a', false, 1], ['b', false, { deep: [true] }], ['c', false, 'text'], ['d', true, null]])
+  t.alike(together[13].ok && together[13].value.response, { length: 4, op: { op: 'OP', seq: 2 } }, 'the caller\'s oplog is readable')
+  t.alike(together[14].ok && together[14].value.response, { key: '/d//e/', path: '/d/e', value: 'nested' })
+  t.ok(together[15].ok === false && /no op 9/.test(together[15].message), 'a failing oplog read fails that call alone')
+  t.alike(together[16].ok && together[16].value.response, [['e', false, 'nested'], ['f', true, null]])
 })
 
 test('sandbox calls - a stalled, looping or memory-hungry call fails alone', async t => {
@@ -86,7 +103,7 @@ test('sandbox calls - different callers do not share an entry', async t => {
   const reader = { ...context(map), isWriter: false, oplog: null }
   const out = await Promise.all([writer, reader, writer, reader].map(async ctx => (await s.call('who', {}, ctx)).response))
   t.alike(out, [
-    { isWriter: true, oplog: 'cd'.repeat(32) }, { isWriter: false, oplog: null },
-    { isWriter: true, oplog: 'cd'.repeat(32) }, { isWriter: false, oplog: null }
+    { isWriter: true, oplog: CALLER }, { isWriter: false, oplog: null },
+    { isWriter: true, oplog: CALLER }, { isWriter: false, oplog: null }
   ])
 })

@@ -1,8 +1,10 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
-import type { AckInfo, CallContext, IndexEntry, IndexReader, Json, ListOptions, TxAction } from '../sandbox/index.js'
+import type { AckInfo, CallContext, IndexReader, Json, ListOptions, TxAction } from '../sandbox/index.js'
 import { readShippedContract } from '../src/shipped-contracts.js'
+import { memoryIndex } from '../src/logs/memory-index.js'
+import { inputKey } from '../src/schemas.js'
 
 /** The shipped counter contract (contracts/counter.js). */
 const COUNTER = readShippedContract('counter')
@@ -10,25 +12,25 @@ const COUNTER = readShippedContract('counter')
 const PUBKEY = 'ab'.repeat(32)
 const QUICK = { timeoutMs: 100, wallTimeoutMs: 1500 }
 
-/** An IndexReader over a Map, recording the list() calls it gets. */
-function mapIndex (map = new Map<string, Json>()): IndexReader & { map: Map<string, Json>, lists: Array<{ prefix: string, opts: ListOptions }> } {
-  const lists: Array<{ prefix: string, opts: ListOptions }> = []
+/** An IndexReader over a Map of stored keys (memoryIndex), recording the list() calls it gets. */
+function mapIndex (map = new Map<string, Json>()): IndexReader & { map: Map<string, Json>, lists: Array<{ dir: string, opts: ListOptions }> } {
+  const lists: Array<{ dir: string, opts: ListOptions }> = []
+  const inner = memoryIndex(map)
   return {
     map,
     lists,
-    async get (key) { return map.has(key) ? map.get(key) as Json : null },
-    async list (prefix, opts) {
-      lists.push({ prefix, opts })
-      let out: IndexEntry[] = [...map.keys()].sort().filter(k => k.startsWith(prefix)).map(key => ({ key, value: map.get(key) as Json }))
-      if (opts.reverse === true) out.reverse()
-      if (opts.limit !== undefined) out = out.slice(0, opts.limit)
-      return out
+    get: async key => await inner.get(key),
+    async list (dir, opts) {
+      lists.push({ dir, opts })
+      return await inner.list(dir, opts)
     }
   }
 }
 
+/** A call context without oplogs: reading one fails the test loudly. */
 function callCtx (index: IndexReader, extra: Partial<CallContext> = {}): CallContext {
-  return { index, isWriter: false, oplog: null, listOplogs: async () => [], ...extra }
+  const none = async (): Promise<never> => { throw new Error('this test has no oplogs') }
+  return { index, isWriter: false, oplog: null, listOplogs: async () => [], oplogLength: none, oplogGet: none, ...extra }
 }
 
 function ack (seq = 0, extra: Partial<AckInfo> = {}): AckInfo {
@@ -82,19 +84,28 @@ for (const fastPath of [true, false]) {
     t.alike((await s.call('get', undefined, callCtx(index))).response, 15)
   })
 
-  test(`sandbox - tx.get sees this op's queued writes; reads in apply see the index (${label})`, async t => {
+  test(`sandbox - tx.get gives this op's queued action; index reads in apply see the index (${label})`, async t => {
     const s = sandbox(t, `
       import { index } from 'contract'
       export async function apply (tx, op) {
-        const before = await tx.get('a')
-        tx.put('a', { n: 1 })
-        const queued = await tx.get('a')
-        queued.n = 99 // a copy: must not change the recorded put
-        const fromIndex = await index.get('a')
-        tx.delete('b')
-        const deleted = await tx.get('b')
+        const before = tx.get('/a')
+        tx.put('/a', { n: 1 })
+        const queued = tx.get('a/')
+        queued.value.n = 99 // a copy: must not change the recorded put
+        const fromIndex = await index.get('/a')
+        tx.delete('/b')
+        const deleted = tx.get('//b')
         tx.del('c')
-        tx.put('log', { before, queued: await tx.get('a'), fromIndex, deleted, listed: await index.list('b') })
+        const listed = await index.list('/')
+        tx.put('/log', {
+          before: before === undefined ? 'undefined' : 'something',
+          sync: typeof tx.get('/a').then,
+          queued: { ...tx.get('/a') },
+          fromIndex: fromIndex.value,
+          deleted: { ...deleted },
+          deletedC: tx.get('/c').type,
+          listed: listed.map(e => [e.path, e.value])
+        })
       }
     `, { fastPath })
     const index = mapIndex(new Map<string, Json>([['a', 'old'], ['b', 'bee'], ['c', 'sea']]))
@@ -103,8 +114,20 @@ for (const fastPath of [true, false]) {
       { type: 'put', key: 'a', value: { n: 1 } },
       { type: 'del', key: 'b' },
       { type: 'del', key: 'c' },
-      { type: 'put', key: 'log', value: { before: 'old', queued: { n: 1 }, fromIndex: 'old', deleted: null, listed: [{ key: 'b', value: 'bee' }] } }
-    ])
+      {
+        type: 'put',
+        key: 'log',
+        value: {
+          before: 'undefined',
+          sync: 'undefined',
+          queued: { type: 'put', value: { n: 1 } },
+          fromIndex: 'old',
+          deleted: { type: 'del' },
+          deletedC: 'del',
+          listed: [['/a', 'old'], ['/b', 'bee'], ['/c', 'sea']]
+        }
+      }
+    ], 'tx.get is the queued action (not the index); index reads do not see this op\'s writes')
   })
 
   test(`sandbox - infinite loop after an await index.get in apply is stopped, then the sandbox works (${label})`, async t => {
@@ -112,7 +135,7 @@ for (const fastPath of [true, false]) {
       import { index } from 'contract'
       export async function apply (tx, op) {
         if (op.loop) { await index.get('x'); while (true) {} }
-        tx.put('ok', (await index.get('x')) ?? 'none')
+        tx.put('/ok', (await index.get('/x'))?.value ?? 'none')
       }
       export function ping () { return 'pong' }
     `, { fastPath, limits: QUICK })
@@ -127,7 +150,7 @@ for (const fastPath of [true, false]) {
     // whatever the contract does with that must not leak into the result.
     const s = sandbox(t, `
       import { index } from 'contract'
-      async function read (k) { try { return await index.get(k) } catch { return 'caught' } }
+      async function read (k) { try { return (await index.get(k)).value } catch { return 'caught' } }
       export async function sneaky () { return read('k') }
       export async function spinUnlessRead () { const n = await read('n'); if (typeof n !== 'number') while (true) {} return n }
       export async function bombUnlessRead () { const n = await read('n'); if (typeof n !== 'number') { const a = []; while (true) a.push(new Array(1000).fill(0)) } return n }
@@ -143,10 +166,10 @@ for (const fastPath of [true, false]) {
   test(`sandbox - an index read that never answers hits the wall-clock limit (${label})`, async t => {
     const s = sandbox(t, `
       import { index } from 'contract'
-      export async function read () { return await index.get('k') }
+      export async function read () { return (await index.get('/k')).value }
       export function apply () {}
     `, { fastPath, limits: { timeoutMs: 100, wallTimeoutMs: 300 } })
-    const stuck: IndexReader = { get: async () => await new Promise<Json>(() => {}), list: async () => [] }
+    const stuck: IndexReader = { get: async () => await new Promise<null>(() => {}), list: async () => [] }
     await rejects(t, s.call('read', null, callCtx(stuck)), 'CONTRACT_TIMEOUT', /wall-clock/)
     t.is((await s.call('read', null, callCtx(mapIndex(new Map([['k', 1]]))))).response, 1)
   })
@@ -164,11 +187,14 @@ test('sandbox - function apply and object apply with a missing handler', async t
   await rejects(t, obj.apply({ nope: 1 }, ack(), { index: mapIndex() }), 'CONTRACT_RUNTIME_ERROR', /no apply handler for op undefined/)
 })
 
-test('sandbox - .sys/ writes are refused and nothing is returned', async t => {
+test('sandbox - .sys/ and / writes are refused and nothing is returned', async t => {
   const s = sandbox(t, `
     export const apply = {
       PUT (tx) { tx.put('fine', 1); tx.put('.sys/inputs/x', 1) },
-      DEL (tx) { tx.delete('.sys/contract/source') },
+      DEL (tx) { tx.delete('/.sys/contract/source') },
+      SYSDIR (tx) { tx.put('//.sys//', 1) },
+      ROOT (tx) { tx.put('fine', 1); tx.put('/', 1) },
+      ROOTDEL (tx) { tx.delete('//') },
       CAUGHT (tx) {
         try { tx.put('.sys/x', 1) } catch (err) { tx.put('error', err.message) }
       }
@@ -176,13 +202,16 @@ test('sandbox - .sys/ writes are refused and nothing is returned', async t => {
   `)
   await rejects(t, s.apply({ op: 'PUT' }, ack(), { index: mapIndex() }), 'CONTRACT_RUNTIME_ERROR', /\.sys\/ are reserved/)
   await rejects(t, s.apply({ op: 'DEL' }, ack(), { index: mapIndex() }), 'CONTRACT_RUNTIME_ERROR', /\.sys\/ are reserved/)
+  await rejects(t, s.apply({ op: 'SYSDIR' }, ack(), { index: mapIndex() }), 'CONTRACT_RUNTIME_ERROR', /\.sys\/ are reserved/)
+  await rejects(t, s.apply({ op: 'ROOT' }, ack(), { index: mapIndex() }), 'CONTRACT_RUNTIME_ERROR', /cannot write to \//)
+  await rejects(t, s.apply({ op: 'ROOTDEL' }, ack(), { index: mapIndex() }), 'CONTRACT_RUNTIME_ERROR', /cannot write to \//)
   const caught = await s.apply({ op: 'CAUGHT' }, ack(), { index: mapIndex() })
   t.is(caught.length, 1)
   t.is(caught[0].type, 'put')
   t.ok(caught[0].type === 'put' && /\.sys\//.test(String(caught[0].value)))
 })
 
-test('sandbox - system mutators are recorded in order and checked', async t => {
+test('sandbox - system mutators are queued by their system path, returned in key order, and checked', async t => {
   const s = sandbox(t, `
     export const apply = {
       ALL (tx, op) {
@@ -191,17 +220,30 @@ test('sandbox - system mutators are recorded in order and checked', async t => {
         tx.removeOplog({ pubkey: op.remove })
         tx.setContractSource({ code: 'export function apply () {}' })
       },
+      AGAIN (tx, op) {
+        tx.addOplog({ pubkey: op.key })
+        tx.removeOplog({ pubkey: op.key })
+        tx.setContractSource({ code: 'first' })
+        tx.setContractSource({ code: 'second' })
+        tx.put('/.', { q: tx.get('/.sys/inputs/' + op.key.toLowerCase()).type })
+      },
       BADKEY (tx) { tx.addOplog({ pubkey: 'xyz' }) },
       BADCODE (tx) { tx.setContractSource({ code: 42 }) }
     }
   `)
   const actions = await s.apply({ op: 'ALL', add: 'CD'.repeat(32), remove: PUBKEY }, ack(), { index: mapIndex() })
+  // stored keys: '.sys\0contract\0source' < '.sys\0inputs\0abab…' < '.sys\0inputs\0cdcd…' < 'k'
   t.alike(actions, [
-    { type: 'put', key: 'k', value: 1 },
-    { type: 'addOplog', pubkey: 'cd'.repeat(32) },
+    { type: 'setContractSource', code: 'export function apply () {}' },
     { type: 'removeOplog', pubkey: PUBKEY },
-    { type: 'setContractSource', code: 'export function apply () {}' }
+    { type: 'addOplog', pubkey: 'cd'.repeat(32) },
+    { type: 'put', key: 'k', value: 1 }
   ])
+  t.alike(await s.apply({ op: 'AGAIN', key: 'CD'.repeat(32) }, ack(), { index: mapIndex() }), [
+    { type: 'put', key: '.', value: { q: 'removeOplog' } },
+    { type: 'setContractSource', code: 'second' },
+    { type: 'removeOplog', pubkey: 'cd'.repeat(32) }
+  ], 'a later mutator of the same system path replaces the earlier one')
   await rejects(t, s.apply({ op: 'BADKEY' }, ack(), { index: mapIndex() }), 'CONTRACT_RUNTIME_ERROR', /64-character hex/)
   await rejects(t, s.apply({ op: 'BADCODE' }, ack(), { index: mapIndex() }), 'CONTRACT_RUNTIME_ERROR', /code must be a non-empty string/)
 })
@@ -239,8 +281,12 @@ test('sandbox - imports other than contract/assert/util are refused', async t =>
   t.is((await dyn.call('load', null, callCtx(mapIndex()))).response, 'refused')
 })
 
-test('sandbox - a contract without apply (or with a bad apply/process) does not load', async t => {
-  await rejects(t, sandbox(t, 'export function get () {}').ready(), 'CONTRACT_PARSE_ERROR', /must export apply/)
+test('sandbox - a contract without apply loads (its ops fail); a bad apply/process does not load', async t => {
+  const noApply = sandbox(t, 'export function get () { return 1 }')
+  await noApply.ready()
+  t.alike(noApply.methods, ['get'])
+  t.is((await noApply.call('get', null, callCtx(mapIndex()))).response, 1)
+  await rejects(t, noApply.apply({ op: 'X' }, ack(), { index: mapIndex() }), 'CONTRACT_RUNTIME_ERROR', /exports no apply/)
   await rejects(t, sandbox(t, 'export const apply = 5').ready(), 'CONTRACT_PARSE_ERROR', /apply must be a function/)
   await rejects(t, sandbox(t, 'export const apply = { A: 1 }').ready(), 'CONTRACT_PARSE_ERROR', /apply\.A must be a function/)
   await rejects(t, sandbox(t, 'export function apply () {}; export const process = 1').ready(), 'CONTRACT_PARSE_ERROR', /process must be a function/)
@@ -371,8 +417,8 @@ import { genUUID } from 'util'
 import { index } from 'contract'
 export async function apply (tx, op, ack) {
   const early = [Math.random(), genUUID()]
-  const stored = await tx.get('stored')
-  const listed = await index.list('s1')
+  const stored = (await index.get('/stored')).value
+  const listed = (await index.list('/')).map(e => [e.name, e.value])
   tx.put('values', {
     early,
     stored,
@@ -409,7 +455,7 @@ test('sandbox - apply is deterministic: same ack, same actions, on separate sand
   t.alike(again, first, 'the PRNG is reseeded for every apply')
   const v = (first[0] as { value: Record<string, unknown> }).value
   t.is(v.stored, 'yes')
-  t.alike(v.listed, [{ key: 's1', value: 1 }])
+  t.alike(v.listed, [['s1', 1], ['stored', 'yes']])
   t.is(v.now, ack(42).ts)
   t.is(v.date, ack(42).ts)
   t.is(v.same, true)
@@ -485,26 +531,40 @@ test('sandbox - escape attempts find no host', async t => {
   t.alike(r.globals, [])
 })
 
-test('sandbox - process(op) returns metadata, sees only index reads, and defaults to null', async t => {
+/** An index holding the participant records of PUBKEY (active) and OTHER (removed), plus `extra`. */
+const OTHER = 'cd'.repeat(32)
+function withInputs (extra: Array<[string, Json]> = []): Map<string, Json> {
+  return new Map<string, Json>([[inputKey(OTHER), { pubkey: OTHER, active: false }], [inputKey(PUBKEY), { pubkey: PUBKEY, active: true }], ...extra])
+}
+
+test('sandbox - process(op) returns metadata, sees index reads and the participants, and defaults to null', async t => {
   const s = sandbox(t, `
     import contract, { index, isWriter, oplog, listOplogs } from 'contract'
     export function apply () {}
     export async function process (op, emit) {
-      let oplogs
-      try { await listOplogs(); oplogs = 'listed' } catch (err) { oplogs = err.message }
-      return { receivedAt: Date.now(), value: await index.get('k'), isWriter, oplog, defaultIsWriter: contract.isWriter, emit: typeof emit, oplogs, op }
+      const oplogs = listOplogs()
+      let length
+      try { await oplogs[0].getLength(); length = 'read' } catch (err) { length = err.message }
+      let entry
+      try { await oplogs[0].get(0); entry = 'read' } catch (err) { entry = err.message }
+      return {
+        receivedAt: Date.now(), value: (await index.get('k')).value, isWriter, oplog: typeof oplog, defaultIsWriter: contract.isWriter,
+        emit: typeof emit, oplogs: oplogs.map(o => o.pubkey), length, entry, op
+      }
     }
     export async function nothing () {}
   `)
   const before = Date.now()
-  const meta = await s.process({ op: 'X', n: 1 }, { index: mapIndex(new Map([['k', 'v']])) }) as Record<string, unknown>
+  const meta = await s.process({ op: 'X', n: 1 }, { index: mapIndex(withInputs([['k', 'v']])) }) as Record<string, unknown>
   t.ok((meta.receivedAt as number) >= before, 'real clock in process')
   t.is(meta.value, 'v')
   t.is(meta.isWriter, false)
-  t.is(meta.oplog, null)
+  t.is(meta.oplog, 'undefined')
   t.is(meta.defaultIsWriter, false)
   t.is(meta.emit, 'undefined')
-  t.ok(/not available in process/.test(String(meta.oplogs)))
+  t.alike(meta.oplogs, [PUBKEY], 'listOplogs() in process: the active records of /.sys/inputs')
+  t.ok(/getLength\(\) is not available in process/.test(String(meta.length)), String(meta.length))
+  t.ok(/get\(\) is not available in process/.test(String(meta.entry)), String(meta.entry))
   t.alike(meta.op, { op: 'X', n: 1 })
 
   const none = sandbox(t, 'export function apply () {}')
@@ -516,34 +576,69 @@ test('sandbox - process(op) returns metadata, sees only index reads, and default
 test('sandbox - the contract module reflects the caller in calls only', async t => {
   const s = sandbox(t, `
     import contract, { isWriter, oplog, listOplogs } from 'contract'
-    export async function who () { return { isWriter, oplog, d: contract.isWriter, o: contract.oplog, oplogs: await listOplogs() } }
+    export async function who () {
+      const oplogs = listOplogs()
+      return {
+        isWriter, oplog: oplog === undefined ? null : oplog.pubkey, d: contract.isWriter, o: contract.oplog === undefined ? null : contract.oplog.pubkey,
+        same: contract.oplog === oplog, oplogs: oplogs.map(o => o.pubkey), sync: Array.isArray(oplogs),
+        length: oplog === undefined ? null : await oplog.getLength(), first: oplog === undefined ? null : await oplog.get(0)
+      }
+    }
     export async function apply (tx) {
       let err = null
-      try { await contract.listOplogs() } catch (e) { err = e.message }
-      tx.put('who', { isWriter, oplog, err })
+      const oplogs = contract.listOplogs()
+      try { await oplogs[0].getLength() } catch (e) { err = e.message }
+      tx.put('who', { isWriter, oplog: oplog === undefined ? 'undefined' : 'defined', oplogs: oplogs.map(o => o.pubkey), err })
     }
   `)
-  const oplogs = [{ pubkey: PUBKEY, active: true }]
-  const r = await s.call('who', null, callCtx(mapIndex(), { isWriter: true, oplog: PUBKEY, listOplogs: async () => oplogs }))
-  t.alike(r.response, { isWriter: true, oplog: PUBKEY, d: true, o: PUBKEY, oplogs })
-  t.alike(await s.apply({ op: 'X' }, ack(), { index: mapIndex() }), [{ type: 'put', key: 'who', value: { isWriter: false, oplog: null, err: 'listOplogs() is not available in apply' } }])
+  const asked: Array<[string, number?]> = []
+  const r = await s.call('who', null, callCtx(mapIndex(), {
+    isWriter: true,
+    oplog: PUBKEY,
+    listOplogs: async () => [OTHER, PUBKEY],
+    oplogLength: async hex => { asked.push([hex]); return 3 },
+    oplogGet: async (hex, seq) => { asked.push([hex, seq]); return { op: 'FIRST' } }
+  }))
+  t.alike(r.response, { isWriter: true, oplog: PUBKEY, d: true, o: PUBKEY, same: true, oplogs: [OTHER, PUBKEY], sync: true, length: 3, first: { op: 'FIRST' } })
+  t.alike(asked, [[PUBKEY], [PUBKEY, 0]], 'getLength() and get(seq) ask the host about the caller\'s oplog')
+  t.alike(await s.apply({ op: 'X' }, ack(), { index: mapIndex(withInputs()) }), [
+    { type: 'put', key: 'who', value: { isWriter: false, oplog: 'undefined', oplogs: [PUBKEY], err: 'oplog.getLength() is not available in apply (oplog lengths differ between peers)' } }
+  ])
   const r2 = await s.call('who', null, callCtx(mapIndex()))
-  t.alike(r2.response, { isWriter: false, oplog: null, d: false, o: null, oplogs: [] })
+  t.alike(r2.response, { isWriter: false, oplog: null, d: false, o: null, same: true, oplogs: [], sync: true, length: null, first: null })
 })
 
 test('sandbox - index.list passes its options and rejects bad ones', async t => {
   const s = sandbox(t, `
     import { index } from 'contract'
-    export async function list (p) { return await index.list(p.prefix, p.opts) }
+    export async function list (p) { return (await index.list(p.path, p.opts)).map(e => ({ ...e, seq: typeof e.seq })) }
     export function apply () {}
   `)
-  const index = mapIndex(new Map<string, Json>([['u/a', 1], ['u/b', 2], ['u/c', 3], ['v/a', 4]]))
-  const r = await s.call('list', { prefix: 'u/', opts: { limit: 2, reverse: true, gt: 'u/', lte: 'u/z' } }, callCtx(index))
-  t.alike(r.response, [{ key: 'u/c', value: 3 }, { key: 'u/b', value: 2 }])
-  t.alike(index.lists[0], { prefix: 'u/', opts: { limit: 2, reverse: true, gt: 'u/', lte: 'u/z' } })
-  t.alike((await s.call('list', { prefix: 'v/' }, callCtx(index))).response, [{ key: 'v/a', value: 4 }])
-  await rejects(t, s.call('list', { prefix: 'u/', opts: { limit: -1 } }, callCtx(index)), 'CONTRACT_RUNTIME_ERROR', /limit must be a non-negative integer/)
-  await rejects(t, s.call('list', { prefix: 3 }, callCtx(index)), 'CONTRACT_RUNTIME_ERROR', /prefix must be a string/)
+  const index = mapIndex(new Map<string, Json>([['u\x00a', 1], ['u\x00b', 2], ['u\x00c', 3], ['v\x00a', 4]]))
+  const entry = (path: string, value: Json): Json => ({ seq: 'number', container: false, name: path.slice(path.lastIndexOf('/') + 1), path, value })
+  const r = await s.call('list', { path: 'u/', opts: { limit: 2, reverse: true, offset: 0 } }, callCtx(index))
+  t.alike(r.response, [entry('/u/c', 3), entry('/u/b', 2)])
+  t.alike(index.lists[0], { dir: 'u', opts: { limit: 2, reverse: true, offset: 0 } }, 'the host gets the stored key and the checked options')
+  t.alike((await s.call('list', { path: '//v' }, callCtx(index))).response, [entry('/v/a', 4)])
+  t.alike(index.lists[1], { dir: 'v', opts: {} })
+  t.alike((await s.call('list', { path: '/' }, callCtx(index))).response, [
+    { seq: 'undefined', container: true, name: 'u', path: '/u' }, { seq: 'undefined', container: true, name: 'v', path: '/v' }
+  ], 'the root lists the two folders')
+  t.alike(index.lists[2], { dir: '', opts: {} })
+  const n = index.lists.length
+  for (const [opts, message] of [
+    [{ limit: -1 }, /limit must be a non-negative integer/],
+    [{ offset: 1.5 }, /offset must be a non-negative integer/],
+    [{ reverse: 'yes' }, /reverse must be a boolean/],
+    [{ gt: 'u/' }, /unknown option "gt"/],
+    [{ prefix: 'u' }, /unknown option "prefix"/],
+    [{ limit: 1, lte: 'u/z' }, /unknown option "lte"/]
+  ] as Array<[Json, RegExp]>) {
+    const err = await rejects(t, s.call('list', { path: 'u/', opts }, callCtx(index)), 'CONTRACT_RUNTIME_ERROR', message) as { details?: { name?: string } }
+    t.is(err.details?.name, 'TypeError')
+  }
+  await rejects(t, s.call('list', { path: 3 }, callCtx(index)), 'CONTRACT_RUNTIME_ERROR', /path must be a string/)
+  t.is(index.lists.length, n, 'refused options never reach the host')
 })
 
 test('sandbox - assert module', async t => {
@@ -586,8 +681,8 @@ test('sandbox - assert module', async t => {
 test('sandbox - many sequential reads in one entry', async t => {
   const s = sandbox(t, `
     import { index } from 'contract'
-    export async function sum (n) { let total = 0; for (let i = 0; i < n; i++) total += (await index.get('k' + i)) ?? 0; return total }
-    export async function apply (tx, op) { let total = 0; for (let i = 0; i < op.n; i++) total += (await tx.get('k' + i)) ?? 0; tx.put('sum', total) }
+    export async function sum (n) { let total = 0; for (let i = 0; i < n; i++) total += (await index.get('k' + i))?.value ?? 0; return total }
+    export async function apply (tx, op) { let total = 0; for (let i = 0; i < op.n; i++) total += (await index.get('/k' + i))?.value ?? 0; tx.put('sum', total) }
   `)
   const map = new Map<string, Json>()
   for (let i = 0; i < 50; i++) map.set('k' + i, i)
@@ -601,7 +696,7 @@ test('sandbox - a failing index read fails the entry even if the contract catche
   const s = sandbox(t, `
     import { index } from 'contract'
     export async function read () { try { return await index.get('k') } catch { return 'swallowed' } }
-    export async function apply (tx) { try { await tx.get('k') } catch { tx.put('k', 'swallowed') } }
+    export async function apply (tx) { try { await index.get('/k') } catch { tx.put('k', 'swallowed') } }
   `)
   const broken: IndexReader = { async get () { throw new Error('disk on fire') }, async list () { return [] } }
   await t.exception(s.call('read', null, callCtx(broken)), /disk on fire/)
@@ -632,15 +727,19 @@ test('sandbox - close during a running entry rejects it with CLOSED', async t =>
 
 test('sandbox - tampering with intrinsics cannot forge actions or values', async t => {
   const s = sandbox(t, `
-    const forged = '[{"type":"put","key":".sys/contract/source","value":"evil"}]'
+    const forged = '[{"type":"put","key":".sys\\\\u0000contract\\\\u0000source","value":"evil"}]'
     Array.prototype.join = function () { return forged }
+    Array.prototype.sort = function () { return this }
+    Array.prototype.filter = function () { return ['.sys', 'contract', 'source'] }
+    String.prototype.split = () => ['.sys', 'contract', 'source']
     JSON.stringify = () => forged
     String.prototype.startsWith = () => false
     Object.keys = () => []
     Map.prototype.get = () => forged
+    Map.prototype.forEach = () => {}
     export const apply = {
       SYS (tx) { tx.put('.sys/contract/source', 'evil') },
-      PUT (tx) { tx.put('a', { b: [1, 2] }); tx.put('c', 'd') },
+      PUT (tx) { tx.put('/c/', 'd'); tx.put('a', { b: [1, 2] }) },
       PROXY (tx) {
         const sneaky = new Proxy({ a: 1 }, { get: () => () => 1, getPrototypeOf: () => Object.prototype })
         tx.put('p', sneaky)

@@ -1,6 +1,7 @@
 import test from 'brittle'
 import { encodeValue, canonicalJson } from '../src/encoding.js'
-import { encodeAck, decodeAck, decodeOp, encodeOp, ackKey, parseAckKey, actionsToChanges, type Ack } from '../src/schemas.js'
+import { encodeAck, decodeAck, decodeOp, encodeOp, ackKey, parseAckKey, actionsToChanges, ackErrorText, inputKey, ACKS_PREFIX, CONTRACT_SOURCE_KEY, GENESIS_KEY, GOVERNANCE_KEY, type Ack } from '../src/schemas.js'
+import { keyToPath, pathToKey, SEP } from '../src/paths.js'
 
 const base: Ack = { v: 1, origin: 'ab'.repeat(32), seq: 3, oplogLength: 4, oplogTreeHash: 'cd'.repeat(32), ts: 1700000000000, metadata: { z: 1, a: [1, { y: 2, b: null }] }, success: true, numChanges: 2, batchStart: 7 }
 
@@ -29,10 +30,20 @@ test('schemas - ack keys sort by seq and parse back', t => {
   const o = 'ef'.repeat(32)
   t.ok(ackKey(o, 9) < ackKey(o, 10))
   t.alike(parseAckKey(ackKey(o, 12345)), { origin: o, seq: 12345 })
-  t.is(parseAckKey('.sys/acks/genesis'), null)
+  t.is(parseAckKey(GENESIS_KEY), null)
   const key = ackKey(o, 7)
-  for (const bad of [key.toUpperCase(), key + '0', key.slice(0, -1), key.replace(/\/0/, '-0'), key.slice(0, -1) + 'x', '.sys/ack/' + key.slice(10), key.replace('ef', 'eg')]) {
-    t.is(parseAckKey(bad), null, `not an ack key: ${bad}`)
+  t.is(key, pathToKey(`/.sys/acks/${o}/0000000000000007`), 'the stored key of /.sys/acks/{hex}/{16-digit seq}')
+  t.is(keyToPath(key), `/.sys/acks/${o}/0000000000000007`)
+  t.is(GENESIS_KEY, '.sys\x00acks\x00genesis')
+  t.is(CONTRACT_SOURCE_KEY, '.sys\x00contract\x00source')
+  t.is(inputKey(o), '.sys\x00inputs\x00' + o)
+  t.is(GOVERNANCE_KEY, '.sys\x00governance')
+  const rest = key.slice(ACKS_PREFIX.length)
+  for (const bad of [
+    key.toUpperCase(), key + '0', key.slice(0, -1), key.replace(SEP + '0', '-0'), key.replace(SEP + '0', '/0'), key.slice(0, -1) + 'x',
+    '.sys' + SEP + 'ack' + SEP + rest, '.sys/acks/' + o + '/0000000000000007', key.replace('ef', 'eg')
+  ]) {
+    t.is(parseAckKey(bad), null, `not an ack key: ${JSON.stringify(bad)}`)
   }
 })
 
@@ -47,4 +58,14 @@ test('schemas - a delete of an absent key is not a change', async t => {
   const has = async (k: string): Promise<boolean> => k === 'present'
   const changes = await actionsToChanges([{ type: 'del', key: 'absent' }, { type: 'put', key: 'absent', value: 1 }, { type: 'del', key: 'absent' }, { type: 'del', key: 'present' }], has)
   t.alike(changes.map(c => [c.type, c.key]), [['put', 'absent'], ['del', 'absent'], ['del', 'present']])
+})
+
+test('schemas - a failed op\'s ack error is "Name: message", as Vitra writes it', t => {
+  const guest = (name: string, message: string): Error & { details: Record<string, unknown> } => Object.assign(new Error(message), { details: { name } })
+  t.is(ackErrorText(guest('Error', 'TX failed')), 'Error: TX failed')
+  t.is(ackErrorText(guest('AssertionError', 'amount must be an integer')), 'AssertionError: amount must be an integer')
+  t.is(ackErrorText(guest('TypeError', 'an index entry is a record')), 'TypeError: an index entry is a record')
+  t.is(ackErrorText(guest('Thrown', 'the contract threw a bare string')), 'the contract threw a bare string', 'a thrown non-error: its message alone')
+  const host = new RangeError('no details')
+  t.is(ackErrorText(host), 'RangeError: no details', 'a host error without details: its own name')
 })

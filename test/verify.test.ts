@@ -4,10 +4,10 @@ import { join } from 'path'
 import { writeFileSync } from 'fs'
 import Corestore from 'corestore'
 import {
-  ContractFraudProof, Database, verifyFraudProof, verifyIndex, ackKey, StorageInMemory, type ContractMonitor
+  ContractFraudProof, Database, verifyFraudProof, verifyIndex, ackKey, keyToPath, StorageInMemory, type ContractMonitor
 } from '../src/index.js'
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
-import { contract, createDb, eventually, follow } from './helpers.js'
+import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
 import { LAB, LAB_V2 } from './fixtures/lab-contract.js'
 import { FIXTURES, buildFixture } from './fixtures/fraud-fixtures.js'
 
@@ -42,9 +42,10 @@ test('verify - an accepted timeout in the middle of a batch: later ops replay wi
   // The verifier applies the ops of a batch together, ahead of checking them. An op
   // acked as timed out (which it cannot reproduce) has no writes: the results it
   // computed ahead for the ops after it, on top of those writes, must not be used.
-  const source = `export const apply = {
+  const source = `import { index } from 'contract'
+  export const apply = {
     async W (tx, op) { tx.put('x', op.v) },
-    async R (tx, op, ack) { tx.put('r/' + ack.seq, await tx.get('x')) }
+    async R (tx, op, ack) { tx.put('r/' + ack.seq, (await index.get('x'))?.value ?? null) }
   }`
   const timedOut = (seq: number): boolean => seq === 1
   const db = await Database.create(new StorageInMemory(), {
@@ -57,7 +58,7 @@ test('verify - an accepted timeout in the middle of a batch: later ops replay wi
   t.teardown(() => db.close())
   await db.localOplog?.appendMany([{ op: 'W', v: 1 }, { op: 'W', v: 2 }, { op: 'R' }, { op: 'R' }])
   await db.executor?.sync()
-  t.is(await db.index.get('r/2'), 1, 'the op after the timeout saw the state without its write')
+  t.is(await valueAt(db, 'r/2'), 1, 'the op after the timeout saw the state without its write')
   const [, second] = await Promise.all([0, 1].map(async seq => await db.index.getAck(db.localOplog?.hex ?? '', seq)))
   t.is(second?.ack.errorCode, 'CONTRACT_TIMEOUT')
   t.is((await db.index.getAck(db.localOplog?.hex ?? '', 3))?.ack.batchStart, second?.ack.batchStart, 'all in one batch')
@@ -79,7 +80,7 @@ test('verify - failures, timeouts, Math.random/Date, source changes and particip
   t.ok(await eventually(async () => { await peer.refresh(); return peer.isParticipant }))
   await (await peer.call('put', { key: 'p', value: 3 })).whenProcessed({ timeout: 10000 })
   await (await db.call('send', { op: { op: 'REMOVE', pubkey: log.hex } })).whenProcessed()
-  t.is(await db.index.get('b'), 4, 'v2 ran')
+  t.is(await valueAt(db, '/b'), 4, 'v2 ran')
   await t.execution(db.verify(), 'verifies on the executor')
   t.ok(await eventually(async () => peer.index.version === db.index.version))
   await t.execution(peer.verify(), 'verifies on a replica')
@@ -196,5 +197,5 @@ test('verify - fraud proof JSON verifies in a fresh process; tampering is reject
   const otherEntry = JSON.parse(json)
   otherEntry.evidence.entry.value = otherEntry.evidence.entry.value.replace(/.$/, (c: string) => c === '0' ? '1' : '0')
   await t.exception(() => verifyFraudProof(otherEntry), /tree hash|proof/i)
-  t.ok(await db.index.get(ackKey(db.localOplog?.hex as string, 0)))
+  t.ok(await db.index.get(keyToPath(ackKey(db.localOplog?.hex as string, 0))))
 })

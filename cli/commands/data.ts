@@ -60,26 +60,26 @@ export function humanResult (out: Output, r: TxResult | null, i: number): string
   return [head, ...r.changes.map(c => c.type === 'put' ? `      put ${c.path} = ${out.compact(c.value)}` : `      del ${c.path}`)]
 }
 
-/** `vitra get <path>`: the value at a path (null when absent). */
+/** `vitra get <path>`: the entry at a path (`{ seq, container, name, path, value }`, or null when absent). */
 export async function getCommand (s: Session, path: string): Promise<number> {
   const db = await s.open()
-  const value = await db.index.get(path)
-  s.out.result({ path, value, found: value !== null }, () => value === null ? `null (nothing at "${path}")` : s.out.value(value))
+  const entry = await db.index.get(path)
+  s.out.result(entry ?? null, () => entry === undefined ? `null (nothing at "${path}")` : s.out.value(entry.value ?? null))
   return EXIT.OK
 }
 
 export interface ListOptions { limit?: number, reverse?: boolean, all?: boolean }
 
-/** `vitra list [prefix]`: entries in key order; `.sys/` entries only with --all or a `.sys` prefix. */
-export async function listCommand (s: Session, prefix: string, o: ListOptions = {}): Promise<number> {
+/** `vitra list [path]`: the folder listing of a path (sub-folders end in `/`); `/.sys` only with --all or a `/.sys` path. */
+export async function listCommand (s: Session, path: string, o: ListOptions = {}): Promise<number> {
   const db = await s.open()
-  const showSys = o.all === true || prefix.startsWith('.sys')
-  const entries = (await db.index.list(prefix, { reverse: o.reverse }))
-    .filter(e => showSys || !e.key.startsWith('.sys/'))
+  const showSys = o.all === true || /^\/*\.sys(\/|$)/.test(path)
+  const entries = (await db.index.list(path, { reverse: o.reverse }))
+    .filter(e => showSys || e.path !== '/.sys')
     .slice(0, o.limit ?? Infinity)
   s.out.result(entries, () => entries.length === 0
-    ? `(no entries${prefix === '' ? '' : ` under "${prefix}"`})`
-    : s.out.table(['key', 'value'], entries.map(e => [e.key, clip(s.out.compact(e.value), 100)])))
+    ? `(no entries${path === '' || path === '/' ? '' : ` under "${path}"`})`
+    : s.out.table(['path', 'value'], entries.map(e => [e.container ? e.path + '/' : e.path, e.value === undefined ? '' : clip(s.out.compact(e.value), 100)])))
   return EXIT.OK
 }
 
@@ -97,15 +97,15 @@ async function indexHistory (s: Session, db: Database, o: HistoryOptions): Promi
   const end = o.limit === undefined ? db.index.core.length : Math.min(db.index.core.length, start + o.limit)
   const entries: HistoryEntry[] = []
   for await (const e of db.index.history({ gte: start, lt: end })) entries.push(e)
-  s.out.result(entries, () => entries.length === 0 ? '(no entries)' : s.out.table(['seq', 'type', 'key', 'value'], entries.map(e => [
-    String(e.seq), e.type, e.key, e.type === 'del' ? '' : clip(describeValue(s.out, e.key, e.value), 90)
+  s.out.result(entries, () => entries.length === 0 ? '(no entries)' : s.out.table(['seq', 'type', 'path', 'value'], entries.map(e => [
+    String(e.seq), e.type, e.path, e.type === 'del' ? '' : clip(describeValue(s.out, e.path, e.value), 90)
   ])))
   return EXIT.OK
 }
 
-function describeValue (out: Output, key: string, value: JsonValue | null): string {
-  if (key === '.sys/contract/source') return `(contract source, ${String(value).length} characters)`
-  if (key.startsWith('.sys/acks/') && key !== '.sys/acks/genesis' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+function describeValue (out: Output, path: string, value: JsonValue | null): string {
+  if (path === '/.sys/contract/source') return `(contract source, ${String(value).length} characters)`
+  if (path.startsWith('/.sys/acks/') && path !== '/.sys/acks/genesis' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const a = value as Record<string, JsonValue>
     return `ack ${short(String(a.origin))}/${String(a.seq)} ${a.success === true ? 'ok' : `failed: ${String(a.error)}`}, ${String(a.numChanges)} change(s)`
   }

@@ -6,7 +6,7 @@
  */
 import messages from 'hyperbee/lib/messages.js'
 import {
-  ackKey, decodeValue, encodeValue, InvalidProofError, verifyFraudProof, verifyInclusionProof,
+  ackKey, decodeValue, encodeValue, InvalidProofError, pathToKey, verifyFraudProof, verifyInclusionProof,
   verifyLogForkProof, verifyRangeProof, type InclusionProof, type JsonValue, type TxResult
 } from '../../src/index.js'
 import { EXIT, usageError } from '../errors.js'
@@ -109,7 +109,7 @@ export function checkTxRecord (rec: TxRecord, results: Array<TxResult | null> | 
     }
     r.changes.forEach((c, j) => {
       const e = provenEntry(c.proof, rec.database, r.ackSeq + 1 + j, `op #${i} write ${j}`)
-      const same = e.key === c.path && (c.type === 'del' ? e.value === null : e.value !== null && e.value.equals(encodeValue(c.value)))
+      const same = e.key === pathToKey(c.path) && (c.type === 'del' ? e.value === null : e.value !== null && e.value.equals(encodeValue(c.value)))
       if (!same) throw new InvalidProofError('evidence-mismatch', `op #${i}: write ${j} does not match its proof`)
     })
     checks.push(`op #${i}: executed (${r.success ? 'ok' : 'failed'}), ack at index seq ${r.ackSeq} and ${r.changes.length} write(s) proven`)

@@ -1,7 +1,10 @@
 /**
- * The index log: a Hyperbee (keys UTF-8, values canonical JSON bytes) that only
- * the executor can sign. Reading helpers for the `.sys/` layout live here;
- * writing the ack/write transactions is the executor's job.
+ * The index log: a Hyperbee (keys: path segments joined by NUL, see paths.ts;
+ * values: canonical JSON bytes) that only the executor can sign. Its public
+ * reads speak Vitra's language: paths and entries (`{ seq, container, name, path,
+ * value }`), folder listings, history entries with paths. Reading helpers for the
+ * `/.sys/` layout (by stored key) live here too; writing the ack/write
+ * transactions is the executor's job.
  */
 import Hyperbee from 'hyperbee'
 import messages from 'hyperbee/lib/messages.js'
@@ -9,17 +12,27 @@ import { readBlocks } from './blocks.js'
 import type Hypercore from 'hypercore'
 import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'
 import { InvalidArgumentError, PermissionError } from '../errors.js'
+import { InvalidPathError, isSysKey, keyName, keyToPath, pathToKey } from '../paths.js'
+import { listFolder, type FolderListOptions } from './shallow-list.js'
+import { closeCorestore, openCorestore, StorageInMemory, type Storage } from '../storage.js'
+import type { ListedItem } from '../../sandbox/types.js'
 import {
   ackKey, ackPrefix, CONTRACT_SOURCE_KEY, decodeAck, decodeInput, GENESIS_KEY, INPUTS_PREFIX,
   type Ack, type InputRecord
 } from '../schemas.js'
 
-/** An entry as returned by `list` and `history`. */
-export interface IndexEntry { seq: number, key: string, value: JsonValue }
-export interface HistoryEntry { type: 'put' | 'del', seq: number, key: string, value: JsonValue | null }
-export interface ListOptions { limit?: number, reverse?: boolean, gt?: string, gte?: string, lt?: string, lte?: string }
+/** An entry as `get` and `list` return it (Vitra's IndexLogEntry). A folder in a listing has `container: true` (and no seq or value unless the path holds a value too). */
+export interface IndexEntry { seq: number | undefined, container: boolean, name: string, path: string, value: JsonValue | undefined }
+/** One index write as `history` yields it (Vitra's IndexHistoryEntry). */
+export interface HistoryEntry { type: 'put' | 'del', seq: number, path: string, name: string, value: JsonValue | null }
+/** Options of `list` (Vitra's). */
+export type ListOptions = FolderListOptions
+/** Options of `history` (Hyperbee's history stream: seq bounds, live, reverse, limit). */
+export interface HistoryOptions { gt?: number, gte?: number, lt?: number, lte?: number, live?: boolean, reverse?: boolean, limit?: number }
 /** A direct write, for `dangerousBatch`. */
 export type DirectWrite = { type: 'put', path: string, value: unknown } | { type: 'del', path: string }
+/** An internal read by stored key: its seq and decoded value. */
+export interface KeyedEntry { seq: number, key: string, value: JsonValue }
 
 /** A raw index entry: what Hyperbee's history stream yields, without decoding the value. */
 export interface RawEntry { seq: number, type: 'put' | 'del', key: string, value: Buffer | null }
@@ -54,8 +67,13 @@ export function openBee (core: Hypercore): Hyperbee {
   return new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'binary' })
 }
 
+let standalone = 0
+
+/** Key-range options (stored keys, relative to a prefix). */
+export interface RangeOptions { limit?: number, reverse?: boolean, gt?: string, gte?: string, lt?: string, lte?: string }
+
 /** Range options covering every key that starts with `prefix`, narrowed by opts. */
-export function prefixRange (prefix: string, opts: ListOptions = {}): Record<string, unknown> {
+export function prefixRange (prefix: string, opts: RangeOptions = {}): Record<string, unknown> {
   const range: Record<string, unknown> = { gte: prefix, lt: prefix + '\uffff' }
   if (opts.gt !== undefined) { delete range.gte; range.gt = prefix + opts.gt }
   if (opts.gte !== undefined) range.gte = prefix + opts.gte
@@ -71,6 +89,27 @@ export class IndexLog {
 
   constructor (bee: Hyperbee) { this.bee = bee }
 
+  /**
+   * A standalone index log in `storage` (Vitra's `IndexLog.create`): a new writable
+   * Hyperbee with no genesis, for trying paths and listings; not a database. close()
+   * closes its storage too.
+   */
+  static async create (storage: Storage): Promise<IndexLog> {
+    const store = openCorestore(storage)
+    const core = store.get({ name: 'standalone-index-' + Date.now().toString(36) + '-' + String(++standalone) })
+    const log = new IndexLog(openBee(core))
+    log.onClose = async () => {
+      if (await closeCorestore(storage, store) && storage instanceof StorageInMemory) storage.destroy()
+    }
+    await log.ready()
+    return log
+  }
+
+  private onClose: (() => Promise<void>) | null = null
+
+  /** Blocks in the log (header included), as Vitra's `length`. */
+  get length (): number { return this.bee.core.length }
+
   get core (): Hypercore { return this.bee.core }
   get key (): Buffer { return this.bee.core.key }
   get writable (): boolean { return this.bee.core.writable }
@@ -79,37 +118,58 @@ export class IndexLog {
 
   async ready (): Promise<void> { await this.bee.ready() }
 
-  /** The value at `key`, or null. */
-  async get (key: string): Promise<JsonValue | null> {
+  /** The entry at `path` (`/a/b`, `a/b` and `/a/b/` are one path), or undefined. */
+  async get (path: string): Promise<IndexEntry | undefined> {
+    const key = checkedKey(path, 'get')
+    if (key === '') return undefined
+    const e = await this.bee.get(key)
+    return e === null ? undefined : toEntry(key, e.seq, decodeValue(e.value), false)
+  }
+
+  /** The folder listing of `path`: its entries and sub-folders (`container: true`), in key order. */
+  async list (path = '/', opts: ListOptions = {}): Promise<IndexEntry[]> {
+    const items = await this.listKeys(checkedKey(path, 'list'), checkListOptions(opts))
+    return items.map(it => toEntry(it.key, it.seq, it.value, it.container))
+  }
+
+  /** Every put and del since genesis (or within the seq bounds), in index order. */
+  async * history (opts: HistoryOptions = {}): AsyncGenerator<HistoryEntry> {
+    for await (const e of this.bee.createHistoryStream(opts)) {
+      const key = e.key as string
+      yield { type: e.type, seq: e.seq, path: keyToPath(key), name: keyName(key), value: e.value === null ? null : decodeValue(e.value) }
+    }
+  }
+
+  /** The seq and value at a stored key, or null (the host side of a contract's index.get). */
+  async getKeyed (key: string): Promise<{ seq: number, value: JsonValue } | null> {
+    const e = await this.bee.get(key)
+    return e === null ? null : { seq: e.seq, value: decodeValue(e.value) }
+  }
+
+  /** The folder listing of a stored key ('' for the root), as the host gives it to a contract. */
+  async listKeys (dir: string, opts: ListOptions = {}): Promise<ListedItem[]> {
+    const items = await listFolder(async range => {
+      const e = await this.bee.peek(range)
+      return e === null ? null : { key: e.key as string, seq: e.seq, value: e.value as Buffer }
+    }, dir, opts)
+    return items.map(it => it.value === undefined ? { key: it.key, container: it.container } : { key: it.key, seq: it.seq, value: decodeValue(it.value), container: it.container })
+  }
+
+  /** The value at a stored key (internal reads of the `/.sys/` layout), or null. */
+  async getValue (key: string): Promise<JsonValue | null> {
     const e = await this.bee.get(key)
     return e === null ? null : decodeValue(e.value)
   }
 
-  /** The raw entry at `key` (seq and undecoded bytes), or null. */
+  /** The raw entry at a stored key (seq and undecoded bytes), or null. */
   async getEntry (key: string): Promise<{ seq: number, value: Buffer } | null> {
     const e = await this.bee.get(key)
     return e === null ? null : { seq: e.seq, value: e.value as Buffer }
   }
 
-  /** Entries whose key starts with `prefix` (all keys for ''), in key order. */
-  async list (prefix = '', opts: ListOptions = {}): Promise<IndexEntry[]> {
-    const out: IndexEntry[] = []
-    for await (const e of this.bee.createReadStream(prefixRange(prefix, opts))) {
-      out.push({ seq: e.seq, key: e.key as string, value: decodeValue(e.value) })
-    }
-    return out
-  }
-
-  /** Every put and del since genesis (or from `gte`), in index order. */
-  async * history (opts: { gte?: number, lt?: number, live?: boolean } = {}): AsyncGenerator<HistoryEntry> {
-    for await (const e of this.bee.createHistoryStream(opts)) {
-      yield { type: e.type, seq: e.seq, key: e.key as string, value: e.value === null ? null : decodeValue(e.value) }
-    }
-  }
-
   /** The contract source stored in the index. */
   async contractSource (): Promise<string | null> {
-    const v = await this.get(CONTRACT_SOURCE_KEY)
+    const v = await this.getValue(CONTRACT_SOURCE_KEY)
     return typeof v === 'string' ? v : null
   }
 
@@ -137,7 +197,9 @@ export class IndexLog {
   /** The entries at index seqs [start, end) (puts and dels), values decoded, read in one batch. */
   async entries (start: number, end: number): Promise<HistoryEntry[]> {
     if (start < 1 || end > this.core.length) throw new InvalidArgumentError(`No index entries at seqs ${start}..${end - 1} (index length ${this.core.length})`)
-    return (await readEntries(this.core, start, end)).map(e => ({ type: e.type, seq: e.seq, key: e.key, value: e.value === null || e.value.length === 0 ? null : decodeValue(e.value) }))
+    return (await readEntries(this.core, start, end)).map(e => ({
+      type: e.type, seq: e.seq, path: keyToPath(e.key), name: keyName(e.key), value: e.value === null || e.value.length === 0 ? null : decodeValue(e.value)
+    }))
   }
 
   /**
@@ -146,14 +208,63 @@ export class IndexLog {
    */
   async dangerousBatch (writes: DirectWrite[]): Promise<void> {
     if (!this.writable) throw new PermissionError('NOT_EXECUTOR', 'Only the executor can write to the index')
+    const checked = writes.map(w => {
+      if (w === null || typeof w !== 'object' || (w.type !== 'put' && w.type !== 'del')) throw new InvalidArgumentError(`dangerousBatch: unknown write type ${JSON.stringify((w as { type?: unknown })?.type)} (put or del)`)
+      const key = checkedKey(w.path, 'dangerousBatch')
+      if (key === '') throw new InvalidArgumentError('dangerousBatch: cannot write to / (give a path such as /counter)')
+      return w.type === 'put' ? { type: 'put' as const, key, value: encodeValue(w.value) } : { type: 'del' as const, key }
+    })
     const b = this.bee.batch()
-    for (const w of writes) {
-      if (w.type === 'put') await b.put(w.path, encodeValue(w.value))
-      else if (w.type === 'del') await b.del(w.path)
-      else throw new InvalidArgumentError(`dangerousBatch: unknown write type ${(w as { type: string }).type}`)
+    for (const w of checked) {
+      if (w.type === 'put') await b.put(w.key, w.value)
+      else await b.del(w.key)
     }
     await b.flush()
   }
 
-  async close (): Promise<void> { await this.bee.close() }
+  /** Copy every entry of `other` outside `/.sys/` into this index, bypassing the contract (for Database.createSandbox). */
+  async dangerousCopyState (other: IndexLog): Promise<void> {
+    if (!this.writable) throw new PermissionError('NOT_EXECUTOR', 'Only the executor can write to the index')
+    let b = this.bee.batch()
+    let n = 0
+    for await (const e of other.bee.createReadStream()) {
+      if (isSysKey(e.key as string)) continue
+      await b.put(e.key, e.value)
+      if (++n % 1000 === 0) { await b.flush(); b = this.bee.batch() }
+    }
+    await b.flush()
+  }
+
+  async close (): Promise<void> {
+    await this.bee.close()
+    await this.onClose?.()
+  }
+}
+
+/** The stored key of a path given to the API (INVALID_ARGUMENT when it cannot name an entry). */
+function checkedKey (path: unknown, fn: string): string {
+  try {
+    return pathToKey(path as string)
+  } catch (err) {
+    if (err instanceof InvalidPathError) throw new InvalidArgumentError(`${fn}: ${err.message}`)
+    throw err
+  }
+}
+
+function checkListOptions (opts: unknown): ListOptions {
+  if (opts === undefined || opts === null) return {}
+  if (typeof opts !== 'object') throw new InvalidArgumentError('list: options must be an object')
+  const o = opts as Record<string, unknown>
+  for (const k of Object.keys(o)) {
+    if (k !== 'reverse' && k !== 'offset' && k !== 'limit') throw new InvalidArgumentError(`list: unknown option "${k}" (the options are reverse, offset and limit)`)
+  }
+  if (o.reverse !== undefined && typeof o.reverse !== 'boolean') throw new InvalidArgumentError('list: reverse must be a boolean')
+  for (const k of ['offset', 'limit']) {
+    if (o[k] !== undefined && (!Number.isSafeInteger(o[k]) || (o[k] as number) < 0)) throw new InvalidArgumentError(`list: ${k} must be a non-negative integer`)
+  }
+  return o as ListOptions
+}
+
+function toEntry (key: string, seq: number | undefined, value: JsonValue | undefined, container: boolean): IndexEntry {
+  return { seq, container, name: keyName(key), path: keyToPath(key), value }
 }

@@ -28,6 +28,8 @@ export class Oplog {
 
   get key (): Buffer { return this.core.key }
   get hex (): string { return this.core.key.toString('hex') }
+  /** The key, as Vitra names it. */
+  get pubkey (): Buffer { return this.core.key }
   get length (): number { return this.core.length }
   /** Hex ed25519 public key of the oplog's signer (what PoA signatories are named by). */
   get publicKey (): string { return Buffer.from(this.core.manifest.signers[0].publicKey as Uint8Array).toString('hex') }

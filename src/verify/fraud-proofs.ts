@@ -21,6 +21,7 @@ import type { SandboxLimits } from '../../sandbox/types.js'
 import { verifyInclusionProof, inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'
 import { readSignedHead, readManifest, verifySignedHead, type ManifestJSON, type SignedHead } from './signed-head.js'
 import { checkOutcome, FraudCode, type FraudCodeName, type Violation } from './replay.js'
+import { vitraDetails, type VitraDetails } from './vitra-names.js'
 import { readReplayEvidence, verifyReplayEvidence, type ProvenIndexEntry as ReplayedEntry, type ReplayEvidence, type VerifiedReplay } from './replay-evidence.js'
 
 export const FRAUD_PROOF_TYPE = 'vitra/contract-fraud-proof'
@@ -61,12 +62,19 @@ export interface FraudProofJSON {
   evidence: FraudEvidence
 }
 
-/** A violation of the contract by the executor. Thrown by `db.verify()`, emitted by monitors. */
+/**
+ * A violation of the contract by the executor. Thrown by `db.verify()`, emitted by monitors.
+ * `violation` (and the JSON) carry vitra's stable code (`CHANGE_MISMATCH`, ...);
+ * `details` shows the same violation as Vitra 0.1.3 does (`{ code: 'ChangeMismatchError', description, data }`).
+ */
 export class ContractFraudProof extends VitraError {
   readonly proof: FraudProofJSON
+  /** The violation as Vitra shows it: `{ code: 'ChangeMismatchError', description, data }` (set by the constructor). */
+  declare readonly details: VitraDetails & Record<string, unknown>
 
   constructor (proof: FraudProofJSON) {
-    super('CONTRACT_FRAUD', `Executor violated the contract: ${proof.details.code}: ${proof.details.description}`, { code: proof.details.code })
+    // details: the violation as Vitra names it (details.code 'ProcessedOutOfOrderError', ...); violation.code is vitra's own
+    super('CONTRACT_FRAUD', `Executor violated the contract: ${proof.details.code}: ${proof.details.description}`, vitraDetails(proof.details) as unknown as Record<string, unknown>)
     this.proof = proof
   }
 

@@ -12,7 +12,7 @@ import { decodeAck, decodeOp, parseAckKey, type Ack } from '../schemas.js'
 import { MAX_RUN_ITEMS } from '../../sandbox/contract-sandbox.js'
 import type { AckInfo, Json, RunItem, RunResult, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import type { IndexBlock, ReplayEnv } from './replay.js'
-import { stateView, type StateReader } from './state-view.js'
+import { stateView, type Overlay, type StateReader } from './state-view.js'
 
 export interface LogEnvOptions {
   /** The index (a read-only session is fine). */
@@ -150,7 +150,7 @@ export class LogReplayEnv implements ReplayEnv {
     return hash
   }
 
-  async stateAt (batchStart: number, overlay: Map<string, Buffer | null>): Promise<StateReader> {
+  async stateAt (batchStart: number, overlay: Overlay): Promise<StateReader> {
     if (this.checkout === null || this.checkout.version !== batchStart) {
       await this.checkout?.bee.close()
       this.checkout = { version: batchStart, bee: this.opts.bee.checkout(batchStart) }

@@ -15,7 +15,7 @@
  * Every head's signature is checked with the key's manifest, which must hash to the key.
  */
 import type Hypercore from 'hypercore'
-import { InvalidArgumentError, InvalidProofError } from '../errors.js'
+import { InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
 import { extensionIndexes, flatLeaves, fullRoots, signatureFromMultisig, treeHash, type TreeNode } from './hypercore-crypto.js'
 import {
   captureSignedHead, checkHeadSignature, checkManifest, coreManifest, createConsistencyProof, extendTree, nodeFromJSON, nodeToJSON,
@@ -55,13 +55,14 @@ export interface VerifiedLogFork {
 }
 
 /** Evidence that a log key signed two incompatible histories. */
-export class LogForkFraudProof {
+export class LogForkFraudProof extends VitraError {
   readonly key: string
   readonly manifest: ManifestJSON
   readonly heads: [HeadJSON, HeadJSON]
   readonly consistency: ForkConsistencyJSON | null
 
   private constructor (json: LogForkProofJSON) {
+    super('LOG_FORK', `Log ${json.key.slice(0, 8)}… signed two histories that do not extend one another (a fork)`)
     this.key = json.key
     this.manifest = json.manifest
     this.heads = json.heads

@@ -4,14 +4,20 @@
  * never thrown into the void. Optionally persists a checkpoint file so that a
  * restarted monitor resumes where it stopped.
  *
- * Events: 'verified' (length), 'violation' (proof), 'unverifiable' (CouldNotVerifyError:
- * logs missing for now; it retries when the logs grow), 'error' (anything else).
+ * Events: 'validated' (each index entry once verified, as `db.index.history` gives it:
+ * `{ type, seq, path, name, value }`, in index order; Vitra's event), 'verified'
+ * (length, once per verified stretch), 'violation' (proof), 'unverifiable'
+ * (CouldNotVerifyError: logs missing for now; it retries when the logs grow),
+ * 'error' (anything else).
  */
 import { EventEmitter } from 'events'
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
 import { VitraError } from '../errors.js'
 import type { ContractFraudProof } from './fraud-proofs.js'
 import { Verifier, type Checkpoint, type VerifierOptions } from './verifier.js'
+import { decodeValue } from '../encoding.js'
+import type { HistoryEntry, RawEntry } from '../logs/index-log.js'
+import { keyName, keyToPath } from '../paths.js'
 
 export interface MonitorOptions extends Omit<VerifierOptions, 'checkpoint'> {
   /** Where to persist the checkpoint (JSON). Read at start when it exists. */
@@ -40,11 +46,19 @@ export class ContractMonitor extends EventEmitter {
 
   async ready (): Promise<void> {
     const checkpoint = this.opts.checkpoint ?? readCheckpoint(this.opts.checkpointFile)
-    this.verifier = new Verifier({ ...this.opts, checkpoint: checkpoint ?? undefined })
+    this.verifier = new Verifier({
+      ...this.opts,
+      checkpoint: checkpoint ?? undefined,
+      // entries are decoded for 'validated' only while someone listens
+      onEntry: e => { if (this.listenerCount('validated') > 0) this.emit('validated', historyEntry(e)) }
+    })
     await this.verifier.ready()
     this.opts.index.on('append', this.onAppend)
-    await this.run()
+    await this.start()
   }
+
+  /** The first pass over what the index holds: before ready() resolves (vitra/compat's monitor defers it, as Vitra's does). */
+  protected async start (): Promise<void> { await this.run() }
 
   /** Index entries below this are verified. */
   get verifiedLength (): number { return this.verifier?.verifiedLength ?? 0 }
@@ -56,7 +70,7 @@ export class ContractMonitor extends EventEmitter {
     }
   }
 
-  private kick (): void {
+  protected kick (): void {
     if (this.closed || this.violation !== null) return
     if (this.running) { this.again = true; return }
     this.run().catch(err => this.emit('error', err))
@@ -124,4 +138,10 @@ function readCheckpoint (file: string | undefined): Checkpoint | null {
   } catch (err) {
     throw new VitraError('INVALID_CHECKPOINT', `Checkpoint ${file} is not valid JSON: ${(err as Error).message}`)
   }
+}
+
+function historyEntry (e: RawEntry): HistoryEntry {
+  // a verified put always decodes: its bytes are an ack, a genesis record, or a replayed write
+  const value = e.value === null || e.value.length === 0 ? null : decodeValue(e.value)
+  return { type: e.type, seq: e.seq, path: keyToPath(e.key), name: keyName(e.key), value }
 }

@@ -171,7 +171,7 @@ export async function recordReplayReads (opts: RecordReplayReadsOptions): Promis
   const ack = await readAck(bee.core, ackSeq)
   const overlay: Overlay = new Map()
   for await (const e of bee.createHistoryStream({ gte: ack.batchStart, lt: ackSeq })) {
-    overlay.set(e.key as string, e.type === 'put' && e.value !== null ? e.value as Buffer : null)
+    overlay.set(e.key as string, e.type === 'put' && e.value !== null ? { seq: e.seq, value: e.value as Buffer } : null)
   }
   const reads: IndexRead[] = []
   const checkout = bee.checkout(ack.batchStart, { keyEncoding: 'utf-8', valueEncoding: 'binary' })
@@ -255,7 +255,7 @@ export async function verifyReplayEvidence (evidence: ReplayEvidence | unknown, 
       if (ackOf(e, mismatch).batchStart !== batchStart) mismatch(`the ack at ${e.seq} is not in the batch starting at ${batchStart}`)
     }
     const bytes = e.type === 'put' && e.value !== null ? e.value : null
-    overlay.set(e.key, bytes)
+    overlay.set(e.key, bytes === null ? null : { seq: e.seq, value: bytes })
     if (e.key === CONTRACT_SOURCE_KEY && bytes !== null) source = json(bytes, mismatch) as string
   }
 

@@ -15,7 +15,8 @@ import {
   INPUTS_PREFIX, isSysKey, parseAckKey, type Ack, type Change
 } from '../schemas.js'
 import type { AckInfo, TxAction } from '../../sandbox/types.js'
-import type { StateReader } from './state-view.js'
+import type { Overlay, StateReader } from './state-view.js'
+import { keyToPath } from '../paths.js'
 import { parseGovernance, type Governance } from '../contract-runtime.js'
 
 /** Stable codes of the violations a replay detects. */
@@ -71,14 +72,14 @@ export interface ReplayState {
   batchStart: number
   /** Index seq of the last ack (or of the genesis marker). */
   lastAck: number
-  /** Writes since batchStart (including acks): key → bytes, null for a delete. */
-  overlay: Map<string, Buffer | null>
+  /** Writes since batchStart (including acks): key → the entry (seq, bytes), null for a delete. */
+  overlay: Overlay
   pending: Pending | null
 }
 
 /** JSON form of a ReplayState (a monitor checkpoint). */
 export interface SerializedState {
-  v: 1
+  v: 2
   length: number
   genesisDone: boolean
   source: string | null
@@ -86,7 +87,7 @@ export interface SerializedState {
   inputs: Record<string, InputState>
   batchStart: number
   lastAck: number
-  overlay: Array<[string, string | null]>
+  overlay: Array<[string, [number, string] | null]>
   pending: { ackSeq: number, origin: string, seq: number, expected: Array<{ type: 'put' | 'del', key: string, value: string | null }>, next: number } | null
 }
 
@@ -100,7 +101,7 @@ export interface ReplayEnv {
   /** Hex tree hash of oplog `origin` at `length` (throws CouldNotVerifyError when the replica is shorter). */
   oplogTreeHash (origin: string, length: number): Promise<string>
   /** The state at `batchStart` with `overlay` applied. */
-  stateAt (batchStart: number, overlay: Map<string, Buffer | null>): Promise<StateReader>
+  stateAt (batchStart: number, overlay: Overlay): Promise<StateReader>
   /** Run `apply` of the contracts (`source` + governance), routed as the executor does (throws a VitraError when the contract fails). */
   apply (source: string, op: JsonValue, ack: AckInfo, state: StateReader, governance: Governance | null, opJson?: string): Promise<TxAction[]>
   /** Throws a VitraError when `source` (with the governance's system contract) does not compile. */
@@ -150,10 +151,11 @@ function fraud (code: FraudCodeName, seq: number, description: string, data: Rec
 }
 
 async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Promise<Violation | null> {
-  const bad = (why: string): Violation => fraud(FraudCode.GENESIS_MALFORMED, e.seq, `Malformed genesis: ${why}`, { key: e.key })
-  if (e.type !== 'put' || e.value === null) return bad(`a delete of ${e.key}`)
+  const path = keyToPath(e.key)
+  const bad = (why: string): Violation => fraud(FraudCode.GENESIS_MALFORMED, e.seq, `Malformed genesis: ${why}`, { path })
+  if (e.type !== 'put' || e.value === null) return bad(`a delete of ${path}`)
   let value: JsonValue
-  try { value = decodeValue(e.value) } catch { return bad(`${e.key} is not a JSON value`) }
+  try { value = decodeValue(e.value) } catch { return bad(`${path} is not a JSON value`) }
   if (e.key === CONTRACT_SOURCE_KEY) {
     if (state.source !== null || typeof value !== 'string') return bad('the contract source is repeated or not a string')
     state.source = value
@@ -162,8 +164,8 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
     state.governance = value
   } else if (e.key.startsWith(INPUTS_PREFIX)) {
     let rec
-    try { rec = decodeInput(e.value) } catch { return bad(`${e.key} is not an input record`) }
-    if (e.key !== INPUTS_PREFIX + rec.pubkey) return bad(`${e.key} names another key than its record`)
+    try { rec = decodeInput(e.value) } catch { return bad(`${path} is not an input record`) }
+    if (e.key !== INPUTS_PREFIX + rec.pubkey) return bad(`${path} names another key than its record`)
     state.inputs[rec.pubkey] = { active: rec.active, nextSeq: 0, ackAt: -1 }
   } else if (e.key === GENESIS_KEY) {
     if (state.source === null) return bad('no contract source before the genesis marker')
@@ -175,7 +177,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
     state.genesisDone = true
     state.lastAck = e.seq
   } else {
-    return bad(`unexpected key ${e.key}`)
+    return bad(`unexpected path ${path}`)
   }
   return null
 }
@@ -189,7 +191,7 @@ function changeStep (state: ReplayState, e: IndexBlock): Violation | null {
       origin: p.origin, opSeq: p.seq, ackSeq: p.ackSeq, index: p.next, expectedChange: readable(expected), publishedChange: readable(published)
     })
   }
-  state.overlay.set(e.key, published.type === 'put' ? published.value : null)
+  state.overlay.set(e.key, published.type === 'put' ? { seq: e.seq, value: published.value } : null)
   p.next++
   if (p.next === p.expected.length) finishTransaction(state)
   return null
@@ -200,15 +202,15 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
   if (where === null || e.type !== 'put' || e.value === null) {
     const system = e.key === CONTRACT_SOURCE_KEY || e.key.startsWith(INPUTS_PREFIX)
     return fraud(system ? FraudCode.UNPROMPTED_SYSTEM_CHANGE : FraudCode.UNPROMPTED_CHANGE, e.seq,
-      `${e.type === 'put' ? 'Write to' : 'Delete of'} ${e.key} that no op explains`, { type: e.type, key: e.key, sys: isSysKey(e.key) })
+      `${e.type === 'put' ? 'Write to' : 'Delete of'} ${keyToPath(e.key)} that no op explains`, { type: e.type, path: keyToPath(e.key), sys: isSysKey(e.key) })
   }
   let ack: Ack
   try { ack = env.knownAck?.(e.seq, e.value) ?? decodeAck(e.value) } catch (err) {
-    return fraud(FraudCode.MALFORMED_ACK, e.seq, `Ack at ${e.key} is malformed: ${(err as Error).message}`, { key: e.key })
+    return fraud(FraudCode.MALFORMED_ACK, e.seq, `Ack at ${keyToPath(e.key)} is malformed: ${(err as Error).message}`, { path: keyToPath(e.key) })
   }
   const ackData = ack as unknown as JsonValue
   if (ack.origin !== where.origin || ack.seq !== where.seq) {
-    return fraud(FraudCode.ACK_KEY_MISMATCH, e.seq, `Ack key ${e.key} disagrees with its fields (origin ${short(ack.origin)}, seq ${ack.seq})`, { key: e.key, ack: ackData })
+    return fraud(FraudCode.ACK_KEY_MISMATCH, e.seq, `Ack path ${keyToPath(e.key)} disagrees with its fields (origin ${short(ack.origin)}, seq ${ack.seq})`, { path: keyToPath(e.key), ack: ackData })
   }
   const input = state.inputs[ack.origin]
   if (input === undefined || !input.active) {
@@ -229,14 +231,14 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
   if (treeHash !== ack.oplogTreeHash) {
     return fraud(FraudCode.OPLOG_MISMATCH, e.seq, `Ack names oplog ${short(ack.origin)} at length ${ack.oplogLength} with a tree hash the oplog does not have`, { origin: ack.origin, opSeq: ack.seq, oplogTreeHash: treeHash, ack: ackData })
   }
-  const overlay = sameBatch ? state.overlay : new Map<string, Buffer | null>()
+  const overlay: Overlay = sameBatch ? state.overlay : new Map()
   const replay = await replayOp(state.source as string, parseGovernance(state.governance), ack, e.seq, overlay, env)
   const v = checkOutcome(e.seq, ack, replay)
   if (v !== null) return v
   if (replay.ok && !ack.success) env.forgetAhead?.()
   state.batchStart = ack.batchStart
   state.overlay = overlay
-  overlay.set(e.key, e.value)
+  overlay.set(e.key, { seq: e.seq, value: e.value })
   input.nextSeq = ack.seq + 1
   input.ackAt = e.seq
   state.lastAck = e.seq
@@ -256,7 +258,7 @@ export type Replay = { ok: true, changes: Change[] } | { ok: false, code: string
  * Contract failures become `{ ok: false }`; COULD_NOT_VERIFY and non-vitra errors are
  * thrown. Shared by the replay and the offline check of replay evidence.
  */
-export async function replayOp (source: string, governance: Governance | null, ack: Ack, height: number, overlay: Map<string, Buffer | null>, env: ReplayEnv): Promise<Replay> {
+export async function replayOp (source: string, governance: Governance | null, ack: Ack, height: number, overlay: Overlay, env: ReplayEnv): Promise<Replay> {
   const block = await env.getOp(ack.origin, ack.seq)
   const view = await env.stateAt(ack.batchStart, overlay)
   try {
@@ -324,17 +326,17 @@ export function checkComplete (state: ReplayState): Violation | null {
 }
 
 function readable (c: Change): JsonValue {
-  if (c.type === 'del') return { type: 'del', key: c.key, value: null, bytes: null }
+  if (c.type === 'del') return { type: 'del', path: keyToPath(c.key), value: null, bytes: null }
   let value: JsonValue
   try { value = decodeValue(c.value) } catch { value = { undecodable: true } }
-  return { type: 'put', key: c.key, value, bytes: c.value.toString('hex') }
+  return { type: 'put', path: keyToPath(c.key), value, bytes: c.value.toString('hex') }
 }
 
 /** The checkpoint form of a state. */
 export function serializeState (s: ReplayState): SerializedState {
   const hex = (b: Buffer | null): string | null => b === null ? null : b.toString('hex')
   return {
-    v: 1,
+    v: 2,
     length: s.length,
     genesisDone: s.genesisDone,
     source: s.source,
@@ -342,7 +344,7 @@ export function serializeState (s: ReplayState): SerializedState {
     inputs: JSON.parse(JSON.stringify(s.inputs)) as Record<string, InputState>,
     batchStart: s.batchStart,
     lastAck: s.lastAck,
-    overlay: [...s.overlay].map(([k, v]) => [k, hex(v)]),
+    overlay: [...s.overlay].map(([k, v]) => [k, v === null ? null : [v.seq, v.value.toString('hex')]]),
     pending: s.pending === null
       ? null
       : { ...s.pending, expected: s.pending.expected.map(c => ({ type: c.type, key: c.key, value: c.type === 'put' ? c.value.toString('hex') : null })) }
@@ -351,7 +353,7 @@ export function serializeState (s: ReplayState): SerializedState {
 
 /** Rebuild a state from its checkpoint form (validated: checkpoints are files a user can edit). */
 export function deserializeState (j: SerializedState): ReplayState {
-  if (j === null || typeof j !== 'object' || j.v !== 1 || !Number.isSafeInteger(j.length) || !Array.isArray(j.overlay)) {
+  if (j === null || typeof j !== 'object' || j.v !== 2 || !Number.isSafeInteger(j.length) || !Array.isArray(j.overlay)) {
     throw new VitraError('INVALID_CHECKPOINT', 'Not a vitra monitor checkpoint')
   }
   const buf = (v: string | null): Buffer | null => v === null ? null : Buffer.from(v, 'hex')
@@ -363,7 +365,7 @@ export function deserializeState (j: SerializedState): ReplayState {
     inputs: JSON.parse(JSON.stringify(j.inputs)) as Record<string, InputState>,
     batchStart: j.batchStart,
     lastAck: j.lastAck,
-    overlay: new Map(j.overlay.map(([k, v]) => [k, buf(v)])),
+    overlay: new Map(j.overlay.map(([k, v]) => [k, v === null ? null : { seq: v[0], value: Buffer.from(v[1], 'hex') }])),
     pending: j.pending === null
       ? null
       : {

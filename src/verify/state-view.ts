@@ -10,17 +10,18 @@
  * proof (see replay-evidence.ts).
  */
 import { decodeValue, type JsonValue } from '../encoding.js'
-import { prefixRange } from '../logs/index-log.js'
-import type { IndexEntry, ListOptions } from '../../sandbox/types.js'
+import { compareKeys } from '../paths.js'
+import { listFolder, type FolderListOptions, type PeekRange } from '../logs/shallow-list.js'
+import type { ListedItem } from '../../sandbox/types.js'
 import type { IndexProofReader, IndexRange, IndexRead } from './bee-proofs.js'
 
-/** Writes since the batch start: key → bytes, or null for a delete. */
-export type Overlay = Map<string, Buffer | null>
+/** Writes since the batch start: key → the entry written (seq, bytes), or null for a delete. */
+export type Overlay = Map<string, { seq: number, value: Buffer } | null>
 
 export interface StateReader {
-  get (key: string): Promise<JsonValue | null>
+  get (key: string): Promise<{ seq: number, value: JsonValue } | null>
   has (key: string): Promise<boolean>
-  list (prefix: string, opts: ListOptions): Promise<IndexEntry[]>
+  list (dir: string, opts: FolderListOptions): Promise<ListedItem[]>
 }
 
 /**
@@ -28,8 +29,8 @@ export interface StateReader {
  * `range` holds only defined fields among gt, gte, lt, lte (strings), limit, reverse.
  */
 export interface StateBase {
-  get (key: string): Promise<{ value: Buffer } | null>
-  createReadStream (range: IndexRange): AsyncIterable<{ key: string, value: Buffer }>
+  get (key: string): Promise<{ seq: number, value: Buffer } | null>
+  createReadStream (range: IndexRange): AsyncIterable<{ key: string, seq: number, value: Buffer }>
 }
 
 /**
@@ -38,45 +39,51 @@ export interface StateBase {
  * deterministic in the calls made on the view and the overlay.
  */
 export function stateView (base: StateBase, overlay: Overlay, reads?: Set<string>): StateReader {
-  async function raw (key: string): Promise<Buffer | null> {
+  async function raw (key: string): Promise<{ seq: number, value: Buffer } | null> {
     reads?.add(key)
     if (overlay.has(key)) return overlay.get(key) ?? null
-    const e = await base.get(key)
-    return e === null ? null : e.value
+    return await base.get(key)
+  }
+  /** The first key of the range (last with reverse) in base + overlay. */
+  async function peek (range: PeekRange): Promise<{ key: string, seq: number, value: Buffer } | null> {
+    const inRange = (k: string): boolean => inside(k, range)
+    let shadowed = 0
+    let mine: { key: string, seq: number, value: Buffer } | null = null
+    for (const [k, v] of overlay) {
+      if (!inRange(k)) continue
+      shadowed++
+      if (v !== null && (mine === null || (compareKeys(k, mine.key) < 0) !== range.reverse)) mine = { key: k, ...v }
+    }
+    let theirs: { key: string, seq: number, value: Buffer } | null = null
+    for await (const e of base.createReadStream(baseRange(range, shadowed + 1))) {
+      if (overlay.has(e.key)) continue
+      theirs = e
+      break
+    }
+    let first = mine
+    if (theirs !== null && (first === null || (compareKeys(theirs.key, first.key) < 0) !== range.reverse)) first = theirs
+    if (first !== null) reads?.add(first.key)
+    return first
   }
   return {
     async get (key) {
-      const v = await raw(key)
-      return v === null ? null : decodeValue(v)
+      const e = await raw(key)
+      return e === null ? null : { seq: e.seq, value: decodeValue(e.value) }
     },
     async has (key) { return (await raw(key)) !== null },
-    async list (prefix, opts) {
-      const range = prefixRange(prefix, { ...opts, limit: undefined, reverse: undefined })
-      const inRange = (k: string): boolean => inside(k, range)
-      const merged = new Map<string, Buffer>()
-      const extra = [...overlay.keys()].filter(inRange).length
-      const limit = opts.limit === undefined ? undefined : opts.limit + extra
-      for await (const e of base.createReadStream(baseRange(range, limit, opts.reverse === true))) merged.set(e.key, e.value)
-      for (const [k, v] of overlay) {
-        if (!inRange(k)) continue
-        if (v === null) merged.delete(k)
-        else merged.set(k, v)
-      }
-      let keys = [...merged.keys()].sort(compareKeys)
-      if (opts.reverse === true) keys.reverse()
-      if (opts.limit !== undefined) keys = keys.slice(0, opts.limit)
-      for (const k of keys) reads?.add(k)
-      return keys.map(k => ({ key: k, value: decodeValue(merged.get(k) as Buffer) }))
+    async list (dir, opts) {
+      const items = await listFolder(peek, dir, opts)
+      return items.map(it => it.value === undefined ? { key: it.key, container: it.container } : { key: it.key, seq: it.seq, value: decodeValue(it.value), container: it.container })
     }
   }
 }
 
 /** The range passed to the base: only defined fields (as an index read proof records them). */
-function baseRange (range: Record<string, unknown>, limit: number | undefined, reverse: boolean): IndexRange {
+function baseRange (range: PeekRange, limit: number): IndexRange {
   const out: IndexRange = {}
-  for (const k of ['gt', 'gte', 'lt', 'lte'] as const) if (typeof range[k] === 'string') out[k] = range[k]
-  if (limit !== undefined) out.limit = limit
-  out.reverse = reverse
+  for (const k of ['gt', 'gte', 'lt'] as const) if (typeof range[k] === 'string') out[k] = range[k]
+  out.limit = limit
+  out.reverse = range.reverse
   return out
 }
 
@@ -103,25 +110,21 @@ export function proofBase (reader: IndexProofReader): StateBase {
   return {
     async get (key) {
       const e = await reader.get(key)
-      return e === null ? null : { value: e.value }
+      return e === null ? null : { seq: e.seq, value: e.value }
     },
     createReadStream (range) {
       return (async function * () {
-        for (const e of await reader.list(range)) yield { key: e.key, value: e.value }
+        for (const e of await reader.list(range)) yield { key: e.key, seq: e.seq, value: e.value }
       })()
     }
   }
 }
 
-/** Hyperbee orders keys by their UTF-8 bytes; so do we. */
-export function compareKeys (a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
-}
+export { compareKeys } from '../paths.js'
 
-function inside (k: string, r: Record<string, unknown>): boolean {
+function inside (k: string, r: PeekRange): boolean {
   if (typeof r.gt === 'string' && !(compareKeys(k, r.gt) > 0)) return false
   if (typeof r.gte === 'string' && !(compareKeys(k, r.gte) >= 0)) return false
   if (typeof r.lt === 'string' && !(compareKeys(k, r.lt) < 0)) return false
-  if (typeof r.lte === 'string' && !(compareKeys(k, r.lte) <= 0)) return false
   return true
 }

@@ -33,6 +33,8 @@ export interface VerifierOptions {
   blockTimeoutMs?: number
   /** Resume from this checkpoint instead of genesis. */
   checkpoint?: Checkpoint
+  /** Called with each index entry once it is verified, in index order (a monitor's 'validated' event). */
+  onEntry?: (entry: RawEntry) => void
 }
 
 /** What a monitor persists to resume: the replay state and the index it belongs to. */
@@ -82,6 +84,7 @@ export class Verifier {
         let v = stepWrite(this.state, entry)
         if (v === undefined) v = await step(this.state, entry, this.env)
         if (v !== null) return v
+        this.opts.onEntry?.(entry)
       }
     }
     return this.state.genesisDone || to <= 1 ? checkComplete(this.state) : null
