@@ -11,7 +11,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'fs'
 import { basename, join } from 'path'
-import type { FraudProofJSON, JsonValue, TxOp, TxResult } from '../src/index.js'
+import { parseJson, type FraudProofJSON, type JsonValue, type TxOp, type TxResult } from '../src/index.js'
 import type { LogForkProofJSON } from '../src/verify/log-fork-proof.js'
 import { CliError, usageError } from './errors.js'
 
@@ -134,7 +134,7 @@ export function writeJsonAtomic (file: string, value: unknown): void {
 export function readJson (file: string): unknown {
   const text = readFileSync(file, 'utf8')
   try {
-    return JSON.parse(text)
+    return parseJson(text, file)
   } catch (err) {
     throw new CliError('BAD_FILE', `${file} is not valid JSON: ${(err as Error).message}`)
   }

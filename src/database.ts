@@ -13,6 +13,7 @@ import { IndexLog, openBee } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
 import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey } from './schemas.js'
+import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from './limits.js'
 import { closeCorestore, openCorestore, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
 import { DatabaseSwarm, type SwarmOptions } from './network.js'
@@ -29,6 +30,8 @@ export interface DatabaseOptions {
   limits?: SandboxLimits
   /** Most ops per executor batch (group commit; default 256). */
   maxBatchOps?: number
+  /** The executor's byte budget per batch: ops read plus writes made (default 8 MiB). */
+  maxBatchBytes?: number
   /** Called with the Corestore right after it opens, before anything is read (e.g. to pipe replication in tests). */
   onCorestore?: (store: Corestore) => void
   /** How long `load` waits for a remote index to show its genesis (default 15000 ms). */
@@ -72,6 +75,8 @@ export interface CreateOptions extends DatabaseOptions {
   governance?: 'poa'
   /** With governance 'poa': the genesis signatories' ed25519 public keys (hex). The creator's own oplog key is added. */
   signatories?: string[]
+  /** The largest op (bytes of its oplog entry) this database executes; recorded at genesis (default 1 MiB, 64 B – 64 MiB). */
+  maxOpBytes?: number
 }
 
 export interface CallOptions {
@@ -108,7 +113,7 @@ export class Database extends EventEmitter {
     // One executor per index in a process: a second instance on the same storage follows the first one's writes.
     const execute = meta.executor && opts.executor !== false && !RUNNING_EXECUTORS.has(meta.pubkey)
     if (execute) RUNNING_EXECUTORS.add(meta.pubkey)
-    this.executor = execute ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, blockTimeoutMs: opts.blockTimeoutMs, hooks: opts.executorHooks }) : null
+    this.executor = execute ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, maxBatchBytes: opts.maxBatchBytes, blockTimeoutMs: opts.blockTimeoutMs, hooks: opts.executorHooks }) : null
     this.calls = new CallRuntime({ index, limits: opts.limits, writer: () => this.activeLocal, onInputs: active => { this.activeInputs = active }, oplog: hex => this.oplogMap.get(hex) ?? null })
     this.onIndexAppend = () => {
       this.calls.markStale()
@@ -127,6 +132,8 @@ export class Database extends EventEmitter {
     if (readMeta(storage) !== null) throw new DatabaseExistsError(`A database already exists in ${storageDir(storage)}`)
     const governance = opts.governance === undefined ? null : { kind: opts.governance, source: readShippedContract('poa'), signatories: checkSignatories(opts.signatories), database: '' }
     if (governance !== null && governance.kind !== 'poa') throw new InvalidArgumentError(`Unknown governance "${String(opts.governance)}": the only one is 'poa'`)
+    const maxOpBytes = checkMaxOpBytes(opts.maxOpBytes)
+    checkMaxBatchBytes(opts.maxBatchBytes)
     const probe = await ContractRuntime.open(opts.contract.source, governance as Governance | null, opts.limits)
     await probe.close()
 
@@ -151,7 +158,7 @@ export class Database extends EventEmitter {
         await b.put(GOVERNANCE_KEY, encodeValue(governance))
       }
       for (const hex of [...new Set(participants)].sort()) await b.put(inputKey(hex), encodeInput({ pubkey: hex, active: true }))
-      await b.put(GENESIS_KEY, encodeValue({ v: 1 }))
+      await b.put(GENESIS_KEY, encodeValue(genesisMarker(maxOpBytes)))
       await b.flush()
       await oplogCore.close()
       const meta: LocalMeta = { version: 2, pubkey: core.key.toString('hex'), executor: true, oplogs: [{ name: 'oplog-0', pubkey: oplogHex }] }
@@ -231,13 +238,17 @@ export class Database extends EventEmitter {
       db.activeInputs = new Set(inputs.filter(r => r.active).map(r => r.pubkey))
       index.core.on('append', db.onIndexAppend)
       if (db.executor !== null) {
+        let failedBatches = 0
         db.executor.on('batch', (done: Array<{ origin: string, seq: number }>) => {
+          failedBatches = 0
           for (const d of done) db.waiters.markAcked(d.origin, d.seq)
         })
-        // a failed batch (e.g. a storage error) is reported and retried; nothing of it was published
+        // one oplog set aside for a while (Executor.pause)
+        db.executor.on('warning', (err: Error) => db.emit('warning', err))
+        // a failed batch (e.g. a storage error) is reported and retried after 1, 2, 4 … 30 s; nothing of it was published
         db.executor.on('error', (err: Error) => {
           db.emit('warning', err)
-          setTimeout(() => db.executor?.schedule(), 1000).unref()
+          setTimeout(() => db.executor?.schedule(), Math.min(30_000, 1000 * 2 ** Math.min(5, failedBatches++))).unref()
         })
         await db.executor.ready()
       }
@@ -301,6 +312,14 @@ export class Database extends EventEmitter {
   /** The contract's method names. */
   async methods (): Promise<string[]> { return await this.calls.methods() }
 
+  private maxOpBytesCache: number | null = null
+
+  /** The largest op this database executes (its genesis marker's maxOpBytes). */
+  async maxOpBytes (): Promise<number> {
+    if (this.maxOpBytesCache === null) this.maxOpBytesCache = (await this.index.genesis())?.maxOpBytes ?? DEFAULT_MAX_OP_BYTES
+    return this.maxOpBytesCache
+  }
+
   /**
    * Run `method` of the contract with `params`. Ops it emits are appended to the
    * local oplog. Rejects (appending nothing) on an unknown method, a contract error,
@@ -315,7 +334,8 @@ export class Database extends EventEmitter {
     if (ops.length > 0) {
       const oplog = this.activeLocal
       if (oplog === null) throw new PermissionError('NOT_PARTICIPANT', `"${method}" emits ops, but this instance has no oplog that is an active participant`)
-      const appended = await oplog.appendWithProofs(ops, { proofs: opts.proofs !== false })
+      // an op the executor would refuse unread is refused here, before anything is appended
+      const appended = await oplog.appendWithProofs(ops, { proofs: opts.proofs !== false, maxOpBytes: await this.maxOpBytes() })
       for (let i = 0; i < ops.length; i++) txOps.push({ value: ops[i], oplog: oplog.hex, seq: appended[i].seq, proof: appended[i].proof })
     }
     return new ContractTransaction(this.txHost(), { method, params: paramsJson, response, ops: txOps })
@@ -532,8 +552,8 @@ export class Database extends EventEmitter {
   }
 }
 
-const LOAD_OPTIONS = ['limits', 'maxBatchOps', 'onCorestore', 'timeout', 'waitForIndex', 'blockTimeoutMs', 'executorHooks', 'executor', 'swarm', 'bootstrap', 'host', 'swarmOptions']
-const CREATE_OPTIONS = [...LOAD_OPTIONS, 'contract', 'governance', 'signatories']
+const LOAD_OPTIONS = ['limits', 'maxBatchOps', 'maxBatchBytes', 'onCorestore', 'timeout', 'waitForIndex', 'blockTimeoutMs', 'executorHooks', 'executor', 'swarm', 'bootstrap', 'host', 'swarmOptions']
+const CREATE_OPTIONS = [...LOAD_OPTIONS, 'contract', 'governance', 'signatories', 'maxOpBytes']
 
 /** Unknown options are an error, never ignored (an ignored executorBehavior would run an honest executor where a test wants a cheating one). */
 function checkOptions (opts: unknown, known: string[], fn: string): void {

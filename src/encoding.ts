@@ -6,7 +6,16 @@
  * (object properties whose value is undefined are left out, as JSON.stringify does).
  * Verification compares these bytes, never loosely-equal objects.
  */
-import { InvalidValueError } from './errors.js'
+import { InvalidValueError, LimitError } from './errors.js'
+
+/**
+ * The deepest nesting of arrays and objects in any JSON vitra encodes or decodes:
+ * ops, stored values, ack metadata, proofs, checkpoints, gossip (a protocol constant,
+ * whitepaper/protocol.md "Limits"). `[1]` has depth 1, `{"a":[1]}` depth 2. Deeper
+ * input is refused before anything walks it recursively, so no input can exhaust
+ * the stack of the executor or of a verifier, and both refuse exactly the same values.
+ */
+export const MAX_JSON_DEPTH = 64
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
 
@@ -15,9 +24,50 @@ export function canonicalJson (value: unknown): string {
   try {
     return fast(value, [])
   } catch (err) {
+    if (err === TOO_DEEP) throw tooDeep('A value')
     if (err !== NOT_JSON) throw err
     return write(value, '$', new Set()) // the same walk again, naming where the value goes wrong (it throws)
   }
+}
+
+function tooDeep (what: string, code: 'VALUE_TOO_DEEP' | 'OP_TOO_DEEP' = 'VALUE_TOO_DEEP'): LimitError {
+  return new LimitError(code, `${what} is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`, { limit: MAX_JSON_DEPTH })
+}
+
+/**
+ * Whether JSON text nests arrays and objects deeper than MAX_JSON_DEPTH. One pass
+ * over the characters, no recursion (strings are skipped, escapes honoured); text
+ * that is not JSON gives some answer and fails to parse afterwards.
+ */
+export function tooDeepText (text: string): boolean {
+  const n = text.length
+  if (n <= MAX_JSON_DEPTH) return false
+  let depth = 0
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) { // a string: skip to its closing quote
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i)
+        if (d === 0x5c) i++
+        else if (d === 0x22) break
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) return true
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--
+    }
+  }
+  return false
+}
+
+/**
+ * JSON.parse for untrusted text (V8's parser is iterative), refusing text nested
+ * deeper than MAX_JSON_DEPTH with VALUE_TOO_DEEP (`what` names the input), so that
+ * whatever walks the result afterwards cannot run out of stack.
+ */
+export function parseJson (text: string, what = 'The JSON text', code: 'VALUE_TOO_DEEP' | 'OP_TOO_DEEP' = 'VALUE_TOO_DEEP'): unknown {
+  if (tooDeepText(text)) throw tooDeep(what, code)
+  return JSON.parse(text)
 }
 
 /**
@@ -44,6 +94,8 @@ function keysInOrder (v: JsonValue): boolean {
 
 /** Thrown by `fast` when the value is not JSON: `write` then finds out where. */
 const NOT_JSON = new Error('not a JSON value')
+/** Thrown by `fast` when the value nests deeper than MAX_JSON_DEPTH. */
+const TOO_DEEP = new Error('too deep')
 
 /** The canonical writer without bookkeeping for error messages (`stack`: the objects being written, for cycles). */
 function fast (v: unknown, stack: object[]): string {
@@ -56,6 +108,7 @@ function fast (v: unknown, stack: object[]): string {
     case 'object': {
       if (v === null) return 'null'
       if (stack.includes(v)) throw NOT_JSON
+      if (stack.length >= MAX_JSON_DEPTH) throw TOO_DEEP
       stack.push(v)
       let out: string
       if (Array.isArray(v)) {
@@ -97,8 +150,10 @@ export function encodeValue (value: unknown): Buffer {
 
 /** Parse bytes written by encodeValue. Throws InvalidValueError on malformed input. */
 export function decodeValue (buf: Uint8Array): JsonValue {
+  const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8')
+  if (tooDeepText(text)) throw tooDeep('A stored value')
   try {
-    return JSON.parse(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8')) as JsonValue
+    return JSON.parse(text) as JsonValue
   } catch (err) {
     throw new InvalidValueError(`Not a JSON value: ${(err as Error).message}`)
   }
@@ -124,6 +179,7 @@ function write (v: unknown, path: string, seen: Set<object>): string {
 
 function writeObject (v: object, path: string, seen: Set<object>): string {
   if (seen.has(v)) throw new InvalidValueError(`${path} is a circular reference`)
+  if (seen.size >= MAX_JSON_DEPTH) throw tooDeep(path)
   seen.add(v)
   let out: string
   if (Array.isArray(v)) {

@@ -107,3 +107,13 @@ export class CouldNotVerifyError extends VitraError {
 export class NetworkError extends VitraError {
   constructor (code: 'PEER_TIMEOUT', message: string) { super(code, message) }
 }
+
+/**
+ * An untrusted input is beyond one of the documented limits (whitepaper/protocol.md
+ * "Limits"): `OP_TOO_LARGE` (an oplog entry over the database's maxOpBytes),
+ * `OP_TOO_DEEP` (an oplog entry nested deeper than MAX_JSON_DEPTH), `VALUE_TOO_DEEP`
+ * (any other JSON value: a write, metadata, proof or checkpoint JSON).
+ */
+export class LimitError extends VitraError {
+  constructor (code: 'OP_TOO_LARGE' | 'OP_TOO_DEEP' | 'VALUE_TOO_DEEP', message: string, details?: Record<string, unknown>) { super(code, message, details) }
+}

@@ -16,7 +16,7 @@
 import { EventEmitter } from 'events'
 import type { HyperbeeBatch } from 'hyperbee'
 import Hypercore from 'hypercore'
-import { decodeValue, type JsonValue } from './encoding.js'
+import { canonicalJson, decodeValue, type JsonValue } from './encoding.js'
 import { VitraError } from './errors.js'
 import { IndexLog } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
@@ -28,7 +28,8 @@ import { ContractRuntime, parseGovernance, type Governance } from './contract-ru
 import type { IndexReader, ListedItem, RunItem, SandboxLimits, TxAction } from '../sandbox/types.js'
 import { listFolder, type FolderListOptions } from './logs/shallow-list.js'
 import { MAX_RUN_ITEMS } from '../sandbox/contract-sandbox.js'
-import { readLocalBlocks } from './logs/blocks.js'
+import { readLocalBlocksBounded, type BoundedBlocks } from './logs/blocks.js'
+import { checkMaxBatchBytes, DEFAULT_MAX_OP_BYTES, opTooLarge } from './limits.js'
 
 /** Test-only deviations (see `vitra/testing`). An honest executor has none. */
 export interface ExecutorHooks {
@@ -47,6 +48,8 @@ export interface ExecutorOptions {
   limits?: SandboxLimits
   /** Most ops in one Hyperbee batch (default 256). */
   maxBatchOps?: number
+  /** Most bytes (ops read plus writes made) in one Hyperbee batch, past its first op (default 8 MiB). */
+  maxBatchBytes?: number
   /** Milliseconds a background fetch of a remote op block waits before it is tried again a second later (default 5000). */
   blockTimeoutMs?: number
   now?: () => number
@@ -63,13 +66,18 @@ interface Input {
   onAppend: () => void
   /** The seq of a remote block being fetched in the background, or null. */
   fetching: number | null
+  /** Failures in a row of this oplog's next op for a reason outside its bytes (see `pause`). */
+  failures: number
+  /** Date.now() before which this oplog is not read (backoff after a failure). */
+  pausedUntil: number
 }
 interface OpResult { ack: Ack, changes: Change[] }
 interface OplogHead { length: number, treeHash: string }
 type AckBase = Pick<Ack, 'v' | 'origin' | 'seq' | 'oplogLength' | 'oplogTreeHash' | 'ts' | 'batchStart'>
-interface RunBlock { seq: number, block: Buffer }
-/** Oplog blocks [start, end) being read at once; `all` is null when that failed. */
-interface BlockRange { start: number, end: number, all: Promise<Array<Buffer | null> | null> }
+/** An op block to execute: its bytes (empty when over maxOpBytes: never read) and its byte length. */
+interface RunBlock { seq: number, block: Buffer, size: number }
+/** Oplog blocks read at once from `start` (see readLocalBlocksBounded); `all` is null when that failed. */
+interface BlockRange { start: number, all: Promise<BoundedBlocks | null> }
 
 /** The Hyperbee batch being built, and what is in it so far. */
 interface BatchState {
@@ -82,9 +90,16 @@ interface BatchState {
   /** Changes of the contract or the participant set (the batch ends after the op that makes one). */
   system: Change[]
   max: number
+  /** Bytes of the ops read and the writes made so far, and the budget (maxBatchBytes). */
+  bytes: number
+  maxBytes: number
+  /** True while an op is half-published (its ack or some writes are in the batch, not all). */
+  broken: boolean
 }
 
-function full (b: BatchState): boolean { return b.done.length >= b.max || b.system.length > 0 }
+function full (b: BatchState): boolean { return b.done.length >= b.max || b.bytes >= b.maxBytes || b.system.length > 0 }
+
+const EMPTY = Buffer.alloc(0)
 
 export class Executor extends EventEmitter {
   private readonly index: IndexLog
@@ -96,6 +111,9 @@ export class Executor extends EventEmitter {
   private rerun = false
   private closing = false
   private rotation = 0
+  /** The database's maxOpBytes (from the genesis marker). */
+  private maxOpBytes = DEFAULT_MAX_OP_BYTES
+  private readonly maxBatchBytes: number
   private syncWaiters: Array<{ targets: Map<string, number>, resolve: () => void, reject: (e: Error) => void }> = []
   /** Ops executed since start (for stats). */
   processed = 0
@@ -104,12 +122,14 @@ export class Executor extends EventEmitter {
     super()
     this.opts = opts
     this.index = opts.index
+    this.maxBatchBytes = checkMaxBatchBytes(opts.maxBatchBytes)
   }
 
   async ready (): Promise<void> {
     const source = await this.index.contractSource()
     if (source === null) throw new VitraError('DATABASE_NOT_FOUND', 'The index has no contract source: genesis is missing')
     this.governance = parseGovernance(await this.index.getValue(GOVERNANCE_KEY))
+    this.maxOpBytes = (await this.index.genesis())?.maxOpBytes ?? DEFAULT_MAX_OP_BYTES
     this.sandbox = await this.makeSandbox(source)
     for (const rec of await this.index.inputs()) {
       if (rec.active) await this.addInput(rec.pubkey)
@@ -173,18 +193,16 @@ export class Executor extends EventEmitter {
     if (order.length === 0) return false
     const bee = this.index.bee
     const batch = bee.batch()
-    const b: BatchState = { batchStart: bee.version, reader: new BatchReader(batch, bee.version), written: 0, done: [], system: [], max: this.opts.maxBatchOps ?? 256 }
+    const b: BatchState = { batchStart: bee.version, reader: new BatchReader(batch, bee.version), written: 0, done: [], system: [], max: this.opts.maxBatchOps ?? 256, bytes: 0, maxBytes: this.maxBatchBytes, broken: false }
     try {
       for (const input of order) {
-        const limit = input.oplog.length
-        // From the stored tree: core.treeHash() would first fetch block limit − 1, with no
-        // timeout, and a remote block no peer serves would stop the executor for everyone.
-        const head = { length: limit, treeHash: (await Hypercore.treeHashFromStorage(input.oplog.core, limit)).toString('hex') }
-        const blocks = this.prefetch(input, Math.min(limit, input.nextSeq + b.max - b.done.length))
-        while (input.nextSeq < limit && !full(b)) {
-          const run = await this.nextRun(input, blocks, limit, b)
-          if (run.length === 0) break // the next block is remote: fetched in the background, this oplog waits
-          await this.executeRun(input, run, head, b)
+        try {
+          await this.readInput(input, b)
+        } catch (err) {
+          // A failure while publishing leaves the batch half-written: the whole batch is
+          // dropped. Any other failure is this oplog's alone (its ops published so far stay).
+          if (b.broken || this.closing) throw err
+          this.pause(input, err as Error)
         }
         if (full(b)) break
       }
@@ -195,11 +213,47 @@ export class Executor extends EventEmitter {
       await batch.close()
       throw err
     }
-    for (const input of order) input.committed = input.nextSeq
+    for (const input of order) {
+      if (input.nextSeq > input.committed) input.failures = 0
+      input.committed = input.nextSeq
+    }
     this.processed += b.done.length
     await this.applySystemChanges(b.system)
     this.emit('batch', b.done)
     return true
+  }
+
+  /** Execute the pending ops of one oplog into the batch, until the batch is full or the oplog waits for a block. */
+  private async readInput (input: Input, b: BatchState): Promise<void> {
+    const limit = input.oplog.length
+    // From the stored tree: core.treeHash() would first fetch block limit − 1, with no
+    // timeout, and a remote block no peer serves would stop the executor for everyone.
+    const head = { length: limit, treeHash: (await Hypercore.treeHashFromStorage(input.oplog.core, limit)).toString('hex') }
+    let blocks = this.prefetch(input, limit, b)
+    while (input.nextSeq < limit && !full(b)) {
+      const read = await blocks.all
+      if (read !== null && input.nextSeq >= read.end) blocks = this.prefetch(input, limit, b)
+      const run = await this.nextRun(input, blocks, limit, b)
+      if (run.length === 0) break // the next block is remote: fetched in the background, this oplog waits
+      await this.executeRun(input, run, head, b)
+    }
+  }
+
+  /**
+   * Set one oplog aside after a failure that is not its op's own doing (a storage read,
+   * a sandbox that broke): every failure an op's bytes can cause is a VitraError and
+   * becomes a failed ack instead. The oplog is tried again after 1, 2, 4 … 60 s, each
+   * failure reported as a 'warning'; the other oplogs go on meanwhile.
+   */
+  private pause (input: Input, err: Error): void {
+    input.failures++
+    const delay = Math.min(60_000, 1000 * 2 ** Math.min(6, input.failures - 1))
+    input.pausedUntil = Date.now() + delay
+    const warning = new VitraError('OPLOG_RETRY', `Op ${input.nextSeq} of oplog ${input.hex.slice(0, 8)}… failed (${err.message}); trying it again in ${delay} ms while the other oplogs go on`, {
+      origin: input.hex, seq: input.nextSeq, attempt: input.failures, retryInMs: delay, cause: err.message
+    })
+    this.emit('warning', warning)
+    setTimeout(() => this.schedule(), delay).unref()
   }
 
   /**
@@ -211,11 +265,17 @@ export class Executor extends EventEmitter {
   private async nextRun (input: Input, blocks: BlockRange, limit: number, b: BatchState): Promise<RunBlock[]> {
     const most = this.opts.hooks?.nextSeq !== undefined ? 1 : Math.min(MAX_RUN_ITEMS, b.max - b.done.length)
     const run: RunBlock[] = []
-    const all = blocks.end > blocks.start ? await blocks.all : null
-    for (let seq = input.nextSeq; seq < limit && run.length < most; seq++) {
-      const block = all !== null && seq >= blocks.start && seq < blocks.end ? all[seq - blocks.start] : await input.oplog.core.get(seq, { wait: false }) as Buffer | null
+    const read = await blocks.all
+    // With the bounded read: its blocks only (the next call reads on). Without: one block at a time.
+    const end = read === null ? Math.min(limit, input.nextSeq + most) : Math.min(limit, read.end)
+    for (let seq = input.nextSeq; seq < end && run.length < most; seq++) {
+      const i = read === null ? -1 : seq - read.start
+      const size = i >= 0 ? read?.sizes[i] ?? null : null
+      if (size !== null && size > this.maxOpBytes) { run.push({ seq, block: EMPTY, size }); continue } // refused unread
+      const block = i >= 0 ? read?.blocks[i] ?? null : await input.oplog.core.get(seq, { wait: false }) as Buffer | null
       if (block === null) { this.fetchLater(input, seq, limit); break }
-      run.push({ seq, block })
+      run.push({ seq, block, size: block.byteLength })
+      if (read === null && block.byteLength > this.maxOpBytes) break // read one by one: no more than one such block at once
     }
     return run
   }
@@ -230,7 +290,8 @@ export class Executor extends EventEmitter {
     const sandbox = this.sandbox as ContractRuntime
     const items: RunItem[] = []
     if (!sandbox.hasProcess) {
-      for (const { seq, block } of run) {
+      for (const { seq, block, size } of run) {
+        if (size > this.maxOpBytes) break
         let op: Op
         try { op = decodeOp(block) } catch (err) { if (err instanceof VitraError) break; throw err }
         if (sandbox.isSystemOp(op)) break
@@ -254,7 +315,7 @@ export class Executor extends EventEmitter {
         const r = outcome.results[i]
         const it = rest[i]
         const res = await this.settle(this.ackBase(input.hex, it.seq, head, ts, b), r.ok ? r.actions : r.error, b.reader)
-        await this.publish(input, res, b)
+        await this.publish(input, res, b, run[k].size)
         k++
         // The guest counted the changes to give the next op its height, and its overlay
         // holds this op's writes: when the host disagrees (an invalid action, a refused
@@ -280,18 +341,23 @@ export class Executor extends EventEmitter {
 
   /** One op through process + apply on its own, published into the batch. */
   private async executeAlone (input: Input, rb: RunBlock, head: OplogHead, b: BatchState): Promise<void> {
-    await this.publish(input, await this.executeOp(input.hex, rb.seq, rb.block, head, b), b)
+    await this.publish(input, await this.executeOp(input.hex, rb, head, b), b, rb.block.byteLength)
   }
 
   /** Put an op's ack and writes into the batch and move its oplog on. */
-  private async publish (input: Input, res: OpResult, b: BatchState): Promise<void> {
+  private async publish (input: Input, res: OpResult, b: BatchState, opBytes: number): Promise<void> {
     const seq = res.ack.seq
-    await b.reader.put(ackKey(input.hex, seq), encodeAck(this.opts.hooks?.ack?.(res.ack) ?? res.ack))
+    const ack = encodeAck(this.opts.hooks?.ack?.(res.ack) ?? res.ack)
+    b.broken = true // until the ack and every write are in
+    await b.reader.put(ackKey(input.hex, seq), ack)
     for (const c of res.changes) {
       if (c.type === 'put') await b.reader.put(c.key, c.value)
       else await b.reader.del(c.key)
     }
+    b.broken = false
     b.written += 1 + res.changes.length
+    b.bytes += opBytes + ack.byteLength
+    for (const c of res.changes) b.bytes += c.key.length + (c.type === 'put' ? c.value.byteLength : 0)
     for (const c of res.changes) if (isSystemChange(c)) b.system.push(c)
     input.nextSeq = this.opts.hooks?.nextSeq?.(input.hex, seq) ?? seq + 1
     b.done.push({ origin: input.hex, seq })
@@ -308,7 +374,8 @@ export class Executor extends EventEmitter {
   /** Inputs with pending ops, in this batch's round-robin order. */
   private batchOrder (): Input[] {
     const all = [...this.inputs.values()].sort((a, b) => a.hex < b.hex ? -1 : 1)
-    const pending = all.filter(i => i.nextSeq < i.oplog.length)
+    const now = Date.now()
+    const pending = all.filter(i => i.nextSeq < i.oplog.length && i.pausedUntil <= now)
     if (pending.length === 0) return []
     const start = this.rotation++ % pending.length
     return pending.slice(start).concat(pending.slice(0, start))
@@ -319,12 +386,12 @@ export class Executor extends EventEmitter {
    * batch (reads are I/O-bound; one at a time they dominate a batch). Blocks not
    * stored locally come back null.
    */
-  private prefetch (input: Input, end: number): BlockRange {
+  private prefetch (input: Input, limit: number, b: BatchState): BlockRange {
     const start = input.nextSeq
-    if (end <= start) return { start, end: start, all: Promise.resolve(null) }
+    const end = Math.min(limit, start + b.max - b.done.length)
     // On a failure the blocks are read one by one instead.
-    const all = readLocalBlocks(input.oplog.core, start, end).catch(() => null)
-    return { start, end, all }
+    const all = readLocalBlocksBounded(input.oplog.core, start, end, { maxBlockBytes: this.maxOpBytes, budget: b.maxBytes - b.bytes }).catch(() => null)
+    return { start, all }
   }
 
   /**
@@ -338,9 +405,9 @@ export class Executor extends EventEmitter {
     input.fetching = seq
     const core = input.oplog.core
     const timeout = this.opts.blockTimeoutMs ?? 5000
-    for (let i = seq + 1; i < Math.min(end, seq + (this.opts.maxBatchOps ?? 256)); i++) {
-      core.get(i, { timeout }).catch(() => null) // read ahead; a failure here is retried when its turn comes
-    }
+    // read ahead (stored, not held in memory here); a failure is retried when its turn comes
+    const ahead = Math.min(end, seq + (this.opts.maxBatchOps ?? 256))
+    if (ahead > seq + 1) core.download({ start: seq + 1, end: ahead }).done().catch(() => null)
     core.get(seq, { timeout }).then(
       () => { input.fetching = null; this.schedule() },
       () => { input.fetching = null; this.retrySoon() }
@@ -354,11 +421,13 @@ export class Executor extends EventEmitter {
   }
 
   /** Run one op through process + apply. Contract faults and malformed ops become failed acks. */
-  private async executeOp (origin: string, seq: number, block: Buffer, head: OplogHead, b: BatchState): Promise<OpResult> {
+  private async executeOp (origin: string, rb: RunBlock, head: OplogHead, b: BatchState): Promise<OpResult> {
+    const { seq, block } = rb
     const base = this.ackBase(origin, seq, head, this.now(), b)
     let metadata: JsonValue = null
     let outcome: TxAction[] | Error
     try {
+      if (rb.size > this.maxOpBytes) throw opTooLarge(rb.size, this.maxOpBytes)
       const op: Op = decodeOp(block)
       const sandbox = this.sandbox as ContractRuntime
       if (sandbox.hasProcess) metadata = await runProcess(sandbox, op, b.reader)
@@ -421,7 +490,7 @@ export class Executor extends EventEmitter {
     const nextSeq = (await this.index.lastAckedSeq(hex)) + 1
     const onAppend = (): void => this.schedule()
     oplog.core.on('append', onAppend)
-    this.inputs.set(hex, { hex, oplog, nextSeq, committed: nextSeq, onAppend, fetching: null })
+    this.inputs.set(hex, { hex, oplog, nextSeq, committed: nextSeq, onAppend, fetching: null, failures: 0, pausedUntil: 0 })
     this.emit('input-added', hex)
   }
 
@@ -451,7 +520,9 @@ export class Executor extends EventEmitter {
  */
 async function runProcess (sandbox: ContractRuntime, op: Op, reader: IndexReader): Promise<JsonValue> {
   try {
-    return await sandbox.process(op, { index: reader }) as JsonValue
+    const metadata = await sandbox.process(op, { index: reader }) as JsonValue
+    canonicalJson(metadata) // within the limits every ack must keep (VALUE_TOO_DEEP, INVALID_VALUE)
+    return metadata
   } catch (err) {
     if (!(err instanceof VitraError)) throw err
     throw new VitraError('PROCESS_FAILED', err.message)

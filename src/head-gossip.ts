@@ -23,6 +23,7 @@
  */
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
+import { parseJson } from './encoding.js'
 import { LogForkFraudProof } from './verify/log-fork-proof.js'
 import { captureSignedHead, coreManifest, signedHeadFromJSON, verifySignedHead, type SignedHead } from './verify/signed-head.js'
 
@@ -122,7 +123,7 @@ export class HeadGossip {
     if (this.stopped || message.byteLength > MAX_MESSAGE_BYTES) return
     let head: SignedHead
     try {
-      head = signedHeadFromJSON({ ...JSON.parse(message.toString()), key: this.core.key.toString('hex') })
+      head = signedHeadFromJSON({ ...(parseJson(message.toString(), 'A gossiped head') as object), key: this.core.key.toString('hex') })
     } catch {
       return // not a head
     }

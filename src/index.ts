@@ -7,7 +7,7 @@ export { normalizePath, pathToKey, keyToPath, InvalidPathError } from './paths.j
 export { vitraName, vitraDetails, type VitraDetails } from './verify/vitra-names.js'
 export { Oplog } from './logs/oplog.js'
 export { Executor } from './executor.js'
-export { canonicalJson, encodeValue, decodeValue, type JsonValue } from './encoding.js'
+export { canonicalJson, encodeValue, decodeValue, parseJson, MAX_JSON_DEPTH, type JsonValue } from './encoding.js'
 export * from './errors.js'
 export {
   ackKey, parseAckKey, inputKey, CONTRACT_SOURCE_KEY, INPUTS_PREFIX, ACKS_PREFIX, GENESIS_KEY,
@@ -28,3 +28,4 @@ export { keyId, toKeyId, quorum, approvalMessage, signApproval, verifyApproval, 
 export { DatabaseSwarm, type SwarmOptions } from './network.js'
 export { createIndexReadProof, verifyIndexReadProof, indexReadProofFromJSON, indexReadProofToJSON, type IndexReadProof, type IndexRead } from './verify/bee-proofs.js'
 export type { LogForkProofJSON } from './verify/log-fork-proof.js'
+export { DEFAULT_MAX_OP_BYTES, DEFAULT_MAX_BATCH_BYTES, MIN_MAX_OP_BYTES, MAX_MAX_OP_BYTES, parseGenesisMarker, type GenesisMarker } from './limits.js'

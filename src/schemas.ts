@@ -3,8 +3,8 @@
  * untrusted bytes (oplog entries, index entries). Shared by the executor and the
  * verifier, so that both derive exactly the same bytes from the same inputs.
  */
-import { canonicalJson, decodeValue, encodeValue, isCanonicalText, type JsonValue } from './encoding.js'
-import { InvalidEntryError } from './errors.js'
+import { canonicalJson, decodeValue, encodeValue, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
+import { InvalidEntryError, VitraError } from './errors.js'
 import { pathToKey, SEP, SYS_KEY_PREFIX } from './paths.js'
 import type { TxAction } from '../sandbox/types.js'
 
@@ -149,7 +149,8 @@ export function encodeOp (op: unknown): Buffer {
 export function decodeOp (buf: Uint8Array): Op {
   const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8')
   let v: unknown
-  try { v = JSON.parse(text) } catch (err) {
+  try { v = parseJson(text, 'The oplog entry', 'OP_TOO_DEEP') } catch (err) {
+    if (err instanceof VitraError) throw err
     throw new InvalidEntryError(`Oplog entry is not JSON: ${(err as Error).message}`)
   }
   validateOp(v)

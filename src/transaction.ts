@@ -4,7 +4,7 @@
  * caller wait for execution and read the acks and writes that resulted.
  */
 import type Hypercore from 'hypercore'
-import { canonicalJson, type JsonValue } from './encoding.js'
+import { canonicalJson, parseJson, type JsonValue } from './encoding.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from './errors.js'
 import { LogForkFraudProof } from './verify/log-fork-proof.js'
 import { captureSignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead } from './verify/signed-head.js'
@@ -272,7 +272,7 @@ export interface TransactionJSON { method: string, params: JsonValue, response: 
 export function transactionFromJSON (json: unknown): TransactionJSON {
   let v = json
   if (typeof v === 'string') {
-    try { v = JSON.parse(v) } catch (err) { throw new InvalidArgumentError(`The transaction is not JSON: ${(err as Error).message}`) }
+    try { v = parseJson(v as string, 'The transaction') } catch (err) { throw new InvalidArgumentError(`The transaction is not JSON: ${(err as Error).message}`) }
   }
   if (v !== null && typeof v === 'object' && 'vitraTransaction' in v) v = fromVitraForm(v as Record<string, unknown>)
   const o = exactObject(v, 'transaction', ['method', 'params', 'response', 'ops'])

@@ -7,7 +7,7 @@ import { join } from 'path'
 import Corestore from 'corestore'
 import messages from 'hyperbee/lib/messages.js'
 import {
-  ContractFraudProof, Database, StorageInMemory, encodeValue, verifyFraudProof, verifyIndex, type FraudProofJSON
+  ContractFraudProof, Database, DEFAULT_MAX_OP_BYTES, StorageInMemory, encodeValue, verifyFraudProof, verifyIndex, type FraudProofJSON
 } from '../src/index.js'
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
 import type { ExecutorHooks } from '../src/executor.js'
@@ -347,7 +347,7 @@ test('fraud-replay - an honest transaction packaged as evidence is rejected', as
   }
   t.ok(ackSeq > 0)
   const op = await oplog.get(SUM_SEQ) as Buffer
-  const reads: IndexRead[] = await recordReplayReads({ bee, ackSeq, op, source: SHOP, governance: null })
+  const reads: IndexRead[] = await recordReplayReads({ bee, ackSeq, op, source: SHOP, governance: null, maxOpBytes: DEFAULT_MAX_OP_BYTES })
   const index = { key: head.key, manifest: coreManifest(core), head }
   const ack = decodeAck(messages.Node.decode(await core.get(ackSeq) as Buffer).value as Buffer)
   const data = { origin: ack.origin, opSeq: ack.seq, ackSeq }

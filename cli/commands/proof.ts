@@ -6,7 +6,7 @@
  */
 import messages from 'hyperbee/lib/messages.js'
 import {
-  ackKey, decodeValue, encodeValue, InvalidProofError, pathToKey, verifyFraudProof, verifyInclusionProof,
+  ackKey, decodeValue, encodeValue, InvalidProofError, parseJson, pathToKey, verifyFraudProof, verifyInclusionProof,
   verifyLogForkProof, verifyRangeProof, type InclusionProof, type JsonValue, type TxResult
 } from '../../src/index.js'
 import { EXIT, usageError } from '../errors.js'
@@ -132,7 +132,7 @@ function describeBlock (value: Buffer): unknown {
   const entry = attempt(() => {
     const node = messages.Node.decode(value)
     const text = node.value === null ? null : node.value.toString('utf8')
-    const parsed = text === null ? null : attempt(() => JSON.parse(text) as unknown)
+    const parsed = text === null ? null : attempt(() => parseJson(text))
     return { key: node.key.toString('utf8'), value: parsed === FAILED ? text : parsed }
   })
   if (entry !== FAILED) return entry

@@ -10,7 +10,7 @@
  */
 import type Hypercore from 'hypercore'
 
-interface ReadBatch { getBlock (index: number): Promise<Buffer | null>, tryFlush (): void }
+interface ReadBatch { getBlock (index: number): Promise<Buffer | null>, getTreeNode (index: number): Promise<{ size: number } | null>, tryFlush (): void }
 
 /** Blocks [start, end) of `core` that are stored locally, in order; null for each one that is not (nothing is fetched). */
 export async function readLocalBlocks (core: Hypercore, start: number, end: number): Promise<Array<Buffer | null>> {
@@ -27,6 +27,41 @@ async function readThrough (core: Hypercore, start: number, end: number, getOpts
   const n = Math.max(0, end - start)
   const local = await readLocal(core, start, n)
   return await Promise.all(local.map(async (b, i) => b ?? await core.get(start + i, getOpts) as Buffer | null))
+}
+
+/** What readLocalBlocksBounded read: blocks [start, end) (null: not read), and each one's byte length when known. */
+export interface BoundedBlocks { start: number, end: number, blocks: Array<Buffer | null>, sizes: Array<number | null> }
+
+/**
+ * The locally stored blocks from `start`, in order, in at most `budget` bytes (but at
+ * least one block), up to `end`; blocks over `maxBlockBytes` are not read at all. Sizes
+ * come first, from the stored Merkle tree leaves (one storage batch, a few dozen bytes a
+ * block), then the blocks that fit (a second batch). A block whose leaf is not stored
+ * locally (a remote block not downloaded yet) comes back null with size null. Null when
+ * this hypercore has no storage read batch (the caller then reads one block at a time).
+ */
+export async function readLocalBlocksBounded (core: Hypercore, start: number, end: number, opts: { maxBlockBytes: number, budget: number }): Promise<BoundedBlocks | null> {
+  const storage = (core.state as { storage?: { read?: () => ReadBatch } } | undefined)?.storage
+  if (storage?.read === undefined) return null
+  const n = Math.max(0, end - start)
+  const rx = storage.read()
+  const nodes: Array<Promise<{ size: number } | null>> = []
+  for (let i = 0; i < n; i++) nodes.push(rx.getTreeNode(2 * (start + i)))
+  rx.tryFlush()
+  const sizes = (await Promise.all(nodes)).map(node => node === null ? null : node.size)
+  let bytes = 0
+  let stop = n
+  for (let i = 0; i < n; i++) {
+    const size = sizes[i]
+    if (size === null || size > opts.maxBlockBytes) continue
+    if (bytes > 0 && bytes + size > opts.budget) { stop = i; break }
+    bytes += size
+  }
+  sizes.length = stop
+  const rb = storage.read()
+  const blocks: Array<Promise<Buffer | null> | null> = sizes.map((size, i) => size !== null && size > opts.maxBlockBytes ? null : rb.getBlock(start + i))
+  rb.tryFlush()
+  return { start, end: start + stop, blocks: await Promise.all(blocks.map(b => b ?? null)), sizes }
 }
 
 async function readLocal (core: Hypercore, start: number, n: number): Promise<Array<Buffer | null>> {

@@ -16,6 +16,7 @@ import { InvalidPathError, isSysKey, keyName, keyToPath, pathToKey } from '../pa
 import { listFolder, type FolderListOptions } from './shallow-list.js'
 import { closeCorestore, openCorestore, StorageInMemory, type Storage } from '../storage.js'
 import type { ListedItem } from '../../sandbox/types.js'
+import { parseGenesisMarker, type GenesisMarker } from '../limits.js'
 import {
   ackKey, ackPrefix, CONTRACT_SOURCE_KEY, decodeAck, decodeInput, GENESIS_KEY, INPUTS_PREFIX,
   type Ack, type InputRecord
@@ -174,6 +175,12 @@ export class IndexLog {
   }
 
   async hasGenesis (): Promise<boolean> { return (await this.bee.get(GENESIS_KEY)) !== null }
+
+  /** The genesis marker (with the database's maxOpBytes), or null before genesis. Throws InvalidEntryError when malformed. */
+  async genesis (): Promise<GenesisMarker | null> {
+    const v = await this.getValue(GENESIS_KEY)
+    return v === null ? null : parseGenesisMarker(v)
+  }
 
   /** Every `.sys/inputs/` record, in key order. */
   async inputs (): Promise<InputRecord[]> {

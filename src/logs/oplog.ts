@@ -6,6 +6,7 @@
  */
 import type Hypercore from 'hypercore'
 import { decodeOp, encodeOp, type Op } from '../schemas.js'
+import { opTooLarge } from '../limits.js'
 import { createInclusionProof, type InclusionProof } from '../verify/inclusion-proofs.js'
 import { AppendProver } from './append-proofs.js'
 
@@ -52,8 +53,11 @@ export class Oplog {
    * As appendMany, and (unless `proofs: false`) each op's inclusion proof against the
    * head its append produced, verified before it is returned.
    */
-  appendWithProofs (ops: unknown[], opts: { proofs?: boolean } = {}): Promise<Appended[]> {
+  appendWithProofs (ops: unknown[], opts: { proofs?: boolean, maxOpBytes?: number } = {}): Promise<Appended[]> {
     const blocks = ops.map(op => encodeOp(op))
+    // the executor would refuse an op over the database's maxOpBytes unread: refuse it here, before anything is queued
+    const max = opts.maxOpBytes ?? Infinity
+    for (const block of blocks) if (block.byteLength > max) return Promise.reject(opTooLarge(block.byteLength, max))
     const proof = opts.proofs !== false
     const done = Promise.all(blocks.map(block => new Promise<Appended>((resolve, reject) => {
       this.queue.push({ block, proof, resolve, reject })

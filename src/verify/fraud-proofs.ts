@@ -14,7 +14,7 @@
  * the evidence is genuine and reports `selfEvident: false` (re-run with `vitra verify`).
  */
 import messages from 'hyperbee/lib/messages.js'
-import type { JsonValue } from '../encoding.js'
+import { parseJson, type JsonValue } from '../encoding.js'
 import { InvalidProofError, VitraError } from '../errors.js'
 import { decodeAck, parseAckKey, type Change } from '../schemas.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
@@ -243,7 +243,7 @@ function checkSelfEvident (code: FraudCodeName, entry: ProvenEntry | null, ack: 
 
 /** Validate the shape of untrusted fraud-proof JSON. */
 export function readFraudProof (json: unknown): FraudProofJSON {
-  const v = (typeof json === 'string' ? JSON.parse(json) : json) as Record<string, unknown>
+  const v = (typeof json === 'string' ? parseJson(json, 'The fraud proof') : json) as Record<string, unknown>
   const bad = (why: string): never => { throw new InvalidProofError('malformed', `Not a vitra fraud proof: ${why}`) }
   if (v === null || typeof v !== 'object') return bad('not an object')
   if (v.version !== 1 || v.type !== FRAUD_PROOF_TYPE) return bad('unknown version or type')

@@ -15,7 +15,7 @@ import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
 import { VitraError } from '../errors.js'
 import type { ContractFraudProof } from './fraud-proofs.js'
 import { Verifier, type Checkpoint, type VerifierOptions } from './verifier.js'
-import { decodeValue } from '../encoding.js'
+import { decodeValue, parseJson } from '../encoding.js'
 import type { HistoryEntry, RawEntry } from '../logs/index-log.js'
 import { keyName, keyToPath } from '../paths.js'
 
@@ -134,7 +134,7 @@ export class ContractMonitor extends EventEmitter {
 function readCheckpoint (file: string | undefined): Checkpoint | null {
   if (file === undefined || !existsSync(file)) return null
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Checkpoint
+    return parseJson(readFileSync(file, 'utf8'), `Checkpoint ${file}`) as Checkpoint
   } catch (err) {
     throw new VitraError('INVALID_CHECKPOINT', `Checkpoint ${file} is not valid JSON: ${(err as Error).message}`)
   }

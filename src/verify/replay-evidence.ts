@@ -14,8 +14,9 @@
  *                             (oplogLength, oplogTreeHash): the op is the one the executor
  *                             committed to, even if the participant forked its oplog later
  *   reads: IndexReadProof     at = ack.batchStart: the reads the replay makes on the index
- *                             at the batch start, plus get('.sys/contract/source') and
- *                             get('.sys/governance') }
+ *                             at the batch start, plus get('/.sys/contract/source'),
+ *                             get('/.sys/governance') and get('/.sys/acks/genesis')
+ *                             (the genesis marker: maxOpBytes) }
  * ```
  *
  * All index proofs are made against the same signed head. (Version 1 carried one
@@ -35,7 +36,8 @@ import { decodeValue, type JsonValue } from '../encoding.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
 import { ContractRuntime, parseGovernance, type Governance } from '../contract-runtime.js'
 import { decodeIndexBlock } from '../logs/index-log.js'
-import { CONTRACT_SOURCE_KEY, decodeAck, GOVERNANCE_KEY, parseAckKey, type Ack } from '../schemas.js'
+import { CONTRACT_SOURCE_KEY, decodeAck, GENESIS_KEY, GOVERNANCE_KEY, parseAckKey, type Ack } from '../schemas.js'
+import { parseGenesisMarker } from '../limits.js'
 import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import { createIndexReadProof, indexReadProofFromJSON, proofReader, type IndexRead, type IndexReadProof } from './bee-proofs.js'
 import { createInclusionProof, inclusionProofFromJSON, verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'
@@ -134,7 +136,7 @@ export async function createReplayEvidence (opts: CreateReplayEvidenceOptions): 
   const oplogHead = await captureSignedHead(oplog)
   const op = await createInclusionProof(oplog, ack.seq, { head: oplogHead })
   const oplogProof = await createConsistencyProof(oplog, ack.oplogLength, { head: oplogHead })
-  const wanted: IndexRead[] = [{ kind: 'get', key: CONTRACT_SOURCE_KEY }, { kind: 'get', key: GOVERNANCE_KEY }, ...opts.reads]
+  const wanted: IndexRead[] = [{ kind: 'get', key: CONTRACT_SOURCE_KEY }, { kind: 'get', key: GOVERNANCE_KEY }, { kind: 'get', key: GENESIS_KEY }, ...opts.reads]
   const seen = new Set<string>()
   const reads = wanted.filter(r => {
     const id = JSON.stringify(r)
@@ -156,6 +158,8 @@ export interface RecordReplayReadsOptions {
   /** The contract source and governance in force for the op (the replay's state). */
   source: string
   governance: Governance | null
+  /** The database's maxOpBytes (the replay state's). */
+  maxOpBytes: number
   limits?: SandboxLimits
 }
 
@@ -178,7 +182,7 @@ export async function recordReplayReads (opts: RecordReplayReadsOptions): Promis
   const runtimes = new Runtimes(opts.limits)
   try {
     const base = recordingBase(checkout as unknown as StateBase, reads)
-    await replayOp(opts.source, opts.governance, ack, ackSeq, overlay, runtimes.env(ack, opts.op, base))
+    await replayOp(opts.source, opts.governance, ack, ackSeq, overlay, runtimes.env(ack, opts.op, base), opts.maxOpBytes)
   } finally {
     await runtimes.close()
     await checkout.close()
@@ -281,9 +285,13 @@ export async function verifyReplayEvidence (evidence: ReplayEvidence | unknown, 
     const g = await base.get(GOVERNANCE_KEY)
     let governance: Governance | null
     try { governance = parseGovernance(g === null ? null : json(g.value, mismatch)) } catch { return mismatch('the governance record is malformed') }
+    const gm = await base.get(GENESIS_KEY)
+    if (gm === null) return mismatch('the index has no genesis marker at the batch start')
+    let maxOpBytes: number
+    try { maxOpBytes = parseGenesisMarker(json(gm.value, mismatch)).maxOpBytes } catch { return mismatch('the genesis marker is malformed') }
 
     // 4. Replay, exactly as replay.ts does.
-    const expected = await replayOp(source, governance, ack, ackSeq, overlay, runtimes.env(ack, op.value, base))
+    const expected = await replayOp(source, governance, ack, ackSeq, overlay, runtimes.env(ack, op.value, base), maxOpBytes)
     base.check()
     return { ack, ackSeq, batchStart, upTo, head, source, governance, expected, published: entries.slice(ackSeq - batchStart + 1) }
   } finally {

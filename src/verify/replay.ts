@@ -17,6 +17,7 @@ import {
 import type { AckInfo, TxAction } from '../../sandbox/types.js'
 import type { Overlay, StateReader } from './state-view.js'
 import { keyToPath } from '../paths.js'
+import { checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, opTooLarge, parseGenesisMarker } from '../limits.js'
 import { parseGovernance, type Governance } from '../contract-runtime.js'
 
 /** Stable codes of the violations a replay detects. */
@@ -67,6 +68,8 @@ export interface ReplayState {
   genesisDone: boolean
   source: string | null
   governance: JsonValue | null
+  /** The database's maxOpBytes, from the genesis marker. */
+  maxOpBytes: number
   inputs: Record<string, InputState>
   /** batchStart of the last ack (0 before the first). */
   batchStart: number
@@ -84,6 +87,8 @@ export interface SerializedState {
   genesisDone: boolean
   source: string | null
   governance: JsonValue | null
+  /** Absent in checkpoints written before the limit existed: the default. */
+  maxOpBytes?: number
   inputs: Record<string, InputState>
   batchStart: number
   lastAck: number
@@ -118,7 +123,7 @@ export interface ReplayEnv {
 }
 
 export function initialState (): ReplayState {
-  return { length: 1, genesisDone: false, source: null, governance: null, inputs: {}, batchStart: 0, lastAck: 0, overlay: new Map(), pending: null }
+  return { length: 1, genesisDone: false, source: null, governance: null, maxOpBytes: DEFAULT_MAX_OP_BYTES, inputs: {}, batchStart: 0, lastAck: 0, overlay: new Map(), pending: null }
 }
 
 /**
@@ -168,6 +173,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
     if (e.key !== INPUTS_PREFIX + rec.pubkey) return bad(`${path} names another key than its record`)
     state.inputs[rec.pubkey] = { active: rec.active, nextSeq: 0, ackAt: -1 }
   } else if (e.key === GENESIS_KEY) {
+    try { state.maxOpBytes = parseGenesisMarker(value).maxOpBytes } catch (err) { return bad((err as Error).message) }
     if (state.source === null) return bad('no contract source before the genesis marker')
     if (!Object.values(state.inputs).some(i => i.active)) return bad('no active participant')
     try { await env.compile(state.source, parseGovernance(state.governance)) } catch (err) {
@@ -232,7 +238,7 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
     return fraud(FraudCode.OPLOG_MISMATCH, e.seq, `Ack names oplog ${short(ack.origin)} at length ${ack.oplogLength} with a tree hash the oplog does not have`, { origin: ack.origin, opSeq: ack.seq, oplogTreeHash: treeHash, ack: ackData })
   }
   const overlay: Overlay = sameBatch ? state.overlay : new Map()
-  const replay = await replayOp(state.source as string, parseGovernance(state.governance), ack, e.seq, overlay, env)
+  const replay = await replayOp(state.source as string, parseGovernance(state.governance), ack, e.seq, overlay, env, state.maxOpBytes)
   const v = checkOutcome(e.seq, ack, replay)
   if (v !== null) return v
   if (replay.ok && !ack.success) env.forgetAhead?.()
@@ -258,10 +264,11 @@ export type Replay = { ok: true, changes: Change[] } | { ok: false, code: string
  * Contract failures become `{ ok: false }`; COULD_NOT_VERIFY and non-vitra errors are
  * thrown. Shared by the replay and the offline check of replay evidence.
  */
-export async function replayOp (source: string, governance: Governance | null, ack: Ack, height: number, overlay: Overlay, env: ReplayEnv): Promise<Replay> {
+export async function replayOp (source: string, governance: Governance | null, ack: Ack, height: number, overlay: Overlay, env: ReplayEnv, maxOpBytes: number): Promise<Replay> {
   const block = await env.getOp(ack.origin, ack.seq)
   const view = await env.stateAt(ack.batchStart, overlay)
   try {
+    if (block.byteLength > maxOpBytes) throw opTooLarge(block.byteLength, maxOpBytes)
     const op = env.knownOp?.(block) ?? decodeOp(block)
     const actions = await env.apply(source, op, { origin: ack.origin, seq: ack.seq, ts: ack.ts, metadata: ack.metadata, height }, view, governance, block.toString('utf8'))
     const changes = await actionsToChanges(actions, k => view.has(k))
@@ -341,6 +348,7 @@ export function serializeState (s: ReplayState): SerializedState {
     genesisDone: s.genesisDone,
     source: s.source,
     governance: s.governance,
+    maxOpBytes: s.maxOpBytes,
     inputs: JSON.parse(JSON.stringify(s.inputs)) as Record<string, InputState>,
     batchStart: s.batchStart,
     lastAck: s.lastAck,
@@ -362,6 +370,7 @@ export function deserializeState (j: SerializedState): ReplayState {
     genesisDone: j.genesisDone,
     source: j.source,
     governance: j.governance,
+    maxOpBytes: j.maxOpBytes === undefined ? DEFAULT_MAX_OP_BYTES : checkCheckpointMaxOpBytes(j.maxOpBytes),
     inputs: JSON.parse(JSON.stringify(j.inputs)) as Record<string, InputState>,
     batchStart: j.batchStart,
     lastAck: j.lastAck,
@@ -376,4 +385,8 @@ export function deserializeState (j: SerializedState): ReplayState {
 }
 
 function short (hex: string): string { return hex.slice(0, 8) + '…' }
+
+function checkCheckpointMaxOpBytes (n: unknown): number {
+  try { return checkMaxOpBytes(n) } catch { throw new VitraError('INVALID_CHECKPOINT', 'Not a vitra monitor checkpoint: maxOpBytes is out of range') }
+}
 

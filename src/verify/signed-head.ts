@@ -15,7 +15,8 @@
  * shared by inclusion-proofs.ts and log-fork-proof.ts.
  */
 import type Hypercore from 'hypercore'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
+import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
+import { parseJson } from '../encoding.js'
 import {
   DEFAULT_NAMESPACE, appendRoot, ed25519Verify, extensionIndexes, fullRoots, manifestKey,
   signable, signatureFromMultisig, treeHash, type TreeNode
@@ -359,8 +360,9 @@ function malformed (message: string): InvalidProofError {
 export function parseMaybe (json: unknown): unknown {
   if (typeof json !== 'string') return json
   try {
-    return JSON.parse(json)
+    return parseJson(json, 'The proof')
   } catch (err) {
+    if (err instanceof VitraError) throw err
     throw malformed(`Not JSON: ${(err as Error).message}`)
   }
 }

@@ -136,7 +136,7 @@ export class Verifier {
       const txAck = typeof v.data.ackSeq === 'number' ? v.data.ackSeq : v.seq
       try {
         const op = await this.env.getOp(origin, opSeq)
-        const reads = await recordReplayReads({ bee: this.bee, ackSeq: txAck, op, source: this.state.source, governance: parseGovernance(this.state.governance), limits: this.opts.limits })
+        const reads = await recordReplayReads({ bee: this.bee, ackSeq: txAck, op, source: this.state.source, governance: parseGovernance(this.state.governance), maxOpBytes: this.state.maxOpBytes, limits: this.opts.limits })
         evidence.replay = await createReplayEvidence({
           index: this.core, bee: this.bee, oplog: await this.oplog(origin), ackSeq: txAck, upTo: Math.min(v.seq + 1, head.length), head, reads
         })
