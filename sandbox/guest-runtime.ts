@@ -53,6 +53,7 @@ const split = uncurry(String.prototype.split)
 const indexOf = uncurry(String.prototype.indexOf)
 const lastIndexOf = uncurry(String.prototype.lastIndexOf)
 const codePointAt = uncurry(String.prototype.codePointAt)
+const isWellFormed = uncurry(String.prototype.isWellFormed)
 const arraySort = uncurry(Array.prototype.sort)
 const arrayMap = uncurry(Array.prototype.map)
 const arrayFilter = uncurry(Array.prototype.filter)
@@ -426,6 +427,7 @@ const CONTRACT_SOURCE_KEY = '.sys' + SEP + 'contract' + SEP + 'source'
 function toKey (path, fn) {
   if (typeof path !== 'string') throw new TypeErrorCtor(fn + ': the path must be a string')
   if (indexOf(path, SEP) !== -1) throw new TypeErrorCtor(fn + ': a path may not contain NUL characters')
+  if (!isWellFormed(path)) throw new TypeErrorCtor(fn + ': a path must be well-formed Unicode (it holds a lone surrogate)')
   return join(arrayFilter(split(path, '/'), (s) => s !== ''), SEP)
 }
 function keyToPath (key) { return '/' + join(split(key, SEP), '/') }

@@ -1,4 +1,5 @@
 import { InvalidValueError } from '../src/errors.js'
+import { isWellFormed } from '../src/paths.js'
 import type { Json, TxAction } from './types.js'
 
 /**
@@ -103,7 +104,7 @@ const CONTRACT_SOURCE_KEY = '.sys' + SEP + 'contract' + SEP + 'source'
 
 /** A stored key a contract may write: non-empty segments joined by NUL, not under `/.sys/`. */
 function writableKey (key: unknown): key is string {
-  return typeof key === 'string' && key !== '' && key.split(SEP).every(s => s !== '' && !s.includes('/')) && key !== '.sys' && !key.startsWith('.sys' + SEP)
+  return typeof key === 'string' && key !== '' && isWellFormed(key) && key.split(SEP).every(s => s !== '' && !s.includes('/')) && key !== '.sys' && !key.startsWith('.sys' + SEP)
 }
 
 /** Narrowing helper for actions that passed checkActions. */

@@ -39,6 +39,8 @@ export interface ExecutorHooks {
   changes?: (origin: string, seq: number, changes: Change[]) => Change[]
   /** Rewrite the ack of an op before it is published (numChanges is already set). */
   ack?: (ack: Ack) => Ack
+  /** Called before a run of ops of `origin` starts at `seq`; a throw stands for a failure outside the op's bytes (a storage read). */
+  beforeRun?: (origin: string, seq: number) => void
 }
 
 export interface ExecutorOptions {
@@ -235,6 +237,7 @@ export class Executor extends EventEmitter {
       if (read !== null && input.nextSeq >= read.end) blocks = this.prefetch(input, limit, b)
       const run = await this.nextRun(input, blocks, limit, b)
       if (run.length === 0) break // the next block is remote: fetched in the background, this oplog waits
+      this.opts.hooks?.beforeRun?.(input.hex, input.nextSeq)
       await this.executeRun(input, run, head, b)
     }
   }
@@ -311,7 +314,7 @@ export class Executor extends EventEmitter {
       rest[0].height = b.batchStart + b.written
       const outcome = await sandbox.applyRun(rest, { index: b.reader })
       let agreed = true
-      for (let i = 0; i < outcome.results.length && agreed; i++) {
+      for (let i = 0; i < outcome.results.length && agreed && !full(b); i++) { // past a full batch, the rest run again in the next one
         const r = outcome.results[i]
         const it = rest[i]
         const res = await this.settle(this.ackBase(input.hex, it.seq, head, ts, b), r.ok ? r.actions : r.error, b.reader)

@@ -18,10 +18,18 @@ export class InvalidPathError extends Error {
   constructor (message: string) { super(message); this.name = 'InvalidPathError' }
 }
 
+/** A lone surrogate: text that has no UTF-8 form (Hyperbee would store U+FFFD in its place). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** Whether a string is well-formed Unicode (no lone surrogates), so that its UTF-8 bytes give it back. */
+export function isWellFormed (s: string): boolean { return !LONE_SURROGATE.test(s) }
+
 /** The segments of a path (empty for `/`). */
 export function pathSegments (path: string): string[] {
   if (typeof path !== 'string') throw new InvalidPathError(`A path must be a string, not ${typeof path}`)
   if (path.includes(SEP)) throw new InvalidPathError('A path may not contain NUL characters')
+  // stored keys are UTF-8: a lone surrogate would be stored as U+FFFD, another path
+  if (!isWellFormed(path)) throw new InvalidPathError('A path must be well-formed Unicode (it holds a lone surrogate)')
   return path.split('/').filter(s => s !== '')
 }
 
