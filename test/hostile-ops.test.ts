@@ -188,3 +188,40 @@ test('hostile - a flood of maximum-size ops is split into batches by bytes', asy
   await db.verify()
   t.pass('verify passes')
 })
+
+test('hostile - a contract that writes, or returns from process, a value past the depth limit fails that op only', async t => {
+  const source = `
+    export function deep ({ n }, emit) { emit({ op: 'DEEP', n }) }
+    export async function get ({ key }) { return (await index.get(key))?.value ?? null }
+    import { index } from 'contract'
+    export const apply = {
+      async DEEP (tx, op) {
+        let v = 1
+        for (let i = 0; i < op.n; i++) v = [v]
+        tx.put('/deep/' + op.n, v)
+      }
+    }`
+  const db = await createDb(t, source)
+  const seqs: Record<number, number> = {}
+  for (const n of [63, 64, 65, 10_000, 1]) seqs[n] = (await db.call('deep', { n })).ops[0].seq
+  await db.executor?.sync()
+  const oplog = db.localOplog as Oplog
+  const outcome = async (n: number): Promise<string> => { const a = (await db.index.getAck(oplog.hex, seqs[n]))?.ack; return a === undefined ? 'missing' : a.success ? 'ok' : a.errorCode ?? '?' }
+  t.is(await outcome(63), 'ok', '63 levels inside the write are stored')
+  t.is(await outcome(64), 'ok', '64 levels are the limit')
+  t.ok(['VALUE_TOO_DEEP', 'CONTRACT_RUNTIME_ERROR'].includes(await outcome(65)), `65 levels fail: ${await outcome(65)}`)
+  t.ok(['VALUE_TOO_DEEP', 'CONTRACT_RUNTIME_ERROR'].includes(await outcome(10_000)), `10,000 levels fail: ${await outcome(10_000)}`)
+  t.is(await outcome(1), 'ok', 'the next op runs')
+  await db.verify()
+  t.pass('verify agrees')
+
+  const proc = await createDb(t, `
+    export function go (_, emit) { emit({ op: 'GO' }) }
+    export async function process (op) { let v = 1; for (let i = 0; i < 100; i++) v = [v]; return v }
+    export const apply = { async GO (tx) { tx.put('/x', 1) } }`)
+  const tx = await proc.call('go', {})
+  await proc.executor?.sync()
+  t.is((await proc.index.getAck((proc.localOplog as Oplog).hex, tx.ops[0].seq))?.ack.errorCode, 'PROCESS_FAILED', 'metadata past the limit: PROCESS_FAILED')
+  await proc.verify()
+  t.pass('verify agrees')
+})
