@@ -68,7 +68,9 @@ interface Input {
   onAppend: () => void
   /** The seq of a remote block being fetched in the background, or null. */
   fetching: number | null
-  /** Failures in a row of this oplog's next op for a reason outside its bytes (see `pause`). */
+  /** The background download of the blocks after `fetching`, if any. */
+  readAhead: { destroy: () => void } | null
+  /** Failures in a row of this oplog's next op for a reason outside its bytes (see `pause`), or of fetching its block. */
   failures: number
   /** Date.now() before which this oplog is not read (backoff after a failure). */
   pausedUntil: number
@@ -248,11 +250,11 @@ export class Executor extends EventEmitter {
    * becomes a failed ack instead. The oplog is tried again after 1, 2, 4 … 60 s, each
    * failure reported as a 'warning'; the other oplogs go on meanwhile.
    */
-  private pause (input: Input, err: Error): void {
+  private pause (input: Input, err: Error, code: 'OPLOG_RETRY' | 'BLOCK_UNAVAILABLE' = 'OPLOG_RETRY'): void {
     input.failures++
     const delay = Math.min(60_000, 1000 * 2 ** Math.min(6, input.failures - 1))
     input.pausedUntil = Date.now() + delay
-    const warning = new VitraError('OPLOG_RETRY', `Op ${input.nextSeq} of oplog ${input.hex.slice(0, 8)}… failed (${err.message}); trying it again in ${delay} ms while the other oplogs go on`, {
+    const warning = new VitraError(code, `Op ${input.nextSeq} of oplog ${input.hex.slice(0, 8)}… failed (${err.message}); trying it again in ${delay} ms while the other oplogs go on`, {
       origin: input.hex, seq: input.nextSeq, attempt: input.failures, retryInMs: delay, cause: err.message
     })
     this.emit('warning', warning)
@@ -366,14 +368,6 @@ export class Executor extends EventEmitter {
     b.done.push({ origin: input.hex, seq })
   }
 
-  private retryTimer: NodeJS.Timeout | null = null
-
-  private retrySoon (): void {
-    if (this.retryTimer !== null || this.closing) return
-    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.schedule() }, 1000)
-    this.retryTimer.unref()
-  }
-
   /** Inputs with pending ops, in this batch's round-robin order. */
   private batchOrder (): Input[] {
     const all = [...this.inputs.values()].sort((a, b) => a.hex < b.hex ? -1 : 1)
@@ -399,21 +393,31 @@ export class Executor extends EventEmitter {
 
   /**
    * Fetch remote blocks outside the batch, so that a block no peer serves holds up its
-   * own oplog only: `seq` and the blocks after it up to `end` (at most a batch's worth),
-   * in parallel. The loop runs again once `seq` is there, or a second after its fetch
-   * timed out (blockTimeoutMs, default 5000).
+   * own oplog only: `seq`, and the blocks after it up to `end` (at most a batch's worth)
+   * downloaded in the background (stored, not held here). The loop runs again once
+   * `seq` is there. A fetch that gets nothing within blockTimeoutMs (default 5000) is a
+   * 'warning' (BLOCK_UNAVAILABLE) and is tried again after 1, 2, 4 … 60 s (`pause`).
    */
   private fetchLater (input: Input, seq: number, end: number): void {
     if (input.fetching !== null || this.closing) return
     input.fetching = seq
     const core = input.oplog.core
     const timeout = this.opts.blockTimeoutMs ?? 5000
-    // read ahead (stored, not held in memory here); a failure is retried when its turn comes
+    input.readAhead?.destroy()
+    input.readAhead = null
     const ahead = Math.min(end, seq + (this.opts.maxBatchOps ?? 256))
-    if (ahead > seq + 1) core.download({ start: seq + 1, end: ahead }).done().catch(() => null)
+    if (ahead > seq + 1) {
+      const range = core.download({ start: seq + 1, end: ahead })
+      range.done().catch(() => null) // a block that does not come is fetched again when its turn comes
+      input.readAhead = range
+    }
     core.get(seq, { timeout }).then(
-      () => { input.fetching = null; this.schedule() },
-      () => { input.fetching = null; this.retrySoon() }
+      () => { input.fetching = null; input.failures = 0; this.schedule() },
+      (err: Error) => {
+        input.fetching = null
+        if (this.closing) return
+        this.pause(input, new VitraError('BLOCK_UNAVAILABLE', `no peer served it within ${timeout} ms (${err.message})`), 'BLOCK_UNAVAILABLE')
+      }
     )
   }
 
@@ -493,7 +497,7 @@ export class Executor extends EventEmitter {
     const nextSeq = (await this.index.lastAckedSeq(hex)) + 1
     const onAppend = (): void => this.schedule()
     oplog.core.on('append', onAppend)
-    this.inputs.set(hex, { hex, oplog, nextSeq, committed: nextSeq, onAppend, fetching: null, failures: 0, pausedUntil: 0 })
+    this.inputs.set(hex, { hex, oplog, nextSeq, committed: nextSeq, onAppend, fetching: null, readAhead: null, failures: 0, pausedUntil: 0 })
     this.emit('input-added', hex)
   }
 
@@ -501,6 +505,7 @@ export class Executor extends EventEmitter {
     const input = this.inputs.get(hex)
     if (input === undefined) return
     input.oplog.core.removeListener('append', input.onAppend)
+    input.readAhead?.destroy()
     this.inputs.delete(hex)
     this.emit('input-removed', hex)
   }
@@ -508,7 +513,6 @@ export class Executor extends EventEmitter {
   /** Stop processing (the current batch finishes first) and close the sandbox. Oplogs are owned by the caller. */
   async close (): Promise<void> {
     this.closing = true
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     while (this.running) await new Promise(resolve => setTimeout(resolve, 5))
     for (const hex of [...this.inputs.keys()]) this.removeInput(hex)
     await this.sandbox?.close()

@@ -79,7 +79,11 @@ test('replay-step - genesis transitions', async t => {
     ['source twice', [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, CONTRACT_SOURCE_KEY, SOURCE)]],
     ['a user key in genesis', [put(1, 'x', 1)]],
     ['no active participant', [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, GENESIS_KEY, { v: 1 })]],
-    ['a source that does not compile', [put(1, CONTRACT_SOURCE_KEY, 'export const apply = {'), put(2, inputKey(A), encodeInput({ pubkey: A, active: true })), put(3, GENESIS_KEY, { v: 1 })]]
+    ['a source that does not compile', [put(1, CONTRACT_SOURCE_KEY, 'export const apply = {'), put(2, inputKey(A), encodeInput({ pubkey: A, active: true })), put(3, GENESIS_KEY, { v: 1 })]],
+    ['maxOpBytes below the range', [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, inputKey(A), encodeInput({ pubkey: A, active: true })), put(3, GENESIS_KEY, { v: 1, maxOpBytes: 63 })]],
+    ['maxOpBytes not an integer', [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, inputKey(A), encodeInput({ pubkey: A, active: true })), put(3, GENESIS_KEY, { v: 1, maxOpBytes: '1000' })]],
+    ['an unknown marker field', [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, inputKey(A), encodeInput({ pubkey: A, active: true })), put(3, GENESIS_KEY, { v: 1, maxOpBytes: 1000, x: 1 })]],
+    ['a marker of another version', [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, inputKey(A), encodeInput({ pubkey: A, active: true })), put(3, GENESIS_KEY, { v: 2 })]]
   ] as Array<[string, IndexBlock[]]>) {
     t.is(await codeOf(initialState(), blocks, e), 'GENESIS_MALFORMED', name)
   }
@@ -162,4 +166,21 @@ test('replay-step - system writes take effect after their transaction', async t 
   t.alike(s.inputs[B], { active: true, nextSeq: 0, ackAt: -1 })
   t.is(await step(s, ack(6, { origin: B, seq: 0 }), e), null, 'the added oplog executes from the next op')
   t.is(await step(s, put(7, 'b', 1), e), null)
+})
+
+test('replay-step - the genesis marker\'s maxOpBytes: an op over it must be acked as a failure', async t => {
+  const big = { op: 'SET', key: 'k', value: 'x'.repeat(100) }
+  const e = env({ [A]: [big, big] })
+  t.teardown(async () => { for (const r of e.runtimes) await r.close() })
+  const s = initialState()
+  for (const b of [put(1, CONTRACT_SOURCE_KEY, SOURCE), put(2, inputKey(A), encodeInput({ pubkey: A, active: true })), put(3, GENESIS_KEY, { v: 1, maxOpBytes: 64 })]) t.is(await step(s, b, e), null)
+  t.is(s.maxOpBytes, 64, 'the replay state holds the limit')
+  t.is(await step(s, ack(4, { origin: A, seq: 0, oplogLength: 2, success: false, error: 'LimitError: too large', errorCode: 'OP_TOO_LARGE', numChanges: 0 }), e), null, 'acked as a failure: valid')
+  const again = deserializeState(JSON.parse(JSON.stringify(serializeState(s))))
+  t.is(again.maxOpBytes, 64, 'the checkpoint keeps it')
+  const v = await step(s, ack(5, { origin: A, seq: 1, oplogLength: 2, batchStart: 4 }), e)
+  t.is(v?.code, 'RESULT_MISMATCH', 'acked as a success: fraud')
+  const old = serializeState(again) as unknown as Record<string, unknown>
+  delete old.maxOpBytes
+  t.is(deserializeState(old as never).maxOpBytes, 1024 * 1024, 'a checkpoint without it: the default')
 })
