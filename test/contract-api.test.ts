@@ -149,3 +149,58 @@ test('contract api - a contract without apply: calls work, its ops fail with a c
   t.ok(/exports no apply/.test(r.error ?? ''), r.error)
   await t.execution(db.verify())
 })
+
+// Each op reads entries (their seq included) and writes what it saw: the same ops must
+// give the same index, byte for byte, whether they run 256 to a batch or one per batch,
+// and replay (verify) must agree with both.
+const SEQS = `
+import { index } from 'contract'
+export function send (op, emit) { emit(op) }
+export const apply = {
+  async STEP (tx, op, ack) {
+    const prev = await index.get('/log/' + (op.i - 1))
+    const listed = await index.list('/log', { reverse: true, limit: 2 })
+    const gone = await index.get('/tmp/' + (op.i - 2))
+    tx.put('/log/' + op.i, { prevSeq: prev?.seq ?? null, listed: listed.map(e => [e.name, e.seq ?? null]), height: ack.height, goneSeq: gone?.seq ?? null })
+    if (op.i % 3 === 0) tx.delete('/tmp/' + (op.i - 2))
+    if (op.i % 2 === 0) tx.put('/tmp/' + op.i, op.i)
+    if (op.i % 5 === 0) tx.delete('/absent/' + op.i)
+  }
+}
+`
+
+test('contract api - the same ops give the same entries (with seq) in one batch, one op per batch, and in replay', async t => {
+  const run = async (maxBatchOps: number): Promise<Array<[string, unknown]>> => {
+    const db = await createDb(t, SEQS, { maxBatchOps })
+    const oplog = db.localOplog
+    if (oplog === null) throw new Error('no oplog')
+    // appended in one go, so the executor may put them all in one batch
+    await oplog.appendMany(Array.from({ length: 40 }, (_, i) => ({ op: 'STEP', i })))
+    await db.executor?.sync()
+    await db.verify()
+    t.pass(`verify agrees (maxBatchOps ${maxBatchOps})`)
+    const out: Array<[string, unknown]> = []
+    for await (const e of db.index.history()) if (!e.path.startsWith('/.sys/acks/')) out.push([`${e.seq} ${e.type} ${e.path}`, e.value])
+    return out
+  }
+  const batched = await run(256)
+  const single = await run(1)
+  t.is(batched.length, single.length, `${batched.length} entries either way`)
+  t.alike(batched.filter(e => e[0].includes('/log/')).map(e => e[1]), single.filter(e => e[0].includes('/log/')).map(e => e[1]), 'every op saw the same seqs and heights')
+  t.ok(batched.some(e => (e[1] as { prevSeq?: number | null })?.prevSeq !== null), 'the ops did read earlier writes with their seq')
+})
+
+test('contract api - a database or a monitor checkpoint of vitra 0.1 is refused with a clear message', async t => {
+  const { mkdirSync, writeFileSync } = await import('fs')
+  const { join } = await import('path')
+  const { Database: Db, deserializeState } = await import('../src/index.js').then(async m => ({ ...m, deserializeState: (await import('../src/verify/replay.js')).deserializeState }))
+  const dir = join(await t.tmp(), 'old')
+  mkdirSync(dir)
+  writeFileSync(join(dir, 'vitra.json'), JSON.stringify({ version: 1, pubkey: 'ab'.repeat(32), executor: true, oplogs: [] }))
+  const err = await Db.load(dir).then(() => null, (e: { code?: string, message: string }) => e)
+  t.is(err?.code, 'UNSUPPORTED_FORMAT', `load: ${err?.message ?? ''}`)
+  let cp: { code?: string, message: string } | null = null
+  try { deserializeState({ v: 1, length: 5, overlay: [] } as never) } catch (e) { cp = e as { code?: string, message: string } }
+  t.is(cp?.code, 'UNSUPPORTED_FORMAT', `checkpoint: ${cp?.message ?? ''}`)
+  t.ok(/delete the checkpoint file/.test(cp?.message ?? ''), 'says what to do')
+})

@@ -361,6 +361,9 @@ export function serializeState (s: ReplayState): SerializedState {
 
 /** Rebuild a state from its checkpoint form (validated: checkpoints are files a user can edit). */
 export function deserializeState (j: SerializedState): ReplayState {
+  if (j !== null && typeof j === 'object' && (j as { v: unknown }).v === 1) {
+    throw new VitraError('UNSUPPORTED_FORMAT', 'This monitor checkpoint was written by vitra 0.1 for its old index layout (keys joined by "/"), which this version does not read: delete the checkpoint file and verify from the start')
+  }
   if (j === null || typeof j !== 'object' || j.v !== 2 || !Number.isSafeInteger(j.length) || !Array.isArray(j.overlay)) {
     throw new VitraError('INVALID_CHECKPOINT', 'Not a vitra monitor checkpoint')
   }
