@@ -12,7 +12,7 @@
  */
 import type Hypercore from 'hypercore'
 import { Database as TestingDatabase, type ExecutorBehaviorName } from './testing.js'
-import type { Database as BaseDatabase, DatabaseOptions } from './database.js'
+import type { Database as BaseDatabase, DatabaseOptions, OplogList } from './database.js'
 import type { Storage } from './storage.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
 import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './verify/inclusion-proofs.js'
@@ -23,6 +23,7 @@ export * from './index.js'
 export { ExecutorBehavior, type ExecutorBehaviorName } from './testing.js'
 export { ContractTransaction as Transaction, Operation } from './transaction.js'
 export { Oplog as OpLog } from './logs/oplog.js'
+import type { Oplog } from './logs/oplog.js'
 
 /**
  * A monitor as Vitra's: `verifiedLength` is the seq of the last verified entry (the
@@ -45,6 +46,28 @@ export class Database extends TestingDatabase {
   }
 
   protected override createMonitor (opts: MonitorOptions): ContractMonitor { return new VitraContractMonitor(opts) }
+
+  private readonly added = new Set<string>()
+
+  /**
+   * As Vitra's `db.oplogs`: the participants (and oplogs given to `oplogs.add`), in the
+   * order this instance met them; a removed participant leaves the list.
+   */
+  override get oplogs (): OplogList {
+    const all = super.oplogs
+    const active = this.participantSet()
+    const list = all.filter(o => active === null || active.has(o.hex) || this.added.has(o.hex)) as OplogList
+    list.add = all.add
+    return list
+  }
+
+  override async addOplog (oplog: Oplog): Promise<void> {
+    await super.addOplog(oplog)
+    this.added.add(oplog.hex)
+  }
+
+  /** As Vitra: calls append to the local oplog whether the contract admitted it or not (its ops then never run). */
+  protected override callOplog (): Oplog | null { return this.localOplog }
 }
 
 /**

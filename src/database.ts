@@ -14,7 +14,7 @@ import { Oplog } from './logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
 import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey } from './schemas.js'
 import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from './limits.js'
-import { closeCorestore, openCorestore, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
+import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
 import { DatabaseSwarm, type SwarmOptions } from './network.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
@@ -78,6 +78,9 @@ export interface CreateOptions extends DatabaseOptions {
   /** The largest op (bytes of its oplog entry) this database executes; recorded at genesis (default 1 MiB, 64 B – 64 MiB). */
   maxOpBytes?: number
 }
+
+/** `db.oplogs`: the oplogs an instance holds, with Vitra's `add`. */
+export type OplogList = Oplog[] & { add: (oplog: Oplog) => Promise<void> }
 
 export interface CallOptions {
   /** Build an inclusion proof for each appended op (default true). */
@@ -264,29 +267,84 @@ export class Database extends EventEmitter {
   get isExecutor (): boolean { return this.executor !== null }
   /** True when this instance has a local oplog that the index lists as an active participant. */
   get isParticipant (): boolean { return this.localOplog !== null && this.activeLocal !== null }
-  /** The local oplog used by `call`: the first local oplog that is active, else the first local one, else null. */
+  /**
+   * The local oplog used by `call`: the one chosen with `setLocalOplog`, else the first
+   * local oplog that is active, else the first local one, else null.
+   */
   get localOplog (): Oplog | null {
+    if (this.chosenLocal !== null) return this.oplogMap.get(this.chosenLocal) ?? null
     const active = this.activeLocal
     if (active !== null) return active
     const first = this.meta.oplogs[0]
     return first === undefined ? null : this.oplogMap.get(first.pubkey) ?? null
   }
-  /** Every oplog opened by this instance (local ones and the declared participants). */
-  get oplogs (): Oplog[] { return [...this.oplogMap.values()] }
 
+  /**
+   * Every oplog opened by this instance (local ones and the declared participants), as
+   * Vitra's `db.oplogs`: an array (`length`, `at`, `find`) with `add(oplog)`, which makes
+   * this instance hold that oplog (it takes part only once the contract admits it).
+   */
+  get oplogs (): OplogList {
+    const list = [...this.oplogMap.values()] as OplogList
+    list.add = async (oplog: Oplog) => { await this.addOplog(oplog) }
+    return list
+  }
+
+  /** Hold `oplog` (Vitra's `db.oplogs.add`): opened, replicated and listed in `oplogs`; whether it takes part is the contract's decision. */
+  async addOplog (oplog: Oplog): Promise<void> {
+    this.assertOpen()
+    if (!(oplog instanceof Oplog)) throw new InvalidArgumentError('oplogs.add(oplog) needs an Oplog (e.g. from Oplog.create(storage))')
+    await this.holdOplog(oplog)
+  }
+
+  private async holdOplog (oplog: Oplog): Promise<void> {
+    await oplog.ready()
+    if (!this.oplogMap.has(oplog.hex)) this.oplogMap.set(oplog.hex, oplog)
+  }
+
+  /**
+   * Vitra's `db.setLocalOplog(oplog)`: append this instance's calls to `oplog`, one it
+   * can write (a core of its storage: `Oplog.create(storage)`, `db.createOplog()`). It is
+   * recorded as a local oplog, so a restart finds it. It takes part only once the
+   * contract admits it (`addOplog`): until then `call`s that emit ops fail with
+   * NOT_PARTICIPANT (vitra/compat appends them anyway, as Vitra does).
+   */
+  async setLocalOplog (oplog: Oplog): Promise<void> {
+    this.assertOpen()
+    if (!(oplog instanceof Oplog)) throw new InvalidArgumentError('setLocalOplog(oplog) needs an Oplog (e.g. from Oplog.create(storage) or db.oplogs)')
+    await oplog.ready()
+    if (!oplog.writable) throw new InvalidArgumentError(`Oplog ${oplog.hex.slice(0, 8)}… cannot be written by this instance: make one with Oplog.create(storage) or db.createOplog()`)
+    await this.holdOplog(oplog)
+    if (!this.meta.oplogs.some(o => o.pubkey === oplog.hex)) {
+      this.meta = { ...this.meta, oplogs: [...this.meta.oplogs, { pubkey: oplog.hex }] }
+      writeMeta(this.storage, this.meta)
+    }
+    this.chosenLocal = oplog.hex
+  }
+
+  private chosenLocal: string | null = null
   private activeInputs: Set<string> | null = null
   private get activeLocal (): Oplog | null {
     const active = this.activeInputs
     if (active === null) return null
+    if (this.chosenLocal !== null) return active.has(this.chosenLocal) ? this.oplogMap.get(this.chosenLocal) ?? null : null
     for (const o of this.meta.oplogs) if (active.has(o.pubkey)) return this.oplogMap.get(o.pubkey) ?? null
     return null
   }
+
+  /** Hex keys of the participants as this instance knows them now (the executor's inputs, else the last index read), or null before any read. */
+  protected participantSet (): Set<string> | null {
+    return this.executor !== null ? new Set(this.executor.activeOplogs) : this.activeInputs
+  }
+
+  /** The oplog `call` appends to: the active local one (vitra/compat: the local one, active or not). */
+  protected callOplog (): Oplog | null { return this.activeLocal }
 
   /** Create a new local oplog (not a participant until the contract adds it). */
   async createOplog (): Promise<Oplog> {
     this.assertOpen()
     // names only go up: a deleted oplog's name is never given to a new one
-    const next = this.meta.oplogs.reduce((n, o) => Math.max(n, Number(/^oplog-(\d+)$/.exec(o.name)?.[1] ?? -1) + 1), this.meta.nextOplog ?? 0)
+    const next = this.meta.oplogs.reduce((n, o) => Math.max(n, Number(/^oplog-(\d+)$/.exec(o.name ?? '')?.[1] ?? -1) + 1), this.meta.nextOplog ?? 0)
     const name = `oplog-${next}`
     const core = this.store.get({ name })
     await core.ready()
@@ -302,7 +360,7 @@ export class Database extends EventEmitter {
     const have = this.oplogMap.get(hex)
     if (have !== undefined) return have
     const local = this.meta.oplogs.find(o => o.pubkey === hex)
-    const core: Hypercore = local !== undefined ? this.store.get({ name: local.name }) : this.store.get({ key: Buffer.from(hex, 'hex') })
+    const core: Hypercore = local?.name !== undefined ? this.store.get({ name: local.name }) : this.store.get({ key: Buffer.from(hex, 'hex') })
     const oplog = new Oplog(core)
     this.oplogMap.set(hex, oplog)
     await oplog.ready()
@@ -332,7 +390,7 @@ export class Database extends EventEmitter {
     const { response, ops } = await this.calls.call(method, paramsJson)
     const txOps: TxOp[] = []
     if (ops.length > 0) {
-      const oplog = this.activeLocal
+      const oplog = this.callOplog()
       if (oplog === null) throw new PermissionError('NOT_PARTICIPANT', `"${method}" emits ops, but this instance has no oplog that is an active participant`)
       // an op the executor would refuse unread is refused here, before anything is appended
       const appended = await oplog.appendWithProofs(ops, { proofs: opts.proofs !== false, maxOpBytes: await this.maxOpBytes() })
@@ -547,7 +605,7 @@ export class Database extends EventEmitter {
     for (const o of this.oplogMap.values()) await o.close()
     await this.index.close()
     if (this.executor !== null) RUNNING_EXECUTORS.delete(this.index.key.toString('hex'))
-    const last = await closeCorestore(this.storage, this.store)
+    const last = await closeCorestore(this.storage, this.store) || await releaseHelpers(this.storage)
     if (last && this.storage instanceof StorageInMemory) this.storage.destroy()
   }
 }

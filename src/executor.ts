@@ -491,6 +491,16 @@ export class Executor extends EventEmitter {
     return await ContractRuntime.open(source, this.governance, this.opts.limits)
   }
 
+  /**
+   * Read ops of `hex` although the index does not list it as a participant: a
+   * misbehaving executor, for `vitra/testing` (Vitra's `db.oplogs.add` on an executor).
+   * Verifiers report its acks as NON_PARTICIPANT.
+   */
+  async dangerouslyAddInput (hex: string): Promise<void> {
+    await this.addInput(hex)
+    this.schedule()
+  }
+
   private async addInput (hex: string): Promise<void> {
     if (this.inputs.has(hex)) return
     const oplog = await this.opts.openOplog(hex)

@@ -9,10 +9,12 @@
  * storage gets a session of it (as in Vitra, two instances may share one
  * storage), and the Corestore closes with the last of them.
  */
+import { randomBytes } from 'crypto'
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, renameSync, mkdirSync, existsSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
 import Corestore from 'corestore'
+import type Hypercore from 'hypercore'
 import { InvalidEntryError, VitraError } from './errors.js'
 
 /** Throwaway storage: a temporary directory removed when the database closes. */
@@ -24,6 +26,12 @@ export class StorageInMemory {
     if (this._dir === null) this._dir = mkdtempSync(join(tmpdir(), 'vitra-mem-'))
     return this._dir
   }
+
+  /** Vitra's `storage.createHypercore()`: a new writable Hypercore in this storage (see createHypercore). */
+  async createHypercore (): Promise<Hypercore> { return await createHypercore(this) }
+
+  /** Vitra's `storage.getHypercore(key)`: the Hypercore with this key in this storage (writable when it was made here). */
+  async getHypercore (key: Buffer | string): Promise<Hypercore> { return await getHypercore(this, key) }
 
   /** Remove everything. Called by Database.close(). */
   destroy (): void {
@@ -42,8 +50,8 @@ export interface LocalMeta {
   pubkey: string
   /** True when this storage holds the index key pair (this instance is the executor). */
   executor: boolean
-  /** Oplogs this storage can write: core name in the Corestore and public key (hex). */
-  oplogs: Array<{ name: string, pubkey: string }>
+  /** Oplogs this storage can write: core name in the Corestore (none: a core made by createHypercore, opened by key) and public key (hex). */
+  oplogs: Array<{ name?: string, pubkey: string }>
   /** Number of the next local oplog core name (`oplog-N`); names are never reused. */
   nextOplog?: number
 }
@@ -67,6 +75,49 @@ export function openCorestore (storage: Storage): Corestore {
   }
   r.users++
   return r.root.session()
+}
+
+/** Sessions of the storage's Corestore that hold the cores made by createHypercore/getHypercore. */
+const helpers = new Map<string, Corestore>()
+
+function helperStore (storage: Storage): Corestore {
+  const dir = storageDir(storage)
+  let h = helpers.get(dir)
+  if (h === undefined) { h = openCorestore(storage); helpers.set(dir, h) }
+  return h
+}
+
+/**
+ * A new writable Hypercore in the storage's Corestore (Vitra's `storage.createHypercore()`),
+ * under a random name. Corestore remembers it: the same storage reopens it by key,
+ * writable. Give it to a database with `db.setLocalOplog(new Oplog(core))` to append ops to it.
+ */
+export async function createHypercore (storage: Storage): Promise<Hypercore> {
+  const core = helperStore(storage).get({ name: 'core-' + randomBytes(16).toString('hex') })
+  await core.ready()
+  return core
+}
+
+/** The Hypercore with `key` in the storage's Corestore (Vitra's `storage.getHypercore(key)`). */
+export async function getHypercore (storage: Storage, key: Buffer | string): Promise<Hypercore> {
+  const buf = typeof key === 'string' ? Buffer.from(key, 'hex') : key
+  if (!Buffer.isBuffer(buf) || buf.byteLength !== 32) throw new VitraError('INVALID_ARGUMENT', 'getHypercore(key): key must be 32 bytes (a Buffer or 64 hex characters)')
+  const core = helperStore(storage).get({ key: buf })
+  await core.ready()
+  return core
+}
+
+/**
+ * Close the cores made by createHypercore/getHypercore when the storage's Corestore has
+ * no other user left (the last database on it closed). Resolves true when the Corestore closed.
+ */
+export async function releaseHelpers (storage: Storage): Promise<boolean> {
+  const dir = storageDir(storage)
+  const h = helpers.get(dir)
+  const r = roots.get(join(dir, 'corestore'))
+  if (h === undefined || r === undefined || r.users > 1) return false
+  helpers.delete(dir)
+  return await closeCorestore(storage, h)
 }
 
 /** Close a session from openCorestore; the Corestore itself closes with its last session. Resolves true when it did. */

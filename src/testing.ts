@@ -11,6 +11,7 @@ import { InvalidArgumentError } from './errors.js'
 import type { ExecutorHooks } from './executor.js'
 import { encodeValue } from './encoding.js'
 import type { Storage } from './storage.js'
+import type { Oplog } from './logs/oplog.js'
 
 export const ExecutorBehavior = {
   /** Honest. */
@@ -56,8 +57,17 @@ function behaviorOptions (behavior: ExecutorBehaviorName | undefined): DatabaseO
   return b === 'DISABLED' ? { executor: false } : { executorHooks: behaviorHooks(b) }
 }
 
-/** Database whose `create` and `load` honour `executorBehavior`. */
+/**
+ * Database whose `create` and `load` honour `executorBehavior`, and whose
+ * `oplogs.add(oplog)` on an executor makes it execute that oplog's ops whether the
+ * contract admitted it or not (as Vitra's does): verifiers report them as NON_PARTICIPANT.
+ */
 export class Database extends BaseDatabase {
+  override async addOplog (oplog: Oplog): Promise<void> {
+    await super.addOplog(oplog)
+    await this.executor?.dangerouslyAddInput(oplog.hex)
+  }
+
   static override async create (storage: Storage, opts: CreateOptions & { executorBehavior?: ExecutorBehaviorName }): Promise<BaseDatabase> {
     const { executorBehavior, ...rest } = opts
     return await super.create(storage, { ...rest, ...behaviorOptions(executorBehavior) })

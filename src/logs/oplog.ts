@@ -7,6 +7,7 @@
 import type Hypercore from 'hypercore'
 import { decodeOp, encodeOp, type Op } from '../schemas.js'
 import { opTooLarge } from '../limits.js'
+import { createHypercore, type Storage } from '../storage.js'
 import { createInclusionProof, type InclusionProof } from '../verify/inclusion-proofs.js'
 import { AppendProver } from './append-proofs.js'
 
@@ -23,6 +24,11 @@ export class Oplog {
 
   constructor (core: Hypercore) {
     this.core = core
+  }
+
+  /** Vitra's `OpLog.create(storage)`: an oplog on a new writable Hypercore of the storage (see `db.setLocalOplog`). */
+  static async create (storage: Storage): Promise<Oplog> {
+    return new Oplog(await createHypercore(storage))
   }
 
   async ready (): Promise<void> { await this.core.ready() }
