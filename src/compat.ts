@@ -23,6 +23,24 @@ export * from './index.js'
 export { ExecutorBehavior, type ExecutorBehaviorName } from './testing.js'
 export { ContractTransaction as Transaction, Operation } from './transaction.js'
 export { Oplog as OpLog } from './logs/oplog.js'
+export { StorageOnDisk as Storage } from './storage.js'
+export { Executor as ContractExecutor } from './executor.js'
+export type {
+  IndexEntry as IndexLogEntry, HistoryEntry as IndexHistoryEntry, ListOptions as IndexLogListOpts, HistoryOptions as IndexHistoryOpts
+} from './logs/index-log.js'
+export type { TxResult as OperationResults } from './transaction.js'
+
+/** Vitra's `keyToBuf`: a 32-byte key as a Buffer (from a Buffer or 64 hex characters). */
+export function keyToBuf (key: Buffer | string): Buffer {
+  const buf = typeof key === 'string' ? Buffer.from(key, 'hex') : key
+  if (!Buffer.isBuffer(buf) || buf.byteLength !== 32 || (typeof key === 'string' && !/^[0-9a-fA-F]{64}$/.test(key))) {
+    throw new InvalidArgumentError(`Invalid key: must be 32 bytes (a Buffer or 64 hex characters)`)
+  }
+  return buf
+}
+
+/** Vitra's `keyToStr`: a 32-byte key as 64 lowercase hex characters. */
+export function keyToStr (key: Buffer | string): string { return keyToBuf(key).toString('hex') }
 import type { Oplog } from './logs/oplog.js'
 
 /**

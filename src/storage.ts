@@ -12,7 +12,7 @@
 import { randomBytes } from 'crypto'
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, renameSync, mkdirSync, existsSync } from 'fs'
 import { tmpdir } from 'os'
-import { join } from 'path'
+import { join, resolve } from 'path'
 import Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import { InvalidEntryError, VitraError } from './errors.js'
@@ -40,7 +40,22 @@ export class StorageInMemory {
   }
 }
 
-export type Storage = string | StorageInMemory
+/**
+ * A database directory as an object (Vitra's `new Storage(path)`): the same as
+ * giving the path, plus Vitra's `createHypercore()` / `getHypercore(key)`.
+ */
+export class StorageOnDisk {
+  readonly dir: string
+  constructor (path: string) {
+    if (typeof path !== 'string' || path === '') throw new VitraError('INVALID_ARGUMENT', 'new Storage(path) needs a directory path')
+    this.dir = resolve(path)
+  }
+
+  async createHypercore (): Promise<Hypercore> { return await createHypercore(this) }
+  async getHypercore (key: Buffer | string): Promise<Hypercore> { return await getHypercore(this, key) }
+}
+
+export type Storage = string | StorageInMemory | StorageOnDisk
 
 /** The local bookkeeping file of a database directory. */
 export interface LocalMeta {

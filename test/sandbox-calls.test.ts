@@ -83,10 +83,14 @@ test('sandbox calls - concurrent calls answer as they do one at a time', async t
 })
 
 test('sandbox calls - a stalled, looping or memory-hungry call fails alone', async t => {
-  const s = sandbox(t, { limits: QUICK })
-  await s.ready()
+  // the bomb gets a CPU budget it cannot use up before the memory limit, even on a loaded machine
+  const quick = sandbox(t, { limits: QUICK })
+  const roomy = sandbox(t, { limits: { timeoutMs: 5000, wallTimeoutMs: 30_000, memoryMb: 24 } })
+  await quick.ready()
+  await roomy.ready()
   const ctx = context(new Map([['a', 1]]))
   for (const bad of ['stall', 'loop', 'bomb']) {
+    const s = bad === 'bomb' ? roomy : quick
     const calls = [['read', { key: 'a' }], [bad, {}], ['send', { n: 5 }], ['read', { key: 'a' }]] as Array<[string, Json]>
     const out = await Promise.all(calls.map(async ([m, p]) => await settle(s.call(m, p, ctx))))
     t.alike(out.map(o => o.ok), [true, false, true, true], `${bad}: only it fails`)

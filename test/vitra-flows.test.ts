@@ -648,3 +648,25 @@ test('vitra flows - verification: the executor processed an op of a non-particip
   await db.executor?.sync()
   for (const v of [await violation, await verifyFails(db)]) t.is(v?.details.code, 'NonParticipantError')
 })
+
+// ------------------------------------------------------------------ beyond the suite: the rest of Vitra's exports
+
+test('vitra compat - new Storage(path), its hypercores, keyToBuf / keyToStr', async t => {
+  const { Storage, keyToBuf, keyToStr } = await import('../src/compat.js')
+  const dir = await t.tmp()
+  const storage = new Storage(dir)
+  const db = await Database.create(storage, { contract: { source: SIMPLE } })
+  const core = await storage.createHypercore()
+  t.ok(core.writable, 'createHypercore gives a writable core')
+  await (await db.call('put', { path: '/foo', value: 1 })).whenProcessed()
+  await db.setLocalOplog(new OpLog(core))
+  const refused = await db.call('put', { path: '/foo', value: 2 }).then(() => null, (e: { code?: string }) => e)
+  t.is(refused, null, 'vitra/compat appends to an oplog that does not take part')
+  await db.close()
+  const again = await Database.load(new Storage(dir))
+  t.teardown(() => again.close())
+  t.ok((await again.openOplog(core.key.toString('hex'))).writable, 'after a restart the oplog set with setLocalOplog is still a local, writable one')
+  t.is(keyToStr(core.key), core.key.toString('hex'))
+  t.ok(keyToBuf(core.key.toString('hex')).equals(core.key))
+  t.exception(() => keyToBuf('abc'), /Invalid key/)
+})
