@@ -1,6 +1,6 @@
 import ivm from 'isolated-vm'
 import { createHash } from 'crypto'
-import { DEFAULT_NAMESPACE, ed25519Verify, manifestKey } from '../src/verify/hypercore-crypto.js'
+import { DEFAULT_NAMESPACE, ed25519Verify, manifestKey } from '../src/proofs/hypercore-crypto.js'
 import { hash, randomUUID } from 'node:crypto'
 import {
   ContractMemoryError,
@@ -520,7 +520,7 @@ const CALLER_OPS = new Map([['oplogs', 'listOplogs()'], ['oplen', 'oplog.getLeng
  * Deterministic helpers the guest's `util` module offers in every mode (same
  * input, same output on every machine): sha256, ed25519 signature checks, and
  * the key of the oplog an ed25519 key signs. Computed on the host with the
- * project's own pure hashing module (src/verify/hypercore-crypto.ts, a leaf).
+ * project's own pure hashing module (src/proofs/hypercore-crypto.ts, a leaf).
  */
 const PURE_OPS = new Set(['sha256', 'verify', 'oplogkey', 'seed'])
 const HEX = /^(?:[0-9a-f]{2})*$/

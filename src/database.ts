@@ -22,7 +22,7 @@ import { verifyIndex, type Checkpoint } from './verify/verifier.js'
 import { ContractRuntime, type Governance } from './contract-runtime.js'
 import { CallRuntime } from './call-runtime.js'
 import { readShippedContract } from './shipped-contracts.js'
-import { DEFAULT_NAMESPACE, manifestKey } from './verify/hypercore-crypto.js'
+import { DEFAULT_NAMESPACE, manifestKey } from './proofs/hypercore-crypto.js'
 import type { SandboxLimits } from '../sandbox/types.js'
 
 export interface DatabaseOptions {

@@ -11,7 +11,7 @@ import {
   type IndexRange, type IndexRead, type IndexReadProof, type ProvenEntry, type ProvenGet
 } from '../src/verify/bee-proofs.js'
 import { captureSignedHead, coreManifest, nodeFromJSON, nodeToJSON, type NodeJSON } from '../src/verify/signed-head.js'
-import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, type TreeNode } from '../src/verify/hypercore-crypto.js'
+import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, type TreeNode } from '../src/proofs/hypercore-crypto.js'
 import { clone, flip, rejectsAsync as rejects, runChild } from './proof-helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))

@@ -8,7 +8,7 @@ import {
   createInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, verifyInclusionProof, type InclusionProof
 } from '../src/verify/inclusion-proofs.js'
 import { captureSignedHead } from '../src/verify/signed-head.js'
-import { ed25519Verify, flatDepth, flatParent, flatSibling, forgetVerifiedSignatures, manifestKey, u64 } from '../src/verify/hypercore-crypto.js'
+import { ed25519Verify, flatDepth, flatParent, flatSibling, forgetVerifiedSignatures, manifestKey, u64 } from '../src/proofs/hypercore-crypto.js'
 import { generateKeyPairSync, sign } from 'crypto'
 import { clone, flip, rejects, runChild } from './proof-helpers.js'
 

@@ -21,7 +21,7 @@
  * `createInclusionProof` per block.
  */
 import type Hypercore from 'hypercore'
-import { flatParent, flatSibling, leafNode, parentNode, signatureFromMultisig, treeHash, type TreeNode } from '../verify/hypercore-crypto.js'
+import { flatParent, flatSibling, leafNode, parentNode, signatureFromMultisig, treeHash, type TreeNode } from '../proofs/hypercore-crypto.js'
 import { verifyInclusionProof, type InclusionProof } from '../verify/inclusion-proofs.js'
 import { coreManifest, type ManifestJSON, type NodeJSON } from '../verify/signed-head.js'
 

@@ -1,15 +1,15 @@
 /**
  * The hashing and byte formats of Hypercore 11, re-implemented as small pure
  * functions so that a proof can be checked offline with nothing but public keys.
- * Nothing here touches storage or the hypercore module: hashing is blake2b-256
- * (libsodium, through sodium-native), signatures are ed25519 (Node's built-in crypto).
+ * Nothing here touches storage or the hypercore module: hashing is blake2b-256 and
+ * signatures ed25519, both from the injected primitives (primitives.ts: sodium-native
+ * and OpenSSL in Node, @noble in the browser build).
  *
  * Conventions: integers are u64 little-endian, a block `i` has flat-tree index
  * `2i`, a tree node is `{ index, size, hash }` (size = bytes under the node).
  * whitepaper/proofs.md describes every format byte by byte.
  */
-import sodium from 'sodium-native'
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'crypto'
+import { primitives } from './primitives.js'
 
 /** A node of a Hypercore merkle tree: flat-tree index, byte size of the blocks under it, blake2b-256 hash. */
 export interface TreeNode {
@@ -26,11 +26,9 @@ export interface ManifestV1 {
 
 // ---------------------------------------------------------------- hashing
 
-/** blake2b-256 of the concatenation of `parts` (libsodium's, through sodium-native: some 15× faster than a JS blake2b). */
+/** blake2b-256 of the concatenation of `parts` (the injected primitive: in Node libsodium's, some 15× faster than a JS blake2b). */
 export function hash (...parts: Uint8Array[]): Buffer {
-  const out = Buffer.allocUnsafe(32)
-  sodium.crypto_generichash_batch(out, parts)
-  return out
+  return primitives().blake2b256(parts)
 }
 
 /** `n` as 8 bytes little-endian (n must be a safe non-negative integer). */
@@ -231,22 +229,6 @@ export function multisigFromSignature (signature: Uint8Array): Buffer {
   return Buffer.concat([Uint8Array.of(1, 0), signature, Uint8Array.of(0, 0)])
 }
 
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
-const keyCache = new Map<string, KeyObject>()
-
-/** Node KeyObject for a raw 32-byte ed25519 public key (DER SPKI). Throws on a malformed key. */
-export function ed25519PublicKey (publicKey: Uint8Array): KeyObject {
-  const id = Buffer.from(publicKey).toString('hex')
-  let k = keyCache.get(id)
-  if (k === undefined) {
-    if (publicKey.byteLength !== 32) throw new TypeError('ed25519 public key must be 32 bytes')
-    k = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' })
-    if (keyCache.size > 256) keyCache.clear()
-    keyCache.set(id, k)
-  }
-  return k
-}
-
 /**
  * Signatures found valid, by public key ‖ signature ‖ message (hex). Many proofs share
  * one signed head (every op appended together, every write of a batch), and checking
@@ -254,6 +236,7 @@ export function ed25519PublicKey (publicKey: Uint8Array): KeyObject {
  */
 const validSignatures = new Set<string>()
 const MAX_VALID_SIGNATURES = 4096
+let cachedFor = primitives()
 
 /** Forget the signatures found valid so far (for measuring a first check). */
 export function forgetVerifiedSignatures (): void { validSignatures.clear() }
@@ -264,13 +247,10 @@ export function ed25519Verify (publicKey: Uint8Array, message: Uint8Array, signa
   const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('hex') +
     Buffer.from(signature.buffer, signature.byteOffset, 64).toString('hex') +
     Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('hex')
+  const p = primitives()
+  if (p !== cachedFor) { validSignatures.clear(); cachedFor = p } // what one set found valid is not taken for another's answer
   if (validSignatures.has(id)) return true
-  let valid: boolean
-  try {
-    valid = cryptoVerify(null, message, ed25519PublicKey(publicKey), signature)
-  } catch {
-    return false
-  }
+  const valid = p.ed25519Verify(publicKey, message, signature)
   if (valid) {
     if (validSignatures.size >= MAX_VALID_SIGNATURES) validSignatures.clear()
     validSignatures.add(id)

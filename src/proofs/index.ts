@@ -1,0 +1,28 @@
+/**
+ * `vitra/proofs`: the offline proof checks on their own. Importing this loads none of
+ * the engine (no hypercore, corestore, hyperswarm, hyperbee or isolated-vm), needs no
+ * Node flags, and checks a proof with the public keys alone:
+ *
+ *   import { verifyInclusionProof } from 'vitra/proofs'
+ *   const { index, value, length } = verifyInclusionProof(json, { key })
+ *
+ * Hashing and signatures are injected (`setPrimitives`): Node's sodium-native and
+ * OpenSSL by default, `noblePrimitives` (pure JavaScript) anywhere else.
+ * whitepaper/proofs.md specifies every format.
+ *
+ * Here so far: Hypercore's hashing and manifests, signed heads, block inclusion,
+ * consistency, range and log-fork proofs. Index read proofs and the fraud-proof
+ * envelope still live with the engine (src/verify/).
+ */
+export { primitives, setPrimitives, type Primitives } from './primitives.js'
+export { noblePrimitives } from './primitives-noble.js'
+export { VitraError, InvalidProofError, CouldNotVerifyError, InvalidArgumentError } from '../errors.js'
+export { MAX_JSON_DEPTH, parseJson } from '../encoding.js'
+export { verifyInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, type InclusionProof, type VerifiedInclusion } from '../verify/inclusion-proofs.js'
+export { verifyRangeProof, rangeProofFromJSON, RANGE_PROOF_TYPE, MAX_RANGE_BLOCKS, type RangeProof, type VerifiedRange } from '../verify/range-proofs.js'
+export {
+  verifySignedHead, signedHeadFromJSON, verifyConsistencyProof, consistencyProofFromJSON, defaultManifest,
+  type SignedHead, type ManifestJSON, type ConsistencyProof, type VerifiedHead, type VerifiedConsistency
+} from '../verify/signed-head.js'
+export { verifyLogForkProof, LogForkFraudProof, type LogForkProofJSON, type VerifiedLogFork } from '../verify/log-fork-proof.js'
+export * as hypercore from './hypercore-crypto.js'

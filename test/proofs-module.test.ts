@@ -1,0 +1,84 @@
+// `vitra/proofs` (issue 23): the offline checks as their own module. It must load
+// without Node flags and without the engine, check real proofs with Node's primitives
+// and with the pure-JavaScript ones alike, and reject the same proofs tampered.
+import test from 'brittle'
+import { spawnSync } from 'child_process'
+import { writeFileSync } from 'fs'
+import { join } from 'path'
+import { fileURLToPath } from 'url'
+import { randomBytes, generateKeyPairSync, sign } from 'crypto'
+import { createDb, contract } from './helpers.js'
+import { createConsistencyProof, createRangeProof, LogForkFraudProof, type Database } from '../src/index.js'
+import { noblePrimitives, primitives, setPrimitives, verifyInclusionProof } from '../src/proofs/index.js'
+
+const CHILD = fileURLToPath(new URL('./fixtures/proofs-child.js', import.meta.url))
+
+/** One proof of each kind the module checks, from a real database. */
+async function realProofs (db: Database): Promise<Record<string, { key: string, proof: unknown }>> {
+  const txs = []
+  for (let i = 0; i < 5; i++) txs.push(await db.call('increment', { amount: i + 1 }))
+  await db.executor?.sync()
+  const oplog = db.localOplog
+  if (oplog === null) throw new Error('no oplog')
+  const key = oplog.hex
+  const proofs: Record<string, { key: string, proof: unknown }> = {
+    inclusion: { key, proof: JSON.parse(JSON.stringify(txs[2].ops[0].proof)) },
+    range: { key: db.pubkey.toString('hex'), proof: JSON.parse(JSON.stringify(await createRangeProof(db.index.core, 2, 6))) },
+    consistency: { key, proof: JSON.parse(JSON.stringify(await createConsistencyProof(oplog.core, 2))) }
+  }
+  // a log fork: the oplog takes back its last op and signs another in its place
+  await oplog.core.truncate(4)
+  await oplog.append({ op: 'INCREMENT', amount: 100 })
+  const err = await txs[4].ops[0].verifyInclusion().then(() => null, (e: unknown) => e)
+  if (!(err instanceof LogForkFraudProof)) throw new Error('expected a log fork proof')
+  proofs.fork = { key, proof: err.toJSON() }
+  return proofs
+}
+
+test('proofs module - loads without flags and without the engine; node and noble primitives give the same verdicts', async t => {
+  const db = await createDb(t, contract('counter'))
+  const proofs = await realProofs(db)
+  const file = join(await t.tmp(), 'proofs.json')
+  writeFileSync(file, JSON.stringify(proofs))
+  const r = spawnSync(process.execPath, [CHILD, file], { encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) })
+  t.is(r.status, 0, `the child ran: ${r.stderr.slice(0, 500)}`)
+  const { verdicts, packages } = JSON.parse(r.stdout) as { verdicts: Record<string, Record<string, string>>, packages: string[] }
+  for (const set of ['node', 'noble']) {
+    for (const name of Object.keys(proofs)) {
+      t.is(verdicts[set][name], 'valid', `${set}: the ${name} proof is valid`)
+      t.is(verdicts[set][name + ' tampered'], 'INVALID_PROOF', `${set}: the ${name} proof tampered is INVALID_PROOF`)
+    }
+  }
+  const engine = packages.filter(p => ['hypercore', 'corestore', 'hyperswarm', 'hyperbee', 'isolated-vm', 'hyperdht', 'random-access-file', 'rocksdb-native'].includes(p))
+  t.alike(engine, [], `no engine package loaded (loaded: ${packages.join(', ')})`)
+})
+
+test('proofs module - the two primitive sets agree byte for byte', async t => {
+  const node = primitives()
+  t.teardown(() => { setPrimitives(node) })
+  for (let i = 0; i < 50; i++) {
+    const parts = Array.from({ length: 1 + (i % 4) }, () => randomBytes(i * 7 % 200))
+    t.ok(node.blake2b256(parts).equals(noblePrimitives.blake2b256(parts)), `blake2b-256 of ${parts.length} parts`)
+  }
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(12)
+  for (let i = 0; i < 20; i++) {
+    const msg = randomBytes(32 + i)
+    const sig = sign(null, msg, privateKey)
+    const bad = Buffer.from(sig)
+    bad[i % 64] ^= 1
+    t.is(noblePrimitives.ed25519Verify(raw, msg, sig), node.ed25519Verify(raw, msg, sig))
+    t.is(noblePrimitives.ed25519Verify(raw, msg, bad), node.ed25519Verify(raw, msg, bad))
+    t.is(noblePrimitives.ed25519Verify(raw, msg, sig), true)
+    t.is(noblePrimitives.ed25519Verify(raw, msg, bad), false)
+  }
+  // the same proof under both, in process
+  const db = await createDb(t, contract('counter'))
+  const tx = await db.call('increment', {})
+  const proof = JSON.parse(JSON.stringify(tx.ops[0].proof))
+  const a = verifyInclusionProof(proof)
+  setPrimitives(noblePrimitives)
+  const b = verifyInclusionProof(proof)
+  setPrimitives(node)
+  t.alike([b.index, b.length, b.value.toString('hex')], [a.index, a.length, a.value.toString('hex')], 'the same inclusion proof checks the same')
+})
