@@ -8,32 +8,10 @@ import { join } from 'path'
 import { fileURLToPath } from 'url'
 import { randomBytes, generateKeyPairSync, sign } from 'crypto'
 import { createDb, contract } from './helpers.js'
-import { createConsistencyProof, createRangeProof, LogForkFraudProof, type Database } from '../src/index.js'
+import { realProofs } from './fixtures/real-proofs.js'
 import { noblePrimitives, primitives, setPrimitives, verifyInclusionProof } from '../src/proofs/index.js'
 
 const CHILD = fileURLToPath(new URL('./fixtures/proofs-child.js', import.meta.url))
-
-/** One proof of each kind the module checks, from a real database. */
-async function realProofs (db: Database): Promise<Record<string, { key: string, proof: unknown }>> {
-  const txs = []
-  for (let i = 0; i < 5; i++) txs.push(await db.call('increment', { amount: i + 1 }))
-  await db.executor?.sync()
-  const oplog = db.localOplog
-  if (oplog === null) throw new Error('no oplog')
-  const key = oplog.hex
-  const proofs: Record<string, { key: string, proof: unknown }> = {
-    inclusion: { key, proof: JSON.parse(JSON.stringify(txs[2].ops[0].proof)) },
-    range: { key: db.pubkey.toString('hex'), proof: JSON.parse(JSON.stringify(await createRangeProof(db.index.core, 2, 6))) },
-    consistency: { key, proof: JSON.parse(JSON.stringify(await createConsistencyProof(oplog.core, 2))) }
-  }
-  // a log fork: the oplog takes back its last op and signs another in its place
-  await oplog.core.truncate(4)
-  await oplog.append({ op: 'INCREMENT', amount: 100 })
-  const err = await txs[4].ops[0].verifyInclusion().then(() => null, (e: unknown) => e)
-  if (!(err instanceof LogForkFraudProof)) throw new Error('expected a log fork proof')
-  proofs.fork = { key, proof: err.toJSON() }
-  return proofs
-}
 
 test('proofs module - loads without flags and without the engine; node and noble primitives give the same verdicts', async t => {
   const db = await createDb(t, contract('counter'))

@@ -1,0 +1,2 @@
+// Injected by scripts/build-browser.js: `Buffer` in the browser build of vitra/proofs.
+export { Buffer } from 'buffer'

@@ -1,0 +1,84 @@
+// The browser build of `vitra/proofs` (dist/browser/vitra-proofs.js, made by
+// scripts/build-browser.js) in a real headless browser: Debian's chromium driven by
+// playwright-core, the page and the module served over real HTTP on 127.0.0.1. The page
+// checks real proofs (valid) and the same proofs tampered (INVALID_PROOF) with the
+// pure-JavaScript primitives. scripts/install-browser.sh (run by `npm test`) installs
+// chromium where it can; where there is none, this test says so and is skipped.
+import test from 'brittle'
+import { existsSync, readFileSync } from 'fs'
+import { createServer, type Server } from 'http'
+import type { AddressInfo } from 'net'
+import { fileURLToPath } from 'url'
+import { chromium } from 'playwright-core'
+import { createDb, contract } from './helpers.js'
+import { realProofs } from './fixtures/real-proofs.js'
+
+const BUNDLE = fileURLToPath(new URL('../browser/vitra-proofs.js', import.meta.url))
+const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(p => p !== undefined && p !== '' && existsSync(p))
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>vitra proofs</title>
+<script type="module">
+  import * as proofs from '/vitra-proofs.js'
+  window.vitraProofs = proofs
+  document.title = 'ready'
+</script>`
+
+/** Serve the page, the bundle and the proofs on 127.0.0.1. */
+async function serve (files: Record<string, { type: string, body: string | Buffer }>): Promise<{ server: Server, url: string }> {
+  const server = createServer((req, res) => {
+    const f = files[req.url ?? '']
+    if (f === undefined) { res.writeHead(404).end(); return }
+    res.writeHead(200, { 'content-type': f.type }).end(f.body)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
+if (CHROMIUM === undefined) {
+  test('browser proofs - SKIPPED: no chromium here (apt-get install chromium, or set CHROMIUM_PATH)', { skip: true }, () => {})
+} else {
+  test('browser proofs - the bundle checks real proofs in headless chromium, and rejects them tampered', { timeout: 120_000 }, async t => {
+    t.ok(existsSync(BUNDLE), 'the browser build exists (npm run build makes it)')
+    const db = await createDb(t, contract('counter'))
+    const proofs = await realProofs(db)
+    const { server, url } = await serve({
+      '/': { type: 'text/html', body: PAGE },
+      '/vitra-proofs.js': { type: 'text/javascript', body: readFileSync(BUNDLE) },
+      '/proofs.json': { type: 'application/json', body: JSON.stringify(proofs) }
+    })
+    t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+    t.teardown(() => browser.close())
+    const page = await browser.newPage()
+    const errors: string[] = []
+    page.on('pageerror', e => errors.push(e.message))
+    await page.goto(url + '/')
+    await page.waitForFunction(() => document.title === 'ready', undefined, { timeout: 30_000 })
+    const result = await page.evaluate(async () => {
+      const m = (window as unknown as { vitraProofs: Record<string, (...a: unknown[]) => unknown> & { primitives: () => { name: string } } }).vitraProofs
+      const all = await (await fetch('/proofs.json')).json() as Record<string, { key: string, proof: unknown }>
+      const checks: Record<string, string> = { inclusion: 'verifyInclusionProof', range: 'verifyRangeProof', consistency: 'verifyConsistencyProof', fork: 'verifyLogForkProof' }
+      const verdict = (name: string, proof: unknown, key: string): string => {
+        try { m[checks[name]](proof, { key }); return 'valid' } catch (err) { return (err as { code?: string }).code ?? String(err) }
+      }
+      const tampered = (proof: unknown): unknown => {
+        const text = JSON.stringify(proof)
+        const i = text.indexOf('"signature":"') + 13
+        return JSON.parse(text.slice(0, i) + (text[i] === '0' ? '1' : '0') + text.slice(i + 1))
+      }
+      const out: Record<string, string> = {}
+      for (const [name, { key, proof }] of Object.entries(all)) {
+        out[name] = verdict(name, proof, key)
+        out[name + ' tampered'] = verdict(name, tampered(proof), key)
+      }
+      return { primitives: m.primitives().name, hasBuffer: typeof (globalThis as { Buffer?: unknown }).Buffer, out }
+    })
+    t.alike(errors, [], 'no page errors')
+    t.ok(/noble/.test(result.primitives), `the page uses the pure-JavaScript primitives (${result.primitives})`)
+    t.is(result.hasBuffer, 'undefined', 'the page has no Node Buffer of its own: the bundle brings what it needs')
+    for (const name of Object.keys(proofs)) {
+      t.is(result.out[name], 'valid', `${name} proof: valid in the browser`)
+      t.is(result.out[name + ' tampered'], 'INVALID_PROOF', `${name} proof tampered: INVALID_PROOF in the browser`)
+    }
+  })
+}
