@@ -24,7 +24,9 @@ export const apply = {
 export const apply = { async INC (tx) { tx.put('count', ((await index.get('count'))?.value ?? 0) + 100) } }`)} }) }
 }
 `
-const LIMITS = { timeoutMs: 150, wallTimeoutMs: 3000, memoryMb: 24 }
+// CPU time generous enough that the memory bomb always hits its memory limit first, even
+// on a loaded machine (with 150 ms it sometimes ran out of CPU first: CONTRACT_TIMEOUT)
+const LIMITS = { timeoutMs: 1000, wallTimeoutMs: 10_000, memoryMb: 24 }
 
 /** Append the ops (canonical JSON; strings as raw blocks) in one go, so the executor takes them as runs. */
 async function runAll (db: Database, ops: Array<JsonValue | string>): Promise<void> {

@@ -199,3 +199,15 @@ test('verify - fraud proof JSON verifies in a fresh process; tampering is reject
   await t.exception(() => verifyFraudProof(otherEntry), /tree hash|proof/i)
   t.ok(await db.index.get(keyToPath(ackKey(db.localOplog?.hex as string, 0))))
 })
+
+test('verify - an unprompted write right after genesis gives a fraud proof that checks offline', async t => {
+  const db = await createDb(t, COUNTER, { executor: false })
+  await db.index.dangerousBatch([{ type: 'put', path: '/counter', value: 5 }])
+  const err = await db.verify().then(() => null, (e: unknown) => e)
+  t.ok(err instanceof ContractFraudProof, 'verify reports it')
+  const proof = err as ContractFraudProof
+  t.is(proof.violation.code, 'UNPROMPTED_CHANGE')
+  const v = await verifyFraudProof(JSON.parse(JSON.stringify(proof.toJSON())))
+  t.is(v.code, 'UNPROMPTED_CHANGE')
+  t.is(v.selfEvident, true, 'the genesis marker just before it is the evidence')
+})

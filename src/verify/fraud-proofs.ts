@@ -16,7 +16,7 @@
 import messages from 'hyperbee/lib/messages.js'
 import { parseJson, type JsonValue } from '../encoding.js'
 import { InvalidProofError, VitraError } from '../errors.js'
-import { decodeAck, parseAckKey, type Change } from '../schemas.js'
+import { decodeAck, GENESIS_KEY, parseAckKey, type Change } from '../schemas.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
 import { verifyInclusionProof, inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'
 import { readSignedHead, readManifest, verifySignedHead, type ManifestJSON, type SignedHead } from './signed-head.js'
@@ -233,7 +233,7 @@ function checkSelfEvident (code: FraudCodeName, entry: ProvenEntry | null, ack: 
     default: { // UNPROMPTED_CHANGE, UNPROMPTED_SYSTEM_CHANGE
       if (parseAckKey(entry.key) !== null && entry.value !== null) fail('the entry is an ack')
       if (ack === null) return fail('no previous ack')
-      if (ack.key === '.sys/acks/genesis') { if (ack.seq + 1 !== entry.seq) fail('entries between the genesis marker and the change are not shown'); return }
+      if (ack.key === GENESIS_KEY) { if (ack.seq + 1 !== entry.seq) fail('entries between the genesis marker and the change are not shown'); return }
       const a = decodeAck(ack.value ?? Buffer.alloc(0))
       if (ack.seq + a.numChanges >= entry.seq) fail('the previous ack announces this write')
       if (ack.seq + a.numChanges + 1 !== entry.seq) fail('entries between the ack and the change are not shown')

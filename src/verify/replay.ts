@@ -165,7 +165,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
     if (state.source !== null || typeof value !== 'string') return bad('the contract source is repeated or not a string')
     state.source = value
   } else if (e.key === GOVERNANCE_KEY) {
-    try { parseGovernance(value) } catch { return bad('.sys/governance is malformed') }
+    try { parseGovernance(value) } catch { return bad('/.sys/governance is malformed') }
     state.governance = value
   } else if (e.key.startsWith(INPUTS_PREFIX)) {
     let rec
