@@ -19,6 +19,8 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
   inject: [join(root, 'scripts/browser-buffer.js')],
+  // Node's EventEmitter (hyperbee, streamx) from bare-events, a dependency of theirs
+  alias: { events: 'bare-events' },
   plugins: [{
     name: 'noble-primitives',
     setup (b) {

@@ -57,9 +57,9 @@ if (CHROMIUM === undefined) {
     const result = await page.evaluate(async () => {
       const m = (window as unknown as { vitraProofs: Record<string, (...a: unknown[]) => unknown> & { primitives: () => { name: string } } }).vitraProofs
       const all = await (await fetch('/proofs.json')).json() as Record<string, { key: string, proof: unknown }>
-      const checks: Record<string, string> = { inclusion: 'verifyInclusionProof', range: 'verifyRangeProof', consistency: 'verifyConsistencyProof', fork: 'verifyLogForkProof' }
-      const verdict = (name: string, proof: unknown, key: string): string => {
-        try { m[checks[name]](proof, { key }); return 'valid' } catch (err) { return (err as { code?: string }).code ?? String(err) }
+      const checks: Record<string, string> = { inclusion: 'verifyInclusionProof', range: 'verifyRangeProof', consistency: 'verifyConsistencyProof', fork: 'verifyLogForkProof', read: 'verifyIndexReadProof' }
+      const verdict = async (name: string, proof: unknown, key: string): Promise<string> => {
+        try { await m[checks[name]](proof, { key }); return 'valid' } catch (err) { return (err as { code?: string }).code ?? String(err) }
       }
       const tampered = (proof: unknown): unknown => {
         const text = JSON.stringify(proof)
@@ -68,8 +68,8 @@ if (CHROMIUM === undefined) {
       }
       const out: Record<string, string> = {}
       for (const [name, { key, proof }] of Object.entries(all)) {
-        out[name] = verdict(name, proof, key)
-        out[name + ' tampered'] = verdict(name, tampered(proof), key)
+        out[name] = await verdict(name, proof, key)
+        out[name + ' tampered'] = await verdict(name, tampered(proof), key)
       }
       return { primitives: m.primitives().name, hasBuffer: typeof (globalThis as { Buffer?: unknown }).Buffer, out }
     })

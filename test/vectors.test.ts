@@ -7,7 +7,8 @@ import { readdirSync, readFileSync } from 'fs'
 import { fileURLToPath } from 'url'
 import { verifyFraudProof } from '../src/index.js'
 import {
-  noblePrimitives, primitives, setPrimitives, verifyConsistencyProof, verifyInclusionProof, verifyLogForkProof, verifyRangeProof
+  noblePrimitives, primitives, setPrimitives, verifyConsistencyProof, verifyInclusionProof, verifyIndexReadProof, verifyLogForkProof, verifyRangeProof,
+  type ProvenGet
 } from '../src/proofs/index.js'
 
 const DIR = fileURLToPath(new URL('../../test/vectors/', import.meta.url))
@@ -17,18 +18,23 @@ interface VectorFile { type: string, cases: Case[] }
 function load (file: string): VectorFile { return JSON.parse(readFileSync(DIR + file, 'utf8')) as VectorFile }
 
 /** What a valid proof of each type establishes, in the vectors' terms. */
-const CHECKS: Record<string, (c: Case) => Record<string, unknown>> = {
+const CHECKS: Record<string, (c: Case) => Record<string, unknown> | Promise<Record<string, unknown>>> = {
+  'vitra/index-read-proof': async c => {
+    const v = await verifyIndexReadProof(c.proof, { key: c.key })
+    const [counter, absent, listed] = v.results as [ProvenGet, ProvenGet, unknown[]]
+    return { at: v.at, counter: counter.value?.toString('hex') ?? null, counterSeq: counter.seq, absent: absent.value, listed: listed.length }
+  },
   'vitra/inclusion-proof': c => { const v = verifyInclusionProof(c.proof, { key: c.key }); return { index: v.index, length: v.length, value: v.value.toString('hex') } },
   'vitra/range-proof': c => { const v = verifyRangeProof(c.proof, { key: c.key }); return { start: v.start, blocks: v.values.length } },
   'vitra/consistency-proof': c => { const v = verifyConsistencyProof(c.proof, { key: c.key }); return { fromLength: v.fromLength, length: v.length } },
   'vitra/log-fork-proof': c => { const v = verifyLogForkProof(c.proof, { key: c.key }); return { kind: v.kind } }
 }
 
-function outcome (fn: () => Record<string, unknown>): Record<string, unknown> {
-  try { return { verdict: 'valid', ...fn() } } catch (err) { return { verdict: 'invalid', code: (err as { code?: string }).code ?? String(err) } }
+async function outcome (fn: () => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  try { return { verdict: 'valid', ...await fn() } } catch (err) { return { verdict: 'invalid', code: (err as { code?: string }).code ?? String(err) } }
 }
 
-const LOG_FILES = ['inclusion-proof.json', 'range-proof.json', 'consistency-proof.json', 'log-fork-proof.json']
+const LOG_FILES = ['inclusion-proof.json', 'range-proof.json', 'consistency-proof.json', 'log-fork-proof.json', 'index-read-proof.json']
 
 test('vectors - proof types: every case gives its expected verdict, with either primitive set', async t => {
   const node = primitives()
@@ -40,7 +46,7 @@ test('vectors - proof types: every case gives its expected verdict, with either 
       const check = CHECKS[v.type]
       t.ok(check !== undefined && v.cases.length >= 3, `${file}: ${v.cases.length} cases of ${v.type}`)
       for (const c of v.cases) {
-        const got = outcome(() => check(c))
+        const got = await outcome(() => check(c))
         const want = c.expect
         t.alike(Object.fromEntries(Object.keys(want).map(k => [k, got[k]])), want, `${set.name.split(' ')[0]}: ${file}: ${c.name}`)
       }

@@ -11,8 +11,9 @@
  * whitepaper/proofs.md specifies every format.
  *
  * Here so far: Hypercore's hashing and manifests, signed heads, block inclusion,
- * consistency, range and log-fork proofs. Index read proofs and the fraud-proof
- * envelope still live with the engine (src/verify/).
+ * consistency, range, log-fork and index read proofs (the last replay Hyperbee's own
+ * lookup over the proven blocks: hyperbee is loaded, pure JavaScript, never a core).
+ * The fraud-proof envelope still lives with the engine (src/verify/).
  */
 export { primitives, setPrimitives, type Primitives } from './primitives.js'
 export { noblePrimitives } from './primitives-noble.js'
@@ -25,4 +26,8 @@ export {
   type SignedHead, type ManifestJSON, type ConsistencyProof, type VerifiedHead, type VerifiedConsistency
 } from '../verify/signed-head.js'
 export { verifyLogForkProof, LogForkFraudProof, type LogForkProofJSON, type VerifiedLogFork } from '../verify/log-fork-proof.js'
+export {
+  verifyIndexReadProof, indexReadProofFromJSON, proofReader, MAX_READS,
+  type IndexReadProof, type IndexRead, type IndexRange, type VerifiedIndexReads, type ProvenGet, type ProvenEntry, type IndexProofReader
+} from '../verify/bee-proofs.js'
 export * as hypercore from './hypercore-crypto.js'

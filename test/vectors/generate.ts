@@ -14,7 +14,7 @@ import { tmpdir } from 'os'
 import { join } from 'path'
 import { fileURLToPath } from 'url'
 import {
-  ContractFraudProof, Database, LogForkFraudProof, StorageInMemory, createConsistencyProof, createRangeProof, readShippedContract, verifyIndex
+  ContractFraudProof, Database, LogForkFraudProof, StorageInMemory, createConsistencyProof, createIndexReadProof, createRangeProof, pathToKey, readShippedContract, verifyIndex
 } from '../../src/index.js'
 import { FIXTURES, buildFixture } from '../fixtures/fraud-fixtures.js'
 
@@ -72,6 +72,17 @@ async function logVectors (out: string): Promise<void> {
       { name: 'the oplog at length 3 is a prefix of its head at 7', key: opKey, proof: consistency, expect: { verdict: 'valid', fromLength: 3, length: 7 } },
       { name: 'an older root changed', key: opKey, proof: edited(consistency, ['from', 'roots', 0, 'hash'], flip), expect: INVALID },
       { name: 'the head signature changed', key: opKey, proof: edited(consistency, ['head', 'signature'], flip), expect: INVALID }
+    ])
+
+    const at = db.index.bee.version
+    const reads = [{ kind: 'get' as const, key: pathToKey('/counter') }, { kind: 'get' as const, key: pathToKey('/absent') }, { kind: 'list' as const, range: { gte: '.sys', limit: 3 } }]
+    const read = clone(await createIndexReadProof(db.index.bee, at, reads)) as unknown as Json
+    const counter = await db.index.get('/counter')
+    write(out, 'index-read-proof.json', 'vitra/index-read-proof', 'whitepaper/proofs.md, "Index read proofs"', [
+      { name: `get /counter, get /absent and a 3-entry listing at version ${at}`, key: indexKey, proof: read, expect: { verdict: 'valid', at, counter: Buffer.from(JSON.stringify(counter?.value)).toString('hex'), counterSeq: counter?.seq ?? null, absent: null, listed: 3 } },
+      { name: 'a block changed', key: indexKey, proof: edited(read, ['blocks', 1, 'value'], flip), expect: INVALID },
+      { name: 'the head signature changed', key: indexKey, proof: edited(read, ['head', 'signature'], flip), expect: INVALID },
+      { name: 'checked against another key', key: opKey, proof: read, expect: INVALID }
     ])
 
     // the oplog takes back its last op and signs another one in its place
