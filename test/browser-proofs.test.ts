@@ -44,7 +44,8 @@ if (CHROMIUM === undefined) {
     const { server, url } = await serve({
       '/': { type: 'text/html', body: PAGE },
       '/vitra-proofs.js': { type: 'text/javascript', body: readFileSync(BUNDLE) },
-      '/proofs.json': { type: 'application/json', body: JSON.stringify(proofs) }
+      '/proofs.json': { type: 'application/json', body: JSON.stringify(proofs) },
+      '/fraud.json': { type: 'application/json', body: readFileSync(fileURLToPath(new URL('../../test/vectors/fraud/UNPROMPTED_CHANGE.json', import.meta.url))) }
     })
     t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
@@ -71,11 +72,17 @@ if (CHROMIUM === undefined) {
         out[name] = await verdict(name, proof, key)
         out[name + ' tampered'] = await verdict(name, tampered(proof), key)
       }
+      const fraud = await (await fetch('/fraud.json')).json() as { cases: Array<{ name: string, proof: unknown }> }
+      for (const c of fraud.cases) {
+        try { const e = m.checkFraudProofEnvelope(c.proof) as { code: string, selfEvident: boolean }; out['fraud: ' + c.name] = `valid ${e.code} ${String(e.selfEvident)}` } catch (err) { out['fraud: ' + c.name] = (err as { code?: string }).code ?? String(err) }
+      }
       return { primitives: m.primitives().name, hasBuffer: typeof (globalThis as { Buffer?: unknown }).Buffer, out }
     })
     t.alike(errors, [], 'no page errors')
     t.ok(/noble/.test(result.primitives), `the page uses the pure-JavaScript primitives (${result.primitives})`)
     t.is(result.hasBuffer, 'undefined', 'the page has no Node Buffer of its own: the bundle brings what it needs')
+    t.is(result.out['fraud: UNPROMPTED_CHANGE: the golden fixture\'s violation'], 'valid UNPROMPTED_CHANGE true', 'a fraud proof (UNPROMPTED_CHANGE) checks in the browser, self-evident')
+    t.is(result.out['fraud: UNPROMPTED_CHANGE: the signed head\'s signature changed'], 'INVALID_PROOF', 'and tampered it does not')
     for (const name of Object.keys(proofs)) {
       t.is(result.out[name], 'valid', `${name} proof: valid in the browser`)
       t.is(result.out[name + ' tampered'], 'INVALID_PROOF', `${name} proof tampered: INVALID_PROOF in the browser`)

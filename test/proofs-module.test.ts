@@ -18,7 +18,8 @@ test('proofs module - loads without flags and without the engine; node and noble
   const proofs = await realProofs(db)
   const file = join(await t.tmp(), 'proofs.json')
   writeFileSync(file, JSON.stringify(proofs))
-  const r = spawnSync(process.execPath, [CHILD, file], { encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) })
+  const fraudDir = fileURLToPath(new URL('../../test/vectors/fraud', import.meta.url))
+  const r = spawnSync(process.execPath, [CHILD, file, fraudDir], { encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) })
   t.is(r.status, 0, `the child ran: ${r.stderr.slice(0, 500)}`)
   const { verdicts, packages } = JSON.parse(r.stdout) as { verdicts: Record<string, Record<string, string>>, packages: string[] }
   for (const set of ['node', 'noble']) {
@@ -27,6 +28,9 @@ test('proofs module - loads without flags and without the engine; node and noble
       t.is(verdicts[set][name + ' tampered'], 'INVALID_PROOF', `${set}: the ${name} proof tampered is INVALID_PROOF`)
     }
   }
+  const fraud = Object.entries(verdicts.fraud)
+  t.is(fraud.length, 28, 'the envelope of every fraud vector was checked')
+  for (const [name, got] of fraud) t.is(got, /signature changed/.test(name) ? 'INVALID_PROOF' : 'valid', `fraud proof envelope: ${name}`)
   // hyperbee (pure JavaScript) is allowed: index read proofs replay its lookup over proven blocks
   const engine = packages.filter(p => ['hypercore', 'corestore', 'hyperswarm', 'isolated-vm', 'hyperdht', 'hypercore-storage', 'rocksdb-native', 'sodium-universal'].includes(p))
   t.alike(engine, [], `no engine package loaded (loaded: ${packages.join(', ')})`)

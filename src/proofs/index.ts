@@ -13,7 +13,9 @@
  * Here so far: Hypercore's hashing and manifests, signed heads, block inclusion,
  * consistency, range, log-fork and index read proofs (the last replay Hyperbee's own
  * lookup over the proven blocks: hyperbee is loaded, pure JavaScript, never a core).
- * The fraud-proof envelope still lives with the engine (src/verify/).
+ * Fraud proofs: `checkFraudProofEnvelope` checks everything but the re-run of a
+ * transaction (the codes in REPLAY_CHECKED need the contract sandbox: the main API's
+ * `verifyFraudProof`).
  */
 export { primitives, setPrimitives, type Primitives } from './primitives.js'
 export { noblePrimitives } from './primitives-noble.js'
@@ -30,4 +32,9 @@ export {
   verifyIndexReadProof, indexReadProofFromJSON, proofReader, MAX_READS,
   type IndexReadProof, type IndexRead, type IndexRange, type VerifiedIndexReads, type ProvenGet, type ProvenEntry, type IndexProofReader
 } from '../verify/bee-proofs.js'
+export {
+  checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,
+  type CheckedEnvelope, type FraudProofJSON, type FraudEvidence
+} from './fraud-envelope.js'
+export { FraudCode, type FraudCodeName } from '../verify/fraud-codes.js'
 export * as hypercore from './hypercore-crypto.js'

@@ -39,31 +39,17 @@ import { decodeIndexBlock } from '../logs/index-log.js'
 import { CONTRACT_SOURCE_KEY, decodeAck, GENESIS_KEY, GOVERNANCE_KEY, parseAckKey, type Ack } from '../schemas.js'
 import { parseGenesisMarker } from '../limits.js'
 import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
-import { createIndexReadProof, indexReadProofFromJSON, proofReader, type IndexRead, type IndexReadProof } from './bee-proofs.js'
-import { createInclusionProof, inclusionProofFromJSON, verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'
-import { createRangeProof, rangeProofFromJSON, verifyRangeProof, type RangeProof } from './range-proofs.js'
+import { createIndexReadProof, proofReader, type IndexRead } from './bee-proofs.js'
+import { createInclusionProof, verifyInclusionProof } from './inclusion-proofs.js'
+import { createRangeProof, verifyRangeProof } from './range-proofs.js'
 import { replayOp, type Replay, type ReplayEnv } from './replay.js'
+import { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from './replay-evidence-json.js'
 import {
-  captureSignedHead, consistencyProofFromJSON, createConsistencyProof, parseMaybe, readConst, readObject, verifyConsistencyProof,
-  type ConsistencyProof, type SignedHead
+  captureSignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead
 } from './signed-head.js'
 import { proofBase, recordingBase, stateView, type Overlay, type StateBase, type StateReader } from './state-view.js'
 
-export const REPLAY_EVIDENCE_TYPE = 'vitra/replay-evidence'
-
-/** Replay evidence in JSON form. */
-export interface ReplayEvidence {
-  version: 2
-  type: typeof REPLAY_EVIDENCE_TYPE
-  /** A range proof of the index entries batchStart … upTo − 1. */
-  batch: RangeProof
-  /** Inclusion proof of the op in its oplog. */
-  op: InclusionProof
-  /** Consistency proof from the oplog tree the ack names (oplogLength) to the signed oplog head `op` is proven against. */
-  oplog: ConsistencyProof
-  /** Index read proof at the batch start: the replay's base reads, the contract source and the governance record. */
-  reads: IndexReadProof
-}
+export { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from './replay-evidence-json.js'
 
 /** An index entry decoded from a proven Hyperbee block. */
 export interface ProvenIndexEntry {
@@ -297,21 +283,6 @@ export async function verifyReplayEvidence (evidence: ReplayEvidence | unknown, 
   } finally {
     await runtimes.close()
     await reader.close()
-  }
-}
-
-/** Parse (when given a string) and validate the shape of untrusted replay-evidence JSON. Throws InvalidProofError('malformed'). */
-export function readReplayEvidence (json: unknown): ReplayEvidence {
-  const o = readObject(parseMaybe(json), 'replay', ['version', 'type', 'batch', 'op', 'oplog', 'reads'])
-  readConst(o.version, 2, 'replay.version')
-  readConst(o.type, REPLAY_EVIDENCE_TYPE, 'replay.type')
-  return {
-    version: 2,
-    type: REPLAY_EVIDENCE_TYPE,
-    batch: rangeProofFromJSON(o.batch),
-    op: inclusionProofFromJSON(o.op),
-    oplog: consistencyProofFromJSON(o.oplog),
-    reads: indexReadProofFromJSON(o.reads)
   }
 }
 

@@ -19,37 +19,9 @@ import type { Overlay, StateReader } from './state-view.js'
 import { keyToPath } from '../paths.js'
 import { checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, opTooLarge, parseGenesisMarker } from '../limits.js'
 import { parseGovernance, type Governance } from '../contract-runtime.js'
+import { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from './fraud-codes.js'
 
-/** Stable codes of the violations a replay detects. */
-export const FraudCode = {
-  GENESIS_MALFORMED: 'GENESIS_MALFORMED',
-  UNPROMPTED_CHANGE: 'UNPROMPTED_CHANGE',
-  UNPROMPTED_SYSTEM_CHANGE: 'UNPROMPTED_SYSTEM_CHANGE',
-  MALFORMED_ACK: 'MALFORMED_ACK',
-  ACK_KEY_MISMATCH: 'ACK_KEY_MISMATCH',
-  NON_PARTICIPANT: 'NON_PARTICIPANT',
-  PROCESSED_OUT_OF_ORDER: 'PROCESSED_OUT_OF_ORDER',
-  OP_SKIPPED: 'OP_SKIPPED',
-  ACK_FOR_MISSING_OP: 'ACK_FOR_MISSING_OP',
-  OPLOG_MISMATCH: 'OPLOG_MISMATCH',
-  INVALID_BATCH_START: 'INVALID_BATCH_START',
-  RESULT_MISMATCH: 'RESULT_MISMATCH',
-  CHANGE_COUNT_MISMATCH: 'CHANGE_COUNT_MISMATCH',
-  CHANGE_MISMATCH: 'CHANGE_MISMATCH'
-} as const
-export type FraudCodeName = typeof FraudCode[keyof typeof FraudCode]
-
-/** Failure codes an executor may publish without the verifier reproducing them (machine-dependent limits, non-deterministic process()). */
-export const UNREPRODUCIBLE_FAILURES = new Set(['CONTRACT_TIMEOUT', 'CONTRACT_MEMORY_LIMIT', 'PROCESS_FAILED'])
-
-/** A detected deviation: what was wrong and the data to reproduce it. */
-export interface Violation {
-  code: FraudCodeName
-  description: string
-  /** Index seq of the entry where the deviation shows. */
-  seq: number
-  data: Record<string, JsonValue>
-}
+export { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from './fraud-codes.js'
 
 interface InputState {
   active: boolean
