@@ -7,8 +7,8 @@ import Hyperbee from 'hyperbee'
 import { mkdtempSync, rmSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
-import { createIndexReadProof, indexReadProofToJSON, verifyIndexReadProof, type IndexRead } from '../src/verify/bee-proofs.js'
-import { createInclusionProof, inclusionProofToJSON } from '../src/verify/inclusion-proofs.js'
+import { createIndexReadProof, indexReadProofToJSON, verifyIndexReadProof, type IndexRead } from '../src/proofs/bee-proofs.js'
+import { createInclusionProof, inclusionProofToJSON } from '../src/proofs/inclusion-proofs.js'
 
 const SIZES = (process.env.BENCH_BEE_KEYS ?? '5000,100000').split(',').map(Number)
 const PROBES = Number(process.env.BENCH_BEE_PROBES ?? 50)

@@ -5,9 +5,9 @@ import Hypercore from 'hypercore'
 import { mkdtempSync, rmSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
-import { createInclusionProof, inclusionProofToJSON, verifyInclusionProof } from '../src/verify/inclusion-proofs.js'
-import { captureSignedHead, coreManifest, createConsistencyProof, verifyConsistencyProof } from '../src/verify/signed-head.js'
-import { LogForkFraudProof, verifyLogForkProof } from '../src/verify/log-fork-proof.js'
+import { createInclusionProof, inclusionProofToJSON, verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
+import { captureSignedHead, coreManifest, createConsistencyProof, verifyConsistencyProof } from '../src/proofs/signed-head.js'
+import { LogForkFraudProof, verifyLogForkProof } from '../src/proofs/log-fork-proof.js'
 
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 20_000)
 const RUNS = Number(process.env.BENCH_RUNS ?? 2_000)

@@ -15,7 +15,7 @@ import { Database as TestingDatabase, type ExecutorBehaviorName } from './testin
 import type { Database as BaseDatabase, DatabaseOptions, OplogList } from './database.js'
 import type { Storage } from './storage.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
-import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './verify/inclusion-proofs.js'
+import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './proofs/inclusion-proofs.js'
 import { verifyAgainstLog } from './transaction.js'
 import { InvalidArgumentError, InvalidProofError } from './errors.js'
 

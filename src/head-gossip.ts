@@ -24,8 +24,8 @@
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
 import { parseJson } from './encoding.js'
-import { LogForkFraudProof } from './verify/log-fork-proof.js'
-import { captureSignedHead, coreManifest, signedHeadFromJSON, verifySignedHead, type SignedHead } from './verify/signed-head.js'
+import { LogForkFraudProof } from './proofs/log-fork-proof.js'
+import { captureSignedHead, coreManifest, signedHeadFromJSON, verifySignedHead, type SignedHead } from './proofs/signed-head.js'
 
 export const HEAD_GOSSIP_EXTENSION = 'vitra/signed-head@1'
 

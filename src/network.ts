@@ -23,7 +23,7 @@ import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
 import { HeadGossip } from './head-gossip.js'
 import { PeerWatchdog } from './peer-watchdog.js'
-import { watchForConflicts, type ConflictWatcher, type LogForkFraudProof } from './verify/log-fork-proof.js'
+import { watchForConflicts, type ConflictWatcher, type LogForkFraudProof } from './proofs/log-fork-proof.js'
 
 /** A DHT node address (a bootstrap node). */
 export interface DhtAddress { host: string, port: number }

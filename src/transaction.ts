@@ -6,11 +6,11 @@
 import type Hypercore from 'hypercore'
 import { canonicalJson, parseJson, type JsonValue } from './encoding.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from './errors.js'
-import { LogForkFraudProof } from './verify/log-fork-proof.js'
-import { captureSignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead } from './verify/signed-head.js'
+import { LogForkFraudProof } from './proofs/log-fork-proof.js'
+import { captureSignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead } from './proofs/signed-head.js'
 import type { IndexLog } from './logs/index-log.js'
 import { encodeOp, type Ack } from './schemas.js'
-import { createInclusionProof, verifyInclusionProof, type InclusionProof } from './verify/inclusion-proofs.js'
+import { createInclusionProof, verifyInclusionProof, type InclusionProof } from './proofs/inclusion-proofs.js'
 
 /** One op appended by a call (its JSON form). */
 export interface TxOp {

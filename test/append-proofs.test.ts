@@ -5,7 +5,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
 import { Oplog, type Appended } from '../src/logs/oplog.js'
-import { createInclusionProof, verifyInclusionProof } from '../src/verify/inclusion-proofs.js'
+import { createInclusionProof, verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
 import { encodeOp } from '../src/schemas.js'
 
 interface Counted { oplog: Oplog, core: Hypercore, storageProofs: () => number }

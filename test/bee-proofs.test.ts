@@ -9,8 +9,8 @@ import { readFileSync } from 'fs'
 import {
   createIndexReadProof, indexReadProofFromJSON, indexReadProofToJSON, proofReader, verifyIndexReadProof,
   type IndexRange, type IndexRead, type IndexReadProof, type ProvenEntry, type ProvenGet
-} from '../src/verify/bee-proofs.js'
-import { captureSignedHead, coreManifest, nodeFromJSON, nodeToJSON, type NodeJSON } from '../src/verify/signed-head.js'
+} from '../src/proofs/bee-proofs.js'
+import { captureSignedHead, coreManifest, nodeFromJSON, nodeToJSON, type NodeJSON } from '../src/proofs/signed-head.js'
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, type TreeNode } from '../src/proofs/hypercore-crypto.js'
 import { clone, flip, rejectsAsync as rejects, runChild } from './proof-helpers.js'
 
@@ -152,7 +152,7 @@ test('bee-proof - verified in a fresh child process from the JSON alone', async 
   const { bee, ends } = await makeBee(t, 5000)
   const proof = await createIndexReadProof(bee, ends[20], [{ kind: 'get', key: keyOf(1500) }, { kind: 'get', key: keyOf(4500) }, { kind: 'list', range: { gte: 'key/0015', limit: 3 } }])
   const script = `
-    import { verifyIndexReadProof } from ${JSON.stringify(ROOT + 'dist/src/verify/bee-proofs.js')}
+    import { verifyIndexReadProof } from ${JSON.stringify(ROOT + 'dist/src/proofs/bee-proofs.js')}
     let text = ''
     for await (const c of process.stdin) text += c
     const r = await verifyIndexReadProof(text)

@@ -6,8 +6,8 @@ import type { Assertion } from 'brittle'
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
 import { HeadGossip, HEAD_GOSSIP_EXTENSION } from '../src/head-gossip.js'
-import { verifyLogForkProof, type LogForkFraudProof } from '../src/verify/log-fork-proof.js'
-import { captureSignedHead } from '../src/verify/signed-head.js'
+import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/log-fork-proof.js'
+import { captureSignedHead } from '../src/proofs/signed-head.js'
 import { eventually } from './helpers.js'
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))

@@ -6,8 +6,8 @@ import { readFileSync } from 'fs'
 import { fileURLToPath } from 'url'
 import {
   createInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, verifyInclusionProof, type InclusionProof
-} from '../src/verify/inclusion-proofs.js'
-import { captureSignedHead } from '../src/verify/signed-head.js'
+} from '../src/proofs/inclusion-proofs.js'
+import { captureSignedHead } from '../src/proofs/signed-head.js'
 import { ed25519Verify, flatDepth, flatParent, flatSibling, forgetVerifiedSignatures, manifestKey, u64 } from '../src/proofs/hypercore-crypto.js'
 import { generateKeyPairSync, sign } from 'crypto'
 import { clone, flip, rejects, runChild } from './proof-helpers.js'
@@ -282,7 +282,7 @@ test('inclusion-proof - 20,000-block core: size < 4 KB, verify < 2 ms', async (t
 test('inclusion-proof - verifies in a fresh process from the JSON alone', async (t) => {
   const core = await makeCore(t, 13)
   const proof = await createInclusionProof(core, 9)
-  const verifier = new URL('../src/verify/inclusion-proofs.js', import.meta.url).href
+  const verifier = new URL('../src/proofs/inclusion-proofs.js', import.meta.url).href
   const script = `import { verifyInclusionProof } from ${JSON.stringify(verifier)}
 let input = ''
 for await (const c of process.stdin) input += c

@@ -3,11 +3,11 @@ import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
 import {
   LogForkFraudProof, headFromConflictProof, verifyLogForkProof, watchForConflicts, type LogForkProofJSON
-} from '../src/verify/log-fork-proof.js'
+} from '../src/proofs/log-fork-proof.js'
 import {
   captureSignedHead, coreManifest, createConsistencyProof, signedHeadFromJSON, verifyConsistencyProof, verifySignedHead,
   type ConsistencyProof, type SignedHead
-} from '../src/verify/signed-head.js'
+} from '../src/proofs/signed-head.js'
 import { flip, rejects, rejectsAsync, runChild } from './proof-helpers.js'
 
 
@@ -281,7 +281,7 @@ test('log-fork - a fork proof verifies in a fresh process from the JSON alone', 
   const b = await makeCore(t, 0, { keyPair: a.keyPair })
   await b.append(Array.from({ length: 4 }, (_, i) => Buffer.from(`b ${i}`)))
   const proof = LogForkFraudProof.fromHeads(await captureSignedHead(a), await captureSignedHead(b), coreManifest(a))
-  const verifier = new URL('../src/verify/log-fork-proof.js', import.meta.url).href
+  const verifier = new URL('../src/proofs/log-fork-proof.js', import.meta.url).href
   const script = `import { verifyLogForkProof } from ${JSON.stringify(verifier)}
 let input = ''
 for await (const c of process.stdin) input += c

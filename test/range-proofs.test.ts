@@ -1,12 +1,12 @@
-// Range proofs (src/verify/range-proofs.ts) on real Hypercores: every range of small
+// Range proofs (src/proofs/range-proofs.ts) on real Hypercores: every range of small
 // trees against heads of many lengths, tampering of every field, and the size against
 // one inclusion proof per block.
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
-import { createInclusionProof, verifyInclusionProof } from '../src/verify/inclusion-proofs.js'
-import { createRangeProof, verifyRangeProof, type RangeProof } from '../src/verify/range-proofs.js'
-import { captureSignedHead, type SignedHead } from '../src/verify/signed-head.js'
+import { createInclusionProof, verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
+import { createRangeProof, verifyRangeProof, type RangeProof } from '../src/proofs/range-proofs.js'
+import { captureSignedHead, type SignedHead } from '../src/proofs/signed-head.js'
 import { clone, flip, rejects } from './proof-helpers.js'
 
 async function makeCore (t: Assertion): Promise<Hypercore> {

@@ -22,8 +22,8 @@
  */
 import type Hypercore from 'hypercore'
 import { flatParent, flatSibling, leafNode, parentNode, signatureFromMultisig, treeHash, type TreeNode } from '../proofs/hypercore-crypto.js'
-import { verifyInclusionProof, type InclusionProof } from '../verify/inclusion-proofs.js'
-import { coreManifest, type ManifestJSON, type NodeJSON } from '../verify/signed-head.js'
+import { verifyInclusionProof, type InclusionProof } from '../proofs/inclusion-proofs.js'
+import { coreManifest, type ManifestJSON, type NodeJSON } from '../proofs/signed-head.js'
 
 interface UpgradeProof { fork: number, upgrade: { nodes: TreeNode[], additionalNodes: TreeNode[], signature: Buffer | null } }
 

@@ -21,20 +21,20 @@ export { primitives, setPrimitives, type Primitives } from './primitives.js'
 export { noblePrimitives } from './primitives-noble.js'
 export { VitraError, InvalidProofError, CouldNotVerifyError, InvalidArgumentError } from '../errors.js'
 export { MAX_JSON_DEPTH, parseJson } from '../encoding.js'
-export { verifyInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, type InclusionProof, type VerifiedInclusion } from '../verify/inclusion-proofs.js'
-export { verifyRangeProof, rangeProofFromJSON, RANGE_PROOF_TYPE, MAX_RANGE_BLOCKS, type RangeProof, type VerifiedRange } from '../verify/range-proofs.js'
+export { verifyInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, type InclusionProof, type VerifiedInclusion } from './inclusion-proofs.js'
+export { verifyRangeProof, rangeProofFromJSON, RANGE_PROOF_TYPE, MAX_RANGE_BLOCKS, type RangeProof, type VerifiedRange } from './range-proofs.js'
 export {
   verifySignedHead, signedHeadFromJSON, verifyConsistencyProof, consistencyProofFromJSON, defaultManifest,
   type SignedHead, type ManifestJSON, type ConsistencyProof, type VerifiedHead, type VerifiedConsistency
-} from '../verify/signed-head.js'
-export { verifyLogForkProof, LogForkFraudProof, type LogForkProofJSON, type VerifiedLogFork } from '../verify/log-fork-proof.js'
+} from './signed-head.js'
+export { verifyLogForkProof, LogForkFraudProof, type LogForkProofJSON, type VerifiedLogFork } from './log-fork-proof.js'
 export {
   verifyIndexReadProof, indexReadProofFromJSON, proofReader, MAX_READS,
   type IndexReadProof, type IndexRead, type IndexRange, type VerifiedIndexReads, type ProvenGet, type ProvenEntry, type IndexProofReader
-} from '../verify/bee-proofs.js'
+} from './bee-proofs.js'
 export {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,
   type CheckedEnvelope, type FraudProofJSON, type FraudEvidence
 } from './fraud-envelope.js'
-export { FraudCode, type FraudCodeName } from '../verify/fraud-codes.js'
+export { FraudCode, type FraudCodeName } from './fraud-codes.js'
 export * as hypercore from './hypercore-crypto.js'

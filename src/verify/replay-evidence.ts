@@ -39,17 +39,17 @@ import { decodeIndexBlock } from '../logs/index-log.js'
 import { CONTRACT_SOURCE_KEY, decodeAck, GENESIS_KEY, GOVERNANCE_KEY, parseAckKey, type Ack } from '../schemas.js'
 import { parseGenesisMarker } from '../limits.js'
 import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
-import { createIndexReadProof, proofReader, type IndexRead } from './bee-proofs.js'
-import { createInclusionProof, verifyInclusionProof } from './inclusion-proofs.js'
-import { createRangeProof, verifyRangeProof } from './range-proofs.js'
+import { createIndexReadProof, proofReader, type IndexRead } from '../proofs/bee-proofs.js'
+import { createInclusionProof, verifyInclusionProof } from '../proofs/inclusion-proofs.js'
+import { createRangeProof, verifyRangeProof } from '../proofs/range-proofs.js'
 import { replayOp, type Replay, type ReplayEnv } from './replay.js'
-import { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from './replay-evidence-json.js'
+import { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '../proofs/replay-evidence-json.js'
 import {
   captureSignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead
-} from './signed-head.js'
+} from '../proofs/signed-head.js'
 import { proofBase, recordingBase, stateView, type Overlay, type StateBase, type StateReader } from './state-view.js'
 
-export { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from './replay-evidence-json.js'
+export { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '../proofs/replay-evidence-json.js'
 
 /** An index entry decoded from a proven Hyperbee block. */
 export interface ProvenIndexEntry {

@@ -13,7 +13,7 @@ import { decodeValue, type JsonValue } from '../encoding.js'
 import { compareKeys } from '../paths.js'
 import { listFolder, type FolderListOptions, type PeekRange } from '../logs/shallow-list.js'
 import type { ListedItem } from '../../sandbox/types.js'
-import type { IndexProofReader, IndexRange, IndexRead } from './bee-proofs.js'
+import type { IndexProofReader, IndexRange, IndexRead } from '../proofs/bee-proofs.js'
 
 /** Writes since the batch start: key → the entry written (seq, bytes), or null for a delete. */
 export type Overlay = Map<string, { seq: number, value: Buffer } | null>

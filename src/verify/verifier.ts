@@ -12,13 +12,13 @@ import { openBee, readEntries, type RawEntry } from '../logs/index-log.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
 import { ContractFraudProof, REPLAY_CHECKED, type FraudEvidence } from './fraud-proofs.js'
 import { createReplayEvidence, recordReplayReads } from './replay-evidence.js'
-import { createInclusionProof } from './inclusion-proofs.js'
+import { createInclusionProof } from '../proofs/inclusion-proofs.js'
 import { LogReplayEnv } from './log-env.js'
 import {
   checkComplete, deserializeState, FraudCode, initialState, serializeState, step, stepWrite,
   type ReplayState, type SerializedState, type Violation
 } from './replay.js'
-import { captureSignedHead, coreManifest } from './signed-head.js'
+import { captureSignedHead, coreManifest } from '../proofs/signed-head.js'
 
 /** Index blocks read at once. */
 const READ_CHUNK = 512

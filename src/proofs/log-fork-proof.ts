@@ -16,7 +16,7 @@
  */
 import type Hypercore from 'hypercore'
 import { InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
-import { extensionIndexes, flatLeaves, fullRoots, signatureFromMultisig, treeHash, type TreeNode } from '../proofs/hypercore-crypto.js'
+import { extensionIndexes, flatLeaves, fullRoots, signatureFromMultisig, treeHash, type TreeNode } from './hypercore-crypto.js'
 import {
   captureSignedHead, checkHeadSignature, checkManifest, coreManifest, createConsistencyProof, extendTree, nodeFromJSON, nodeToJSON,
   parseMaybe, readConst, readHead, readHex, readManifest, readNodes, readObject, readSignedHead, verifySignedHead,

@@ -22,7 +22,7 @@
  */
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
-import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from '../proofs/hypercore-crypto.js'
+import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
 import { createInclusionProof } from './inclusion-proofs.js'
 import {
   captureSignedHead, checkHeadSignature, checkManifest, coreManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead,

@@ -20,7 +20,7 @@ import { parseJson } from '../encoding.js'
 import {
   DEFAULT_NAMESPACE, appendRoot, ed25519Verify, extensionIndexes, fullRoots, manifestKey,
   signable, signatureFromMultisig, treeHash, type TreeNode
-} from '../proofs/hypercore-crypto.js'
+} from './hypercore-crypto.js'
 
 /** A tree node in JSON: flat-tree index, byte size, blake2b-256 hash (hex). */
 export interface NodeJSON {

@@ -22,7 +22,7 @@ import Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import messages from 'hyperbee/lib/messages.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
-import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from '../proofs/hypercore-crypto.js'
+import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
 import {
   captureSignedHead, checkHeadSignature, checkManifest, coreManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead,
   readHex, readInt, readManifest, readNode, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead

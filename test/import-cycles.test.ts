@@ -1,0 +1,60 @@
+// The module graph of the compiled engine (dist/src, dist/sandbox) has no import
+// cycles: every static import of a project module points "down". (The sandbox imports
+// only leaves of src: errors.ts, paths.ts and proofs/hypercore-crypto.ts, which import
+// nothing back; logs/ uses proofs/, never verify/.) Type-only imports are erased by tsc
+// and do not count.
+import test from 'brittle'
+import { readFileSync, readdirSync, statSync } from 'fs'
+import { dirname, join, relative, resolve } from 'path'
+import { fileURLToPath } from 'url'
+
+const DIST = fileURLToPath(new URL('..', import.meta.url))
+
+function jsFiles (dir: string, out: string[] = []): string[] {
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f)
+    if (statSync(p).isDirectory()) jsFiles(p, out)
+    else if (p.endsWith('.js')) out.push(p)
+  }
+  return out
+}
+
+/** Strongly connected components of more than one module (or a module importing itself). */
+function cycles (graph: Map<string, string[]>): string[][] {
+  let next = 0
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const stack: string[] = []
+  const onStack = new Set<string>()
+  const found: string[][] = []
+  const visit = (v: string): void => {
+    index.set(v, next); low.set(v, next); next++
+    stack.push(v); onStack.add(v)
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) { visit(w); low.set(v, Math.min(low.get(v) as number, low.get(w) as number)) } else if (onStack.has(w)) low.set(v, Math.min(low.get(v) as number, index.get(w) as number))
+    }
+    if (low.get(v) === index.get(v)) {
+      const c: string[] = []
+      let w: string
+      do { w = stack.pop() as string; onStack.delete(w); c.push(w) } while (w !== v)
+      if (c.length > 1 || (graph.get(v) ?? []).includes(v)) found.push(c)
+    }
+  }
+  for (const v of graph.keys()) if (!index.has(v)) visit(v)
+  return found
+}
+
+test('import cycles - none among the engine\'s modules', async t => {
+  const files = [...jsFiles(join(DIST, 'src')), ...jsFiles(join(DIST, 'sandbox'))]
+  const known = new Set(files)
+  const graph = new Map<string, string[]>()
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8')
+    const deps = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*['"](\.[^'"]+)['"]/g)].map(m => resolve(dirname(f), m[1]))
+    graph.set(f, deps.filter(d => known.has(d)))
+  }
+  t.ok(files.length > 50, `${files.length} modules read`)
+  t.ok([...graph.values()].some(d => d.length > 3), 'imports were found')
+  const found = cycles(graph).map(c => c.map(f => relative(DIST, f)).join(' → '))
+  t.alike(found, [], 'no import cycle')
+})
