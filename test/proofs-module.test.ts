@@ -65,3 +65,21 @@ test('proofs module - the two primitive sets agree byte for byte', async t => {
   setPrimitives(node)
   t.alike([b.index, b.length, b.value.toString('hex')], [a.index, a.length, a.value.toString('hex')], 'the same inclusion proof checks the same')
 })
+
+test('proofs module - a transaction\'s op, ack and write proofs, checked offline', async t => {
+  const { verifyTransactionProofs } = await import('../src/proofs/index.js')
+  const db = await createDb(t, contract('kv-store'))
+  const tx = await db.call('put', { key: 'a', value: { deep: [1, 2] } })
+  await tx.whenProcessed()
+  const results = await tx.fetchResults({ proofs: true })
+  const input = JSON.parse(JSON.stringify({ database: db.pubkey.toString('hex'), ops: tx.ops, results }))
+  const checks = verifyTransactionProofs(input)
+  t.is(checks.length, 2, checks.join('; '))
+  t.ok(/ack at index seq \d+ and 2 write\(s\) proven/.test(checks[1]), 'the ack and both writes (/admin, /values/a) are proven')
+  const forged = JSON.parse(JSON.stringify(input))
+  forged.results[0].changes[1].value = { deep: [1, 3] }
+  t.exception(() => verifyTransactionProofs(forged), /write 1 does not match its proof/, 'a changed write is refused')
+  const wrongOp = JSON.parse(JSON.stringify(input))
+  wrongOp.ops[0].value.key = 'b'
+  t.exception(() => verifyTransactionProofs(wrongOp), /the proven block is not the op/, 'a changed op is refused')
+})

@@ -6,9 +6,10 @@
  */
 import messages from 'hyperbee/lib/messages.js'
 import {
-  ackKey, decodeValue, encodeValue, InvalidProofError, parseJson, pathToKey, verifyFraudProof, verifyInclusionProof,
-  verifyLogForkProof, verifyRangeProof, type InclusionProof, type JsonValue, type TxResult
+  decodeValue, InvalidProofError, parseJson, verifyFraudProof, verifyInclusionProof,
+  verifyLogForkProof, verifyRangeProof, type TxResult
 } from '../../src/index.js'
+import { verifyTransactionProofs } from '../../src/proofs/result-proofs.js'
 import { EXIT, usageError } from '../errors.js'
 import { short } from '../output.js'
 import { parseKey } from '../params.js'
@@ -89,40 +90,7 @@ function trackedTx (s: Session, rec: TxRecord, key: string | undefined): number 
  * Throws InvalidProofError on the first failure; returns what was checked.
  */
 export function checkTxRecord (rec: TxRecord, results: Array<TxResult | null> | null): string[] {
-  const checks: string[] = []
-  rec.tx.ops.forEach((op, i) => {
-    if (op.proof === null) { checks.push(`op #${i}: no inclusion proof stored`); return }
-    const v = verifyInclusionProof(op.proof, { key: op.oplog })
-    if (v.index !== op.seq) throw new InvalidProofError('evidence-mismatch', `op #${i}: the proof is for seq ${v.index}, the op is at ${op.seq}`)
-    if (!v.value.equals(encodeValue(op.value))) throw new InvalidProofError('evidence-mismatch', `op #${i}: the proven block is not the op`)
-    checks.push(`op #${i}: in oplog ${short(op.oplog)} at seq ${op.seq} (signed length ${v.length})`)
-  })
-  if (results === null) return checks
-  results.forEach((r, i) => {
-    const op = rec.tx.ops[i]
-    if (r === null || op === undefined) { checks.push(`op #${i}: not executed yet`); return }
-    const ack = provenEntry(r.ackProof, rec.database, r.ackSeq, `op #${i} ack`)
-    if (ack.key !== ackKey(op.oplog, op.seq)) throw new InvalidProofError('evidence-mismatch', `op #${i}: the proven ack is at ${ack.key}, not at this op's ack key`)
-    const fields = ack.value === null ? null : decodeValue(ack.value) as Record<string, JsonValue>
-    if (fields === null || fields.origin !== op.oplog || fields.seq !== op.seq || fields.success !== r.success || fields.numChanges !== r.changes.length) {
-      throw new InvalidProofError('evidence-mismatch', `op #${i}: the proven ack does not match the result`)
-    }
-    r.changes.forEach((c, j) => {
-      const e = provenEntry(c.proof, rec.database, r.ackSeq + 1 + j, `op #${i} write ${j}`)
-      const same = e.key === pathToKey(c.path) && (c.type === 'del' ? e.value === null : e.value !== null && e.value.equals(encodeValue(c.value)))
-      if (!same) throw new InvalidProofError('evidence-mismatch', `op #${i}: write ${j} does not match its proof`)
-    })
-    checks.push(`op #${i}: executed (${r.success ? 'ok' : 'failed'}), ack at index seq ${r.ackSeq} and ${r.changes.length} write(s) proven`)
-  })
-  return checks
-}
-
-function provenEntry (proof: InclusionProof | undefined, key: string, seq: number, what: string): { key: string, value: Buffer | null } {
-  if (proof === undefined) throw new InvalidProofError('malformed', `${what}: no inclusion proof stored`)
-  const v = verifyInclusionProof(proof, { key })
-  if (v.index !== seq) throw new InvalidProofError('evidence-mismatch', `${what}: the proof is for index seq ${v.index}, expected ${seq}`)
-  const node = messages.Node.decode(v.value)
-  return { key: node.key.toString('utf8'), value: node.value ?? null }
+  return verifyTransactionProofs({ database: rec.database, ops: rec.tx.ops, results })
 }
 
 /** What a proven block holds: an op (JSON), a Hyperbee entry ({ key, value }), or hex. */

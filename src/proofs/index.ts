@@ -37,4 +37,5 @@ export {
   type CheckedEnvelope, type FraudProofJSON, type FraudEvidence
 } from './fraud-envelope.js'
 export { FraudCode, type FraudCodeName } from './fraud-codes.js'
+export { verifyTransactionProofs, type ProvenOp, type ProvenResult, type ProvenWrite } from './result-proofs.js'
 export * as hypercore from './hypercore-crypto.js'
