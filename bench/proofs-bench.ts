@@ -1,13 +1,19 @@
 // Proof sizes and verification times on a 20,000-block core (override with BENCH_BLOCKS).
 // Run: npx tsc -p . && node dist/bench/proofs-bench.js   Not a test: it prints numbers.
 import { performance } from 'perf_hooks'
+
 import Hypercore from 'hypercore'
 import { mkdtempSync, rmSync } from 'fs'
+
 import { tmpdir } from 'os'
+
 import { join } from 'path'
-import { createInclusionProof, inclusionProofToJSON, verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
-import { captureSignedHead, coreManifest, createConsistencyProof, verifyConsistencyProof } from '../src/proofs/signed-head.js'
+
+import { inclusionProofToJSON, verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
+import { verifyConsistencyProof } from '../src/proofs/signed-head.js'
 import { LogForkFraudProof, verifyLogForkProof } from '../src/proofs/log-fork-proof.js'
+import { captureSignedHead, coreManifest, createConsistencyProof, createInclusionProof, logForkProofFromConflict } from '../src/logs/proof-builders.js'
+
 
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 20_000)
 const RUNS = Number(process.env.BENCH_RUNS ?? 2_000)
@@ -63,7 +69,7 @@ export async function runProofsBench (): Promise<void> {
   const twin = new Hypercore(dirs[1], { keyPair: core.keyPair })
   await twin.ready()
   await twin.append(Array.from({ length: 10 }, (_, i) => Buffer.from(`other ${i}`)))
-  const fork = await LogForkFraudProof.fromConflict(core, await captureSignedHead(twin))
+  const fork = await logForkProofFromConflict(core, await captureSignedHead(twin))
   const fText = JSON.stringify(fork.toJSON())
   line(`log fork proof (10 vs ${core.length} blocks) JSON bytes`, String(Buffer.byteLength(fText)))
   line('log fork proof verify, ms (mean)', timeMs(RUNS, () => verifyLogForkProof(fText)).toFixed(3))

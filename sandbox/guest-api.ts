@@ -12,6 +12,7 @@ export const GUEST_MODULE_NAMES = ['contract', 'assert', 'util'] as const
 
 export const CONTRACT_SOURCE = String.raw`
 import { rt } from 'vitra:runtime'
+
 /** Whether the caller may append ops (calls only; false in process and apply). */
 export let isWriter = false
 /** The caller's oplog ({ pubkey, getLength(), get(seq) }), or undefined (always undefined in process and apply). */
@@ -137,6 +138,7 @@ export default assert
 
 export const UTIL_SOURCE = String.raw`
 import { rt } from 'vitra:runtime'
+
 /** A v4 UUID: random in calls and process, drawn from the ack-seeded PRNG in apply. */
 export function genUUID () { return rt.genUUID() }
 /** Hex SHA-256 of a string (UTF-8), or of bytes given as hex with encoding 'hex'. Deterministic. */

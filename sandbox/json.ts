@@ -1,5 +1,7 @@
 import { InvalidValueError } from '../src/errors.js'
+
 import { isWellFormed } from '../src/paths.js'
+
 import type { Json, TxAction } from './types.js'
 
 /**

@@ -3,6 +3,7 @@
  * Change `from 'vitra'` (Vitra's package) to `from 'vitra/compat'` and they run:
  *
  *   import { Database, StorageInMemory, ExecutorBehavior, Transaction, verifyInclusionProof } from 'vitra/compat'
+
  *
  * It is the main API (everything `vitra` exports) plus Vitra's names where this
  * project differs on purpose: a Database whose create/load take `executorBehavior`
@@ -12,12 +13,17 @@
  */
 import type Hypercore from 'hypercore'
 import { Database as TestingDatabase, type ExecutorBehaviorName } from './testing.js'
+
 import type { Database as BaseDatabase, DatabaseOptions, OplogList } from './database.js'
 import type { Storage } from './storage.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
+
 import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './proofs/inclusion-proofs.js'
+
 import { verifyAgainstLog } from './transaction.js'
+
 import { InvalidArgumentError, InvalidProofError } from './errors.js'
+
 
 export * from './index.js'
 export { ExecutorBehavior, type ExecutorBehaviorName } from './testing.js'

@@ -14,22 +14,33 @@
  * append, so a kill leaves either all of a batch or none of it.
  */
 import { EventEmitter } from 'events'
+
 import type { HyperbeeBatch } from 'hyperbee'
 import Hypercore from 'hypercore'
 import { canonicalJson, decodeValue, type JsonValue } from './encoding.js'
+
 import { VitraError } from './errors.js'
+
 import { IndexLog } from './logs/index-log.js'
+
 import { Oplog } from './logs/oplog.js'
+
 import {
   ACK_VERSION, ackErrorText, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY, putsToChanges,
   INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
 } from './schemas.js'
+
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
+
 import type { IndexReader, ListedItem, RunItem, SandboxLimits, TxAction } from '../sandbox/types.js'
 import { listFolder, type FolderListOptions } from './logs/shallow-list.js'
+
 import { MAX_RUN_ITEMS } from '../sandbox/contract-sandbox.js'
+
 import { readLocalBlocksBounded, type BoundedBlocks } from './logs/blocks.js'
+
 import { checkMaxBatchBytes, DEFAULT_MAX_OP_BYTES, opTooLarge } from './limits.js'
+
 
 /** Test-only deviations (see `vitra/testing`). An honest executor has none. */
 export interface ExecutorHooks {

@@ -24,8 +24,11 @@
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
 import { parseJson } from './encoding.js'
+
 import { LogForkFraudProof } from './proofs/log-fork-proof.js'
-import { captureSignedHead, coreManifest, signedHeadFromJSON, verifySignedHead, type SignedHead } from './proofs/signed-head.js'
+
+import { signedHeadFromJSON, verifySignedHead, type SignedHead } from './proofs/signed-head.js'
+import { captureSignedHead, coreManifest, logForkProofFromConflict } from './logs/proof-builders.js'
 
 export const HEAD_GOSSIP_EXTENSION = 'vitra/signed-head@1'
 
@@ -154,7 +157,7 @@ export class HeadGossip {
         }
         if (mine === theirs.treeHash) return
       }
-      const proof = await LogForkFraudProof.fromConflict(core, theirs)
+      const proof = await logForkProofFromConflict(core, theirs)
       if (!this.stopped) this.opts.onProof(proof)
     } catch (err) {
       if (!this.stopped && !core.closed) this.opts.onError?.(err as Error)

@@ -24,6 +24,7 @@
 import type Hypercore from 'hypercore'
 import { NetworkError } from './errors.js'
 
+
 /** A replication stream (a Hyperswarm connection). */
 export interface WatchedStream { destroy (err?: Error): void }
 

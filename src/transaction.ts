@@ -5,12 +5,17 @@
  */
 import type Hypercore from 'hypercore'
 import { canonicalJson, parseJson, type JsonValue } from './encoding.js'
+
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from './errors.js'
+
 import { LogForkFraudProof } from './proofs/log-fork-proof.js'
-import { captureSignedHead, createConsistencyProof, verifyConsistencyProof, type SignedHead } from './proofs/signed-head.js'
+
+import { verifyConsistencyProof, type SignedHead } from './proofs/signed-head.js'
 import type { IndexLog } from './logs/index-log.js'
 import { encodeOp, type Ack } from './schemas.js'
-import { createInclusionProof, verifyInclusionProof, type InclusionProof } from './proofs/inclusion-proofs.js'
+
+import { verifyInclusionProof, type InclusionProof } from './proofs/inclusion-proofs.js'
+import { captureSignedHead, createConsistencyProof, createInclusionProof, logForkProofFromConflict } from './logs/proof-builders.js'
 
 /** One op appended by a call (its JSON form). */
 export interface TxOp {
@@ -248,7 +253,7 @@ export async function verifyAgainstLog (proof: InclusionProof, core: Hypercore |
   }
   let fork: LogForkFraudProof
   try {
-    fork = await LogForkFraudProof.fromConflict(core, head)
+    fork = await logForkProofFromConflict(core, head)
   } catch (err) {
     if (err instanceof VitraError && (err.code === 'INVALID_PROOF' || err.code === 'INVALID_ARGUMENT')) {
       throw new CouldNotVerifyError(`Oplog ${proof.key.slice(0, 8)}… as held here (length ${core.length}) cannot confirm block ${proven.index}: ${err.message}`, { key: proof.key, index: proven.index, length: core.length })

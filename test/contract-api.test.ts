@@ -5,9 +5,13 @@
 import test from 'brittle'
 import type { ContractTransaction, Database } from '../src/index.js'
 import { ContractSandbox } from '../sandbox/index.js'
+
 import { memoryIndex } from '../src/logs/memory-index.js'
+
 import { normalizePath, pathToKey } from '../src/paths.js'
+
 import { createDb, eventually, follow, valueAt } from './helpers.js'
+
 
 async function result (tx: ContractTransaction): Promise<{ success: boolean, error?: string, errorCode?: string }> {
   await tx.whenProcessed({ timeout: 10_000 })
@@ -18,6 +22,7 @@ async function result (tx: ContractTransaction): Promise<{ success: boolean, err
 
 const OLD_API = `
 import { index } from 'contract'
+
 export function send (op, emit) { emit(op) }
 export const apply = {
   // vitra 0.1: index.get gave the bare value
@@ -52,6 +57,7 @@ test('contract api - a contract written for the value-returning index.get fails 
 
 const PATHS = `
 import { index } from 'contract'
+
 export function send (op, emit) { emit(op) }
 export async function read ({ path }) { const e = await index.get(path); return e === undefined ? null : { ...e } }
 export async function list ({ path, opts }) { return (await index.list(path, opts)).map(e => [e.path, e.name, e.container, e.value ?? null]) }
@@ -107,6 +113,7 @@ test('contract api - the ack carries origin, ts (a number, as Vitra passes it) a
 
 const ORACLE = `
 import { index, isWriter, oplog, listOplogs } from 'contract'
+
 export function send (op, emit) { emit(op) }
 export async function whoami () {
   const length = oplog === undefined ? null : await oplog.getLength()
@@ -155,6 +162,7 @@ test('contract api - a contract without apply: calls work, its ops fail with a c
 // and replay (verify) must agree with both.
 const SEQS = `
 import { index } from 'contract'
+
 export function send (op, emit) { emit(op) }
 export const apply = {
   async STEP (tx, op, ack) {

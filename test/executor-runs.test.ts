@@ -5,10 +5,13 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import type { Database } from '../src/index.js'
 import { canonicalJson, type JsonValue } from '../src/encoding.js'
+
 import { createDb, valueAt } from './helpers.js'
+
 
 const CONTRACT = `
 import { index } from 'contract'
+
 export const apply = {
   async INC (tx, op, ack) {
     const v = (await index.get('count'))?.value ?? 0
@@ -21,6 +24,7 @@ export const apply = {
   async BOMB () { const a = []; while (true) a.push(new Array(1e6).fill(1)) },
   async LIST (tx) { tx.put('listed', (await index.list('at/')).map(e => e.path)) },
   async SOURCE (tx) { tx.setContractSource({ code: ${JSON.stringify(`import { index } from 'contract'
+
 export const apply = { async INC (tx) { tx.put('count', ((await index.get('count'))?.value ?? 0) + 100) } }`)} }) }
 }
 `

@@ -3,28 +3,35 @@
 // verifyFraudProof re-runs the transaction offline from the JSON alone.
 import test from 'brittle'
 import { spawnSync } from 'child_process'
+
 import { join } from 'path'
+
 import Corestore from 'corestore'
 import messages from 'hyperbee/lib/messages.js'
 import {
   ContractFraudProof, Database, DEFAULT_MAX_OP_BYTES, StorageInMemory, encodeValue, verifyFraudProof, verifyIndex, type FraudProofJSON
 } from '../src/index.js'
+
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
+
 import type { ExecutorHooks } from '../src/executor.js'
-import { createIndexReadProof, type IndexRead } from '../src/proofs/bee-proofs.js'
-import { createRangeProof } from '../src/proofs/range-proofs.js'
-import { createInclusionProof } from '../src/proofs/inclusion-proofs.js'
+import { type IndexRead } from '../src/proofs/bee-proofs.js'
 import { createReplayEvidence, recordReplayReads, verifyReplayEvidence, type ReplayEvidence } from '../src/verify/replay-evidence.js'
-import { captureSignedHead, coreManifest, createConsistencyProof } from '../src/proofs/signed-head.js'
+
 import { GOVERNANCE_KEY, decodeAck, parseAckKey } from '../src/schemas.js'
+
 import { contract, follow } from './helpers.js'
+
 import { buildFixture } from './fixtures/fraud-fixtures.js'
+import { captureSignedHead, coreManifest, createConsistencyProof, createInclusionProof, createIndexReadProof, createRangeProof } from '../src/logs/proof-builders.js'
+
 
 // A contract whose apply reads several keys, absent ones included, and lists a prefix:
 // what it writes depends on the index at the batch start AND on the writes of earlier
 // ops of the same batch, so both the read proof and the overlay matter.
 const SHOP = `
 import { index } from 'contract'
+
 export function sendMany ({ ops }, emit) { for (const op of ops) emit(op) }
 export const apply = {
   async SET (tx, op) { await tx.put('item/' + op.k, op.v) },

@@ -4,8 +4,11 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { createDb, contract, eventually, follow } from './helpers.js'
+
 import { HOSTILE_KINDS, allowed, deepArrayOp, honestOp, opOfSize, prng, type HostileKind } from './fixtures/hostile-entries.js'
+
 import { Database, MAX_JSON_DEPTH, canonicalJson, decodeValue, parseJson, type Oplog } from '../src/index.js'
+
 
 /** Append every kind raw to `oplog`, each followed by an honest op of `honest` (another oplog); returns the seqs by kind. */
 async function appendAll (oplog: Oplog, kinds: HostileKind[], seed: number): Promise<Map<number, HostileKind>> {
@@ -194,6 +197,7 @@ test('hostile - a contract that writes, or returns from process, a value past th
     export function deep ({ n }, emit) { emit({ op: 'DEEP', n }) }
     export async function get ({ key }) { return (await index.get(key))?.value ?? null }
     import { index } from 'contract'
+
     export const apply = {
       async DEEP (tx, op) {
         let v = 1

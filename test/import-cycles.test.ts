@@ -5,8 +5,11 @@
 // and do not count.
 import test from 'brittle'
 import { readFileSync, readdirSync, statSync } from 'fs'
+
 import { dirname, join, relative, resolve } from 'path'
+
 import { fileURLToPath } from 'url'
+
 
 const DIST = fileURLToPath(new URL('..', import.meta.url))
 
@@ -57,4 +60,19 @@ test('import cycles - none among the engine\'s modules', async t => {
   t.ok([...graph.values()].some(d => d.length > 3), 'imports were found')
   const found = cycles(graph).map(c => c.map(f => relative(DIST, f)).join(' → '))
   t.alike(found, [], 'no import cycle')
+})
+
+test('import cycles - src/proofs depends on nothing that reads a log: only itself and the leaf modules', async t => {
+  const dir = join(DIST, 'src', 'proofs')
+  const allowed = new Set(['errors.js', 'encoding.js', 'schemas.js', 'paths.js', 'limits.js'].map(f => join(DIST, 'src', f)))
+  const bad: string[] = []
+  for (const f of jsFiles(dir)) {
+    const text = readFileSync(f, 'utf8')
+    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*['"](\.[^'"]+)['"]/g)) {
+      const d = resolve(dirname(f), m[1])
+      if (!d.startsWith(dir + '/') && !allowed.has(d)) bad.push(`${relative(DIST, f)} → ${relative(DIST, d)}`)
+    }
+    for (const m of text.matchAll(/(?:^|\n)\s*import\s[^;]*?from\s*['"](hypercore|corestore|hyperswarm|isolated-vm|hyperdht)['"]/g)) bad.push(`${relative(DIST, f)} → ${m[1]}`)
+  }
+  t.alike(bad, [], 'src/proofs imports no log, replay, sandbox or network module')
 })

@@ -3,14 +3,17 @@ import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
 import Hyperbee from 'hyperbee'
 import { readFileSync } from 'fs'
+
 import { fileURLToPath } from 'url'
-import {
-  createInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, verifyInclusionProof, type InclusionProof
-} from '../src/proofs/inclusion-proofs.js'
-import { captureSignedHead } from '../src/proofs/signed-head.js'
+
+import { inclusionProofFromJSON, inclusionProofToJSON, verifyInclusionProof, type InclusionProof } from '../src/proofs/inclusion-proofs.js'
 import { ed25519Verify, flatDepth, flatParent, flatSibling, forgetVerifiedSignatures, manifestKey, u64 } from '../src/proofs/hypercore-crypto.js'
+
 import { generateKeyPairSync, sign } from 'crypto'
+
 import { clone, flip, rejects, runChild } from './proof-helpers.js'
+import { captureSignedHead, createInclusionProof } from '../src/logs/proof-builders.js'
+
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -301,6 +304,7 @@ test('inclusion-proof - an independent verifier written from whitepaper/proofs.m
   const core = await makeCore(t, 21)
   // Only node:crypto and @noble/hashes; no vitra code, no hypercore.
   const script = `import { blake2b } from '@noble/hashes/blake2.js'
+
 import crypto from 'node:crypto'
 const H = (...p) => { const h = blake2b.create({ dkLen: 32 }); for (const x of p) h.update(x); return Buffer.from(h.digest()) }
 const u64 = n => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b }

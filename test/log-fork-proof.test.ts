@@ -1,14 +1,11 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
-import {
-  LogForkFraudProof, headFromConflictProof, verifyLogForkProof, watchForConflicts, type LogForkProofJSON
-} from '../src/proofs/log-fork-proof.js'
-import {
-  captureSignedHead, coreManifest, createConsistencyProof, signedHeadFromJSON, verifyConsistencyProof, verifySignedHead,
-  type ConsistencyProof, type SignedHead
-} from '../src/proofs/signed-head.js'
+import { LogForkFraudProof, headFromConflictProof, verifyLogForkProof, type LogForkProofJSON } from '../src/proofs/log-fork-proof.js'
+import { signedHeadFromJSON, verifyConsistencyProof, verifySignedHead, type ConsistencyProof, type SignedHead } from '../src/proofs/signed-head.js'
 import { flip, rejects, rejectsAsync, runChild } from './proof-helpers.js'
+import { captureSignedHead, coreManifest, createConsistencyProof, logForkProofFromConflict, watchForConflicts } from '../src/logs/proof-builders.js'
+
 
 
 async function makeCore (t: Assertion, blocks: number, opts: Record<string, unknown> = {}, key?: Buffer): Promise<Hypercore> {
@@ -114,7 +111,7 @@ test('log-fork - truncate-and-rewrite of a real core is a truncation proof', asy
   await core.append(Array.from({ length: 5 }, (_, i) => Buffer.from(`rewritten ${i}`)))
   t.is(core.fork, 1, 'truncate bumped the fork')
   t.is(core.length, 11)
-  const proof = await LogForkFraudProof.fromConflict(core, before)
+  const proof = await logForkProofFromConflict(core, before)
   const r = proof.verify()
   t.is(r.kind, 'truncation')
   t.is(r.historyDiffers, true, 'consistency nodes show the history at length 10 differs too')
@@ -135,7 +132,7 @@ test('log-fork - truncate-and-rewrite of a real core is a truncation proof', asy
   const h10 = await captureSignedHead(core2)
   await core2.truncate(4)
   await core2.append(Buffer.from('x'))
-  const p2 = await LogForkFraudProof.fromConflict(core2, h10)
+  const p2 = await logForkProofFromConflict(core2, h10)
   t.is(p2.verify().kind, 'truncation')
   t.is(p2.consistency, null)
 })
@@ -154,13 +151,13 @@ test('log-fork - two cores with one key pair (equivocation), same and different 
   t.is(verifyLogForkProof(JSON.stringify(same.toJSON())).kind, 'equivocation')
 
   await b.append([Buffer.from('other 5'), Buffer.from('other 6'), Buffer.from('other 7')])
-  const longer = await LogForkFraudProof.fromConflict(b, ha)
+  const longer = await logForkProofFromConflict(b, ha)
   const r = verifyLogForkProof(longer.toJSON(), { key: a.key })
   t.is(r.kind, 'equivocation', 'length 5 vs 8 on fork 0: the tree at 5 implied by the longer head differs')
   t.ok(longer.consistency !== null)
 
   const hb8 = await captureSignedHead(b)
-  await t.exception(() => LogForkFraudProof.fromConflict(a, hb8), /longer on the same fork/, 'the shorter side cannot build it alone')
+  await t.exception(() => logForkProofFromConflict(a, hb8), /longer on the same fork/, 'the shorter side cannot build it alone')
 
   // Tampering with the evidence
   const json = longer.toJSON()
@@ -195,8 +192,8 @@ test('log-fork - an honest pair of heads is not a fork', async (t) => {
   rejects(t, () => LogForkFraudProof.fromJSON(JSON.stringify(honest.toJSON())).verify(), 'not-a-fork', 'prefix with consistency')
   rejects(t, () => LogForkFraudProof.fromHeads(h5, h5, manifest).verify(), 'not-a-fork', 'the same head twice')
   rejects(t, () => LogForkFraudProof.fromHeads(h9, h5, manifest).verify(), 'missing-consistency', 'prefix without consistency')
-  await rejectsAsync(t, () => LogForkFraudProof.fromConflict(core, h5), 'not-a-fork', 'fromConflict on an honest older head')
-  await rejectsAsync(t, () => LogForkFraudProof.fromConflict(core, h9), 'not-a-fork', 'fromConflict on the current head')
+  await rejectsAsync(t, () => logForkProofFromConflict(core, h5), 'not-a-fork', 'fromConflict on an honest older head')
+  await rejectsAsync(t, () => logForkProofFromConflict(core, h9), 'not-a-fork', 'fromConflict on the current head')
 })
 
 test('log-fork - watchForConflicts reports a local truncate-and-rewrite', async (t) => {

@@ -4,10 +4,12 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
-import { createInclusionProof, verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
-import { createRangeProof, verifyRangeProof, type RangeProof } from '../src/proofs/range-proofs.js'
-import { captureSignedHead, type SignedHead } from '../src/proofs/signed-head.js'
+import { verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
+import { verifyRangeProof, type RangeProof } from '../src/proofs/range-proofs.js'
+import { type SignedHead } from '../src/proofs/signed-head.js'
 import { clone, flip, rejects } from './proof-helpers.js'
+import { captureSignedHead, createInclusionProof, createRangeProof } from '../src/logs/proof-builders.js'
+
 
 async function makeCore (t: Assertion): Promise<Hypercore> {
   const core = new Hypercore(await t.tmp())

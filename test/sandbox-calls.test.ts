@@ -3,13 +3,16 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
+
 import type { CallContext, CallResult, Json } from '../sandbox/index.js'
 import { memoryIndex } from '../src/logs/memory-index.js'
+
 
 const QUICK = { timeoutMs: 100, wallTimeoutMs: 1500, memoryMb: 24 }
 
 const CALLS = `
 import { index, isWriter, oplog } from 'contract'
+
 export const apply = {}
 export async function read (p) { const e = await index.get(p.key); return { key: p.key, path: e?.path ?? null, value: e?.value ?? null } }
 export async function twoReads (p) { return [(await index.get(p.a))?.value ?? null, (await index.get(p.b))?.value ?? null] }

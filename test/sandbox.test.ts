@@ -1,10 +1,14 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
+
 import type { AckInfo, CallContext, IndexReader, Json, ListOptions, TxAction } from '../sandbox/index.js'
 import { readShippedContract } from '../src/shipped-contracts.js'
+
 import { memoryIndex } from '../src/logs/memory-index.js'
+
 import { inputKey } from '../src/schemas.js'
+
 
 /** The shipped counter contract (contracts/counter.js). */
 const COUNTER = readShippedContract('counter')
@@ -87,6 +91,7 @@ for (const fastPath of [true, false]) {
   test(`sandbox - tx.get gives this op's queued action; index reads in apply see the index (${label})`, async t => {
     const s = sandbox(t, `
       import { index } from 'contract'
+
       export async function apply (tx, op) {
         const before = tx.get('/a')
         tx.put('/a', { n: 1 })
@@ -133,6 +138,7 @@ for (const fastPath of [true, false]) {
   test(`sandbox - infinite loop after an await index.get in apply is stopped, then the sandbox works (${label})`, async t => {
     const s = sandbox(t, `
       import { index } from 'contract'
+
       export async function apply (tx, op) {
         if (op.loop) { await index.get('x'); while (true) {} }
         tx.put('/ok', (await index.get('/x'))?.value ?? 'none')
@@ -150,6 +156,7 @@ for (const fastPath of [true, false]) {
     // whatever the contract does with that must not leak into the result.
     const s = sandbox(t, `
       import { index } from 'contract'
+
       async function read (k) { try { return (await index.get(k)).value } catch { return 'caught' } }
       export async function sneaky () { return read('k') }
       export async function spinUnlessRead () { const n = await read('n'); if (typeof n !== 'number') while (true) {} return n }
@@ -166,6 +173,7 @@ for (const fastPath of [true, false]) {
   test(`sandbox - an index read that never answers hits the wall-clock limit (${label})`, async t => {
     const s = sandbox(t, `
       import { index } from 'contract'
+
       export async function read () { return (await index.get('/k')).value }
       export function apply () {}
     `, { fastPath, limits: { timeoutMs: 100, wallTimeoutMs: 300 } })
@@ -414,7 +422,9 @@ test('sandbox - memory bombs fail with ContractMemoryError; the next entry succe
 const NONDETERMINISM = `
 import util from 'util'
 import { genUUID } from 'util'
+
 import { index } from 'contract'
+
 export async function apply (tx, op, ack) {
   const early = [Math.random(), genUUID()]
   const stored = (await index.get('/stored')).value
@@ -611,6 +621,7 @@ test('sandbox - the contract module reflects the caller in calls only', async t 
 test('sandbox - index.list passes its options and rejects bad ones', async t => {
   const s = sandbox(t, `
     import { index } from 'contract'
+
     export async function list (p) { return (await index.list(p.path, p.opts)).map(e => ({ ...e, seq: typeof e.seq })) }
     export function apply () {}
   `)
@@ -681,6 +692,7 @@ test('sandbox - assert module', async t => {
 test('sandbox - many sequential reads in one entry', async t => {
   const s = sandbox(t, `
     import { index } from 'contract'
+
     export async function sum (n) { let total = 0; for (let i = 0; i < n; i++) total += (await index.get('k' + i))?.value ?? 0; return total }
     export async function apply (tx, op) { let total = 0; for (let i = 0; i < op.n; i++) total += (await index.get('/k' + i))?.value ?? 0; tx.put('sum', total) }
   `)
@@ -695,6 +707,7 @@ test('sandbox - many sequential reads in one entry', async t => {
 test('sandbox - a failing index read fails the entry even if the contract catches it', async t => {
   const s = sandbox(t, `
     import { index } from 'contract'
+
     export async function read () { try { return await index.get('k') } catch { return 'swallowed' } }
     export async function apply (tx) { try { await index.get('/k') } catch { tx.put('k', 'swallowed') } }
   `)

@@ -1,15 +1,23 @@
 import test from 'brittle'
 import { spawnSync } from 'child_process'
+
 import { join } from 'path'
+
 import { writeFileSync } from 'fs'
+
 import Corestore from 'corestore'
 import {
   ContractFraudProof, Database, verifyFraudProof, verifyIndex, ackKey, keyToPath, StorageInMemory, type ContractMonitor
 } from '../src/index.js'
+
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
+
 import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
+
 import { LAB, LAB_V2 } from './fixtures/lab-contract.js'
+
 import { FIXTURES, buildFixture } from './fixtures/fraud-fixtures.js'
+
 
 const COUNTER = contract('counter')
 
@@ -43,6 +51,7 @@ test('verify - an accepted timeout in the middle of a batch: later ops replay wi
   // acked as timed out (which it cannot reproduce) has no writes: the results it
   // computed ahead for the ops after it, on top of those writes, must not be used.
   const source = `import { index } from 'contract'
+
   export const apply = {
     async W (tx, op) { tx.put('x', op.v) },
     async R (tx, op, ack) { tx.put('r/' + ack.seq, (await index.get('x'))?.value ?? null) }

@@ -11,8 +11,10 @@ import {
   Database, StorageInMemory, IndexLog, OpLog, Transaction, ExecutorBehavior, ContractFraudProof, ContractParseError,
   ContractRuntimeError, LogForkFraudProof, verifyInclusionProof, type HistoryEntry, type JsonValue
 } from '../src/compat.js'
+
 import type { Database as BaseDatabase } from '../src/index.js'
 import { pipe } from './helpers.js'
+
 
 type Db = BaseDatabase
 
@@ -31,6 +33,7 @@ function valueOf (response: JsonValue | undefined): JsonValue | undefined {
 const SIMPLE = `
 import assert from 'assert'
 import { index } from 'contract'
+
 export async function get ({ path }) {
   assert(typeof path === 'string' && path.length > 0)
   return await index.get(path)
@@ -125,6 +128,7 @@ test('vitra flows - base: simple db run with active monitoring', async t => {
 
 const V1 = `
 import { index } from 'contract'
+
 export async function get ({ path }) { return await index.get(path) }
 export function put ({ path, value }, emit) { emit({ op: 'PUT', path, value }) }
 export function setSource ({ code }, emit) { emit({ op: 'SET_SOURCE', code }) }
@@ -135,6 +139,7 @@ export const apply = {
 `
 const V2 = `
 import { index } from 'contract'
+
 export async function getValue ({ path }) { return await index.get(path) }
 export function putValue ({ path, value }, emit) { emit({ op: 'PUT', path, value }) }
 export const apply = { PUT (tx, op) { tx.put(op.path, op.value) } }
@@ -320,6 +325,7 @@ test('vitra flows - networking: load and read over the network (swarm({ local: t
 const OPLOGS = `
 import assert from 'assert'
 import { index } from 'contract'
+
 const isKey = (k) => typeof k === 'string' && k.length === 64
 export function get ({ key }) { assert(typeof key === 'string' && key.length > 0); return index.get(key) }
 export function put ({ key, value }, emit) { assert(typeof key === 'string' && key.length > 0); emit({ op: 'PUT', key, value }) }
@@ -585,6 +591,7 @@ test('vitra flows - transactions: await call results (failure)', async t => {
 
 const PLAIN = `
 import { index } from 'contract'
+
 export async function get ({ path }) { return await index.get(path) }
 export function put ({ path, value }, emit) { emit({ op: 'PUT', path, value }) }
 export const apply = { PUT (tx, op) { tx.put(op.path, op.value) } }

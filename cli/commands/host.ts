@@ -6,7 +6,9 @@
  */
 import type { Database } from '../../src/index.js'
 import { EXIT } from '../errors.js'
+
 import { short } from '../output.js'
+
 import type { Session } from '../session.js'
 
 export interface HostOptions {

@@ -18,15 +18,15 @@
  * See whitepaper/proofs.md, "Index read proofs".
  */
 import { EventEmitter } from 'events'
+
 import Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import messages from 'hyperbee/lib/messages.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
+
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
-import {
-  captureSignedHead, checkHeadSignature, checkManifest, coreManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead,
-  readHex, readInt, readManifest, readNode, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead
-} from './signed-head.js'
+
+import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNode, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
 
 /** A key range of a `list` read, as Hyperbee's createReadStream takes it (keys are utf-8 strings). */
 export interface IndexRange {
@@ -129,93 +129,6 @@ const BEE_OPTS = { keyEncoding: 'utf-8', valueEncoding: 'binary', extension: fal
 
 // ---------------------------------------------------------------- create
 
-/**
- * A proof of `reads` on the index `bee` at version `at`. `at` must be a batch end of the
- * bee (the caller guarantees it) and at most the core length. The blocks are proven
- * against the core's current signed head, or against `opts.head` (a head captured
- * earlier, with `head.length ≥ at`, whose tree the core still holds).
- *
- * The reads are run by Hyperbee over a recording core (so every block Hyperbee fetches,
- * for gets and range streams alike, is captured), cross-checked against the live bee's
- * `checkout(at)`, and the finished proof is verified before it is returned.
- * Throws InvalidArgumentError on bad arguments or when the core changed underneath
- * (truncation), CouldNotVerifyError when a block or tree node is not available locally.
- */
-export async function createIndexReadProof (bee: Hyperbee, at: number, reads: IndexRead[], opts: { head?: SignedHead } = {}): Promise<IndexReadProof> {
-  let wanted: IndexRead[]
-  try {
-    wanted = readReads(reads, 'reads')
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message)
-  }
-  await bee.ready()
-  const core = bee.core
-  await core.ready()
-  const key = core.key.toString('hex')
-  if (!Number.isSafeInteger(at) || at < 1 || at > core.length) throw new InvalidArgumentError(`at must be an integer between 1 and the index length ${core.length}`)
-  const head = opts.head ?? await captureSignedHead(core)
-  if (head.key !== key) throw new InvalidArgumentError('The head is for another core')
-  if (head.length < at) throw new InvalidArgumentError(`The head length ${head.length} is below at = ${at}`)
-
-  // 1. Run the reads through Hyperbee over a core that records every block it serves.
-  const touched = new Set<number>([0]) // the header is always proven
-  const recorder = new BlockCore(core.key, at, head.fork, async seq => {
-    const v = await core.get(seq) as unknown
-    if (!Buffer.isBuffer(v)) throw new CouldNotVerifyError(`Index block ${seq} is not available`, { seq })
-    touched.add(seq)
-    return v
-  })
-  let recorded: ProvenReadResult[]
-  let live: ProvenReadResult[]
-  try {
-    recorded = await runReads(recorder, at, wanted)
-    // 2. Cross-check: the live bee's own checkout must give the same answers.
-    live = await runReadsOnBee(bee.checkout(at, { keyEncoding: 'utf-8', valueEncoding: 'binary' }), wanted)
-  } catch (err) {
-    if (err instanceof InvalidProofError) throw new InvalidArgumentError(`Hyperbee could not read the index at version ${at} (is it a batch end?): ${err.message}`)
-    throw err
-  }
-  if (!sameResults(recorded, live)) throw new InvalidArgumentError('The recorded reads differ from the live checkout (did the core change?)')
-
-  // 3. Prove every touched block (and the header) against the head: one multiproof.
-  const seqs = [...touched].sort((a, b) => a - b)
-  const available = new Map<number, TreeNode>()
-  const values: Buffer[] = []
-  for (const seq of seqs) {
-    const p = await core.proof({ block: { index: seq, nodes: 0 }, upgrade: { start: 0, length: head.length } })
-    if (!p.block || !p.block.value) throw new CouldNotVerifyError(`Index block ${seq} is not available locally`, { seq })
-    for (const n of [...p.block.nodes, ...p.upgrade.nodes] as TreeNode[]) available.set(n.index, n)
-    values.push(Buffer.from(p.block.value as Uint8Array))
-  }
-  const nodes: TreeNode[] = []
-  foldRoots(head.length, seqs, values, index => {
-    const n = available.get(index)
-    if (n === undefined) throw new CouldNotVerifyError(`The core did not provide tree node ${index}`, { index })
-    nodes.push(n)
-    return n
-  })
-  const proof: IndexReadProof = {
-    version: 1,
-    type: 'vitra/index-read-proof',
-    key,
-    manifest: coreManifest(core),
-    at,
-    head: { length: head.length, fork: head.fork, treeHash: head.treeHash, signature: head.signature },
-    blocks: seqs.map((seq, i) => ({ seq, value: values[i].toString('hex') })),
-    nodes: nodes.map(nodeToJSON),
-    reads: wanted
-  }
-
-  // 4. The proof must verify and give what the live bee gave.
-  let verified: VerifiedIndexReads
-  try {
-    verified = await verifyIndexReadProof(proof)
-  } catch (err) {
-    throw new InvalidArgumentError(`Could not make an index read proof that verifies (truncated or changing core?): ${(err as Error).message}`)
-  }
-  if (!sameResults(verified.results, live)) throw new InvalidArgumentError('The proof replays to other results than the live checkout')
-  return proof
-}
 
 // ---------------------------------------------------------------- verify
 
@@ -375,7 +288,7 @@ function flatCovers (outer: number, inner: number): boolean {
  * `seqs` are sorted, distinct and below `length`; `take(index)` supplies the node of a
  * maximal subtree holding no proven block; it is called in increasing index order.
  */
-function foldRoots (length: number, seqs: number[], values: Buffer[], take: (index: number) => TreeNode): TreeNode[] {
+export function foldRoots (length: number, seqs: number[], values: Buffer[], take: (index: number) => TreeNode): TreeNode[] {
   if (seqs.length > 0 && seqs[seqs.length - 1] >= length) throw new InvalidProofError('block-out-of-range', `Block ${seqs[seqs.length - 1]} is not below the head length ${length}`)
   const lowerBound = (lo: number, hi: number, block: number): number => {
     while (lo < hi) {
@@ -411,7 +324,7 @@ function foldRoots (length: number, seqs: number[], values: Buffer[], take: (ind
  * recording fetch when a proof is made, the proven-blocks-only fetch when it is checked.
  * It deliberately has no `core` member, so Hyperbee does not try to preload/download.
  */
-class BlockCore extends EventEmitter {
+export class BlockCore extends EventEmitter {
   readonly opened = true
   closing = false
   closed = false
@@ -505,7 +418,7 @@ function openBee (core: BlockCore, at: number): Hyperbee {
 }
 
 /** Runs `reads` in order on one Hyperbee at version `at` over `core`, then closes it. */
-async function runReads (core: BlockCore, at: number, reads: IndexRead[]): Promise<ProvenReadResult[]> {
+export async function runReads (core: BlockCore, at: number, reads: IndexRead[]): Promise<ProvenReadResult[]> {
   const bee = openBee(core, at)
   try {
     return await runReadsOnBee(bee, reads, false)
@@ -514,7 +427,7 @@ async function runReads (core: BlockCore, at: number, reads: IndexRead[]): Promi
   }
 }
 
-async function runReadsOnBee (bee: Hyperbee, reads: IndexRead[], close = true): Promise<ProvenReadResult[]> {
+export async function runReadsOnBee (bee: Hyperbee, reads: IndexRead[], close = true): Promise<ProvenReadResult[]> {
   try {
     const out: ProvenReadResult[] = []
     for (const r of reads) out.push(r.kind === 'get' ? await readGet(bee, r.key) : await readList(bee, r.range))
@@ -555,7 +468,7 @@ function copy (v: unknown): Buffer {
   return v === null || v === undefined ? Buffer.alloc(0) : Buffer.from(v as Uint8Array)
 }
 
-function sameResults (a: ProvenReadResult[], b: ProvenReadResult[]): boolean {
+export function sameResults (a: ProvenReadResult[], b: ProvenReadResult[]): boolean {
   const norm = (r: ProvenReadResult[]): string => JSON.stringify(r, (_k, v: unknown) =>
     v !== null && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('hex') : v)
   return norm(a) === norm(b)
@@ -584,7 +497,7 @@ function readRange (v: unknown, path: string): IndexRange {
   return out
 }
 
-function readReads (v: unknown, path: string): IndexRead[] {
+export function readReads (v: unknown, path: string): IndexRead[] {
   if (!Array.isArray(v)) throw malformed(`${path} must be an array`)
   if (v.length > MAX_READS) throw malformed(`${path} has more than ${MAX_READS} reads`)
   return v.map((r: unknown, i: number): IndexRead => {

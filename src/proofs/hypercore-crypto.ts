@@ -11,6 +11,7 @@
  */
 import { primitives } from './primitives.js'
 
+
 /** A node of a Hypercore merkle tree: flat-tree index, byte size of the blocks under it, blake2b-256 hash. */
 export interface TreeNode {
   index: number

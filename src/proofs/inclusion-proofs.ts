@@ -13,11 +13,10 @@
  */
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
+
 import { flatContainsBlock, flatSibling, fullRoots, leafNode, parentNode, signatureFromMultisig, treeHash, type TreeNode } from './hypercore-crypto.js'
-import {
-  checkHeadSignature, checkManifest, coreManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt,
-  readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead
-} from './signed-head.js'
+
+import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
 
 /** An inclusion proof in its JSON form (all bytes lowercase hex). See whitepaper/proofs.md. */
 export interface InclusionProof {
@@ -47,60 +46,6 @@ export interface VerifiedInclusion {
   treeHash: Buffer
 }
 
-/**
- * An inclusion proof of block `index` against the core's current signed head, or against
- * `opts.head` (a head captured earlier, whose tree the core still holds). The block and
- * its tree nodes must be available locally (CouldNotVerifyError otherwise). The proof is
- * verified before it is returned.
- */
-export async function createInclusionProof (core: Hypercore, index: number, opts: { head?: SignedHead } = {}): Promise<InclusionProof> {
-  await core.ready()
-  const manifest = coreManifest(core)
-  const key = core.key.toString('hex')
-  if (opts.head !== undefined && opts.head.key !== key) throw new InvalidArgumentError('The head is for another core')
-  let lastError: unknown = null
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const headLength = opts.head !== undefined ? opts.head.length : core.length
-    if (!Number.isSafeInteger(index) || index < 0 || index >= headLength) {
-      throw new InvalidArgumentError(`Block index ${index} is not below the head length ${headLength}`)
-    }
-    if (!(await core.has(index))) throw new CouldNotVerifyError(`Block ${index} is not available locally`, { index })
-    // Read the length and take the proof in the same tick, so that length, roots and signature belong together.
-    const length = opts.head !== undefined ? opts.head.length : core.length
-    const p = await core.proof({ block: { index, nodes: 0 }, upgrade: { start: 0, length } })
-    if (!p.block || !p.block.value) throw new CouldNotVerifyError(`Block ${index} is not available locally`, { index })
-    const path = p.block.nodes as TreeNode[]
-    const roots = p.upgrade.nodes as TreeNode[]
-    const value = p.block.value as Buffer
-    let head: HeadJSON
-    if (opts.head !== undefined) {
-      head = { length: opts.head.length, fork: opts.head.fork, treeHash: opts.head.treeHash, signature: opts.head.signature }
-    } else {
-      const sig = p.upgrade.signature ? signatureFromMultisig(p.upgrade.signature) : null
-      if (sig === null || p.upgrade.additionalNodes.length > 0) continue // the core moved while the proof was taken
-      const all = insertRoot(roots, walkPath(index, value, path, coveringRoot(index, length)))
-      head = { length, fork: p.fork, treeHash: treeHash(all).toString('hex'), signature: sig.toString('hex') }
-    }
-    const proof: InclusionProof = {
-      version: 1,
-      type: 'vitra/inclusion-proof',
-      key,
-      manifest,
-      index,
-      value: value.toString('hex'),
-      nodes: path.map(nodeToJSON),
-      head: { ...head, roots: roots.map(nodeToJSON) }
-    }
-    try {
-      verifyInclusionProof(proof)
-      return proof
-    } catch (err) {
-      lastError = err
-      if (opts.head !== undefined) break
-    }
-  }
-  throw new InvalidArgumentError(`Could not make an inclusion proof that verifies (truncated or changing core?): ${(lastError as Error | null)?.message ?? 'no stable head'}`)
-}
 
 /**
  * Checks offline, from the proof alone, that block `index` of log `key` is `value` under
@@ -162,7 +107,7 @@ export function inclusionProofFromJSON (json: string | unknown): InclusionProof 
 }
 
 /** Flat index of the root (of a tree of `length` blocks) that covers block `index`. */
-function coveringRoot (index: number, length: number): number {
+export function coveringRoot (index: number, length: number): number {
   for (const r of fullRoots(length)) if (flatContainsBlock(r, index)) return r
   throw new InvalidProofError('index-out-of-range', `Block ${index} is not below the head length ${length}`)
 }
@@ -173,7 +118,7 @@ function coveringRoot (index: number, length: number): number {
  * audit-path-index (a node is not the sibling expected at its level) or
  * audit-path-length (the path stops below the root or goes past it).
  */
-function walkPath (index: number, value: Uint8Array, path: TreeNode[], rootIndex: number): TreeNode {
+export function walkPath (index: number, value: Uint8Array, path: TreeNode[], rootIndex: number): TreeNode {
   let cur = leafNode(index, value)
   for (let level = 0; level < path.length; level++) {
     if (cur.index === rootIndex) throw new InvalidProofError('audit-path-length', `The audit path has ${path.length} nodes, the block's root is reached after ${level}`)
@@ -186,7 +131,7 @@ function walkPath (index: number, value: Uint8Array, path: TreeNode[], rootIndex
 }
 
 /** `roots` with `root` inserted at its place (roots are ordered by flat index). */
-function insertRoot (roots: readonly TreeNode[], root: TreeNode): TreeNode[] {
+export function insertRoot (roots: readonly TreeNode[], root: TreeNode): TreeNode[] {
   const out = roots.filter(r => r.index < root.index)
   out.push(root)
   for (const r of roots) if (r.index > root.index) out.push(r)

@@ -4,6 +4,7 @@
  * Node flags, and checks a proof with the public keys alone:
  *
  *   import { verifyInclusionProof } from 'vitra/proofs'
+
  *   const { index, value, length } = verifyInclusionProof(json, { key })
  *
  * Hashing and signatures are injected (`setPrimitives`): Node's sodium-native and

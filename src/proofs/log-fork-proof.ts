@@ -16,12 +16,10 @@
  */
 import type Hypercore from 'hypercore'
 import { InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
+
 import { extensionIndexes, flatLeaves, fullRoots, signatureFromMultisig, treeHash, type TreeNode } from './hypercore-crypto.js'
-import {
-  captureSignedHead, checkHeadSignature, checkManifest, coreManifest, createConsistencyProof, extendTree, nodeFromJSON, nodeToJSON,
-  parseMaybe, readConst, readHead, readHex, readManifest, readNodes, readObject, readSignedHead, verifySignedHead,
-  type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead
-} from './signed-head.js'
+
+import { checkHeadSignature, checkManifest, extendTree, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readManifest, readNodes, readObject, readSignedHead, verifySignedHead, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
 
 /** The kind of fork a LogForkFraudProof shows. */
 export type LogForkKind = 'equivocation' | 'truncation'
@@ -78,30 +76,6 @@ export class LogForkFraudProof extends VitraError {
     return LogForkFraudProof.fromJSON({ version: 1, type: 'vitra/log-fork-proof', key: a.key, manifest, heads: [stripKey(a), stripKey(b)], consistency })
   }
 
-  /**
-   * A proof from a head seen elsewhere (`other`, e.g. from a peer or an old record) and
-   * the current head of `core`. When `other` is not longer than `core`, consistency nodes
-   * are taken from `core` (they show the history `core` implies at `other.length`).
-   * When `other` is longer, only a fork-counter difference or an equal length can be
-   * proven from this side. The result is verified: throws InvalidProofError('not-a-fork')
-   * when the two heads are compatible, InvalidArgumentError when this side cannot prove it.
-   */
-  static async fromConflict (core: Hypercore, other: SignedHead): Promise<LogForkFraudProof> {
-    await core.ready()
-    const manifest = coreManifest(core)
-    const theirs = verifySignedHead(other, manifest, { key: core.key })
-    const mine = await captureSignedHead(core)
-    let consistency: ForkConsistencyJSON | null = null
-    if (theirs.length < mine.length) {
-      const c = await createConsistencyProof(core, theirs.length, { head: mine })
-      consistency = { roots: c.from.roots, nodes: c.nodes }
-    } else if (theirs.length > mine.length && theirs.fork === mine.fork) {
-      throw new InvalidArgumentError('The other head is longer on the same fork: the consistency nodes must come from the log that holds it')
-    }
-    const proof = LogForkFraudProof.fromHeads(mine, readSignedHead(other, 'other'), manifest, consistency)
-    proof.verify()
-    return proof
-  }
 
   /** The proof's JSON form (a fresh plain object). */
   toJSON (): LogForkProofJSON {
@@ -212,124 +186,7 @@ export function headFromConflictProof (key: Uint8Array, manifest: ManifestJSON, 
   return { head, atLength, consistency: { roots, nodes: extra } }
 }
 
-/** What watchForConflicts returns. */
-export interface ConflictWatcher {
-  /** The heads recorded so far (newest last; at most `historySize`). */
-  heads (): SignedHead[]
-  /** Resolves when every capture queued so far has run. */
-  ready (): Promise<void>
-  /** Stops listening and waits for pending work. Does not close the core. */
-  stop (): Promise<void>
-}
 
-/**
- * Best-effort fork detection on a live core. Records the core's signed head now and after
- * every `'append'` and `'truncate'` (Hypercore keeps only the newest signature), and:
- *
- * - whenever a newly recorded head has another fork counter than the one before it (a
- *   local `truncate()`, or a replica following a peer's reorg), reports a truncation proof,
- *   with consistency nodes when the new history is at least as long as the old head
- *   (showing whether it differs).
- * - on the undocumented `'conflict'` event `(length, fork, proof)` that a replica emits when
- *   a peer proves a head incompatible with its own: rebuilds the peer's signed head from the
- *   proof and pairs it with a recorded head of the same fork at `length` (the length the
- *   conflict was detected at) → equivocation proof. Hypercore freezes and closes the core
- *   right after the event, so nothing can be read from it then: when no head was recorded at
- *   exactly that length (appends between two captures are not seen one by one), the conflict
- *   is reported to `opts.onError` and no proof is made.
- *
- * Cannot capture: forks that never reach this core (it must replicate with the other
- * history, or truncate itself); a truncation to which a replica never follows (with
- * `allowFork: false` it silently stays on the old fork); heads between two captures.
- */
-export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFraudProof) => void, opts: { historySize?: number, onError?: (err: Error) => void } = {}): ConflictWatcher {
-  const historySize = opts.historySize ?? 1024
-  const onError = opts.onError ?? (() => {})
-  const recorded: SignedHead[] = []
-  let manifest: ManifestJSON | null = null
-  let chain: Promise<void> = Promise.resolve()
-  let stopped = false
-
-  const enqueue = (fn: () => Promise<void>): void => {
-    chain = chain.then(() => (stopped ? undefined : fn())).catch(err => { if (!stopped && !core.closed) onError(err as Error) })
-  }
-  const record = (head: SignedHead): void => {
-    const last = recorded[recorded.length - 1]
-    if (last !== undefined && last.length === head.length && last.fork === head.fork && last.treeHash === head.treeHash) return
-    recorded.push(head)
-    if (recorded.length > historySize) recorded.shift()
-  }
-  const getManifest = (): ManifestJSON | null => {
-    // A replica opened by key learns its manifest with the first upgrade.
-    if (manifest === null && core.manifest) manifest = coreManifest(core)
-    return manifest
-  }
-
-  const capture = async (): Promise<SignedHead | null> => {
-    if (core.closed || core.length === 0) return null
-    const head = await captureSignedHead(core)
-    return head
-  }
-
-  // Every capture is compared with the last recorded head: a new fork counter is a
-  // truncation whichever event revealed it (a truncate may land before a pending capture runs).
-  const observe = (): void => enqueue(async () => {
-    const before = recorded[recorded.length - 1]
-    const after = await capture()
-    if (after === null) return
-    record(after)
-    const m = getManifest()
-    if (before === undefined || before.fork === after.fork || m === null) return
-    let consistency: ForkConsistencyJSON | null = null
-    if (before.length <= after.length) {
-      try {
-        const c = await createConsistencyProof(core, before.length, { head: after })
-        consistency = { roots: c.from.roots, nodes: c.nodes }
-      } catch { /* best effort: the fork counters alone are the evidence */ }
-    }
-    const proof = LogForkFraudProof.fromHeads(before, after, m, consistency)
-    proof.verify()
-    onProof(proof)
-  })
-  const onConflict = (length: number, fork: number, remote: unknown): void => {
-    // Synchronous on purpose: the core closes right after emitting.
-    try {
-      const m = getManifest()
-      if (m === null) throw new InvalidArgumentError('Conflict on a core whose manifest is unknown')
-      const theirs = headFromConflictProof(core.key, m, remote)
-      const mine = [...recorded].reverse().find(h => h.fork === fork && (h.length === theirs.atLength || h.length === theirs.head.length))
-      if (mine === undefined) throw new InvalidArgumentError(`Conflict at length ${length}, fork ${fork}: no recorded head at that length to pair with the peer's head`)
-      const consistency = mine.length === theirs.head.length ? null : theirs.consistency
-      const proof = LogForkFraudProof.fromHeads(mine, theirs.head, m, consistency)
-      proof.verify()
-      onProof(proof)
-    } catch (err) {
-      onError(err as Error)
-    }
-  }
-
-  const first = (async () => {
-    await core.ready()
-    getManifest()
-  })()
-  enqueue(() => first)
-  observe()
-  core.on('append', observe)
-  core.on('truncate', observe)
-  core.on('conflict', onConflict)
-
-  return {
-    heads: () => recorded.slice(),
-    ready: async () => { await first.catch(() => {}); await chain },
-    stop: async () => {
-      core.off('append', observe)
-      core.off('truncate', observe)
-      core.off('conflict', onConflict)
-      await chain
-      stopped = true
-    }
-  }
-}
 
 function stripKey (h: SignedHead): HeadJSON {
   return { length: h.length, fork: h.fork, treeHash: h.treeHash, signature: h.signature }

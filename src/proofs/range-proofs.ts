@@ -22,12 +22,10 @@
  */
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
+
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
-import { createInclusionProof } from './inclusion-proofs.js'
-import {
-  captureSignedHead, checkHeadSignature, checkManifest, coreManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead,
-  readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead
-} from './signed-head.js'
+
+import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
 
 export const RANGE_PROOF_TYPE = 'vitra/range-proof'
 
@@ -65,60 +63,6 @@ export interface VerifiedRange {
   treeHash: Buffer
 }
 
-/**
- * A range proof of blocks `start` … `end − 1` against `opts.head` (a head captured
- * earlier whose tree the core still holds), or against the core's current signed head.
- * The blocks and their tree nodes must be local (CouldNotVerifyError otherwise). The
- * proof is verified before it is returned.
- */
-export async function createRangeProof (core: Hypercore, start: number, end: number, opts: { head?: SignedHead } = {}): Promise<RangeProof> {
-  await core.ready()
-  const head = opts.head ?? await captureSignedHead(core)
-  const key = core.key.toString('hex')
-  if (head.key !== key) throw new InvalidArgumentError('The head is for another core')
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end <= start || end > head.length) {
-    throw new InvalidArgumentError(`The range [${start}, ${end}) is not a non-empty range below the head length ${head.length}`)
-  }
-  if (end - start > MAX_RANGE_BLOCKS) throw new InvalidArgumentError(`A range proof carries at most ${MAX_RANGE_BLOCKS} blocks`)
-  // Every subtree a range proof needs is a sibling on the audit path of its first or of
-  // its last block, or another root: two inclusion proofs hold them all.
-  const known = new Map<number, NodeJSON>()
-  for (const b of new Set([start, end - 1])) {
-    const p = await createInclusionProof(core, b, { head })
-    for (const n of [...p.nodes, ...p.head.roots]) known.set(n.index, n)
-  }
-  const values: string[] = []
-  for (let i = start; i < end; i++) {
-    const v = await core.get(i, { wait: false }) as Buffer | null
-    if (v === null) throw new CouldNotVerifyError(`Block ${i} is not available locally`, { index: i })
-    values.push(v.toString('hex'))
-  }
-  const nodes: NodeJSON[] = []
-  const collect = (i: number): void => {
-    if (!overlaps(i, start, end)) {
-      const n = known.get(i)
-      if (n === undefined) throw new InvalidArgumentError(`Tree node ${i} is missing from the audit paths (changing core?)`)
-      nodes.push(n)
-    } else if (flatDepth(i) > 0) {
-      const [left, right] = children(i)
-      collect(left)
-      collect(right)
-    }
-  }
-  for (const r of fullRoots(head.length)) collect(r)
-  const proof: RangeProof = {
-    version: 1,
-    type: RANGE_PROOF_TYPE,
-    key,
-    manifest: coreManifest(core),
-    start,
-    values,
-    nodes,
-    head: { length: head.length, fork: head.fork, treeHash: head.treeHash, signature: head.signature }
-  }
-  verifyRangeProof(proof)
-  return proof
-}
 
 /**
  * Checks offline, from the proof alone, that blocks `start` … of log `key` are `values`
@@ -180,13 +124,13 @@ export function rangeProofFromJSON (json: string | unknown): RangeProof {
 }
 
 /** True when flat-tree node `i` has a block in [start, end). */
-function overlaps (i: number, start: number, end: number): boolean {
+export function overlaps (i: number, start: number, end: number): boolean {
   const first = flatFirstBlock(i)
   return first < end && first + flatLeaves(i) > start
 }
 
 /** The two children of a flat-tree node above the leaves. */
-function children (i: number): [number, number] {
+export function children (i: number): [number, number] {
   const half = 2 ** (flatDepth(i) - 1)
   return [i - half, i + half]
 }

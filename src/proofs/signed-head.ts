@@ -16,11 +16,14 @@
  */
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
+
 import { parseJson } from '../encoding.js'
+
 import {
   DEFAULT_NAMESPACE, appendRoot, ed25519Verify, extensionIndexes, fullRoots, manifestKey,
   signable, signatureFromMultisig, treeHash, type TreeNode
 } from './hypercore-crypto.js'
+
 
 /** A tree node in JSON: flat-tree index, byte size, blake2b-256 hash (hex). */
 export interface NodeJSON {
@@ -96,25 +99,6 @@ export interface VerifiedConsistency {
 
 // ---------------------------------------------------------------- live cores
 
-/** The manifest of a live core in JSON. Throws InvalidArgumentError when the core's manifest is not the supported v1 single-signer form. */
-export function coreManifest (core: Hypercore): ManifestJSON {
-  const m = core.manifest as unknown
-  if (m === null || typeof m !== 'object') throw new InvalidArgumentError('The core has no manifest (is it ready, and not a compat core?)')
-  const r = m as Record<string, unknown>
-  const signers = r.signers as Array<Record<string, unknown>> | undefined
-  const ok = r.version === 1 && (r.hash === undefined || r.hash === 'blake2b') && r.quorum === 1 && !r.allowPatch &&
-    !r.prologue && !r.linked && !r.userData && Array.isArray(signers) && signers.length === 1 &&
-    (signers[0].signature === undefined || signers[0].signature === 'ed25519') &&
-    Buffer.isBuffer(signers[0].publicKey) && Buffer.isBuffer(signers[0].namespace)
-  if (!ok) throw new InvalidArgumentError('Only version-1 manifests with one ed25519 signer and quorum 1 can be proven offline')
-  const s = signers[0]
-  return {
-    version: 1,
-    hash: 'blake2b',
-    quorum: 1,
-    signers: [{ signature: 'ed25519', namespace: (s.namespace as Buffer).toString('hex'), publicKey: (s.publicKey as Buffer).toString('hex') }]
-  }
-}
 
 /** The manifest JSON of the default signer of `publicKey` (what Corestore and `new Hypercore()` create). */
 export function defaultManifest (publicKey: Uint8Array): ManifestJSON {
@@ -126,47 +110,7 @@ export function defaultManifest (publicKey: Uint8Array): ManifestJSON {
   }
 }
 
-/**
- * The roots of `core`'s tree at `length` (blocks), and the signature and fork of the
- * core's head at the moment the proof was taken. Internal helper: one `core.proof` call,
- * which reads length, fork and signature synchronously, so they belong together.
- */
-async function rootsAndSignature (core: Hypercore, length: number): Promise<{ roots: TreeNode[], extra: TreeNode[], fork: number, signature: Buffer | null }> {
-  const p = await core.proof({ upgrade: { start: 0, length } })
-  const up = p.upgrade as { nodes: TreeNode[], additionalNodes: TreeNode[], signature: Buffer | null }
-  return {
-    roots: up.nodes,
-    extra: up.additionalNodes,
-    fork: p.fork as number,
-    signature: up.signature ? signatureFromMultisig(up.signature) : null
-  }
-}
 
-/**
- * The current signed head of a live core, checked against its manifest before it is
- * returned. Record heads when they are made: Hypercore keeps only the newest signature.
- * Throws InvalidArgumentError for an empty core (nothing is signed yet).
- */
-export async function captureSignedHead (core: Hypercore): Promise<SignedHead> {
-  await core.ready()
-  const manifest = coreManifest(core)
-  const key = core.key.toString('hex')
-  let lastError: unknown = null
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const length = core.length
-    if (length === 0) throw new InvalidArgumentError('The core is empty: there is no signed head yet')
-    const { roots, extra, fork, signature } = await rootsAndSignature(core, length)
-    if (extra.length > 0 || signature === null) continue // the core moved between reading length and taking the proof
-    const head: SignedHead = { key, length, fork, treeHash: treeHash(roots).toString('hex'), signature: signature.toString('hex') }
-    try {
-      verifySignedHead(head, manifest)
-      return head
-    } catch (err) {
-      lastError = err
-    }
-  }
-  throw new CouldNotVerifyError('Could not capture a signed head that verifies (the core kept changing)', { cause: String(lastError) })
-}
 
 /**
  * Checks offline that `head` is signed by the signer of `manifest` and that the manifest
@@ -186,47 +130,6 @@ export function signedHeadFromJSON (json: string | unknown): SignedHead {
 
 // ---------------------------------------------------------------- consistency
 
-/**
- * A consistency proof from the tree at `fromLength` to the core's current signed head
- * (or to `opts.head`, a head recorded earlier whose tree the core still has).
- * The result is verified before it is returned.
- */
-export async function createConsistencyProof (core: Hypercore, fromLength: number, opts: { head?: SignedHead } = {}): Promise<ConsistencyProof> {
-  await core.ready()
-  const head = opts.head ?? await captureSignedHead(core)
-  if (!Number.isSafeInteger(fromLength) || fromLength < 0 || fromLength > head.length) {
-    throw new InvalidArgumentError(`fromLength must be an integer between 0 and the head length ${head.length}`)
-  }
-  if (head.length > core.length) throw new InvalidArgumentError('The core is shorter than the head (truncated?)')
-  const fromRoots = fromLength === 0 ? [] : (await rootsAndSignature(core, fromLength)).roots
-  const wanted = extensionIndexes(fromLength, head.length)
-  let nodes: TreeNode[] = []
-  if (wanted.length > 0) {
-    const p = await core.proof({ upgrade: { start: fromLength, length: head.length - fromLength } })
-    const byIndex = new Map<number, TreeNode>()
-    for (const n of [...p.upgrade.nodes, ...p.upgrade.additionalNodes] as TreeNode[]) byIndex.set(n.index, n)
-    nodes = wanted.map(i => {
-      const n = byIndex.get(i)
-      if (n === undefined) throw new CouldNotVerifyError(`The core did not provide tree node ${i}`)
-      return n
-    })
-  }
-  const proof: ConsistencyProof = {
-    version: 1,
-    type: 'vitra/consistency-proof',
-    key: head.key,
-    manifest: coreManifest(core),
-    from: { length: fromLength, roots: fromRoots.map(nodeToJSON) },
-    head: { length: head.length, fork: head.fork, treeHash: head.treeHash, signature: head.signature },
-    nodes: nodes.map(nodeToJSON)
-  }
-  try {
-    verifyConsistencyProof(proof)
-  } catch (err) {
-    throw new InvalidArgumentError(`The core's tree does not match the head (truncated or changed?): ${(err as Error).message}`)
-  }
-  return proof
-}
 
 /**
  * Checks offline that the signed head in `proof` extends the tree at `proof.from.length`:
