@@ -132,7 +132,7 @@ test('apply run - the same actions, errors, heights, clock and PRNG as apply one
 })
 
 test('apply run - stops where the host must step in', async t => {
-  const s = sandbox(t, MIXED)
+  const s = sandbox(t, MIXED, { limits: NO_SLICE }) // no time slice: where a run stops must not depend on the machine's load
   const map = new Map<string, Json>([['count', 5]])
   const item = (op: Json, seq: number): RunItem => ({ opJson: JSON.stringify(op), origin: ORIGIN, seq, ts: 1, height: seq === 0 ? 1 : undefined })
   const first = await s.applyRun([item({ op: 'INC' }, 0), item({ op: 'INC' }, 1)], { index: mapIndex(map) })
@@ -160,7 +160,7 @@ test('apply run - an op that waits on a pending promise ends the entry there', a
 export const apply = {
   async PUT (tx, op) { tx.put(op.key, 1) },
   async WAIT () { await new Promise(() => {}) }
-}`, { limits: QUICK })
+}`, { limits: { ...QUICK, ...NO_SLICE } })
   const index = mapIndex(new Map())
   const items = [{ op: 'PUT', key: 'a' }, { op: 'WAIT' }, { op: 'PUT', key: 'b' }].map((op, seq): RunItem => ({ opJson: JSON.stringify(op), origin: ORIGIN, seq, ts: 1, height: seq === 0 ? 1 : undefined }))
   const out = await s.applyRun(items, { index })
@@ -176,7 +176,7 @@ export const apply = {
   async PUT (tx, op) { tx.put(op.key, 1) },
   async LOOP () { while (true) {} },
   async BOMB () { const a = []; while (true) a.push(new Array(1e6).fill(1)) }
-}`, { limits: { ...QUICK, memoryMb: 16 } })
+}`, { limits: { ...QUICK, ...NO_SLICE, memoryMb: 16 } })
   const index = mapIndex(new Map())
   for (const bad of ['LOOP', 'BOMB']) {
     const items = [{ op: 'PUT', key: 'a' }, { op: bad }, { op: 'PUT', key: 'b' }].map((op, seq): RunItem => ({ opJson: JSON.stringify(op), origin: ORIGIN, seq, ts: 1, height: seq === 0 ? 1 : undefined }))
