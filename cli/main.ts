@@ -285,12 +285,26 @@ function safeDir (argv: string[]): string | undefined {
 /** Run as the process: exit with the command's code, even if something left a handle open. */
 export async function runAsProcess (argv: string[]): Promise<void> {
   stopWithLauncher()
+  quietOnClosedPipe()
   // Hypercore's request timers do not keep Node alive: without this, a read waiting
   // on a block with no peer would end the process instead of timing out.
   const alive = setInterval(() => {}, 1 << 30)
   const code = await main(argv).finally(() => clearInterval(alive))
   process.exitCode = code
   setTimeout(() => process.exit(code), 1500).unref()
+}
+
+/**
+ * Output to a pipe whose reader is gone (`vitra --help | head -1`) ends the command
+ * quietly with status 0, as git does, instead of an unhandled EPIPE.
+ */
+function quietOnClosedPipe (): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0)
+      throw err
+    })
+  }
 }
 
 /** Started by bin/vitra.js: its IPC channel closes when the launcher dies; then stop as on SIGTERM. */

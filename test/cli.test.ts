@@ -460,3 +460,15 @@ test('cli - REPL tab completion: dot-commands and, after .call, the contract met
   input.end()
   t.is(await done, 0)
 })
+
+test('cli - output to a closed pipe (vitra --help | head -1) ends quietly with status 0', async t => {
+  for (const args of [['--help'], ['methods', '--help']]) {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    child.stdout?.destroy() // the reader is gone before the command writes anything: every write gets EPIPE
+    let stderr = ''
+    child.stderr?.on('data', d => { stderr += String(d) })
+    const code = await new Promise<number | null>(resolve => child.on('close', c => resolve(c)))
+    t.is(code, 0, `vitra ${args.join(' ')}: exit 0`)
+    t.absent(/EPIPE|Unhandled/.test(stderr), `vitra ${args.join(' ')}: nothing on stderr (${stderr.slice(0, 200)})`)
+  }
+})
