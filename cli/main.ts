@@ -27,6 +27,7 @@ import { callCommand, getCommand, historyCommand, listCommand } from './commands
 import { oplogCreateCommand, oplogDeleteCommand, oplogListCommand } from './commands/oplog.js'
 
 import { hostCommand } from './commands/host.js'
+import { serveCommand } from './commands/serve.js'
 
 import { monitorCommand, verifyCommand } from './commands/verify.js'
 
@@ -169,6 +170,14 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .addHelpText('after', '\nA hosted directory is locked: other vitra commands on it fail until the host stops. Use --repl to work on it meanwhile.')
     .action(async (o: { repl?: boolean }, cmd: Command) => {
       await run(async s => await hostCommand(s, { whileHosting: o.repl === true ? async () => await runRepl(s) : undefined }), [], cmd, o.repl === true)
+    })
+
+  program.command('serve').description('serve the database over HTTP (a JSON API under /v1) and keep it online, until interrupted')
+    .option('--port <port>', 'HTTP port (0: any free one)', '8686')
+    .option('--http-host <address>', 'address the HTTP server binds to', '127.0.0.1')
+    .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit= (README "HTTP API").\nThe directory is locked while served, as with `vitra host`.')
+    .action(async (o: { port?: string, httpHost?: string }, cmd: Command) => {
+      await run(async s => await serveCommand(s, o), [], cmd, false)
     })
 
   program.command('verify').argument('[pubkey]', 'database to audit (default: the one in --dir; fetched into --dir when absent)')

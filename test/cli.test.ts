@@ -179,7 +179,7 @@ test('cli - init → call → get → verify exits 0; info, tx list and tx verif
 test('cli - --help lists every command and the exit codes; --version', async t => {
   const help = await vitra(t, ['--help'])
   t.is(help.code, 0)
-  for (const cmd of ['init', 'load', 'info|status', 'methods', 'source', 'call', 'get', 'list', 'history', 'oplog', 'host', 'verify', 'monitor', 'tx', 'fraud', 'proof', 'test', 'destroy', 'keys']) {
+  for (const cmd of ['init', 'load', 'info|status', 'methods', 'source', 'call', 'get', 'list', 'history', 'oplog', 'host', 'serve', 'verify', 'monitor', 'tx', 'fraud', 'proof', 'test', 'destroy', 'keys']) {
     t.ok(new RegExp(`\\n  ${cmd.replace('|', '\\|')}\\b`).test(help.stdout), `--help lists ${cmd}`)
   }
   t.ok(/Exit codes:[\s\S]*3 +fraud[\s\S]*4 +could not verify/.test(help.stdout), 'exit codes are documented')
@@ -471,4 +471,25 @@ test('cli - output to a closed pipe (vitra --help | head -1) ends quietly with s
     t.is(code, 0, `vitra ${args.join(' ')}: exit 0`)
     t.absent(/EPIPE|Unhandled/.test(stderr), `vitra ${args.join(' ')}: nothing on stderr (${stderr.slice(0, 200)})`)
   }
+})
+
+test('cli - serve: the HTTP API of the database in --dir, on 127.0.0.1; a second serve is refused; SIGTERM stops it with 0', async t => {
+  const { dir, key } = await counterDb(t)
+  t.is((await vitra(t, ['call', 'increment', '--amount', '3', '--dir', dir])).code, 0)
+  const serve = start(t, ['serve', '--dir', dir, '--offline', '--port', '0'], { timeout: 60_000 })
+  const line = await serve.waitFor(/Serving [0-9a-f]{64} at http:\/\/127\.0\.0\.1:\d+/)
+  const url = (/http:\/\/127\.0\.0\.1:\d+/.exec(line) as RegExpExecArray)[0]
+  const list = await (await fetch(`${url}/v1/databases`)).json() as { databases: Array<{ key: string }> }
+  t.alike(list.databases.map(d => d.key), [key], 'GET /v1/databases lists it')
+  const entry = await (await fetch(`${url}/v1/databases/${key}/entry?path=/counter`)).json() as { entry: { value: number } }
+  t.is(entry.entry.value, 3, 'GET …/entry reads the counter')
+  const bad = await fetch(`${url}/v1/databases/xyz`)
+  t.is(bad.status, 400, 'a malformed key: 400')
+  const second = await vitra(t, ['serve', '--dir', dir, '--offline', '--port', '0'])
+  t.is(second.code, 1, 'a second serve on the same directory fails')
+  t.ok(/lock|in use|already/i.test(second.stderr), `with a clear error (${second.stderr.trim()})`)
+  serve.child.kill('SIGTERM')
+  const end = await serve.done
+  t.is(end.code, 0, 'SIGTERM: exit 0')
+  t.ok(/Stopped\./.test(end.stdout), 'it says it stopped')
 })

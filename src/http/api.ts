@@ -1,0 +1,113 @@
+/**
+ * The HTTP API (issue 24, first slice: the read routes): JSON under `/v1` over the
+ * databases a host serves, on fastify with a JSON schema on every route. Errors are
+ * `{ error: { code, message } }` with a stable code and a 4xx status; nothing a client
+ * sends can crash or block the host. `vitra serve` (next slice) runs it; here it is a
+ * library: `const app = await createApi({ databases }); await app.listen({ port, host })`.
+ *
+ *   GET /                                  a short page linking to the API
+ *   GET /v1/databases                      the databases served
+ *   GET /v1/databases/:key                 one database: keys, role, lengths, participants, contract
+ *   GET /v1/databases/:key/entry?path=&proof=   the entry at a path (proof: an index read proof)
+ *   GET /v1/databases/:key/list?path=&offset=&limit=&reverse=   a folder listing
+ *   GET /v1/databases/:key/history?start=&limit=   index entries from a seq, paged
+ */
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import type { Database } from '../database.js'
+import { VitraError } from '../errors.js'
+import { pathToKey } from '../paths.js'
+import { createIndexReadProof } from '../logs/proof-builders.js'
+
+export interface ApiOptions {
+  databases: Database[]
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number
+  /** Milliseconds a request may take before the host answers 503 (default 30000). */
+  requestTimeoutMs?: number
+}
+
+const KEY = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const
+const PARAMS = { type: 'object', required: ['key'], properties: { key: KEY }, additionalProperties: false } as const
+const MAX_PAGE = 1000
+
+function fail (reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).send({ error: { code, message } })
+}
+
+/** The fastify app serving `opts.databases` (not listening yet). */
+export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 1024 * 1024, requestTimeout: opts.requestTimeoutMs ?? 30_000, logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: true } } })
+  const byKey = (key: string): Database | undefined => opts.databases.find(d => d.pubkey.toString('hex') === key)
+
+  app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
+    if (err.validation !== undefined) return fail(reply, 400, 'INVALID_ARGUMENT', err.message)
+    if (err instanceof VitraError) {
+      const status = err.code === 'DATABASE_NOT_FOUND' ? 404 : ['INVALID_ARGUMENT', 'INVALID_PATH', 'INVALID_VALUE'].includes(err.code) ? 400 : 500
+      return fail(reply, status, err.code, err.message)
+    }
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    return fail(reply, status, status === 413 ? 'BODY_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL', err.message)
+  })
+  app.setNotFoundHandler((req, reply) => fail(reply, 404, 'NO_SUCH_ROUTE', `No route ${req.method} ${req.url} (see GET /)`))
+
+  app.get('/', async (_req, reply) => {
+    const items = opts.databases.map(d => `<li><a href="/v1/databases/${d.pubkey.toString('hex')}">${d.pubkey.toString('hex')}</a></li>`).join('')
+    return reply.type('text/html; charset=utf-8').send(`<!doctype html><meta charset="utf-8"><title>vitra</title><h1>vitra</h1><p>JSON API: <a href="/v1/databases">/v1/databases</a></p><ul>${items}</ul>`)
+  })
+
+  app.get('/v1/databases', async () => ({
+    databases: opts.databases.map(d => ({ key: d.pubkey.toString('hex'), isExecutor: d.isExecutor, isParticipant: d.isParticipant, length: d.index.length }))
+  }))
+
+  app.get<{ Params: { key: string } }>('/v1/databases/:key', { schema: { params: PARAMS } }, async (req, reply) => {
+    const db = byKey(req.params.key)
+    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const inputs = await db.index.inputs()
+    return {
+      key: req.params.key,
+      isExecutor: db.isExecutor,
+      isParticipant: db.isParticipant,
+      length: db.index.length,
+      version: db.index.version,
+      maxOpBytes: await db.maxOpBytes(),
+      methods: await db.methods(),
+      participants: inputs.map(i => ({ pubkey: i.pubkey, active: i.active })),
+      contract: await db.index.contractSource()
+    }
+  })
+
+  app.get<{ Params: { key: string }, Querystring: { path: string, proof?: boolean } }>('/v1/databases/:key/entry', {
+    schema: { params: PARAMS, querystring: { type: 'object', required: ['path'], properties: { path: { type: 'string', minLength: 1, maxLength: 4096 }, proof: { type: 'boolean' } }, additionalProperties: false } }
+  }, async (req, reply) => {
+    const db = byKey(req.params.key)
+    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const at = db.index.version
+    const entry = await db.index.get(req.query.path)
+    const proof = req.query.proof === true ? await createIndexReadProof(db.index.bee, at, [{ kind: 'get', key: pathToKey(req.query.path) }]) : undefined
+    if (entry === undefined) return reply.code(404).send({ error: { code: 'ENTRY_NOT_FOUND', message: `No entry at ${req.query.path}` }, at, proof })
+    return { entry, at, proof }
+  })
+
+  app.get<{ Params: { key: string }, Querystring: { path?: string, offset?: number, limit?: number, reverse?: boolean } }>('/v1/databases/:key/list', {
+    schema: { params: PARAMS, querystring: { type: 'object', properties: { path: { type: 'string', maxLength: 4096 }, offset: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE }, reverse: { type: 'boolean' } }, additionalProperties: false } }
+  }, async (req, reply) => {
+    const db = byKey(req.params.key)
+    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const entries = await db.index.list(req.query.path ?? '/', { offset: req.query.offset, limit: req.query.limit ?? MAX_PAGE, reverse: req.query.reverse })
+    return { entries }
+  })
+
+  app.get<{ Params: { key: string }, Querystring: { start?: number, limit?: number } }>('/v1/databases/:key/history', {
+    schema: { params: PARAMS, querystring: { type: 'object', properties: { start: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } }, additionalProperties: false } }
+  }, async (req, reply) => {
+    const db = byKey(req.params.key)
+    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const start = req.query.start ?? 1
+    const limit = req.query.limit ?? 100
+    const end = Math.min(db.index.length, start + limit)
+    const entries = start < end ? await db.index.entries(start, end) : []
+    return { entries, next: end < db.index.length ? end : null }
+  })
+
+  return app
+}

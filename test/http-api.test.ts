@@ -1,0 +1,81 @@
+// The HTTP API's read routes (src/http/api.ts), over real HTTP on 127.0.0.1: every
+// route, its JSON, proofs that check offline, and bad input answered with a 4xx and a
+// stable code while the host keeps serving.
+import test from 'brittle'
+import type { Assertion } from 'brittle'
+import type { AddressInfo } from 'net'
+import { createDb, contract } from './helpers.js'
+import { createApi } from '../src/http/api.js'
+import { verifyIndexReadProof } from '../src/proofs/index.js'
+
+async function served (t: Assertion): Promise<{ url: string, key: string }> {
+  const db = await createDb(t, contract('kv-store'))
+  for (const [k, v] of [['a', 1], ['b/c', 'deep'], ['d', { x: [1] }]] as const) await (await db.call('put', { key: k, value: v })).whenProcessed()
+  const app = await createApi({ databases: [db] })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, key: db.pubkey.toString('hex') }
+}
+
+async function get (url: string): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(url)
+  const text = await res.text()
+  let body: unknown = text
+  try { body = JSON.parse(text) } catch {}
+  return { status: res.status, body }
+}
+
+test('http api - the read routes', async t => {
+  const { url, key } = await served(t)
+  const home = await get(url + '/')
+  t.is(home.status, 200)
+  t.ok(String(home.body).includes('/v1/databases'), 'the page links to the API')
+  const list = await get(url + '/v1/databases')
+  t.alike(list.body.databases.map((d: { key: string }) => d.key), [key])
+  const info = await get(`${url}/v1/databases/${key}`)
+  t.is(info.status, 200)
+  t.ok(info.body.methods.includes('put') && info.body.isExecutor === true && info.body.maxOpBytes === 1048576, 'info: methods, role, limits')
+  t.is(info.body.participants.length, 1)
+  t.ok(typeof info.body.contract === 'string' && info.body.contract.includes('export'), 'the contract source')
+  const entry = await get(`${url}/v1/databases/${key}/entry?path=/values/d`)
+  t.alike(entry.body.entry.value, { x: [1] })
+  t.is(entry.body.entry.path, '/values/d')
+  const proven = await get(`${url}/v1/databases/${key}/entry?path=values/a&proof=true`)
+  const v = await verifyIndexReadProof(proven.body.proof, { key })
+  t.is(v.at, proven.body.at, 'the entry comes with an index read proof that checks offline')
+  t.is(v.results.length, 1)
+  const missing = await get(`${url}/v1/databases/${key}/entry?path=/values/nope&proof=true`)
+  t.is(missing.status, 404)
+  t.is(missing.body.error.code, 'ENTRY_NOT_FOUND')
+  t.ok((await verifyIndexReadProof(missing.body.proof, { key })).results.length === 1, 'and its absence is proven too')
+  const folder = await get(`${url}/v1/databases/${key}/list?path=/values`)
+  t.alike(folder.body.entries.map((e: { path: string, container: boolean }) => [e.path, e.container]), [['/values/a', false], ['/values/b', true], ['/values/d', false]])
+  const page = await get(`${url}/v1/databases/${key}/list?path=/values&limit=1&offset=1`)
+  t.alike(page.body.entries.map((e: { path: string }) => e.path), ['/values/b'])
+  const history = await get(`${url}/v1/databases/${key}/history?start=1&limit=3`)
+  t.is(history.body.entries.length, 3)
+  t.is(history.body.next, 4)
+})
+
+test('http api - bad input gets a 4xx with a stable code, and the host keeps serving', async t => {
+  const { url, key } = await served(t)
+  const cases: Array<[string, number, string]> = [
+    ['/v1/databases/not-a-key', 400, 'INVALID_ARGUMENT'],
+    [`/v1/databases/${'ab'.repeat(32)}`, 404, 'DATABASE_NOT_FOUND'],
+    [`/v1/databases/${key}/entry`, 400, 'INVALID_ARGUMENT'],
+    [`/v1/databases/${key}/entry?path=/a%00b`, 400, 'INVALID_ARGUMENT'],
+    [`/v1/databases/${key}/list?limit=0`, 400, 'INVALID_ARGUMENT'],
+    [`/v1/databases/${key}/list?limit=abc`, 400, 'INVALID_ARGUMENT'],
+    [`/v1/databases/${key}/list?frob=1`, 400, 'INVALID_ARGUMENT'],
+    [`/v1/databases/${key}/history?start=-5`, 400, 'INVALID_ARGUMENT'],
+    ['/v1/nothing', 404, 'NO_SUCH_ROUTE']
+  ]
+  for (const [path, status, code] of cases) {
+    const r = await get(url + path)
+    t.is(r.status, status, `${path}: ${status}`)
+    t.is(r.body?.error?.code, code, `${path}: ${code}`)
+  }
+  const big = await fetch(`${url}/v1/databases`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: 'y'.repeat(2 * 1024 * 1024) }) })
+  t.ok(big.status === 413 || big.status === 404, `a huge body is refused (${big.status})`)
+  t.is((await get(`${url}/v1/databases/${key}`)).status, 200, 'the host still serves')
+})
