@@ -175,8 +175,9 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
   program.command('serve').description('serve the database over HTTP (a JSON API under /v1) and keep it online, until interrupted')
     .option('--port <port>', 'HTTP port (0: any free one)', '8686')
     .option('--http-host <address>', 'address the HTTP server binds to', '127.0.0.1')
+    .option('--open', 'let anyone who reaches the port call methods (default: calls need the bearer token in <dir>/http-token)')
     .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit= (README "HTTP API").\nThe directory is locked while served, as with `vitra host`.')
-    .action(async (o: { port?: string, httpHost?: string }, cmd: Command) => {
+    .action(async (o: { port?: string, httpHost?: string, open?: boolean }, cmd: Command) => {
       await run(async s => await serveCommand(s, o), [], cmd, false)
     })
 

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'child_process'
 
 import { createHash } from 'crypto'
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs'
 
 import { tmpdir } from 'os'
 
@@ -485,6 +485,16 @@ test('cli - serve: the HTTP API of the database in --dir, on 127.0.0.1; a second
   t.is(entry.entry.value, 3, 'GET …/entry reads the counter')
   const bad = await fetch(`${url}/v1/databases/xyz`)
   t.is(bad.status, 400, 'a malformed key: 400')
+  const token = readFileSync(join(dir, 'http-token'), 'utf8').trim()
+  t.is(statSync(join(dir, 'http-token')).mode & 0o777, 0o600, 'the token file is private (0600)')
+  const callUrl = `${url}/v1/databases/${key}/call`
+  const denied = await fetch(callUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'increment' }) })
+  t.is(denied.status, 401, 'call without the token: 401')
+  const called = await fetch(callUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ method: 'increment', params: { amount: 2 } }) })
+  const done = await called.json() as { results: Array<{ success: boolean }> }
+  t.is(done.results[0].success, true, 'call with the token: executed')
+  const after = await (await fetch(`${url}/v1/databases/${key}/entry?path=/counter`)).json() as { entry: { value: number } }
+  t.is(after.entry.value, 5, 'and the state shows it')
   const second = await vitra(t, ['serve', '--dir', dir, '--offline', '--port', '0'])
   t.is(second.code, 1, 'a second serve on the same directory fails')
   t.ok(/lock|in use|already/i.test(second.stderr), `with a clear error (${second.stderr.trim()})`)

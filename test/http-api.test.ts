@@ -79,3 +79,39 @@ test('http api - bad input gets a 4xx with a stable code, and the host keeps ser
   t.ok(big.status === 413 || big.status === 404, `a huge body is refused (${big.status})`)
   t.is((await get(`${url}/v1/databases/${key}`)).status, 200, 'the host still serves')
 })
+
+test('http api - call: a bearer token, results with proofs, contract errors as 4xx', async t => {
+  const db = await createDb(t, contract('kv-store'))
+  const token = 'ab'.repeat(32)
+  const app = await createApi({ databases: [db], token })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/databases/${db.pubkey.toString('hex')}/call`
+  const post = async (body: unknown, auth: string | null = `Bearer ${token}`): Promise<{ status: number, body: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth === null ? {} : { authorization: auth }) }, body: JSON.stringify(body) })
+    return { status: res.status, body: await res.json() }
+  }
+  t.is((await post({ method: 'put', params: { key: 'k', value: 1 } }, null)).body.error.code, 'UNAUTHORIZED', 'no token: 401')
+  t.is((await post({ method: 'put', params: { key: 'k', value: 1 } }, 'Bearer ' + 'cd'.repeat(32))).status, 401, 'a wrong token: 401')
+  const ok = await post({ method: 'put', params: { key: 'k', value: 1 } })
+  t.is(ok.status, 200)
+  t.is(ok.body.transaction.ops.length, 1)
+  t.is(ok.body.results[0].success, true, 'waited for the result')
+  const { verifyTransactionProofs } = await import('../src/proofs/index.js')
+  const checks = verifyTransactionProofs({ database: db.pubkey.toString('hex'), ops: ok.body.transaction.ops, results: ok.body.results })
+  t.ok(/write\(s\) proven/.test(checks[1]), 'the op, ack and write proofs check offline')
+  const read = await post({ method: 'get', params: { key: 'k' } })
+  t.is(read.body.transaction.response, 1, 'a read-only method answers at once')
+  t.is((await post({ method: 'nope' })).body.error.code, 'UNKNOWN_METHOD')
+  const refused = await post({ method: 'put', params: { key: '', value: 1 } })
+  t.is(refused.status, 422)
+  t.is(refused.body.error.code, 'CONTRACT_RUNTIME_ERROR')
+  t.is((await post({ params: {} })).body.error.code, 'INVALID_ARGUMENT', 'no method: 400')
+  t.is((await post({ method: 'put', params: { key: 'big', value: 'x'.repeat(2 * 1024 * 1024) } })).status, 413, 'a body over 1 MiB: 413')
+  const open = await createApi({ databases: [db] })
+  await open.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => open.close())
+  const openUrl = `http://127.0.0.1:${(open.server.address() as AddressInfo).port}/v1/databases/${db.pubkey.toString('hex')}/call`
+  const res = await fetch(openUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'get', params: { key: 'k' } }) })
+  t.is(res.status, 200, 'without a token configured, calls are open')
+})

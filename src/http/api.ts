@@ -11,7 +11,11 @@
  *   GET /v1/databases/:key/entry?path=&proof=   the entry at a path (proof: an index read proof)
  *   GET /v1/databases/:key/list?path=&offset=&limit=&reverse=   a folder listing
  *   GET /v1/databases/:key/history?start=&limit=   index entries from a seq, paged
+ *   POST /v1/databases/:key/call { method, params, wait, timeoutMs }   run a method (bearer token)
+ *
+ * Reads are open. `call` needs `Authorization: Bearer <token>` when `token` is set.
  */
+import { timingSafeEqual } from 'crypto'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Database } from '../database.js'
 import { VitraError } from '../errors.js'
@@ -24,6 +28,23 @@ export interface ApiOptions {
   bodyLimit?: number
   /** Milliseconds a request may take before the host answers 503 (default 30000). */
   requestTimeoutMs?: number
+  /** The bearer token `call` needs; null or absent: calls are open (`vitra serve --open`). */
+  token?: string | null
+}
+
+/** HTTP status of the VitraError codes a call can end with (anything else: 500). */
+const CALL_STATUS: Record<string, number> = {
+  UNKNOWN_METHOD: 400,
+  INVALID_ARGUMENT: 400,
+  INVALID_VALUE: 400,
+  VALUE_TOO_DEEP: 400,
+  OP_TOO_LARGE: 413,
+  NOT_PARTICIPANT: 403,
+  CONTRACT_RUNTIME_ERROR: 422,
+  CONTRACT_TIMEOUT: 422,
+  CONTRACT_MEMORY_LIMIT: 422,
+  TIMEOUT: 504,
+  CLOSED: 503
 }
 
 const KEY = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const
@@ -42,7 +63,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
     if (err.validation !== undefined) return fail(reply, 400, 'INVALID_ARGUMENT', err.message)
     if (err instanceof VitraError) {
-      const status = err.code === 'DATABASE_NOT_FOUND' ? 404 : ['INVALID_ARGUMENT', 'INVALID_PATH', 'INVALID_VALUE'].includes(err.code) ? 400 : 500
+      const status = err.code === 'DATABASE_NOT_FOUND' ? 404 : CALL_STATUS[err.code] ?? 500
       return fail(reply, status, err.code, err.message)
     }
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
@@ -109,5 +130,35 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     return { entries, next: end < db.index.length ? end : null }
   })
 
+  app.post<{ Params: { key: string }, Body: { method: string, params?: unknown, wait?: boolean, timeoutMs?: number } }>('/v1/databases/:key/call', {
+    schema: {
+      params: PARAMS,
+      body: {
+        type: 'object',
+        required: ['method'],
+        properties: { method: { type: 'string', minLength: 1, maxLength: 256 }, params: {}, wait: { type: 'boolean' }, timeoutMs: { type: 'integer', minimum: 1, maximum: 120_000 } },
+        additionalProperties: false
+      }
+    }
+  }, async (req, reply) => {
+    if (!authorized(req.headers.authorization, opts.token)) return fail(reply, 401, 'UNAUTHORIZED', 'call needs Authorization: Bearer <token> (the token is in the served directory\'s http-token file)')
+    const db = byKey(req.params.key)
+    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const tx = await db.call(req.body.method, req.body.params ?? {})
+    if (req.body.wait === false || tx.ops.length === 0) return { transaction: tx.toJSON(), results: null }
+    await tx.whenProcessed({ timeout: req.body.timeoutMs ?? 30_000 })
+    return { transaction: tx.toJSON(), results: await tx.fetchResults({ proofs: true }) }
+  })
+
   return app
+}
+
+/** Whether an Authorization header carries the token (always, when there is no token). Constant-time compare. */
+function authorized (header: string | undefined, token: string | null | undefined): boolean {
+  if (token === null || token === undefined) return true
+  const m = /^Bearer (\S+)$/.exec(header ?? '')
+  if (m === null) return false
+  const a = Buffer.from(m[1])
+  const b = Buffer.from(token)
+  return a.length === b.length && timingSafeEqual(a, b)
 }
