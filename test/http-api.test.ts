@@ -115,3 +115,40 @@ test('http api - call: a bearer token, results with proofs, contract errors as 4
   const res = await fetch(openUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'get', params: { key: 'k' } }) })
   t.is(res.status, 200, 'without a token configured, calls are open')
 })
+
+test('http api - Server-Sent Events: new entries, and the fraud proof of a tamper', async t => {
+  const db = await createDb(t, contract('counter'))
+  const app = await createApi({ databases: [db] })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/databases/${db.pubkey.toString('hex')}`
+  const controller = new AbortController()
+  t.teardown(() => controller.abort())
+  const res = await fetch(base + '/events', { signal: controller.signal })
+  t.is(res.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+  let text = ''
+  const until = async (re: RegExp): Promise<RegExpExecArray> => {
+    for (;;) {
+      const m = re.exec(text)
+      if (m !== null) return m
+      const { value, done } = await reader.read()
+      if (done) throw new Error('the stream ended: ' + text)
+      text += Buffer.from(value).toString('utf8')
+    }
+  }
+  await until(/event: hello\n/)
+  await (await db.call('increment', {})).whenProcessed()
+  await until(/event: entries\ndata: \{"length":\d+\}/)
+  t.pass('an entries event when the index grew')
+  await until(/event: verified\n/)
+  t.is((await (await fetch(base + '/verification')).json()).violation, null, 'no violation yet')
+  await db.index.dangerousBatch([{ type: 'put', path: '/counter', value: 1000 }])
+  const m = await until(/event: violation\ndata: (.*)\n/)
+  const proof = JSON.parse(m[1]) as { details: { code: string } }
+  t.is(proof.details.code, 'UNPROMPTED_CHANGE', 'the tamper arrives as a violation event carrying the fraud proof')
+  const { verifyFraudProof } = await import('../src/index.js')
+  t.is((await verifyFraudProof(proof)).code, 'UNPROMPTED_CHANGE', 'which checks offline')
+  const state = await (await fetch(base + '/verification')).json() as { violation: { details: { code: string } } | null }
+  t.is(state.violation?.details.code, 'UNPROMPTED_CHANGE', 'GET …/verification reports it')
+})

@@ -12,12 +12,16 @@
  *   GET /v1/databases/:key/list?path=&offset=&limit=&reverse=   a folder listing
  *   GET /v1/databases/:key/history?start=&limit=   index entries from a seq, paged
  *   POST /v1/databases/:key/call { method, params, wait, timeoutMs }   run a method (bearer token)
+ *   GET /v1/databases/:key/events          Server-Sent Events: `entries` (the index grew), `verified`, `violation` (the fraud proof)
+ *   GET /v1/databases/:key/verification    the monitor's state: verified length, violation (if any)
  *
  * Reads are open. `call` needs `Authorization: Bearer <token>` when `token` is set.
  */
 import { timingSafeEqual } from 'crypto'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import type { ServerResponse } from 'http'
 import type { Database } from '../database.js'
+import type { ContractMonitor } from '../verify/monitor.js'
 import { VitraError } from '../errors.js'
 import { pathToKey } from '../paths.js'
 import { createIndexReadProof } from '../logs/proof-builders.js'
@@ -30,6 +34,8 @@ export interface ApiOptions {
   requestTimeoutMs?: number
   /** The bearer token `call` needs; null or absent: calls are open (`vitra serve --open`). */
   token?: string | null
+  /** Keep a monitor on every database (default true): it feeds `violation` events and the verification route. */
+  monitor?: boolean
 }
 
 /** HTTP status of the VitraError codes a call can end with (anything else: 500). */
@@ -57,8 +63,18 @@ function fail (reply: FastifyReply, status: number, code: string, message: strin
 
 /** The fastify app serving `opts.databases` (not listening yet). */
 export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 1024 * 1024, requestTimeout: opts.requestTimeoutMs ?? 30_000, logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: true } } })
+  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 1024 * 1024, requestTimeout: opts.requestTimeoutMs ?? 30_000, forceCloseConnections: true, logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: true } } })
   const byKey = (key: string): Database | undefined => opts.databases.find(d => d.pubkey.toString('hex') === key)
+  // one monitor per database: what /events and /verification report
+  const monitors = new Map<string, ContractMonitor>()
+  if (opts.monitor !== false) {
+    for (const db of opts.databases) monitors.set(db.pubkey.toString('hex'), await db.monitor())
+  }
+  const streams = new Set<ServerResponse>()
+  app.addHook('onClose', async () => {
+    for (const res of streams) res.end()
+    for (const m of monitors.values()) await m.close()
+  })
 
   app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
     if (err.validation !== undefined) return fail(reply, 400, 'INVALID_ARGUMENT', err.message)
@@ -148,6 +164,40 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     if (req.body.wait === false || tx.ops.length === 0) return { transaction: tx.toJSON(), results: null }
     await tx.whenProcessed({ timeout: req.body.timeoutMs ?? 30_000 })
     return { transaction: tx.toJSON(), results: await tx.fetchResults({ proofs: true }) }
+  })
+
+  app.get<{ Params: { key: string } }>('/v1/databases/:key/verification', { schema: { params: PARAMS } }, async (req, reply) => {
+    const m = monitors.get(req.params.key)
+    if (byKey(req.params.key) === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    if (m === undefined) return fail(reply, 404, 'NO_MONITOR', 'This host keeps no monitor')
+    return { verifiedLength: m.verifiedLength, violation: m.violation === null ? null : m.violation.toJSON() }
+  })
+
+  app.get<{ Params: { key: string } }>('/v1/databases/:key/events', { schema: { params: PARAMS } }, async (req, reply) => {
+    const db = byKey(req.params.key)
+    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    reply.hijack()
+    const res = reply.raw
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' })
+    const send = (event: string, data: unknown): void => { res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
+    send('hello', { key: req.params.key, length: db.index.length })
+    const onAppend = (): void => send('entries', { length: db.index.length })
+    const m = monitors.get(req.params.key)
+    const onViolation = (proof: { toJSON: () => unknown }): void => send('violation', proof.toJSON())
+    const onVerified = (length: number): void => send('verified', { length })
+    db.index.core.on('append', onAppend)
+    m?.on('violation', onViolation)
+    m?.on('verified', onVerified)
+    if (m?.violation != null) onViolation(m.violation) // a client arriving late still learns of it
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000)
+    streams.add(res)
+    res.on('close', () => {
+      clearInterval(keepAlive)
+      streams.delete(res)
+      db.index.core.removeListener('append', onAppend)
+      m?.removeListener('violation', onViolation)
+      m?.removeListener('verified', onVerified)
+    })
   })
 
   return app
