@@ -14,6 +14,7 @@
  * append, so a kill leaves either all of a batch or none of it.
  */
 import { EventEmitter } from 'events'
+import { performance } from 'perf_hooks'
 
 import type { HyperbeeBatch } from 'hyperbee'
 import Hypercore from 'hypercore'
@@ -206,6 +207,7 @@ export class Executor extends EventEmitter {
   private async processBatch (): Promise<boolean> {
     const order = this.batchOrder()
     if (order.length === 0) return false
+    const started = performance.now()
     const bee = this.index.bee
     const batch = bee.batch()
     const b: BatchState = { batchStart: bee.version, reader: new BatchReader(batch, bee.version), written: 0, done: [], system: [], max: this.opts.maxBatchOps ?? 256, bytes: 0, maxBytes: this.maxBatchBytes, broken: false }
@@ -234,7 +236,7 @@ export class Executor extends EventEmitter {
     }
     this.processed += b.done.length
     await this.applySystemChanges(b.system)
-    this.emit('batch', b.done)
+    this.emit('batch', b.done, performance.now() - started) // the ops, and the batch's time in ms (metrics)
     return true
   }
 

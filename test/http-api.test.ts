@@ -152,3 +152,23 @@ test('http api - Server-Sent Events: new entries, and the fraud proof of a tampe
   const state = await (await fetch(base + '/verification')).json() as { violation: { details: { code: string } } | null }
   t.is(state.violation?.details.code, 'UNPROMPTED_CHANGE', 'GET …/verification reports it')
 })
+
+test('http api - /metrics in Prometheus text format', async t => {
+  const db = await createDb(t, contract('counter'))
+  const app = await createApi({ databases: [db] })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  for (let i = 0; i < 3; i++) await (await db.call('increment', {})).whenProcessed()
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/metrics`
+  const res = await fetch(url)
+  t.ok((res.headers.get('content-type') ?? '').startsWith('text/plain'), 'text/plain')
+  const text = await res.text()
+  const key = db.pubkey.toString('hex')
+  const value = (name: string): number => Number((new RegExp(`^${name}\\{database="${key}"\\} (\\S+)$`, 'm').exec(text) ?? [])[1])
+  t.is(value('vitra_ops_executed_total'), 3, 'ops executed')
+  t.is(value('vitra_index_length'), db.index.length, 'index length')
+  t.ok(value('vitra_batch_seconds_count') >= 1, 'batch latency observed')
+  t.ok(Number.isFinite(value('vitra_monitor_lag_entries')) && Number.isFinite(value('vitra_verified_length')), 'monitor figures')
+  t.is(value('vitra_peers'), 0, 'no peers (not on the swarm)')
+  t.is(value('vitra_violations_total'), 0, 'no violation')
+})

@@ -14,6 +14,8 @@
  *   POST /v1/databases/:key/call { method, params, wait, timeoutMs }   run a method (bearer token)
  *   GET /v1/databases/:key/events          Server-Sent Events: `entries` (the index grew), `verified`, `violation` (the fraud proof)
  *   GET /v1/databases/:key/verification    the monitor's state: verified length, violation (if any)
+ *   GET /metrics                           Prometheus text format (prom-client): ops executed, batch
+ *                                          latency, index length, monitor lag, peers, violations
  *
  * Reads are open. `call` needs `Authorization: Bearer <token>` when `token` is set.
  */
@@ -22,6 +24,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { ServerResponse } from 'http'
 import type { Database } from '../database.js'
 import type { ContractMonitor } from '../verify/monitor.js'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { VitraError } from '../errors.js'
 import { pathToKey } from '../paths.js'
 import { createIndexReadProof } from '../logs/proof-builders.js'
@@ -71,9 +74,15 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     for (const db of opts.databases) monitors.set(db.pubkey.toString('hex'), await db.monitor())
   }
   const streams = new Set<ServerResponse>()
+  const metrics = createMetrics(opts.databases, monitors)
   app.addHook('onClose', async () => {
     for (const res of streams) res.end()
     for (const m of monitors.values()) await m.close()
+    metrics.stop()
+  })
+
+  app.get('/metrics', async (_req, reply) => {
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
   })
 
   app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
@@ -201,6 +210,42 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   })
 
   return app
+}
+
+/**
+ * The host's Prometheus metrics, in a registry of its own (several hosts in one
+ * process do not collide). Gauges are read when scraped; counters follow events.
+ */
+function createMetrics (databases: Database[], monitors: Map<string, ContractMonitor>): { registry: Registry, stop: () => void } {
+  const registry = new Registry()
+  const labelNames = ['database'] as const
+  const ops = new Counter({ name: 'vitra_ops_executed_total', help: 'Ops executed (acked) by this host\'s executor', labelNames, registers: [registry] })
+  const batches = new Histogram({ name: 'vitra_batch_seconds', help: 'Time the executor took per batch (read, execute, flush)', labelNames, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] })
+  const violations = new Counter({ name: 'vitra_violations_total', help: 'Violations (fraud proofs) the host\'s monitor found', labelNames, registers: [registry] })
+  const each = (fn: (db: Database, key: string) => number): (this: Gauge) => void => function (this: Gauge) {
+    for (const db of databases) this.set({ database: db.pubkey.toString('hex') }, fn(db, db.pubkey.toString('hex')))
+  }
+  /* eslint-disable no-new */
+  new Gauge({ name: 'vitra_index_length', help: 'Blocks in the index log', labelNames, registers: [registry], collect: each(db => db.index.length) })
+  new Gauge({ name: 'vitra_verified_length', help: 'Index length the host\'s monitor has verified', labelNames, registers: [registry], collect: each((_db, key) => monitors.get(key)?.verifiedLength ?? 0) })
+  new Gauge({ name: 'vitra_monitor_lag_entries', help: 'Index entries not verified yet', labelNames, registers: [registry], collect: each((db, key) => Math.max(0, db.index.length - (monitors.get(key)?.verifiedLength ?? 0))) })
+  new Gauge({ name: 'vitra_peers', help: 'Swarm connections', labelNames, registers: [registry], collect: each(db => db.network?.connections.length ?? 0) })
+  const undo: Array<() => void> = []
+  for (const db of databases) {
+    const key = db.pubkey.toString('hex')
+    ops.inc({ database: key }, 0) // every database shows in the counters from the start
+    violations.inc({ database: key }, 0)
+    const onBatch = (done: unknown[], ms?: number): void => {
+      ops.inc({ database: key }, done.length)
+      if (typeof ms === 'number') batches.observe({ database: key }, ms / 1000)
+    }
+    db.executor?.on('batch', onBatch)
+    const m = monitors.get(key)
+    const onViolation = (): void => { violations.inc({ database: key }) }
+    m?.on('violation', onViolation)
+    undo.push(() => { db.executor?.removeListener('batch', onBatch); m?.removeListener('violation', onViolation) })
+  }
+  return { registry, stop: () => { for (const u of undo) u() } }
 }
 
 /** Whether an Authorization header carries the token (always, when there is no token). Constant-time compare. */
