@@ -7,6 +7,7 @@ import { Database, StorageInMemory, readShippedContract, encodeValue, verifyIncl
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
 
 import { runNetworkBench } from './network-bench.js'
+import { runHttpBench } from './http-bench.js'
 
 import { forgetVerifiedSignatures } from '../src/proofs/hypercore-crypto.js'
 
@@ -243,6 +244,7 @@ async function main (): Promise<void> {
     line(`monitor lag under load, ${lag.batches} batches: p50 / p99 (ms)`, `${lag.p50.toFixed(0)} / ${lag.p99.toFixed(0)}`)
     for (const [k, v] of proofs) line(k, v)
     line('(d) peak RSS (MB)', fmt(process.resourceUsage().maxRSS / 1024))
+    for (const [k, v] of await runHttpBench()) line(k, v)
     if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runNetworkBench()) line(k, v)
   } finally {
     await rounds[rounds.length - 1]?.db.close()
