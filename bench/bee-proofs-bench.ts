@@ -2,15 +2,11 @@
 // (override with BENCH_BEE_KEYS=5000,100000). Run: npx tsc -p . && node dist/bench/bee-proofs-bench.js
 // Not a test: it prints numbers.
 import { performance } from 'perf_hooks'
-
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
 import { mkdtempSync, rmSync } from 'fs'
-
 import { tmpdir } from 'os'
-
 import { join } from 'path'
-
 import { indexReadProofToJSON, verifyIndexReadProof, type IndexRead } from '../src/proofs/bee-proofs.js'
 import { inclusionProofToJSON } from '../src/proofs/inclusion-proofs.js'
 import { createInclusionProof, createIndexReadProof } from '../src/logs/proof-builders.js'

@@ -10,20 +10,13 @@
 //    (over maxOpBytes) and 40 entries of exactly maxOpBytes (1 MiB) appended to a database
 //    and executed; beside it the same appends into a plain Corestore (the ceiling).
 import { spawnSync } from 'child_process'
-
 import { mkdtempSync, rmSync } from 'fs'
-
 import { tmpdir } from 'os'
-
 import { join } from 'path'
-
 import { fileURLToPath } from 'url'
-
 import Corestore from 'corestore'
 import { Database, DEFAULT_MAX_OP_BYTES, readShippedContract, type Oplog } from '../src/index.js'
-
 import { HOSTILE_KINDS, allowed, honestOp, opOfSize, prng, type HostileKind } from '../test/fixtures/hostile-entries.js'
-
 
 const args = process.argv.slice(2)
 const arg = (name: string, dflt: number): number => { const i = args.indexOf(`--${name}`); return i === -1 ? dflt : Number(args[i + 1]) }

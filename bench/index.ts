@@ -1,24 +1,16 @@
 // npm run bench: throughput and memory figures, each beside this machine's own
 // ceiling measured in the same run. Not a test: it prints numbers.
 import { performance } from 'perf_hooks'
-
 import { Database, StorageInMemory, readShippedContract, encodeValue, verifyInclusionProof, verifyFraudProof, createInclusionProof, ContractFraudProof } from '../src/index.js'
-
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
-
 import { runNetworkBench } from './network-bench.js'
 import { runHttpBench } from './http-bench.js'
-
 import { forgetVerifiedSignatures } from '../src/proofs/hypercore-crypto.js'
-
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
 import { mkdtempSync, rmSync } from 'fs'
-
 import { tmpdir } from 'os'
-
 import { join } from 'path'
-
 
 const N = Number(process.env.BENCH_OPS ?? 20_000)
 const IN_FLIGHT = 1_000

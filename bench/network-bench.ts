@@ -6,11 +6,9 @@
 //   - blocks downloaded by a fresh reader for one sparse `get` on a remote index of
 //     100,000 entries (and for its whole load).
 import { performance } from 'perf_hooks'
-
 import createTestnet from 'hyperdht/testnet.js'
 import type Hypercore from 'hypercore'
 import { Database, StorageInMemory, readShippedContract } from '../src/index.js'
-
 
 const OPS = Number(process.env.BENCH_NET_OPS ?? 1_000)
 const ENTRIES = Number(process.env.BENCH_NET_ENTRIES ?? 100_000)

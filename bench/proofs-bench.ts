@@ -1,19 +1,14 @@
 // Proof sizes and verification times on a 20,000-block core (override with BENCH_BLOCKS).
 // Run: npx tsc -p . && node dist/bench/proofs-bench.js   Not a test: it prints numbers.
 import { performance } from 'perf_hooks'
-
 import Hypercore from 'hypercore'
 import { mkdtempSync, rmSync } from 'fs'
-
 import { tmpdir } from 'os'
-
 import { join } from 'path'
-
 import { inclusionProofToJSON, verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
 import { verifyConsistencyProof } from '../src/proofs/signed-head.js'
 import { LogForkFraudProof, verifyLogForkProof } from '../src/proofs/log-fork-proof.js'
 import { captureSignedHead, coreManifest, createConsistencyProof, createInclusionProof, logForkProofFromConflict } from '../src/logs/proof-builders.js'
-
 
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 20_000)
 const RUNS = Number(process.env.BENCH_RUNS ?? 2_000)

@@ -9,7 +9,6 @@
  */
 import { VitraError } from '../src/index.js'
 
-
 /** Exit codes of every `vitra` command. */
 export const EXIT = {
   /** Success (and, for verify/monitor: the execution is valid). */

@@ -5,40 +5,23 @@
  * dist/cli/main.js`) it exits with it.
  */
 import { Command, CommanderError, Option } from 'commander'
-
 import { readFileSync, realpathSync } from 'fs'
-
 import { fileURLToPath } from 'url'
-
 import { describeError, EXIT, EXIT_CODES_HELP, oneLine } from './errors.js'
-
 import { Output } from './output.js'
-
 import { callParams, parseCount } from './params.js'
-
 import { resolveGlobals, Session, type RawGlobals } from './session.js'
-
 import { runRepl } from './repl.js'
-
 import { destroyCommand, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
-
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
-
 import { oplogCreateCommand, oplogDeleteCommand, oplogListCommand } from './commands/oplog.js'
-
 import { hostCommand } from './commands/host.js'
 import { serveCommand } from './commands/serve.js'
-
 import { monitorCommand, verifyCommand } from './commands/verify.js'
-
 import { proofVerifyCommand } from './commands/proof.js'
-
 import { fraudListCommand, fraudShowCommand, txListCommand, txShowCommand, txVerifyCommand } from './commands/tx.js'
-
 import { keysIdCommand, keysListCommand, keysStatusCommand, keysVoteCommand } from './commands/keys.js'
-
 import { basename } from 'path'
-
 
 export const VERSION = readVersion()
 

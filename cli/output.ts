@@ -6,7 +6,6 @@
  * stdout in human mode and to stderr in JSON mode, so stdout stays parseable.
  */
 import { inspect as nodeInspect } from 'util'
-
 import type { FraudProofJSON } from '../src/index.js'
 
 export interface OutputOptions {

@@ -6,7 +6,6 @@
 import type { JsonValue } from '../src/index.js'
 import { usageError } from './errors.js'
 
-
 /**
  * Vitra-style switches to a params object:
  *   --key value        value parsed as JSON when it parses (3, true, null, {"a":1}, "quoted"), else a string

@@ -11,22 +11,14 @@
 import repl, { type REPLServer } from 'repl'
 import type { Readable, Writable } from 'stream'
 import { describeError, oneLine, usageError, whenAborted } from './errors.js'
-
 import { callParams, parseCount, splitWords } from './params.js'
-
 import type { Session } from './session.js'
 import { destroyCommand, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
-
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
-
 import { oplogCreateCommand, oplogDeleteCommand } from './commands/oplog.js'
-
 import { monitorCommand, verifyCommand } from './commands/verify.js'
-
 import { fraudListCommand, fraudShowCommand, txListCommand, txShowCommand, txVerifyCommand } from './commands/tx.js'
-
 import { basename } from 'path'
-
 
 /** A dot-command; `signal` aborts on Ctrl-C (the long ones stop early, the others run to their end). */
 interface DotCommand { name: string, args: string, help: string, run: (words: string[], signal: AbortSignal) => Promise<unknown> }

@@ -9,19 +9,12 @@
  * the executor is bounded by `--timeout`.
  */
 import { existsSync } from 'fs'
-
 import { join, resolve } from 'path'
-
 import { Database, StorageInMemory, type LogForkFraudProof } from '../src/index.js'
-
 import { CliError } from './errors.js'
-
 import { Output } from './output.js'
-
 import { parseBootstrap } from './params.js'
-
 import { Records } from './records.js'
-
 
 /** Options every command takes (see main.ts). */
 export interface GlobalOptions {

@@ -3,9 +3,7 @@
 // `increment` a few times, waits until the executor has processed the ops,
 // and prints the value read back from the index.
 import { join } from 'path'
-
 import { Database, readShippedContract } from '../src/index.js'
-
 
 const dir = process.env.VITRA_DEMO_DIR ?? join(process.cwd(), '.vitra-demo')
 

@@ -125,13 +125,9 @@ import {
   InvalidArgumentError,
   UnknownMethodError
 } from '../src/errors.js'
-
 import { asActions, asJson, checkActions, encodeJson } from './json.js'
-
 import { IsolateInstance, type BatchOutcome, type CallAnswer, type ContractInfo, type EntryArgs, type EntryContext, type FastOutcome } from './instance.js'
-
 import { resolveLimits, type ResolvedLimits } from './limits.js'
-
 import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from './types.js'
 
 /** Options of `new ContractSandbox(source, opts)`. */

@@ -1,10 +1,7 @@
 import ivm from 'isolated-vm'
 import { createHash } from 'crypto'
-
 import { DEFAULT_NAMESPACE, ed25519Verify, manifestKey } from '../src/proofs/hypercore-crypto.js'
-
 import { hash, randomUUID } from 'node:crypto'
-
 import {
   ContractMemoryError,
   ContractParseError,
@@ -12,13 +9,9 @@ import {
   ContractTimeoutError,
   ClosedError
 } from '../src/errors.js'
-
 import { ASSERT_SOURCE, CONTRACT_SOURCE, GUEST_MODULE_NAMES, UTIL_SOURCE } from './guest-api.js'
-
 import { RUNTIME_SOURCE, RUNTIME_SPECIFIER } from './guest-runtime.js'
-
 import { watchdogInterval, type ResolvedLimits } from './limits.js'
-
 import type { CallContext, IndexReader, ListOptions } from './types.js'
 
 /** What an entry into the isolate is for ('batch': a run of applies, 'calls': several calls of one caller). */

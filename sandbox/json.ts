@@ -1,7 +1,5 @@
 import { InvalidValueError } from '../src/errors.js'
-
 import { isWellFormed } from '../src/paths.js'
-
 import type { Json, TxAction } from './types.js'
 
 /**

@@ -3,7 +3,6 @@
  * processed directly; a remote peer checks the index when it grows.
  */
 import { TimeoutError } from './errors.js'
-
 import type { IndexLog } from './logs/index-log.js'
 
 interface Waiter { seq: number, resolve: () => void, reject: (e: Error) => void, timer: NodeJS.Timeout }

@@ -7,14 +7,11 @@
  */
 import type { CallContext, SandboxLimits } from '../sandbox/types.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
-
 import type { JsonValue } from './encoding.js'
 import { DatabaseNotFoundError, InvalidArgumentError } from './errors.js'
-
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
 import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from './schemas.js'
-
 
 /** What a call gives back: the method's return value and the ops it emitted. */
 export interface CallOutcome { response: JsonValue | undefined, ops: JsonValue[] }

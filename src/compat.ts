@@ -13,17 +13,12 @@
  */
 import type Hypercore from 'hypercore'
 import { Database as TestingDatabase, type ExecutorBehaviorName } from './testing.js'
-
 import type { Database as BaseDatabase, DatabaseOptions, OplogList } from './database.js'
 import type { Storage } from './storage.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
-
 import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './proofs/inclusion-proofs.js'
-
 import { verifyAgainstLog } from './transaction.js'
-
 import { InvalidArgumentError, InvalidProofError } from './errors.js'
-
 
 export * from './index.js'
 export { ExecutorBehavior, type ExecutorBehaviorName } from './testing.js'

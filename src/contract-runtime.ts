@@ -11,13 +11,9 @@
  * Without governance, everything goes to the user contract, unchanged.
  */
 import { ContractRuntimeError } from './errors.js'
-
 import { compareKeys, isSysKey, pathToKey, SEP } from './paths.js'
-
 import { actionKey } from './schemas.js'
-
 import { ContractSandbox } from '../sandbox/contract-sandbox.js'
-
 import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from '../sandbox/types.js'
 
 /** Stored keys of the system contract's own state: `/.sys/poa/…`. */

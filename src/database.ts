@@ -4,43 +4,25 @@
  * Each role lives in its own module; this file only wires them together.
  */
 import { EventEmitter } from 'events'
-
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import { canonicalJson, encodeValue, type JsonValue } from './encoding.js'
-
 import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, PermissionError, TimeoutError } from './errors.js'
-
 import { Executor, type ExecutorHooks } from './executor.js'
-
 import { IndexLog, openBee } from './logs/index-log.js'
-
 import { Oplog } from './logs/oplog.js'
-
 import { AckWaiters } from './ack-waiters.js'
-
 import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey } from './schemas.js'
-
 import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from './limits.js'
-
 import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
-
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
-
 import { DatabaseSwarm, type SwarmOptions } from './network.js'
-
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
-
 import { verifyIndex, type Checkpoint } from './verify/verifier.js'
-
 import { ContractRuntime, type Governance } from './contract-runtime.js'
-
 import { CallRuntime } from './call-runtime.js'
-
 import { readShippedContract } from './shipped-contracts.js'
-
 import { DEFAULT_NAMESPACE, manifestKey } from './proofs/hypercore-crypto.js'
-
 import type { SandboxLimits } from '../sandbox/types.js'
 
 export interface DatabaseOptions {

@@ -8,7 +8,6 @@
  */
 import { InvalidValueError, LimitError } from './errors.js'
 
-
 /**
  * The deepest nesting of arrays and objects in any JSON vitra encodes or decodes:
  * ops, stored values, ack metadata, proofs, checkpoints, gossip (a protocol constant,

@@ -15,33 +15,22 @@
  */
 import { EventEmitter } from 'events'
 import { performance } from 'perf_hooks'
-
 import type { HyperbeeBatch } from 'hyperbee'
 import Hypercore from 'hypercore'
 import { canonicalJson, decodeValue, type JsonValue } from './encoding.js'
-
 import { VitraError } from './errors.js'
-
 import { IndexLog } from './logs/index-log.js'
-
 import { Oplog } from './logs/oplog.js'
-
 import {
   ACK_VERSION, ackErrorText, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY, putsToChanges,
   INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
 } from './schemas.js'
-
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
-
 import type { IndexReader, ListedItem, RunItem, SandboxLimits, TxAction } from '../sandbox/types.js'
 import { listFolder, type FolderListOptions } from './logs/shallow-list.js'
-
 import { MAX_RUN_ITEMS } from '../sandbox/contract-sandbox.js'
-
 import { readLocalBlocksBounded, type BoundedBlocks } from './logs/blocks.js'
-
 import { checkMaxBatchBytes, DEFAULT_MAX_OP_BYTES, opTooLarge } from './limits.js'
-
 
 /** Test-only deviations (see `vitra/testing`). An honest executor has none. */
 export interface ExecutorHooks {
@@ -333,7 +322,7 @@ export class Executor extends EventEmitter {
         const r = outcome.results[i]
         const it = rest[i]
         const res = await this.settle(this.ackBase(input.hex, it.seq, head, ts, b), r.ok ? r.actions : r.error, b.reader)
-        await this.publish(input, res, b, run[k].size)
+        await this.publish(input, res, b, run[k].block.byteLength)
         k++
         // The guest counted the changes to give the next op its height, and its overlay
         // holds this op's writes: when the host disagrees (an invalid action, a refused
@@ -368,15 +357,15 @@ export class Executor extends EventEmitter {
     const ack = encodeAck(this.opts.hooks?.ack?.(res.ack) ?? res.ack)
     b.broken = true // until the ack and every write are in
     await b.reader.put(ackKey(input.hex, seq), ack)
+    b.bytes += opBytes + ack.byteLength
     for (const c of res.changes) {
       if (c.type === 'put') await b.reader.put(c.key, c.value)
       else await b.reader.del(c.key)
+      b.bytes += c.key.length + (c.type === 'put' ? c.value.byteLength : 0)
+      if (isSystemChange(c)) b.system.push(c)
     }
     b.broken = false
     b.written += 1 + res.changes.length
-    b.bytes += opBytes + ack.byteLength
-    for (const c of res.changes) b.bytes += c.key.length + (c.type === 'put' ? c.value.byteLength : 0)
-    for (const c of res.changes) if (isSystemChange(c)) b.system.push(c)
     input.nextSeq = this.opts.hooks?.nextSeq?.(input.hex, seq) ?? seq + 1
     b.done.push({ origin: input.hex, seq })
   }

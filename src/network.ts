@@ -13,20 +13,16 @@
  * its DHT node and every connection, stops the fork watchers).
  */
 import { EventEmitter } from 'events'
-
 import Hyperswarm from 'hyperswarm'
 import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import { ClosedError, InvalidArgumentError, NetworkError } from './errors.js'
-
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
 import { HeadGossip } from './head-gossip.js'
-
 import { PeerWatchdog } from './peer-watchdog.js'
-
 import { type LogForkFraudProof } from './proofs/log-fork-proof.js'
 import { type ConflictWatcher, watchForConflicts } from './logs/proof-builders.js'
 

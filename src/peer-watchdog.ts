@@ -24,7 +24,6 @@
 import type Hypercore from 'hypercore'
 import { NetworkError } from './errors.js'
 
-
 /** A replication stream (a Hyperswarm connection). */
 export interface WatchedStream { destroy (err?: Error): void }
 

@@ -9,7 +9,6 @@
  *   await db.call('approveKey', { key: candidatePubkey, signatures: [...collected] })
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'crypto'
-
 import { InvalidArgumentError } from './errors.js'
 
 export { oplogKeyFor } from './database.js'

@@ -4,11 +4,8 @@
  * verifier, so that both derive exactly the same bytes from the same inputs.
  */
 import { canonicalJson, decodeValue, encodeValue, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
-
 import { InvalidEntryError, VitraError } from './errors.js'
-
 import { pathToKey, SEP, SYS_KEY_PREFIX } from './paths.js'
-
 import type { TxAction } from '../sandbox/types.js'
 
 // Stored keys (path segments joined by NUL, see paths.ts) of the system paths.

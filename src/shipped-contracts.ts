@@ -1,8 +1,6 @@
 /** The contracts shipped in `contracts/` (sources are data, read at run time). */
 import { readFileSync } from 'fs'
-
 import { fileURLToPath } from 'url'
-
 
 /** Absolute path of a shipped contract, e.g. `shippedContractPath('counter')`. */
 export function shippedContractPath (name: string): string {

@@ -10,17 +10,12 @@
  * storage), and the Corestore closes with the last of them.
  */
 import { randomBytes } from 'crypto'
-
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, renameSync, mkdirSync, existsSync } from 'fs'
-
 import { tmpdir } from 'os'
-
 import { join, resolve } from 'path'
-
 import Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import { InvalidEntryError, VitraError } from './errors.js'
-
 
 /** Throwaway storage: a temporary directory removed when the database closes. */
 export class StorageInMemory {

@@ -8,12 +8,9 @@
  *   const db = await Database.create(storage, { contract, executorBehavior: ExecutorBehavior.TEST_SKIP_OPS })
  */
 import { Database as BaseDatabase, type CreateOptions, type DatabaseOptions } from './database.js'
-
 import { InvalidArgumentError } from './errors.js'
-
 import type { ExecutorHooks } from './executor.js'
 import { encodeValue } from './encoding.js'
-
 import type { Storage } from './storage.js'
 import type { Oplog } from './logs/oplog.js'
 

@@ -4,10 +4,8 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
-
 import type { IndexReader, Json, RunItem, RunOutcome, TxAction } from '../sandbox/index.js'
 import { memoryIndex } from '../src/logs/memory-index.js'
-
 
 const ORIGIN = 'ab'.repeat(32)
 const QUICK = { timeoutMs: 100, wallTimeoutMs: 1500 }
@@ -16,7 +14,6 @@ const NO_SLICE = { runSliceMs: 60_000 }
 
 const MIXED = `
 import { index } from 'contract'
-
 import util from 'util'
 export const apply = {
   async INC (tx, op, ack) {

@@ -5,16 +5,12 @@ import Hyperbee from 'hyperbee'
 import Hypercore from 'hypercore'
 import messages from 'hyperbee/lib/messages.js'
 import { fileURLToPath } from 'url'
-
 import { readFileSync } from 'fs'
-
 import { indexReadProofFromJSON, indexReadProofToJSON, proofReader, verifyIndexReadProof, type IndexRange, type IndexRead, type IndexReadProof, type ProvenEntry, type ProvenGet } from '../src/proofs/bee-proofs.js'
 import { nodeFromJSON, nodeToJSON, type NodeJSON } from '../src/proofs/signed-head.js'
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, type TreeNode } from '../src/proofs/hypercore-crypto.js'
-
 import { clone, flip, rejectsAsync as rejects, runChild } from './proof-helpers.js'
 import { captureSignedHead, coreManifest, createIndexReadProof } from '../src/logs/proof-builders.js'
-
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 

@@ -6,18 +6,12 @@
 // chromium where it can; where there is none, this test says so and is skipped.
 import test from 'brittle'
 import { existsSync, readFileSync } from 'fs'
-
 import { createServer, type Server } from 'http'
-
 import type { AddressInfo } from 'net'
 import { fileURLToPath } from 'url'
-
 import { chromium } from 'playwright-core'
-
 import { createDb, contract } from './helpers.js'
-
 import { realProofs } from './fixtures/real-proofs.js'
-
 
 const BUNDLE = fileURLToPath(new URL('../browser/vitra-proofs.js', import.meta.url))
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(p => p !== undefined && p !== '' && existsSync(p))

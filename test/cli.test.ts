@@ -4,21 +4,14 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { spawn, type ChildProcess } from 'child_process'
-
 import { createHash } from 'crypto'
-
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs'
-
 import { tmpdir } from 'os'
-
 import { join } from 'path'
-
 import { fileURLToPath } from 'url'
-
 import createTestnet from 'hyperdht/testnet.js'
 import Corestore from 'corestore'
 import { createRangeProof } from '../src/index.js'
-
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'vitra.js')

@@ -5,13 +5,9 @@
 import test from 'brittle'
 import type { ContractTransaction, Database } from '../src/index.js'
 import { ContractSandbox } from '../sandbox/index.js'
-
 import { memoryIndex } from '../src/logs/memory-index.js'
-
 import { normalizePath, pathToKey } from '../src/paths.js'
-
 import { createDb, eventually, follow, valueAt } from './helpers.js'
-
 
 async function result (tx: ContractTransaction): Promise<{ success: boolean, error?: string, errorCode?: string }> {
   await tx.whenProcessed({ timeout: 10_000 })

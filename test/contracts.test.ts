@@ -3,7 +3,6 @@ import type { Assertion } from 'brittle'
 import type { Database, ContractTransaction } from '../src/index.js'
 import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
 
-
 async function done (tx: ContractTransaction): Promise<{ success: boolean, error?: string }> {
   await tx.whenProcessed({ timeout: 10000 })
   const [r] = await tx.fetchResults()

@@ -1,10 +1,7 @@
 import test from 'brittle'
 import { Database, StorageInMemory, ackKey, keyToPath, type JsonValue } from '../src/index.js'
-
 import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
-
 import { LAB, LAB_V2 } from './fixtures/lab-contract.js'
-
 
 test('database - counter flow: 0, increment, increment 2, increment → 4', async t => {
   const db = await createDb(t, contract('counter'))

@@ -6,9 +6,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Corestore from 'corestore'
 import { createDb, contract, eventually, follow, pipe } from './helpers.js'
-
 import { ackKey, Database, keyToPath, StorageInMemory } from '../src/index.js'
-
 
 async function missingBlock (t: Assertion, blockTimeoutMs: number): Promise<void> {
   const exec = await createDb(t, contract('kv-store'), { blockTimeoutMs })

@@ -5,9 +5,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import type { Database } from '../src/index.js'
 import { canonicalJson, type JsonValue } from '../src/encoding.js'
-
 import { createDb, valueAt } from './helpers.js'
-
 
 const CONTRACT = `
 import { index } from 'contract'

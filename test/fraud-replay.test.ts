@@ -3,28 +3,20 @@
 // verifyFraudProof re-runs the transaction offline from the JSON alone.
 import test from 'brittle'
 import { spawnSync } from 'child_process'
-
 import { join } from 'path'
-
 import Corestore from 'corestore'
 import messages from 'hyperbee/lib/messages.js'
 import {
   ContractFraudProof, Database, DEFAULT_MAX_OP_BYTES, StorageInMemory, encodeValue, verifyFraudProof, verifyIndex, type FraudProofJSON
 } from '../src/index.js'
-
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
-
 import type { ExecutorHooks } from '../src/executor.js'
 import { type IndexRead } from '../src/proofs/bee-proofs.js'
 import { createReplayEvidence, recordReplayReads, verifyReplayEvidence, type ReplayEvidence } from '../src/verify/replay-evidence.js'
-
 import { GOVERNANCE_KEY, decodeAck, parseAckKey } from '../src/schemas.js'
-
 import { contract, follow } from './helpers.js'
-
 import { buildFixture } from './fixtures/fraud-fixtures.js'
 import { captureSignedHead, coreManifest, createConsistencyProof, createInclusionProof, createIndexReadProof, createRangeProof } from '../src/logs/proof-builders.js'
-
 
 // A contract whose apply reads several keys, absent ones included, and lists a prefix:
 // what it writes depends on the index at the batch start AND on the writes of earlier

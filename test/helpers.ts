@@ -2,7 +2,6 @@
 // contract sources. Everything opened here is closed in t.teardown.
 import type { Assertion } from 'brittle'
 import { Database, StorageInMemory, readShippedContract, type CreateOptions, type DatabaseOptions, type JsonValue } from '../src/index.js'
-
 import type Corestore from 'corestore'
 
 /** A new database (executor) on StorageInMemory, closed at teardown. */

@@ -4,11 +4,8 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { createDb, contract, eventually, follow } from './helpers.js'
-
 import { HOSTILE_KINDS, allowed, deepArrayOp, honestOp, opOfSize, prng, type HostileKind } from './fixtures/hostile-entries.js'
-
 import { Database, MAX_JSON_DEPTH, canonicalJson, decodeValue, parseJson, type Oplog } from '../src/index.js'
-
 
 /** Append every kind raw to `oplog`, each followed by an honest op of `honest` (another oplog); returns the seqs by kind. */
 async function appendAll (oplog: Oplog, kinds: HostileKind[], seed: number): Promise<Map<number, HostileKind>> {

@@ -20,8 +20,8 @@ async function served (t: Assertion): Promise<{ url: string, key: string }> {
 async function get (url: string): Promise<{ status: number, body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const res = await fetch(url)
   const text = await res.text()
-  let body: unknown = text
-  try { body = JSON.parse(text) } catch {}
+  // JSON answers are parsed (a malformed one fails the test); the page at / is text
+  const body: unknown = (res.headers.get('content-type') ?? '').startsWith('application/json') ? JSON.parse(text) : text
   return { status: res.status, body }
 }
 

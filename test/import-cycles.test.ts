@@ -5,11 +5,8 @@
 // and do not count.
 import test from 'brittle'
 import { readFileSync, readdirSync, statSync } from 'fs'
-
 import { dirname, join, relative, resolve } from 'path'
-
 import { fileURLToPath } from 'url'
-
 
 const DIST = fileURLToPath(new URL('..', import.meta.url))
 

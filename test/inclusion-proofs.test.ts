@@ -3,17 +3,12 @@ import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
 import Hyperbee from 'hyperbee'
 import { readFileSync } from 'fs'
-
 import { fileURLToPath } from 'url'
-
 import { inclusionProofFromJSON, inclusionProofToJSON, verifyInclusionProof, type InclusionProof } from '../src/proofs/inclusion-proofs.js'
 import { ed25519Verify, flatDepth, flatParent, flatSibling, forgetVerifiedSignatures, manifestKey, u64 } from '../src/proofs/hypercore-crypto.js'
-
 import { generateKeyPairSync, sign } from 'crypto'
-
 import { clone, flip, rejects, runChild } from './proof-helpers.js'
 import { captureSignedHead, createInclusionProof } from '../src/logs/proof-builders.js'
-
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 

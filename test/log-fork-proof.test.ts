@@ -6,8 +6,6 @@ import { signedHeadFromJSON, verifyConsistencyProof, verifySignedHead, type Cons
 import { flip, rejects, rejectsAsync, runChild } from './proof-helpers.js'
 import { captureSignedHead, coreManifest, createConsistencyProof, logForkProofFromConflict, watchForConflicts } from '../src/logs/proof-builders.js'
 
-
-
 async function makeCore (t: Assertion, blocks: number, opts: Record<string, unknown> = {}, key?: Buffer): Promise<Hypercore> {
   const core = key ? new Hypercore(await t.tmp(), key, opts) : new Hypercore(await t.tmp(), opts)
   t.teardown(() => core.close())

@@ -5,24 +5,17 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { spawn, type ChildProcess } from 'child_process'
-
 import { randomBytes } from 'crypto'
-
 import { cpSync, readFileSync } from 'fs'
-
 import { basename, join } from 'path'
-
 import { fileURLToPath } from 'url'
-
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
 import Hyperswarm from 'hyperswarm'
 import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
 import { eventually } from './helpers.js'
-
 import { Database, StorageInMemory, verifyLogForkProof, verifyFraudProof, type TxResult } from '../src/index.js'
-
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url))
 const BIN = fileURLToPath(new URL('../../bin/vitra.js', import.meta.url))

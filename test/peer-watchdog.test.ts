@@ -5,9 +5,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
 import { PeerWatchdog, type WatchedStream } from '../src/peer-watchdog.js'
-
 import { eventually } from './helpers.js'
-
 
 interface WirePeer { onrequest: (msg: unknown) => Promise<void> }
 type Stream = WatchedStream & { pipe: (s: Stream) => Stream, on: (e: string, f: () => void) => void, destroyed: boolean, noiseStream: WatchedStream }

@@ -3,21 +3,15 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { generateKeyPairSync } from 'crypto'
-
 import {
   ackKey, keyToPath, ContractFraudProof, verifyFraudProof, keyId, oplogKeyFor, quorum, signApproval, verifyApproval, approvalMessage,
   type Change, type ContractTransaction, type Database, type JsonValue
 } from '../src/index.js'
-
 import type { ExecutorHooks as Hooks } from '../src/executor.js'
 import { encodeInput, inputKey } from '../src/schemas.js'
-
 import { SEP, pathToKey } from '../src/paths.js'
-
 import { encodeValue } from '../src/encoding.js'
-
 import { contract, createDb, eventually, follow } from './helpers.js'
-
 
 const COUNTER = contract('counter')
 

@@ -2,9 +2,7 @@
 // reasons, and verifying in a fresh process.
 import type { Assertion } from 'brittle'
 import { spawn } from 'child_process'
-
 import { fileURLToPath } from 'url'
-
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 

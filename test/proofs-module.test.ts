@@ -3,21 +3,13 @@
 // and with the pure-JavaScript ones alike, and reject the same proofs tampered.
 import test from 'brittle'
 import { spawnSync } from 'child_process'
-
 import { writeFileSync } from 'fs'
-
 import { join } from 'path'
-
 import { fileURLToPath } from 'url'
-
 import { randomBytes, generateKeyPairSync, sign } from 'crypto'
-
 import { createDb, contract } from './helpers.js'
-
 import { realProofs } from './fixtures/real-proofs.js'
-
 import { noblePrimitives, primitives, setPrimitives, verifyInclusionProof } from '../src/proofs/index.js'
-
 
 const CHILD = fileURLToPath(new URL('./fixtures/proofs-child.js', import.meta.url))
 

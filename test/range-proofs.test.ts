@@ -10,7 +10,6 @@ import { type SignedHead } from '../src/proofs/signed-head.js'
 import { clone, flip, rejects } from './proof-helpers.js'
 import { captureSignedHead, createInclusionProof, createRangeProof } from '../src/logs/proof-builders.js'
 
-
 async function makeCore (t: Assertion): Promise<Hypercore> {
   const core = new Hypercore(await t.tmp())
   t.teardown(() => core.close())

@@ -2,13 +2,9 @@
 // environment (the contract runs in the real sandbox; the "logs" are plain maps).
 import test from 'brittle'
 import { encodeValue, decodeValue } from '../src/encoding.js'
-
 import { CONTRACT_SOURCE_KEY, GENESIS_KEY, ackKey, encodeAck, encodeInput, encodeOp, inputKey, type Ack } from '../src/schemas.js'
-
 import { initialState, step, checkComplete, serializeState, deserializeState, type ReplayEnv, type IndexBlock, type ReplayState } from '../src/verify/replay.js'
-
 import { ContractRuntime, type Governance } from '../src/contract-runtime.js'
-
 import type { StateReader } from '../src/verify/state-view.js'
 
 const SOURCE = `export const apply = {

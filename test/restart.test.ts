@@ -1,10 +1,7 @@
 import test from 'brittle'
 import { spawn } from 'child_process'
-
 import { fileURLToPath } from 'url'
-
 import { Database } from '../src/index.js'
-
 
 const CHILD = fileURLToPath(new URL('./fixtures/kill-child.js', import.meta.url))
 

@@ -1,14 +1,10 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
-
 import type { AckInfo, CallContext, IndexReader, Json, ListOptions, TxAction } from '../sandbox/index.js'
 import { readShippedContract } from '../src/shipped-contracts.js'
-
 import { memoryIndex } from '../src/logs/memory-index.js'
-
 import { inputKey } from '../src/schemas.js'
-
 
 /** The shipped counter contract (contracts/counter.js). */
 const COUNTER = readShippedContract('counter')
@@ -422,7 +418,6 @@ test('sandbox - memory bombs fail with ContractMemoryError; the next entry succe
 const NONDETERMINISM = `
 import util from 'util'
 import { genUUID } from 'util'
-
 import { index } from 'contract'
 
 export async function apply (tx, op, ack) {

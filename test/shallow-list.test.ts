@@ -3,11 +3,8 @@
 // the same listings through a real Hyperbee (db.index.list).
 import test from 'brittle'
 import { listFolder, type ListedEntry } from '../src/logs/shallow-list.js'
-
 import { compareKeys, keyToPath, pathToKey, normalizePath, SEP } from '../src/paths.js'
-
 import { Database, StorageInMemory } from '../src/index.js'
-
 
 /** The listing by its definition: the children of dir in key order, each once, container when it has entries below. */
 function reference (keys: string[], dir: string, opts: { reverse?: boolean, offset?: number, limit?: number }): Array<ListedEntry<number>> {

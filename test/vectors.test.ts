@@ -4,16 +4,12 @@
 // verifyFraudProof (which replays transactions in the sandbox where the code needs it).
 import test from 'brittle'
 import { readdirSync, readFileSync } from 'fs'
-
 import { fileURLToPath } from 'url'
-
 import { verifyFraudProof } from '../src/index.js'
-
 import {
   noblePrimitives, primitives, setPrimitives, verifyConsistencyProof, verifyInclusionProof, verifyIndexReadProof, verifyLogForkProof, verifyRangeProof,
   type ProvenGet
 } from '../src/proofs/index.js'
-
 
 const DIR = fileURLToPath(new URL('../../test/vectors/', import.meta.url))
 interface Case { name: string, key: string, proof: unknown, expect: Record<string, unknown> }

@@ -1,23 +1,15 @@
 import test from 'brittle'
 import { spawnSync } from 'child_process'
-
 import { join } from 'path'
-
 import { writeFileSync } from 'fs'
-
 import Corestore from 'corestore'
 import {
   ContractFraudProof, Database, verifyFraudProof, verifyIndex, ackKey, keyToPath, StorageInMemory, type ContractMonitor
 } from '../src/index.js'
-
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
-
 import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
-
 import { LAB, LAB_V2 } from './fixtures/lab-contract.js'
-
 import { FIXTURES, buildFixture } from './fixtures/fraud-fixtures.js'
-
 
 const COUNTER = contract('counter')
 

@@ -5,12 +5,9 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { readFileSync } from 'fs'
-
 import { Database, StorageInMemory, ContractFraudProof, type ContractTransaction, type JsonValue } from '../src/compat.js'
-
 import type { Database as BaseDatabase } from '../src/index.js'
 import { eventually, follow } from './helpers.js'
-
 
 function vitraExample (name: string): string {
   return readFileSync(new URL(`../../test/fixtures/vitra/${name}`, import.meta.url), 'utf8')

@@ -11,10 +11,8 @@ import {
   Database, StorageInMemory, IndexLog, OpLog, Transaction, ExecutorBehavior, ContractFraudProof, ContractParseError,
   ContractRuntimeError, LogForkFraudProof, verifyInclusionProof, type HistoryEntry, type JsonValue
 } from '../src/compat.js'
-
 import type { Database as BaseDatabase } from '../src/index.js'
 import { pipe } from './helpers.js'
-
 
 type Db = BaseDatabase
 

@@ -4,11 +4,8 @@
  */
 import type { ContractTransaction, Database, HistoryEntry, JsonValue, TxResult } from '../../src/index.js'
 import { CliError, EXIT, usageError } from '../errors.js'
-
 import { short, type Output } from '../output.js'
-
 import { Records, TX_RECORD_TYPE, type TxRecord } from '../records.js'
-
 import type { Session } from '../session.js'
 
 export interface CallOptions {

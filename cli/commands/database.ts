@@ -4,23 +4,14 @@
  * dot-commands run the very same code.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync } from 'fs'
-
 import { basename, dirname, join, resolve } from 'path'
-
 import { randomBytes } from 'crypto'
-
 import { createInterface } from 'readline'
-
 import { Database } from '../../src/index.js'
-
 import { CliError, EXIT, usageError } from '../errors.js'
-
 import { short, type Output } from '../output.js'
-
 import { parseKey } from '../params.js'
-
 import { readJson } from '../records.js'
-
 import type { Session } from '../session.js'
 
 /** Read a contract file, with a clear error when it is missing. */

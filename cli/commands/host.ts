@@ -6,9 +6,7 @@
  */
 import type { Database } from '../../src/index.js'
 import { EXIT } from '../errors.js'
-
 import { short } from '../output.js'
-
 import type { Session } from '../session.js'
 
 export interface HostOptions {

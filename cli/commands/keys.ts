@@ -5,17 +5,12 @@
  * without PoA governance they fail with the contract's unknown-method error.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
-
 import { bytesToHex } from '@noble/hashes/utils.js'
-
 import type { JsonValue } from '../../src/index.js'
 import { EXIT, usageError } from '../errors.js'
-
 import { parseKey } from '../params.js'
-
 import type { Session } from '../session.js'
 import { callCommand } from './data.js'
-
 
 /** The key id of a public key: `1:` + hex SHA-256 of its 32 bytes. */
 export function keyId (pubkeyHex: string): string {

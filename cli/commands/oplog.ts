@@ -9,16 +9,11 @@
  */
 import type { Database } from '../../src/index.js'
 import { readMeta, writeMeta } from '../../src/storage.js'
-
 import { CliError, EXIT, usageError } from '../errors.js'
-
 import { short } from '../output.js'
-
 import type { Session } from '../session.js'
 import { gatherInfo } from './database.js'
-
 import { resolveOplog } from './data.js'
-
 
 export async function oplogListCommand (s: Session): Promise<number> {
   const db = await s.open()

@@ -9,17 +9,11 @@ import {
   decodeValue, InvalidProofError, parseJson, verifyFraudProof, verifyInclusionProof,
   verifyLogForkProof, verifyRangeProof, type TxResult
 } from '../../src/index.js'
-
 import { verifyTransactionProofs } from '../../src/proofs/result-proofs.js'
-
 import { EXIT, usageError } from '../errors.js'
-
 import { short } from '../output.js'
-
 import { parseKey } from '../params.js'
-
 import { readJson, TX_RECORD_TYPE, type TxRecord } from '../records.js'
-
 import type { Session } from '../session.js'
 
 /** `vitra proof verify <file>`. */

@@ -4,15 +4,11 @@
  */
 import type { TxResult } from '../../src/index.js'
 import { CliError, EXIT } from '../errors.js'
-
 import { short } from '../output.js'
-
 import type { Found, SavedFraud, TxRecord } from '../records.js'
 import type { Session } from '../session.js'
 import { humanResult } from './data.js'
-
 import { checkTxRecord } from './proof.js'
-
 
 function status (rec: TxRecord): string {
   if (rec.results === null || rec.results.length === 0) return 'not executed yet'

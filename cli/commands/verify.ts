@@ -8,20 +8,13 @@
  * itself: the exact JSON `vitra proof verify` accepts.
  */
 import { spawn } from 'child_process'
-
 import { existsSync } from 'fs'
-
 import { ContractMonitor, CouldNotVerifyError, Verifier, type ContractFraudProof, type Database } from '../../src/index.js'
-
 import { EXIT, usageError, whenAborted } from '../errors.js'
-
 import { parseKey } from '../params.js'
-
 import { readJson, writeJsonAtomic } from '../records.js'
-
 import type { Session } from '../session.js'
 import { untilStopped } from './host.js'
-
 
 export interface AuditOptions {
   /** How long to wait for one missing block before "could not verify" (ms). */

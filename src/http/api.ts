@@ -25,7 +25,7 @@ import type { ServerResponse } from 'http'
 import type { Database } from '../database.js'
 import type { ContractMonitor } from '../verify/monitor.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { VitraError } from '../errors.js'
+import { DatabaseNotFoundError, VitraError } from '../errors.js'
 import { pathToKey } from '../paths.js'
 import { createIndexReadProof } from '../logs/proof-builders.js'
 
@@ -67,7 +67,12 @@ function fail (reply: FastifyReply, status: number, code: string, message: strin
 /** The fastify app serving `opts.databases` (not listening yet). */
 export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({ bodyLimit: opts.bodyLimit ?? 1024 * 1024, requestTimeout: opts.requestTimeoutMs ?? 30_000, forceCloseConnections: true, logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: true } } })
-  const byKey = (key: string): Database | undefined => opts.databases.find(d => d.pubkey.toString('hex') === key)
+  /** The database with this key, or DATABASE_NOT_FOUND (404, through the error handler). */
+  const served = (key: string): Database => {
+    const db = opts.databases.find(d => d.pubkey.toString('hex') === key)
+    if (db === undefined) throw new DatabaseNotFoundError(`This host serves no database ${key}`)
+    return db
+  }
   // one monitor per database: what /events and /verification report
   const monitors = new Map<string, ContractMonitor>()
   if (opts.monitor !== false) {
@@ -106,8 +111,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   }))
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key', { schema: { params: PARAMS } }, async (req, reply) => {
-    const db = byKey(req.params.key)
-    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const db = served(req.params.key)
     const inputs = await db.index.inputs()
     return {
       key: req.params.key,
@@ -125,8 +129,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   app.get<{ Params: { key: string }, Querystring: { path: string, proof?: boolean } }>('/v1/databases/:key/entry', {
     schema: { params: PARAMS, querystring: { type: 'object', required: ['path'], properties: { path: { type: 'string', minLength: 1, maxLength: 4096 }, proof: { type: 'boolean' } }, additionalProperties: false } }
   }, async (req, reply) => {
-    const db = byKey(req.params.key)
-    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const db = served(req.params.key)
     const at = db.index.version
     const entry = await db.index.get(req.query.path)
     const proof = req.query.proof === true ? await createIndexReadProof(db.index.bee, at, [{ kind: 'get', key: pathToKey(req.query.path) }]) : undefined
@@ -137,8 +140,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   app.get<{ Params: { key: string }, Querystring: { path?: string, offset?: number, limit?: number, reverse?: boolean } }>('/v1/databases/:key/list', {
     schema: { params: PARAMS, querystring: { type: 'object', properties: { path: { type: 'string', maxLength: 4096 }, offset: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE }, reverse: { type: 'boolean' } }, additionalProperties: false } }
   }, async (req, reply) => {
-    const db = byKey(req.params.key)
-    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const db = served(req.params.key)
     const entries = await db.index.list(req.query.path ?? '/', { offset: req.query.offset, limit: req.query.limit ?? MAX_PAGE, reverse: req.query.reverse })
     return { entries }
   })
@@ -146,8 +148,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   app.get<{ Params: { key: string }, Querystring: { start?: number, limit?: number } }>('/v1/databases/:key/history', {
     schema: { params: PARAMS, querystring: { type: 'object', properties: { start: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } }, additionalProperties: false } }
   }, async (req, reply) => {
-    const db = byKey(req.params.key)
-    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const db = served(req.params.key)
     const start = req.query.start ?? 1
     const limit = req.query.limit ?? 100
     const end = Math.min(db.index.length, start + limit)
@@ -167,8 +168,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     }
   }, async (req, reply) => {
     if (!authorized(req.headers.authorization, opts.token)) return fail(reply, 401, 'UNAUTHORIZED', 'call needs Authorization: Bearer <token> (the token is in the served directory\'s http-token file)')
-    const db = byKey(req.params.key)
-    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const db = served(req.params.key)
     const tx = await db.call(req.body.method, req.body.params ?? {})
     if (req.body.wait === false || tx.ops.length === 0) return { transaction: tx.toJSON(), results: null }
     await tx.whenProcessed({ timeout: req.body.timeoutMs ?? 30_000 })
@@ -177,14 +177,13 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key/verification', { schema: { params: PARAMS } }, async (req, reply) => {
     const m = monitors.get(req.params.key)
-    if (byKey(req.params.key) === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    served(req.params.key)
     if (m === undefined) return fail(reply, 404, 'NO_MONITOR', 'This host keeps no monitor')
     return { verifiedLength: m.verifiedLength, violation: m.violation === null ? null : m.violation.toJSON() }
   })
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key/events', { schema: { params: PARAMS } }, async (req, reply) => {
-    const db = byKey(req.params.key)
-    if (db === undefined) return fail(reply, 404, 'DATABASE_NOT_FOUND', `This host serves no database ${req.params.key}`)
+    const db = served(req.params.key)
     reply.hijack()
     const res = reply.raw
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' })

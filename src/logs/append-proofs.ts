@@ -22,9 +22,7 @@
  */
 import type Hypercore from 'hypercore'
 import { flatParent, flatSibling, leafNode, parentNode, signatureFromMultisig, treeHash, type TreeNode } from '../proofs/hypercore-crypto.js'
-
 import { verifyInclusionProof, type InclusionProof } from '../proofs/inclusion-proofs.js'
-
 import { type ManifestJSON, type NodeJSON } from '../proofs/signed-head.js'
 import { coreManifest } from './proof-builders.js'
 

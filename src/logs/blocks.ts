@@ -12,11 +12,6 @@ import type Hypercore from 'hypercore'
 
 interface ReadBatch { getBlock (index: number): Promise<Buffer | null>, getTreeNode (index: number): Promise<{ size: number } | null>, tryFlush (): void }
 
-/** Blocks [start, end) of `core` that are stored locally, in order; null for each one that is not (nothing is fetched). */
-export async function readLocalBlocks (core: Hypercore, start: number, end: number): Promise<Array<Buffer | null>> {
-  return await readThrough(core, start, end, { wait: false })
-}
-
 /** Blocks [start, end) of `core`, in order. */
 export async function readBlocks (core: Hypercore, start: number, end: number, opts: { timeout?: number } = {}): Promise<Buffer[]> {
   return await readThrough(core, start, end, opts) as Buffer[]
@@ -41,8 +36,8 @@ export interface BoundedBlocks { start: number, end: number, blocks: Array<Buffe
  * this hypercore has no storage read batch (the caller then reads one block at a time).
  */
 export async function readLocalBlocksBounded (core: Hypercore, start: number, end: number, opts: { maxBlockBytes: number, budget: number }): Promise<BoundedBlocks | null> {
-  const storage = (core.state as { storage?: { read?: () => ReadBatch } } | undefined)?.storage
-  if (storage?.read === undefined) return null
+  const storage = storageOf(core)
+  if (storage === null) return null
   const n = Math.max(0, end - start)
   const rx = storage.read()
   const nodes: Array<Promise<{ size: number } | null>> = []
@@ -65,11 +60,17 @@ export async function readLocalBlocksBounded (core: Hypercore, start: number, en
 }
 
 async function readLocal (core: Hypercore, start: number, n: number): Promise<Array<Buffer | null>> {
-  const storage = (core.state as { storage?: { read?: () => ReadBatch } } | undefined)?.storage
-  if (storage?.read === undefined || n === 0) return new Array<Buffer | null>(n).fill(null)
+  const storage = storageOf(core)
+  if (storage === null || n === 0) return new Array<Buffer | null>(n).fill(null)
   const rx = storage.read()
   const out: Array<Promise<Buffer | null>> = []
   for (let i = 0; i < n; i++) out.push(rx.getBlock(start + i))
   rx.tryFlush()
   return await Promise.all(out)
+}
+
+/** The core's storage, whose `read()` opens a read batch (hypercore 11's `core.state.storage`), or null when it has none. */
+function storageOf (core: Hypercore): { read: () => ReadBatch } | null {
+  const storage = (core.state as { storage?: { read?: () => ReadBatch } } | undefined)?.storage
+  return storage?.read === undefined ? null : storage as { read: () => ReadBatch }
 }

@@ -6,15 +6,11 @@
  */
 import type Hypercore from 'hypercore'
 import { decodeOp, encodeOp, type Op } from '../schemas.js'
-
 import { opTooLarge } from '../limits.js'
-
 import { createHypercore, type Storage } from '../storage.js'
-
 import { type InclusionProof } from '../proofs/inclusion-proofs.js'
 import { AppendProver } from './append-proofs.js'
 import { createInclusionProof } from './proof-builders.js'
-
 
 /** An appended op: its seq, and its inclusion proof when one was asked for. */
 export interface Appended { seq: number, proof: InclusionProof | null }

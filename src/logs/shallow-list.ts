@@ -13,7 +13,6 @@
  */
 import { SEP } from '../paths.js'
 
-
 /** A key range for one peek; keys compare as Hyperbee compares them (UTF-8 bytes). */
 export interface PeekRange { gt?: string, gte?: string, lt?: string, reverse: boolean }
 

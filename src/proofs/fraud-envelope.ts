@@ -10,19 +10,12 @@
  */
 import messages from 'hyperbee/lib/messages.js'
 import { parseJson, type JsonValue } from '../encoding.js'
-
 import { InvalidProofError } from '../errors.js'
-
 import { decodeAck, GENESIS_KEY, parseAckKey } from '../schemas.js'
-
 import { verifyInclusionProof, inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'
-
 import { readSignedHead, readManifest, verifySignedHead, type ManifestJSON, type SignedHead } from './signed-head.js'
-
 import { FraudCode, type FraudCodeName } from './fraud-codes.js'
-
 import { readReplayEvidence, type ReplayEvidence } from './replay-evidence-json.js'
-
 
 export const FRAUD_PROOF_TYPE = 'vitra/contract-fraud-proof'
 

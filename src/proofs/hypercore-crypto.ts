@@ -11,7 +11,6 @@
  */
 import { primitives } from './primitives.js'
 
-
 /** A node of a Hypercore merkle tree: flat-tree index, byte size of the blocks under it, blake2b-256 hash. */
 export interface TreeNode {
   index: number

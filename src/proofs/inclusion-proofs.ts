@@ -13,9 +13,7 @@
  */
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
-
 import { flatContainsBlock, flatSibling, fullRoots, leafNode, parentNode, signatureFromMultisig, treeHash, type TreeNode } from './hypercore-crypto.js'
-
 import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
 
 /** An inclusion proof in its JSON form (all bytes lowercase hex). See whitepaper/proofs.md. */

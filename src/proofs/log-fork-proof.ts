@@ -16,9 +16,7 @@
  */
 import type Hypercore from 'hypercore'
 import { InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
-
 import { extensionIndexes, flatLeaves, fullRoots, signatureFromMultisig, treeHash, type TreeNode } from './hypercore-crypto.js'
-
 import { checkHeadSignature, checkManifest, extendTree, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readManifest, readNodes, readObject, readSignedHead, verifySignedHead, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
 
 /** The kind of fork a LogForkFraudProof shows. */

@@ -4,9 +4,7 @@
  * verification (zip215: false), as libsodium and OpenSSL verify.
  */
 import { blake2b } from '@noble/hashes/blake2.js'
-
 import { ed25519 } from '@noble/curves/ed25519.js'
-
 import type { Primitives } from './primitives-types.js'
 
 export const noblePrimitives: Primitives = {

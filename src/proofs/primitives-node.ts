@@ -5,7 +5,6 @@
  */
 import sodium from 'sodium-native'
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'crypto'
-
 import type { Primitives } from './primitives-types.js'
 
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')

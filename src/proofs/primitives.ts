@@ -5,7 +5,6 @@
  * its own. Both shipped sets give the same answers (test/proofs-module.test.ts).
  */
 import { defaultPrimitives } from './primitives-node.js'
-
 import type { Primitives } from './primitives-types.js'
 
 export type { Primitives }

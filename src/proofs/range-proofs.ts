@@ -22,9 +22,7 @@
  */
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
-
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
-
 import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
 
 export const RANGE_PROOF_TYPE = 'vitra/range-proof'

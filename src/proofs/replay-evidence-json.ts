@@ -4,13 +4,9 @@
  * `vitra/proofs` can read a fraud proof without the sandbox.
  */
 import { indexReadProofFromJSON, type IndexReadProof } from './bee-proofs.js'
-
 import { inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'
-
 import { rangeProofFromJSON, type RangeProof } from './range-proofs.js'
-
 import { consistencyProofFromJSON, parseMaybe, readConst, readObject, type ConsistencyProof } from './signed-head.js'
-
 
 export const REPLAY_EVIDENCE_TYPE = 'vitra/replay-evidence'
 

@@ -8,15 +8,10 @@
  */
 import messages from 'hyperbee/lib/messages.js'
 import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'
-
 import { InvalidProofError } from '../errors.js'
-
 import { pathToKey } from '../paths.js'
-
 import { ackKey } from '../schemas.js'
-
 import { verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'
-
 
 /** An op of a transaction with its inclusion proof (null: none was kept). */
 export interface ProvenOp { value: JsonValue, oplog: string, seq: number, proof: InclusionProof | null }

@@ -16,14 +16,11 @@
  */
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
-
 import { parseJson } from '../encoding.js'
-
 import {
   DEFAULT_NAMESPACE, appendRoot, ed25519Verify, extensionIndexes, fullRoots, manifestKey,
   signable, signatureFromMultisig, treeHash, type TreeNode
 } from './hypercore-crypto.js'
-
 
 /** A tree node in JSON: flat-tree index, byte size, blake2b-256 hash (hex). */
 export interface NodeJSON {

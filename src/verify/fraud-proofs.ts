@@ -15,22 +15,16 @@
  */
 import type { JsonValue } from '../encoding.js'
 import { InvalidProofError, VitraError } from '../errors.js'
-
 import type { Change } from '../schemas.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
 import type { SignedHead } from '../proofs/signed-head.js'
 import { checkOutcome } from './replay.js'
-
 import { FraudCode, type FraudCodeName, type Violation } from '../proofs/fraud-codes.js'
-
 import { vitraDetails, type VitraDetails } from './vitra-names.js'
-
 import { verifyReplayEvidence, type ProvenIndexEntry as ReplayedEntry, type VerifiedReplay } from './replay-evidence.js'
-
 import {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, REPLAY_CHECKED, type FraudEvidence, type FraudProofJSON
 } from '../proofs/fraud-envelope.js'
-
 
 export {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,

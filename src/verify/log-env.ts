@@ -5,21 +5,14 @@
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, VitraError } from '../errors.js'
-
 import { readBlocks } from '../logs/blocks.js'
-
 import { ContractRuntime, type Governance } from '../contract-runtime.js'
-
 import { canonicalJson } from '../encoding.js'
-
 import { decodeAck, decodeOp, parseAckKey, type Ack } from '../schemas.js'
-
 import { MAX_RUN_ITEMS } from '../../sandbox/contract-sandbox.js'
-
 import type { AckInfo, Json, RunItem, RunResult, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import type { IndexBlock, ReplayEnv } from './replay.js'
 import { stateView, type Overlay, type StateReader } from './state-view.js'
-
 
 export interface LogEnvOptions {
   /** The index (a read-only session is fine). */

@@ -11,19 +11,13 @@
  * 'error' (anything else).
  */
 import { EventEmitter } from 'events'
-
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
-
 import { VitraError } from '../errors.js'
-
 import type { ContractFraudProof } from './fraud-proofs.js'
 import { Verifier, type Checkpoint, type VerifierOptions } from './verifier.js'
-
 import { decodeValue, parseJson } from '../encoding.js'
-
 import type { HistoryEntry, RawEntry } from '../logs/index-log.js'
 import { keyName, keyToPath } from '../paths.js'
-
 
 export interface MonitorOptions extends Omit<VerifierOptions, 'checkpoint'> {
   /** Where to persist the checkpoint (JSON). Read at start when it exists. */

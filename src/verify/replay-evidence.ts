@@ -33,29 +33,20 @@
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { decodeValue, type JsonValue } from '../encoding.js'
-
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
-
 import { ContractRuntime, parseGovernance, type Governance } from '../contract-runtime.js'
-
 import { decodeIndexBlock } from '../logs/index-log.js'
-
 import { CONTRACT_SOURCE_KEY, decodeAck, GENESIS_KEY, GOVERNANCE_KEY, parseAckKey, type Ack } from '../schemas.js'
-
 import { parseGenesisMarker } from '../limits.js'
-
 import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import { proofReader, type IndexRead } from '../proofs/bee-proofs.js'
 import { verifyInclusionProof } from '../proofs/inclusion-proofs.js'
 import { verifyRangeProof } from '../proofs/range-proofs.js'
 import { replayOp, type Replay, type ReplayEnv } from './replay.js'
-
 import { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '../proofs/replay-evidence-json.js'
-
 import { verifyConsistencyProof, type SignedHead } from '../proofs/signed-head.js'
 import { proofBase, recordingBase, stateView, type Overlay, type StateBase, type StateReader } from './state-view.js'
 import { captureSignedHead, createConsistencyProof, createInclusionProof, createIndexReadProof, createRangeProof } from '../logs/proof-builders.js'
-
 
 export { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '../proofs/replay-evidence-json.js'
 

@@ -7,24 +7,17 @@
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, VitraError } from '../errors.js'
-
 import { parseGovernance } from '../contract-runtime.js'
-
 import { openBee, readEntries, type RawEntry } from '../logs/index-log.js'
-
 import type { SandboxLimits } from '../../sandbox/types.js'
 import { ContractFraudProof, REPLAY_CHECKED, type FraudEvidence } from './fraud-proofs.js'
-
 import { createReplayEvidence, recordReplayReads } from './replay-evidence.js'
-
 import { LogReplayEnv } from './log-env.js'
-
 import {
   checkComplete, deserializeState, FraudCode, initialState, serializeState, step, stepWrite,
   type ReplayState, type SerializedState, type Violation
 } from './replay.js'
 import { captureSignedHead, coreManifest, createInclusionProof } from '../logs/proof-builders.js'
-
 
 /** Index blocks read at once. */
 const READ_CHUNK = 512

@@ -10,19 +10,13 @@
 // Run as: node --no-node-snapshot dist/test/vectors/generate.js [outdir] (default test/vectors).
 import Corestore from 'corestore'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs'
-
 import { tmpdir } from 'os'
-
 import { join } from 'path'
-
 import { fileURLToPath } from 'url'
-
 import {
   ContractFraudProof, Database, LogForkFraudProof, StorageInMemory, createConsistencyProof, createIndexReadProof, createRangeProof, pathToKey, readShippedContract, verifyIndex
 } from '../../src/index.js'
-
 import { FIXTURES, buildFixture } from '../fixtures/fraud-fixtures.js'
-
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 interface Case { name: string, key: string, proof: Json, expect: Record<string, Json> }
