@@ -155,13 +155,15 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
       await run(async s => await hostCommand(s, { whileHosting: o.repl === true ? async () => await runRepl(s) : undefined }), [], cmd, o.repl === true)
     })
 
-  program.command('serve').description('serve the database over HTTP (a JSON API under /v1) and keep it online, until interrupted')
+  program.command('serve').argument('[dirs...]', 'database directories to serve (default: --dir)')
+    .description('serve databases over HTTP (a JSON API under /v1) and keep them online, until interrupted')
+    .option('--root <dir>', 'also serve every database directory under this one')
     .option('--port <port>', 'HTTP port (0: any free one)', '8686')
     .option('--http-host <address>', 'address the HTTP server binds to', '127.0.0.1')
     .option('--open', 'let anyone who reaches the port call methods (default: calls need the bearer token in <dir>/http-token)')
-    .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit= (README "HTTP API").\nThe directory is locked while served, as with `vitra host`.')
-    .action(async (o: { port?: string, httpHost?: string, open?: boolean }, cmd: Command) => {
-      await run(async s => await serveCommand(s, o), [], cmd, false)
+    .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit=,\n…/transactions/<id>, …/verification, …/fraud-proofs, …/events; POST …/call (README "HTTP API").\nA served directory is locked; info, methods, source, get, list, history and call on it go through the API.\nThe bearer token is <root>/http-token with --root, else http-token in the first directory served.')
+    .action(async (dirs: string[], o: { root?: string, port?: string, httpHost?: string, open?: boolean }, cmd: Command) => {
+      await run(async s => await serveCommand(s, { ...o, dirs }), [], cmd, false)
     })
 
   program.command('verify').argument('[pubkey]', 'database to audit (default: the one in --dir; fetched into --dir when absent)')

@@ -15,6 +15,7 @@ import { CliError } from './errors.js'
 import { Output } from './output.js'
 import { parseBootstrap } from './params.js'
 import { Records } from './records.js'
+import { findHost, type HostClient } from './host-client.js'
 
 /** Options every command takes (see main.ts). */
 export interface GlobalOptions {
@@ -118,6 +119,14 @@ export class Session {
     const bootstrap = this.opts.bootstrap ?? saved.bootstrap
     const host = this.opts.host ?? saved.host
     return { ...(bootstrap !== undefined ? { bootstrap: parseBootstrap(bootstrap) } : {}), ...(host !== undefined ? { host } : {}) }
+  }
+
+  /**
+   * The `vitra serve` process serving this directory, when one runs and this session
+   * has not opened the database itself: commands that can go through its API.
+   */
+  servedBy (): HostClient | null {
+    return this.db === null && this.memory === null ? findHost(this.opts.dir) : null
   }
 
   /** Open (or reuse) the database, join the swarm and sync as asked. */

@@ -491,8 +491,80 @@ test('cli - serve: the HTTP API of the database in --dir, on 127.0.0.1; a second
   const second = await vitra(t, ['serve', '--dir', dir, '--offline', '--port', '0'])
   t.is(second.code, 1, 'a second serve on the same directory fails')
   t.ok(/lock|in use|already/i.test(second.stderr), `with a clear error (${second.stderr.trim()})`)
+  // while served, the CLI's commands on the directory go through the host's API
+  t.ok(existsSync(join(dir, 'serve.json')), 'serve.json names the host')
+  const got = await vitraJson(t, ['get', '/counter', '--dir', dir])
+  t.is((got.json as { value: number } | null)?.value, 5, `get goes through the host (${got.stderr.trim()})`)
+  const viaHost = await vitraJson(t, ['call', 'increment', '--amount', '10', '--dir', dir])
+  succeeded(t, viaHost, 'call through the host')
+  t.is((viaHost.json as { results: Array<{ success: boolean }> } | null)?.results[0].success, true, 'call through the host: executed, with its results')
+  const info = await vitra(t, ['info', '--dir', dir])
+  t.ok(/served by process \d+ at http/.test(info.stdout), 'info says who serves it')
+  const hist = await vitraJson(t, ['history', '--dir', dir])
+  t.ok(Array.isArray(hist.json) && (hist.json as Array<{ path: string }>).some(e => e.path === '/counter'), 'history through the host')
   serve.child.kill('SIGTERM')
   const end = await serve.done
   t.is(end.code, 0, 'SIGTERM: exit 0')
   t.ok(/Stopped\./.test(end.stdout), 'it says it stopped')
+  t.absent(existsSync(join(dir, 'serve.json')), 'serve.json is gone')
+  t.is(((await vitraJson(t, ['get', '/counter', '--dir', dir])).json as { value: number } | null)?.value, 15, 'the call made through the host is in the database')
+})
+
+test('cli - serve several databases: directories and --root; one token per host; the same directory twice is refused', async t => {
+  const a = await counterDb(t)
+  const bDir = join(a.root, 'kv')
+  const b = await vitraJson(t, ['init', KV, '--dir', bDir])
+  succeeded(t, b, 'init kv')
+  const serve = start(t, ['serve', '--root', a.root, '--offline', '--port', '0'], { timeout: 60_000 })
+  const line = await serve.waitFor(/Serving 2 databases at http:\/\/127\.0\.0\.1:\d+/)
+  const url = (/http:\/\/127\.0\.0\.1:\d+/.exec(line) as RegExpExecArray)[0]
+  const list = await (await fetch(`${url}/v1/databases`)).json() as { databases: Array<{ key: string }> }
+  t.alike(list.databases.map(d => d.key).sort(), [a.key, String(b.json?.pubkey)].sort(), 'both are served')
+  const token = readFileSync(join(a.root, 'http-token'), 'utf8').trim()
+  const called = await fetch(`${url}/v1/databases/${String(b.json?.pubkey)}/call`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ method: 'put', params: { key: 'x', value: 1 } }) })
+  t.is(called.status, 200, 'the root\'s token works for every database')
+  serve.child.kill('SIGTERM')
+  t.is((await serve.done).code, 0)
+  const twice = await vitra(t, ['serve', a.dir, a.dir, '--offline', '--port', '0'])
+  t.is(twice.code, 2, 'the same directory twice: a usage error')
+  const empty = await vitra(t, ['serve', '--root', tmp(t), '--offline', '--port', '0'])
+  t.is(empty.code, 1, 'a root without databases: an error')
+  t.ok(/No database directory under/.test(empty.stderr), empty.stderr.trim())
+})
+
+test('cli - serve: SIGTERM with calls in flight loses nothing acked', async t => {
+  const { dir } = await counterDb(t)
+  const serve = start(t, ['serve', '--dir', dir, '--offline', '--port', '0'], { timeout: 60_000 })
+  const line = await serve.waitFor(/Serving [0-9a-f]{64} at http:\/\/127\.0\.0\.1:\d+\/v1\/databases\/[0-9a-f]{64}/)
+  const base = (/http:\S+/.exec(line) as RegExpExecArray)[0].replace(/;$/, '')
+  const token = readFileSync(join(dir, 'http-token'), 'utf8').trim()
+  const one = async (): Promise<{ status: number, body: any } | { error: string }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    try {
+      const res = await fetch(base + '/call', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ method: 'increment', params: { amount: 1 } }) })
+      return { status: res.status, body: await res.json() }
+    } catch (err) {
+      return { error: String((err as Error).cause ?? err) }
+    }
+  }
+  const first = one()
+  const calls = [first, ...Array.from({ length: 39 }, one)]
+  await first // at least one call is answered before the signal; the others are in flight or queued
+  serve.child.kill('SIGTERM')
+  for (let i = 0; i < 10; i++) calls.push(one()) // sent while it stops: answered, 503, or refused
+  const answers = await Promise.all(calls)
+  t.is((await serve.done).code, 0, 'SIGTERM: exit 0')
+  const acked = answers.filter((a): a is { status: number, body: any } => 'status' in a && a.status === 200) // eslint-disable-line @typescript-eslint/no-explicit-any
+  const others = answers.filter(a => !('status' in a) || a.status !== 200)
+  t.ok(acked.length >= 1, `${acked.length} answered with results, ${others.length} refused or cut off`)
+  t.ok(others.every(a => 'error' in a || a.status === 503), 'the rest failed cleanly: 503 or a closed connection')
+  const history = (await vitraJson(t, ['history', '--dir', dir])).json as Array<{ seq: number, path: string, value: { origin?: string, seq?: number } }>
+  const bySeq = new Map(history.map(e => [e.seq, e]))
+  const lost = acked.filter(a => {
+    const r = a.body.results[0] as { ackSeq: number, seq: number }
+    const e = bySeq.get(r.ackSeq)
+    return e === undefined || !e.path.startsWith('/.sys/acks/') || e.value.seq !== r.seq
+  })
+  t.is(lost.length, 0, 'every acked call\'s ack is in the index after the restart')
+  const verified = await vitra(t, ['verify', '--dir', dir])
+  t.is(verified.code, 0, `and the database verifies (${verified.stdout.trim().split('\n').pop() ?? ''})`)
 })

@@ -100,6 +100,22 @@ test('http api - call: a bearer token, results with proofs, contract errors as 4
   const { verifyTransactionProofs } = await import('../src/proofs/index.js')
   const checks = verifyTransactionProofs({ database: db.pubkey.toString('hex'), ops: ok.body.transaction.ops, results: ok.body.results })
   t.ok(/write\(s\) proven/.test(checks[1]), 'the op, ack and write proofs check offline')
+  t.is(ok.body.id, `${ok.body.transaction.ops[0].oplog}-${ok.body.transaction.ops[0].seq}-1`, 'the call names its transaction')
+  const txUrl = url.replace(/\/call$/, '/transactions/')
+  const status = await (await fetch(txUrl + ok.body.id)).json() as any // eslint-disable-line @typescript-eslint/no-explicit-any
+  t.is(status.processed, true, 'GET …/transactions/:id: processed')
+  t.alike(status.ops.map((o: { value: unknown }) => o.value), ok.body.transaction.ops.map((o: { value: unknown }) => o.value), 'the same ops')
+  t.ok(/write\(s\) proven/.test(verifyTransactionProofs({ database: db.pubkey.toString('hex'), ops: status.ops, results: status.results })[1]), 'with proofs that check offline')
+  const later = await post({ method: 'put', params: { key: 'k2', value: 2 }, wait: false })
+  t.is(later.body.results, null, 'wait: false answers before the result')
+  await db.transaction(later.body.transaction).whenProcessed()
+  t.is((await (await fetch(txUrl + later.body.id)).json() as { results: Array<{ success: boolean }> }).results[0].success, true, 'and its status shows it once processed')
+  const oplog = ok.body.transaction.ops[0].oplog as string
+  for (const [id, code, statusCode] of [['nope', 'INVALID_ARGUMENT', 400], [`${oplog}-0-0`, 'INVALID_ARGUMENT', 400], [`${'ab'.repeat(32)}-0-1`, 'TRANSACTION_NOT_FOUND', 404], [`${oplog}-999-1`, 'TRANSACTION_NOT_FOUND', 404]] as const) {
+    const r = await fetch(txUrl + id)
+    t.is(r.status, statusCode, `transaction ${id.slice(0, 12)}: ${statusCode}`)
+    t.is((await r.json() as { error: { code: string } }).error.code, code)
+  }
   const read = await post({ method: 'get', params: { key: 'k' } })
   t.is(read.body.transaction.response, 1, 'a read-only method answers at once')
   t.is((await post({ method: 'nope' })).body.error.code, 'UNKNOWN_METHOD')
@@ -151,6 +167,12 @@ test('http api - Server-Sent Events: new entries, and the fraud proof of a tampe
   t.is((await verifyFraudProof(proof)).code, 'UNPROMPTED_CHANGE', 'which checks offline')
   const state = await (await fetch(base + '/verification')).json() as { violation: { details: { code: string } } | null }
   t.is(state.violation?.details.code, 'UNPROMPTED_CHANGE', 'GET …/verification reports it')
+  const list = await (await fetch(base + '/fraud-proofs')).json() as { fraudProofs: Array<{ n: number, code: string }> }
+  t.alike(list.fraudProofs.map(f => [f.n, f.code]), [[0, 'UNPROMPTED_CHANGE']], 'GET …/fraud-proofs lists it')
+  const download = await fetch(base + '/fraud-proofs/0')
+  t.ok(/attachment; filename="fraud-proof-[0-9a-f]{8}-0\.json"/.test(download.headers.get('content-disposition') ?? ''), 'as a file to download')
+  t.is((await verifyFraudProof(await download.json())).code, 'UNPROMPTED_CHANGE', 'the download checks offline')
+  t.is((await fetch(base + '/fraud-proofs/7')).status, 404, 'an unknown one: 404')
 })
 
 test('http api - /metrics in Prometheus text format', async t => {
@@ -171,4 +193,34 @@ test('http api - /metrics in Prometheus text format', async t => {
   t.ok(Number.isFinite(value('vitra_monitor_lag_entries')) && Number.isFinite(value('vitra_verified_length')), 'monitor figures')
   t.is(value('vitra_peers'), 0, 'no peers (not on the swarm)')
   t.is(value('vitra_violations_total'), 0, 'no violation')
+})
+
+test('http api - a contract method that loops, and a client that sends too slowly, fail alone', async t => {
+  const source = `export function loop () { for (;;) {} }
+export async function put (p, emit) { emit({ op: 'PUT', value: p.value }) }
+export const apply = { async PUT (tx, op) { tx.put('/v', op.value) } }`
+  const db = await createDb(t, source, { limits: { timeoutMs: 100 } })
+  const app = await createApi({ databases: [db], requestTimeoutMs: 400 })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const port = (app.server.address() as AddressInfo).port
+  const base = `http://127.0.0.1:${port}/v1/databases/${db.pubkey.toString('hex')}`
+  const call = async (body: unknown): Promise<{ status: number, body: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res = await fetch(base + '/call', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: res.status, body: await res.json() }
+  }
+  const [looped, fine] = await Promise.all([call({ method: 'loop' }), call({ method: 'put', params: { value: 7 } })])
+  t.is(looped.status, 422)
+  t.is(looped.body.error.code, 'CONTRACT_TIMEOUT', 'a looping method: 422 CONTRACT_TIMEOUT')
+  t.is(fine.body.results[0].success, true, 'a call beside it succeeds')
+  // a client that opens a request and never finishes it is answered 408 and dropped
+  const { connect } = await import('net')
+  const socket = connect(port, '127.0.0.1')
+  socket.write(`POST /v1/databases/${db.pubkey.toString('hex')}/call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"meth`)
+  let answer = ''
+  socket.on('data', d => { answer += String(d) })
+  await new Promise<void>(resolve => socket.on('close', () => resolve()))
+  t.ok(/^HTTP\/1\.1 408/.test(answer), `the slow request is answered 408 and closed (${answer.split('\r\n')[0]})`)
+  const entry = await (await fetch(`${base}/entry?path=/v`)).json() as { entry: { value: number } }
+  t.is(entry.entry.value, 7, 'and the host serves on')
 })

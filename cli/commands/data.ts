@@ -2,7 +2,8 @@
  * Reading and writing through the contract: call, get, list, history.
  * `call` tracks every transaction that appends ops under <dir>/txs/<id>.json.
  */
-import type { ContractTransaction, Database, HistoryEntry, JsonValue, TxResult } from '../../src/index.js'
+import type { Database, HistoryEntry, JsonValue, TxOp, TxResult } from '../../src/index.js'
+import type { HostClient } from '../host-client.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { short, type Output } from '../output.js'
 import { Records, TX_RECORD_TYPE, type TxRecord } from '../records.js'
@@ -17,6 +18,8 @@ export interface CallOptions {
 
 /** `vitra call <method> [--name value ...]`. Exit 1 when an executed op failed. */
 export async function callCommand (s: Session, method: string, params: JsonValue, o: CallOptions = {}): Promise<number> {
+  const host = s.servedBy()
+  if (host !== null) return await callThroughHost(s, host, method, params, o)
   const db = await s.open()
   const tx = await db.call(method, params)
   const id = Records.txId(tx.ops)
@@ -36,7 +39,23 @@ export async function callCommand (s: Session, method: string, params: JsonValue
   return results !== null && results.some(r => r !== null && !r.success) ? EXIT.ERROR : EXIT.OK
 }
 
-function humanCall (out: Output, tx: ContractTransaction, id: string | null, results: Array<TxResult | null> | null): string[] {
+/** `call` on a directory a `vitra serve` holds: through its API (it is the executor there, so it waits by default). */
+async function callThroughHost (s: Session, host: HostClient, method: string, params: JsonValue, o: CallOptions): Promise<number> {
+  const info = await host.info()
+  const wait = o.wait ?? info.isExecutor
+  const answer = await host.call(method, params, { wait, timeoutMs: o.timeout ?? s.opts.timeout })
+  const tx = answer.transaction
+  const id = Records.txId(tx.ops)
+  const rec: TxRecord | null = id === null
+    ? null
+    : { version: 1, type: TX_RECORD_TYPE, id, database: host.rec.database, createdAt: new Date().toISOString(), tx, results: answer.results }
+  const file = rec === null ? null : s.records.saveTx(rec)
+  const results = answer.results
+  s.out.result({ id, file, ...tx, results }, () => humanCall(s.out, tx, id, results))
+  return results !== null && results.some(r => r !== null && !r.success) ? EXIT.ERROR : EXIT.OK
+}
+
+function humanCall (out: Output, tx: { response?: JsonValue | null, ops: TxOp[] }, id: string | null, results: Array<TxResult | null> | null): string[] {
   const rows: Array<[string, string]> = [['response', out.value(tx.response ?? null)]]
   if (tx.ops.length === 0) return out.kv(rows)
   rows.push(['ops', `${tx.ops.length} appended, tracked as ${String(id)}`])
@@ -62,8 +81,8 @@ export function humanResult (out: Output, r: TxResult | null, i: number): string
 
 /** `vitra get <path>`: the entry at a path (`{ seq, container, name, path, value }`, or null when absent). */
 export async function getCommand (s: Session, path: string): Promise<number> {
-  const db = await s.open()
-  const entry = await db.index.get(path)
+  const host = s.servedBy()
+  const entry = host !== null ? await host.get(path) ?? undefined : await (await s.open()).index.get(path)
   s.out.result(entry ?? null, () => entry === undefined ? `null (nothing at "${path}")` : s.out.value(entry.value ?? null))
   return EXIT.OK
 }
@@ -72,9 +91,9 @@ export interface ListOptions { limit?: number, reverse?: boolean, all?: boolean 
 
 /** `vitra list [path]`: the folder listing of a path (sub-folders end in `/`); `/.sys` only with --all or a `/.sys` path. */
 export async function listCommand (s: Session, path: string, o: ListOptions = {}): Promise<number> {
-  const db = await s.open()
+  const host = s.servedBy()
   const showSys = o.all === true || /^\/*\.sys(\/|$)/.test(path)
-  const entries = (await db.index.list(path, { reverse: o.reverse }))
+  const entries = (host !== null ? await host.list(path, { reverse: o.reverse }) : await (await s.open()).index.list(path, { reverse: o.reverse }))
     .filter(e => showSys || e.path !== '/.sys')
     .slice(0, o.limit ?? Infinity)
   s.out.result(entries, () => entries.length === 0
@@ -87,6 +106,8 @@ export interface HistoryOptions { start?: number, limit?: number }
 
 /** `vitra history [index|<oplog key or prefix>|local]`. */
 export async function historyCommand (s: Session, log: string | undefined, o: HistoryOptions = {}): Promise<number> {
+  const host = s.servedBy()
+  if (host !== null && (log === undefined || log === 'index')) return await indexHistoryThroughHost(s, host, o)
   const db = await s.open()
   if (log === undefined || log === 'index') return await indexHistory(s, db, o)
   return await oplogHistory(s, db, await resolveOplog(db, log), o)
@@ -97,10 +118,22 @@ async function indexHistory (s: Session, db: Database, o: HistoryOptions): Promi
   const end = o.limit === undefined ? db.index.core.length : Math.min(db.index.core.length, start + o.limit)
   const entries: HistoryEntry[] = []
   for await (const e of db.index.history({ gte: start, lt: end })) entries.push(e)
-  s.out.result(entries, () => entries.length === 0 ? '(no entries)' : s.out.table(['seq', 'type', 'path', 'value'], entries.map(e => [
-    String(e.seq), e.type, e.path, e.type === 'del' ? '' : clip(describeValue(s.out, e.path, e.value), 90)
-  ])))
+  s.out.result(entries, () => humanHistory(s.out, entries))
   return EXIT.OK
+}
+
+async function indexHistoryThroughHost (s: Session, host: HostClient, o: HistoryOptions): Promise<number> {
+  const start = Math.max(1, o.start ?? 1)
+  const length = (await host.info()).length
+  const entries = await host.history(start, o.limit === undefined ? length : Math.min(length, start + o.limit))
+  s.out.result(entries, () => humanHistory(s.out, entries))
+  return EXIT.OK
+}
+
+function humanHistory (out: Output, entries: Array<{ seq: number, type?: string, path: string, value?: JsonValue | null }>): string | string[] {
+  return entries.length === 0 ? '(no entries)' : out.table(['seq', 'type', 'path', 'value'], entries.map(e => [
+    String(e.seq), String(e.type), e.path, e.type === 'del' ? '' : clip(describeValue(out, e.path, e.value ?? null), 90)
+  ]))
 }
 
 function describeValue (out: Output, path: string, value: JsonValue | null): string {

@@ -1,19 +1,30 @@
 /**
- * `vitra serve`: keep the database online (as `vitra host`: the executor in its
- * directory, the swarm unless --offline) and serve the HTTP API (src/http/api.ts, JSON
- * under /v1) on 127.0.0.1:8686 unless told otherwise, until SIGINT or SIGTERM; then it
- * stops the HTTP server first (requests in flight finish) and the database after, and
- * exits 0. First slice of issue 24: the read routes, one database (the one in --dir).
+ * `vitra serve [dirs…] [--root DIR]`: keep one or more databases online (each as
+ * `vitra host` keeps one: the executor where the directory holds the index key, the
+ * swarm unless --offline, a monitor) and serve them over the HTTP API
+ * (src/http/api.ts, JSON under /v1) on 127.0.0.1:8686 unless told otherwise, until
+ * SIGINT or SIGTERM. Then it stops taking requests, lets those in flight finish (a
+ * call waiting for its result gets it), closes the databases and exits 0.
+ *
+ * Which databases: the directories given, plus every directory under --root that
+ * holds one; with neither, the one in --dir. Each served directory is locked and
+ * gets a `serve.json` (url, pid, database key) while served, so the CLI's commands
+ * on it go through the host's API instead of failing on the lock (cli/host-client.ts).
+ *
+ * The bearer token of `call` is one per host: `<root>/http-token` with --root, else
+ * `http-token` in the first directory served (mode 0600, made at the first start).
  */
 import { randomBytes } from 'crypto'
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'fs'
-import { join } from 'path'
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs'
+import { join, resolve } from 'path'
+import type { Database } from '../../src/index.js'
 import { createApi } from '../../src/http/api.js'
-import { EXIT, usageError } from '../errors.js'
-import type { Session } from '../session.js'
+import { CliError, EXIT, usageError } from '../errors.js'
+import { Session } from '../session.js'
 import { untilStopped } from './host.js'
+import { SERVE_FILE, type ServeRecord } from '../host-client.js'
 
-export interface ServeOptions { port?: string, httpHost?: string, open?: boolean, signal?: AbortSignal }
+export interface ServeOptions { dirs?: string[], root?: string, port?: string, httpHost?: string, open?: boolean, signal?: AbortSignal }
 
 /** The bearer token of `call`: `<dir>/http-token` (mode 0600), made at the first start. */
 export function httpToken (dir: string): string {
@@ -28,26 +39,79 @@ export function httpToken (dir: string): string {
   return token
 }
 
-const TOKEN_FILE = 'http-token'
+export const TOKEN_FILE = 'http-token'
+
+/** The directories to serve: those given, then each database directory under root (sorted); else --dir. */
+export function servedDirs (defaultDir: string, dirs: string[] = [], root?: string): string[] {
+  const out = dirs.map(d => resolve(d))
+  if (root !== undefined) {
+    const r = resolve(root)
+    if (!existsSync(r)) throw usageError(`--root ${root}: no such directory`)
+    const found = readdirSync(r, { withFileTypes: true })
+      .filter(e => e.isDirectory() && existsSync(join(r, e.name, 'vitra.json')))
+      .map(e => join(r, e.name)).sort()
+    if (found.length === 0) throw new CliError('NO_DATABASE', `No database directory under ${r} (each needs a vitra.json: \`vitra init\` or \`vitra load\` in it)`)
+    out.push(...found)
+  }
+  if (out.length === 0) out.push(defaultDir)
+  const seen = new Set<string>()
+  for (const d of out) {
+    if (seen.has(d)) throw usageError(`${d} is given twice`)
+    seen.add(d)
+  }
+  return out
+}
 
 export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<number> {
   const port = Number(o.port ?? 8686)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--port must be a port number (0-65535), not ${String(o.port)}`)
   const host = o.httpHost ?? '127.0.0.1'
+  const dirs = servedDirs(s.opts.dir, o.dirs, o.root)
   s.longRunning()
-  const db = await s.open({ network: 'always', sync: 'none', announce: true })
-  const token = o.open === true ? null : httpToken(s.dataDir)
-  const app = await createApi({ databases: [db], token })
-  await app.listen({ port, host })
-  const address = app.server.address()
-  const actual = typeof address === 'object' && address !== null ? address.port : port
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`
-  const key = db.pubkey.toString('hex')
-  s.out.event({ event: 'serving', url, database: key, role: db.isExecutor ? 'executor' : db.isParticipant ? 'participant' : 'reader', offline: db.network === null },
-    `Serving ${key} at ${url}/v1/databases/${key}${db.network === null ? ' (offline: not on the swarm)' : ''}; ` +
-    `${token === null ? 'calls are open (--open)' : `calls need the bearer token in ${join(s.dataDir, TOKEN_FILE)}`}. Ctrl-C to stop.`)
-  await untilStopped(o.signal)
-  await app.close() // in-flight requests finish first
+  const sessions: Session[] = []
+  const written: string[] = []
+  try {
+    const databases: Database[] = []
+    for (const dir of dirs) {
+      const sub = new Session({ ...s.opts, dir }, { out: s.out })
+      sessions.push(sub)
+      sub.longRunning()
+      const db = await sub.open({ network: 'always', sync: 'none', announce: true })
+      const key = db.pubkey.toString('hex')
+      const twin = databases.findIndex(d => d.pubkey.equals(db.pubkey))
+      if (twin !== -1) throw usageError(`${dirs[twin]} and ${dir} hold the same database ${key}: serve one of them`)
+      databases.push(db)
+    }
+    const tokenFile = join(o.root !== undefined ? resolve(o.root) : dirs[0], TOKEN_FILE)
+    const token = o.open === true ? null : httpToken(join(tokenFile, '..'))
+    const app = await createApi({ databases, token })
+    await app.listen({ port, host })
+    const address = app.server.address()
+    const actual = typeof address === 'object' && address !== null ? address.port : port
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`
+    databases.forEach((db, i) => {
+      const rec: ServeRecord = { version: 1, url, pid: process.pid, database: db.pubkey.toString('hex'), tokenFile: token === null ? null : tokenFile }
+      const file = join(dirs[i], SERVE_FILE)
+      writeFileSync(file, JSON.stringify(rec, null, 2) + '\n')
+      written.push(file)
+    })
+    const auth = token === null ? 'calls are open (--open)' : `calls need the bearer token in ${tokenFile}`
+    const offline = databases[0].network === null ? ' (offline: not on the swarm)' : ''
+    const listed = databases.map((db, i) => ({ key: db.pubkey.toString('hex'), dir: dirs[i], role: db.isExecutor ? 'executor' : db.isParticipant ? 'participant' : 'reader' }))
+    if (databases.length === 1) {
+      const key = listed[0].key
+      s.out.event({ event: 'serving', url, database: key, databases: listed, role: listed[0].role, offline: offline !== '' },
+        `Serving ${key} at ${url}/v1/databases/${key}${offline}; ${auth}. Ctrl-C to stop.`)
+    } else {
+      s.out.event({ event: 'serving', url, databases: listed, offline: offline !== '' },
+        [`Serving ${databases.length} databases at ${url}/v1/databases${offline}; ${auth}. Ctrl-C to stop.`, ...listed.map(d => `  ${d.key}  ${d.role}  ${d.dir}`)].join('\n'))
+    }
+    await untilStopped(o.signal)
+    await app.close() // no new requests; those in flight finish first
+  } finally {
+    for (const file of written) rmSync(file, { force: true })
+    for (const sub of sessions) await sub.close()
+  }
   s.out.event({ event: 'stopped' }, 'Stopped.')
   return EXIT.OK
 }

@@ -11,7 +11,12 @@
  *   GET /v1/databases/:key/entry?path=&proof=   the entry at a path (proof: an index read proof)
  *   GET /v1/databases/:key/list?path=&offset=&limit=&reverse=   a folder listing
  *   GET /v1/databases/:key/history?start=&limit=   index entries from a seq, paged
- *   POST /v1/databases/:key/call { method, params, wait, timeoutMs }   run a method (bearer token)
+ *   POST /v1/databases/:key/call { method, params, wait, timeoutMs }   run a method (bearer token);
+ *                                          the answer names the transaction by its id
+ *   GET /v1/databases/:key/transactions/:id   a transaction's status: its ops, and each op's
+ *                                          result (ack and writes) with inclusion proofs once processed
+ *   GET /v1/databases/:key/fraud-proofs    the fraud proofs this host found (monitor, log forks)
+ *   GET /v1/databases/:key/fraud-proofs/:n one of them, as a file to download
  *   GET /v1/databases/:key/events          Server-Sent Events: `entries` (the index grew), `verified`, `violation` (the fraud proof)
  *   GET /v1/databases/:key/verification    the monitor's state: verified length, violation (if any)
  *   GET /metrics                           Prometheus text format (prom-client): ops executed, batch
@@ -28,6 +33,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { DatabaseNotFoundError, VitraError } from '../errors.js'
 import { pathToKey } from '../paths.js'
 import { createIndexReadProof } from '../logs/proof-builders.js'
+import { FraudProofLog } from './fraud-proof-log.js'
+import { transactionId, transactionStatus } from './transactions.js'
 
 export interface ApiOptions {
   databases: Database[]
@@ -66,7 +73,19 @@ function fail (reply: FastifyReply, status: number, code: string, message: strin
 
 /** The fastify app serving `opts.databases` (not listening yet). */
 export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({ bodyLimit: opts.bodyLimit ?? 1024 * 1024, requestTimeout: opts.requestTimeoutMs ?? 30_000, forceCloseConnections: true, logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: true } } })
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000
+  // Closing: new requests get 503, idle keep-alive connections are dropped, requests in
+  // flight finish (a call waiting for its result gets it), event streams are ended.
+  // A client that sends its request slower than requestTimeout gets 408 and is dropped:
+  // Node checks that every connectionsCheckingInterval ms.
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    requestTimeout,
+    http: { connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeout / 4))) },
+    logger: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true } }
+  })
+  app.server.headersTimeout = requestTimeout
   /** The database with this key, or DATABASE_NOT_FOUND (404, through the error handler). */
   const served = (key: string): Database => {
     const db = opts.databases.find(d => d.pubkey.toString('hex') === key)
@@ -78,10 +97,31 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   if (opts.monitor !== false) {
     for (const db of opts.databases) monitors.set(db.pubkey.toString('hex'), await db.monitor())
   }
+  /** The monitor's state for a database (null without a monitor). */
+  const verification = (key: string): { verifiedLength: number, violation: unknown } | null => {
+    const m = monitors.get(key)
+    return m === undefined ? null : { verifiedLength: m.verifiedLength, violation: m.violation === null ? null : m.violation.toJSON() }
+  }
+  const frauds = new Map<string, FraudProofLog>()
+  for (const db of opts.databases) {
+    const key = db.pubkey.toString('hex')
+    frauds.set(key, new FraudProofLog(db, monitors.get(key)))
+  }
   const streams = new Set<ServerResponse>()
   const metrics = createMetrics(opts.databases, monitors)
-  app.addHook('onClose', async () => {
+  // While closing, each answer closes its connection: a keep-alive client holding
+  // its socket open would otherwise keep the server (and the host) from stopping.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
     for (const res of streams) res.end()
+  })
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
+  })
+  app.addHook('onClose', async () => {
+    for (const f of frauds.values()) f.close()
     for (const m of monitors.values()) await m.close()
     metrics.stop()
   })
@@ -93,7 +133,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
     if (err.validation !== undefined) return fail(reply, 400, 'INVALID_ARGUMENT', err.message)
     if (err instanceof VitraError) {
-      const status = err.code === 'DATABASE_NOT_FOUND' ? 404 : CALL_STATUS[err.code] ?? 500
+      const status = err.code.endsWith('_NOT_FOUND') ? 404 : CALL_STATUS[err.code] ?? 500
       return fail(reply, status, err.code, err.message)
     }
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
@@ -121,7 +161,14 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
       version: db.index.version,
       maxOpBytes: await db.maxOpBytes(),
       methods: await db.methods(),
-      participants: inputs.map(i => ({ pubkey: i.pubkey, active: i.active })),
+      participants: await Promise.all(inputs.map(async i => ({
+        pubkey: i.pubkey,
+        active: i.active,
+        length: db.oplogs.find(o => o.hex === i.pubkey)?.core.length ?? null,
+        processed: await db.index.lastAckedSeq(i.pubkey) + 1
+      }))),
+      peers: db.network?.connections.length ?? 0,
+      verification: verification(req.params.key),
       contract: await db.index.contractSource()
     }
   })
@@ -170,16 +217,35 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     if (!authorized(req.headers.authorization, opts.token)) return fail(reply, 401, 'UNAUTHORIZED', 'call needs Authorization: Bearer <token> (the token is in the served directory\'s http-token file)')
     const db = served(req.params.key)
     const tx = await db.call(req.body.method, req.body.params ?? {})
-    if (req.body.wait === false || tx.ops.length === 0) return { transaction: tx.toJSON(), results: null }
+    const id = transactionId(tx.ops)
+    if (req.body.wait === false || tx.ops.length === 0) return { id, transaction: tx.toJSON(), results: null }
     await tx.whenProcessed({ timeout: req.body.timeoutMs ?? 30_000 })
-    return { transaction: tx.toJSON(), results: await tx.fetchResults({ proofs: true }) }
+    return { id, transaction: tx.toJSON(), results: await tx.fetchResults({ proofs: true }) }
+  })
+
+  app.get<{ Params: { key: string, id: string } }>('/v1/databases/:key/transactions/:id', {
+    schema: { params: { type: 'object', required: ['key', 'id'], properties: { key: KEY, id: { type: 'string', pattern: '^[0-9a-f]{64}-[0-9]{1,15}-[0-9]{1,4}$' } }, additionalProperties: false } }
+  }, async (req) => await transactionStatus(served(req.params.key), req.params.id))
+
+  app.get<{ Params: { key: string } }>('/v1/databases/:key/fraud-proofs', { schema: { params: PARAMS } }, async (req) => {
+    served(req.params.key)
+    return { fraudProofs: (frauds.get(req.params.key) as FraudProofLog).list() }
+  })
+
+  app.get<{ Params: { key: string, n: number } }>('/v1/databases/:key/fraud-proofs/:n', {
+    schema: { params: { type: 'object', required: ['key', 'n'], properties: { key: KEY, n: { type: 'integer', minimum: 0 } }, additionalProperties: false } }
+  }, async (req, reply) => {
+    served(req.params.key)
+    const proof = (frauds.get(req.params.key) as FraudProofLog).get(req.params.n)
+    if (proof === null) return fail(reply, 404, 'FRAUD_PROOF_NOT_FOUND', `No fraud proof ${req.params.n} (see GET …/fraud-proofs)`)
+    return reply.header('content-disposition', `attachment; filename="fraud-proof-${req.params.key.slice(0, 8)}-${req.params.n}.json"`).send(proof)
   })
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key/verification', { schema: { params: PARAMS } }, async (req, reply) => {
-    const m = monitors.get(req.params.key)
     served(req.params.key)
-    if (m === undefined) return fail(reply, 404, 'NO_MONITOR', 'This host keeps no monitor')
-    return { verifiedLength: m.verifiedLength, violation: m.violation === null ? null : m.violation.toJSON() }
+    const state = verification(req.params.key)
+    if (state === null) return fail(reply, 404, 'NO_MONITOR', 'This host keeps no monitor')
+    return state
   })
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key/events', { schema: { params: PARAMS } }, async (req, reply) => {

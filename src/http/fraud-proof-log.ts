@@ -1,0 +1,43 @@
+/**
+ * The fraud proofs a host found for one database, in the order found: the
+ * monitor's violation (a contract fraud proof) and any log fork seen while
+ * replicating. Kept in memory for the host's lifetime; each is a self-contained
+ * JSON document that checks offline with the public keys alone.
+ */
+import type { Database } from '../database.js'
+import type { ContractMonitor } from '../verify/monitor.js'
+
+interface Found { proof: unknown, code: string, foundAt: number }
+
+export class FraudProofLog {
+  private readonly found: Found[] = []
+  private readonly undo: Array<() => void> = []
+
+  constructor (db: Database, monitor: ContractMonitor | undefined) {
+    const add = (proof: { toJSON: () => unknown }): void => {
+      const json = proof.toJSON()
+      const o = json as { details?: { code?: unknown }, type?: unknown }
+      const code = o.type === 'vitra/log-fork-proof' ? 'LOG_FORK' : o.details?.code
+      this.found.push({ proof: json, code: typeof code === 'string' ? code : 'FRAUD', foundAt: Date.now() })
+    }
+    if (monitor !== undefined) {
+      if (monitor.violation != null) add(monitor.violation)
+      monitor.on('violation', add)
+      this.undo.push(() => monitor.removeListener('violation', add))
+    }
+    db.on('log-fork', add)
+    this.undo.push(() => db.removeListener('log-fork', add))
+  }
+
+  list (): Array<{ n: number, code: string, foundAt: number }> {
+    return this.found.map((f, n) => ({ n, code: f.code, foundAt: f.foundAt }))
+  }
+
+  get (n: number): unknown {
+    return this.found[n]?.proof ?? null
+  }
+
+  close (): void {
+    for (const u of this.undo) u()
+  }
+}

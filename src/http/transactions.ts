@@ -1,0 +1,58 @@
+/**
+ * Transactions by id, for the HTTP API. A call's ops are appended to one oplog in
+ * one append, so they sit at consecutive seqs: the id `<oplog>-<seq>-<count>` (the
+ * oplog's key in hex, the first op's seq, the number of ops) names them, and anyone
+ * holding that oplog can find them again, on this host or another one. A call
+ * that emitted no op (a read) has no id (null).
+ */
+import type { Database } from '../database.js'
+import { VitraError } from '../errors.js'
+import { createInclusionProof } from '../logs/proof-builders.js'
+import type { TxOp, TxResult } from '../transaction.js'
+import type { JsonValue } from '../encoding.js'
+
+/** Longest transaction the status route reads back (a call emits far fewer ops). */
+export const MAX_TX_OPS = 1000
+
+export interface TransactionStatus {
+  id: string
+  /** True once every op has its ack in the index. */
+  processed: boolean
+  /** The ops, each with an inclusion proof in its oplog. */
+  ops: TxOp[]
+  /** Each op's result (null while not processed): ack, writes, and their inclusion proofs in the index. */
+  results: Array<TxResult | null>
+}
+
+export function transactionId (ops: Array<{ oplog: string, seq: number }>): string | null {
+  if (ops.length === 0) return null
+  return `${ops[0].oplog}-${ops[0].seq}-${ops.length}`
+}
+
+export function parseTransactionId (id: string): { oplog: string, seq: number, count: number } {
+  const m = /^([0-9a-f]{64})-(\d{1,15})-(\d{1,4})$/.exec(id)
+  const count = m === null ? 0 : Number(m[3])
+  if (m === null || count < 1 || count > MAX_TX_OPS) throw new VitraError('INVALID_ARGUMENT', `A transaction id is <oplog key>-<seq>-<count> (count 1-${MAX_TX_OPS}), not ${JSON.stringify(id)}`)
+  return { oplog: m[1], seq: Number(m[2]), count }
+}
+
+/** The ops of transaction `id` with their proofs, and their results so far. TRANSACTION_NOT_FOUND when this database does not hold them. */
+export async function transactionStatus (db: Database, id: string): Promise<TransactionStatus> {
+  const { oplog, seq, count } = parseTransactionId(id)
+  const log = db.oplogs.find(o => o.hex === oplog)
+  if (log === undefined) throw new VitraError('TRANSACTION_NOT_FOUND', `The oplog ${oplog} is not one this database reads`)
+  const core = log.core
+  if (seq + count > core.length) throw new VitraError('TRANSACTION_NOT_FOUND', `The oplog ${oplog.slice(0, 8)}… has ${core.length} ops: there is no op ${seq + count - 1}`)
+  const ops: TxOp[] = []
+  for (let i = seq; i < seq + count; i++) {
+    const block = await core.get(i, { timeout: 10_000 }) as Buffer | null
+    if (block === null) throw new VitraError('TRANSACTION_NOT_FOUND', `Op ${i} of ${oplog.slice(0, 8)}… is not available here`)
+    let value: JsonValue
+    try { value = JSON.parse(block.toString('utf8')) as JsonValue } catch { throw new VitraError('INVALID_ARGUMENT', `Op ${i} of ${oplog.slice(0, 8)}… is not JSON: not an op a call appended`) }
+    ops.push({ value, oplog, seq: i, proof: await createInclusionProof(core, i) })
+  }
+  // the ops are checked (shape, proofs) by db.transaction; the method is not in the oplog
+  const tx = db.transaction({ method: 'transaction', params: null, response: null, ops })
+  const results = await tx.fetchResults({ proofs: true })
+  return { id, processed: results.every(r => r !== null), ops: tx.ops.map(op => op.toJSON()), results }
+}
