@@ -27,7 +27,7 @@ import {
 } from './schemas.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
 import type { IndexReader, ListedItem, RunItem, SandboxLimits, TxAction } from '../sandbox/types.js'
-import { listFolder, type FolderListOptions } from './logs/shallow-list.js'
+import { listFolder, type FolderListOptions } from './shallow-list.js'
 import { MAX_RUN_ITEMS } from '../sandbox/contract-sandbox.js'
 import { readLocalBlocksBounded, type BoundedBlocks } from './logs/blocks.js'
 import { checkMaxBatchBytes, DEFAULT_MAX_OP_BYTES, opTooLarge } from './limits.js'

@@ -4,9 +4,10 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import type { AddressInfo } from 'net'
+import { performance } from 'perf_hooks'
 import { createDb, contract } from './helpers.js'
 import { createApi } from '../src/http/api.js'
-import { verifyIndexReadProof } from '../src/proofs/index.js'
+import { verifyFolderListProof, verifyIndexReadProof } from '../src/proofs/index.js'
 
 async function served (t: Assertion): Promise<{ url: string, key: string }> {
   const db = await createDb(t, contract('kv-store'))
@@ -50,6 +51,14 @@ test('http api - the read routes', async t => {
   t.ok((await verifyIndexReadProof(missing.body.proof, { key })).results.length === 1, 'and its absence is proven too')
   const folder = await get(`${url}/v1/databases/${key}/list?path=/values`)
   t.alike(folder.body.entries.map((e: { path: string, container: boolean }) => [e.path, e.container]), [['/values/a', false], ['/values/b', true], ['/values/d', false]])
+  const provenList = await get(`${url}/v1/databases/${key}/list?path=/values&proof=true`)
+  const checked = await verifyFolderListProof(provenList.body.proof, '/values', { key, at: provenList.body.at })
+  t.alike(checked.entries, folder.body.entries, 'a proven listing: the walk over the proven blocks gives the same entries')
+  const tampered = JSON.parse(JSON.stringify(provenList.body.proof)) as { blocks: Array<{ value: string }> }
+  const last = tampered.blocks[tampered.blocks.length - 1]
+  last.value = last.value.slice(0, -2) + (last.value.endsWith('00') ? '01' : '00')
+  await t.exception(verifyFolderListProof(tampered, '/values', { key }), /tree hash/, 'a tampered block fails the check')
+  t.is((await get(`${url}/v1/databases/${key}/list?path=/values&proof=true&offset=399&limit=5`)).status, 400, 'a proven page is bounded')
   const page = await get(`${url}/v1/databases/${key}/list?path=/values&limit=1&offset=1`)
   t.alike(page.body.entries.map((e: { path: string }) => e.path), ['/values/b'])
   const history = await get(`${url}/v1/databases/${key}/history?start=1&limit=3`)
@@ -159,8 +168,11 @@ test('http api - Server-Sent Events: new entries, and the fraud proof of a tampe
   t.pass('an entries event when the index grew')
   await until(/event: verified\n/)
   t.is((await (await fetch(base + '/verification')).json()).violation, null, 'no violation yet')
+  const tampered = performance.now()
   await db.index.dangerousBatch([{ type: 'put', path: '/counter', value: 1000 }])
   const m = await until(/event: violation\ndata: (.*)\n/)
+  // the issue asks for under a second; a figure, not an assertion (a loaded machine must not fail the suite)
+  t.comment(`violation event ${(performance.now() - tampered).toFixed(0)} ms after the tamper`)
   const proof = JSON.parse(m[1]) as { details: { code: string } }
   t.is(proof.details.code, 'UNPROMPTED_CHANGE', 'the tamper arrives as a violation event carrying the fraud proof')
   const { verifyFraudProof } = await import('../src/index.js')

@@ -1,8 +1,8 @@
-// Folder listings (src/logs/shallow-list.ts) against a brute-force definition, on
+// Folder listings (src/shallow-list.ts) against a brute-force definition, on
 // random trees of paths, with every combination of reverse, offset and limit; and
 // the same listings through a real Hyperbee (db.index.list).
 import test from 'brittle'
-import { listFolder, type ListedEntry } from '../src/logs/shallow-list.js'
+import { listFolder, type ListedEntry } from '../src/shallow-list.js'
 import { compareKeys, keyToPath, pathToKey, normalizePath, SEP } from '../src/paths.js'
 import { Database, StorageInMemory } from '../src/index.js'
 

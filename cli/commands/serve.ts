@@ -84,11 +84,23 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
     }
     const tokenFile = join(o.root !== undefined ? resolve(o.root) : dirs[0], TOKEN_FILE)
     const token = o.open === true ? null : httpToken(join(tokenFile, '..'))
-    const app = await createApi({ databases, token })
+    let url = ''
+    const app = await createApi({
+      databases,
+      token,
+      // as `vitra monitor` alerts: print the violation, save the proof under <dir>/fraud/; the host keeps serving it
+      onViolation: (db, proof) => {
+        const json = proof.toJSON()
+        const i = databases.indexOf(db)
+        const file = sessions[i].records.saveFraud(json)
+        const key = db.pubkey.toString('hex')
+        s.out.error(`FRAUD in ${key}: ${json.details.code} at index seq ${json.details.seq}; proof saved to ${file}, listed at ${url}/v1/databases/${key}/fraud-proofs`)
+      }
+    })
     await app.listen({ port, host })
     const address = app.server.address()
     const actual = typeof address === 'object' && address !== null ? address.port : port
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`
+    url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`
     databases.forEach((db, i) => {
       const rec: ServeRecord = { version: 1, url, pid: process.pid, database: db.pubkey.toString('hex'), tokenFile: token === null ? null : tokenFile }
       const file = join(dirs[i], SERVE_FILE)

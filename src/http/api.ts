@@ -9,7 +9,7 @@
  *   GET /v1/databases                      the databases served
  *   GET /v1/databases/:key                 one database: keys, role, lengths, participants, contract
  *   GET /v1/databases/:key/entry?path=&proof=   the entry at a path (proof: an index read proof)
- *   GET /v1/databases/:key/list?path=&offset=&limit=&reverse=   a folder listing
+ *   GET /v1/databases/:key/list?path=&offset=&limit=&reverse=&proof=   a folder listing (proof: of every peek of its walk)
  *   GET /v1/databases/:key/history?start=&limit=   index entries from a seq, paged
  *   POST /v1/databases/:key/call { method, params, wait, timeoutMs }   run a method (bearer token);
  *                                          the answer names the transaction by its id
@@ -29,10 +29,12 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { ServerResponse } from 'http'
 import type { Database } from '../database.js'
 import type { ContractMonitor } from '../verify/monitor.js'
+import type { ContractFraudProof } from '../verify/fraud-proofs.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { DatabaseNotFoundError, VitraError } from '../errors.js'
-import { pathToKey } from '../paths.js'
-import { createIndexReadProof } from '../logs/proof-builders.js'
+import { keyName, keyToPath, pathToKey } from '../paths.js'
+import { decodeValue } from '../encoding.js'
+import { createFolderListProof, createIndexReadProof } from '../logs/proof-builders.js'
 import { FraudProofLog } from './fraud-proof-log.js'
 import { transactionId, transactionStatus } from './transactions.js'
 
@@ -46,6 +48,8 @@ export interface ApiOptions {
   token?: string | null
   /** Keep a monitor on every database (default true): it feeds `violation` events and the verification route. */
   monitor?: boolean
+  /** Called once when a database's monitor finds a violation (`vitra serve` prints and saves the proof). */
+  onViolation?: (db: Database, proof: ContractFraudProof) => void
 }
 
 /** HTTP status of the VitraError codes a call can end with (anything else: 500). */
@@ -53,6 +57,7 @@ const CALL_STATUS: Record<string, number> = {
   UNKNOWN_METHOD: 400,
   INVALID_ARGUMENT: 400,
   INVALID_VALUE: 400,
+  INVALID_PATH: 400,
   VALUE_TOO_DEEP: 400,
   OP_TOO_LARGE: 413,
   NOT_PARTICIPANT: 403,
@@ -66,6 +71,8 @@ const CALL_STATUS: Record<string, number> = {
 const KEY = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const
 const PARAMS = { type: 'object', required: ['key'], properties: { key: KEY }, additionalProperties: false } as const
 const MAX_PAGE = 1000
+/** Largest proven listing (offset + limit): its peeks fit in one index read proof. */
+const MAX_PROVEN_PAGE = 400
 
 function fail (reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   return reply.code(status).send({ error: { code, message } })
@@ -95,7 +102,15 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   // one monitor per database: what /events and /verification report
   const monitors = new Map<string, ContractMonitor>()
   if (opts.monitor !== false) {
-    for (const db of opts.databases) monitors.set(db.pubkey.toString('hex'), await db.monitor())
+    for (const db of opts.databases) {
+      const m = await db.monitor()
+      monitors.set(db.pubkey.toString('hex'), m)
+      const alert = opts.onViolation
+      if (alert !== undefined) {
+        if (m.violation !== null) alert(db, m.violation)
+        else m.once('violation', (proof: ContractFraudProof) => alert(db, proof))
+      }
+    }
   }
   /** The monitor's state for a database (null without a monitor). */
   const verification = (key: string): { verifiedLength: number, violation: unknown } | null => {
@@ -184,12 +199,23 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     return { entry, at, proof }
   })
 
-  app.get<{ Params: { key: string }, Querystring: { path?: string, offset?: number, limit?: number, reverse?: boolean } }>('/v1/databases/:key/list', {
-    schema: { params: PARAMS, querystring: { type: 'object', properties: { path: { type: 'string', maxLength: 4096 }, offset: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE }, reverse: { type: 'boolean' } }, additionalProperties: false } }
+  app.get<{ Params: { key: string }, Querystring: { path?: string, offset?: number, limit?: number, reverse?: boolean, proof?: boolean } }>('/v1/databases/:key/list', {
+    schema: { params: PARAMS, querystring: { type: 'object', properties: { path: { type: 'string', maxLength: 4096 }, offset: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE }, reverse: { type: 'boolean' }, proof: { type: 'boolean' } }, additionalProperties: false } }
   }, async (req, reply) => {
     const db = served(req.params.key)
-    const entries = await db.index.list(req.query.path ?? '/', { offset: req.query.offset, limit: req.query.limit ?? MAX_PAGE, reverse: req.query.reverse })
-    return { entries }
+    const path = req.query.path ?? '/'
+    if (req.query.proof !== true) {
+      const entries = await db.index.list(path, { offset: req.query.offset, limit: req.query.limit ?? MAX_PAGE, reverse: req.query.reverse })
+      return { entries }
+    }
+    // a proven page: the walk's peeks must fit in one index read proof
+    const offset = req.query.offset ?? 0
+    const limit = req.query.limit ?? MAX_PROVEN_PAGE
+    if (offset + limit > MAX_PROVEN_PAGE) return fail(reply, 400, 'INVALID_ARGUMENT', `A proven listing covers at most ${MAX_PROVEN_PAGE} items (offset + limit)`)
+    const at = db.index.version
+    const { items, proof } = await createFolderListProof(db.index.bee, at, pathToKey(path), { offset, limit, reverse: req.query.reverse })
+    const entries = items.map(it => ({ seq: it.seq, container: it.container, name: keyName(it.key), path: keyToPath(it.key), value: it.value === undefined ? undefined : decodeValue(it.value) }))
+    return { entries, at, proof }
   })
 
   app.get<{ Params: { key: string }, Querystring: { start?: number, limit?: number } }>('/v1/databases/:key/history', {

@@ -6,7 +6,7 @@
  */
 import type { IndexReader, Json } from '../../sandbox/types.js'
 import { compareKeys } from '../paths.js'
-import { listFolder } from './shallow-list.js'
+import { listFolder } from '../shallow-list.js'
 
 export function memoryIndex (map: Map<string, Json>): IndexReader {
   const seqs = new Map<string, number>()

@@ -16,9 +16,11 @@ import {
 import { coveringRoot, insertRoot, verifyInclusionProof, walkPath, type InclusionProof } from '../proofs/inclusion-proofs.js'
 import { children, MAX_RANGE_BLOCKS, overlaps, RANGE_PROOF_TYPE, verifyRangeProof, type RangeProof } from '../proofs/range-proofs.js'
 import {
-  BlockCore, foldRoots, readReads, runReads, runReadsOnBee, sameResults, verifyIndexReadProof,
+  BlockCore, foldRoots, MAX_READS, readReads, runReads, runReadsOnBee, sameResults, verifyIndexReadProof,
   type IndexRead, type IndexReadProof, type ProvenReadResult, type VerifiedIndexReads
 } from '../proofs/bee-proofs.js'
+import { listFolder, type FolderListOptions, type ListedEntry } from '../shallow-list.js'
+import { peekRead } from '../proofs/folder-list-proof.js'
 import { headFromConflictProof, LogForkFraudProof, type ForkConsistencyJSON } from '../proofs/log-fork-proof.js'
 
 /** The manifest of a live core in JSON. Throws InvalidArgumentError when the core's manifest is not the supported v1 single-signer form. */
@@ -459,4 +461,27 @@ export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFrau
       stopped = true
     }
   }
+}
+
+/**
+ * The listing of the folder at stored key `dir` ('' for `/`) at version `at`, and its
+ * proof: an index read proof of every peek the walk made (src/proofs/folder-list-proof.ts
+ * checks it by walking again over the proven blocks).
+ */
+export async function createFolderListProof (bee: Hyperbee, at: number, dir: string, opts: FolderListOptions = {}): Promise<{ items: Array<ListedEntry<Buffer>>, proof: IndexReadProof }> {
+  const snapshot = bee.checkout(at, { keyEncoding: 'utf-8', valueEncoding: 'binary' })
+  const reads: IndexRead[] = []
+  let items: Array<ListedEntry<Buffer>>
+  try {
+    items = await listFolder(async range => {
+      const read = peekRead(range)
+      reads.push(read)
+      const e = await snapshot.peek(read.range)
+      return e === null ? null : { key: e.key as string, seq: e.seq, value: e.value as Buffer }
+    }, dir, opts)
+  } finally {
+    await snapshot.close()
+  }
+  if (reads.length > MAX_READS) throw new InvalidArgumentError(`This listing takes ${reads.length} index reads; a proof carries at most ${MAX_READS}: ask for a smaller page (limit, offset)`)
+  return { items, proof: await createIndexReadProof(bee, at, reads) }
 }

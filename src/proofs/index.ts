@@ -33,6 +33,7 @@ export {
   verifyIndexReadProof, indexReadProofFromJSON, proofReader, MAX_READS,
   type IndexReadProof, type IndexRead, type IndexRange, type VerifiedIndexReads, type ProvenGet, type ProvenEntry, type IndexProofReader
 } from './bee-proofs.js'
+export { verifyFolderListProof, type ProvenListItem } from './folder-list-proof.js'
 export {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,
   type CheckedEnvelope, type FraudProofJSON, type FraudEvidence

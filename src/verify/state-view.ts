@@ -11,7 +11,7 @@
  */
 import { decodeValue, type JsonValue } from '../encoding.js'
 import { compareKeys } from '../paths.js'
-import { listFolder, type FolderListOptions, type PeekRange } from '../logs/shallow-list.js'
+import { listFolder, type FolderListOptions, type PeekRange } from '../shallow-list.js'
 import type { ListedItem } from '../../sandbox/types.js'
 import type { IndexProofReader, IndexRange, IndexRead } from '../proofs/bee-proofs.js'
 

@@ -11,7 +11,7 @@
  * It is deterministic in what `peek` answers: the executor, the verifier and an
  * offline replay over proven blocks list alike.
  */
-import { SEP } from '../paths.js'
+import { SEP } from './paths.js'
 
 /** A key range for one peek; keys compare as Hyperbee compares them (UTF-8 bytes). */
 export interface PeekRange { gt?: string, gte?: string, lt?: string, reverse: boolean }
