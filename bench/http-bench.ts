@@ -1,6 +1,6 @@
 // The HTTP API against the library, in the same run (issue 24): `call` throughput over
 // HTTP (POST /call with wait: false, 32 in flight) against db.call in-process with the
-// same concurrency, both as answered (a call is answered once its ops are appended with
+// same concurrency (alternating, best of three rounds each), both as answered (a call is answered once its ops are appended with
 // their proofs, as db.call resolves) and until the executor has run them all; and `get`
 // latency (GET …/entry) against db.index.get. Real HTTP on 127.0.0.1. The HTTP client
 // runs in a worker thread, as a client in another process would (on this 2-core machine
@@ -67,27 +67,39 @@ function startClient (): { run: (job: PostJob | GetJob) => Promise<number[]>, st
   return { run, stop: async () => await worker.terminate() }
 }
 
-export async function runHttpBench (n = Number(process.env.BENCH_HTTP_OPS ?? 5000)): Promise<Array<[string, string]>> {
+export async function runHttpBench (n = Number(process.env.BENCH_HTTP_OPS ?? 4000)): Promise<Array<[string, string]>> {
   const db = await Database.create(new StorageInMemory(), { contract: { source: readShippedContract('counter') } })
   const app = await createApi({ databases: [db], monitor: false })
   const worker = startClient()
   try {
     await app.listen({ port: 0, host: '127.0.0.1' })
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/databases/${db.pubkey.toString('hex')}`
-    await worker.run({ kind: 'post', url: base + '/call', n: 200, width: 32 }) // warm up both paths
-    await lanes(200, 32, async () => await db.call('increment', {}))
+    // The rate of a phase depends on when it runs (the JIT warms up over thousands of
+    // calls: measured, the same phase ran 1.6x faster second than first), so the two
+    // alternate, three rounds each after a warm-up, and each reports its best round.
+    await worker.run({ kind: 'post', url: base + '/call', n: 1000, width: 32 })
+    await lanes(1000, 32, async () => await db.call('increment', {}))
     await db.executor?.sync()
     const rate = (t: number): number => n / ((performance.now() - t) / 1000)
-    const tHttp = performance.now()
-    await worker.run({ kind: 'post', url: base + '/call', n, width: 32 })
-    const httpAnswered = rate(tHttp)
-    await db.executor?.sync()
-    const httpExecuted = rate(tHttp)
-    const tLib = performance.now()
-    await lanes(n, 32, async () => await db.call('increment', {}))
-    const libAnswered = rate(tLib)
-    await db.executor?.sync()
-    const libExecuted = rate(tLib)
+    const cores = (u: NodeJS.CpuUsage, r: number): number => (u.user + u.system) / 1e6 / (n / r)
+    const best = { httpAnswered: 0, httpExecuted: 0, httpCores: 0, libAnswered: 0, libExecuted: 0, libCores: 0 }
+    for (let round = 0; round < 3; round++) {
+      const tHttp = performance.now()
+      let cpu = process.cpuUsage()
+      await worker.run({ kind: 'post', url: base + '/call', n, width: 32 })
+      const httpAnswered = rate(tHttp)
+      const httpCores = cores(process.cpuUsage(cpu), httpAnswered)
+      await db.executor?.sync()
+      if (httpAnswered > best.httpAnswered) Object.assign(best, { httpAnswered, httpExecuted: rate(tHttp), httpCores })
+      const tLib = performance.now()
+      cpu = process.cpuUsage()
+      await lanes(n, 32, async () => await db.call('increment', {}))
+      const libAnswered = rate(tLib)
+      const libCores = cores(process.cpuUsage(cpu), libAnswered)
+      await db.executor?.sync()
+      if (libAnswered > best.libAnswered) Object.assign(best, { libAnswered, libExecuted: rate(tLib), libCores })
+    }
+    const { httpAnswered, httpExecuted, libAnswered, libExecuted } = best
     const httpGet = await worker.run({ kind: 'get', url: base + '/entry?path=/counter', n: 500 })
     const libGet: number[] = []
     for (let i = 0; i < 500; i++) {
@@ -96,9 +108,10 @@ export async function runHttpBench (n = Number(process.env.BENCH_HTTP_OPS ?? 500
       libGet.push(performance.now() - t)
     }
     return [
-      [`HTTP call (POST /call, ${fmt(n)} calls, 32 in flight): answered / until executed (calls/s)`, `${fmt(httpAnswered)} / ${fmt(httpExecuted)}`],
+      [`HTTP call (POST /call, best of 3 × ${fmt(n)} calls, 32 in flight): answered / until executed (calls/s)`, `${fmt(httpAnswered)} / ${fmt(httpExecuted)}`],
       ['    in-process db.call, same load: answered / until executed (calls/s)', `${fmt(libAnswered)} / ${fmt(libExecuted)}`],
       ['    ratio HTTP / in-process: answered (target ≥ 0.5) / until executed', `${(httpAnswered / libAnswered).toFixed(2)} / ${(httpExecuted / libExecuted).toFixed(2)}`],
+      ['    CPU cores busy (whole process, client included), HTTP / in-process', `${best.httpCores.toFixed(2)} / ${best.libCores.toFixed(2)}`],
       ['HTTP get (GET …/entry) p50 / p99 (ms)', `${pct(httpGet, 0.5).toFixed(2)} / ${pct(httpGet, 0.99).toFixed(2)}`],
       ['    in-process db.index.get p50 / p99 (ms)', `${pct(libGet, 0.5).toFixed(3)} / ${pct(libGet, 0.99).toFixed(3)}`]
     ]

@@ -5,12 +5,13 @@
  * sends can crash or block the host. `vitra serve` (next slice) runs it; here it is a
  * library: `const app = await createApi({ databases }); await app.listen({ port, host })`.
  *
- *   GET /                                  a short page linking to the API
+ *   GET /, /explorer/:file                 the explorer (explorer/): a page that checks the proofs it shows
  *   GET /v1/databases                      the databases served
  *   GET /v1/databases/:key                 one database: keys, role, lengths, participants, contract
  *   GET /v1/databases/:key/entry?path=&proof=   the entry at a path (proof: an index read proof)
  *   GET /v1/databases/:key/list?path=&offset=&limit=&reverse=&proof=   a folder listing (proof: of every peek of its walk)
- *   GET /v1/databases/:key/history?start=&limit=   index entries from a seq, paged
+ *   GET /v1/databases/:key/history?start=&limit=&proof=   index entries from a seq, paged (proof: each with its inclusion proof)
+ *   GET /v1/databases/:key/oplogs/:oplog?start=&limit=&proof=   a participant's ops, paged, each with its ack (if any)
  *   POST /v1/databases/:key/call { method, params, wait, timeoutMs }   run a method (bearer token);
  *                                          the answer names the transaction by its id
  *   GET /v1/databases/:key/transactions/:id   a transaction's status: its ops, and each op's
@@ -25,6 +26,9 @@
  * Reads are open. `call` needs `Authorization: Bearer <token>` when `token` is set.
  */
 import { timingSafeEqual } from 'crypto'
+import { existsSync, readdirSync, readFileSync } from 'fs'
+import { extname, join } from 'path'
+import { fileURLToPath } from 'url'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { ServerResponse } from 'http'
 import type { Database } from '../database.js'
@@ -34,9 +38,11 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { DatabaseNotFoundError, VitraError } from '../errors.js'
 import { keyName, keyToPath, pathToKey } from '../paths.js'
 import { decodeValue } from '../encoding.js'
-import { createFolderListProof, createIndexReadProof } from '../logs/proof-builders.js'
+import { captureSignedHead, createFolderListProof, createInclusionProof, createIndexReadProof } from '../logs/proof-builders.js'
+import type { InclusionProof } from '../proofs/inclusion-proofs.js'
+import type { HistoryEntry } from '../logs/index-log.js'
 import { FraudProofLog } from './fraud-proof-log.js'
-import { transactionId, transactionStatus } from './transactions.js'
+import { oplogPage, transactionId, transactionStatus } from './transactions.js'
 
 export interface ApiOptions {
   databases: Database[]
@@ -156,10 +162,19 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   })
   app.setNotFoundHandler((req, reply) => fail(reply, 404, 'NO_SUCH_ROUTE', `No route ${req.method} ${req.url} (see GET /)`))
 
-  app.get('/', async (_req, reply) => {
-    const items = opts.databases.map(d => `<li><a href="/v1/databases/${d.pubkey.toString('hex')}">${d.pubkey.toString('hex')}</a></li>`).join('')
-    return reply.type('text/html; charset=utf-8').send(`<!doctype html><meta charset="utf-8"><title>vitra</title><h1>vitra</h1><p>JSON API: <a href="/v1/databases">/v1/databases</a></p><ul>${items}</ul>`)
-  })
+  // the explorer (explorer/, issue 25): a page that checks every proof it shows in the
+  // browser. Its files are read once; the page makes no request outside this host.
+  const files = explorerFiles()
+  const serveFile = (name: string, reply: FastifyReply): FastifyReply => {
+    const f = files.get(name)
+    if (f === undefined) return fail(reply, 404, 'NO_SUCH_ROUTE', `No explorer file ${name}`)
+    if (f.body === null) return fail(reply, 503, 'NOT_BUILT', `${f.path} is missing: run \`npm run build\``)
+    return reply.type(f.type).header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-cache').send(f.body)
+  }
+  app.get('/', async (_req, reply) => serveFile('index.html', reply))
+  app.get<{ Params: { file: string } }>('/explorer/:file', {
+    schema: { params: { type: 'object', required: ['file'], properties: { file: { type: 'string', pattern: '^[a-z-]+\\.(js|css|html)$' } }, additionalProperties: false } }
+  }, async (req, reply) => serveFile(req.params.file, reply))
 
   app.get('/v1/databases', async () => ({
     databases: opts.databases.map(d => ({ key: d.pubkey.toString('hex'), isExecutor: d.isExecutor, isParticipant: d.isParticipant, length: d.index.length }))
@@ -218,16 +233,30 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     return { entries, at, proof }
   })
 
-  app.get<{ Params: { key: string }, Querystring: { start?: number, limit?: number } }>('/v1/databases/:key/history', {
-    schema: { params: PARAMS, querystring: { type: 'object', properties: { start: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } }, additionalProperties: false } }
+  app.get<{ Params: { key: string }, Querystring: { start?: number, limit?: number, proof?: boolean } }>('/v1/databases/:key/history', {
+    schema: { params: PARAMS, querystring: { type: 'object', properties: { start: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE }, proof: { type: 'boolean' } }, additionalProperties: false } }
   }, async (req, reply) => {
     const db = served(req.params.key)
     const start = req.query.start ?? 1
-    const limit = req.query.limit ?? 100
+    const proofs = req.query.proof === true
+    const limit = req.query.limit ?? (proofs ? MAX_PROVEN_PAGE : 100)
+    if (proofs && limit > MAX_PROVEN_PAGE) return fail(reply, 400, 'INVALID_ARGUMENT', `A page with proofs holds at most ${MAX_PROVEN_PAGE} entries`)
     const end = Math.min(db.index.length, start + limit)
-    const entries = start < end ? await db.index.entries(start, end) : []
+    const entries: Array<HistoryEntry & { proof?: InclusionProof }> = start < end ? await db.index.entries(start, end) : []
+    // each entry's block proven under one signed head (the one current when the page was read)
+    if (proofs && entries.length > 0) {
+      const head = await captureSignedHead(db.index.core)
+      for (const e of entries) e.proof = await createInclusionProof(db.index.core, e.seq, { head })
+    }
     return { entries, next: end < db.index.length ? end : null }
   })
+
+  app.get<{ Params: { key: string, oplog: string }, Querystring: { start?: number, limit?: number, proof?: boolean } }>('/v1/databases/:key/oplogs/:oplog', {
+    schema: {
+      params: { type: 'object', required: ['key', 'oplog'], properties: { key: KEY, oplog: KEY }, additionalProperties: false },
+      querystring: { type: 'object', properties: { start: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PROVEN_PAGE }, proof: { type: 'boolean' } }, additionalProperties: false }
+    }
+  }, async (req) => await oplogPage(served(req.params.key), req.params.oplog, { start: req.query.start ?? 0, limit: req.query.limit ?? 100, proofs: req.query.proof === true }))
 
   app.post<{ Params: { key: string }, Body: { method: string, params?: unknown, wait?: boolean, timeoutMs?: number } }>('/v1/databases/:key/call', {
     schema: {
@@ -337,6 +366,23 @@ function createMetrics (databases: Database[], monitors: Map<string, ContractMon
     undo.push(() => { db.executor?.removeListener('batch', onBatch); m?.removeListener('violation', onViolation) })
   }
   return { registry, stop: () => { for (const u of undo) u() } }
+}
+
+/** The page's policy: everything from this host, nothing from anywhere else. */
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+const EXPLORER_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' }
+
+/** The explorer's files (explorer/ in the package, and the vitra/proofs browser build), read once; body null when missing. */
+function explorerFiles (): Map<string, { path: string, type: string, body: Buffer | null }> {
+  const dir = fileURLToPath(new URL('../../../explorer/', import.meta.url))
+  const out = new Map<string, { path: string, type: string, body: Buffer | null }>()
+  const add = (name: string, path: string): void => {
+    out.set(name, { path, type: EXPLORER_TYPES[extname(name)], body: existsSync(path) ? readFileSync(path) : null })
+  }
+  if (existsSync(dir)) for (const name of readdirSync(dir)) if (EXPLORER_TYPES[extname(name)] !== undefined) add(name, join(dir, name))
+  add('vitra-proofs.js', fileURLToPath(new URL('../../browser/vitra-proofs.js', import.meta.url)))
+  return out
 }
 
 /** Whether an Authorization header carries the token (always, when there is no token). Constant-time compare. */

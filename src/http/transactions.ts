@@ -7,7 +7,8 @@
  */
 import type { Database } from '../database.js'
 import { VitraError } from '../errors.js'
-import { createInclusionProof } from '../logs/proof-builders.js'
+import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
+import type { InclusionProof } from '../proofs/inclusion-proofs.js'
 import type { TxOp, TxResult } from '../transaction.js'
 import type { JsonValue } from '../encoding.js'
 
@@ -55,4 +56,37 @@ export async function transactionStatus (db: Database, id: string): Promise<Tran
   const tx = db.transaction({ method: 'transaction', params: null, response: null, ops })
   const results = await tx.fetchResults({ proofs: true })
   return { id, processed: results.every(r => r !== null), ops: tx.ops.map(op => op.toJSON()), results }
+}
+
+export interface OplogPageEntry {
+  seq: number
+  /** The op (null when the block is not JSON: a hostile append, acked as a failure). */
+  value: JsonValue | null
+  /** Inclusion proof of the block in the oplog (with `proofs`). */
+  proof?: InclusionProof
+  /** Its ack, once executed: the ack's index seq, the outcome and the error code. */
+  ack: { seq: number, success: boolean, error: string | null } | null
+}
+
+/** A page of an oplog this database reads: its ops from `start`, each with its ack; OPLOG_NOT_FOUND (404) for another oplog. */
+export async function oplogPage (db: Database, oplog: string, o: { start: number, limit: number, proofs: boolean }): Promise<{ oplog: string, length: number, active: boolean, ops: OplogPageEntry[], next: number | null }> {
+  const log = db.oplogs.find(l => l.hex === oplog)
+  if (log === undefined) throw new VitraError('OPLOG_NOT_FOUND', `The oplog ${oplog} is not one this database reads`)
+  const core = log.core
+  const end = Math.min(core.length, o.start + o.limit)
+  const head = o.proofs && end > o.start ? await captureSignedHead(core) : null
+  const ops: OplogPageEntry[] = []
+  for (let seq = o.start; seq < end; seq++) {
+    const block = await core.get(seq, { timeout: 10_000 }) as Buffer | null
+    let value: JsonValue | null = null
+    if (block !== null) {
+      try { value = JSON.parse(block.toString('utf8')) as JsonValue } catch { value = null }
+    }
+    const found = await db.index.getAck(oplog, seq)
+    const entry: OplogPageEntry = { seq, value, ack: found === null ? null : { seq: found.seq, success: found.ack.success, error: found.ack.error ?? null } }
+    if (head !== null) entry.proof = await createInclusionProof(core, seq, { head })
+    ops.push(entry)
+  }
+  const active = (await db.index.inputs()).some(i => i.pubkey === oplog && i.active)
+  return { oplog, length: core.length, active, ops, next: end < core.length ? end : null }
 }

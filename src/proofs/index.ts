@@ -34,6 +34,7 @@ export {
   type IndexReadProof, type IndexRead, type IndexRange, type VerifiedIndexReads, type ProvenGet, type ProvenEntry, type IndexProofReader
 } from './bee-proofs.js'
 export { verifyFolderListProof, type ProvenListItem } from './folder-list-proof.js'
+export { verifyIndexEntryProof, verifyOpProof, type ProvenIndexEntry, type ProvenOpBlock } from './entry-proofs.js'
 export {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,
   type CheckedEnvelope, type FraudProofJSON, type FraudEvidence
