@@ -568,3 +568,27 @@ test('cli - serve: SIGTERM with calls in flight loses nothing acked', async t =>
   const verified = await vitra(t, ['verify', '--dir', dir])
   t.is(verified.code, 0, `and the database verifies (${verified.stdout.trim().split('\n').pop() ?? ''})`)
 })
+
+test('cli - serve alerts as monitor does: a tampered database is reported, its proof saved, --on-violation run; the host keeps serving', { timeout: 120_000 }, async t => {
+  const { root, dir, key } = await counterDb(t)
+  succeeded(t, await vitra(t, ['call', 'increment', '--dir', dir]), 'call')
+  const tamper = spawn(process.execPath, ['--no-node-snapshot', TAMPER, dir], { stdio: 'inherit' })
+  t.is(await new Promise(resolve => tamper.on('close', resolve)), 0, 'the fixture tampered with the index')
+  const hookOut = join(root, 'hook.json')
+  const serve = start(t, ['serve', '--dir', dir, '--offline', '--port', '0', '--on-violation', `cat > ${hookOut}`], { timeout: 60_000 })
+  const line = await serve.waitFor(/Serving [0-9a-f]{64} at http:\/\/127\.0\.0\.1:\d+/)
+  const url = (/http:\/\/127\.0\.0\.1:\d+/.exec(line) as RegExpExecArray)[0]
+  const deadline = Date.now() + 30_000
+  while (!existsSync(hookOut) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+  t.ok(existsSync(hookOut), '--on-violation ran')
+  const list = await (await fetch(`${url}/v1/databases/${key}/fraud-proofs`)).json() as { fraudProofs: Array<{ code: string }> }
+  t.alike(list.fraudProofs.map(f => f.code), ['UNPROMPTED_CHANGE'], 'the API lists the violation')
+  t.is((await fetch(`${url}/v1/databases/${key}/entry?path=/counter`)).status, 200, 'and keeps serving')
+  serve.child.kill('SIGTERM')
+  const end = await serve.done
+  t.is(end.code, 0, 'SIGTERM: exit 0')
+  t.ok(/FRAUD in [0-9a-f]{64}: UNPROMPTED_CHANGE/.test(end.stderr), `the violation is printed (${end.stderr.trim().split('\n')[0]})`)
+  t.ok(readdirSync(join(dir, 'fraud')).some(f => f.startsWith('UNPROMPTED_CHANGE-')), 'the proof is saved under <dir>/fraud/')
+  const hooked = JSON.parse(readFileSync(hookOut, 'utf8')) as { type: string }
+  t.is(hooked.type, 'vitra/contract-fraud-proof', 'the hook got the fraud proof on stdin')
+})

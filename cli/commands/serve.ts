@@ -1,7 +1,8 @@
 /**
  * `vitra serve [dirs…] [--root DIR]`: keep one or more databases online (each as
  * `vitra host` keeps one: the executor where the directory holds the index key, the
- * swarm unless --offline, a monitor) and serve them over the HTTP API
+ * swarm unless --offline, a monitor that alerts as `vitra monitor` does: prints the
+ * violation, saves the proof under <dir>/fraud/, runs --on-violation) and serve them over the HTTP API
  * (src/http/api.ts, JSON under /v1) on 127.0.0.1:8686 unless told otherwise, until
  * SIGINT or SIGTERM. Then it stops taking requests, lets those in flight finish (a
  * call waiting for its result gets it), closes the databases and exits 0.
@@ -22,9 +23,10 @@ import { createApi } from '../../src/http/api.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { Session } from '../session.js'
 import { untilStopped } from './host.js'
+import { runHook } from './verify.js'
 import { SERVE_FILE, type ServeRecord } from '../host-client.js'
 
-export interface ServeOptions { dirs?: string[], root?: string, port?: string, httpHost?: string, open?: boolean, signal?: AbortSignal }
+export interface ServeOptions { dirs?: string[], root?: string, port?: string, httpHost?: string, open?: boolean, onViolation?: string, signal?: AbortSignal }
 
 /** The bearer token of `call`: `<dir>/http-token` (mode 0600), made at the first start. */
 export function httpToken (dir: string): string {
@@ -85,6 +87,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
     const tokenFile = join(o.root !== undefined ? resolve(o.root) : dirs[0], TOKEN_FILE)
     const token = o.open === true ? null : httpToken(join(tokenFile, '..'))
     let url = ''
+    const hooks: Array<Promise<void>> = []
     const app = await createApi({
       databases,
       token,
@@ -94,7 +97,8 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
         const i = databases.indexOf(db)
         const file = sessions[i].records.saveFraud(json)
         const key = db.pubkey.toString('hex')
-        s.out.error(`FRAUD in ${key}: ${json.details.code} at index seq ${json.details.seq}; proof saved to ${file}, listed at ${url}/v1/databases/${key}/fraud-proofs`)
+        s.out.error(`FRAUD in ${key}: ${json.details.code} at index seq ${json.details.seq}; proof saved to ${file}, listed by GET ${url}/v1/databases/${key}/fraud-proofs`) // url is '' while the monitor catches up before listening
+        if (o.onViolation !== undefined) hooks.push(runHook(s, o.onViolation, json, { file, code: json.details.code, database: key }))
       }
     })
     await app.listen({ port, host })
@@ -120,6 +124,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
     }
     await untilStopped(o.signal)
     await app.close() // no new requests; those in flight finish first
+    await Promise.all(hooks) // an --on-violation command still running finishes (each is bounded to 60 s)
   } finally {
     for (const file of written) rmSync(file, { force: true })
     for (const sub of sessions) await sub.close()

@@ -253,7 +253,7 @@ function checkpointLength (file: string): number {
 }
 
 /** Run the alert command with the proof on stdin (its stdout goes to our stderr with --json). Bounded to 60 s. */
-async function runHook (s: Session, command: string, json: unknown, about: { file: string, code: string, database: string }): Promise<void> {
+export async function runHook (s: Session, command: string, json: unknown, about: { file: string, code: string, database: string }): Promise<void> {
   const child = spawn(command, {
     shell: true,
     stdio: ['pipe', s.opts.json ? process.stderr : 'inherit', 'inherit'],
