@@ -43,11 +43,14 @@ async function api (path, init) {
   return body
 }
 
+/** Replace the page's content; focus its heading (for screen readers and the keyboard) unless this is a live refresh. */
 function show (...children) {
   app.replaceChildren(...children)
+  if (refreshing) return
   const first = app.querySelector('h1, h2')
   if (first) { first.tabIndex = -1; first.focus({ preventScroll: true }) }
 }
+let refreshing = false
 
 function failure (err) {
   show(h('h1', {}, 'Could not load this page'), h('p', { class: 'error' }, err.message))
@@ -223,8 +226,19 @@ async function historyPage (key, page) {
     h('p', {}, 'Index length ', h('span', { 'data-index-length': '' }, length), `; entries ${start}–${end - 1}, newest first. Every mark is a proof checked in this browser against the database key.`),
     h('ol', { class: 'history', reversed: true }, rows),
     pager(page, pages, p => `#/db/${key}/history/${p}`))
-  onEntries = n => { if (page === 0 && n > length) { const b = document.getElementById('newer'); if (b) b.hidden = false } }
-  app.prepend(h('p', { id: 'newer', hidden: true }, h('a', { href: `#/db/${key}/history/0`, onclick: () => setTimeout(route, 0) }, 'New entries: show them')))
+  // the newest page follows the index live: new entries appear (and are proven) without a reload
+  if (page === 0) onEntries = n => { if (n > length) liveRefresh(() => historyPage(key, 0)) }
+}
+
+/** Re-render the current page for new data, at most every 500 ms, without moving the focus. */
+let refreshTimer = null
+function liveRefresh (render) {
+  if (refreshTimer !== null) return
+  refreshTimer = setTimeout(async () => {
+    const at = location.hash
+    refreshing = true
+    try { if (location.hash === at) await render() } catch (err) { console.warn(err) } finally { refreshing = false; refreshTimer = null }
+  }, 500)
 }
 
 function pager (page, pages, href) {

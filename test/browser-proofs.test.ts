@@ -48,7 +48,7 @@ if (CHROMIUM === undefined) {
       '/fraud.json': { type: 'application/json', body: readFileSync(fileURLToPath(new URL('../../test/vectors/fraud/UNPROMPTED_CHANGE.json', import.meta.url))) }
     })
     t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
     t.teardown(() => browser.close())
     const page = await browser.newPage()
     const errors: string[] = []
