@@ -2,7 +2,7 @@
  * The CLI's side of a running `vitra serve`. A served directory is locked, so a
  * command on it cannot open the database; `serve` leaves `serve.json` (its url,
  * pid, database key and token file) in the directory, and the commands that can
- * (info, methods, source, get, list, history, call) go through the host's HTTP API
+ * (info, methods, source, get, list, history, call, query) go through the host's HTTP API
  * instead. A `serve.json` whose process is gone is ignored (a host killed with -9).
  */
 import { existsSync, readFileSync } from 'fs'
@@ -92,6 +92,14 @@ export class HostClient {
       headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
       body: JSON.stringify({ method, params, wait: o.wait, timeoutMs: Math.min(120_000, o.timeoutMs) })
     }, o.timeoutMs + 5_000)
+  }
+
+  async query (sql: string, params: JsonValue | undefined, o: { proofs?: boolean, timeoutMs?: number, maxRows?: number }): Promise<{ columns: string[], rows: Array<Record<string, unknown>>, truncated: boolean, at: number, proofs?: unknown[] }> {
+    return await this.request('/query', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sql, params, proofs: o.proofs === true, timeoutMs: o.timeoutMs, maxRows: o.maxRows })
+    }, (o.timeoutMs ?? 5000) + 10_000)
   }
 
   private async request<T> (path: string, init: RequestInit = {}, timeoutMs = 60_000): Promise<T> {

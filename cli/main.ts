@@ -14,6 +14,7 @@ import { resolveGlobals, Session, type RawGlobals } from './session.js'
 import { runRepl } from './repl.js'
 import { destroyCommand, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
+import { queryCommand } from './commands/query.js'
 import { oplogCreateCommand, oplogDeleteCommand, oplogListCommand } from './commands/oplog.js'
 import { hostCommand } from './commands/host.js'
 import { serveCommand } from './commands/serve.js'
@@ -124,6 +125,19 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .action(act(async (s, method: string, switches: string[], o: { params?: string, wait?: boolean }) => {
       return await callCommand(s, method, callParams(o.params, switches), { wait: o.wait })
     }))
+
+  program.command('query').argument('<sql>', 'one read-only statement, e.g. "SELECT path, value FROM state"')
+    .description('SQL (SQLite) over the state and the history: tables state, history, acks, ops, oplogs (README "SQL")')
+    .option('-p, --params <json>', 'bind parameters: a JSON array (?) or object ($name)')
+    .option('--proofs', 'rows naming an index block (seq, or index_seq of acks) carry its inclusion proof, checked before printing')
+    .option('--limit <rows>', 'most rows (default 10000)')
+    .option('--time-limit <ms>', 'stop the query after this long (default 5000)')
+    .action(act(async (s, sql: string, o: { params?: string, proofs?: boolean, limit?: string, timeLimit?: string }) => await queryCommand(s, sql, {
+      params: o.params === undefined ? undefined : callParams(o.params, []),
+      proofs: o.proofs,
+      limit: o.limit === undefined ? undefined : parseCount(o.limit, '--limit', 1),
+      timeLimit: o.timeLimit === undefined ? undefined : parseCount(o.timeLimit, '--time-limit', 1)
+    })))
 
   program.command('get').argument('<path>', 'index path, e.g. /counter').description('print the value at a path (null when absent; --json gives the whole entry)')
     .action(act(async (s, path: string) => await getCommand(s, path)))

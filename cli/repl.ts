@@ -12,6 +12,7 @@ import repl, { type REPLServer } from 'repl'
 import type { Readable, Writable } from 'stream'
 import { describeError, oneLine, usageError, whenAborted } from './errors.js'
 import { callParams, parseCount, splitWords } from './params.js'
+import { queryCommand } from './commands/query.js'
 import type { Session } from './session.js'
 import { destroyCommand, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
@@ -21,7 +22,8 @@ import { fraudListCommand, fraudShowCommand, txListCommand, txShowCommand, txVer
 import { basename } from 'path'
 
 /** A dot-command; `signal` aborts on Ctrl-C (the long ones stop early, the others run to their end). */
-interface DotCommand { name: string, args: string, help: string, run: (words: string[], signal: AbortSignal) => Promise<unknown> }
+/** `raw`: the command takes the rest of the line as one argument, quotes and all (`.query`). */
+interface DotCommand { name: string, args: string, help: string, raw?: boolean, run: (words: string[], signal: AbortSignal) => Promise<unknown> }
 
 export interface ReplOptions {
   input?: Readable
@@ -62,7 +64,7 @@ export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number>
   Object.defineProperty(server.context, 'db', { get: () => s.db, enumerable: true, configurable: true })
   const commands = dotCommands(s, state)
   for (const c of commands) {
-    server.defineCommand(c.name, { help: c.help, action: (rest: string) => enqueue(s, server, state, async signal => await c.run(splitWords(rest), signal)) })
+    server.defineCommand(c.name, { help: c.help, action: (rest: string) => enqueue(s, server, state, async signal => await c.run(c.raw === true ? [rest.trim()] : splitWords(rest), signal)) })
   }
   // Ctrl-C while a dot-command runs: abort it (Node's REPL still clears the line as usual)
   server.on('SIGINT', () => {
@@ -153,6 +155,7 @@ function dotCommands (s: Session, state: ReplState): DotCommand[] {
     { name: 'get', args: '<path>', help: 'read the entry at a path', run: async w => { need(w, 1, '.get <path>'); await getCommand(s, w[0]) } },
     { name: 'list', args: '[path] [--all]', help: 'list the entries and sub-folders at a path', run: async w => await listCommand(s, w.find(x => !x.startsWith('--')) ?? '/', { all: w.includes('--all') }) },
     { name: 'history', args: '[index|<oplog>]', help: 'the index history, or an oplog\'s ops', run: async w => await historyCommand(s, w[0]) },
+    { name: 'query', args: '<sql>', raw: true, help: 'read-only SQL over the tables state, history, acks, ops, oplogs', run: async w => { need(w.filter(x => x !== ''), 1, '.query SELECT …'); await queryCommand(s, w[0]) } },
     { name: 'methods', args: '', help: 'the contract\'s methods', run: async () => await methodsCommand(s) },
     { name: 'source', args: '', help: 'the contract source', run: async () => await sourceCommand(s) },
     { name: 'mkoplog', args: '', help: 'create a local oplog', run: async () => await oplogCreateCommand(s) },

@@ -24,6 +24,7 @@ import { CallRuntime } from './call-runtime.js'
 import { readShippedContract } from './shipped-contracts.js'
 import { DEFAULT_NAMESPACE, manifestKey } from './proofs/hypercore-crypto.js'
 import type { SandboxLimits } from '../sandbox/types.js'
+import { SqlAccess, type SqlQueryOptions, type SqlResult } from './sql/index.js'
 
 export interface DatabaseOptions {
   /** Sandbox limits for every isolate this database creates. */
@@ -104,6 +105,7 @@ export class Database extends EventEmitter {
   private lifecycle: 'open' | 'closing' | 'closed' = 'open'
   private closing_: Promise<void> | null = null
   private readonly onIndexAppend: () => void
+  private sqlAccess: SqlAccess | null = null
 
   protected constructor (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions) {
     super()
@@ -595,8 +597,33 @@ export class Database extends EventEmitter {
     await this.closing_
   }
 
+  /**
+   * The SQL read model of this database (src/sql/): opened next to the database on
+   * first use, then kept up to date as the index grows until close.
+   */
+  get sql (): SqlAccess {
+    this.assertOpen()
+    if (this.sqlAccess === null) {
+      this.sqlAccess = new SqlAccess(storageDir(this.storage), { key: this.index.key.toString('hex'), core: this.index.core, oplogCore: hex => this.oplogMap.get(hex)?.core ?? null })
+    }
+    return this.sqlAccess
+  }
+
+  /**
+   * A read-only SQL query (SQLite dialect) over the tables `state`, `history`, `acks`,
+   * `ops` and `oplogs` (src/sql/schema.ts), answered once the read model reflects the
+   * index as it is now. `{ columns, rows, truncated, at }`: `at` is the index length the
+   * answer reflects. Writes are refused (SQL_NOT_READ_ONLY); a query past `timeoutMs`
+   * (default 5000) is stopped (QUERY_TIMEOUT) without blocking anything else. With
+   * `{ proofs: true }`, rows naming an index block carry its inclusion proof.
+   */
+  async query (sql: string, params?: unknown, opts: SqlQueryOptions = {}): Promise<SqlResult> {
+    return await this.sql.query(sql, params, opts)
+  }
+
   private async closeAll (): Promise<void> {
     await this.unswarm() // network: leave the swarm first
+    await this.sqlAccess?.close()
     this.index.core.removeListener('append', this.onIndexAppend)
     this.waiters.rejectAll(new ClosedError())
     for (const m of this.monitors) await m.close()

@@ -502,12 +502,19 @@ test('cli - serve: the HTTP API of the database in --dir, on 127.0.0.1; a second
   t.ok(/served by process \d+ at http/.test(info.stdout), 'info says who serves it')
   const hist = await vitraJson(t, ['history', '--dir', dir])
   t.ok(Array.isArray(hist.json) && (hist.json as Array<{ path: string }>).some(e => e.path === '/counter'), 'history through the host')
+  const q = await vitra(t, ['query', "SELECT path, value, seq FROM state WHERE path = '/counter'", '--proofs', '--dir', dir])
+  t.ok(/\/counter\s+15/.test(q.stdout) && /1 row\(s\) proven/.test(q.stdout), `query through the host, its row proven here (${q.stdout.trim().split('\n').pop() ?? q.stderr})`)
   serve.child.kill('SIGTERM')
   const end = await serve.done
   t.is(end.code, 0, 'SIGTERM: exit 0')
   t.ok(/Stopped\./.test(end.stdout), 'it says it stopped')
   t.absent(existsSync(join(dir, 'serve.json')), 'serve.json is gone')
   t.is(((await vitraJson(t, ['get', '/counter', '--dir', dir])).json as { value: number } | null)?.value, 15, 'the call made through the host is in the database')
+  const q2 = await vitraJson(t, ['query', 'SELECT count(*) AS n FROM acks WHERE success = ?', '--params', '[1]', '--dir', dir])
+  t.is((q2.json as { rows: Array<{ n: number }> } | null)?.rows[0].n, 3, 'vitra query --json --params on the directory itself: three executed ops')
+  const refused = await vitra(t, ['query', 'DELETE FROM state', '--dir', dir])
+  t.is(refused.code, 1, 'a write: exit 1')
+  t.ok(/Only queries that read/.test(refused.stderr), refused.stderr.trim())
 })
 
 test('cli - serve several databases: directories and --root; one token per host; the same directory twice is refused', async t => {
@@ -591,4 +598,18 @@ test('cli - serve alerts as monitor does: a tampered database is reported, its p
   t.ok(readdirSync(join(dir, 'fraud')).some(f => f.startsWith('UNPROMPTED_CHANGE-')), 'the proof is saved under <dir>/fraud/')
   const hooked = JSON.parse(readFileSync(hookOut, 'utf8')) as { type: string }
   t.is(hooked.type, 'vitra/contract-fraud-proof', 'the hook got the fraud proof on stdin')
+})
+
+test('cli - REPL .query takes the rest of the line as SQL, quotes and all', { timeout: 60_000 }, async t => {
+  const { session, input, text, start } = await inProcessRepl(t)
+  const db = session.db as NonNullable<typeof session.db>
+  for (let i = 0; i < 3; i++) await (await db.call('increment', { amount: 5 })).whenProcessed()
+  const { done } = await start()
+  input.write(".query SELECT path, value FROM state WHERE path = '/counter'\n")
+  const end = Date.now() + 30_000
+  while (!/reflecting index length/.test(text()) && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 10))
+  t.ok(/\/counter\s+15/.test(text()), 'the row, with the quoted literal intact')
+  t.ok(/1 row\(s\), reflecting index length \d+/.test(text()), 'and the index length it reflects')
+  input.end()
+  t.is(await done, 0)
 })

@@ -236,3 +236,29 @@ export const apply = { async PUT (tx, op) { tx.put('/v', op.value) } }`
   const entry = await (await fetch(`${base}/entry?path=/v`)).json() as { entry: { value: number } }
   t.is(entry.entry.value, 7, 'and the host serves on')
 })
+
+test('http api - SQL: GET and POST …/query, row proofs that check offline, writes refused, a runaway query stopped while the host serves', async t => {
+  const { url, key } = await served(t)
+  const base = `${url}/v1/databases/${key}`
+  const post = async (body: unknown): Promise<{ status: number, body: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res = await fetch(base + '/query', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: res.status, body: await res.json() }
+  }
+  const state = await post({ sql: "SELECT path, value, seq FROM state WHERE path LIKE '/values/%' ORDER BY path", proofs: true })
+  t.is(state.status, 200)
+  t.alike(state.body.rows.map((r: { path: string }) => r.path), ['/values/a', '/values/b/c', '/values/d'], 'POST …/query: the rows')
+  t.ok(state.body.at >= 1, 'with the index length the answer reflects')
+  const { verifyQueryRowProofs } = await import('../src/proofs/index.js')
+  t.is(verifyQueryRowProofs(state.body, { key }).proven, 3, 'each row proven offline with the key alone')
+  const byGet = await get(`${base}/query?sql=${encodeURIComponent('SELECT value FROM state WHERE path = ?')}&params=${encodeURIComponent('["/values/a"]')}`)
+  t.alike(byGet.body.rows, [{ value: '1' }], 'GET …/query?sql=&params=')
+  t.is((await post({ sql: 'DELETE FROM state' })).body.error.code, 'SQL_NOT_READ_ONLY', 'a write: refused')
+  t.is((await post({ sql: 'SELECT FROM' })).status, 400, 'bad SQL: 400 SQL_ERROR')
+  t.is((await post({ sql: 'SELECT 1', timeoutMs: 0 })).status, 400, 'a bad time limit: 400')
+  const runaway = post({ sql: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c', timeoutMs: 300 })
+  t.is((await get(`${base}/entry?path=/values/a`)).status, 200, 'other requests are served meanwhile')
+  const stopped = await runaway
+  t.is(stopped.status, 422)
+  t.is(stopped.body.error.code, 'QUERY_TIMEOUT', 'the runaway query: 422 QUERY_TIMEOUT')
+  t.is((await post({ sql: 'SELECT count(*) AS n FROM history' })).status, 200, 'and the next query runs')
+})

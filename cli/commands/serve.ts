@@ -83,6 +83,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       const twin = databases.findIndex(d => d.pubkey.equals(db.pubkey))
       if (twin !== -1) throw usageError(`${dirs[twin]} and ${dir} hold the same database ${key}: serve one of them`)
       databases.push(db)
+      void db.sql // the SQL read model follows the index while served (GET|POST …/query)
     }
     const tokenFile = join(o.root !== undefined ? resolve(o.root) : dirs[0], TOKEN_FILE)
     const token = o.open === true ? null : httpToken(join(tokenFile, '..'))

@@ -19,6 +19,7 @@
  *   GET /v1/databases/:key/fraud-proofs    the fraud proofs this host found (monitor, log forks)
  *   GET /v1/databases/:key/fraud-proofs/:n one of them, as a file to download
  *   GET /v1/databases/:key/events          Server-Sent Events: `entries` (the index grew), `verified`, `violation` (the fraud proof)
+ *   GET|POST /v1/databases/:key/query       read-only SQL over the read model (sql, params, proofs, timeoutMs, maxRows)
  *   GET /v1/databases/:key/verification    the monitor's state: verified length, violation (if any)
  *   GET /metrics                           Prometheus text format (prom-client): ops executed, batch
  *                                          latency, index length, monitor lag, peers, violations
@@ -71,7 +72,11 @@ const CALL_STATUS: Record<string, number> = {
   CONTRACT_TIMEOUT: 422,
   CONTRACT_MEMORY_LIMIT: 422,
   TIMEOUT: 504,
-  CLOSED: 503
+  CLOSED: 503,
+  SQL_ERROR: 400,
+  SQL_NOT_READ_ONLY: 403,
+  QUERY_TIMEOUT: 422,
+  QUERY_FAILED: 500
 }
 
 const KEY = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const
@@ -294,6 +299,27 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     const proof = (frauds.get(req.params.key) as FraudProofLog).get(req.params.n)
     if (proof === null) return fail(reply, 404, 'FRAUD_PROOF_NOT_FOUND', `No fraud proof ${req.params.n} (see GET …/fraud-proofs)`)
     return reply.header('content-disposition', `attachment; filename="fraud-proof-${req.params.key.slice(0, 8)}-${req.params.n}.json"`).send(proof)
+  })
+
+  // SQL over the read model (src/sql/): reads, so open like every read; bounded in time and rows
+  interface QueryInput { sql: string, params?: unknown, proofs?: boolean, timeoutMs?: number, maxRows?: number }
+  const QUERY_FIELDS = { sql: { type: 'string', minLength: 1, maxLength: 100_000 }, proofs: { type: 'boolean' }, timeoutMs: { type: 'integer', minimum: 1, maximum: 30_000 }, maxRows: { type: 'integer', minimum: 1, maximum: 100_000 } }
+  const runQuery = async (key: string, q: QueryInput): Promise<unknown> => {
+    const db = served(key)
+    if (q.params !== undefined && q.params !== null && typeof q.params !== 'object') throw new VitraError('INVALID_ARGUMENT', 'params must be a JSON array or object')
+    return await db.query(q.sql, q.params ?? undefined, { proofs: q.proofs, timeoutMs: q.timeoutMs ?? 5000, maxRows: q.maxRows ?? 10_000 })
+  }
+  app.post<{ Params: { key: string }, Body: QueryInput }>('/v1/databases/:key/query', {
+    schema: { params: PARAMS, body: { type: 'object', required: ['sql'], properties: { ...QUERY_FIELDS, params: {} }, additionalProperties: false } }
+  }, async (req) => await runQuery(req.params.key, req.body))
+  app.get<{ Params: { key: string }, Querystring: Omit<QueryInput, 'params'> & { params?: string } }>('/v1/databases/:key/query', {
+    schema: { params: PARAMS, querystring: { type: 'object', required: ['sql'], properties: { ...QUERY_FIELDS, params: { type: 'string', maxLength: 100_000 } }, additionalProperties: false } }
+  }, async (req) => {
+    let params: unknown
+    if (req.query.params !== undefined) {
+      try { params = JSON.parse(req.query.params) } catch { throw new VitraError('INVALID_ARGUMENT', 'params must be JSON (an array or an object)') }
+    }
+    return await runQuery(req.params.key, { ...req.query, params })
   })
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key/verification', { schema: { params: PARAMS } }, async (req, reply) => {

@@ -35,6 +35,7 @@ export {
 } from './bee-proofs.js'
 export { verifyFolderListProof, type ProvenListItem } from './folder-list-proof.js'
 export { verifyIndexEntryProof, verifyOpProof, type ProvenIndexEntry, type ProvenOpBlock } from './entry-proofs.js'
+export { verifyQueryRowProofs, rowIndexSeq, type QueryRowsToCheck } from './query-proofs.js'
 export {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,
   type CheckedEnvelope, type FraudProofJSON, type FraudEvidence

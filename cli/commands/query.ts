@@ -1,0 +1,42 @@
+/**
+ * `vitra query "<sql>"`: read-only SQL (SQLite dialect) over the database's read model
+ * (src/sql/: tables state, history, acks, ops, oplogs). On a directory that `vitra
+ * serve` holds, it goes through the host's API. With --proofs, rows that name an index
+ * block carry its inclusion proof, checked here before anything is printed.
+ */
+import type { JsonValue } from '../../src/index.js'
+import { verifyQueryRowProofs } from '../../src/proofs/index.js'
+import { EXIT } from '../errors.js'
+import type { Session } from '../session.js'
+
+export interface QueryCommandOptions { params?: JsonValue, proofs?: boolean, timeLimit?: number, limit?: number }
+
+export async function queryCommand (s: Session, sql: string, o: QueryCommandOptions = {}): Promise<number> {
+  const host = s.servedBy()
+  const opts = { proofs: o.proofs === true, timeoutMs: o.timeLimit, maxRows: o.limit }
+  let key: string
+  let result: { columns: string[], rows: Array<Record<string, unknown>>, truncated: boolean, at: number, proofs?: unknown[] }
+  if (host !== null) {
+    key = host.rec.database
+    result = await host.query(sql, o.params, opts)
+  } else {
+    const db = await s.open()
+    key = db.pubkey.toString('hex')
+    result = await db.query(sql, o.params, opts)
+  }
+  const checked = o.proofs === true ? verifyQueryRowProofs(result as Parameters<typeof verifyQueryRowProofs>[0], { key }) : null
+  s.out.result(result, () => {
+    const lines = result.rows.length === 0
+      ? ['(no rows)']
+      : s.out.table(result.columns, result.rows.map(r => result.columns.map(c => cell(r[c]))))
+    lines.push(`${result.rows.length} row(s)${result.truncated ? ' (truncated: more rows than --limit)' : ''}, reflecting index length ${result.at}`)
+    if (checked !== null) lines.push(`${checked.proven} row(s) proven in the index signed by ${key.slice(0, 8)}… (checked here), ${checked.unproven.length} name no index block`)
+    return lines
+  })
+  return EXIT.OK
+}
+
+function cell (v: unknown): string {
+  const s = v === null ? 'NULL' : typeof v === 'string' ? v : String(v)
+  return s.length > 80 ? s.slice(0, 79) + '…' : s
+}

@@ -1,0 +1,96 @@
+/**
+ * SQL over a database (issue 26): a read model (read-model.ts) kept next to the
+ * database and a query process (query-runner.ts). One per read-model file in a
+ * process, shared by the Database instances on that storage.
+ *
+ * With `{ proofs: true }` each row that names an index block (a `seq` column, as
+ * `state` and `history` rows have, or `index_seq` in a row with `origin`, as `acks`
+ * rows have: rowIndexSeq) carries the
+ * inclusion proof of that block, all under one signed head captured after the query
+ * (`head.length ≥ at`). `verifyQueryRowProofs` in vitra/proofs checks them offline.
+ * What that proves: each such row is an entry of the signed index (its seq, path, type
+ * and value). What it does not: that the query returned every matching row.
+ */
+import { join } from 'path'
+import type Hypercore from 'hypercore'
+import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
+import type { InclusionProof } from '../proofs/inclusion-proofs.js'
+import { rowIndexSeq } from '../proofs/query-proofs.js'
+import { ReadModel, type ReadModelSource } from './read-model.js'
+import { QueryRunner, type QueryOptions, type QueryResult } from './query-runner.js'
+
+export const READ_MODEL_FILE = 'read-model.sqlite'
+
+export interface SqlQueryOptions extends QueryOptions {
+  /** Attach an inclusion proof to each row that names an index block (`seq` or `index_seq`). */
+  proofs?: boolean
+}
+
+export interface SqlResult extends QueryResult {
+  /** With `proofs`: one entry per row, the proof of the index block the row names, or null. */
+  proofs?: Array<InclusionProof | null>
+}
+
+interface Shared { model: ReadModel, runner: QueryRunner, users: number }
+const OPEN = new Map<string, Shared>()
+
+/** The SQL side of one database instance. */
+export class SqlAccess {
+  private readonly file: string
+  private readonly core: Hypercore
+  private shared: Shared | null = null
+
+  constructor (dir: string, source: ReadModelSource) {
+    this.file = join(dir, READ_MODEL_FILE)
+    this.core = source.core
+    let s = OPEN.get(this.file)
+    if (s === undefined) {
+      s = { model: ReadModel.open(this.file, source), runner: new QueryRunner(this.file), users: 0 }
+      s.model.follow()
+      OPEN.set(this.file, s)
+    }
+    s.users++
+    this.shared = s
+  }
+
+  get model (): ReadModel { return this.open().model }
+
+  /** Run a read-only query once the read model reflects the index as it is now. */
+  async query (sql: string, params?: unknown, opts: SqlQueryOptions = {}): Promise<SqlResult> {
+    const { model, runner } = this.open()
+    await model.reach(this.core.length)
+    const result: SqlResult = await runner.query(sql, params, opts)
+    if (opts.proofs === true) result.proofs = await this.rowProofs(result)
+    return result
+  }
+
+  private async rowProofs (result: QueryResult): Promise<Array<InclusionProof | null>> {
+    const seqOf = (row: Record<string, unknown>): number | null => {
+      const seq = rowIndexSeq(row)
+      return seq !== null && seq < result.at ? seq : null
+    }
+    if (!result.rows.some(r => seqOf(r) !== null)) return result.rows.map(() => null)
+    const head = await captureSignedHead(this.core)
+    const out: Array<InclusionProof | null> = []
+    for (const row of result.rows) {
+      const seq = seqOf(row)
+      out.push(seq === null ? null : await createInclusionProof(this.core, seq, { head }))
+    }
+    return out
+  }
+
+  private open (): Shared {
+    if (this.shared === null) throw new Error('closed')
+    return this.shared
+  }
+
+  async close (): Promise<void> {
+    const s = this.shared
+    this.shared = null
+    if (s === null) return
+    if (--s.users > 0) return
+    OPEN.delete(this.file)
+    s.model.close()
+    await s.runner.close()
+  }
+}
