@@ -176,7 +176,7 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .option('--http-host <address>', 'address the HTTP server binds to', '127.0.0.1')
     .option('--open', 'let anyone who reaches the port call methods (default: calls need the bearer token in <dir>/http-token)')
     .option('--on-violation <command>', 'as vitra monitor: shell command run with a fraud proof JSON on stdin (env: VITRA_FRAUD_FILE, VITRA_FRAUD_CODE, VITRA_DATABASE); the host keeps serving')
-    .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit=,\n…/transactions/<id>, …/verification, …/fraud-proofs, …/events; POST …/call (README "HTTP API").\nA served directory is locked; info, methods, source, get, list, history and call on it go through the API.\nThe bearer token is <root>/http-token with --root, else http-token in the first directory served.')
+    .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit=,\n…/transactions/<id>, …/verification, …/fraud-proofs, …/events; POST …/call (README "HTTP API").\nA served directory is locked; info, methods, source, get, list, history, query and call on it go through the API.\nThe bearer token is <root>/http-token with --root, else http-token in the first directory served.')
     .action(async (dirs: string[], o: { root?: string, port?: string, httpHost?: string, open?: boolean, onViolation?: string }, cmd: Command) => {
       await run(async s => await serveCommand(s, { ...o, dirs }), [], cmd, false)
     })

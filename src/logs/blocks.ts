@@ -17,6 +17,11 @@ export async function readBlocks (core: Hypercore, start: number, end: number, o
   return await readThrough(core, start, end, opts) as Buffer[]
 }
 
+/** Blocks [start, end) that are stored here, read in one storage batch; null for each one that is not. */
+export async function readLocalBlocks (core: Hypercore, start: number, end: number): Promise<Array<Buffer | null>> {
+  return await readThrough(core, start, end, { wait: false })
+}
+
 /** The stored blocks in one storage batch; each one not stored through `core.get(index, getOpts)`. */
 async function readThrough (core: Hypercore, start: number, end: number, getOpts: { wait?: boolean, timeout?: number }): Promise<Array<Buffer | null>> {
   const n = Math.max(0, end - start)

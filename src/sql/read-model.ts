@@ -18,8 +18,9 @@ import { EventEmitter } from 'events'
 import { rmSync } from 'fs'
 import type Hypercore from 'hypercore'
 import { readEntries, type RawEntry } from '../logs/index-log.js'
+import { readLocalBlocks } from '../logs/blocks.js'
 import { keyToPath, isSysKey } from '../paths.js'
-import { INPUTS_PREFIX, parseAckKey, decodeAck, decodeInput } from '../schemas.js'
+import { INPUTS_PREFIX, parseAckKey } from '../schemas.js'
 import { SCHEMA, SCHEMA_VERSION } from './schema.js'
 
 /** What the read model reads: the index core (and its key) and the oplogs this instance holds. */
@@ -30,7 +31,13 @@ export interface ReadModelSource {
 }
 
 /** Entries applied per SQLite transaction. */
-const CHUNK = 2048
+const CHUNK = 4096
+
+/** Op blocks by oplog and seq. */
+type OpBlocks = Map<string, Map<number, Buffer>>
+
+/** A range of entries being read: [start, end), and the entries with the ops their acks name. */
+interface Chunk { start: number, end: number, data: Promise<{ entries: RawEntry[], ops: OpBlocks }> }
 
 /** The op whose writes are being linked: its ack, and how many writes of it are still to come. */
 interface Link { origin: string, seq: number, remaining: number }
@@ -78,9 +85,15 @@ export class ReadModel extends EventEmitter {
     this.running = (async () => {
       do {
         this.again = false
+        // the next chunk is read (storage I/O, off this thread) while this one is applied
+        let next: Chunk | null = null
         while (!this.closed && this.length_ < this.source.core.length) {
-          const end = Math.min(this.source.core.length, Math.max(this.length_, 1) + CHUNK)
-          await this.applyRange(Math.max(this.length_, 1), end)
+          const start = Math.max(this.length_, 1)
+          const chunk: Chunk = next !== null && next.start === start ? next : this.read(start, Math.min(this.source.core.length, start + CHUNK))
+          const after: Chunk | null = chunk.end < this.source.core.length ? this.read(chunk.end, Math.min(this.source.core.length, chunk.end + CHUNK)) : null
+          after?.data.catch(() => {}) // its failure surfaces when it is applied
+          next = after
+          await this.apply(chunk)
         }
       } while (this.again && !this.closed)
     })()
@@ -112,20 +125,16 @@ export class ReadModel extends EventEmitter {
     this.link = link === undefined || link === null ? null : JSON.parse(link) as Link | null
   }
 
-  /** Read entries [start, end) and apply them in one transaction. */
-  private async applyRange (start: number, end: number): Promise<void> {
-    const entries = await readEntries(this.source.core, start, end, { timeout: 10_000 })
-    // the ops of the acks in this range, read before the (synchronous) transaction
-    const ops = new Map<string, string | null>()
-    for (const e of entries) {
-      const ack = parseAckKey(e.key)
-      if (ack === null) continue
-      const core = this.source.oplogCore(ack.origin)
-      if (core === null) continue
-      const block = await core.get(ack.seq, { wait: false }) as Buffer | null
-      if (block !== null) ops.set(`${ack.origin}/${ack.seq}`, jsonText(block))
-    }
+  /** Start reading entries [start, end) and the ops their acks name. */
+  private read (start: number, end: number): Chunk {
+    return { start, end, data: this.readChunk(start, end) }
+  }
+
+  /** Apply a chunk read by `read` in one transaction. */
+  private async apply (chunk: Chunk): Promise<void> {
+    const { entries, ops } = await chunk.data
     if (this.closed) return
+    const end = chunk.end
     const s = this.statements()
     const apply = this.sql.transaction((rows: RawEntry[]) => {
       for (const e of rows) this.applyEntry(s, e, ops)
@@ -143,17 +152,50 @@ export class ReadModel extends EventEmitter {
     this.emit('length', end)
   }
 
-  private applyEntry (s: Statements, e: RawEntry, ops: Map<string, string | null>): void {
+  private async readChunk (start: number, end: number): Promise<{ entries: RawEntry[], ops: OpBlocks }> {
+    const entries = await readEntries(this.source.core, start, end, { timeout: 10_000 })
+    // the ops of the acks in this range, read before the (synchronous) transaction: per
+    // oplog, each run of consecutive seqs in one storage batch (only blocks stored here)
+    const ops: OpBlocks = new Map()
+    const wanted = new Map<string, number[]>()
+    for (const e of entries) {
+      const ack = parseAckKey(e.key)
+      if (ack === null) continue
+      const seqs = wanted.get(ack.origin)
+      if (seqs === undefined) wanted.set(ack.origin, [ack.seq])
+      else seqs.push(ack.seq)
+    }
+    for (const [origin, seqs] of wanted) {
+      const core = this.source.oplogCore(origin)
+      if (core === null) continue
+      seqs.sort((a, b) => a - b)
+      for (let i = 0; i < seqs.length;) {
+        let j = i + 1
+        while (j < seqs.length && seqs[j] === seqs[j - 1] + 1) j++
+        const blocks = await readLocalBlocks(core, seqs[i], seqs[j - 1] + 1)
+        let mine = ops.get(origin)
+        if (mine === undefined) ops.set(origin, mine = new Map())
+        for (let k = 0; k < blocks.length; k++) { const b = blocks[k]; if (b !== null) mine.set(seqs[i] + k, b) }
+        i = j
+      }
+    }
+    return { entries, ops }
+  }
+
+  private applyEntry (s: Statements, e: RawEntry, ops: OpBlocks): void {
     const path = keyToPath(e.key)
     const value = e.type === 'del' || e.value === null ? null : e.value.toString('utf8')
     const ack = parseAckKey(e.key)
     let origin: string | null = null
     let seq: number | null = null
-    if (ack !== null && e.type === 'put' && e.value !== null) {
-      const a = decodeAck(e.value)
+    const a = ack !== null && value !== null ? readAck(value) : null
+    if (a !== null) {
       s.putAck.run(a.origin, a.seq, a.ts, a.success ? 1 : 0, a.errorCode ?? null, a.error ?? null, a.numChanges, JSON.stringify(a.metadata ?? null), e.seq)
-      const op = ops.get(`${a.origin}/${a.seq}`)
-      if (op !== undefined) s.putOp.run(a.origin, a.seq, op)
+      const op = ops.get(a.origin)?.get(a.seq)
+      if (op !== undefined) {
+        const text = op.toString('utf8')
+        s.putOp.run(a.origin, a.seq, text, text)
+      }
       origin = a.origin
       seq = a.seq
       this.link = a.numChanges > 0 ? { origin: a.origin, seq: a.seq, remaining: a.numChanges } : null
@@ -163,9 +205,9 @@ export class ReadModel extends EventEmitter {
       this.link = this.link.remaining > 1 ? { ...this.link, remaining: this.link.remaining - 1 } : null
     }
     s.putHistory.run(e.seq, e.type, path, value, origin, seq)
-    if (e.key.startsWith(INPUTS_PREFIX) && e.type === 'put' && e.value !== null) {
-      const input = decodeInput(e.value)
-      s.putOplog.run(input.pubkey, input.active ? 1 : 0, e.seq)
+    if (e.key.startsWith(INPUTS_PREFIX) && value !== null) {
+      const input = readJson(value) as { pubkey?: unknown, active?: unknown } | null
+      if (input !== null && typeof input.pubkey === 'string' && typeof input.active === 'boolean') s.putOplog.run(input.pubkey, input.active ? 1 : 0, e.seq)
     }
     if (!isSysKey(e.key)) {
       if (e.type === 'put' && value !== null) s.putState.run(path, value, e.seq)
@@ -181,9 +223,10 @@ export class ReadModel extends EventEmitter {
       setMeta: p('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
       putState: p('INSERT INTO state (path, value, seq) VALUES (?, ?, ?) ON CONFLICT (path) DO UPDATE SET value = excluded.value, seq = excluded.seq'),
       delState: p('DELETE FROM state WHERE path = ?'),
-      putHistory: p('INSERT OR REPLACE INTO history (seq, type, path, value, ack_origin, ack_seq) VALUES (?, ?, ?, ?, ?, ?)'),
+      putHistory: p('INSERT INTO history (seq, type, path, value, ack_origin, ack_seq) VALUES (?, ?, ?, ?, ?, ?)'), // each seq once: chunks commit with the length
       putAck: p('INSERT OR REPLACE INTO acks (origin, seq, ts, success, error_code, error, num_changes, metadata, index_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      putOp: p('INSERT OR REPLACE INTO ops (oplog, seq, value) VALUES (?, ?, ?)'),
+      // the op's text when it is JSON (SQLite checks), else NULL: a hostile append
+      putOp: p('INSERT OR REPLACE INTO ops (oplog, seq, value) VALUES (?, ?, CASE WHEN json_valid(?) THEN ? END)'),
       putOplog: p('INSERT INTO oplogs (pubkey, active, since_seq) VALUES (?, ?, ?) ON CONFLICT (pubkey) DO UPDATE SET active = excluded.active, since_seq = excluded.since_seq')
     }
     return this.cached
@@ -192,15 +235,21 @@ export class ReadModel extends EventEmitter {
 
 interface Statements { setMeta: Sqlite.Statement, putState: Sqlite.Statement, delState: Sqlite.Statement, putHistory: Sqlite.Statement, putAck: Sqlite.Statement, putOp: Sqlite.Statement, putOplog: Sqlite.Statement }
 
-/** The op's JSON text, or null when the block is not JSON (a hostile append). */
-function jsonText (block: Buffer): string | null {
-  const text = block.toString('utf8')
-  try {
-    JSON.parse(text)
-    return text
-  } catch {
-    return null
-  }
+/**
+ * The ack fields the tables need, or null when the value is not a well-formed ack. The
+ * read model describes what the index holds, cheating included: a malformed ack (which
+ * verify reports as fraud) gets its history row and no acks row, and never stops it.
+ */
+function readAck (text: string): { origin: string, seq: number, ts: number, success: boolean, errorCode?: string, error?: string, numChanges: number, metadata?: unknown } | null {
+  const a = readJson(text) as Record<string, unknown> | null
+  if (a === null || typeof a !== 'object' || typeof a.origin !== 'string' || typeof a.success !== 'boolean') return null
+  for (const f of ['seq', 'ts', 'numChanges']) if (!Number.isSafeInteger(a[f]) || (a[f] as number) < 0) return null
+  if ((a.errorCode !== undefined && typeof a.errorCode !== 'string') || (a.error !== undefined && typeof a.error !== 'string')) return null
+  return a as unknown as ReturnType<typeof readAck>
+}
+
+function readJson (text: string): unknown {
+  try { return JSON.parse(text) } catch { return null }
 }
 
 /** Delete a read model file and its WAL companions. */
@@ -234,7 +283,10 @@ function openFile (file: string): Sqlite.Database {
   const sql = new Sqlite(file)
   try {
     sql.pragma('journal_mode = WAL')
-    sql.pragma('synchronous = NORMAL')
+    // OFF: a process crash (kill -9) loses nothing SQLite has written (WAL, the OS has
+    // it); an OS crash could tear the file, which then fails to open and is rebuilt
+    sql.pragma('synchronous = OFF')
+    sql.pragma('cache_size = -16384') // 16 MiB of pages: the history path index takes random inserts
     sql.exec(SCHEMA)
     sql.prepare('SELECT count(*) FROM meta').get() // a corrupt file fails here
   } catch (err) {
