@@ -512,6 +512,15 @@ test('cli - serve: the HTTP API of the database in --dir, on 127.0.0.1; a second
   t.is(((await vitraJson(t, ['get', '/counter', '--dir', dir])).json as { value: number } | null)?.value, 15, 'the call made through the host is in the database')
   const q2 = await vitraJson(t, ['query', 'SELECT count(*) AS n FROM acks WHERE success = ?', '--params', '[1]', '--dir', dir])
   t.is((q2.json as { rows: Array<{ n: number }> } | null)?.rows[0].n, 3, 'vitra query --json --params on the directory itself: three executed ops')
+  const proven = await vitraJson(t, ['query', 'SELECT path, value, seq FROM state', '--proofs', '--dir', dir])
+  const file = join(dir, '..', 'query.json')
+  writeFileSync(file, JSON.stringify(proven.json))
+  const checked = await vitra(t, ['proof', 'verify', file])
+  t.is(checked.code, 0, `vitra proof verify checks a query result offline (${checked.stdout.trim().split('\n')[0]})`)
+  const lie = proven.json as { rows: Array<{ value: string }> }
+  lie.rows[0].value = '999'
+  writeFileSync(file, JSON.stringify(lie))
+  t.is((await vitra(t, ['proof', 'verify', file])).code, 1, 'and refuses it with a row changed')
   const refused = await vitra(t, ['query', 'DELETE FROM state', '--dir', dir])
   t.is(refused.code, 1, 'a write: exit 1')
   t.ok(/Only queries that read/.test(refused.stderr), refused.stderr.trim())

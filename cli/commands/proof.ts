@@ -1,6 +1,7 @@
 /**
  * Offline proof checking: `vitra proof verify <file.json>` accepts an inclusion
- * proof, a range proof, a contract fraud proof, a log fork proof, or a tracked transaction
+ * proof, a range proof, a contract fraud proof, a log fork proof, a query result with row
+ * proofs (`vitra query --proofs --json`), or a tracked transaction
  * (<dir>/txs/<id>.json), and checks it with nothing but the public key(s) it
  * names (pin one with --key). Exit 0 when it checks out, 1 when it does not.
  */
@@ -10,6 +11,7 @@ import {
   verifyLogForkProof, verifyRangeProof, type TxResult
 } from '../../src/index.js'
 import { verifyTransactionProofs } from '../../src/proofs/result-proofs.js'
+import { verifyQueryRowProofs, type QueryRowsToCheck } from '../../src/proofs/query-proofs.js'
 import { EXIT, usageError } from '../errors.js'
 import { short } from '../output.js'
 import { parseKey } from '../params.js'
@@ -26,8 +28,22 @@ export async function proofVerifyCommand (s: Session, file: string, o: { key?: s
     case 'vitra/contract-fraud-proof': return fraud(s, json, key)
     case 'vitra/log-fork-proof': return logFork(s, json, key)
     case TX_RECORD_TYPE: return trackedTx(s, json as TxRecord, key)
-    default: throw usageError(`${file} is not a vitra proof: expected "type" to be vitra/inclusion-proof, vitra/range-proof, vitra/contract-fraud-proof, vitra/log-fork-proof or ${TX_RECORD_TYPE}`)
+    case 'vitra/query-result': return queryResult(s, json as QueryRowsToCheck & { database: string, sql: string, at: number }, key)
+    default: throw usageError(`${file} is not a vitra proof: expected "type" to be vitra/inclusion-proof, vitra/range-proof, vitra/contract-fraud-proof, vitra/log-fork-proof, vitra/query-result or ${TX_RECORD_TYPE}`)
   }
+}
+
+/** A query result with row proofs (`vitra query --proofs --json`): every proven row checked against the database key. */
+function queryResult (s: Session, json: QueryRowsToCheck & { database: string, sql: string, at: number }, key: string | undefined): number {
+  if (!Array.isArray(json.rows) || typeof json.database !== 'string') throw new InvalidProofError('malformed', 'A query result needs rows and a database key')
+  if (key !== undefined && json.database !== key) throw new InvalidProofError('unexpected-key', `The result is about database ${json.database}, not ${key}`)
+  const v = verifyQueryRowProofs(json, { key: json.database })
+  s.out.result({ valid: true, type: 'vitra/query-result', key: json.database, rows: json.rows.length, proven: v.proven, unproven: v.unproven, length: v.length }, () => [
+    s.out.green(`Valid: ${v.proven} of ${json.rows.length} row(s) proven in the index of database ${json.database}`),
+    ...s.out.kv([['query', String(json.sql)], ['answer at', `index length ${String(json.at)}`], ['signed head', `length ${v.length}`], ['unproven rows', v.unproven.length === 0 ? 'none' : `${v.unproven.join(', ')} (they name no index block)`]], '  '),
+    '  This proves each proven row is an entry of the signed index, not that the query returned every matching row.'
+  ])
+  return EXIT.OK
 }
 
 function inclusion (s: Session, json: unknown, key: string | undefined): number {

@@ -27,9 +27,19 @@ export interface SqlQueryOptions extends QueryOptions {
 }
 
 export interface SqlResult extends QueryResult {
+  /** With `proofs`: a self-describing document that `vitra proof verify` checks. */
+  type?: typeof QUERY_RESULT_TYPE
+  version?: 1
+  /** With `proofs`: the database key, the statement and its parameters. */
+  database?: string
+  sql?: string
+  params?: unknown
   /** With `proofs`: one entry per row, the proof of the index block the row names, or null. */
   proofs?: Array<InclusionProof | null>
 }
+
+/** The `type` of a query result that carries row proofs. */
+export const QUERY_RESULT_TYPE = 'vitra/query-result'
 
 interface Shared { model: ReadModel, runner: QueryRunner, users: number }
 const OPEN = new Map<string, Shared>()
@@ -38,11 +48,13 @@ const OPEN = new Map<string, Shared>()
 export class SqlAccess {
   private readonly file: string
   private readonly core: Hypercore
+  private readonly key: string
   private shared: Shared | null = null
 
   constructor (dir: string, source: ReadModelSource) {
     this.file = join(dir, READ_MODEL_FILE)
     this.core = source.core
+    this.key = source.key
     let s = OPEN.get(this.file)
     if (s === undefined) {
       s = { model: ReadModel.open(this.file, source), runner: new QueryRunner(this.file), users: 0 }
@@ -60,8 +72,9 @@ export class SqlAccess {
     const { model, runner } = this.open()
     await model.reach(this.core.length)
     const result: SqlResult = await runner.query(sql, params, opts)
-    if (opts.proofs === true) result.proofs = await this.rowProofs(result)
-    return result
+    if (opts.proofs !== true) return result
+    const proofs = await this.rowProofs(result)
+    return { type: QUERY_RESULT_TYPE, version: 1, database: this.key, sql, params: params ?? null, ...result, proofs }
   }
 
   private async rowProofs (result: QueryResult): Promise<Array<InclusionProof | null>> {

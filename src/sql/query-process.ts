@@ -5,13 +5,13 @@
  * interrupted from JavaScript, and a worker thread stuck in native code cannot be
  * stopped), so a runaway query never blocks the executor or the host.
  *
- * Messages: { id, sql, params, maxRows } → { id, columns, rows, truncated, at } or
- * { id, error: { code, message } }. `at` is the index length the read model reflected
+ * Messages: { sql, params, maxRows } → { columns, rows, truncated, at } or
+ * { error: { code, message } }, one at a time. `at` is the index length the read model reflected
  * when the query read it (the same read transaction).
  */
 import Sqlite from 'better-sqlite3'
 
-interface Ask { id: number, sql: string, params: unknown, maxRows: number }
+interface Ask { sql: string, params: unknown, maxRows: number }
 
 const file = process.argv[2]
 const sql = new Sqlite(file, { readonly: true, fileMustExist: true })
@@ -26,9 +26,9 @@ function answer (ask: Ask): unknown {
     try {
       stmt = sql.prepare(ask.sql)
     } catch (err) {
-      return { id: ask.id, error: { code: 'SQL_ERROR', message: (err as Error).message } }
+      return { error: { code: 'SQL_ERROR', message: (err as Error).message } }
     }
-    if (!stmt.readonly || !stmt.reader) return { id: ask.id, error: { code: 'SQL_NOT_READ_ONLY', message: 'Only queries that read are allowed (SELECT, WITH … SELECT): this statement would write or change the connection' } }
+    if (!stmt.readonly || !stmt.reader) return { error: { code: 'SQL_NOT_READ_ONLY', message: 'Only queries that read are allowed (SELECT, WITH … SELECT): this statement would write or change the connection' } }
     if (cache.size > 200) cache.clear()
     cache.set(ask.sql, stmt)
   }
@@ -42,9 +42,9 @@ function answer (ask: Ask): unknown {
       if (rows.length === ask.maxRows) { truncated = true; break }
       rows.push(row)
     }
-    return { id: ask.id, columns: stmt.columns().map(c => c.name), rows, truncated, at: length }
+    return { columns: stmt.columns().map(c => c.name), rows, truncated, at: length }
   } catch (err) {
-    return { id: ask.id, error: { code: 'SQL_ERROR', message: (err as Error).message } }
+    return { error: { code: 'SQL_ERROR', message: (err as Error).message } }
   } finally {
     commit.run()
   }

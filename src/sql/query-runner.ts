@@ -1,8 +1,9 @@
 /**
- * Runs SQL queries over a read model in a child process (query-process.ts), one at a
- * time, each bounded by a time limit: past it, the child is killed (SIGKILL) and the
- * query fails with QUERY_TIMEOUT; the next query starts a new child. Nothing in this
- * process waits on SQLite, so the executor and an HTTP host keep going meanwhile.
+ * Runs SQL queries over a read model in child processes (query-process.ts), each query
+ * bounded by a time limit: past it, its process is killed (SIGKILL) and the query fails
+ * with QUERY_TIMEOUT. Up to `processes` queries run at once (default 2), each in its own
+ * process, so one slow query delays no other for long; more wait their turn. Nothing
+ * in this process waits on SQLite, so the executor and an HTTP host keep going.
  */
 import { fork, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
@@ -26,19 +27,22 @@ export interface QueryOptions {
 
 const CHILD = fileURLToPath(new URL('./query-process.js', import.meta.url))
 
-interface Pending { child: ChildProcess, resolve: (r: QueryResult) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }
+interface Worker { child: ChildProcess, busy: boolean, stderr: string }
+interface Job { sql: string, params: unknown, timeoutMs: number, maxRows: number, resolve: (r: QueryResult) => void, reject: (e: Error) => void }
 
 export class QueryRunner {
   private readonly file: string
-  private child: ChildProcess | null = null
-  private nextId = 1
-  private readonly pending = new Map<number, Pending>()
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly max: number
+  private readonly workers = new Set<Worker>()
+  private readonly waiting: Job[] = []
   private closed = false
 
-  constructor (file: string) { this.file = file }
+  constructor (file: string, opts: { processes?: number } = {}) {
+    this.file = file
+    this.max = Math.max(1, opts.processes ?? 2)
+  }
 
-  /** Run one read-only query (queued behind any running one). */
+  /** Run one read-only query. */
   async query (sql: string, params?: unknown, opts: QueryOptions = {}): Promise<QueryResult> {
     if (typeof sql !== 'string' || sql.trim() === '') throw new VitraError('INVALID_ARGUMENT', 'query: sql must be a non-empty string')
     if (params !== undefined && params !== null && typeof params !== 'object') throw new VitraError('INVALID_ARGUMENT', 'query: params must be an array or an object')
@@ -46,65 +50,81 @@ export class QueryRunner {
     const maxRows = opts.maxRows ?? 10_000
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new VitraError('INVALID_ARGUMENT', 'query: timeoutMs must be a positive integer')
     if (!Number.isSafeInteger(maxRows) || maxRows < 1) throw new VitraError('INVALID_ARGUMENT', 'query: maxRows must be a positive integer')
-    const run = this.queue.then(async () => await this.ask(sql, params, timeoutMs, maxRows))
-    this.queue = run.catch(() => {})
-    return await run
-  }
-
-  private async ask (sql: string, params: unknown, timeoutMs: number, maxRows: number): Promise<QueryResult> {
     if (this.closed) throw new VitraError('CLOSED', 'The database is closed')
-    const child = this.spawn()
-    const id = this.nextId++
     return await new Promise<QueryResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id)
-        this.kill()
-        reject(new VitraError('QUERY_TIMEOUT', `The query ran past its time limit of ${timeoutMs} ms and was stopped`))
-      }, timeoutMs)
-      this.pending.set(id, { child, resolve, reject, timer })
-      child.send({ id, sql, params: params ?? null, maxRows })
+      this.waiting.push({ sql, params: params ?? null, timeoutMs, maxRows, resolve, reject })
+      this.dispatch()
     })
   }
 
-  private spawn (): ChildProcess {
-    if (this.child !== null) return this.child
-    const child = fork(CHILD, [this.file], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] })
-    let stderr = ''
-    child.stderr?.on('data', d => { stderr = (stderr + String(d)).slice(-2000) })
-    child.on('message', (m: { id: number, error?: { code: string, message: string } } & QueryResult) => {
-      const p = this.pending.get(m.id)
-      if (p === undefined) return
-      this.pending.delete(m.id)
-      clearTimeout(p.timer)
-      if (m.error !== undefined) p.reject(new VitraError(m.error.code, m.error.message))
-      else p.resolve({ columns: m.columns, rows: m.rows, truncated: m.truncated, at: m.at })
-    })
-    child.on('exit', () => {
-      if (this.child === child) this.child = null
-      for (const [id, p] of this.pending) {
-        if (p.child !== child) continue // a query of the next process
-        clearTimeout(p.timer)
-        p.reject(new VitraError('QUERY_FAILED', `The query process ended${stderr === '' ? '' : `: ${stderr.trim().split('\n').pop() ?? ''}`}`))
-        this.pending.delete(id)
+  /** Give waiting jobs to idle processes, starting new ones up to the limit. */
+  private dispatch (): void {
+    while (this.waiting.length > 0 && !this.closed) {
+      let w = [...this.workers].find(x => !x.busy)
+      if (w === undefined) {
+        if (this.workers.size >= this.max) return
+        w = this.spawn()
       }
-    })
-    this.child = child
-    return child
+      this.run(w, this.waiting.shift() as Job)
+    }
   }
 
-  private kill (): void {
-    const child = this.child
-    this.child = null
-    child?.kill('SIGKILL')
+  private run (w: Worker, job: Job): void {
+    w.busy = true
+    let settled = false
+    const done = (): void => {
+      settled = true
+      clearTimeout(timer)
+      w.child.removeListener('message', onMessage)
+      w.child.removeListener('exit', onExit)
+      w.busy = false
+      this.dispatch()
+    }
+    const onMessage = (m: { error?: { code: string, message: string } } & QueryResult): void => {
+      if (settled) return
+      done()
+      if (m.error !== undefined) job.reject(new VitraError(m.error.code, m.error.message))
+      else job.resolve({ columns: m.columns, rows: m.rows, truncated: m.truncated, at: m.at })
+    }
+    const onExit = (): void => {
+      if (settled) return
+      done()
+      job.reject(new VitraError('QUERY_FAILED', `The query process ended${w.stderr === '' ? '' : `: ${w.stderr.trim().split('\n').pop() ?? ''}`}`))
+    }
+    const timer = setTimeout(() => {
+      if (settled) return
+      done()
+      this.kill(w)
+      job.reject(new VitraError('QUERY_TIMEOUT', `The query ran past its time limit of ${job.timeoutMs} ms and was stopped`))
+    }, job.timeoutMs)
+    w.child.on('message', onMessage)
+    w.child.once('exit', onExit)
+    w.child.send({ sql: job.sql, params: job.params, maxRows: job.maxRows })
+  }
+
+  private spawn (): Worker {
+    const child = fork(CHILD, [this.file], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] })
+    const w: Worker = { child, busy: false, stderr: '' }
+    child.stderr?.on('data', d => { w.stderr = (w.stderr + String(d)).slice(-2000) })
+    child.once('exit', () => { this.workers.delete(w) })
+    this.workers.add(w)
+    return w
+  }
+
+  private kill (w: Worker): void {
+    this.workers.delete(w)
+    w.child.kill('SIGKILL')
   }
 
   async close (): Promise<void> {
     this.closed = true
-    const child = this.child
-    this.child = null
-    if (child === null || child.exitCode !== null) return
-    const gone = new Promise<void>(resolve => child.once('exit', () => resolve()))
-    child.kill('SIGKILL')
-    await gone
+    for (const job of this.waiting.splice(0)) job.reject(new VitraError('CLOSED', 'The database is closed'))
+    const gone: Array<Promise<void>> = []
+    for (const w of this.workers) {
+      if (w.child.exitCode === null && w.child.signalCode === null) gone.push(new Promise<void>(resolve => w.child.once('exit', () => resolve())))
+      w.child.kill('SIGKILL')
+    }
+    this.workers.clear()
+    await Promise.all(gone)
   }
 }
