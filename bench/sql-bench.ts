@@ -40,7 +40,7 @@ async function executorRate (ops: number, follow: boolean): Promise<number> {
     }))
     await db.executor?.sync()
     const rate = ops / ((performance.now() - t) / 1000)
-    if (follow) await db.sql.model.reach(db.index.core.length)
+    if (follow) await (await db.sql.readModel()).reach(db.index.core.length)
     await db.close()
     return rate
   } finally {
@@ -55,7 +55,7 @@ try {
   line(`executor, ${fmt(AB_OPS)} puts on disk: without / with the read model (ops/s)`, `${fmt(without)} / ${fmt(withModel)}`)
   line('    ratio with / without', (withModel / without).toFixed(2))
   let db = await Database.create(dir, { contract: { source: readShippedContract('kv-store') } })
-  const model = db.sql.model // the read model follows from here on
+  const model = await db.sql.readModel() // the read model follows from here on
   // lag: the time from an index append to the read model reflecting it
   const appended: Array<[number, number]> = []
   const lags: number[] = []
@@ -120,7 +120,7 @@ try {
   for (let s = 1; s < db.index.core.length; s += 2048) await readEntries(db.index.core, s, Math.min(db.index.core.length, s + 2048))
   const readRate = entries / ((performance.now() - t) / 1000)
   t = performance.now()
-  await db.sql.model.reach(db.index.core.length)
+  await (await db.sql.readModel()).reach(db.index.core.length)
   const rebuildRate = entries / ((performance.now() - t) / 1000)
   line('rebuild from scratch (entries/s, target ≥ 50,000)', fmt(rebuildRate))
   line('    reading the same entries without SQLite (entries/s)', fmt(readRate))

@@ -41,7 +41,7 @@ export interface SqlResult extends QueryResult {
 /** The `type` of a query result that carries row proofs. */
 export const QUERY_RESULT_TYPE = 'vitra/query-result'
 
-interface Shared { model: ReadModel, runner: QueryRunner, users: number }
+interface Shared { model: Promise<ReadModel>, runner: QueryRunner, users: number }
 const OPEN = new Map<string, Shared>()
 
 /** The SQL side of one database instance. */
@@ -57,19 +57,22 @@ export class SqlAccess {
     this.key = source.key
     let s = OPEN.get(this.file)
     if (s === undefined) {
-      s = { model: ReadModel.open(this.file, source), runner: new QueryRunner(this.file), users: 0 }
-      s.model.follow()
+      const model = ReadModel.open(this.file, source).then(m => { m.follow(); return m })
+      model.catch(() => {}) // surfaces on use
+      s = { model, runner: new QueryRunner(this.file), users: 0 }
       OPEN.set(this.file, s)
     }
     s.users++
     this.shared = s
   }
 
-  get model (): ReadModel { return this.open().model }
+  /** The read model, once open (it follows the index from then on). */
+  async readModel (): Promise<ReadModel> { return await this.open().model }
 
   /** Run a read-only query once the read model reflects the index as it is now. */
   async query (sql: string, params?: unknown, opts: SqlQueryOptions = {}): Promise<SqlResult> {
-    const { model, runner } = this.open()
+    const { runner } = this.open()
+    const model = await this.open().model
     await model.reach(this.core.length)
     const result: SqlResult = await runner.query(sql, params, opts)
     if (opts.proofs !== true) return result
@@ -103,7 +106,7 @@ export class SqlAccess {
     if (s === null) return
     if (--s.users > 0) return
     OPEN.delete(this.file)
-    s.model.close()
     await s.runner.close()
+    await (await s.model.catch(() => null))?.close()
   }
 }

@@ -9,19 +9,23 @@
  * leaves it at a chunk boundary, consistent; a file that does not open, or was made
  * for another database or schema, is deleted and rebuilt.
  *
- * This module writes. Queries run in a separate process (query-runner.ts) on a
- * read-only connection, so a runaway query can be killed without stopping the
- * executor or the host.
+ * This module reads the logs (on the database's thread: it holds the cores) and hands
+ * each chunk to a worker thread that owns the SQLite file (read-model-worker.ts,
+ * read-model-store.ts): the SQL writes never take the executor's thread, and the next
+ * chunk is read while one is written. Queries run in separate processes
+ * (query-runner.ts) on read-only connections.
  */
-import Sqlite from 'better-sqlite3'
 import { EventEmitter } from 'events'
-import { rmSync } from 'fs'
+import { fileURLToPath } from 'url'
+import { Worker } from 'worker_threads'
 import type Hypercore from 'hypercore'
 import { readEntries, type RawEntry } from '../logs/index-log.js'
 import { readLocalBlocks } from '../logs/blocks.js'
-import { keyToPath, isSysKey } from '../paths.js'
-import { INPUTS_PREFIX, parseAckKey } from '../schemas.js'
-import { SCHEMA, SCHEMA_VERSION } from './schema.js'
+import { parseAckKey } from '../schemas.js'
+import type { OpBlocks } from './read-model-store.js'
+export { deleteReadModel } from './read-model-store.js'
+
+const WORKER = fileURLToPath(new URL('./read-model-worker.js', import.meta.url))
 
 /** What the read model reads: the index core (and its key) and the oplogs this instance holds. */
 export interface ReadModelSource {
@@ -35,37 +39,56 @@ const CHUNK = 4096
 /** Entries behind past which a catch-up rebuilds the history path index at the end instead of as it goes. */
 const BULK = 50_000
 
-/** Op blocks by oplog and seq. */
-type OpBlocks = Map<string, Map<number, Buffer>>
-
 /** A range of entries being read: [start, end), and the entries with the ops their acks name. */
 interface Chunk { start: number, end: number, data: Promise<{ entries: RawEntry[], ops: OpBlocks }> }
-
-/** The op whose writes are being linked: its ack, and how many writes of it are still to come. */
-interface Link { origin: string, seq: number, remaining: number }
 
 export class ReadModel extends EventEmitter {
   readonly file: string
   private readonly source: ReadModelSource
-  private sql: Sqlite.Database
+  private readonly worker: Worker
   private length_ = 0
-  private link: Link | null = null
   private running: Promise<void> | null = null
   private again = false
   private closed = false
+  /** Answers of the worker, in order. */
+  private readonly waiting: Array<{ resolve: (m: WorkerAnswer) => void, reject: (e: Error) => void }> = []
   private readonly onAppend = (): void => { void this.catchUp().catch(err => this.emit('warning', err)) }
 
-  private constructor (file: string, source: ReadModelSource) {
+  private constructor (file: string, source: ReadModelSource, worker: Worker, length: number) {
     super()
     this.file = file
     this.source = source
-    this.sql = openOrRebuild(file, source.key)
-    this.readMeta()
+    this.worker = worker
+    this.length_ = length
+    worker.on('message', (m: WorkerAnswer) => {
+      const w = this.waiting.shift()
+      if (w === undefined) return
+      if (m.kind === 'error') w.reject(new Error(`read model: ${m.message}`))
+      else w.resolve(m)
+    })
+    worker.on('error', err => { for (const w of this.waiting.splice(0)) w.reject(err) })
+    worker.on('exit', () => { for (const w of this.waiting.splice(0)) w.reject(new Error('read model: the worker stopped')) })
   }
 
   /** Open (creating or rebuilding as needed) the read model in `file` for the database `source`. */
-  static open (file: string, source: ReadModelSource): ReadModel {
-    return new ReadModel(file, source)
+  static async open (file: string, source: ReadModelSource): Promise<ReadModel> {
+    const worker = new Worker(WORKER, { workerData: { file, key: source.key } })
+    const first = await new Promise<WorkerAnswer>((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    if (first.kind !== 'ready') {
+      await worker.terminate()
+      throw new Error(`read model: ${first.kind === 'error' ? first.message : 'the worker did not start'}`)
+    }
+    return new ReadModel(file, source, worker, first.length)
+  }
+
+  private async ask (message: unknown, transfer?: ArrayBuffer[]): Promise<WorkerAnswer> {
+    return await new Promise<WorkerAnswer>((resolve, reject) => {
+      this.waiting.push({ resolve, reject })
+      this.worker.postMessage(message, transfer)
+    })
   }
 
   /** The index length this read model reflects. */
@@ -91,11 +114,11 @@ export class ReadModel extends EventEmitter {
         // instead of taking a random insert per entry (on open, SCHEMA recreates it if a
         // crash came in between)
         const bulk = this.source.core.length - this.length_ > BULK
-        if (bulk) this.sql.exec('DROP INDEX IF EXISTS history_path')
+        if (bulk) await this.ask({ kind: 'bulk', on: true })
         try {
           await this.catchUpLoop()
         } finally {
-          if (bulk && !this.closed) this.sql.exec(SCHEMA)
+          if (bulk && !this.closed) await this.ask({ kind: 'bulk', on: false })
         }
       } while (this.again && !this.closed)
     })()
@@ -107,18 +130,29 @@ export class ReadModel extends EventEmitter {
     return this.length_
   }
 
-  /** Apply chunk after chunk until caught up; the next chunk is read (storage I/O, off this thread) while one is applied. */
+  /** Apply chunk after chunk until caught up: the next chunk is read while the worker writes one. */
   private async catchUpLoop (): Promise<void> {
     const core = this.source.core
-    let next: Chunk | null = null
-    while (!this.closed && this.length_ < core.length) {
-      const start = Math.max(this.length_, 1)
-      const chunk: Chunk = next !== null && next.start === start ? next : this.read(start, Math.min(core.length, start + CHUNK))
-      const after: Chunk | null = chunk.end < core.length ? this.read(chunk.end, Math.min(core.length, chunk.end + CHUNK)) : null
-      after?.data.catch(() => {}) // its failure surfaces when it is applied
-      next = after
-      await this.apply(chunk)
+    let writing: Promise<void> | null = null
+    let at = Math.max(this.length_, 1)
+    try {
+      while (!this.closed && at < core.length) {
+        const end = Math.min(core.length, at + CHUNK)
+        const chunk = await this.readChunk(at, end)
+        if (writing !== null) await writing
+        if (this.closed) return
+        writing = this.write(chunk.entries, chunk.ops, end)
+        at = end
+      }
+    } finally {
+      if (writing !== null) await writing
     }
+  }
+
+  private async write (entries: RawEntry[], ops: OpBlocks, end: number): Promise<void> {
+    await this.ask({ kind: 'apply', entries, ops, end })
+    this.length_ = end
+    this.emit('length', end)
   }
 
   /** Resolves once the read model reflects at least `length` (catching up as needed). */
@@ -127,45 +161,15 @@ export class ReadModel extends EventEmitter {
     return this.length_
   }
 
-  close (): void {
+  async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     this.source.core.removeListener('append', this.onAppend)
-    this.sql.close()
-  }
-
-  private readMeta (): void {
-    const get = this.sql.prepare('SELECT value FROM meta WHERE name = ?').pluck()
-    this.length_ = Number(get.get('length') ?? 0)
-    const link = get.get('link') as string | undefined
-    this.link = link === undefined || link === null ? null : JSON.parse(link) as Link | null
-  }
-
-  /** Start reading entries [start, end) and the ops their acks name. */
-  private read (start: number, end: number): Chunk {
-    return { start, end, data: this.readChunk(start, end) }
-  }
-
-  /** Apply a chunk read by `read` in one transaction. */
-  private async apply (chunk: Chunk): Promise<void> {
-    const { entries, ops } = await chunk.data
-    if (this.closed) return
-    const end = chunk.end
-    const s = this.statements()
-    const apply = this.sql.transaction((rows: RawEntry[]) => {
-      for (const e of rows) this.applyEntry(s, e, ops)
-      s.setMeta.run('length', end)
-      s.setMeta.run('link', JSON.stringify(this.link))
-    })
-    const link = this.link
+    await this.running?.catch(() => {})
     try {
-      apply(entries)
-    } catch (err) {
-      this.link = link // the transaction rolled back: so does the link
-      throw err
-    }
-    this.length_ = end
-    this.emit('length', end)
+      await this.ask({ kind: 'close' })
+    } catch {}
+    await this.worker.terminate()
   }
 
   private async readChunk (start: number, end: number): Promise<{ entries: RawEntry[], ops: OpBlocks }> {
@@ -197,117 +201,6 @@ export class ReadModel extends EventEmitter {
     }
     return { entries, ops }
   }
-
-  private applyEntry (s: Statements, e: RawEntry, ops: OpBlocks): void {
-    const path = keyToPath(e.key)
-    const value = e.type === 'del' || e.value === null ? null : e.value.toString('utf8')
-    const ack = parseAckKey(e.key)
-    let origin: string | null = null
-    let seq: number | null = null
-    const a = ack !== null && value !== null ? readAck(value) : null
-    if (a !== null) {
-      s.putAck.run(a.origin, a.seq, a.ts, a.success ? 1 : 0, a.errorCode ?? null, a.error ?? null, a.numChanges, JSON.stringify(a.metadata ?? null), e.seq)
-      const op = ops.get(a.origin)?.get(a.seq)
-      if (op !== undefined) {
-        const text = op.toString('utf8')
-        s.putOp.run(a.origin, a.seq, text, text)
-      }
-      origin = a.origin
-      seq = a.seq
-      this.link = a.numChanges > 0 ? { origin: a.origin, seq: a.seq, remaining: a.numChanges } : null
-    } else if (this.link !== null) {
-      origin = this.link.origin
-      seq = this.link.seq
-      this.link = this.link.remaining > 1 ? { ...this.link, remaining: this.link.remaining - 1 } : null
-    }
-    s.putHistory.run(e.seq, e.type, path, value, origin, seq)
-    if (e.key.startsWith(INPUTS_PREFIX) && value !== null) {
-      const input = readJson(value) as { pubkey?: unknown, active?: unknown } | null
-      if (input !== null && typeof input.pubkey === 'string' && typeof input.active === 'boolean') s.putOplog.run(input.pubkey, input.active ? 1 : 0, e.seq)
-    }
-    if (!isSysKey(e.key)) {
-      if (e.type === 'put' && value !== null) s.putState.run(path, value, e.seq)
-      else s.delState.run(path)
-    }
-  }
-
-  private cached: Statements | null = null
-  private statements (): Statements {
-    if (this.cached !== null) return this.cached
-    const p = (sql: string): Sqlite.Statement => this.sql.prepare(sql)
-    this.cached = {
-      setMeta: p('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value'),
-      putState: p('INSERT INTO state (path, value, seq) VALUES (?, ?, ?) ON CONFLICT (path) DO UPDATE SET value = excluded.value, seq = excluded.seq'),
-      delState: p('DELETE FROM state WHERE path = ?'),
-      putHistory: p('INSERT INTO history (seq, type, path, value, ack_origin, ack_seq) VALUES (?, ?, ?, ?, ?, ?)'), // each seq once: chunks commit with the length
-      putAck: p('INSERT OR REPLACE INTO acks (origin, seq, ts, success, error_code, error, num_changes, metadata, index_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      // the op's text when it is JSON (SQLite checks), else NULL: a hostile append
-      putOp: p('INSERT OR REPLACE INTO ops (oplog, seq, value) VALUES (?, ?, CASE WHEN json_valid(?) THEN ? END)'),
-      putOplog: p('INSERT INTO oplogs (pubkey, active, since_seq) VALUES (?, ?, ?) ON CONFLICT (pubkey) DO UPDATE SET active = excluded.active, since_seq = excluded.since_seq')
-    }
-    return this.cached
-  }
 }
 
-interface Statements { setMeta: Sqlite.Statement, putState: Sqlite.Statement, delState: Sqlite.Statement, putHistory: Sqlite.Statement, putAck: Sqlite.Statement, putOp: Sqlite.Statement, putOplog: Sqlite.Statement }
-
-/**
- * The ack fields the tables need, or null when the value is not a well-formed ack. The
- * read model describes what the index holds, cheating included: a malformed ack (which
- * verify reports as fraud) gets its history row and no acks row, and never stops it.
- */
-function readAck (text: string): { origin: string, seq: number, ts: number, success: boolean, errorCode?: string, error?: string, numChanges: number, metadata?: unknown } | null {
-  const a = readJson(text) as Record<string, unknown> | null
-  if (a === null || typeof a !== 'object' || typeof a.origin !== 'string' || typeof a.success !== 'boolean') return null
-  for (const f of ['seq', 'ts', 'numChanges']) if (!Number.isSafeInteger(a[f]) || (a[f] as number) < 0) return null
-  if ((a.errorCode !== undefined && typeof a.errorCode !== 'string') || (a.error !== undefined && typeof a.error !== 'string')) return null
-  return a as unknown as ReturnType<typeof readAck>
-}
-
-function readJson (text: string): unknown {
-  try { return JSON.parse(text) } catch { return null }
-}
-
-/** Delete a read model file and its WAL companions. */
-export function deleteReadModel (file: string): void {
-  for (const f of [file, file + '-wal', file + '-shm', file + '-journal']) rmSync(f, { force: true })
-}
-
-/** Open the file; when it does not open, or holds another database or schema, delete it and start empty. */
-function openOrRebuild (file: string, key: string): Sqlite.Database {
-  try {
-    const sql = openFile(file)
-    const get = sql.prepare('SELECT value FROM meta WHERE name = ?').pluck()
-    const version = get.get('version') as number | undefined
-    const stored = get.get('key') as string | undefined
-    if (version === SCHEMA_VERSION && stored === key) return sql
-    if (version === undefined && stored === undefined && Number(get.get('length') ?? 0) === 0) {
-      sql.prepare('INSERT INTO meta (name, value) VALUES (?, ?), (?, ?)').run('version', SCHEMA_VERSION, 'key', key)
-      return sql
-    }
-    sql.close()
-  } catch {
-    // not a database, or corrupt: rebuilt below
-  }
-  deleteReadModel(file)
-  const sql = openFile(file)
-  sql.prepare('INSERT INTO meta (name, value) VALUES (?, ?), (?, ?)').run('version', SCHEMA_VERSION, 'key', key)
-  return sql
-}
-
-function openFile (file: string): Sqlite.Database {
-  const sql = new Sqlite(file)
-  try {
-    sql.pragma('journal_mode = WAL')
-    // OFF: a process crash (kill -9) loses nothing SQLite has written (WAL, the OS has
-    // it); an OS crash could tear the file, which then fails to open and is rebuilt
-    sql.pragma('synchronous = OFF')
-    sql.pragma('cache_size = -16384') // 16 MiB of pages: the history path index takes random inserts
-    sql.exec(SCHEMA)
-    sql.prepare('SELECT count(*) FROM meta').get() // a corrupt file fails here
-  } catch (err) {
-    sql.close()
-    throw err
-  }
-  return sql
-}
+type WorkerAnswer = { kind: 'ready', length: number } | { kind: 'applied', end: number } | { kind: 'done' } | { kind: 'closed' } | { kind: 'error', message: string }
