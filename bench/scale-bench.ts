@@ -1,0 +1,113 @@
+// npm run bench:scale (issue 27, first slice: the measurements): a counter database on
+// disk grown by db.call (1,000 in flight, no op proofs) to BENCH_SCALE_OPS ops (default
+// 1,000,000), printing at 100k, 300k and the end:
+//   - RSS after a forced GC, the JS heap, and the throughput of the last window against
+//     the first 25,000 ops;
+//   - bytes on disk per op, and where they go: op blocks, index blocks (ack + write),
+//     Merkle tree nodes (40 bytes per node, two per block), the rest (RocksDB and its
+//     overheads);
+// then, each in a fresh process, as an auditor runs it: a full verify (peak RSS) and a
+// monitor that resumes from a checkpoint taken at the end (time to resume).
+// Figures only; not a test. Not part of npm test or npm run bench.
+import { execFileSync, spawnSync } from 'child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'fs'
+import { tmpdir } from 'os'
+import { join } from 'path'
+import { performance } from 'perf_hooks'
+import { fileURLToPath } from 'url'
+import { Database, readShippedContract } from '../src/index.js'
+
+const OPS = Number(process.env.BENCH_SCALE_OPS ?? 1_000_000)
+const MARKS = [100_000, 300_000, 1_000_000, OPS].filter((m, i, a) => m <= OPS && a.indexOf(m) === i).sort((a, b) => a - b)
+const WINDOW = 25_000
+const IN_FLIGHT = 1_000
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
+const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0)
+const line = (name: string, value: string): void => { console.log(`${name.padEnd(64)} ${value}`) }
+const gc = (globalThis as { gc?: () => void }).gc
+
+function diskBytes (dir: string): number {
+  return Number(execFileSync('du', ['-sb', dir]).toString().split('\t')[0])
+}
+
+/** Run `code` (an ES module body) in a fresh Node process; returns its stdout and its peak RSS. */
+function fresh (code: string): { out: string, maxRssMb: number } {
+  const file = join(tmpdir(), `vitra-scale-${process.pid}-${Math.random().toString(16).slice(2)}.mjs`)
+  writeFileSync(file, code + `\nconsole.log('MAXRSS', process.resourceUsage().maxRSS)\n`)
+  try {
+    const r = spawnSync(process.execPath, ['--no-node-snapshot', file], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 })
+    if (r.status !== 0) throw new Error(`fresh process failed: ${r.stderr}`)
+    const m = /MAXRSS (\d+)/.exec(r.stdout)
+    return { out: r.stdout, maxRssMb: m === null ? NaN : Number(m[1]) / 1024 }
+  } finally {
+    rmSync(file, { force: true })
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'vitra-scale-'))
+const src = fileURLToPath(new URL('../src/index.js', import.meta.url))
+try {
+  console.log(`vitra scale bench — node ${process.version}, ${fmt(OPS)} counter increments on disk, ${IN_FLIGHT} in flight`)
+  const db = await Database.create(dir, { contract: { source: readShippedContract('counter') } })
+  let done = 0
+  let windowStart = performance.now()
+  let firstRate = 0
+  let lastRate = 0
+  for (const mark of MARKS) {
+    while (done < mark) {
+      const n = Math.min(WINDOW, mark - done)
+      let next = 0
+      await Promise.all(Array.from({ length: IN_FLIGHT }, async () => { while (next < n) { next++; await db.call('increment', {}, { proofs: false }) } }))
+      await db.executor?.sync()
+      done += n
+      const now = performance.now()
+      lastRate = n / ((now - windowStart) / 1000)
+      if (firstRate === 0) firstRate = lastRate
+      windowStart = now
+    }
+    gc?.()
+    const m = process.memoryUsage()
+    line(`at ${fmt(mark)} ops: RSS / JS heap (MB)`, `${mb(m.rss)} / ${mb(m.heapUsed)}`)
+    line('    last window / first 25,000 ops (ops/s)', `${fmt(lastRate)} / ${fmt(firstRate)} (${(lastRate / firstRate).toFixed(2)})`)
+  }
+  line('executor phase: peak RSS (MB)', fmt(process.resourceUsage().maxRSS / 1024))
+  // disk: where the bytes go
+  const oplog = db.localOplog?.core
+  const index = db.index.core
+  const total = diskBytes(join(dir, 'corestore'))
+  const opBytes = oplog?.byteLength ?? 0
+  const indexBytes = index.byteLength
+  const merkle = ((oplog?.length ?? 0) + index.length) * 2 * 40
+  line('bytes on disk per op', fmt(total / OPS))
+  line('    op blocks / index blocks (ack + write) / Merkle nodes / the rest', [opBytes, indexBytes, merkle, total - opBytes - indexBytes - merkle].map(b => fmt(b / OPS)).join(' / '))
+  const checkpoint = join(dir, 'checkpoint.json')
+  await db.close()
+
+  // a fresh-process verify, as an auditor runs it
+  const verify = fresh(`import { Database } from ${JSON.stringify(src)}
+const db = await Database.load(${JSON.stringify(dir)}, undefined, { executor: false })
+const t = performance.now()
+const r = await db.verify()
+console.log('VERIFIED', r.length, Math.round(performance.now() - t))
+await db.close()`)
+  const v = /VERIFIED (\d+) (\d+)/.exec(verify.out)
+  line(`verify in a fresh process: peak RSS (MB) / time (s)`, `${fmt(verify.maxRssMb)} / ${v === null ? '?' : (Number(v[2]) / 1000).toFixed(1)}`)
+
+  // a monitor that verifies everything and checkpoints, then one that resumes from it
+  fresh(`import { Database } from ${JSON.stringify(src)}
+const db = await Database.load(${JSON.stringify(dir)}, undefined, { executor: false })
+const m = await db.monitor({ checkpointFile: ${JSON.stringify(checkpoint)} })
+await m.close()
+await db.close()`)
+  const resume = fresh(`import { Database } from ${JSON.stringify(src)}
+const db = await Database.load(${JSON.stringify(dir)}, undefined, { executor: false })
+const t = performance.now()
+const m = await db.monitor({ checkpointFile: ${JSON.stringify(checkpoint)} })
+console.log('RESUMED', m.verifiedLength, (performance.now() - t).toFixed(1))
+await m.close()
+await db.close()`)
+  const r = /RESUMED (\d+) ([\d.]+)/.exec(resume.out)
+  line('monitor resume from its checkpoint: time (ms) / verified length', r === null ? '?' : `${r[2]} / ${fmt(Number(r[1]))}`)
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
