@@ -1,9 +1,9 @@
 /**
- * The HTTP API (issue 24, first slice: the read routes): JSON under `/v1` over the
- * databases a host serves, on fastify with a JSON schema on every route. Errors are
+ * The HTTP API (whitepaper/http-api.md): JSON under `/v1` over the databases a host
+ * serves, on fastify with a JSON schema on every route. Errors are
  * `{ error: { code, message } }` with a stable code and a 4xx status; nothing a client
- * sends can crash or block the host. `vitra serve` (next slice) runs it; here it is a
- * library: `const app = await createApi({ databases }); await app.listen({ port, host })`.
+ * sends can crash or block the host. `vitra serve` runs it; as a library:
+ * `const app = await createApi({ databases }); await app.listen({ port, host })`.
  *
  *   GET /, /explorer/:file                 the explorer (explorer/): a page that checks the proofs it shows
  *   GET /v1/databases                      the databases served
