@@ -2,7 +2,7 @@
  * Reading and writing through the contract: call, get, list, history.
  * `call` tracks every transaction that appends ops under <dir>/txs/<id>.json.
  */
-import type { Database, HistoryEntry, JsonValue, TxOp, TxResult } from '../../src/index.js'
+import type { Database, HistoryEntry, JsonValue, TransactionJSON, TxOp, TxResult } from '../../src/index.js'
 import type { HostClient } from '../host-client.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { short, type Output } from '../output.js'
@@ -22,10 +22,7 @@ export async function callCommand (s: Session, method: string, params: JsonValue
   if (host !== null) return await callThroughHost(s, host, method, params, o)
   const db = await s.open()
   const tx = await db.call(method, params)
-  const id = Records.txId(tx.ops)
-  const rec: TxRecord | null = id === null
-    ? null
-    : { version: 1, type: TX_RECORD_TYPE, id, database: db.pubkey.toString('hex'), createdAt: new Date().toISOString(), tx: tx.toJSON(), results: null }
+  const rec = txRecord(db.pubkey.toString('hex'), tx.toJSON(), null)
   const file = rec === null ? null : s.records.saveTx(rec)
   const wait = tx.ops.length > 0 && (o.wait ?? db.isExecutor)
   if (wait && rec !== null) {
@@ -34,9 +31,7 @@ export async function callCommand (s: Session, method: string, params: JsonValue
     rec.results = await tx.fetchResults({ proofs: true })
     s.records.saveTx(rec)
   }
-  const results = rec?.results ?? null
-  s.out.result({ id, file, ...tx.toJSON(), results }, () => humanCall(s.out, tx, id, results))
-  return results !== null && results.some(r => r !== null && !r.success) ? EXIT.ERROR : EXIT.OK
+  return printCall(s, tx.toJSON(), rec?.id ?? null, file, rec?.results ?? null)
 }
 
 /** `call` on a directory a `vitra serve` holds: through its API (it is the executor there, so it waits by default). */
@@ -44,13 +39,19 @@ async function callThroughHost (s: Session, host: HostClient, method: string, pa
   const info = await host.info()
   const wait = o.wait ?? info.isExecutor
   const answer = await host.call(method, params, { wait, timeoutMs: o.timeout ?? s.opts.timeout })
-  const tx = answer.transaction
-  const id = Records.txId(tx.ops)
-  const rec: TxRecord | null = id === null
-    ? null
-    : { version: 1, type: TX_RECORD_TYPE, id, database: host.rec.database, createdAt: new Date().toISOString(), tx, results: answer.results }
+  const rec = txRecord(host.rec.database, answer.transaction, answer.results)
   const file = rec === null ? null : s.records.saveTx(rec)
-  const results = answer.results
+  return printCall(s, answer.transaction, rec?.id ?? null, file, answer.results)
+}
+
+/** The record `call` tracks under <dir>/txs/ (null for a call that appended no op). */
+function txRecord (database: string, tx: TransactionJSON, results: Array<TxResult | null> | null): TxRecord | null {
+  const id = Records.txId(tx.ops)
+  return id === null ? null : { version: 1, type: TX_RECORD_TYPE, id, database, createdAt: new Date().toISOString(), tx, results }
+}
+
+/** Print a call's answer; exit 1 when an executed op failed. */
+function printCall (s: Session, tx: TransactionJSON, id: string | null, file: string | null, results: Array<TxResult | null> | null): number {
   s.out.result({ id, file, ...tx, results }, () => humanCall(s.out, tx, id, results))
   return results !== null && results.some(r => r !== null && !r.success) ? EXIT.ERROR : EXIT.OK
 }

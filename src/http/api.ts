@@ -37,11 +37,11 @@ import type { ContractMonitor } from '../verify/monitor.js'
 import type { ContractFraudProof } from '../verify/fraud-proofs.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { DatabaseNotFoundError, VitraError } from '../errors.js'
-import { keyName, keyToPath, pathToKey } from '../paths.js'
+import { pathToKey } from '../paths.js'
 import { decodeValue } from '../encoding.js'
 import { captureSignedHead, createFolderListProof, createInclusionProof, createIndexReadProof } from '../logs/proof-builders.js'
 import type { InclusionProof } from '../proofs/inclusion-proofs.js'
-import type { HistoryEntry } from '../logs/index-log.js'
+import { toEntry, type HistoryEntry } from '../logs/index-log.js'
 import { FraudProofLog } from './fraud-proof-log.js'
 import { oplogPage, transactionId, transactionStatus } from './transactions.js'
 
@@ -234,7 +234,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     if (offset + limit > MAX_PROVEN_PAGE) return fail(reply, 400, 'INVALID_ARGUMENT', `A proven listing covers at most ${MAX_PROVEN_PAGE} items (offset + limit)`)
     const at = db.index.version
     const { items, proof } = await createFolderListProof(db.index.bee, at, pathToKey(path), { offset, limit, reverse: req.query.reverse })
-    const entries = items.map(it => ({ seq: it.seq, container: it.container, name: keyName(it.key), path: keyToPath(it.key), value: it.value === undefined ? undefined : decodeValue(it.value) }))
+    const entries = items.map(it => toEntry(it.key, it.seq, it.value === undefined ? undefined : decodeValue(it.value), it.container))
     return { entries, at, proof }
   })
 

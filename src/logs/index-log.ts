@@ -272,6 +272,7 @@ function checkListOptions (opts: unknown): ListOptions {
   return o as ListOptions
 }
 
-function toEntry (key: string, seq: number | undefined, value: JsonValue | undefined, container: boolean): IndexEntry {
+/** A stored key and what was read at it, as `list` and `get` give it. */
+export function toEntry (key: string, seq: number | undefined, value: JsonValue | undefined, container: boolean): IndexEntry {
   return { seq, container, name: keyName(key), path: keyToPath(key), value }
 }

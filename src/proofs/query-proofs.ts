@@ -10,6 +10,7 @@
  * This proves that each proven row is an entry of the signed index. It does not prove
  * that the query returned every row that matches it: a host could leave rows out.
  */
+import { sameValue } from '../encoding.js'
 import { InvalidProofError } from '../errors.js'
 import type { InclusionProof } from './inclusion-proofs.js'
 import { verifyIndexEntryProof } from './entry-proofs.js'
@@ -55,7 +56,7 @@ export function verifyQueryRowProofs (result: QueryRowsToCheck, opts: { key: str
       if ('type' in row && row.type !== e.type) mismatch('type')
       if ('value' in row) {
         const shown = row.value === null ? null : parse(row.value, i)
-        if (JSON.stringify(canonical(shown)) !== JSON.stringify(canonical(e.value))) mismatch('value')
+        if (!sameValue(shown, e.value)) mismatch('value')
       }
     }
     length = Math.max(length, e.length)
@@ -67,10 +68,4 @@ export function verifyQueryRowProofs (result: QueryRowsToCheck, opts: { key: str
 function parse (v: unknown, i: number): unknown {
   if (typeof v !== 'string') throw new InvalidProofError('evidence-mismatch', `row ${i}: value is not JSON text`)
   try { return JSON.parse(v) } catch { throw new InvalidProofError('evidence-mismatch', `row ${i}: value is not JSON text`) }
-}
-
-function canonical (v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical)
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map(k => [k, canonical((v as Record<string, unknown>)[k])]))
-  return v
 }

@@ -71,10 +71,10 @@ export class SqlAccess {
 
   /** Run a read-only query once the read model reflects the index as it is now. */
   async query (sql: string, params?: unknown, opts: SqlQueryOptions = {}): Promise<SqlResult> {
-    const { runner } = this.open()
-    const model = await this.open().model
+    const shared = this.open()
+    const model = await shared.model
     await model.reach(this.core.length)
-    const result: SqlResult = await runner.query(sql, params, opts)
+    const result: SqlResult = await shared.runner.query(sql, params, opts)
     if (opts.proofs !== true) return result
     const proofs = await this.rowProofs(result)
     return { type: QUERY_RESULT_TYPE, version: 1, database: this.key, sql, params: params ?? null, ...result, proofs }

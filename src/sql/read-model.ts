@@ -166,9 +166,8 @@ export class ReadModel extends EventEmitter {
     this.closed = true
     this.source.core.removeListener('append', this.onAppend)
     await this.running?.catch(() => {})
-    try {
-      await this.ask({ kind: 'close' })
-    } catch {}
+    // a worker that already stopped (its 'exit' rejected the ask) has nothing to close
+    await this.ask({ kind: 'close' }).catch(err => this.emit('warning', err))
     await this.worker.terminate()
   }
 
