@@ -7,7 +7,9 @@
 //     Merkle tree nodes (40 bytes per node, two per block), the rest (RocksDB and its
 //     overheads);
 // then, each in a fresh process, as an auditor runs it: a full verify (peak RSS) and a
-// monitor that resumes from a checkpoint taken at the end (time to resume).
+// monitor that resumes from a checkpoint taken at the end (time to resume); and last,
+// a fresh database grown to 300,000 ops and verified in the same process (peak RSS),
+// once as plain Node and once with the allocator setting bin/vitra.js uses.
 // Figures only; not a test. Not part of npm test or npm run bench.
 import { execFileSync, spawnSync } from 'child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'fs'
@@ -20,6 +22,7 @@ import { Database, readShippedContract } from '../src/index.js'
 const OPS = Number(process.env.BENCH_SCALE_OPS ?? 1_000_000)
 const MARKS = [100_000, 300_000, 1_000_000, OPS].filter((m, i, a) => m <= OPS && a.indexOf(m) === i).sort((a, b) => a - b)
 const WINDOW = 25_000
+const BOTH_OPS = Math.min(OPS, 300_000)
 const IN_FLIGHT = 1_000
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
 const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0)
@@ -31,11 +34,11 @@ function diskBytes (dir: string): number {
 }
 
 /** Run `code` (an ES module body) in a fresh Node process; returns its stdout and its peak RSS. */
-function fresh (code: string): { out: string, maxRssMb: number } {
+function fresh (code: string, env: Record<string, string> = {}): { out: string, maxRssMb: number } {
   const file = join(tmpdir(), `vitra-scale-${process.pid}-${Math.random().toString(16).slice(2)}.mjs`)
   writeFileSync(file, code + `\nconsole.log('MAXRSS', process.resourceUsage().maxRSS)\n`)
   try {
-    const r = spawnSync(process.execPath, ['--no-node-snapshot', file], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 })
+    const r = spawnSync(process.execPath, ['--no-node-snapshot', file], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...env } })
     if (r.status !== 0) throw new Error(`fresh process failed: ${r.stderr}`)
     const m = /MAXRSS (\d+)/.exec(r.stdout)
     return { out: r.stdout, maxRssMb: m === null ? NaN : Number(m[1]) / 1024 }
@@ -108,6 +111,33 @@ await m.close()
 await db.close()`)
   const r = /RESUMED (\d+) ([\d.]+)/.exec(resume.out)
   line('monitor resume from its checkpoint: time (ms) / verified length', r === null ? '?' : `${r[2]} / ${fmt(Number(r[1]))}`)
+
+  // the executor and then a full verify in one process, at 300,000 ops: as the library
+  // runs in any Node process, and as the vitra command runs it (glibc limited to two
+  // malloc arenas by bin/vitra.js)
+  const both = `import { mkdtempSync, rmSync } from 'fs'
+import { tmpdir } from 'os'
+import { join } from 'path'
+import { Database, readShippedContract } from ${JSON.stringify(src)}
+const dir = mkdtempSync(join(tmpdir(), 'vitra-scale-both-'))
+try {
+  const db = await Database.create(dir, { contract: { source: readShippedContract('counter') } })
+  let next = 0
+  await Promise.all(Array.from({ length: ${IN_FLIGHT} }, async () => { while (next < ${BOTH_OPS}) { next++; await db.call('increment', {}, { proofs: false }) } }))
+  await db.executor?.sync()
+  console.log('EXECUTOR', process.resourceUsage().maxRSS)
+  const r = await db.verify()
+  console.log('VERIFIED', r.length)
+  await db.close()
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}`
+  console.log(`executor then verify in one process, a fresh ${fmt(BOTH_OPS)}-op database:`)
+  for (const [label, env] of [['plain node', {}], ['as bin/vitra.js (MALLOC_ARENA_MAX=2)', { MALLOC_ARENA_MAX: '2' }]] as const) {
+    const run = fresh(both, env)
+    const exec = /EXECUTOR (\d+)/.exec(run.out)
+    line(`    ${label}: peak RSS (MB), executor / with verify`, `${exec === null ? '?' : fmt(Number(exec[1]) / 1024)} / ${fmt(run.maxRssMb)}`)
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

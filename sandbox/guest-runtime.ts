@@ -390,13 +390,21 @@ function encodePlainObject (v, what) {
 // read for this entry, or '?' when it has not read it yet: the attempt is then
 // abandoned (every later host call throws, its result is discarded) and the host
 // re-runs the entry once it has the value.
+// Long strings cross from the host in pieces of under 1 KiB (see pieces() in
+// sandbox/instance.ts): a long one would be an external string the isolate's GC
+// does not count. Pieces are copied as values, so results are asked for with copy
+// (the fast path's hostSync only: applySyncPromise takes no result options).
+const COPY_RESULT = ObjectFreeze({ result: ObjectFreeze({ copy: true }) })
+function text (x) {
+  return typeof x === 'string' ? x : join(x, '')
+}
 // One shared, frozen error: a deferred attempt is thrown away, so it needs no stack.
 const DEFERRED = ObjectFreeze(new ErrorCtor('index read deferred'))
 function hostCall (op, arg) {
   const e = current
   if (e === null) throw new ErrorCtor('the index is only readable while a call, process or apply is running')
   if (e.deferred) throw DEFERRED
-  const out = e.fast ? hostSync.applySync(undefined, [op, arg]) : host.applySyncPromise(undefined, [op, arg])
+  const out = text(e.fast ? hostSync.applySync(undefined, [op, arg], COPY_RESULT) : host.applySyncPromise(undefined, [op, arg]))
   if (out === '?') {
     e.deferred = true
     throw DEFERRED
@@ -410,7 +418,7 @@ function hostCall (op, arg) {
 function pureCall (op, args) {
   const e = current
   if (e === null) throw new ErrorCtor('util.' + op + ' is only available while a call, process or apply is running')
-  const out = e.fast ? hostSync.applySync(undefined, [op, JSONstringify(args)]) : host.applySyncPromise(undefined, [op, JSONstringify(args)])
+  const out = text(e.fast ? hostSync.applySync(undefined, [op, JSONstringify(args)], COPY_RESULT) : host.applySyncPromise(undefined, [op, JSONstringify(args)]))
   if (out[0] === 'e') throw new ErrorCtor(strSlice(out, 1))
   return JSONparse(strSlice(out, 1))
 }
@@ -857,7 +865,7 @@ function changesOf (queued, height) {
 /** Opens a batch entry over the run in payload (JSON: [[op, origin, seq, ts, height|null, metadata], ...]). */
 export function batchOpen (payload) {
   const e = openEntry('batch', false, null, 0, true)
-  const items = JSONparse(payload)
+  const items = JSONparse(text(payload))
   batch = { e, items, i: 0, height: items[0][4], running: false }
   batchResults = []
   overlay = new MapCtor()
@@ -1022,7 +1030,7 @@ export function bind (namespace) {
  * failed. Arguments are primitives only.
  */
 export function entry (kind, name, json, writer, oplog, ts) {
-  return runEntry(openEntry(kind, writer, oplog, ts, false), kind, name, json)
+  return runEntry(openEntry(kind, writer, oplog, ts, false), kind, name, text(json))
 }
 
 // Fast path: begin() starts the entry synchronously; isolated-vm runs the microtasks
@@ -1037,7 +1045,7 @@ export function begin (kind, name, json, writer, oplog, ts) {
   const e = openEntry(kind, writer, oplog, ts, true)
   lastGen = e.gen
   lastResult = '~'
-  promiseThen(runEntry(e, kind, name, json), (out) => {
+  promiseThen(runEntry(e, kind, name, text(json)), (out) => {
     if (lastGen === e.gen) lastResult = e.deferred && kind !== 'calls' ? '?' : out
   })
 }

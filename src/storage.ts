@@ -14,6 +14,8 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync, renameSync, mkdirSync
 import { tmpdir } from 'os'
 import { join, resolve } from 'path'
 import Corestore from 'corestore'
+import CoreStorage from 'hypercore-storage'
+import Rache from 'rache'
 import type Hypercore from 'hypercore'
 import { InvalidEntryError, VitraError } from './errors.js'
 
@@ -77,6 +79,23 @@ export function storageDir (storage: Storage): string {
   return typeof storage === 'string' ? storage : storage.dir
 }
 
+/**
+ * RocksDB under the Corestore, sized for a process that runs for months (issue 27,
+ * measured with `npm run bench:scale`):
+ * - a write buffer (memtable) of 8 MiB instead of 64: RocksDB keeps up to two, so
+ *   the swing is 16 MiB instead of 128, and glibc does not end up holding the freed
+ *   64 MiB blocks in its arenas;
+ * - 2 background jobs instead of 6: fewer threads, so fewer glibc per-thread arenas
+ *   (each keeps what it freed). With 8 MiB buffers, flushes are small and 2 keep up.
+ */
+const ROCKS_OPTIONS = { writeBufferSize: 8 * 1024 * 1024, maxBackgroundJobs: 2 }
+/**
+ * Entries of the cache Hyperbee keeps of decoded nodes and keys, shared by every bee
+ * of the Corestore (its own default is 65,536 per bee, about 36 MB once full).
+ * Index reads are mostly near the tip, and the oplog blocks have their own cache.
+ */
+const BEE_CACHE_ENTRIES = 8192
+
 const roots = new Map<string, { root: Corestore, users: number }>()
 
 /** A session of the process's Corestore in this storage (opened on first use). Close it with closeCorestore. */
@@ -85,7 +104,7 @@ export function openCorestore (storage: Storage): Corestore {
   let r = roots.get(dir)
   if (r === undefined) {
     mkdirSync(dir, { recursive: true })
-    r = { root: new Corestore(dir), users: 0 }
+    r = { root: new Corestore(new CoreStorage(dir, ROCKS_OPTIONS), { globalCache: new Rache({ maxSize: BEE_CACHE_ENTRIES }) }), users: 0 }
     roots.set(dir, r)
   }
   r.users++

@@ -199,3 +199,17 @@ declare module 'sodium-native' {
   const sodium: { crypto_generichash_batch: typeof crypto_generichash_batch }
   export default sodium
 }
+
+declare module 'hypercore-storage' {
+  class CoreStorage {
+    constructor (dir: string, opts?: { writeBufferSize?: number, maxBackgroundJobs?: number, [k: string]: unknown })
+  }
+  export default CoreStorage
+}
+
+declare module 'rache' {
+  class Rache {
+    constructor (opts?: { maxSize?: number })
+  }
+  export default Rache
+}
