@@ -17,6 +17,8 @@ import { tmpdir } from 'os'
 import { join } from 'path'
 import { performance } from 'perf_hooks'
 import { fileURLToPath } from 'url'
+import type Hypercore from 'hypercore'
+import messages from 'hyperbee/lib/messages.js'
 import { Database, readShippedContract } from '../src/index.js'
 
 const OPS = Number(process.env.BENCH_SCALE_OPS ?? 1_000_000)
@@ -45,6 +47,36 @@ function fresh (code: string, env: Record<string, string> = {}): { out: string, 
   } finally {
     rmSync(file, { force: true })
   }
+}
+
+/** Index blocks sampled for the split of an index block into its parts. */
+const SAMPLE = 20_000
+/**
+ * The ack of a successful op in the binary layout whitepaper/protocol.md proposes
+ * (§4, "A binary ack"): version 1, origin 32, seq, oplogLength and batchStart as
+ * varints (up to 4 bytes each at these sizes), oplogTreeHash 32, ts 6, flags 1,
+ * metadata length 1 (null), numChanges 1.
+ */
+const BINARY_ACK_BYTES = 1 + 32 + 4 + 4 + 32 + 6 + 1 + 1 + 1 + 4
+
+interface Parts { n: number, total: number, key: number, value: number, tree: number }
+
+/** The last `count` index blocks split into Hyperbee's parts: key, value, tree index, framing; acks and writes apart. */
+async function indexBlockParts (core: Hypercore, count: number): Promise<{ ack: Parts, write: Parts }> {
+  const zero = (): Parts => ({ n: 0, total: 0, key: 0, value: 0, tree: 0 })
+  const out = { ack: zero(), write: zero() }
+  const ACKS = Buffer.from('.sys\0acks\0')
+  for (let seq = Math.max(1, core.length - count); seq < core.length; seq++) {
+    const block = await core.get(seq) as Buffer
+    const node = messages.Node.decode(block)
+    const p = node.key.subarray(0, ACKS.length).equals(ACKS) ? out.ack : out.write
+    p.n++
+    p.total += block.byteLength
+    p.key += node.key.byteLength
+    p.value += node.value?.byteLength ?? 0
+    p.tree += node.index?.byteLength ?? 0
+  }
+  return out
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'vitra-scale-'))
@@ -83,6 +115,12 @@ try {
   const merkle = ((oplog?.length ?? 0) + index.length) * 2 * 40
   line('bytes on disk per op', fmt(total / OPS))
   line('    op blocks / index blocks (ack + write) / Merkle nodes / the rest', [opBytes, indexBytes, merkle, total - opBytes - indexBytes - merkle].map(b => fmt(b / OPS)).join(' / '))
+  const blocks = await indexBlockParts(index, SAMPLE)
+  for (const kind of ['ack', 'write'] as const) {
+    const b = blocks[kind]
+    line(`    ${kind} block, mean of the last ${fmt(SAMPLE)} index blocks: key / value / tree / framing`, `${fmt(b.total / b.n)} = ${[b.key, b.value, b.tree, b.total - b.key - b.value - b.tree].map(x => (x / b.n).toFixed(0)).join(' / ')}`)
+  }
+  line('    an ack as JSON / the same fields in a binary layout (proposal)', `${fmt(blocks.ack.value / blocks.ack.n)} / ${fmt(BINARY_ACK_BYTES)}`)
   const checkpoint = join(dir, 'checkpoint.json')
   await db.close()
 

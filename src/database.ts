@@ -9,6 +9,7 @@ import type Hypercore from 'hypercore'
 import { canonicalJson, encodeValue, type JsonValue } from './encoding.js'
 import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, PermissionError, TimeoutError } from './errors.js'
 import { Executor, type ExecutorHooks } from './executor.js'
+import { limitHeapGrowth } from './heap-growth.js'
 import { IndexLog, openBee } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
@@ -133,6 +134,7 @@ export class Database extends EventEmitter {
    */
   static async create (storage: Storage, opts: CreateOptions): Promise<Database> {
     checkOptions(opts, CREATE_OPTIONS, 'Database.create')
+    limitHeapGrowth()
     if (typeof opts?.contract?.source !== 'string') throw new InvalidArgumentError('Database.create needs { contract: { source } } with the contract source as a string')
     if (readMeta(storage) !== null) throw new DatabaseExistsError(`A database already exists in ${storageDir(storage)}`)
     const governance = opts.governance === undefined ? null : { kind: opts.governance, source: readShippedContract('poa'), signatories: checkSignatories(opts.signatories), database: '' }
@@ -205,6 +207,7 @@ export class Database extends EventEmitter {
    */
   static async load (storage: Storage, pubkey?: string | Buffer, opts: DatabaseOptions = {}): Promise<Database> {
     checkOptions(opts, LOAD_OPTIONS, 'Database.load')
+    limitHeapGrowth()
     const want = pubkey === undefined ? null : normalizeKey(pubkey)
     let meta = readMeta(storage)
     if (meta === null && want === null) throw new DatabaseNotFoundError(`No database in ${storageDir(storage)}: create one, or pass the public key of one to follow`)

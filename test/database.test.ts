@@ -1,5 +1,10 @@
 import test from 'brittle'
+import { execFile } from 'child_process'
+import { existsSync } from 'fs'
+import { tmpdir } from 'os'
+import { join } from 'path'
 import { Database, StorageInMemory, ackKey, keyToPath, type JsonValue } from '../src/index.js'
+import { heapGrowthPercent } from '../src/heap-growth.js'
 import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
 import { LAB, LAB_V2 } from './fixtures/lab-contract.js'
 
@@ -269,4 +274,24 @@ test('database - a transaction saved with toJSON reopens after a restart: wait, 
   t.is(code(() => again.transaction(edit(o => { o.extra = 1 }))), 'INVALID_ARGUMENT', 'an unknown field')
   t.is(code(() => again.transaction(edit(o => { delete o.ops }))), 'INVALID_ARGUMENT', 'a missing field')
   t.is(code(() => again.transaction('{"method":')), 'INVALID_ARGUMENT', 'text that is not JSON')
+})
+
+test('database - the heap growing factor: 1.5 unless the process or VITRA_HEAP_GROWING_PERCENT says otherwise; a bad setting is refused', async t => {
+  t.is(heapGrowthPercent([], {}), 50, 'default')
+  t.is(heapGrowthPercent(['--heap-growing-percent=200'], {}), null, 'the process has its own flag')
+  t.is(heapGrowthPercent([], { NODE_OPTIONS: '--max-old-space-size=512 --heap_growing_percent=10' }), null, 'NODE_OPTIONS has its own flag')
+  t.is(heapGrowthPercent([], { VITRA_HEAP_GROWING_PERCENT: '0' }), null, '0 leaves V8 alone')
+  t.is(heapGrowthPercent([], { VITRA_HEAP_GROWING_PERCENT: '100' }), 100)
+  for (const bad of ['abc', '-1', '1.5', '1001']) {
+    t.exception(() => heapGrowthPercent([], { VITRA_HEAP_GROWING_PERCENT: bad }), /VITRA_HEAP_GROWING_PERCENT/, `refuses ${bad}`)
+  }
+  // a process with a bad setting: creating a database fails with the code, and opens nothing
+  const dir = join(tmpdir(), `vitra-heap-growth-${process.pid}`)
+  const code = `import { Database } from ${JSON.stringify(new URL('../src/index.js', import.meta.url).href)}
+try { await Database.create(${JSON.stringify(dir)}, { contract: { source: 'export function apply () {}' } }); console.log('OPENED') } catch (err) { console.log('CODE', err.code) }`
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', code], { env: { ...process.env, VITRA_HEAP_GROWING_PERCENT: 'lots' } }, (err, stdout) => { if (err !== null) reject(err); else resolve(stdout) })
+  })
+  t.is(out.trim(), 'CODE INVALID_ARGUMENT')
+  t.absent(existsSync(dir), 'no directory was made')
 })
