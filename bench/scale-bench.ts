@@ -1,11 +1,12 @@
-// npm run bench:scale (issue 27, first slice: the measurements): a counter database on
+// npm run bench:scale (issue 27: flat memory and lean disk): a counter database on
 // disk grown by db.call (1,000 in flight, no op proofs) to BENCH_SCALE_OPS ops (default
 // 1,000,000), printing at 100k, 300k and the end:
 //   - RSS after a forced GC, the JS heap, and the throughput of the last window against
 //     the first 25,000 ops;
 //   - bytes on disk per op, and where they go: op blocks, index blocks (ack + write),
 //     Merkle tree nodes (40 bytes per node, two per block), the rest (RocksDB and its
-//     overheads);
+//     overheads); the ack and write blocks split into key, value, tree and framing, and
+//     the ack's size in the binary layout whitepaper/protocol.md §4.1 proposes;
 // then, each in a fresh process, as an auditor runs it: a full verify (peak RSS) and a
 // monitor that resumes from a checkpoint taken at the end (time to resume); and last,
 // a fresh database grown to 300,000 ops and verified in the same process (peak RSS),
@@ -53,7 +54,7 @@ function fresh (code: string, env: Record<string, string> = {}): { out: string, 
 const SAMPLE = 20_000
 /**
  * The ack of a successful op in the binary layout whitepaper/protocol.md proposes
- * (§4, "A binary ack"): version 1, origin 32, seq, oplogLength and batchStart as
+ * (§4.1, "A binary ack"): version 1, origin 32, seq, oplogLength and batchStart as
  * varints (up to 4 bytes each at these sizes), oplogTreeHash 32, ts 6, flags 1,
  * metadata length 1 (null), numChanges 1.
  */
