@@ -25,7 +25,7 @@ if (process.execArgv.includes('--no-node-snapshot')) {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     // glibc gives each thread that mallocs (RocksDB's, libuv's, isolated-vm's) an arena of
     // its own, up to 8 per core, and each keeps what was freed in it: two arenas hold the
-    // same data in less memory at no measured cost in speed (npm run bench:scale).
+    // same data in less memory (npm run bench:scale measures both).
     // An explicit MALLOC_ARENA_MAX in the environment wins.
     env: { MALLOC_ARENA_MAX: '2', ...process.env, VITRA_LAUNCHER: '1' }
   })
