@@ -392,8 +392,8 @@ function encodePlainObject (v, what) {
 // re-runs the entry once it has the value.
 // Long strings cross from the host in pieces of under 1 KiB (see pieces() in
 // sandbox/instance.ts): a long one would be an external string the isolate's GC
-// does not count. Pieces are copied as values, so results are asked for with copy
-// (the fast path's hostSync only: applySyncPromise takes no result options).
+// does not count. Pieces are copied as values: the fast path's hostSync results are
+// asked for with copy, the async path's come copied (applySyncPromise takes no options).
 const COPY_RESULT = ObjectFreeze({ result: ObjectFreeze({ copy: true }) })
 function text (x) {
   return typeof x === 'string' ? x : join(x, '')

@@ -61,7 +61,7 @@ export interface ContractInfo {
 type GuestEntry = (...args: EntryArgs) => Promise<string>
 type GuestBegin = (...args: EntryArgs) => undefined
 type GuestFn = (...args: unknown[]) => string | undefined
-type HostAsync = (op: string, arg: string) => Promise<string>
+type HostAsync = (op: string, arg: string) => Promise<string | string[]>
 type HostSync = (op: string, arg: string) => string | string[]
 
 interface GuestRefs {
@@ -178,8 +178,9 @@ export class IsolateInstance {
     // The host functions need the instance, which does not exist yet: route through a holder.
     const holder: { instance: IsolateInstance | null, loading: Running | null } = { instance: null, loading: null }
     const hostAsync = new ivm.Reference<HostAsync>(async (op, arg) => {
-      // whole: isolated-vm's applySyncPromise cannot copy an array result (the async path is the rare one)
-      return holder.instance === null ? 'ethe index is not readable while the contract module loads' : await holder.instance.onHostAsync(op, arg)
+      // applySyncPromise takes no result options: pieces go as an ExternalCopy copied into the guest
+      const out = pieces(holder.instance === null ? 'ethe index is not readable while the contract module loads' : await holder.instance.onHostAsync(op, arg))
+      return typeof out === 'string' ? out : new ivm.ExternalCopy(out).copyInto({ release: true }) as unknown as string[]
     })
     const hostSync = new ivm.Reference<HostSync>((op, arg) => {
       return pieces(holder.instance === null ? 'ethe index is not readable while the contract module loads' : holder.instance.onHostSync(op, arg))
