@@ -9,8 +9,9 @@
 //     the ack's size in the binary layout whitepaper/protocol.md §4.1 proposes;
 // then, each in a fresh process, as an auditor runs it: a full verify (peak RSS) and a
 // monitor that resumes from a checkpoint taken at the end (time to resume); and last,
-// a fresh database grown to 300,000 ops and verified in the same process (peak RSS),
-// once as plain Node and once with the allocator setting bin/vitra.js uses.
+// the executor phase again in a fresh process with the malloc settings bin/vitra.js uses
+// (src/allocator-env.ts); a fresh database grown to 300,000 ops and verified in the
+// same process (peak RSS), once as plain Node and once with those settings.
 // Figures only; not a test. Not part of npm test or npm run bench.
 import { execFileSync, spawnSync } from 'child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'fs'
@@ -21,6 +22,7 @@ import { fileURLToPath } from 'url'
 import type Hypercore from 'hypercore'
 import messages from 'hyperbee/lib/messages.js'
 import { Database, readShippedContract } from '../src/index.js'
+import { ALLOCATOR_ENV } from '../src/allocator-env.js'
 
 const OPS = Number(process.env.BENCH_SCALE_OPS ?? 1_000_000)
 const MARKS = [100_000, 300_000, 1_000_000, OPS].filter((m, i, a) => m <= OPS && a.indexOf(m) === i).sort((a, b) => a - b)
@@ -41,7 +43,7 @@ function fresh (code: string, env: Record<string, string> = {}): { out: string, 
   const file = join(tmpdir(), `vitra-scale-${process.pid}-${Math.random().toString(16).slice(2)}.mjs`)
   writeFileSync(file, code + `\nconsole.log('MAXRSS', process.resourceUsage().maxRSS)\n`)
   try {
-    const r = spawnSync(process.execPath, ['--no-node-snapshot', file], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...env } })
+    const r = spawnSync(process.execPath, ['--no-node-snapshot', '--expose-gc', file], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...env } })
     if (r.status !== 0) throw new Error(`fresh process failed: ${r.stderr}`)
     const m = /MAXRSS (\d+)/.exec(r.stdout)
     return { out: r.stdout, maxRssMb: m === null ? NaN : Number(m[1]) / 1024 }
@@ -151,6 +153,30 @@ await db.close()`)
   const r = /RESUMED (\d+) ([\d.]+)/.exec(resume.out)
   line('monitor resume from its checkpoint: time (ms) / verified length', r === null ? '?' : `${r[2]} / ${fmt(Number(r[1]))}`)
 
+  // the executor phase again, in a fresh process with bin/vitra.js's malloc settings
+  const launched = fresh(`import { mkdtempSync, rmSync } from 'fs'
+import { tmpdir } from 'os'
+import { join } from 'path'
+import { Database, readShippedContract } from ${JSON.stringify(src)}
+const dir = mkdtempSync(join(tmpdir(), 'vitra-scale-env-'))
+try {
+  const db = await Database.create(dir, { contract: { source: readShippedContract('counter') } })
+  let done = 0
+  for (const mark of ${JSON.stringify(MARKS)}) {
+    let next = done
+    await Promise.all(Array.from({ length: ${IN_FLIGHT} }, async () => { while (next < mark) { next++; await db.call('increment', {}, { proofs: false }) } }))
+    await db.executor?.sync()
+    done = mark
+    globalThis.gc()
+    console.log('MARK', mark, process.memoryUsage().rss)
+  }
+  await db.close()
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}`, ALLOCATOR_ENV)
+  const marks = [...launched.out.matchAll(/MARK (\d+) (\d+)/g)].map(m => `${mb(Number(m[2]))} at ${fmt(Number(m[1]))}`)
+  line('executor phase as bin/vitra.js runs it (its malloc settings): RSS (MB)', `${marks.join(', ')}; peak ${fmt(launched.maxRssMb)}`)
+
   // the executor and then a full verify in one process, at 300,000 ops: as the library
   // runs in any Node process, and as the vitra command runs it (glibc limited to two
   // malloc arenas by bin/vitra.js)
@@ -172,7 +198,7 @@ try {
   rmSync(dir, { recursive: true, force: true })
 }`
   console.log(`executor then verify in one process, a fresh ${fmt(BOTH_OPS)}-op database:`)
-  for (const [label, env] of [['plain node', {}], ['as bin/vitra.js (MALLOC_ARENA_MAX=2)', { MALLOC_ARENA_MAX: '2' }]] as const) {
+  for (const [label, env] of [['plain node', {}], ['as bin/vitra.js (its malloc settings)', ALLOCATOR_ENV]] as const) {
     const run = fresh(both, env)
     const exec = /EXECUTOR (\d+)/.exec(run.out)
     line(`    ${label}: peak RSS (MB), executor / with verify`, `${exec === null ? '?' : fmt(Number(exec[1]) / 1024)} / ${fmt(run.maxRssMb)}`)

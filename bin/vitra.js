@@ -20,14 +20,12 @@ if (process.execArgv.includes('--no-node-snapshot')) {
   const { runAsProcess } = await import(main)
   await runAsProcess(args)
 } else {
+  const { ALLOCATOR_ENV } = await import(new URL('../dist/src/allocator-env.js', import.meta.url).href)
   // the IPC channel only tells the child when this launcher is gone (even by SIGKILL): it then stops too
   const child = spawn(process.execPath, ['--no-node-snapshot', ...process.execArgv, main, ...args], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    // glibc gives each thread that mallocs (RocksDB's, libuv's, isolated-vm's) an arena of
-    // its own, up to 8 per core, and each keeps what was freed in it: two arenas hold the
-    // same data in less memory (npm run bench:scale measures both).
-    // An explicit MALLOC_ARENA_MAX in the environment wins.
-    env: { MALLOC_ARENA_MAX: '2', ...process.env, VITRA_LAUNCHER: '1' }
+    // glibc's malloc settings (src/allocator-env.ts says why); the environment's own values win
+    env: { ...ALLOCATOR_ENV, ...process.env, VITRA_LAUNCHER: '1' }
   })
   // Ctrl-C reaches the child through the terminal; a signal sent to this process alone is passed on
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {

@@ -119,6 +119,8 @@ export class Executor extends EventEmitter {
   /** The database's maxOpBytes (from the genesis marker). */
   private maxOpBytes = DEFAULT_MAX_OP_BYTES
   private readonly maxBatchBytes: number
+  /** Most ops in one batch (maxBatchOps, default 256); also how far ahead oplog blocks are read. */
+  private readonly maxBatchOps: number
   private syncWaiters: Array<{ targets: Map<string, number>, resolve: () => void, reject: (e: Error) => void }> = []
   /** Ops executed since start (for stats). */
   processed = 0
@@ -128,6 +130,7 @@ export class Executor extends EventEmitter {
     this.opts = opts
     this.index = opts.index
     this.maxBatchBytes = checkMaxBatchBytes(opts.maxBatchBytes)
+    this.maxBatchOps = opts.maxBatchOps ?? 256
   }
 
   async ready (): Promise<void> {
@@ -199,7 +202,7 @@ export class Executor extends EventEmitter {
     const started = performance.now()
     const bee = this.index.bee
     const batch = bee.batch()
-    const b: BatchState = { batchStart: bee.version, reader: new BatchReader(batch, bee.version), written: 0, done: [], system: [], max: this.opts.maxBatchOps ?? 256, bytes: 0, maxBytes: this.maxBatchBytes, broken: false }
+    const b: BatchState = { batchStart: bee.version, reader: new BatchReader(batch, bee.version), written: 0, done: [], system: [], max: this.maxBatchOps, bytes: 0, maxBytes: this.maxBatchBytes, broken: false }
     try {
       for (const input of order) {
         try {
@@ -407,7 +410,7 @@ export class Executor extends EventEmitter {
     const timeout = this.opts.blockTimeoutMs ?? 5000
     input.readAhead?.destroy()
     input.readAhead = null
-    const ahead = Math.min(end, seq + (this.opts.maxBatchOps ?? 256))
+    const ahead = Math.min(end, seq + this.maxBatchOps)
     if (ahead > seq + 1) {
       const range = core.download({ start: seq + 1, end: ahead })
       range.done().catch(() => null) // a block that does not come is fetched again when its turn comes

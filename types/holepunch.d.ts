@@ -184,14 +184,6 @@ declare module 'hyperbee/lib/messages.js' {
   export default messages
 }
 
-declare module 'hyperbee/lib/messages.js' {
-  const messages: {
-    Node: { decode (buf: Uint8Array): { index: Buffer, key: Buffer, value: Buffer | null }, encode (v: { index: Buffer, key: Buffer, value?: Buffer | null }): Buffer }
-    Header: { decode (buf: Uint8Array): any, encode (v: any): Buffer }
-    YoloIndex: { decode (buf: Uint8Array): { levels: Array<{ keys: number[], children: number[] }> }, encode (v: any): Buffer }
-  }
-  export default messages
-}
 
 declare module 'sodium-native' {
   /** blake2b of the concatenation of `inputs` into `out` (its length is the digest length). */
