@@ -84,6 +84,40 @@ async function indexBlockParts (core: Hypercore, count: number): Promise<{ ack: 
 
 const dir = mkdtempSync(join(tmpdir(), 'vitra-scale-'))
 const src = fileURLToPath(new URL('../src/index.js', import.meta.url))
+
+/** A fresh-process script that opens the bench's database as a reader (no executor), runs `body` on `db`, and closes it. */
+function loadedScript (body: string): string {
+  return `import { Database } from ${JSON.stringify(src)}
+const db = await Database.load(${JSON.stringify(dir)}, undefined, { executor: false })
+${body}
+await db.close()`
+}
+
+/**
+ * A fresh-process script: a new counter database in a temporary directory, grown by
+ * db.call to each of `marks` in turn, running `atMark` (which sees `mark`) at each and
+ * `after` once grown; the directory is removed at the end.
+ */
+function growScript (marks: number[], atMark: string, after: string): string {
+  return `import { mkdtempSync, rmSync } from 'fs'
+import { tmpdir } from 'os'
+import { join } from 'path'
+import { Database, readShippedContract } from ${JSON.stringify(src)}
+const dir = mkdtempSync(join(tmpdir(), 'vitra-scale-fresh-'))
+try {
+  const db = await Database.create(dir, { contract: { source: readShippedContract('counter') } })
+  let next = 0
+  for (const mark of ${JSON.stringify(marks)}) {
+    await Promise.all(Array.from({ length: ${IN_FLIGHT} }, async () => { while (next < mark) { next++; await db.call('increment', {}, { proofs: false }) } }))
+    await db.executor?.sync()
+    ${atMark}
+  }
+  ${after}
+  await db.close()
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}`
+}
 try {
   console.log(`vitra scale bench — node ${process.version}, ${fmt(OPS)} counter increments on disk, ${IN_FLIGHT} in flight`)
   const db = await Database.create(dir, { contract: { source: readShippedContract('counter') } })
@@ -128,75 +162,32 @@ try {
   await db.close()
 
   // a fresh-process verify, as an auditor runs it
-  const verify = fresh(`import { Database } from ${JSON.stringify(src)}
-const db = await Database.load(${JSON.stringify(dir)}, undefined, { executor: false })
-const t = performance.now()
+  const verify = fresh(loadedScript(`const t = performance.now()
 const r = await db.verify()
-console.log('VERIFIED', r.length, Math.round(performance.now() - t))
-await db.close()`)
+console.log('VERIFIED', r.length, Math.round(performance.now() - t))`))
   const v = /VERIFIED (\d+) (\d+)/.exec(verify.out)
   line(`verify in a fresh process: peak RSS (MB) / time (s)`, `${fmt(verify.maxRssMb)} / ${v === null ? '?' : (Number(v[2]) / 1000).toFixed(1)}`)
 
   // a monitor that verifies everything and checkpoints, then one that resumes from it
-  fresh(`import { Database } from ${JSON.stringify(src)}
-const db = await Database.load(${JSON.stringify(dir)}, undefined, { executor: false })
-const m = await db.monitor({ checkpointFile: ${JSON.stringify(checkpoint)} })
-await m.close()
-await db.close()`)
-  const resume = fresh(`import { Database } from ${JSON.stringify(src)}
-const db = await Database.load(${JSON.stringify(dir)}, undefined, { executor: false })
-const t = performance.now()
+  fresh(loadedScript(`const m = await db.monitor({ checkpointFile: ${JSON.stringify(checkpoint)} })
+await m.close()`))
+  const resume = fresh(loadedScript(`const t = performance.now()
 const m = await db.monitor({ checkpointFile: ${JSON.stringify(checkpoint)} })
 console.log('RESUMED', m.verifiedLength, (performance.now() - t).toFixed(1))
-await m.close()
-await db.close()`)
+await m.close()`))
   const r = /RESUMED (\d+) ([\d.]+)/.exec(resume.out)
   line('monitor resume from its checkpoint: time (ms) / verified length', r === null ? '?' : `${r[2]} / ${fmt(Number(r[1]))}`)
 
   // the executor phase again, in a fresh process with bin/vitra.js's malloc settings
-  const launched = fresh(`import { mkdtempSync, rmSync } from 'fs'
-import { tmpdir } from 'os'
-import { join } from 'path'
-import { Database, readShippedContract } from ${JSON.stringify(src)}
-const dir = mkdtempSync(join(tmpdir(), 'vitra-scale-env-'))
-try {
-  const db = await Database.create(dir, { contract: { source: readShippedContract('counter') } })
-  let done = 0
-  for (const mark of ${JSON.stringify(MARKS)}) {
-    let next = done
-    await Promise.all(Array.from({ length: ${IN_FLIGHT} }, async () => { while (next < mark) { next++; await db.call('increment', {}, { proofs: false }) } }))
-    await db.executor?.sync()
-    done = mark
-    globalThis.gc()
-    console.log('MARK', mark, process.memoryUsage().rss)
-  }
-  await db.close()
-} finally {
-  rmSync(dir, { recursive: true, force: true })
-}`, ALLOCATOR_ENV)
+  const launched = fresh(growScript(MARKS, `globalThis.gc()
+    console.log('MARK', mark, process.memoryUsage().rss)`, ''), ALLOCATOR_ENV)
   const marks = [...launched.out.matchAll(/MARK (\d+) (\d+)/g)].map(m => `${mb(Number(m[2]))} at ${fmt(Number(m[1]))}`)
   line('executor phase as bin/vitra.js runs it (its malloc settings): RSS (MB)', `${marks.join(', ')}; peak ${fmt(launched.maxRssMb)}`)
 
   // the executor and then a full verify in one process, at 300,000 ops: as the library
-  // runs in any Node process, and as the vitra command runs it (glibc limited to two
-  // malloc arenas by bin/vitra.js)
-  const both = `import { mkdtempSync, rmSync } from 'fs'
-import { tmpdir } from 'os'
-import { join } from 'path'
-import { Database, readShippedContract } from ${JSON.stringify(src)}
-const dir = mkdtempSync(join(tmpdir(), 'vitra-scale-both-'))
-try {
-  const db = await Database.create(dir, { contract: { source: readShippedContract('counter') } })
-  let next = 0
-  await Promise.all(Array.from({ length: ${IN_FLIGHT} }, async () => { while (next < ${BOTH_OPS}) { next++; await db.call('increment', {}, { proofs: false }) } }))
-  await db.executor?.sync()
-  console.log('EXECUTOR', process.resourceUsage().maxRSS)
-  const r = await db.verify()
-  console.log('VERIFIED', r.length)
-  await db.close()
-} finally {
-  rmSync(dir, { recursive: true, force: true })
-}`
+  // runs in any Node process, and as the vitra command runs it (its malloc settings)
+  const both = growScript([BOTH_OPS], `console.log('EXECUTOR', process.resourceUsage().maxRSS)`, `const r = await db.verify()
+  console.log('VERIFIED', r.length)`)
   console.log(`executor then verify in one process, a fresh ${fmt(BOTH_OPS)}-op database:`)
   for (const [label, env] of [['plain node', {}], ['as bin/vitra.js (its malloc settings)', ALLOCATOR_ENV]] as const) {
     const run = fresh(both, env)

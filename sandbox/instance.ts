@@ -47,8 +47,10 @@ export function pieces (s: string): string | string[] {
   return out
 }
 
-/** Entry arguments with the payload (`json`) in pieces. */
-function guestArgs (args: EntryArgs): unknown[] {
+/** Entry arguments as the guest gets them: the payload (`json`) in pieces. */
+type GuestArgs = [kind: EntryKind, name: string, json: string | string[], writer: boolean, oplog: string | null, ts: number]
+
+function guestArgs (args: EntryArgs): GuestArgs {
   return [args[0], args[1], pieces(args[2]), args[3], args[4], args[5]]
 }
 
@@ -58,8 +60,8 @@ export interface ContractInfo {
   hasProcess: boolean
 }
 
-type GuestEntry = (...args: EntryArgs) => Promise<string>
-type GuestBegin = (...args: EntryArgs) => undefined
+type GuestEntry = (...args: GuestArgs) => Promise<string>
+type GuestBegin = (...args: GuestArgs) => undefined
 type GuestFn = (...args: unknown[]) => string | undefined
 type HostAsync = (op: string, arg: string) => Promise<string | string[]>
 type HostSync = (op: string, arg: string) => string | string[]
@@ -220,7 +222,7 @@ export class IsolateInstance {
         const start = performance.now()
         let out: string
         try {
-          this.refs.beginRef.applySync(undefined, guestArgs(args) as EntryArgs, { timeout: budget, arguments: COPY_ARGS })
+          this.refs.beginRef.applySync(undefined, guestArgs(args), { timeout: budget, arguments: COPY_ARGS })
           // begin's own timeout covered the microtasks too; take only reads a variable.
           out = this.refs.takeRef.applySync(undefined, []) as string
         } catch (err) {
@@ -307,7 +309,7 @@ export class IsolateInstance {
         r.misses.length = 0
         let out: string
         try {
-          this.refs.beginRef.applySync(undefined, guestArgs(['calls', '', payload, caller.isWriter === true, caller.oplog ?? null, 0]) as EntryArgs, { timeout: this.limits.timeoutMs, arguments: COPY_ARGS })
+          this.refs.beginRef.applySync(undefined, guestArgs(['calls', '', payload, caller.isWriter === true, caller.oplog ?? null, 0]), { timeout: this.limits.timeoutMs, arguments: COPY_ARGS })
           out = this.refs.takeRef.applySync(undefined, []) as string
         } catch (err) {
           throw this.classifyRunError(err, r)
@@ -396,7 +398,7 @@ export class IsolateInstance {
     this.startWatchdog()
     let out: string
     try {
-      out = await this.refs.entryRef.apply(undefined, guestArgs(args) as EntryArgs, { arguments: COPY_ARGS, result: { promise: true } }) as string
+      out = await this.refs.entryRef.apply(undefined, guestArgs(args), { arguments: COPY_ARGS, result: { promise: true } }) as string
     } catch (err) {
       throw this.classifyRunError(err, r)
     } finally {
