@@ -16,6 +16,7 @@ import { Output } from './output.js'
 import { parseBootstrap } from './params.js'
 import { Records } from './records.js'
 import { findHost, type HostClient } from './host-client.js'
+import { updateWithin } from '../src/peer-wait.js'
 
 /** Options every command takes (see main.ts). */
 export interface GlobalOptions {
@@ -181,17 +182,22 @@ export class Session {
     const net = db.network
     if (net === null) return
     const core = db.index.core
+    const deadline = Date.now() + this.opts.timeout // every loop here ends by it (src/peer-wait.ts)
     const lookup = net.flushed().then(() => 'done' as const)
     while (net.connections.length === 0) {
       if (await Promise.race([lookup, sleep(20)]) === 'done' && net.connections.length === 0) {
         this.out.warn('no peer of this database is online; using local data')
         return
       }
+      if (Date.now() > deadline || db.closed) return
     }
     const peers = (): Array<{ remoteSynced: boolean, remoteLength: number }> => core.peers as unknown as Array<{ remoteSynced: boolean, remoteLength: number }>
-    while (!peers().some(p => p.remoteSynced)) await sleep(20)
+    while (!peers().some(p => p.remoteSynced)) {
+      if (Date.now() > deadline || db.closed) return
+      await sleep(20)
+    }
     const remote = Math.max(...peers().map(p => p.remoteLength))
-    if (remote > core.length) await core.update({ wait: true })
+    if (remote > core.length) await updateWithin(core, { ms: Math.max(1, deadline - Date.now()), what: 'the index head' })
     await db.refresh()
   }
 

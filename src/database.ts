@@ -25,6 +25,7 @@ import { CallRuntime } from './call-runtime.js'
 import { readShippedContract } from './shipped-contracts.js'
 import { DEFAULT_NAMESPACE, manifestKey } from './proofs/hypercore-crypto.js'
 import type { SandboxLimits } from '../sandbox/types.js'
+import { DEFAULT_PEER_WAIT_MS, downloadWithin, isPeerTimeout, updateWithin } from './peer-wait.js'
 import { SqlAccess, type SqlQueryOptions, type SqlResult } from './sql/index.js'
 
 export interface DatabaseOptions {
@@ -36,7 +37,11 @@ export interface DatabaseOptions {
   maxBatchBytes?: number
   /** Called with the Corestore right after it opens, before anything is read (e.g. to pipe replication in tests). */
   onCorestore?: (store: Corestore) => void
-  /** How long `load` waits for a remote index to show its genesis (default 15000 ms). */
+  /**
+   * The deadline of every wait on peers, in ms (default 15000): how long `load` waits
+   * for a remote index to show its genesis, `sync()` for the index head, `syncAll()`
+   * for the next block. On expiry: COULD_NOT_VERIFY (load: DATABASE_NOT_FOUND).
+   */
   timeout?: number
   /**
    * load: false returns at once even when the index has not arrived yet (Vitra's load);
@@ -221,12 +226,13 @@ export class Database extends EventEmitter {
     try {
       opts.onCorestore?.(store)
       net = await Database.joinSwarmEarly(store, meta.pubkey, opts)
-      const core = meta.executor ? store.get({ name: 'index' }) : store.get({ key: Buffer.from(meta.pubkey, 'hex') })
+      // a reader's block reads (bee gets, history, checkouts) wait for peers at most `timeout` ms (REQUEST_TIMEOUT)
+      const core = meta.executor ? store.get({ name: 'index' }) : store.get({ key: Buffer.from(meta.pubkey, 'hex'), timeout: opts.timeout ?? DEFAULT_PEER_WAIT_MS })
       await core.ready()
       if (core.key.toString('hex') !== meta.pubkey) throw new DatabaseNotFoundError(`The index in ${storageDir(storage)} does not match ${meta.pubkey}`)
       const index = new IndexLog(openBee(core))
       await index.ready()
-      if (opts.waitForIndex !== false) await waitForGenesis(index, opts.timeout ?? 15_000)
+      if (opts.waitForIndex !== false) await waitForGenesis(index, opts.timeout ?? DEFAULT_PEER_WAIT_MS)
       if (fresh) writeMeta(storage, meta)
       return await (await this.open(storage, store, index, meta, opts)).joinSwarmOnOpen(net, opts)
     } catch (err) {
@@ -365,7 +371,7 @@ export class Database extends EventEmitter {
     const have = this.oplogMap.get(hex)
     if (have !== undefined) return have
     const local = this.meta.oplogs.find(o => o.pubkey === hex)
-    const core: Hypercore = local?.name !== undefined ? this.store.get({ name: local.name }) : this.store.get({ key: Buffer.from(hex, 'hex') })
+    const core: Hypercore = local?.name !== undefined ? this.store.get({ name: local.name }) : this.store.get({ key: Buffer.from(hex, 'hex'), timeout: this.peerWaitMs })
     const oplog = new Oplog(core)
     this.oplogMap.set(hex, oplog)
     await oplog.ready()
@@ -509,9 +515,12 @@ export class Database extends EventEmitter {
    */
   async sync (): Promise<void> {
     this.assertOpen()
-    await this.index.core.update({ wait: true })
+    await updateWithin(this.index.core, { ms: this.peerWaitMs, what: 'the index head' })
     await this.refresh()
   }
+
+  /** The deadline of every wait on peers (the `timeout` option): see src/peer-wait.ts. */
+  private get peerWaitMs (): number { return this.opts.timeout ?? DEFAULT_PEER_WAIT_MS }
 
   /** Vitra's name for sync(). */
   async syncLatest (): Promise<void> { await this.sync() }
@@ -542,13 +551,15 @@ export class Database extends EventEmitter {
 
   /**
    * sync(), then download the full history of the index and of every declared oplog
-   * (what a monitor needs). Waits until peers that hold the blocks served them.
+   * (what a monitor needs). Waits while peers keep serving blocks; COULD_NOT_VERIFY
+   * when none arrived for `timeout` ms.
    */
   async syncAll (): Promise<void> {
     await this.sync()
     for (const core of [this.index.core, ...this.oplogs.map(o => o.core)]) {
-      await core.update({ wait: true })
-      if (core.length > 0) await core.download({ start: 0, end: core.length }).done()
+      const name = core === this.index.core ? 'the index' : `oplog ${core.key.toString('hex')}`
+      await updateWithin(core, { ms: this.peerWaitMs, what: `the head of ${name}` })
+      await downloadWithin(core, 0, core.length, { ms: this.peerWaitMs, what: `the blocks of ${name}` })
     }
   }
 
@@ -685,28 +696,16 @@ async function waitForGenesis (index: IndexLog, timeoutMs: number): Promise<void
   if (index.core.length > 0 && await index.hasGenesis()) return
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    // update() has no timeout of its own: a peer that never answers would hold it forever
-    await withDeadline(index.core.update({ wait: true }), deadline)
+    try {
+      await updateWithin(index.core, { ms: Math.max(1, deadline - Date.now()), what: 'the index head' })
+    } catch (err) {
+      if (!isPeerTimeout(err)) throw err
+      break
+    }
     if (index.core.length > 0 && await getWithTimeout(index, GENESIS_KEY, deadline - Date.now()) !== null) return
     await new Promise(resolve => setTimeout(resolve, 50))
   }
   throw new DatabaseNotFoundError(`Database ${index.key.toString('hex')} not found: no peer served its index within ${timeoutMs} ms`)
-}
-
-/**
- * `p`, or undefined once `deadline` (a Date.now() time) passes first. A rejection of `p`
- * before the deadline is thrown; one after it (the abandoned call failing when the
- * database closes) has nobody left to report to.
- */
-async function withDeadline<T> (p: Promise<T>, deadline: number): Promise<T | undefined> {
-  p.catch(() => {})
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const late = new Promise<undefined>(resolve => { timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now())) })
-  try {
-    return await Promise.race([p, late])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** A bee read that gives up (null) after `ms` instead of waiting for a peer forever. */

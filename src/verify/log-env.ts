@@ -6,6 +6,7 @@ import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, VitraError } from '../errors.js'
 import { readBlocks } from '../logs/blocks.js'
+import { updateWithin, withinDeadline } from '../peer-wait.js'
 import { ContractRuntime, type Governance } from '../contract-runtime.js'
 import { canonicalJson } from '../encoding.js'
 import { decodeAck, decodeOp, parseAckKey, type Ack } from '../schemas.js'
@@ -134,7 +135,8 @@ export class LogReplayEnv implements ReplayEnv {
     if (cached !== undefined) return cached
     const core = await this.opts.openOplog(origin)
     if (core.length < length) {
-      try { await core.update({ wait: true }) } catch (err) {
+      const ms = this.opts.blockTimeoutMs ?? 10_000
+      try { await updateWithin(core, { ms, what: `the head of oplog ${origin}` }) } catch (err) {
         throw new CouldNotVerifyError(`Oplog ${origin} could not be updated: ${(err as Error).message}`, { origin, length })
       }
     }
@@ -142,7 +144,7 @@ export class LogReplayEnv implements ReplayEnv {
       throw new CouldNotVerifyError(`Oplog ${origin} is known up to length ${core.length}, the ack names length ${length}`, { origin, length, have: core.length })
     }
     let hash: string
-    try { hash = (await withTimeout(core.treeHash(length), this.opts.blockTimeoutMs ?? 10_000)).toString('hex') } catch (err) {
+    try { hash = (await withinDeadline(core.treeHash(length), { ms: this.opts.blockTimeoutMs ?? 10_000, what: `the tree of oplog ${origin} at length ${length}` })).toString('hex') } catch (err) {
       throw new CouldNotVerifyError(`Tree of oplog ${origin} at length ${length} is not available: ${(err as Error).message}`, { origin, length })
     }
     if (this.treeHashes.size > 10_000) this.treeHashes.clear()
@@ -247,15 +249,4 @@ export class LogReplayEnv implements ReplayEnv {
 function outcomeOf (r: RunResult): TxAction[] {
   if (r.ok) return r.actions
   throw r.error
-}
-
-/** `p`, or a rejection after `ms` (core.treeHash waits for peers without a timeout of its own). */
-async function withTimeout<T> (p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms) })
-  try {
-    return await Promise.race([p, late])
-  } finally {
-    clearTimeout(timer)
-  }
 }
