@@ -102,6 +102,7 @@ export function describeError (err: unknown, ctx: { dir?: string } = {}): Descri
 function describeVitraError (err: VitraError): Described {
   const code = err.code
   if (code === 'CONTRACT_FRAUD') return { message: err.message, exitCode: EXIT.FRAUD }
+  if (code === 'LOG_FORK' || code === 'LOG_TRUNCATED') return { message: `FRAUD: ${err.message}`, exitCode: EXIT.FRAUD }
   if (code === 'COULD_NOT_VERIFY') {
     return { message: `Could not verify: ${err.message}. This is not a verdict of fraud: try again when peers holding the logs are online`, exitCode: EXIT.UNVERIFIABLE }
   }

@@ -7,7 +7,8 @@ import { EventEmitter } from 'events'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import { canonicalJson, encodeValue, type JsonValue } from './encoding.js'
-import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, PermissionError, TimeoutError } from './errors.js'
+import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, LogTruncatedError, PermissionError, TimeoutError } from './errors.js'
+import { captureSignedHead } from './logs/proof-builders.js'
 import { Executor, type ExecutorHooks } from './executor.js'
 import { limitHeapGrowth } from './heap-growth.js'
 import { IndexLog, openBee } from './logs/index-log.js'
@@ -25,6 +26,8 @@ import { CallRuntime } from './call-runtime.js'
 import { readShippedContract } from './shipped-contracts.js'
 import { DEFAULT_NAMESPACE, manifestKey } from './proofs/hypercore-crypto.js'
 import type { SandboxLimits } from '../sandbox/types.js'
+import { ForkWatch, type LogForkSource } from './fork-watch.js'
+import type { LogForkFraudProof } from './proofs/log-fork-proof.js'
 import { DEFAULT_PEER_WAIT_MS, downloadWithin, isPeerTimeout, updateWithin } from './peer-wait.js'
 import { SqlAccess, type SqlQueryOptions, type SqlResult } from './sql/index.js'
 
@@ -112,9 +115,13 @@ export class Database extends EventEmitter {
   private closing_: Promise<void> | null = null
   private readonly onIndexAppend: () => void
   private sqlAccess: SqlAccess | null = null
+  private readonly forkWatch: ForkWatch
 
-  protected constructor (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions) {
+  protected constructor (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions, forks: ForkWatch) {
     super()
+    this.forkWatch = forks
+    forks.on('fork', (proof: LogForkFraudProof, source: LogForkSource) => this.emit('log-fork', proof, source))
+    forks.on('warning', (err: Error) => this.emit('warning', err))
     this.storage = storage
     this.store = store
     this.index = index
@@ -150,11 +157,13 @@ export class Database extends EventEmitter {
     await probe.close()
 
     const store = openCorestore(storage)
+    const forks = new ForkWatch({ reopen: key => store.get({ key }) })
     try {
       opts.onCorestore?.(store)
       const core = store.get({ name: 'index' })
       const oplogCore = store.get({ name: 'oplog-0' })
       await Promise.all([core.ready(), oplogCore.ready()])
+      forks.watch(core, 'index')
       const index = new IndexLog(openBee(core))
       await index.ready()
       const oplogHex = oplogCore.key.toString('hex')
@@ -175,8 +184,9 @@ export class Database extends EventEmitter {
       await oplogCore.close()
       const meta: LocalMeta = { version: 2, pubkey: core.key.toString('hex'), executor: true, oplogs: [{ name: 'oplog-0', pubkey: oplogHex }] }
       writeMeta(storage, meta)
-      return await (await this.open(storage, store, index, meta, opts)).joinSwarmOnOpen(null, opts)
+      return await (await this.open(storage, store, index, meta, opts, forks)).joinSwarmOnOpen(null, opts)
     } catch (err) {
+      await forks.stop()
       await closeCorestore(storage, store)
       throw err
     }
@@ -222,29 +232,36 @@ export class Database extends EventEmitter {
     const fresh = meta === null
     meta = meta ?? { version: 2, pubkey: want as string, executor: false, oplogs: [] }
     const store = openCorestore(storage)
+    const forks = new ForkWatch({ reopen: key => store.get({ key }) })
     let net: DatabaseSwarm | null = null // network: joined before anything is read
     try {
       opts.onCorestore?.(store)
-      net = await Database.joinSwarmEarly(store, meta.pubkey, opts)
       // a reader's block reads (bee gets, history, checkouts) wait for peers at most `timeout` ms (REQUEST_TIMEOUT)
       const core = meta.executor ? store.get({ name: 'index' }) : store.get({ key: Buffer.from(meta.pubkey, 'hex'), timeout: opts.timeout ?? DEFAULT_PEER_WAIT_MS })
       await core.ready()
       if (core.key.toString('hex') !== meta.pubkey) throw new DatabaseNotFoundError(`The index in ${storageDir(storage)} does not match ${meta.pubkey}`)
+      // watched before the swarm brings the first head: a peer's other history is a fork proof, not a closed session
+      forks.watch(core, 'index')
+      net = await Database.joinSwarmEarly(store, meta.pubkey, opts)
       const index = new IndexLog(openBee(core))
       await index.ready()
-      if (opts.waitForIndex !== false) await waitForGenesis(index, opts.timeout ?? DEFAULT_PEER_WAIT_MS)
+      if (opts.waitForIndex !== false) await forkOrResult(forks, waitForGenesis(index, opts.timeout ?? DEFAULT_PEER_WAIT_MS))
+      await refuseTruncated(core, 'index')
       if (fresh) writeMeta(storage, meta)
-      return await (await this.open(storage, store, index, meta, opts)).joinSwarmOnOpen(net, opts)
+      return await (await this.open(storage, store, index, meta, opts, forks)).joinSwarmOnOpen(net, opts)
     } catch (err) {
       await net?.close()
+      await forks.settled().catch(() => {})
+      const fork = forks.first('index')
+      await forks.stop()
       await closeCorestore(storage, store)
-      throw err
+      throw fork?.proof ?? err
     }
   }
 
   /** An instance of the class create/load was called on (so that subclasses such as vitra/testing's get their own). */
-  private static async open (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions): Promise<Database> {
-    const db = new this(storage, store, index, meta, opts)
+  private static async open (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions, forks: ForkWatch): Promise<Database> {
+    const db = new this(storage, store, index, meta, opts, forks)
     try {
       for (const o of meta.oplogs) await db.openOplog(o.pubkey)
       const inputs = await index.inputs()
@@ -275,6 +292,26 @@ export class Database extends EventEmitter {
 
   /** The index public key. */
   get pubkey (): Buffer { return this.index.key }
+
+  /** This database watches its own logs for forks, on every transport (src/fork-watch.ts). */
+  get watchesForks (): true { return true }
+
+  /**
+   * The log forks proven so far (each also emitted as 'log-fork'), oldest first: a fork of
+   * the index is the executor's fraud, a fork of an oplog its participant's.
+   */
+  get forks (): Array<{ proof: LogForkFraudProof, source: LogForkSource }> { return this.forkWatch.forks }
+
+  /**
+   * Throws the fork that explains a failure, when one is proven: Hypercore closes a
+   * forked core (reads then fail with SESSION_CLOSED), and a replay over a forked oplog
+   * fails in ways that blame the wrong log. The index's fork first, then an oplog's.
+   */
+  private async rethrowFork (err: unknown): Promise<never> {
+    await this.forkWatch.settled().catch(() => {})
+    const fork = this.forkWatch.first('index') ?? this.forkWatch.first('oplog')
+    throw fork?.proof ?? err
+  }
   get isExecutor (): boolean { return this.executor !== null }
   /** True when this instance has a local oplog that the index lists as an active participant. */
   get isParticipant (): boolean { return this.localOplog !== null && this.activeLocal !== null }
@@ -311,6 +348,7 @@ export class Database extends EventEmitter {
   private async holdOplog (oplog: Oplog): Promise<void> {
     await oplog.ready()
     if (!this.oplogMap.has(oplog.hex)) this.oplogMap.set(oplog.hex, oplog)
+    this.forkWatch.watch(oplog.core, 'oplog')
   }
 
   /**
@@ -375,6 +413,7 @@ export class Database extends EventEmitter {
     const oplog = new Oplog(core)
     this.oplogMap.set(hex, oplog)
     await oplog.ready()
+    this.forkWatch.watch(oplog.core, 'oplog')
     return oplog
   }
 
@@ -440,7 +479,18 @@ export class Database extends EventEmitter {
    */
   async verify (opts: { blockTimeoutMs?: number } = {}): Promise<{ length: number }> {
     this.assertOpen()
-    return await verifyIndex({ index: this.index.core, openOplog: hex => this.oplogSession(hex), limits: this.opts.limits, ...opts })
+    let result: { length: number }
+    try {
+      await refuseTruncated(this.index.core, 'index')
+      result = await verifyIndex({ index: this.index.core, openOplog: hex => this.oplogSession(hex), limits: this.opts.limits, ...opts })
+    } catch (err) {
+      return await this.rethrowFork(err)
+    }
+    await this.forkWatch.settled().catch(() => {})
+    // a replay of a forked index proves nothing about the other history: the fork is the verdict
+    const fork = this.forkWatch.first('index')
+    if (fork !== null) throw fork.proof
+    return result
   }
 
   /**
@@ -515,8 +565,12 @@ export class Database extends EventEmitter {
    */
   async sync (): Promise<void> {
     this.assertOpen()
-    await updateWithin(this.index.core, { ms: this.peerWaitMs, what: 'the index head' })
-    await this.refresh()
+    try {
+      await forkOrResult(this.forkWatch, updateWithin(this.index.core, { ms: this.peerWaitMs, what: 'the index head' }))
+      await this.refresh()
+    } catch (err) {
+      return await this.rethrowFork(err)
+    }
   }
 
   /** The deadline of every wait on peers (the `timeout` option): see src/peer-wait.ts. */
@@ -556,16 +610,19 @@ export class Database extends EventEmitter {
    */
   async syncAll (): Promise<void> {
     await this.sync()
-    for (const core of [this.index.core, ...this.oplogs.map(o => o.core)]) {
-      const name = core === this.index.core ? 'the index' : `oplog ${core.key.toString('hex')}`
-      await updateWithin(core, { ms: this.peerWaitMs, what: `the head of ${name}` })
-      await downloadWithin(core, 0, core.length, { ms: this.peerWaitMs, what: `the blocks of ${name}` })
+    try {
+      for (const core of [this.index.core, ...this.oplogs.map(o => o.core)]) {
+        const name = core === this.index.core ? 'the index' : `oplog ${core.key.toString('hex')}`
+        await updateWithin(core, { ms: this.peerWaitMs, what: `the head of ${name}` })
+        await downloadWithin(core, 0, core.length, { ms: this.peerWaitMs, what: `the blocks of ${name}` })
+      }
+    } catch (err) {
+      return await this.rethrowFork(err)
     }
   }
 
   private attachSwarm (net: DatabaseSwarm): void {
     net.track(this)
-    net.on('log-fork', (proof: unknown, source: unknown) => this.emit('log-fork', proof, source))
     net.on('warning', (err: Error) => this.emit('warning', err))
     this.net = net
   }
@@ -637,6 +694,7 @@ export class Database extends EventEmitter {
 
   private async closeAll (): Promise<void> {
     await this.unswarm() // network: leave the swarm first
+    await this.forkWatch.stop()
     await this.sqlAccess?.close()
     this.index.core.removeListener('append', this.onIndexAppend)
     this.waiters.rejectAll(new ClosedError())
@@ -706,6 +764,31 @@ async function waitForGenesis (index: IndexLog, timeoutMs: number): Promise<void
     await new Promise(resolve => setTimeout(resolve, 50))
   }
   throw new DatabaseNotFoundError(`Database ${index.key.toString('hex')} not found: no peer served its index within ${timeoutMs} ms`)
+}
+
+/**
+ * Throws LogTruncatedError when `core`'s signed head has a fork counter above 0 (its key
+ * holder truncated it: never allowed for a database's logs), with that head as evidence.
+ */
+async function refuseTruncated (core: Hypercore, role: 'index' | 'oplog'): Promise<void> {
+  if (core.fork === 0 || core.length === 0) return
+  const key = core.key.toString('hex')
+  const head = await captureSignedHead(core).catch(() => null)
+  const who = role === 'index' ? 'its executor' : 'its participant'
+  throw new LogTruncatedError(`The ${role} log ${key} is signed at fork ${core.fork}: ${who} truncated it and wrote another history (a database's logs are append-only)`, { key, role, head: head === null ? null : { ...head } })
+}
+
+/**
+ * `p`, unless the index is proven forked first (then that proof is thrown): Hypercore
+ * closes a core on a conflict, so whatever `p` waited on would fail with a closed session.
+ */
+async function forkOrResult<T> (forks: ForkWatch, p: Promise<T>): Promise<T> {
+  const fork = forks.whenFork('index')
+  try {
+    return await Promise.race([p, fork.found.then(proof => { throw proof })])
+  } finally {
+    fork.cancel()
+  }
 }
 
 /** A bee read that gives up (null) after `ms` instead of waiting for a peer forever. */

@@ -85,6 +85,17 @@ export class TimeoutError extends VitraError {
   constructor (message: string) { super('TIMEOUT', message) }
 }
 
+/**
+ * A log's signed head has a fork counter above 0: its key holder truncated it and
+ * wrote another history, which a contract database's logs may never do
+ * (whitepaper/proofs.md §5). Seen when only that history is known here; with both
+ * heads the evidence is a LogForkFraudProof. `details.head` is the signed head
+ * (checkable with verifySignedHead and the log's manifest).
+ */
+export class LogTruncatedError extends VitraError {
+  constructor (message: string, details: { key: string, role: 'index' | 'oplog', head: Record<string, unknown> | null }) { super('LOG_TRUNCATED', message, details) }
+}
+
 /** The resource was closed. */
 export class ClosedError extends VitraError {
   constructor (what = 'database') { super('CLOSED', `The ${what} is closed`) }

@@ -18,8 +18,10 @@
  * that length, is a fork → `onProof`. A longer head: Hypercore asks that peer for
  * the upgrade, and a conflicting one is caught by watchForConflicts; the head is also
  * kept and checked once this log reaches its length another way.
- * Heads that cannot be checked here (unknown manifest, a sparse replica without
- * the tree nodes at that length) are skipped. Garbage is ignored; it never reaches the log.
+ * A sparse replica without the tree nodes at a head's length fetches the block before
+ * that length (its proof brings them), within a deadline; a head that still cannot be
+ * checked (unknown manifest, no peer serves the block) is skipped until it is sent again.
+ * Garbage is ignored; it never reaches the log.
  */
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
@@ -27,6 +29,7 @@ import { parseJson } from './encoding.js'
 import { LogForkFraudProof } from './proofs/log-fork-proof.js'
 import { signedHeadFromJSON, verifySignedHead, type SignedHead } from './proofs/signed-head.js'
 import { captureSignedHead, coreManifest, logForkProofFromConflict } from './logs/proof-builders.js'
+import { withinDeadline } from './peer-wait.js'
 
 export const HEAD_GOSSIP_EXTENSION = 'vitra/signed-head@1'
 
@@ -49,6 +52,8 @@ export interface HeadGossipOptions {
   onError?: (err: Error) => void
   /** Milliseconds to coalesce appends before telling peers the new head (default 100). */
   delayMs?: number
+  /** Milliseconds to wait for the tree nodes a check needs, on a sparse replica (default 10000). */
+  fetchTimeoutMs?: number
 }
 
 /** Gossip of one log's signed heads with the peers it replicates with. */
@@ -58,6 +63,7 @@ export class HeadGossip {
   private ext: Extension | null = null
   private timer: NodeJS.Timeout | null = null
   private readonly seen = new Set<string>()
+  private readonly answered = new WeakSet<object>()
   private ahead: SignedHead[] = []
   private checking: Promise<void> = Promise.resolve()
   private stopped = false
@@ -77,7 +83,7 @@ export class HeadGossip {
     if (this.ext !== null || this.stopped) return
     this.ext = this.core.registerExtension(HEAD_GOSSIP_EXTENSION, {
       encoding: c.raw,
-      onmessage: (message: Buffer) => this.receive(message)
+      onmessage: (message: Buffer, peer: unknown) => this.receive(message, peer)
     }) as Extension
     this.core.on('peer-add', this.onPeerAdd)
     this.core.on('append', this.onAppend)
@@ -120,8 +126,14 @@ export class HeadGossip {
     }
   }
 
-  private receive (message: Buffer): void {
+  private receive (message: Buffer, peer: unknown): void {
     if (this.stopped || message.byteLength > MAX_MESSAGE_BYTES) return
+    // a peer that registered the extension after ours told it (its message to us was then
+    // dropped) hears our head now: the first message from each peer is answered once
+    if (peer !== null && typeof peer === 'object' && !this.answered.has(peer)) {
+      this.answered.add(peer)
+      void this.tell(peer)
+    }
     let head: SignedHead
     try {
       head = signedHeadFromJSON({ ...(parseJson(message.toString(), 'A gossiped head') as object), key: this.core.key.toString('hex') })
@@ -151,7 +163,14 @@ export class HeadGossip {
         try {
           mine = (await Hypercore.treeHashFromStorage(core, theirs.length)).toString('hex')
         } catch {
-          return // a sparse replica without the tree nodes at that length cannot check
+          // a sparse replica without the tree nodes at that length: fetch the block before
+          // that length, whose proof brings them (bounded: src/peer-wait.ts)
+          try {
+            mine = (await withinDeadline(core.treeHash(theirs.length), { ms: this.opts.fetchTimeoutMs ?? 10_000, what: `the tree at length ${theirs.length}` })).toString('hex')
+          } catch {
+            this.seen.delete(id(theirs)) // unchecked: a later copy of this head is checked again
+            return
+          }
         }
         if (mine === theirs.treeHash) return
       }

@@ -24,6 +24,7 @@ import type { Oplog } from './logs/oplog.js'
 import { HeadGossip } from './head-gossip.js'
 import { PeerWatchdog } from './peer-watchdog.js'
 import { type LogForkFraudProof } from './proofs/log-fork-proof.js'
+import type { LogForkSource } from './fork-watch.js'
 import { type ConflictWatcher, watchForConflicts } from './logs/proof-builders.js'
 
 /** A DHT node address (a bootstrap node). */
@@ -111,6 +112,8 @@ export interface SwarmSource {
   readonly oplogs: Oplog[]
   /** Open (once) the oplog with this hex key. */
   openOplog: (hex: string) => Promise<Oplog>
+  /** True when the source watches its own logs for forks (a Database does: src/fork-watch.ts); the swarm then does not. */
+  readonly watchesForks?: boolean
 }
 
 /** Who is on the other end of a connection. */
@@ -123,8 +126,7 @@ export interface SwarmConnection extends EventEmitter {
   destroy (err?: Error): void
 }
 
-/** Which core a fork proof is about. */
-export interface LogForkSource { key: string, role: 'index' | 'oplog' }
+export type { LogForkSource } from './fork-watch.js'
 
 /**
  * Replicates one database over Hyperswarm.
@@ -315,7 +317,7 @@ export class DatabaseSwarm extends EventEmitter {
     if (!this.cores.has(hex)) this.cores.set(hex, core)
     if (role === 'oplog') this.emit('oplog', hex)
     if (role === 'oplog' && this.eager()) this.downloads.push(core.download({ start: 0, end: -1 }))
-    if (this.opts.detectForks === false) { this.watchers.set(hex, idleWatcher); return }
+    if (this.opts.detectForks === false || this.source?.watchesForks === true) { this.watchers.set(hex, idleWatcher); return }
     const source: LogForkSource = { key: hex, role }
     const onProof = (proof: LogForkFraudProof): void => { if (!this.closed) this.emit('log-fork', proof, source) }
     const onError = (err: Error): void => { if (!this.closed) this.emit('warning', err) }

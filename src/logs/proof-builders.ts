@@ -344,6 +344,27 @@ export async function logForkProofFromConflict (core: Hypercore, other: SignedHe
   return proof
 }
 
+/**
+ * The head of `core` as Hypercore holds it in memory at this moment, checked against
+ * `manifest`; null when it cannot be read so (an empty core, internals not there).
+ * Synchronous, for the one moment nothing can be awaited: Hypercore's 'conflict' event,
+ * right after which the core closes. Reads the undocumented `core.core.state` (roots,
+ * length, fork, signature); read only.
+ */
+export function headNow (core: Hypercore, manifest: ManifestJSON): SignedHead | null {
+  const st = (core as unknown as { core?: { state?: { roots?: unknown, length?: unknown, fork?: unknown, signature?: unknown } } }).core?.state
+  if (st === undefined || !Array.isArray(st.roots) || typeof st.length !== 'number' || typeof st.fork !== 'number' || !(st.signature instanceof Uint8Array) || st.length === 0) return null
+  const signature = signatureFromMultisig(st.signature)
+  if (signature === null) return null
+  const head: SignedHead = { key: core.key.toString('hex'), length: st.length, fork: st.fork, treeHash: treeHash(st.roots as TreeNode[]).toString('hex'), signature: signature.toString('hex') }
+  try {
+    verifySignedHead(head, manifest)
+  } catch {
+    return null
+  }
+  return head
+}
+
 /** What watchForConflicts returns. */
 export interface ConflictWatcher {
   /** The heads recorded so far (newest last; at most `historySize`). */
@@ -365,16 +386,18 @@ export interface ConflictWatcher {
  * - on the undocumented `'conflict'` event `(length, fork, proof)` that a replica emits when
  *   a peer proves a head incompatible with its own: rebuilds the peer's signed head from the
  *   proof and pairs it with a recorded head of the same fork at `length` (the length the
- *   conflict was detected at) → equivocation proof. Hypercore freezes and closes the core
- *   right after the event, so nothing can be read from it then: when no head was recorded at
- *   exactly that length (appends between two captures are not seen one by one), the conflict
- *   is reported to `opts.onError` and no proof is made.
+ *   conflict was detected at), or with the head in memory (headNow) → equivocation proof.
+ *   Hypercore freezes and closes the core right after the event, so nothing can be read from
+ *   it then. When this side is the longer one (a peer's shorter head contradicts it), the
+ *   proof needs this side's tree at the peer's length: with `opts.reopen` (a new session of
+ *   the same core, which stays readable while frozen) it is read from there; without, the
+ *   conflict is reported to `opts.onError` and no proof is made.
  *
  * Cannot capture: forks that never reach this core (it must replicate with the other
  * history, or truncate itself); a truncation to which a replica never follows (with
  * `allowFork: false` it silently stays on the old fork); heads between two captures.
  */
-export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFraudProof) => void, opts: { historySize?: number, onError?: (err: Error) => void } = {}): ConflictWatcher {
+export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFraudProof) => void, opts: { historySize?: number, onError?: (err: Error) => void, reopen?: () => Hypercore } = {}): ConflictWatcher {
   const historySize = opts.historySize ?? 1024
   const onError = opts.onError ?? (() => {})
   const recorded: SignedHead[] = []
@@ -405,7 +428,15 @@ export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFrau
 
   // Every capture is compared with the last recorded head: a new fork counter is a
   // truncation whichever event revealed it (a truncate may land before a pending capture runs).
-  const observe = (): void => enqueue(async () => {
+  // Captures coalesce: while one waits in the queue, more appends add nothing to it.
+  let pending = false
+  const observe = (): void => {
+    if (pending) return
+    pending = true
+    enqueue(capture_)
+  }
+  const capture_ = async (): Promise<void> => {
+    pending = false
     const before = recorded[recorded.length - 1]
     const after = await capture()
     if (after === null) return
@@ -422,15 +453,34 @@ export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFrau
     const proof = LogForkFraudProof.fromHeads(before, after, m, consistency)
     proof.verify()
     onProof(proof)
-  })
+  }
+  let late: Promise<void> = Promise.resolve()
+  const proveFromReopened = async (theirs: SignedHead): Promise<void> => {
+    const again = (opts.reopen as () => Hypercore)()
+    try {
+      await again.ready()
+      const proof = await logForkProofFromConflict(again, theirs)
+      if (!stopped) onProof(proof)
+    } finally {
+      await again.close()
+    }
+  }
   const onConflict = (length: number, fork: number, remote: unknown): void => {
     // Synchronous on purpose: the core closes right after emitting.
     try {
       const m = getManifest()
       if (m === null) throw new InvalidArgumentError('Conflict on a core whose manifest is unknown')
       const theirs = headFromConflictProof(core.key, m, remote)
-      const mine = [...recorded].reverse().find(h => h.fork === fork && (h.length === theirs.atLength || h.length === theirs.head.length))
-      if (mine === undefined) throw new InvalidArgumentError(`Conflict at length ${length}, fork ${fork}: no recorded head at that length to pair with the peer's head`)
+      // the head in memory right now, should no capture have recorded the one at that length yet
+      const now = headNow(core, m)
+      const mine = [...recorded, ...(now === null ? [] : [now])].reverse().find(h => h.fork === fork && (h.length === theirs.atLength || h.length === theirs.head.length))
+      if (mine === undefined && opts.reopen !== undefined && now !== null && now.fork === fork && theirs.head.length < now.length) {
+        // this side is longer: the proof needs this side's tree at the peer's length, which
+        // can only be read after the event, from a new session (the core is frozen, not lost)
+        late = late.then(async () => await proveFromReopened(theirs.head)).catch(err => onError(err as Error))
+        return
+      }
+      if (mine === undefined) throw new InvalidArgumentError(`Conflict at length ${length}, fork ${fork}: no recorded head at that length to pair with the peer's head (theirs at ${theirs.head.length}; recorded ${recorded.map(h => h.length).join(',') || 'none'}; in memory ${now === null ? 'none' : now.length})`)
       const consistency = mine.length === theirs.head.length ? null : theirs.consistency
       const proof = LogForkFraudProof.fromHeads(mine, theirs.head, m, consistency)
       proof.verify()
@@ -452,12 +502,13 @@ export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFrau
 
   return {
     heads: () => recorded.slice(),
-    ready: async () => { await first.catch(() => {}); await chain },
+    ready: async () => { await first.catch(() => {}); await chain; await late },
     stop: async () => {
       core.off('append', observe)
       core.off('truncate', observe)
       core.off('conflict', onConflict)
       await chain
+      await late
       stopped = true
     }
   }
