@@ -87,12 +87,17 @@ async function fraudAlert (key, proof) {
     const found = list.fraudProofs.find(f => f.code === (proof.details && proof.details.code))
     if (found) n = found.n
   } catch {}
+  // the alert shows only what the browser checked: the proof's own description is a claim anyone can edit
   let envelope = 'not checked'
-  try { proofs.checkFraudProofEnvelope(proof); envelope = 'its envelope checks in your browser' } catch (err) { envelope = `its envelope does not check: ${err.message}` }
-  const d = proof.details || {}
+  let statement = 'the proof\'s envelope does not check here, so nothing of it is shown'
+  try {
+    const v = proofs.checkFraudProofEnvelope(proof)
+    envelope = 'its envelope checks in your browser'
+    statement = (v.selfEvident ? `${v.code}: ` : '') + proofs.fraudStatement(v.code, v.proven, v.selfEvident)
+  } catch (err) { envelope = `its envelope does not check: ${err.message}` }
   alerts.append(h('section', { class: 'fraud', role: 'alert', 'data-fraud': key },
     h('h2', {}, '⚠ FRAUD DETECTED'),
-    h('p', {}, `The executor of database ${short(key)} broke its contract: ${d.code || 'violation'} at index seq ${d.seq ?? '?'}. ${d.message || ''}`),
+    h('p', {}, `The monitor of this host found that the executor of database ${short(key)} broke its contract. ${statement}.`),
     h('p', {}, `The fraud proof names the evidence; anyone can check it with the public keys alone (${envelope}).`),
     h('p', {}, h('a', { class: 'button', href: `/v1/databases/${key}/fraud-proofs/${n}`, download: `fraud-proof-${key.slice(0, 8)}-${n}.json` }, 'Download the fraud proof'))))
   document.body.classList.add('has-fraud')

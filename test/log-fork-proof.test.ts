@@ -202,7 +202,7 @@ test('log-fork - watchForConflicts reports a local truncate-and-rewrite', async 
   await w.ready()
   await core.append(Buffer.from('seven'))
   await w.ready()
-  t.is(w.heads().length, 2, 'heads recorded at 6 and 7')
+  t.alike(w.heads().map(h => h.length), [6], 'a core this process writes: the head at start, no capture per append')
   await core.truncate(3)
   await core.append([Buffer.from('a'), Buffer.from('b'), Buffer.from('c'), Buffer.from('d'), Buffer.from('e')])
   await w.ready()

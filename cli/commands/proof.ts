@@ -69,13 +69,16 @@ function range (s: Session, json: unknown, key: string | undefined): number {
 async function fraud (s: Session, json: unknown, key: string | undefined): Promise<number> {
   const v = await verifyFraudProof(json)
   if (key !== undefined && v.key !== key) throw new InvalidProofError('unexpected-key', `The proof is about database ${v.key}, not ${key}`)
-  const d = (json as { details: { seq: number, description: string } }).details
-  s.out.result({ valid: true, type: 'vitra/contract-fraud-proof', key: v.key, code: v.code, seq: d.seq, selfEvident: v.selfEvident, headLength: v.head.length }, () => [
-    s.out.red(`Valid fraud proof: ${v.code} at index seq ${d.seq} of database ${v.key}`),
+  // only what the checks proved is shown: the file's own details.description and details.data are claims anyone can edit
+  const at = v.seq === null ? 'at an index seq the evidence does not pin' : `at index seq ${v.seq}`
+  s.out.result({ valid: true, type: 'vitra/contract-fraud-proof', key: v.key, code: v.code, seq: v.seq, selfEvident: v.selfEvident, headLength: v.head.length, statement: v.statement, proven: v.proven }, () => [
+    v.selfEvident
+      ? s.out.red(`Valid fraud proof: ${v.code} ${at} of database ${v.key}`)
+      : s.out.red(`Genuine signed evidence of database ${v.key}; the violation (${v.code}) is claimed, not proven by this file`),
     ...s.out.kv([
-      ['violation', d.description],
+      ['violation', v.statement],
       ['signed head', `index length ${v.head.length}, signed by the executor`],
-      ['verdict', v.selfEvident ? 'proven by the signed evidence alone' : `the signed evidence is genuine; a replay confirms the violation: vitra verify ${v.key}`]
+      ['verdict', v.selfEvident ? 'proven by the signed evidence alone' : `a replay confirms or refutes it: vitra verify ${v.key}`]
     ], '  ')
   ])
   return EXIT.OK

@@ -430,6 +430,9 @@ export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFrau
   // truncation whichever event revealed it (a truncate may land before a pending capture runs).
   // Captures coalesce: while one waits in the queue, more appends add nothing to it.
   let pending = false
+  // A core this process writes needs no capture per append: only a truncate can change its
+  // fork, and a conflict pairs with the head in memory (headNow) or a reopened session.
+  const onAppend = (): void => { if (!core.writable) observe() }
   const observe = (): void => {
     if (pending) return
     pending = true
@@ -496,7 +499,7 @@ export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFrau
   })()
   enqueue(() => first)
   observe()
-  core.on('append', observe)
+  core.on('append', onAppend)
   core.on('truncate', observe)
   core.on('conflict', onConflict)
 
@@ -504,7 +507,7 @@ export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFrau
     heads: () => recorded.slice(),
     ready: async () => { await first.catch(() => {}); await chain; await late },
     stop: async () => {
-      core.off('append', observe)
+      core.off('append', onAppend)
       core.off('truncate', observe)
       core.off('conflict', onConflict)
       await chain

@@ -12,6 +12,7 @@ import messages from 'hyperbee/lib/messages.js'
 import { parseJson, type JsonValue } from '../encoding.js'
 import { InvalidProofError } from '../errors.js'
 import { decodeAck, GENESIS_KEY, parseAckKey } from '../schemas.js'
+import { keyToPath } from '../paths.js'
 import { verifyInclusionProof, inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'
 import { readSignedHead, readManifest, verifySignedHead, type ManifestJSON, type SignedHead } from './signed-head.js'
 import { FraudCode, type FraudCodeName } from './fraud-codes.js'
@@ -52,11 +53,42 @@ export interface FraudProofJSON {
   evidence: FraudEvidence
 }
 
+/** An index entry that an inclusion proof of the fraud proof proves, as far as it was checked. */
+export interface ProvenIndexFact {
+  seq: number
+  /** The stored key and its path ('/counter', '/.sys/acks/…'). */
+  key: string
+  path: string
+  /** The entry decoded as an ack, when it is one that decodes (else null). */
+  ack: { origin: string, opSeq: number, oplogLength: number, success: boolean, numChanges: number, batchStart: number } | null
+}
+
+/**
+ * What the evidence of a fraud proof proves: only data read from the checked inclusion
+ * proofs. The proof's own `details.description` and `details.data` are claims; nothing
+ * here repeats them.
+ */
+export interface ProvenFraudFacts {
+  /** The index seq where the violation shows, when a checked proof pins it (else null: claimed, not checked). */
+  seq: number | null
+  /** The entry at `seq`. */
+  entry: ProvenIndexFact | null
+  /** The transaction's ack (for unprompted writes: the last ack before them). */
+  ack: ProvenIndexFact | null
+  /** An earlier ack (PROCESSED_OUT_OF_ORDER). */
+  previous: ProvenIndexFact | null
+  /** The op block, in its oplog. */
+  op: { oplog: string, seq: number } | null
+}
+
 /** What the envelope check establishes. */
 export interface CheckedEnvelope {
   /** The proof, read and shape-checked. */
   proof: FraudProofJSON
+  /** The code the proof names (proven when selfEvident; for the REPLAY_CHECKED codes only once the replay confirms it). */
   code: FraudCodeName
+  /** What the checked evidence proves (see ProvenFraudFacts). */
+  proven: ProvenFraudFacts
   /** The index key (hex). */
   key: string
   head: SignedHead
@@ -78,17 +110,37 @@ export function checkFraudProofEnvelope (json: unknown): CheckedEnvelope {
   const entry = ev.entry === undefined ? null : indexEntry(ev.entry, key)
   const ack = ev.ack === undefined ? null : indexEntry(ev.ack, key)
   const previous = ev.previous === undefined ? null : indexEntry(ev.previous, key)
-  if (ev.op !== undefined) verifyInclusionProof(ev.op)
+  const op = ev.op === undefined ? null : verifyInclusionProof(ev.op)
   const d = p.details
   if (entry !== null && entry.seq !== d.seq) throw new InvalidProofError('evidence-mismatch', `The entry proof is for index seq ${entry.seq}, the violation is at ${d.seq}`)
   const selfEvident = SELF_EVIDENT.has(d.code)
   if (selfEvident) checkSelfEvident(d.code, entry, ack, previous)
   const replayRequired = REPLAY_CHECKED.has(d.code)
   if (replayRequired && ev.replay === undefined) throw new InvalidProofError('not-a-violation', `A ${d.code} proof must carry evidence.replay`)
-  return { proof: p, code: d.code, key, head: p.index.head, selfEvident, replayRequired }
+  const proven: ProvenFraudFacts = {
+    seq: entry?.seq ?? null,
+    entry: fact(entry),
+    ack: fact(ack),
+    previous: fact(previous),
+    op: op === null ? null : { oplog: op.key.toString('hex'), seq: op.index }
+  }
+  return { proof: p, code: d.code, proven, key, head: p.index.head, selfEvident, replayRequired }
 }
 
-interface ProvenEntry { seq: number, key: string, value: Buffer | null }
+/** A proven entry as facts (its key as a path, its ack decoded when it is one). */
+export function fact (e: ProvenEntry | null): ProvenIndexFact | null {
+  if (e === null) return null
+  let ack: ProvenIndexFact['ack'] = null
+  if (parseAckKey(e.key) !== null && e.value !== null) {
+    try {
+      const a = decodeAck(e.value)
+      ack = { origin: a.origin, opSeq: a.seq, oplogLength: a.oplogLength, success: a.success, numChanges: a.numChanges, batchStart: a.batchStart }
+    } catch { /* a malformed ack: not an ack */ }
+  }
+  return { seq: e.seq, key: e.key, path: keyToPath(e.key), ack }
+}
+
+export interface ProvenEntry { seq: number, key: string, value: Buffer | null }
 
 function indexEntry (proof: InclusionProof, key: string): ProvenEntry {
   const v = verifyInclusionProof(proof, { key })

@@ -38,8 +38,9 @@ export { verifyIndexEntryProof, verifyOpProof, type ProvenIndexEntry, type Prove
 export { verifyQueryRowProofs, rowIndexSeq, type QueryRowsToCheck } from './query-proofs.js'
 export {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,
-  type CheckedEnvelope, type FraudProofJSON, type FraudEvidence
+  type CheckedEnvelope, type FraudProofJSON, type FraudEvidence, type ProvenFraudFacts, type ProvenIndexFact
 } from './fraud-envelope.js'
+export { fraudStatement } from './fraud-statement.js'
 export { FraudCode, type FraudCodeName } from './fraud-codes.js'
 export { verifyTransactionProofs, type ProvenOp, type ProvenResult, type ProvenWrite } from './result-proofs.js'
 export * as hypercore from './hypercore-crypto.js'

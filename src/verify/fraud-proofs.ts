@@ -15,7 +15,7 @@
  */
 import type { JsonValue } from '../encoding.js'
 import { InvalidProofError, VitraError } from '../errors.js'
-import type { Change } from '../schemas.js'
+import { ackKey, encodeAck, type Change } from '../schemas.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
 import type { SignedHead } from '../proofs/signed-head.js'
 import { checkOutcome } from './replay.js'
@@ -23,13 +23,15 @@ import { FraudCode, type FraudCodeName, type Violation } from '../proofs/fraud-c
 import { vitraDetails, type VitraDetails } from './vitra-names.js'
 import { verifyReplayEvidence, type ProvenIndexEntry as ReplayedEntry, type VerifiedReplay } from './replay-evidence.js'
 import {
-  checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, REPLAY_CHECKED, type FraudEvidence, type FraudProofJSON
+  checkFraudProofEnvelope, fact, readFraudProof, FRAUD_PROOF_TYPE, REPLAY_CHECKED, type FraudEvidence, type FraudProofJSON, type ProvenFraudFacts
 } from '../proofs/fraud-envelope.js'
+import { fraudStatement } from '../proofs/fraud-statement.js'
 
 export {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,
-  type FraudEvidence, type FraudProofJSON, type CheckedEnvelope
+  type FraudEvidence, type FraudProofJSON, type CheckedEnvelope, type ProvenFraudFacts, type ProvenIndexFact
 } from '../proofs/fraud-envelope.js'
+export { fraudStatement } from '../proofs/fraud-statement.js'
 
 /** Outcomes of a replay that depend on the machine: a replay ending in one of them proves nothing. */
 const RESOURCE_FAILURES: ReadonlySet<string> = new Set(['CONTRACT_TIMEOUT', 'CONTRACT_MEMORY_LIMIT'])
@@ -66,9 +68,16 @@ export class ContractFraudProof extends VitraError {
 
 /** What verifyFraudProof establishes. */
 export interface VerifiedFraud {
+  /** The code the proof names: proven when selfEvident, else claimed (a replay of the logs confirms it). */
   code: FraudCodeName
   key: string
   head: SignedHead
+  /** The index seq of the violation as the checks pinned it; null when only the proof's details claim it. */
+  seq: number | null
+  /** Everything the checks proved (never the proof's own description or data). */
+  proven: ProvenFraudFacts
+  /** The violation in words, built from `proven` alone (src/proofs/fraud-statement.ts). */
+  statement: string
   /**
    * True when the proof alone proves the violation (for the REPLAY_CHECKED codes: the
    * offline replay of the transaction confirmed it); false when it only proves the
@@ -93,18 +102,29 @@ export interface VerifyFraudProofOptions {
  * when the offline replay hit a machine-dependent resource limit).
  */
 export async function verifyFraudProof (json: unknown, opts: VerifyFraudProofOptions = {}): Promise<VerifiedFraud> {
-  const { proof: p, key, selfEvident: evident } = checkFraudProofEnvelope(json)
+  const { proof: p, key, selfEvident: evident, proven: envelope } = checkFraudProofEnvelope(json)
   const ev = p.evidence
   const d = p.details
   let selfEvident = evident
+  let proven = envelope
   if (REPLAY_CHECKED.has(d.code)) {
     if (ev.replay === undefined) throw new InvalidProofError('not-a-violation', `A ${d.code} proof must carry evidence.replay`)
     const ackSeq = typeof d.data.ackSeq === 'number' ? d.data.ackSeq : d.seq
     const r = await verifyReplayEvidence(ev.replay, { indexKey: key, ackSeq, limits: opts.limits })
     checkReplayed(d, p.index.head, r)
     selfEvident = true
+    proven = replayedFacts(envelope, d.seq, r)
   }
-  return { code: d.code, key, head: p.index.head, selfEvident }
+  return { code: d.code, key, head: p.index.head, selfEvident, seq: proven.seq, proven, statement: fraudStatement(d.code, proven, selfEvident) }
+}
+
+/** The facts a confirmed replay adds: checkReplayed pinned the violation at `seq`, the ack and the writes are proven. */
+function replayedFacts (envelope: ProvenFraudFacts, seq: number, r: VerifiedReplay): ProvenFraudFacts {
+  const a = r.ack
+  const ack = fact({ seq: r.ackSeq, key: ackKey(a.origin, a.seq), value: encodeAck(a) })
+  const written = r.published.find(e => e.seq === seq)
+  const entry = written !== undefined ? fact({ seq, key: written.key, value: written.value }) : seq === r.ackSeq ? ack : envelope.entry
+  return { ...envelope, seq, ack, entry }
 }
 
 /**
