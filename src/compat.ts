@@ -18,7 +18,7 @@ import type { Storage } from './storage.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
 import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './proofs/inclusion-proofs.js'
 import { verifyAgainstLog } from './transaction.js'
-import { InvalidArgumentError, InvalidProofError } from './errors.js'
+import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from './errors.js'
 
 export * from './index.js'
 export { ExecutorBehavior, type ExecutorBehaviorName } from './testing.js'
@@ -30,6 +30,18 @@ export type {
   IndexEntry as IndexLogEntry, HistoryEntry as IndexHistoryEntry, ListOptions as IndexLogListOpts, HistoryOptions as IndexHistoryOpts
 } from './logs/index-log.js'
 export type { TxResult as OperationResults } from './transaction.js'
+
+/**
+ * Vitra's BlocksNotAvailableError: the blocks a check needs are not here and no peer
+ * served them. vitra throws CouldNotVerifyError (code COULD_NOT_VERIFY) for this;
+ * `err instanceof BlocksNotAvailableError` holds for every such error, so Vitra's
+ * checks keep working. (Forks are thrown as LogForkFraudProof, as in Vitra.)
+ */
+export class BlocksNotAvailableError extends CouldNotVerifyError {
+  static override [Symbol.hasInstance] (x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as { code?: unknown }).code === 'COULD_NOT_VERIFY'
+  }
+}
 
 /** Vitra's `keyToBuf`: a 32-byte key as a Buffer (from a Buffer or 64 hex characters). */
 export function keyToBuf (key: Buffer | string): Buffer {

@@ -9,7 +9,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import {
   Database, StorageInMemory, IndexLog, OpLog, Transaction, ExecutorBehavior, ContractFraudProof, ContractParseError,
-  ContractRuntimeError, LogForkFraudProof, verifyInclusionProof, type HistoryEntry, type JsonValue
+  BlocksNotAvailableError, ContractRuntimeError, LogForkFraudProof, verifyInclusionProof, type HistoryEntry, type JsonValue
 } from '../src/compat.js'
 import type { Database as BaseDatabase } from '../src/index.js'
 import { pipe } from './helpers.js'
@@ -531,6 +531,7 @@ test('vitra flows - proofs: an oplog copy too short to tell cannot verify', asyn
   cut() // nothing more reaches it
   const e = await reader.transaction(json).verifyInclusion().then(() => null, (x: { code?: string }) => x)
   t.is(e?.code, 'COULD_NOT_VERIFY')
+  t.ok(e instanceof BlocksNotAvailableError, 'Vitra\'s BlocksNotAvailableError')
 })
 
 // ------------------------------------------------------------------ transactions

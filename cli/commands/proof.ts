@@ -40,7 +40,7 @@ function queryResult (s: Session, json: QueryRowsToCheck & { database: string, s
   const v = verifyQueryRowProofs(json, { key: json.database })
   s.out.result({ valid: true, type: 'vitra/query-result', key: json.database, rows: json.rows.length, proven: v.proven, unproven: v.unproven, length: v.length }, () => [
     s.out.green(`Valid: ${v.proven} of ${json.rows.length} row(s) proven in the index of database ${json.database}`),
-    ...s.out.kv([['query', String(json.sql)], ['answer at', `index length ${String(json.at)}`], ['signed head', `length ${v.length}`], ['unproven rows', v.unproven.length === 0 ? 'none' : `${v.unproven.join(', ')} (they name no index block)`]], '  '),
+    ...s.out.kv([['signed head', `length ${v.length}`], ['unproven rows', v.unproven.length === 0 ? 'none' : `${v.unproven.join(', ')} (they name no index block)`], ['query', `${String(json.sql)} (claimed, not checked)`], ['answer at', `index length ${String(json.at)} (claimed, not checked)`]], '  '),
     '  This proves each proven row is an entry of the signed index, not that the query returned every matching row.'
   ])
   return EXIT.OK
@@ -95,7 +95,8 @@ function trackedTx (s: Session, rec: TxRecord, key: string | undefined): number 
   if (key !== undefined && rec.database !== key) throw new InvalidProofError('unexpected-key', `The transaction is for database ${rec.database}, not ${key}`)
   const checks = checkTxRecord(rec, rec.results)
   s.out.result({ valid: true, type: TX_RECORD_TYPE, id: rec.id, database: rec.database, checks }, () => [
-    s.out.green(`Valid tracked transaction ${rec.id} (${rec.tx.method}) of database ${rec.database}`),
+    s.out.green(`Valid tracked transaction ${rec.id} of database ${rec.database}`),
+    `  method ${String(rec.tx.method)} (claimed, not checked: the oplog holds the ops, not the call)`,
     ...checks.map(c => `  ${c}`)
   ])
   return EXIT.OK
