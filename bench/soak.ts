@@ -26,20 +26,27 @@ class Child {
   private readonly waiters = new Set<(m: Message) => void>()
   exited = false
   stderr = ''
+  /** The last events other than batches (warnings, forks, network), for a failure's message. */
+  readonly recent: string[] = []
 
   constructor (readonly role: string, args: string[], bootstrap: unknown) {
-    this.proc = spawn(process.execPath, ['--no-node-snapshot', join(FIXTURES, `net-${role}.js`), ...args], {
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    this.proc = spawn(process.execPath, ['--no-node-snapshot', '--report-on-signal', '--report-signal=SIGUSR2', join(FIXTURES, `net-${role}.js`), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, VITRA_TEST_BOOTSTRAP: JSON.stringify(bootstrap) }
     })
     this.proc.stderr?.on('data', d => { this.stderr = (this.stderr + String(d)).slice(-4000) })
+    this.proc.stdout?.on('data', d => { this.stderr = (this.stderr + String(d)).slice(-4000) }) // Hypercore prints conflicts on stdout
     this.proc.on('message', (m: Message) => {
       if (m.id !== undefined) {
         const c = this.calls.get(m.id)
         this.calls.delete(m.id)
         if (m.ok === true) c?.resolve(m.result)
         else c?.reject(Object.assign(new Error(`${role}: ${m.error?.message ?? '?'}`), { code: m.error?.code }))
-      } else for (const w of [...this.waiters]) w(m)
+      } else {
+        if (m.event !== 'batch' && m.event !== 'written') this.recent.push(`${m.event ?? '?'} ${JSON.stringify(m.data).slice(0, 300)}`)
+        if (this.recent.length > 20) this.recent.shift()
+        for (const w of [...this.waiters]) w(m)
+      }
     })
     this.proc.on('exit', () => {
       this.exited = true
@@ -61,7 +68,7 @@ class Child {
     return await within(new Promise(resolve => {
       const w = (m: Message): void => { if (m.event === name && pred(m.data)) { this.waiters.delete(w); resolve(m.data) } }
       this.waiters.add(w)
-    }), ms, `${this.role} waiting for ${name}: ${this.stderr.slice(-500)}`)
+    }), ms, `${this.role} waiting for ${name}: stderr ${this.stderr.slice(-500)}; events ${this.recent.join(' | ')}`)
   }
 
   async kill (): Promise<void> {
@@ -110,6 +117,7 @@ async function main (): Promise<number> {
     await part.call('startWriting', { everyMs: EVERY_MS })
     const restarts: number[] = []
     const upFor: number[] = []
+    const writes: number[] = []
     for (let k = 0; k < KILLS; k++) {
       // the executor runs for a random while, then dies wherever it is: between batches,
       // inside one, or while it writes a batch to disk
@@ -120,9 +128,11 @@ async function main (): Promise<number> {
       // restarted on the same storage: back when it executes ops again (its 'ready' waits for a full DHT flush)
       const t0 = performance.now()
       exec = spawnChild('executor', [execDir])
+      const resumed = part.next('written', () => true, 120_000).then(() => performance.now() - t0)
       await exec.next('batch', d => d.ops > 0, 120_000)
       restarts.push(performance.now() - t0)
-      if ((k + 1) % 10 === 0 || process.env.SOAK_VERBOSE === '1') console.log(`  ${k + 1} kills (executing again ${restarts[restarts.length - 1].toFixed(0)} ms after the restart)`)
+      writes.push(await resumed)
+      if ((k + 1) % 10 === 0 || process.env.SOAK_VERBOSE === '1') console.log(`  ${k + 1} kills (executing again ${restarts[restarts.length - 1].toFixed(0)} ms after the restart, the participant writing again after ${writes[writes.length - 1].toFixed(0)} ms)`)
     }
     const writeStop = performance.now()
     const n = await part.call('stopWriting', {}, 300_000) as number
@@ -136,6 +146,7 @@ async function main (): Promise<number> {
     line('ops written by the remote participant', String(n))
     line('executor up between kills: p50 / max (ms)', `${pct(upFor, 0.5)} / ${Math.max(...upFor)}`)
     line('restart until it executes again: p50 / p99 (ms)', `${pct(restarts, 0.5).toFixed(0)} / ${pct(restarts, 0.99).toFixed(0)}`)
+    line('restart until the participant writes again: p50 / p99 (ms)', `${pct(writes, 0.5).toFixed(0)} / ${pct(writes, 0.99).toFixed(0)}`)
     line('last op acked after writing stopped (ms)', drain.toFixed(0))
     line('full replay by the participant (ms)', `${verifyMs.toFixed(0)} (index length ${verified.length ?? '?'})`)
     check(oplogLength === n, `the oplog holds every op written (${oplogLength} of ${n})`)

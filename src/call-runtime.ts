@@ -12,6 +12,10 @@ import { DatabaseNotFoundError, InvalidArgumentError } from './errors.js'
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
 import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from './schemas.js'
+import { withinDeadline } from './peer-wait.js'
+
+/** How long a call waits for a refresh of the contract and participants before it runs on the ones it has. */
+const REFRESH_WAIT_MS = 200
 
 /** What a call gives back: the method's return value and the ops it emitted. */
 export interface CallOutcome { response: JsonValue | undefined, ops: JsonValue[] }
@@ -66,7 +70,7 @@ export class CallRuntime {
   /** Re-read the contract source and the participants now. */
   async refresh (): Promise<void> {
     this.stale = true
-    await this.current()
+    await this.current({ wait: true })
   }
 
   async close (): Promise<void> {
@@ -74,20 +78,45 @@ export class CallRuntime {
     this.runtime = null
   }
 
-  /** The runtime for calls, rebuilt when the contract source in the index changed. Concurrent callers share one refresh. */
-  private async current (): Promise<ContractRuntime> {
+  /**
+   * The runtime for calls, rebuilt when the contract source in the index changed.
+   * Concurrent callers share one refresh; with a runtime already, a call waits for the
+   * refresh at most REFRESH_WAIT_MS and otherwise runs on the one it has.
+   */
+  private async current (opts: { wait?: boolean } = {}): Promise<ContractRuntime> {
     if (this.runtime !== null && !this.stale) return this.runtime
     if (this.refreshing === null) {
+      this.refreshStarted = Date.now()
       this.refreshing = this.rebuild().finally(() => { this.refreshing = null })
     }
-    return await this.refreshing
+    if (this.runtime === null || opts.wait === true) return await this.refreshing
+    // A replica can learn a newer index head before the blocks under it (its executor
+    // died right after announcing it): calls go on with the contract and participants
+    // they had until the refresh can read them, instead of waiting for a peer.
+    const previous = this.runtime
+    const left = REFRESH_WAIT_MS - (Date.now() - this.refreshStarted)
+    if (left <= 0) return previous
+    try {
+      return await withinDeadline(this.refreshing, { ms: left, what: 'the newest contract source and participants' })
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'COULD_NOT_VERIFY') throw err
+      return previous
+    }
   }
+
+  private refreshStarted = 0
 
   private async rebuild (): Promise<ContractRuntime> {
     this.stale = false
     const { index } = this.opts
-    const entry = await index.getEntry(CONTRACT_SOURCE_KEY)
-    this.opts.onInputs(new Set((await index.inputs()).filter(r => r.active).map(r => r.pubkey)))
+    let entry: Awaited<ReturnType<IndexLog['getEntry']>>
+    try {
+      entry = await index.getEntry(CONTRACT_SOURCE_KEY)
+      this.opts.onInputs(new Set((await index.inputs()).filter(r => r.active).map(r => r.pubkey)))
+    } catch (err) {
+      this.stale = true // read again by the next call
+      throw err
+    }
     if (entry === null) throw new DatabaseNotFoundError('The index has no contract source')
     if (this.runtime !== null && entry.seq === this.sourceSeq) return this.runtime
     const source = JSON.parse(entry.value.toString('utf8')) as string

@@ -29,6 +29,7 @@ import { ContractRuntime, parseGovernance, type Governance } from './contract-ru
 import type { IndexReader, ListedItem, RunItem, SandboxLimits, TxAction } from '../sandbox/types.js'
 import { listFolder, type FolderListOptions } from './shallow-list.js'
 import { MAX_RUN_ITEMS } from '../sandbox/contract-sandbox.js'
+import { remoteBlockSize, SizedDownload } from './logs/block-sizes.js'
 import { readLocalBlocksBounded, type BoundedBlocks } from './logs/blocks.js'
 import { checkMaxBatchBytes, DEFAULT_MAX_OP_BYTES, opTooLarge } from './limits.js'
 
@@ -69,7 +70,7 @@ interface Input {
   onAppend: () => void
   /** The seq of a remote block being fetched in the background, or null. */
   fetching: number | null
-  /** The background download of the blocks after `fetching`, if any. */
+  /** The background download of the blocks after the first one fetched (in size-checked windows), if any. */
   readAhead: { destroy: () => void } | null
   /** Failures in a row of this oplog's next op for a reason outside its bytes (see `pause`), or of fetching its block. */
   failures: number
@@ -283,7 +284,7 @@ export class Executor extends EventEmitter {
       const size = i >= 0 ? read?.sizes[i] ?? null : null
       if (size !== null && size > this.maxOpBytes) { run.push({ seq, block: EMPTY, size }); continue } // refused unread
       const block = i >= 0 ? read?.blocks[i] ?? null : await input.oplog.core.get(seq, { wait: false }) as Buffer | null
-      if (block === null) { this.fetchLater(input, seq, limit); break }
+      if (block === null) { this.fetchLater(input, seq); break }
       run.push({ seq, block, size: block.byteLength })
       if (read === null && block.byteLength > this.maxOpBytes) break // read one by one: no more than one such block at once
     }
@@ -398,25 +399,29 @@ export class Executor extends EventEmitter {
 
   /**
    * Fetch remote blocks outside the batch, so that a block no peer serves holds up its
-   * own oplog only: `seq`, and the blocks after it up to `end` (at most a batch's worth)
-   * downloaded in the background (stored, not held here). The loop runs again once
+   * own oplog only. Sizes before bytes (src/logs/block-sizes.ts): block `seq`'s size is
+   * learned from the tree first, and one over maxOpBytes is never downloaded (the loop
+   * then refuses it unread, from its stored leaf); the blocks after it are fetched in
+   * the background in windows of maxOpBytes, none larger. The loop runs again once
    * `seq` is there. A fetch that gets nothing within blockTimeoutMs (default 5000) is a
    * 'warning' (BLOCK_UNAVAILABLE) and is tried again after 1, 2, 4 … 60 s (`pause`).
    */
-  private fetchLater (input: Input, seq: number, end: number): void {
+  private fetchLater (input: Input, seq: number): void {
     if (input.fetching !== null || this.closing) return
     input.fetching = seq
     const core = input.oplog.core
     const timeout = this.opts.blockTimeoutMs ?? 5000
-    input.readAhead?.destroy()
-    input.readAhead = null
-    const ahead = Math.min(end, seq + this.maxBatchOps)
-    if (ahead > seq + 1) {
-      const range = core.download({ start: seq + 1, end: ahead })
-      range.done().catch(() => null) // a block that does not come is fetched again when its turn comes
-      input.readAhead = range
+    if (input.readAhead === null) {
+      const ahead = new SizedDownload(core, { max: this.maxOpBytes, timeoutMs: timeout, start: seq + 1 })
+      ahead.start()
+      input.readAhead = ahead
     }
-    core.get(seq, { timeout }).then(
+    const fetched = async (): Promise<void> => {
+      const size = await remoteBlockSize(core, seq, timeout)
+      if (size !== null && size > this.maxOpBytes) return // refused unread by the next run
+      await core.get(seq, { timeout })
+    }
+    fetched().then(
       () => { input.fetching = null; input.failures = 0; this.schedule() },
       (err: Error) => {
         input.fetching = null

@@ -22,6 +22,8 @@ import { ClosedError, InvalidArgumentError, NetworkError } from './errors.js'
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
 import { HeadGossip } from './head-gossip.js'
+import { SizedDownload } from './logs/block-sizes.js'
+import { DEFAULT_MAX_OP_BYTES } from './limits.js'
 import { PeerWatchdog } from './peer-watchdog.js'
 import { type LogForkFraudProof } from './proofs/log-fork-proof.js'
 import type { LogForkSource } from './fork-watch.js'
@@ -44,7 +46,7 @@ export interface SwarmOptions {
   firewalled?: boolean
   /** A HyperDHT node to use instead of making one. Hyperswarm destroys it when the swarm closes. */
   dht?: HyperDHT
-  /** The swarm's Noise key pair (default: a new random one). */
+  /** The swarm's Noise key pair (default: one derived from the storage's primary key, the same at every start). */
   keyPair?: { publicKey: Buffer, secretKey: Buffer }
   /** Announce this peer on the topic (default true). */
   server?: boolean
@@ -75,6 +77,9 @@ export interface SwarmOptions {
    */
   local?: boolean
 }
+
+/** The Corestore key pair name of a storage's swarm identity. */
+const SWARM_KEY_PAIR_NAME = 'vitra/swarm'
 
 const SWARM_OPTIONS = new Set(['bootstrap', 'host', 'firewalled', 'dht', 'keyPair', 'server', 'client', 'detectForks', 'eagerOplogs', 'handshakeTimeoutMs', 'requestTimeoutMs', 'refreshDelayMs', 'local'])
 
@@ -114,6 +119,8 @@ export interface SwarmSource {
   openOplog: (hex: string) => Promise<Oplog>
   /** True when the source watches its own logs for forks (a Database does: src/fork-watch.ts); the swarm then does not. */
   readonly watchesForks?: boolean
+  /** The largest op the database executes: eager downloads never fetch a larger block (src/logs/block-sizes.ts). */
+  maxOpBytes?: () => Promise<number>
 }
 
 /** Who is on the other end of a connection. */
@@ -197,7 +204,12 @@ export class DatabaseSwarm extends EventEmitter {
     this.indexCore = core
     await core.ready()
     if (this.closed) throw new ClosedError('swarm')
-    const swarm = new Hyperswarm({ dht: this.makeDht(), keyPair: this.opts.keyPair })
+    // One identity per storage, the same after every restart: the DHT then replaces this
+    // peer's announcement instead of piling up records of dead identities, which every
+    // lookup tries one by one (measured in `npm run soak`: an executor restarted 13 times
+    // with fresh keys took 24 s, and growing, until its participant reached it again).
+    const keyPair = this.opts.keyPair ?? await this.store.createKeyPair(SWARM_KEY_PAIR_NAME)
+    const swarm = new Hyperswarm({ dht: this.makeDht(), keyPair })
     this.swarm = swarm
     swarm.on('connection', (conn: SwarmConnection, info: PeerInfo) => this.onConnection(conn, info))
     this.cores.set(core.key.toString('hex'), core)
@@ -316,7 +328,7 @@ export class DatabaseSwarm extends EventEmitter {
     if (this.watchers.has(hex) || this.closed) return
     if (!this.cores.has(hex)) this.cores.set(hex, core)
     if (role === 'oplog') this.emit('oplog', hex)
-    if (role === 'oplog' && this.eager()) this.downloads.push(core.download({ start: 0, end: -1 }))
+    if (role === 'oplog' && this.eager()) this.downloadSized(core)
     if (this.opts.detectForks === false || this.source?.watchesForks === true) { this.watchers.set(hex, idleWatcher); return }
     const source: LogForkSource = { key: hex, role }
     const onProof = (proof: LogForkFraudProof): void => { if (!this.closed) this.emit('log-fork', proof, source) }
@@ -326,6 +338,17 @@ export class DatabaseSwarm extends EventEmitter {
     const gossip = new HeadGossip(core, { onProof, onError })
     gossip.start()
     this.gossips.push(gossip)
+  }
+
+  /** Download an oplog in full and live, except blocks over the database's maxOpBytes (sizes before bytes). */
+  private downloadSized (core: Hypercore): void {
+    const max = this.source?.maxOpBytes ?? (async () => DEFAULT_MAX_OP_BYTES)
+    void max().then(bytes => {
+      if (this.closed) return
+      const d = new SizedDownload(core, { max: bytes })
+      d.start()
+      this.downloads.push(d)
+    }, (err: Error) => { if (!this.closed) this.emit('warning', err) })
   }
 
   /** Keep full, live copies of the oplogs: the executor reads every op anyway (saves a round trip per op). */

@@ -7,6 +7,7 @@ import type { Assertion } from 'brittle'
 import Corestore from 'corestore'
 import { createDb, contract, eventually, follow, pipe } from './helpers.js'
 import { ackKey, Database, keyToPath, StorageInMemory } from '../src/index.js'
+import { honestOp, opOfSize } from './fixtures/hostile-entries.js'
 
 async function missingBlock (t: Assertion, blockTimeoutMs: number): Promise<void> {
   const exec = await createDb(t, contract('kv-store'), { blockTimeoutMs })
@@ -63,3 +64,48 @@ test('executor - a remote op block no peer serves holds up its own oplog only; f
 test('executor - a remote op block no peer serves: a fetch still waiting does not hold up the other oplogs', { timeout: 60_000 }, async t => {
   await missingBlock(t, 60_000)
 })
+
+/** Replicate two Corestores, counting the bytes that reach `b`. */
+function countedPipe (a: Corestore, b: Corestore): { bytes: () => number, cut: () => void } {
+  const s1 = a.replicate(true) as any
+  const s2 = b.replicate(false) as any
+  let n = 0
+  s1.on('data', (d: Buffer) => { n += d.byteLength })
+  s1.pipe(s2).pipe(s1)
+  s1.on('error', () => undefined)
+  s2.on('error', () => undefined)
+  return { bytes: () => n, cut: () => { s1.destroy(); s2.destroy() } }
+}
+
+for (const eager of [false, true]) {
+  test(`executor - sizes before bytes${eager ? ' (with a sized eager download)' : ''}: a remote op over maxOpBytes is acked OP_TOO_LARGE without being downloaded`, { timeout: 60_000 }, async t => {
+    const exec = await createDb(t, contract('kv-store'), { maxOpBytes: 1000, blockTimeoutMs: 2000 })
+    let link: { bytes: () => number, cut: () => void } | null = null
+    const part = await Database.load(new StorageInMemory(), exec.pubkey, { onCorestore: store => { link = countedPipe(store, exec.store) } })
+    t.teardown(() => part.close())
+    const oplog = await part.createOplog()
+    await (await exec.call('addParticipant', { pubkey: oplog.hex })).whenProcessed()
+    t.ok(await eventually(async () => { await part.refresh(); return part.isParticipant }), 'the participant is active')
+    const execOplog = exec.oplogs.find(o => o.hex === oplog.hex)
+    if (eager && execOplog !== undefined) {
+      const { SizedDownload } = await import('../src/logs/block-sizes.js')
+      const d = new SizedDownload(execOplog.core, { max: 1000 })
+      d.start()
+      t.teardown(() => d.destroy())
+    }
+    const before = (link as unknown as { bytes: () => number }).bytes()
+    const big = 200_000
+    const seqs: number[] = []
+    for (const block of [honestOp('before', 1), opOfSize(big), honestOp('after', 2)]) seqs.push((await oplog.core.append(block)).length - 1)
+    t.ok(await eventually(async () => (await exec.index.getAck(oplog.hex, seqs[2])) !== null, 20_000), 'the executor acked the op after the big one')
+    const acks = await Promise.all(seqs.map(async s => (await exec.index.getAck(oplog.hex, s))?.ack))
+    t.is(acks[0]?.success, true, 'the small op before it ran')
+    t.is(acks[1]?.errorCode, 'OP_TOO_LARGE', `the big op: ${acks[1]?.error ?? 'no ack'}`)
+    t.is(acks[2]?.success, true, 'the small op after it ran')
+    t.absent(await execOplog?.core.has(seqs[1]), 'the executor never stored the big block')
+    const moved = (link as unknown as { bytes: () => number }).bytes() - before
+    t.ok(moved < big / 4, `bytes that reached the executor: ${moved} (the op is ${big})`)
+    await exec.verify()
+    t.pass('the index verifies')
+  })
+}

@@ -9,6 +9,7 @@ import { spawn } from 'child_process'
 import { cpSync, writeFileSync } from 'fs'
 import { basename, join } from 'path'
 import { fileURLToPath } from 'url'
+import HyperDHT from 'hyperdht'
 import { coreManifest, Database, LogForkFraudProof, StorageInMemory, verifyLogForkProof, verifySignedHead, type LogForkSource } from '../src/index.js'
 import { contract, eventually, pipe } from './helpers.js'
 
@@ -205,9 +206,10 @@ async function run (args: string[]): Promise<{ code: number | null, stdout: stri
 
 test('fork over the swarm - a reader meets both index histories (one longer): a fork proof, at load or right after', { timeout: 90_000 }, async t => {
   const h = await histories(t, { extraB: 2 })
-  // A and B only announce (so they never meet each other, which would freeze the shorter one)
+  // A and B only announce (so they never meet each other, which would freeze the shorter one);
+  // the copied storage would give both the same swarm identity: the cheater gives B another
   await h.a.swarm({ local: true, client: false })
-  await h.b.swarm({ local: true, client: false })
+  await h.b.swarm({ local: true, client: false, keyPair: HyperDHT.keyPair() })
   const loaded = await Database.load(await t.tmp(), h.key, { timeout: 20_000, swarm: true, swarmOptions: { local: true } }).catch((err: unknown) => err)
   let proof: unknown = loaded
   if (loaded instanceof Database) {

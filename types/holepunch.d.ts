@@ -42,6 +42,7 @@ declare module 'hypercore' {
     session (opts?: any): Hypercore
     snapshot (opts?: any): Hypercore
     download (range?: any): any
+    seek (bytes: number, opts?: { timeout?: number, wait?: boolean }): Promise<[number, number] | null>
     replicate (isInitiator: any, opts?: any): any
     findingPeers (): () => void
     info (opts?: any): Promise<any>
