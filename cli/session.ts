@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'fs'
 import { join, resolve } from 'path'
-import { Database, StorageInMemory, type LogForkFraudProof } from '../src/index.js'
+import { Database, LogForkFraudProof, StorageInMemory } from '../src/index.js'
 import { CliError } from './errors.js'
 import { Output } from './output.js'
 import { parseBootstrap } from './params.js'
@@ -134,7 +134,7 @@ export class Session {
   async open (o: OpenOptions = {}): Promise<Database> {
     if (this.db === null) {
       this.requireDatabase()
-      this.attach(await Database.load(this.opts.dir))
+      this.attach(await this.loading(Database.load(this.opts.dir)))
     }
     const db = this.db as Database
     const network = o.network ?? 'auto'
@@ -204,7 +204,7 @@ export class Session {
   /** Follow a database that is not in the directory yet: load it by key over the swarm. */
   async follow (pubkey: string): Promise<Database> {
     if (this.db !== null) throw new CliError('DATABASE_OPEN', `A database is already open (${this.db.pubkey.toString('hex')})`)
-    const db = await Database.load(this.opts.dir, pubkey, { swarm: true, ...this.swarmOptions(), timeout: this.opts.timeout })
+    const db = await this.loading(Database.load(this.opts.dir, pubkey, { swarm: true, ...this.swarmOptions(), timeout: this.opts.timeout }))
     this.attach(db)
     return db
   }
@@ -226,15 +226,29 @@ export class Session {
     this.opts = { ...this.opts, dir: resolve(dir) }
   }
 
+  /** A load refused with a fork proof: the proof is saved and reported like one seen later (exit 3). */
+  private async loading (p: Promise<Database>): Promise<Database> {
+    try {
+      return await p
+    } catch (err) {
+      if (err instanceof LogForkFraudProof) this.recordFork(err, { key: err.key, role: 'index' })
+      throw err
+    }
+  }
+
+  private recordFork (proof: LogForkFraudProof, source: { key: string, role: string }): void {
+    const file = this.records.saveFraud(proof.toJSON())
+    this.forks.push({ proof, file })
+    this.out.error(`FRAUD: the ${source.role} log ${source.key} forked (it signed two histories); proof saved to ${file}`)
+  }
+
   private attach (db: Database): void {
     this.db = db
     db.executor?.on('error', (err: Error) => this.out.warn(`executor: ${err.message}`))
     db.on('warning', (err: Error) => { if (this.opts.debug) this.out.warn(err.message) })
-    db.on('log-fork', (proof: LogForkFraudProof, source: { key: string, role: string }) => {
-      const file = this.records.saveFraud(proof.toJSON())
-      this.forks.push({ proof, file })
-      this.out.error(`FRAUD: the ${source.role} log ${source.key} forked (it signed two histories); proof saved to ${file}`)
-    })
+    const onFork = (proof: LogForkFraudProof, source: { key: string, role: string }): void => this.recordFork(proof, source)
+    for (const f of db.forks) onFork(f.proof, f.source) // seen while it opened
+    db.on('log-fork', onFork)
   }
 
   /** Wait for `p` at most --timeout ms; on timeout warn and go on with what is local. */
