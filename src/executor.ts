@@ -259,12 +259,19 @@ export class Executor extends EventEmitter {
   private pause (input: Input, err: Error, code: 'OPLOG_RETRY' | 'BLOCK_UNAVAILABLE' = 'OPLOG_RETRY'): void {
     input.failures++
     const delay = Math.min(60_000, 1000 * 2 ** Math.min(6, input.failures - 1))
-    input.pausedUntil = Date.now() + delay
+    const until = Date.now() + delay
+    input.pausedUntil = until
     const warning = new VitraError(code, `Op ${input.nextSeq} of oplog ${input.hex.slice(0, 8)}… failed (${err.message}); trying it again in ${delay} ms while the other oplogs go on`, {
       origin: input.hex, seq: input.nextSeq, attempt: input.failures, retryInMs: delay, cause: err.message
     })
     this.emit('warning', warning)
-    setTimeout(() => this.schedule(), delay).unref()
+    // the pause ends when its timer fires, whatever Date.now() says then: a timer may fire
+    // a millisecond before the wall clock reaches `until`, and the oplog would wait for
+    // another event to wake the loop (seen: an op left unexecuted for 10 s and more)
+    setTimeout(() => {
+      if (input.pausedUntil === until) input.pausedUntil = 0
+      this.schedule()
+    }, delay).unref()
   }
 
   /**

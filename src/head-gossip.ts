@@ -115,6 +115,7 @@ export class HeadGossip {
   private async tell (peer: unknown): Promise<void> {
     try {
       if (this.stopped || this.core.closed || this.core.length === 0) return
+      if (peer === null && this.core.peers.length === 0) return // nobody to tell
       const head = await captureSignedHead(this.core)
       if (this.stopped || this.ext === null) return
       this.remember(id(head))

@@ -5,16 +5,13 @@
 // the executor's directory (the same key pairs in two storages), as a cheating
 // executor would make them.
 import test, { type Assertion } from 'brittle'
-import { spawn } from 'child_process'
 import { cpSync, writeFileSync } from 'fs'
 import { basename, join } from 'path'
-import { fileURLToPath } from 'url'
 import HyperDHT from 'hyperdht'
 import { coreManifest, Database, LogForkFraudProof, StorageInMemory, verifyLogForkProof, verifySignedHead, type LogForkSource } from '../src/index.js'
-import { contract, eventually, pipe } from './helpers.js'
+import { contract, eventually, pipe, runVitra } from './helpers.js'
 
 const KV = contract('kv-store')
-const BIN = fileURLToPath(new URL('../../bin/vitra.js', import.meta.url))
 
 /** Hypercore prints a line on each conflict it detects: keep test output readable. */
 function quietConflicts (t: Assertion): void {
@@ -132,7 +129,8 @@ test('fork at load - a copy on disk meets the other history: load refuses with t
   checkFork(t, err, h.key, 'equivocation', 'load (or its first sync) of a copy that meets the longer other history')
 })
 
-test('fork at load - truncate-and-rewrite of the index: a copy that saw the old history gets a truncation proof; a fresh reader LOG_TRUNCATED', async t => {
+/** An executor whose index a reader copied to `old`, then truncated and rewritten (fork 1); open, serving nothing yet. */
+async function rewrittenIndex (t: Assertion): Promise<{ key: Buffer, old: string, cheat: Database }> {
   quietConflicts(t)
   const dirA = await t.tmp()
   const exec = await Database.create(dirA, { contract: { source: KV } })
@@ -150,6 +148,11 @@ test('fork at load - truncate-and-rewrite of the index: a copy that saw the old 
   await cheat.index.core.truncate(end - 2)
   for (let i = 0; i < 3; i++) await cheat.index.bee.put(`rewritten/${i}`, Buffer.from('x'))
   t.is(cheat.index.core.fork, 1, 'the index is at fork 1')
+  return { key, old, cheat }
+}
+
+test('fork at load - truncate-and-rewrite of the index: a copy that saw the old history gets a truncation proof; a fresh reader LOG_TRUNCATED', async t => {
+  const { key, old, cheat } = await rewrittenIndex(t)
 
   const t0 = Date.now()
   const err = await rejection(Database.load(old, key, { timeout: 5000, onCorestore: s => pipe(cheat.store, s) }))
@@ -189,20 +192,10 @@ test('fork over a pipe - vitra proof verify accepts the proof a pipe produced', 
   t.ok(err instanceof LogForkFraudProof)
   const file = join(await t.tmp(), 'fork.json')
   writeFileSync(file, JSON.stringify((err as LogForkFraudProof).toJSON()))
-  const out = await run([BIN, 'proof', 'verify', file])
+  const out = await runVitra(['proof', 'verify', file])
   t.is(out.code, 0, `proof verify exits 0: ${out.stdout.trim().split('\n')[0]}`)
   t.ok(/fork/i.test(out.stdout), 'and says it is a fork')
 })
-
-async function run (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', d => { stdout += String(d) })
-  child.stderr.on('data', d => { stderr += String(d) })
-  const code = await new Promise<number | null>(resolve => child.on('close', c => resolve(c)))
-  return { code, stdout, stderr }
-}
 
 for (const extraB of [0, 2]) {
   test(`fork over the swarm - a reader meets both index histories (${extraB === 0 ? 'same length' : 'one longer'}): a fork proof, at load or right after`, { timeout: 90_000 }, async t => {
@@ -226,3 +219,17 @@ for (const extraB of [0, 2]) {
     checkFork(t, proof, h.key, 'equivocation', 'the reader on the swarm')
   })
 }
+
+test('fork over the swarm - the copy that saw the old index meets the rewritten one: a truncation proof', { timeout: 90_000 }, async t => {
+  const { key, old, cheat } = await rewrittenIndex(t)
+  await cheat.swarm({ local: true })
+  const loaded = await Database.load(old, key, { timeout: 20_000, swarm: true, swarmOptions: { local: true } }).catch((err: unknown) => err)
+  let proof: unknown = loaded
+  if (loaded instanceof Database) {
+    t.teardown(() => loaded.close())
+    const synced = await rejection(loaded.sync())
+    await eventually(() => loaded.forks.some(f => f.source.role === 'index'), 20_000)
+    proof = loaded.forks.find(f => f.source.role === 'index')?.proof ?? synced
+  }
+  checkFork(t, proof, key, 'truncation', 'the old copy on the swarm')
+})

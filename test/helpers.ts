@@ -3,6 +3,8 @@
 import type { Assertion } from 'brittle'
 import { Database, StorageInMemory, readShippedContract, type CreateOptions, type DatabaseOptions, type JsonValue } from '../src/index.js'
 import type Corestore from 'corestore'
+import { spawn } from 'child_process'
+import { fileURLToPath } from 'url'
 
 /** A new database (executor) on StorageInMemory, closed at teardown. */
 export async function createDb (t: Assertion, source: string, opts: Omit<CreateOptions, 'contract'> = {}): Promise<Database> {
@@ -51,4 +53,19 @@ export async function eventually (fn: () => Promise<boolean> | boolean, ms = 500
 export async function valueAt (db: Database, path: string): Promise<JsonValue | null> {
   const e = await db.index.get(path)
   return e === undefined ? null : e.value ?? null
+}
+
+const VITRA_BIN = fileURLToPath(new URL('../../bin/vitra.js', import.meta.url))
+
+/** Run the `vitra` command (bin/vitra.js) to its end, without the caller's VITRA_* settings and colours. */
+export async function runVitra (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VITRA_')) env[k] = v
+  const child = spawn(process.execPath, [VITRA_BIN, ...args], { env: { ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', d => { stdout += String(d) })
+  child.stderr.on('data', d => { stderr += String(d) })
+  const code = await new Promise<number | null>(resolve => child.on('close', c => resolve(c)))
+  return { code, stdout, stderr }
 }

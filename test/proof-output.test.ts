@@ -5,17 +5,15 @@
 // of verifyFraudProof (what `vitra proof verify --json` and the explorer print). The
 // CLI's human and JSON output are checked on the issue's own example.
 import test from 'brittle'
-import { spawn } from 'child_process'
 import { writeFileSync } from 'fs'
 import { join } from 'path'
-import { fileURLToPath } from 'url'
 import Corestore from 'corestore'
 import { ContractFraudProof, verifyFraudProof, verifyIndex } from '../src/index.js'
 import { checkFraudProofEnvelope, fraudStatement } from '../src/proofs/index.js'
 import { FIXTURES, buildFixture } from './fixtures/fraud-fixtures.js'
 import { clone } from './proof-helpers.js'
+import { runVitra } from './helpers.js'
 
-const BIN = fileURLToPath(new URL('../../bin/vitra.js', import.meta.url))
 const MARK = '/bank/balance'
 
 async function fixtureProof (code: string, dir: string): Promise<Record<string, any>> {
@@ -87,12 +85,12 @@ test('proof output - vitra proof verify prints the checked write, not the edited
   edited.details.data = { ...edited.details.data, path: MARK, key: MARK }
   const file = join(dir, 'edited.json')
   writeFileSync(file, JSON.stringify(edited))
-  const human = await run([BIN, 'proof', 'verify', file])
+  const human = await runVitra(['proof', 'verify', file])
   t.is(human.code, 0, 'the evidence still checks')
   t.absent(human.stdout.includes(MARK), `the edited text is not printed:\n${human.stdout}`)
   t.ok(/Valid fraud proof: UNPROMPTED_CHANGE at index seq \d+/.test(human.stdout), 'the code and the proven seq')
   t.ok(/Write to \/counter at index seq \d+ that no op explains/.test(human.stdout), 'the write the entry proof proves')
-  const asJson = await run([BIN, 'proof', 'verify', file, '--json'])
+  const asJson = await runVitra(['proof', 'verify', file, '--json'])
   t.is(asJson.code, 0)
   t.absent(asJson.stdout.includes(MARK), '--json carries no edited text either')
   const out = JSON.parse(asJson.stdout) as { proven: { entry: { path: string } }, seq: number }
@@ -102,17 +100,5 @@ test('proof output - vitra proof verify prints the checked write, not the edited
   const seqEdited = clone(json)
   seqEdited.details.seq += 1
   writeFileSync(file, JSON.stringify(seqEdited))
-  t.is((await run([BIN, 'proof', 'verify', file])).code, 1, 'an edited seq is refused')
+  t.is((await runVitra(['proof', 'verify', file])).code, 1, 'an edited seq is refused')
 })
-
-async function run (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VITRA_')) env[k] = v
-  const child = spawn(process.execPath, args, { env: { ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', d => { stdout += String(d) })
-  child.stderr.on('data', d => { stderr += String(d) })
-  const code = await new Promise<number | null>(resolve => child.on('close', c => resolve(c)))
-  return { code, stdout, stderr }
-}
