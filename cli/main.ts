@@ -12,7 +12,7 @@ import { Output } from './output.js'
 import { callParams, parseCount } from './params.js'
 import { resolveGlobals, Session, type RawGlobals } from './session.js'
 import { runRepl } from './repl.js'
-import { destroyCommand, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
+import { backupCommand, destroyCommand, infoCommand, restoreCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
 import { queryCommand } from './commands/query.js'
 import { oplogCreateCommand, oplogDeleteCommand, oplogListCommand } from './commands/oplog.js'
@@ -229,6 +229,12 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
         return await runRepl(s, { banner: `vitra ${VERSION}: throwaway database for ${basename(file)}, deleted on exit` })
       }, [], cmd, true)
     })
+
+  program.command('backup').argument('<dest>', 'a new (or empty) directory for the copy')
+    .description('copy the database consistently, also while it runs; the copy opens as the same database')
+    .action(act(async (s, dest: string) => await backupCommand(s, dest)))
+  program.command('restore').description('adopt a copied database directory (--dir) that refuses to open (STORAGE_COPIED)')
+    .action(act(async s => await restoreCommand(s)))
 
   program.command('destroy').description('delete the local database (asks to confirm; --yes to skip)')
     .option('-y, --yes', 'do not ask')

@@ -27,6 +27,7 @@ import { readShippedContract } from './shipped-contracts.js'
 import { DEFAULT_NAMESPACE, manifestKey } from './proofs/hypercore-crypto.js'
 import type { SandboxLimits } from '../sandbox/types.js'
 import { ForkWatch, type LogForkSource } from './fork-watch.js'
+import { backupDatabase, isDeviceFileError, StorageCopiedError, type BackupResult } from './backup.js'
 import type { LogForkFraudProof } from './proofs/log-fork-proof.js'
 import { DEFAULT_PEER_WAIT_MS, downloadWithin, isPeerTimeout, updateWithin } from './peer-wait.js'
 import { SqlAccess, type SqlQueryOptions, type SqlResult } from './sql/index.js'
@@ -255,6 +256,7 @@ export class Database extends EventEmitter {
       const fork = forks.first('index')
       await forks.stop()
       await closeCorestore(storage, store)
+      if (fork === null && isDeviceFileError(err)) throw new StorageCopiedError(storageDir(storage), (err as Error).message)
       throw fork?.proof ?? err
     }
   }
@@ -520,6 +522,17 @@ export class Database extends EventEmitter {
   /** A read session of an oplog core, for verifiers (they close it). */
   private async oplogSession (hex: string): Promise<Hypercore> {
     return (await this.openOplog(hex)).core.session()
+  }
+
+  /**
+   * A consistent copy of this database in `dest` (a new or empty directory), made while
+   * it runs: writes wait while the storage is suspended and copied (src/backup.ts). The
+   * copy opens as the same database (`Database.load(dest)`); only one of the two may
+   * ever write again, or they sign two histories.
+   */
+  async backup (dest: string): Promise<BackupResult> {
+    this.assertOpen()
+    return await backupDatabase(this, dest)
   }
 
   /** Replication stream of every core in this database's Corestore (for piping two instances in-process). */

@@ -27,6 +27,7 @@ export { verifyRangeProof, rangeProofFromJSON, type RangeProof, type VerifiedRan
 export { keyId, toKeyId, quorum, approvalMessage, signApproval, verifyApproval, oplogKeyFor, QUORUM_START_HEIGHT, APPROVAL_MESSAGE_PREFIX, type ApprovalKind, type ApprovalSignature } from './poa.js'
 export { DatabaseSwarm, type SwarmOptions } from './network.js'
 export { ForkWatch, type LogForkSource } from './fork-watch.js'
+export { adoptCopy, StorageCopiedError, type BackupResult } from './backup.js'
 export { verifyIndexReadProof, indexReadProofFromJSON, indexReadProofToJSON, type IndexReadProof, type IndexRead } from './proofs/bee-proofs.js'
 export type { LogForkProofJSON } from './proofs/log-fork-proof.js'
 export { DEFAULT_MAX_OP_BYTES, DEFAULT_MAX_BATCH_BYTES, MIN_MAX_OP_BYTES, MAX_MAX_OP_BYTES, parseGenesisMarker, type GenesisMarker } from './limits.js'

@@ -104,6 +104,8 @@ declare module 'corestore' {
     session (opts?: any): Corestore
     replicate (isInitiator: any, opts?: any): any
     createKeyPair (name: string, ns?: Buffer): Promise<{ publicKey: Buffer, secretKey: Buffer }>
+    suspend (): Promise<void>
+    resume (): Promise<void>
     findingPeers (): () => void
     watch (fn: (core: any) => void): void
     unwatch (fn: (core: any) => void): void

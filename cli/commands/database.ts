@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, r
 import { basename, dirname, join, resolve } from 'path'
 import { randomBytes } from 'crypto'
 import { createInterface } from 'readline'
-import { Database } from '../../src/index.js'
+import { adoptCopy, Database } from '../../src/index.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { short, type Output } from '../output.js'
 import { parseKey } from '../params.js'
@@ -255,6 +255,32 @@ export async function sourceCommand (s: Session): Promise<number> {
   const source = host !== null ? (await host.info()).contract : await (await s.open()).index.contractSource()
   if (source === null) throw new CliError('NO_SOURCE', 'The index holds no contract source')
   s.out.result({ source }, () => source)
+  return EXIT.OK
+}
+
+/** `vitra backup <dest>`: a consistent copy of the database, made while it runs (writes wait during the copy). */
+export async function backupCommand (s: Session, dest: string): Promise<number> {
+  if (s.isMemory) throw usageError('This is a throwaway database: there is nothing to back up')
+  const db = await s.open({ network: 'never' })
+  const target = resolve(dest)
+  const r = await db.backup(target)
+  s.out.result({ backup: target, database: db.pubkey.toString('hex'), indexLength: r.indexLength, files: r.files }, () => [
+    `Backed up database ${db.pubkey.toString('hex')} to ${target}`,
+    ...s.out.kv([['index length', String(r.indexLength)], ['files', String(r.files)], ['open it', `vitra info --dir ${target}`]], '  '),
+    '  Only one of the two directories may ever run again: two copies that write sign two histories (a fork).'
+  ])
+  return EXIT.OK
+}
+
+/** `vitra restore`: adopt a copied database directory (--dir) whose storage refuses to open (STORAGE_COPIED). */
+export async function restoreCommand (s: Session): Promise<number> {
+  const r = await adoptCopy(s.opts.dir)
+  const db = await s.open({ network: 'never' })
+  const length = db.index.core.length
+  s.out.result({ restored: s.opts.dir, database: r.pubkey, indexLength: length }, () => [
+    `Restored database ${r.pubkey} in ${s.opts.dir} (index length ${length}): it opens here now.`,
+    `  Check it with \`vitra verify --dir ${s.opts.dir}\`; never run the directory it was copied from again.`
+  ])
   return EXIT.OK
 }
 
