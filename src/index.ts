@@ -10,7 +10,7 @@ export { Executor } from './executor.js'
 export { canonicalJson, encodeValue, decodeValue, parseJson, MAX_JSON_DEPTH, type JsonValue } from './encoding.js'
 export * from './errors.js'
 export {
-  ackKey, parseAckKey, inputKey, CONTRACT_SOURCE_KEY, INPUTS_PREFIX, ACKS_PREFIX, GENESIS_KEY,
+  ackKey, parseAckKey, inputKey, CONTRACT_SOURCE_KEY, INPUTS_PREFIX, ACKS_PREFIX, GENESIS_KEY, GOVERNANCE_KEY,
   type Ack, type InputRecord, type Op, type Change
 } from './schemas.js'
 export { verifyInclusionProof, type InclusionProof } from './proofs/inclusion-proofs.js'

@@ -116,7 +116,16 @@ function rememberNetwork (s: Session): void {
   s.records.writeConfig({ ...cfg, ...(s.opts.bootstrap !== undefined ? { bootstrap: s.opts.bootstrap } : {}), ...(s.opts.host !== undefined ? { host: s.opts.host } : {}) })
 }
 
-export interface OplogInfo { key: string, local: boolean, writable: boolean, participant: 'active' | 'removed' | 'no', length: number, processed: number }
+export interface OplogInfo {
+  key: string
+  local: boolean
+  writable: boolean
+  participant: 'active' | 'removed' | 'no'
+  length: number
+  processed: number
+  /** The ed25519 public key that signs the oplog (what PoA signatories approve), when known here. */
+  signer?: string
+}
 
 export interface Info {
   database: string
@@ -146,7 +155,8 @@ export async function gatherInfo (s: Session, db: Database): Promise<Info> {
       writable: oplog.writable,
       participant: rec === undefined ? 'no' : rec.active ? 'active' : 'removed',
       length: oplog.length,
-      processed: rec === undefined ? 0 : await db.index.lastAckedSeq(key) + 1
+      processed: rec === undefined ? 0 : await db.index.lastAckedSeq(key) + 1,
+      ...(oplog.core.manifest !== null && oplog.core.manifest !== undefined ? { signer: oplog.publicKey } : {})
     })
   }
   const role = [db.isExecutor ? 'executor' : null, db.isParticipant ? 'participant' : null].filter((r): r is string => r !== null)
@@ -227,7 +237,8 @@ export function humanInfo (out: Output, info: Info, indent = ''): string[] {
     ['verification', verifyLine],
     ['monitor', info.verification.monitor === null ? 'no checkpoint' : `verified up to index length ${info.verification.monitor.verifiedLength}`],
     ['fraud proofs', info.verification.fraudProofs.length === 0 ? 'none' : out.red(`${info.verification.fraudProofs.length} saved (vitra fraud list)`)],
-    ['tracked txs', `${info.txs.tracked} (${info.txs.pending} not executed yet)`]
+    ['tracked txs', `${info.txs.tracked} (${info.txs.pending} not executed yet)`],
+    ...info.oplogs.filter(o => o.local && o.writable && o.signer !== undefined).map((o): [string, string] => ['signer key', `${String(o.signer)} (signs oplog ${o.key.slice(0, 8)}…; PoA signatories approve this key)`])
   ]
   const table = out.table(['oplog', 'local', 'participant', 'length', 'executed'], info.oplogs.map(o => [
     o.key, o.local ? (o.writable ? 'yes' : 'yes (read-only)') : 'no', o.participant, String(o.length), String(o.processed)

@@ -6,8 +6,8 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
-import type { JsonValue } from '../../src/index.js'
-import { EXIT, usageError } from '../errors.js'
+import { GOVERNANCE_KEY, type Database, type JsonValue } from '../../src/index.js'
+import { CliError, EXIT, usageError } from '../errors.js'
 import { parseKey } from '../params.js'
 import type { Session } from '../session.js'
 import { callCommand } from './data.js'
@@ -31,8 +31,31 @@ export async function keysIdCommand (s: Session, pubkey: string): Promise<number
   return EXIT.OK
 }
 
-export async function keysListCommand (s: Session): Promise<number> {
+/** The open database, when it has a key quorum (PoA governance); else a clear error. */
+async function openPoa (s: Session): Promise<Database> {
   const db = await s.open()
+  if (await db.index.getValue(GOVERNANCE_KEY) === null) {
+    throw new CliError('NOT_POA', `Database ${db.pubkey.toString('hex')} has no key quorum (it was not created with \`vitra init --poa\`): its participants change through its contract, for example \`vitra call addParticipant --pubkey <oplog key>\``)
+  }
+  return db
+}
+
+/**
+ * The signer key a `keys approve|revoke` means: a key given as one of the oplog keys this
+ * directory knows (its own oplogs, the participants) stands for that oplog's signer key,
+ * which is what the system contract admits (an oplog key there would admit another oplog).
+ */
+async function signerKeyOf (s: Session, db: Database, ref: string): Promise<string> {
+  if (!/^[0-9a-f]{64}$/.test(ref)) return ref // a key id
+  const oplog = db.oplogs.find(o => o.hex === ref) ?? ((await db.index.inputs()).some(r => r.pubkey === ref) ? await db.openOplog(ref) : undefined)
+  if (oplog === undefined || oplog.core.manifest === null || oplog.core.manifest === undefined) return ref
+  const signer = oplog.publicKey
+  if (signer !== ref) s.out.note(`${ref} is an oplog key: using its signer key ${signer}, which is what signatories approve`)
+  return signer
+}
+
+export async function keysListCommand (s: Session): Promise<number> {
+  const db = await openPoa(s)
   const tx = await db.call('listSignatories')
   const list = tx.response ?? null
   s.out.result(list, () => Array.isArray(list)
@@ -45,16 +68,24 @@ export async function keysListCommand (s: Session): Promise<number> {
 }
 
 export async function keysStatusCommand (s: Session, key: string): Promise<number> {
-  const db = await s.open()
-  const tx = await db.call('getKeyStatus', { key: parseKeyRef(key) })
+  const db = await openPoa(s)
+  const tx = await db.call('getKeyStatus', { key: await signerKeyOf(s, db, parseKeyRef(key)) })
   const st = (tx.response ?? null) as Record<string, JsonValue> | null
+  // the approvals count the change that is pending (an admission or a revocation), not the status
+  const pending = st?.pending === null || st?.pending === undefined ? null : String(st.pending)
   s.out.result(st, () => st !== null && typeof st === 'object'
-    ? s.out.kv([['key', key], ['status', String(st.status)], ['approvals', `${s.out.value(st.approvals ?? null)} of quorum ${String(st.quorum)}`], ['height', String(st.height)]])
+    ? s.out.kv([
+      ['key', key],
+      ['status', String(st.status)],
+      ['pending', pending === null ? 'nothing' : `${pending}: ${s.out.value(st.approvals ?? null)} of quorum ${String(st.quorum)} approvals`],
+      ['height', String(st.height)]
+    ])
     : s.out.value(st))
   return EXIT.OK
 }
 
 /** `keys approve` / `keys revoke`: emit the op through the contract (tracked like any call). */
 export async function keysVoteCommand (s: Session, action: 'approve' | 'revoke', key: string, o: { wait?: boolean, timeout?: number }): Promise<number> {
-  return await callCommand(s, action === 'approve' ? 'approveKey' : 'revokeKey', { key: parseKeyRef(key) }, o)
+  const db = await openPoa(s)
+  return await callCommand(s, action === 'approve' ? 'approveKey' : 'revokeKey', { key: await signerKeyOf(s, db, parseKeyRef(key)) }, o)
 }

@@ -7,7 +7,7 @@
  * the database's history: monitors need them). The signing key stays derivable
  * in the Corestore, so the log can never be re-created with a different history.
  */
-import type { Database } from '../../src/index.js'
+import { GOVERNANCE_KEY, type Database } from '../../src/index.js'
 import { readMeta, writeMeta } from '../../src/storage.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { short } from '../output.js'
@@ -28,9 +28,13 @@ export async function oplogListCommand (s: Session): Promise<number> {
 export async function oplogCreateCommand (s: Session): Promise<number> {
   const db = await s.open({ network: 'never' })
   const oplog = await db.createOplog()
-  s.out.result({ oplog: oplog.hex }, () => [
+  const poa = await db.index.getValue(GOVERNANCE_KEY) !== null
+  s.out.result({ oplog: oplog.hex, signer: oplog.publicKey, governance: poa ? 'poa' : null }, () => [
     `Created oplog ${oplog.hex}`,
-    'It is not a participant yet: the contract must add it (for example: `vitra call addParticipant --pubkey <key>` in the admin\'s directory).'
+    `  signer key  ${oplog.publicKey}`,
+    poa
+      ? `It is not a participant yet: a quorum of signatories must admit its signer key (\`vitra keys approve ${oplog.publicKey}\` in a signatory's directory).`
+      : `It is not a participant yet: the contract must add it (for example: \`vitra call addParticipant --pubkey ${oplog.hex}\` in the admin's directory).`
   ])
   return EXIT.OK
 }
