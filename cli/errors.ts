@@ -90,6 +90,10 @@ export function describeError (err: unknown, ctx: { dir?: string } = {}): Descri
   const e = err as { code?: unknown, message?: unknown, path?: unknown, name?: unknown }
   const message = typeof e?.message === 'string' ? e.message : String(err)
   if (e?.code === 'ENOENT' && typeof e.path === 'string') return { message: `File not found: ${e.path}`, exitCode: EXIT.ERROR }
+  if (e?.code === 'EADDRINUSE') {
+    const where = (e as { port?: unknown, address?: unknown })
+    return { message: `Port ${String(where.port ?? '?')} on ${String(where.address ?? 'this host')} is taken by another process: choose another with --port <n> (--port 0 picks a free one)`, exitCode: EXIT.ERROR }
+  }
   if (e?.code === 'EACCES' && typeof e.path === 'string') return { message: `Permission denied: ${e.path}`, exitCode: EXIT.ERROR }
   // RocksDB (under Corestore) reports a held lock without a code: message text is all there is.
   if (/could not be locked/i.test(message)) {

@@ -12,7 +12,7 @@ import { Output } from './output.js'
 import { callParams, parseCount } from './params.js'
 import { resolveGlobals, Session, type RawGlobals } from './session.js'
 import { runRepl } from './repl.js'
-import { backupCommand, destroyCommand, infoCommand, restoreCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
+import { backupCommand, destroyCommand, inContractFile, infoCommand, restoreCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
 import { queryCommand } from './commands/query.js'
 import { oplogCreateCommand, oplogDeleteCommand, oplogListCommand } from './commands/oplog.js'
@@ -225,7 +225,7 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .action(async (file: string, _o: unknown, cmd: Command) => {
       await run(async s => {
         const source = readContractFile(file)
-        await s.useMemory(source, basename(file))
+        await inContractFile(file, s.useMemory(source, basename(file)))
         return await runRepl(s, { banner: `vitra ${VERSION}: throwaway database for ${basename(file)}, deleted on exit` })
       }, [], cmd, true)
     })

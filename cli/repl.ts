@@ -14,7 +14,7 @@ import { describeError, oneLine, usageError, whenAborted } from './errors.js'
 import { callParams, parseCount, splitWords } from './params.js'
 import { queryCommand } from './commands/query.js'
 import type { Session } from './session.js'
-import { destroyCommand, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
+import { destroyCommand, inContractFile, infoCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
 import { oplogCreateCommand, oplogDeleteCommand } from './commands/oplog.js'
 import { monitorCommand, verifyCommand } from './commands/verify.js'
@@ -193,7 +193,7 @@ async function useDir (s: Session, dir: string): Promise<void> {
 
 async function useMemory (s: Session, file: string): Promise<void> {
   const source = readContractFile(file)
-  await s.useMemory(source, basename(file))
+  await inContractFile(file, s.useMemory(source, basename(file)))
   s.out.note(describeOpen(s))
 }
 

@@ -23,6 +23,22 @@ export function readContractFile (file: string): string {
 }
 
 /**
+ * `p`, with a contract error's position named after the user's file (the sandbox
+ * compiles every contract as `contract.js`).
+ */
+export async function inContractFile<T> (file: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p
+  } catch (err) {
+    const e = err as { code?: unknown, message?: unknown }
+    if (typeof e?.code === 'string' && e.code.startsWith('CONTRACT_') && typeof e.message === 'string') {
+      (err as Error).message = e.message.split('(contract.js:').join(`(${file}:`)
+    }
+    throw err
+  }
+}
+
+/**
  * `vitra init <contract.js>`: create a database in --dir. It is built in a
  * temporary sibling directory and moved into place only once complete, so a
  * failure (a contract that does not compile) leaves nothing behind.
@@ -44,7 +60,7 @@ export async function initCommand (s: Session, file: string, o: InitOptions = {}
   try {
     const governance = o.poa === true ? { governance: 'poa' as const, signatories: (o.signatories ?? []).map(k => parseKey(k, 'signatory public key')) } : {}
     if (o.poa !== true && (o.signatories ?? []).length > 0) throw usageError('--signatory needs --poa')
-    const db = await Database.create(tmp, { contract: { source }, ...governance })
+    const db = await inContractFile(file, Database.create(tmp, { contract: { source }, ...governance }))
     try {
       created = { pubkey: db.pubkey.toString('hex'), oplog: db.localOplog?.hex ?? '', methods: await db.methods() }
     } finally {

@@ -1,0 +1,32 @@
+// Papercuts a new user met (issue 33): errors that say where and what to do.
+import test from 'brittle'
+import { createServer } from 'net'
+import { writeFileSync } from 'fs'
+import { join } from 'path'
+import { contract, runVitra } from './helpers.js'
+
+test('cli papercuts - a contract that does not compile is reported at the user\'s file, not contract.js', { timeout: 30_000 }, async t => {
+  const root = await t.tmp()
+  const file = join(root, 'my-contract.js')
+  writeFileSync(file, 'export function x () {\n  return 1 +\n}\n')
+  const r = await runVitra(['init', file, '--dir', join(root, 'db')])
+  t.is(r.code, 1)
+  t.ok(r.stderr.includes(`(${file}:3:1)`), `names the file and position: ${r.stderr.trim()}`)
+  t.absent(r.stderr.includes('(contract.js:'), 'not the sandbox\'s name for it')
+})
+
+test('cli papercuts - serve on a port that is taken says which port and how to choose another', { timeout: 60_000 }, async t => {
+  const root = await t.tmp()
+  const file = join(root, 'counter.js')
+  writeFileSync(file, contract('counter'))
+  const dir = join(root, 'db')
+  t.is((await runVitra(['init', file, '--dir', dir])).code, 0)
+  const blocker = createServer()
+  await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = (blocker.address() as { port: number }).port
+  const r = await runVitra(['serve', '--dir', dir, '--offline', '--port', String(port)])
+  t.is(r.code, 1, 'exit 1')
+  t.ok(r.stderr.includes(`Port ${port} on 127.0.0.1 is taken`) && r.stderr.includes('--port'), `a clear error: ${r.stderr.trim()}`)
+  t.absent(/Unexpected error/.test(r.stderr), 'not "Unexpected error"')
+})
