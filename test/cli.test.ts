@@ -503,7 +503,7 @@ test('cli - serve: the HTTP API of the database in --dir, on 127.0.0.1; a second
   const hist = await vitraJson(t, ['history', '--dir', dir])
   t.ok(Array.isArray(hist.json) && (hist.json as Array<{ path: string }>).some(e => e.path === '/counter'), 'history through the host')
   const q = await vitra(t, ['query', "SELECT path, value, seq FROM state WHERE path = '/counter'", '--proofs', '--dir', dir])
-  t.ok(/\/counter\s+15/.test(q.stdout) && /1 row\(s\) proven/.test(q.stdout), `query through the host, its row proven here (${q.stdout.trim().split('\n').pop() ?? q.stderr})`)
+  t.ok(/\/counter\s+15/.test(q.stdout) && /1 row\(s\) proven/.test(q.stderr), `query through the host, its row proven here (${q.stdout.trim().split('\n').pop() ?? q.stderr})`)
   serve.child.kill('SIGTERM')
   const end = await serve.done
   t.is(end.code, 0, 'SIGTERM: exit 0')

@@ -26,12 +26,12 @@ export async function queryCommand (s: Session, sql: string, o: QueryCommandOpti
   }
   const checked = o.proofs === true ? verifyQueryRowProofs(result as Parameters<typeof verifyQueryRowProofs>[0], { key }) : null
   s.out.result(result, () => {
-    const lines = result.rows.length === 0
+    // the rows on stdout (for pipes), the footer for people on stderr
+    s.out.stderr.write(`${result.rows.length} row(s)${result.truncated ? ' (truncated: more rows than --limit)' : ''}, reflecting index length ${result.at}\n`)
+    if (checked !== null) s.out.stderr.write(`${checked.proven} row(s) proven in the index signed by ${key.slice(0, 8)}… (checked here), ${checked.unproven.length} name no index block\n`)
+    return result.rows.length === 0
       ? ['(no rows)']
       : s.out.table(result.columns, result.rows.map(r => result.columns.map(c => cell(r[c]))))
-    lines.push(`${result.rows.length} row(s)${result.truncated ? ' (truncated: more rows than --limit)' : ''}, reflecting index length ${result.at}`)
-    if (checked !== null) lines.push(`${checked.proven} row(s) proven in the index signed by ${key.slice(0, 8)}… (checked here), ${checked.unproven.length} name no index block`)
-    return lines
   })
   return EXIT.OK
 }

@@ -10,6 +10,7 @@
  * when the query read it (the same read transaction).
  */
 import Sqlite from 'better-sqlite3'
+import { TABLES } from './schema.js'
 
 interface Ask { sql: string, params: unknown, maxRows: number }
 
@@ -26,7 +27,9 @@ function answer (ask: Ask): unknown {
     try {
       stmt = sql.prepare(ask.sql)
     } catch (err) {
-      return { error: { code: 'SQL_ERROR', message: (err as Error).message } }
+      const message = (err as Error).message
+      // an unknown table: say which ones there are
+      return { error: { code: 'SQL_ERROR', message: /no such table/i.test(message) ? `${message} (the tables are ${TABLES.join(', ')}: see README "SQL")` : message } }
     }
     if (!stmt.readonly || !stmt.reader) return { error: { code: 'SQL_NOT_READ_ONLY', message: 'Only queries that read are allowed (SELECT, WITH … SELECT): this statement would write or change the connection' } }
     if (cache.size > 200) cache.clear()
