@@ -47,3 +47,16 @@ test('cli papercuts - vitra query: an unknown table lists the tables; the footer
   t.absent(/row\(s\)/.test(rows.stdout), 'no footer on stdout')
   t.ok(/1 row\(s\), reflecting index length \d+/.test(rows.stderr), 'the footer on stderr')
 })
+
+test('cli papercuts - vitra verify into a pipe prints progress lines on stderr, the verdict on stdout', { timeout: 60_000 }, async t => {
+  const root = await t.tmp()
+  const file = join(root, 'counter.js')
+  writeFileSync(file, contract('counter'))
+  const dir = join(root, 'db')
+  t.is((await runVitra(['init', file, '--dir', dir])).code, 0)
+  for (let i = 0; i < 3; i++) t.is((await runVitra(['call', 'increment', '--dir', dir])).code, 0)
+  const r = await runVitra(['verify', '--dir', dir], { VITRA_PROGRESS_MS: '1' })
+  t.is(r.code, 0)
+  t.ok(/^Valid: /.test(r.stdout), 'the verdict on stdout')
+  t.ok(/vitra: verifying: \d+ of \d+ index entries/.test(r.stderr), `progress lines on stderr: ${r.stderr.trim().split('\n')[0] ?? ''}`)
+})

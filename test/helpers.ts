@@ -58,10 +58,10 @@ export async function valueAt (db: Database, path: string): Promise<JsonValue | 
 const VITRA_BIN = fileURLToPath(new URL('../../bin/vitra.js', import.meta.url))
 
 /** Run the `vitra` command (bin/vitra.js) to its end, without the caller's VITRA_* settings and colours. */
-export async function runVitra (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+export async function runVitra (args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VITRA_')) env[k] = v
-  const child = spawn(process.execPath, [VITRA_BIN, ...args], { env: { ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [VITRA_BIN, ...args], { env: { ...env, NO_COLOR: '1', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', d => { stdout += String(d) })

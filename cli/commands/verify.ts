@@ -119,7 +119,8 @@ function oplogSession (db: Database): (hex: string) => Promise<import('hypercore
 /** On a TTY (and not --json): `verifying 1200/5000 entries (800/s)` on stderr, after half a second. */
 function progress (s: Session, verifier: Verifier): () => void {
   const tty = (process.stderr as { isTTY?: boolean }).isTTY === true
-  if (!tty || s.opts.json) return () => {}
+  if (!tty) return progressLines(verifier)
+  if (s.opts.json) return () => {}
   const start = Date.now()
   let shown = false
   const timer = setInterval(() => {
@@ -136,6 +137,24 @@ function progress (s: Session, verifier: Verifier): () => void {
     clearInterval(timer)
     if (shown) { process.stderr.write('\r\x1b[K'); shown = false }
   }
+}
+
+/**
+ * Not on a terminal (a pipe, a log file, CI): a plain line on stderr every
+ * VITRA_PROGRESS_MS (default 5000) while the verification runs, so a long job is seen to move.
+ */
+function progressLines (verifier: Verifier): () => void {
+  const every = Number(process.env.VITRA_PROGRESS_MS ?? 5000)
+  if (!Number.isFinite(every) || every <= 0) return () => {}
+  const start = Date.now()
+  const timer = setInterval(() => {
+    const done = verifier.verifiedLength
+    const total = Math.max(done, verifier.length)
+    const elapsed = (Date.now() - start) / 1000
+    process.stderr.write(`vitra: verifying: ${done} of ${total} index entries (${Math.round(done / Math.max(0.001, elapsed))}/s)\n`)
+  }, every)
+  timer.unref()
+  return () => clearInterval(timer)
 }
 
 /** Print and save a fraud proof; returns the fraud exit code and where it was saved. */
