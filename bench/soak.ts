@@ -30,7 +30,7 @@ class Child {
   readonly recent: string[] = []
 
   constructor (readonly role: string, args: string[], bootstrap: unknown) {
-    this.proc = spawn(process.execPath, ['--no-node-snapshot', '--report-on-signal', '--report-signal=SIGUSR2', join(FIXTURES, `net-${role}.js`), ...args], {
+    this.proc = spawn(process.execPath, ['--no-node-snapshot', join(FIXTURES, `net-${role}.js`), ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, VITRA_TEST_BOOTSTRAP: JSON.stringify(bootstrap) }
     })
