@@ -310,9 +310,14 @@ export class Database extends EventEmitter {
    * fails in ways that blame the wrong log. The index's fork first, then an oplog's.
    */
   private async rethrowFork (err: unknown): Promise<never> {
+    throw await this.provenFork(true) ?? err
+  }
+
+  /** Once pending checks ran: the index's fork, else (withOplogs) an oplog's, else null. */
+  private async provenFork (withOplogs: boolean): Promise<LogForkFraudProof | null> {
     await this.forkWatch.settled().catch(() => {})
-    const fork = this.forkWatch.first('index') ?? this.forkWatch.first('oplog')
-    throw fork?.proof ?? err
+    const fork = this.forkWatch.first('index') ?? (withOplogs ? this.forkWatch.first('oplog') : null)
+    return fork?.proof ?? null
   }
   get isExecutor (): boolean { return this.executor !== null }
   /** True when this instance has a local oplog that the index lists as an active participant. */
@@ -488,10 +493,9 @@ export class Database extends EventEmitter {
     } catch (err) {
       return await this.rethrowFork(err)
     }
-    await this.forkWatch.settled().catch(() => {})
     // a replay of a forked index proves nothing about the other history: the fork is the verdict
-    const fork = this.forkWatch.first('index')
-    if (fork !== null) throw fork.proof
+    const fork = await this.provenFork(false)
+    if (fork !== null) throw fork
     return result
   }
 

@@ -21,13 +21,11 @@ import type Hypercore from 'hypercore'
 import { ClosedError, InvalidArgumentError, NetworkError } from './errors.js'
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
-import { HeadGossip } from './head-gossip.js'
 import { SizedDownload } from './logs/block-sizes.js'
 import { DEFAULT_MAX_OP_BYTES } from './limits.js'
 import { PeerWatchdog } from './peer-watchdog.js'
 import { type LogForkFraudProof } from './proofs/log-fork-proof.js'
-import type { LogForkSource } from './fork-watch.js'
-import { type ConflictWatcher, watchForConflicts } from './logs/proof-builders.js'
+import { ForkWatch, type LogForkSource } from './fork-watch.js'
 
 /** A DHT node address (a bootstrap node). */
 export interface DhtAddress { host: string, port: number }
@@ -158,8 +156,10 @@ export class DatabaseSwarm extends EventEmitter {
   private indexCore: Hypercore | null = null
   private discovery: { flushed (): Promise<void>, destroy (): Promise<void> } | null = null
   private readonly conns = new Set<SwarmConnection>()
-  private readonly watchers = new Map<string, ConflictWatcher>()
-  private readonly gossips: HeadGossip[] = []
+  /** Hex keys of the cores `watch` took on. */
+  private readonly tracked = new Set<string>()
+  /** Fork watching, when the source does not watch its own logs (src/fork-watch.ts). */
+  private forks: ForkWatch | null = null
   /** Every core of the database this swarm keeps open (the request watchdog looks at these). */
   private readonly cores = new Map<string, Hypercore>()
   private watchdog: PeerWatchdog | null = null
@@ -325,19 +325,19 @@ export class DatabaseSwarm extends EventEmitter {
 
   private watch (core: Hypercore, role: LogForkSource['role']): void {
     const hex = core.key.toString('hex')
-    if (this.watchers.has(hex) || this.closed) return
+    if (this.tracked.has(hex) || this.closed) return
+    this.tracked.add(hex)
     if (!this.cores.has(hex)) this.cores.set(hex, core)
     if (role === 'oplog') this.emit('oplog', hex)
     if (role === 'oplog' && this.eager()) this.downloadSized(core)
-    if (this.opts.detectForks === false || this.source?.watchesForks === true) { this.watchers.set(hex, idleWatcher); return }
-    const source: LogForkSource = { key: hex, role }
-    const onProof = (proof: LogForkFraudProof): void => { if (!this.closed) this.emit('log-fork', proof, source) }
-    const onError = (err: Error): void => { if (!this.closed) this.emit('warning', err) }
-    this.watchers.set(hex, watchForConflicts(core, onProof, { onError }))
-    // same-length forks, which replication alone never shows: see head-gossip.ts
-    const gossip = new HeadGossip(core, { onProof, onError })
-    gossip.start()
-    this.gossips.push(gossip)
+    if (this.opts.detectForks === false || this.source?.watchesForks === true) return
+    if (this.forks === null) {
+      const forks = new ForkWatch({ reopen: key => this.store.get({ key }) })
+      forks.on('fork', (proof: LogForkFraudProof, source: LogForkSource) => { if (!this.closed) this.emit('log-fork', proof, source) })
+      forks.on('warning', (err: Error) => { if (!this.closed) this.emit('warning', err) })
+      this.forks = forks
+    }
+    this.forks.watch(core, role)
   }
 
   /** Download an oplog in full and live, except blocks over the database's maxOpBytes (sizes before bytes). */
@@ -382,15 +382,12 @@ export class DatabaseSwarm extends EventEmitter {
     for (const c of this.conns) c.destroy()
     this.conns.clear()
     for (const d of this.downloads.splice(0)) d.destroy()
-    await Promise.all([...this.watchers.values()].map(w => w.stop()))
-    await Promise.all(this.gossips.splice(0).map(g => g.stop()))
-    this.watchers.clear()
+    await this.forks?.stop()
+    this.tracked.clear()
     this.cores.clear()
     await this.indexCore?.close()
   }
 }
-
-const idleWatcher: ConflictWatcher = { heads: () => [], ready: async () => {}, stop: async () => {} }
 
 function isLoopback (host: string | undefined): boolean {
   return host !== undefined && (host === 'localhost' || host === '::1' || host.startsWith('127.'))

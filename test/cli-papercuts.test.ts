@@ -1,5 +1,5 @@
 // Papercuts a new user met (issue 33): errors that say where and what to do.
-import test from 'brittle'
+import test, { type Assertion } from 'brittle'
 import { createServer } from 'net'
 import { writeFileSync } from 'fs'
 import { join } from 'path'
@@ -16,11 +16,7 @@ test('cli papercuts - a contract that does not compile is reported at the user\'
 })
 
 test('cli papercuts - serve on a port that is taken says which port and how to choose another', { timeout: 60_000 }, async t => {
-  const root = await t.tmp()
-  const file = join(root, 'counter.js')
-  writeFileSync(file, contract('counter'))
-  const dir = join(root, 'db')
-  t.is((await runVitra(['init', file, '--dir', dir])).code, 0)
+  const dir = await counterDir(t)
   const blocker = createServer()
   await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
   t.teardown(() => blocker.close())
@@ -32,11 +28,7 @@ test('cli papercuts - serve on a port that is taken says which port and how to c
 })
 
 test('cli papercuts - vitra query: an unknown table lists the tables; the footer goes to stderr, the rows alone to stdout', { timeout: 60_000 }, async t => {
-  const root = await t.tmp()
-  const file = join(root, 'counter.js')
-  writeFileSync(file, contract('counter'))
-  const dir = join(root, 'db')
-  t.is((await runVitra(['init', file, '--dir', dir])).code, 0)
+  const dir = await counterDir(t)
   t.is((await runVitra(['call', 'increment', '--amount', '2', '--dir', dir])).code, 0)
   const unknown = await runVitra(['query', 'SELECT * FROM counters', '--dir', dir])
   t.is(unknown.code, 1)
@@ -49,14 +41,20 @@ test('cli papercuts - vitra query: an unknown table lists the tables; the footer
 })
 
 test('cli papercuts - vitra verify into a pipe prints progress lines on stderr, the verdict on stdout', { timeout: 60_000 }, async t => {
-  const root = await t.tmp()
-  const file = join(root, 'counter.js')
-  writeFileSync(file, contract('counter'))
-  const dir = join(root, 'db')
-  t.is((await runVitra(['init', file, '--dir', dir])).code, 0)
+  const dir = await counterDir(t)
   for (let i = 0; i < 3; i++) t.is((await runVitra(['call', 'increment', '--dir', dir])).code, 0)
   const r = await runVitra(['verify', '--dir', dir], { VITRA_PROGRESS_MS: '1' })
   t.is(r.code, 0)
   t.ok(/^Valid: /.test(r.stdout), 'the verdict on stdout')
   t.ok(/vitra: verifying: \d+ of \d+ index entries/.test(r.stderr), `progress lines on stderr: ${r.stderr.trim().split('\n')[0] ?? ''}`)
 })
+
+/** A counter database made by `vitra init` in a temporary directory. */
+async function counterDir (t: Assertion): Promise<string> {
+  const root = await t.tmp()
+  const file = join(root, 'counter.js')
+  writeFileSync(file, contract('counter'))
+  const dir = join(root, 'db')
+  t.is((await runVitra(['init', file, '--dir', dir])).code, 0, 'vitra init')
+  return dir
+}
