@@ -246,9 +246,8 @@ export class Session {
     this.db = db
     db.executor?.on('error', (err: Error) => this.out.warn(`executor: ${err.message}`))
     db.on('warning', (err: Error) => { if (this.opts.debug) this.out.warn(err.message) })
-    const onFork = (proof: LogForkFraudProof, source: { key: string, role: string }): void => this.recordFork(proof, source)
-    for (const f of db.forks) onFork(f.proof, f.source) // seen while it opened
-    db.on('log-fork', onFork)
+    for (const f of db.forks) this.recordFork(f.proof, f.source) // seen while it opened
+    db.on('log-fork', (proof: LogForkFraudProof, source: { key: string, role: string }) => this.recordFork(proof, source))
   }
 
   /** Wait for `p` at most --timeout ms; on timeout warn and go on with what is local. */

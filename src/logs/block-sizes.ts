@@ -117,10 +117,11 @@ export class SizedDownload {
 
   private async walk (): Promise<void> {
     const end = this.core.length
+    if (this.next >= end) return
+    const total = await byteOffset(this.core, end) // the bytes of [0, end): the same for every window
     while (!this.stopped && this.next < end) {
       const a = this.next
       const offset = await byteOffset(this.core, a)
-      const total = await byteOffset(this.core, end)
       if (offset === null || total === null) return // sized later, or on demand
       if (total - offset <= this.max) { this.fetch(a, end); this.next = end; return }
       let j: number
