@@ -96,8 +96,10 @@ export function describeError (err: unknown, ctx: { dir?: string } = {}): Descri
   }
   if (e?.code === 'EACCES' && typeof e.path === 'string') return { message: `Permission denied: ${e.path}`, exitCode: EXIT.ERROR }
   // RocksDB (under Corestore) reports a held lock without a code: message text is all there is.
+  // Every vitra command that holds a directory publishes owner.json and runs the others' commands
+  // (cli/owner.ts), so the holder here is something else: a program using the library, or an older vitra.
   if (/could not be locked/i.test(message)) {
-    return { message: `The database in ${ctx.dir ?? 'this directory'} is in use by another process (a running \`vitra host\`, \`vitra monitor\` or REPL): stop it first, or run the command in that REPL (under \`vitra serve\`, info, methods, source, get, list, history, query and call go through its API)`, exitCode: EXIT.ERROR }
+    return { message: `The database in ${ctx.dir ?? 'this directory'} is held by another process that takes no commands (a program using the vitra library, or an older vitra): stop it first`, exitCode: EXIT.ERROR }
   }
   const name = typeof e?.name === 'string' && e.name !== 'Error' ? `${e.name}: ` : ''
   return { message: `Unexpected error: ${name}${message} (run with --debug for the stack trace)`, exitCode: EXIT.ERROR }

@@ -11,6 +11,7 @@ import { describeError, EXIT, EXIT_CODES_HELP, oneLine } from './errors.js'
 import { Output } from './output.js'
 import { callParams, parseCount } from './params.js'
 import { resolveGlobals, Session, type RawGlobals } from './session.js'
+import { findOwner, OwnedError, OwnerGoneError, runInOwner, type OwnerRequest, type OwnerRunner } from './owner.js'
 import { runRepl } from './repl.js'
 import { backupCommand, destroyCommand, inContractFile, infoCommand, restoreCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
@@ -54,8 +55,44 @@ Examples:
 
 type Handler = (s: Session, ...args: any[]) => Promise<number>
 
+/**
+ * Where a command runs when another process owns its directory (cli/owner.ts):
+ * 'owner' in that process, 'here' regardless (it does not open the database, or
+ * fails on its own when one is there), 'refuse' never (host, serve, the REPL, destroy, restore).
+ */
+type Route = 'owner' | 'here' | 'refuse'
+
+/** What `main` runs with: the process's own streams, or those of a caller it runs a command for. */
+export interface MainContext {
+  stdout?: NodeJS.WritableStream
+  stderr?: NodeJS.WritableStream
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+  /** Colour human output (default: stdout is a TTY and NO_COLOR is unset). */
+  color?: boolean
+  /** Run the command for another process, on the database this session owns. */
+  owner?: Session
+  /** The caller's Ctrl-C. */
+  signal?: AbortSignal
+}
+
+interface ProgramState { code: number, out: Output, argv: string[], ctx: MainContext }
+
+/** How long a command retries while the directory's owner is stopping (the lock is not free yet). */
+const OWNER_RETRY_MS = 5000
+
+/** What `vitra host`, `serve` and the REPL say when another process owns their directory. */
+const REFUSALS: Record<string, string> = {
+  'vitra host': 'it keeps the database online already (stop it first to host it here)',
+  'vitra serve': 'stop it first to serve the directory from here',
+  vitra: 'the other vitra commands on this directory run in it (`vitra get`, `vitra call`, …); stop it first to open a REPL on it',
+  'vitra destroy': 'stop it first',
+  'vitra restore': 'it opens, so it needs no restore'
+}
+
 /** Build the program. `state.code` receives the exit code of the command that ran. */
-export function buildProgram (state: { code: number, out: Output }): Command {
+export function buildProgram (state: ProgramState): Command {
+  const { ctx } = state
   const program = new Command('vitra')
   program
     .description('An auditable contract database on Hypercore: JavaScript contracts decide every change; anyone can replay and verify.')
@@ -74,12 +111,53 @@ export function buildProgram (state: { code: number, out: Output }): Command {
     .addHelpText('after', HELP_FOOTER)
     .action(async (_opts: unknown, cmd: Command) => {
       if (cmd.args.length > 0) (cmd as unknown as { unknownCommand: () => never }).unknownCommand()
-      await run(async s => await runRepl(s, { banner: `vitra ${VERSION}` }), [], cmd, true)
+      await run(async s => await runRepl(s, { banner: `vitra ${VERSION}` }), [], cmd, true, 'refuse')
     })
 
-  /** Run a handler with a Session built from the global options; always release the session. */
-  async function run (fn: Handler, args: unknown[], cmd: Command, keepOpen = false): Promise<void> {
-    const s = new Session(resolveGlobals(cmd.optsWithGlobals<RawGlobals>()), { keepOpen })
+  /**
+   * Run a handler with a Session built from the global options; always release the session.
+   * When another process owns the directory, the command runs there (route 'owner') or is
+   * refused naming it ('refuse'); a process that opens the directory becomes its owner.
+   */
+  async function run (fn: Handler, args: unknown[], cmd: Command, keepOpen = false, route: Route = 'owner'): Promise<void> {
+    const globals = resolveGlobals(cmd.optsWithGlobals<RawGlobals>(), ctx.env)
+    const name = commandName(cmd)
+    const output = (): Output => new Output({ json: globals.json, stdout: ctx.stdout, stderr: ctx.stderr, color: ctx.color })
+    if (ctx.owner !== undefined) { // a caller's command, on the database this process owns
+      const owner = ctx.owner
+      if (route !== 'owner' || owner.db === null) throw new OwnedError(owner.opts.dir, owner.owner?.record ?? { version: 1, dir: owner.opts.dir, pid: process.pid, command: 'vitra', socket: '', database: '', url: null, since: '' }, `\`${name}\` does not run through it`)
+      await runIn(fn, args, new Session({ ...globals, dir: owner.opts.dir }, { out: output(), borrow: { db: owner.db, owner: owner.owner?.record ?? null }, cwd: ctx.cwd, signal: ctx.signal }))
+      return
+    }
+    const until = Date.now() + Math.min(globals.timeout, OWNER_RETRY_MS)
+    let askOwner = true
+    for (;;) {
+      const owner = route === 'here' || !askOwner ? null : findOwner(globals.dir)
+      askOwner = true
+      if (owner !== null && route === 'refuse') throw new OwnedError(globals.dir, owner, REFUSALS[name])
+      if (owner !== null) {
+        try {
+          state.code = await runInOwner(owner, ownerRequest(state.argv, globals.json), { stdout: ctx.stdout ?? process.stdout, stderr: ctx.stderr ?? process.stderr })
+          return
+        } catch (err) {
+          if (!(err instanceof OwnerGoneError) || Date.now() > until) throw err
+          askOwner = false // it is stopping: open the directory here once it lets go
+          continue
+        }
+      }
+      const s = new Session(globals, { keepOpen, out: output(), command: name, runner, cwd: ctx.cwd })
+      try {
+        await runIn(fn, args, s)
+        return
+      } catch (err) {
+        // the directory got an owner between the look and the open: run the command there
+        if (err instanceof OwnedError && route === 'owner' && Date.now() <= until) continue
+        if (err instanceof OwnedError && route === 'refuse') throw new OwnedError(err.dir, err.owner, REFUSALS[name])
+        throw err
+      }
+    }
+  }
+  async function runIn (fn: Handler, args: unknown[], s: Session): Promise<void> {
     state.out = s.out
     try {
       state.code = await Promise.race([fn(s, ...args), s.stalled])
@@ -87,21 +165,25 @@ export function buildProgram (state: { code: number, out: Output }): Command {
       await s.close()
     }
   }
+  /** The commands other processes send to a directory this process owns run here, on its database. */
+  const runner = (owner: Session): OwnerRunner => async (req, io) => await main(req.argv, {
+    owner, stdout: io.stdout, stderr: io.stderr, env: req.env, cwd: req.cwd, color: req.color, signal: io.signal
+  })
   /** An action: positional args, then the command's own options, then the command. */
-  const act = (fn: Handler) => async (...args: unknown[]): Promise<void> => {
+  const act = (fn: Handler, route: Route = 'owner') => async (...args: unknown[]): Promise<void> => {
     const cmd = args[args.length - 1] as Command
-    await run(fn, args.slice(0, -1), cmd)
+    await run(fn, args.slice(0, -1), cmd, false, route)
   }
 
   program.command('init').argument('<contract.js>', 'the contract source file')
     .description('create a database governed by a contract; prints its public key')
     .option('--poa', 'proof-of-authority governance: signatories admit and revoke keys by quorum (see `vitra keys`)')
     .option('--signatory <pubkey...>', 'with --poa: genesis signatories (hex public keys; this directory\'s own key is added)')
-    .action(act(async (s, file: string, o: { poa?: boolean, signatory?: string[] }) => await initCommand(s, file, { poa: o.poa, signatories: o.signatory })))
+    .action(act(async (s, file: string, o: { poa?: boolean, signatory?: string[] }) => await initCommand(s, file, { poa: o.poa, signatories: o.signatory }), 'here'))
 
   program.command('load').argument('<pubkey>', 'the database public key (64 hex)')
     .description('start following an existing database over the swarm')
-    .action(act(async (s, key: string) => await loadCommand(s, key)))
+    .action(act(async (s, key: string) => await loadCommand(s, key), 'here'))
 
   program.command('info').alias('status')
     .description('keys, role (executor/participant/reader), index and oplog lengths, participants, verification state')
@@ -166,7 +248,7 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .option('--repl', 'while hosting, open the REPL on the same database (the directory is locked while hosted)')
     .addHelpText('after', '\nA hosted directory is locked: other vitra commands on it fail until the host stops. Use --repl to work on it meanwhile.')
     .action(async (o: { repl?: boolean }, cmd: Command) => {
-      await run(async s => await hostCommand(s, { whileHosting: o.repl === true ? async () => await runRepl(s) : undefined }), [], cmd, o.repl === true)
+      await run(async s => await hostCommand(s, { whileHosting: o.repl === true ? async () => await runRepl(s) : undefined }), [], cmd, o.repl === true, 'refuse')
     })
 
   program.command('serve').argument('[dirs...]', 'database directories to serve (default: --dir)')
@@ -178,7 +260,7 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .option('--on-violation <command>', 'as vitra monitor: shell command run with a fraud proof JSON on stdin (env: VITRA_FRAUD_FILE, VITRA_FRAUD_CODE, VITRA_DATABASE); the host keeps serving')
     .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit=,\n…/transactions/<id>, …/verification, …/fraud-proofs, …/events; POST …/call (README "HTTP API").\nA served directory is locked; info, methods, source, get, list, history, query and call on it go through the API.\nThe bearer token is <root>/http-token with --root, else http-token in the first directory served.')
     .action(async (dirs: string[], o: { root?: string, port?: string, httpHost?: string, open?: boolean, onViolation?: string }, cmd: Command) => {
-      await run(async s => await serveCommand(s, { ...o, dirs }), [], cmd, false)
+      await run(async s => await serveCommand(s, { ...o, dirs }), [], cmd, false, 'refuse')
     })
 
   program.command('verify').argument('[pubkey]', 'database to audit (default: the one in --dir; fetched into --dir when absent)')
@@ -218,7 +300,7 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
   proof.command('verify').argument('<file.json>', 'an inclusion proof, range proof, fraud proof, log fork proof or tracked transaction')
     .description('check a proof file with only the public key(s) it names')
     .option('-k, --key <hex>', 'require the proof to be about this log / database key')
-    .action(act(async (s, file: string, o: { key?: string }) => await proofVerifyCommand(s, file, o)))
+    .action(act(async (s, file: string, o: { key?: string }) => await proofVerifyCommand(s, file, o), 'here'))
 
   program.command('test').argument('<contract.js>', 'the contract source file')
     .description('try a contract: a REPL on a throwaway in-memory database')
@@ -227,23 +309,23 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
         const source = readContractFile(file)
         await inContractFile(file, s.useMemory(source, basename(file)))
         return await runRepl(s, { banner: `vitra ${VERSION}: throwaway database for ${basename(file)}, deleted on exit` })
-      }, [], cmd, true)
+      }, [], cmd, true, 'here')
     })
 
   program.command('backup').argument('<dest>', 'a new (or empty) directory for the copy')
     .description('copy the database consistently, also while it runs; the copy opens as the same database')
     .action(act(async (s, dest: string) => await backupCommand(s, dest)))
   program.command('restore').description('adopt a copied database directory (--dir) that refuses to open (STORAGE_COPIED)')
-    .action(act(async s => await restoreCommand(s)))
+    .action(act(async s => await restoreCommand(s), 'refuse'))
 
   program.command('destroy').description('delete the local database (asks to confirm; --yes to skip)')
     .option('-y, --yes', 'do not ask')
-    .action(act(async (s, o: { yes?: boolean }) => await destroyCommand(s, o)))
+    .action(act(async (s, o: { yes?: boolean }) => await destroyCommand(s, o), 'refuse'))
 
   const keys = program.command('keys').description('signatory keys of a proof-of-authority database: list | id <pubkey> | approve <key> | revoke <key> | status <key>')
   keys.command('list').description('list the accepted signatories').action(act(async s => await keysListCommand(s)))
   keys.command('id').argument('<pubkey>', 'a 32-byte public key (64 hex)').description('print the key id: 1: + hex SHA-256 of the public key')
-    .action(act(async (s, key: string) => await keysIdCommand(s, key)))
+    .action(act(async (s, key: string) => await keysIdCommand(s, key), 'here'))
   for (const action of ['approve', 'revoke'] as const) {
     keys.command(action).argument('<key>', 'key id (1:…) or public key')
       .description(`${action} a key (one signatory's vote; takes effect at quorum)`)
@@ -254,23 +336,38 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .action(act(async (s, key: string) => await keysStatusCommand(s, key)))
 
   program.allowExcessArguments(true) // after the subcommands, which stay strict: `vitra <unknown>` is reported by the action
-  configureErrors(program, 'vitra')
+  configureErrors(program, 'vitra', ctx)
   return program
 }
 
+/** `vitra host`, `vitra oplog create`, `vitra` (the REPL). */
+function commandName (cmd: Command): string {
+  const names: string[] = []
+  for (let c: Command | null = cmd; c !== null; c = c.parent) names.unshift(c.name())
+  return names.join(' ')
+}
+
+/** The command line as the owner of the directory runs it for us. */
+function ownerRequest (argv: string[], json: boolean): OwnerRequest {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (k.startsWith('VITRA_') || k === 'NO_COLOR')) env[k] = v
+  const tty = { stdout: (process.stdout as { isTTY?: boolean }).isTTY === true, stderr: (process.stderr as { isTTY?: boolean }).isTTY === true }
+  return { version: 1, argv, cwd: process.cwd(), env, tty, color: !json && tty.stdout && process.env.NO_COLOR === undefined }
+}
+
 /** Usage errors as one line naming the command: `vitra get: missing required argument 'path'; see \`vitra get --help\``. */
-function configureErrors (cmd: Command, path: string): void {
+function configureErrors (cmd: Command, path: string, ctx: MainContext): void {
   cmd.configureOutput({
-    writeOut: str => { process.stdout.write(str) },
-    writeErr: str => { process.stderr.write(str) },
+    writeOut: str => { (ctx.stdout ?? process.stdout).write(str) },
+    writeErr: str => { (ctx.stderr ?? process.stderr).write(str) },
     outputError: (str, write) => write(`${path}: ${oneLine(str.replace(/^error: /, '')).replace(/\.$/, '')}; see \`${path} --help\`\n`)
   })
-  for (const sub of cmd.commands) configureErrors(sub, `${path} ${sub.name()}`)
+  for (const sub of cmd.commands) configureErrors(sub, `${path} ${sub.name()}`, ctx)
 }
 
 /** Run the command line; resolves with the exit code. */
-export async function main (argv: string[]): Promise<number> {
-  const state = { code: EXIT.OK as number, out: new Output({ json: argv.includes('--json') }) }
+export async function main (argv: string[], ctx: MainContext = {}): Promise<number> {
+  const state: ProgramState = { code: EXIT.OK as number, out: new Output({ json: argv.includes('--json'), stdout: ctx.stdout, stderr: ctx.stderr, color: ctx.color }), argv, ctx }
   const program = buildProgram(state)
   try {
     await program.parseAsync(argv, { from: 'user' })
@@ -283,7 +380,7 @@ export async function main (argv: string[]): Promise<number> {
     const d = describeError(err, { dir: safeDir(argv) })
     state.out.error(oneLine(d.message))
     if (argv.includes('--debug') || process.env.VITRA_DEBUG === '1') {
-      if (err instanceof Error && err.stack !== undefined) process.stderr.write(err.stack + '\n')
+      if (err instanceof Error && err.stack !== undefined) state.out.stderr.write(err.stack + '\n')
     }
     return d.exitCode
   }

@@ -15,7 +15,7 @@ import { CliError } from './errors.js'
 import { Output } from './output.js'
 import { parseBootstrap } from './params.js'
 import { Records } from './records.js'
-import { findHost, type HostClient } from './host-client.js'
+import { claimOwnership, findOwner, OwnedError, type OwnerRecord, type OwnerRunner, type Ownership } from './owner.js'
 import { updateWithin } from '../src/peer-wait.js'
 
 /** Options every command takes (see main.ts). */
@@ -32,6 +32,8 @@ export interface GlobalOptions {
   host?: string
   /** Bound on waits for peers and for the executor, in ms. */
   timeout: number
+  /** `vitra verify` off a terminal: a progress line on stderr this often (VITRA_PROGRESS_MS; 0: none). */
+  progressMs: number
 }
 
 /** Raw option values as commander gives them. */
@@ -51,7 +53,8 @@ export function resolveGlobals (raw: RawGlobals, env: NodeJS.ProcessEnv = proces
     offline: raw.offline === true,
     bootstrap,
     host: raw.host ?? nonEmpty(env.VITRA_HOST),
-    timeout
+    timeout,
+    progressMs: Number(env.VITRA_PROGRESS_MS ?? 5000)
   }
 }
 
@@ -68,6 +71,24 @@ export interface OpenOptions {
   announce?: boolean
 }
 
+/** How long a command waits for a directory another process holds to get an owner (or be let go) before failing. */
+const LOCK_WAIT_MS = 5000
+
+export interface SessionOptions {
+  keepOpen?: boolean
+  out?: Output
+  /** The command line, for owner.json (`vitra host`). */
+  command?: string
+  /** Runs the commands other processes send once this session owns its directory (main.ts). */
+  runner?: (s: Session) => OwnerRunner
+  /** A command run for another process: the owner's open database, never closed here. */
+  borrow?: { db: Database, owner: OwnerRecord | null }
+  /** Where relative paths resolve (a caller's working directory). */
+  cwd?: string
+  /** Stops long commands (verify, monitor) early: the caller's Ctrl-C. */
+  signal?: AbortSignal
+}
+
 export class Session {
   opts: GlobalOptions
   out: Output
@@ -77,6 +98,16 @@ export class Session {
   readonly keepOpen: boolean
   /** Log forks seen while replicating (each already printed and saved), for verify and monitor to report. */
   readonly forks: Array<{ proof: LogForkFraudProof, file: string }> = []
+  /** Where relative paths resolve. */
+  readonly cwd: string
+  /** Set when the caller asks a long command (verify, monitor) to stop. */
+  readonly signal: AbortSignal | undefined
+  /** The owner this command runs in for another process (null: it runs on its own). */
+  readonly ranFor: OwnerRecord | null
+  private readonly borrowed: boolean
+  private readonly command: string
+  private readonly runner: ((s: Session) => OwnerRunner) | null
+  private ownership: Ownership | null = null
   private memory: StorageInMemory | null = null
   private memoryName: string | null = null
   private unbounded = false
@@ -89,12 +120,30 @@ export class Session {
    */
   readonly stalled: Promise<never> = new Promise<never>((_resolve, reject) => { this.stall = reject })
 
-  constructor (opts: GlobalOptions, o: { keepOpen?: boolean, out?: Output } = {}) {
+  constructor (opts: GlobalOptions, o: SessionOptions = {}) {
     this.stalled.catch(() => {}) // only meaningful to the race in main.ts
     this.opts = opts
     this.keepOpen = o.keepOpen === true
     this.out = o.out ?? new Output({ json: opts.json })
+    this.cwd = o.cwd ?? process.cwd()
+    this.signal = o.signal
+    this.command = o.command ?? 'vitra'
+    this.runner = o.runner ?? null
+    this.borrowed = o.borrow !== undefined
+    this.ranFor = o.borrow?.owner ?? null
+    if (o.borrow !== undefined) this.borrowDb(o.borrow.db)
   }
+
+  /** A session on another directory for the same command (serve's databases), owning it as this one would. */
+  sub (dir: string): Session {
+    return new Session({ ...this.opts, dir }, { out: this.out, command: this.command, runner: this.runner ?? undefined, cwd: this.cwd })
+  }
+
+  /** A path the user gave, resolved against their working directory. */
+  path (p: string): string { return resolve(this.cwd, p) }
+
+  /** This process owns the directory (other commands on it run here), when it does. */
+  get owner (): Ownership | null { return this.ownership }
 
   /** True while working on a throwaway in-memory database (`vitra test`). */
   get isMemory (): boolean { return this.memory !== null }
@@ -122,23 +171,17 @@ export class Session {
     return { ...(bootstrap !== undefined ? { bootstrap: parseBootstrap(bootstrap) } : {}), ...(host !== undefined ? { host } : {}) }
   }
 
-  /**
-   * The `vitra serve` process serving this directory, when one runs and this session
-   * has not opened the database itself: commands that can go through its API.
-   */
-  servedBy (): HostClient | null {
-    return this.db === null && this.memory === null ? findHost(this.opts.dir) : null
-  }
-
   /** Open (or reuse) the database, join the swarm and sync as asked. */
   async open (o: OpenOptions = {}): Promise<Database> {
     if (this.db === null) {
       this.requireDatabase()
-      this.attach(await this.loading(Database.load(this.opts.dir)))
+      this.attach(await this.loading(this.loadDir()))
+      await this.claim()
     }
     const db = this.db as Database
     const network = o.network ?? 'auto'
-    const join = !this.opts.offline && this.memory === null && (network === 'always' || (network === 'auto' && !db.isExecutor))
+    // a borrowed database stays on the network its owner chose
+    const join = !this.opts.offline && this.memory === null && !this.borrowed && (network === 'always' || (network === 'auto' && !db.isExecutor))
     if (join && db.network === null) {
       // short-lived commands look up peers without announcing themselves (no stale records on the DHT)
       await db.swarm({ ...this.swarmOptions(), server: o.announce === true })
@@ -150,6 +193,32 @@ export class Session {
     if (db.executor !== null) await this.bounded(db.executor.sync(), 'the executor to process pending ops')
     if (!db.isExecutor && this.memory === null) this.arm()
     return db
+  }
+
+  /**
+   * Load the directory's database. When another process holds it: OwnedError naming
+   * that owner (main.ts then runs the command there); while it is only starting or
+   * stopping (locked, no owner.json yet or any more), wait for one or the other.
+   */
+  private async loadDir (): Promise<Database> {
+    const until = Date.now() + Math.min(this.opts.timeout, LOCK_WAIT_MS)
+    for (;;) {
+      try {
+        return await Database.load(this.opts.dir)
+      } catch (err) {
+        if (!isLockError(err)) throw err
+        const owner = findOwner(this.opts.dir)
+        if (owner !== null) throw new OwnedError(this.opts.dir, owner)
+        if (Date.now() > until) throw err
+        await sleep(50)
+      }
+    }
+  }
+
+  /** Become the directory's owner: other commands on it run in this process (cli/owner.ts). */
+  private async claim (): Promise<void> {
+    if (this.runner === null || this.borrowed || this.memory !== null || this.db === null || this.ownership !== null) return
+    this.ownership = await claimOwnership(this.opts.dir, { command: this.command, database: this.db.pubkey.toString('hex') }, this.runner(this))
   }
 
   /** The command runs as long as it likes (host, monitor, verify, the REPL): no stall watchdog. */
@@ -206,6 +275,7 @@ export class Session {
     if (this.db !== null) throw new CliError('DATABASE_OPEN', `A database is already open (${this.db.pubkey.toString('hex')})`)
     const db = await this.loading(Database.load(this.opts.dir, pubkey, { swarm: true, ...this.swarmOptions(), timeout: this.opts.timeout }))
     this.attach(db)
+    await this.claim()
     return db
   }
 
@@ -223,7 +293,7 @@ export class Session {
   /** Switch to another directory (REPL `.use`). */
   async useDir (dir: string): Promise<void> {
     await this.close()
-    this.opts = { ...this.opts, dir: resolve(dir) }
+    this.opts = { ...this.opts, dir: this.path(dir) }
   }
 
   /** A load refused with a fork proof: the proof is saved and reported like one seen later (exit 3). */
@@ -241,6 +311,16 @@ export class Session {
     this.forks.push({ proof, file })
     this.out.error(`FRAUD: the ${source.role} log ${source.key} forked (it signed two histories); proof saved to ${file}`)
   }
+
+  /** Work on the owner's open database (a command run for another process): forks seen meanwhile count for it. */
+  private borrowDb (db: Database): void {
+    this.db = db
+    const onFork = (proof: LogForkFraudProof, source: { key: string, role: string }): void => this.recordFork(proof, source)
+    db.on('log-fork', onFork)
+    this.unborrow = () => db.off('log-fork', onFork)
+  }
+
+  private unborrow: () => void = () => {}
 
   private attach (db: Database): void {
     this.db = db
@@ -278,8 +358,17 @@ export class Session {
     this.db = null
     this.memory = null
     this.memoryName = null
+    if (this.borrowed) { this.unborrow(); return } // the owner's, not ours to close
+    const ownership = this.ownership
+    this.ownership = null
+    await ownership?.close() // the commands run for others end first
     await db?.close()
   }
+}
+
+/** RocksDB (under Corestore) reports a held lock without a code: message text is all there is. */
+export function isLockError (err: unknown): boolean {
+  return /could not be locked/i.test(String((err as { message?: unknown } | null)?.message ?? ''))
 }
 
 /** Start downloading every log in the background (the verifier also fetches what it misses, block by block). */

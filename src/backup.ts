@@ -10,7 +10,7 @@
  * - `backupDatabase(db, dest)` copies a live database consistently: the storage is
  *   suspended (writes wait, RocksDB flushed and idle) while its files are copied, without
  *   the device file; the copy opens as it is, as the same database. Rebuildable or
- *   per-process files (the SQL read model, serve.json) are left out.
+ *   per-process files (the SQL read model, owner.json and its socket) are left out.
  * - a copied directory that still carries the original's device file fails to open with
  *   STORAGE_COPIED, which names the one command that adopts it (`vitra restore`);
  * - `adoptCopy(dir)` is that command: it deletes the stale device file, so the next open
@@ -24,10 +24,13 @@ import { closeCorestore, openCorestore, readMeta, storageDir, type Storage } fro
 /** The device file of a storage directory (relative to the database directory). */
 const DEVICE_FILE = join('corestore', 'CORESTORE')
 
+/** The CLI's files about the process that has the directory open (cli/owner.ts). */
+const PER_PROCESS = new Set(['owner.json', 'owner.json.tmp', 'owner.sock'])
+
 /** Files a backup leaves out: the device file, per-process state, and what is rebuilt from the logs. */
 function leftOut (rel: string): boolean {
   const name = basename(rel)
-  return rel === DEVICE_FILE || name === 'serve.json' || name.startsWith('read-model.sqlite')
+  return rel === DEVICE_FILE || PER_PROCESS.has(name) || name.startsWith('read-model.sqlite')
 }
 
 /** A database directory that was copied or moved unsafely (its device file does not match). */

@@ -3,7 +3,7 @@
 // bounded in time and killed at teardown.
 import test from 'brittle'
 import type { Assertion } from 'brittle'
-import { spawn, type ChildProcess } from 'child_process'
+import { spawn } from 'child_process'
 import { createHash } from 'crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os'
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'url'
 import createTestnet from 'hyperdht/testnet.js'
 import Corestore from 'corestore'
 import { createRangeProof } from '../src/index.js'
+import { startVitra as start, type Run } from './helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'vitra.js')
@@ -20,56 +21,12 @@ const KV = join(ROOT, 'contracts', 'kv-store.js')
 const TAMPER = join(ROOT, 'dist', 'test', 'fixtures', 'cli-tamper.js')
 const FORGET = join(ROOT, 'dist', 'test', 'fixtures', 'cli-forget.js')
 
-interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
-interface Running { child: ChildProcess, done: Promise<Run>, output: () => string, waitFor: (re: RegExp, ms?: number) => Promise<string> }
 
 /** A temp dir removed at teardown. */
 function tmp (t: Assertion): string {
   const dir = mkdtempSync(join(tmpdir(), 'vitra-cli-test-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** The environment of a child: no VITRA_* settings leak in from the outside, no colour. */
-function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VITRA_')) env[k] = v
-  return { ...env, NO_COLOR: '1', ...extra }
-}
-
-/** Start `vitra args…` (the launcher, which re-executes node with --no-node-snapshot); killed at teardown. */
-function start (t: Assertion, args: string[], o: { cwd?: string, input?: string, env?: Record<string, string>, timeout?: number } = {}): Running {
-  // its own process group: a kill reaches the launcher and the node it started
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd ?? ROOT, env: childEnv(o.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
-  const killAll = (): void => {
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL')
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'ESRCH') throw err // ESRCH: the group has already exited
-    }
-  }
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.on('data', d => { stdout += String(d) })
-  child.stderr?.on('data', d => { stderr += String(d) })
-  child.stdin?.on('error', () => {})
-  if (o.input !== undefined) child.stdin?.end(o.input)
-  const timer = setTimeout(killAll, o.timeout ?? 60_000)
-  const done = new Promise<Run>(resolve => child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) }))
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) { killAll(); await done }
-  })
-  const waitFor = async (re: RegExp, ms = 30_000): Promise<string> => {
-    const end = Date.now() + ms
-    while (Date.now() < end) {
-      const m = re.exec(stdout)
-      if (m !== null) return m[0]
-      if (child.exitCode !== null) break
-      await new Promise(resolve => setTimeout(resolve, 25))
-    }
-    throw new Error(`timed out waiting for ${String(re)}; stdout: ${stdout} stderr: ${stderr}`)
-  }
-  return { child, done, output: () => stdout, waitFor }
 }
 
 /** Run `vitra args…` to completion. */
@@ -490,16 +447,18 @@ test('cli - serve: the HTTP API of the database in --dir, on 127.0.0.1; a second
   t.is(after.entry.value, 5, 'and the state shows it')
   const second = await vitra(t, ['serve', '--dir', dir, '--offline', '--port', '0'])
   t.is(second.code, 1, 'a second serve on the same directory fails')
-  t.ok(/lock|in use|already/i.test(second.stderr), `with a clear error (${second.stderr.trim()})`)
-  // while served, the CLI's commands on the directory go through the host's API
-  t.ok(existsSync(join(dir, 'serve.json')), 'serve.json names the host')
+  t.ok(/open in process \d+ \(`vitra serve` at http:\/\/127\.0\.0\.1:\d+\): stop it first/.test(second.stderr), `with a clear error naming the host (${second.stderr.trim()})`)
+  // while served, the CLI's commands on the directory run in the host (cli/owner.ts)
+  const owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as { command: string, url: string, pid: number }
+  t.is(owner.command, 'vitra serve', 'owner.json names the host')
+  t.is(owner.url, url, 'and its URL')
   const got = await vitraJson(t, ['get', '/counter', '--dir', dir])
   t.is((got.json as { value: number } | null)?.value, 5, `get goes through the host (${got.stderr.trim()})`)
   const viaHost = await vitraJson(t, ['call', 'increment', '--amount', '10', '--dir', dir])
   succeeded(t, viaHost, 'call through the host')
   t.is((viaHost.json as { results: Array<{ success: boolean }> } | null)?.results[0].success, true, 'call through the host: executed, with its results')
   const info = await vitra(t, ['info', '--dir', dir])
-  t.ok(/served by process \d+ at http/.test(info.stdout), 'info says who serves it')
+  t.ok(new RegExp(`open in\\s+process ${owner.pid} \\(\`vitra serve\` at http`).test(info.stdout), `info says where it ran (${info.stdout.split('\n')[2]})`)
   const hist = await vitraJson(t, ['history', '--dir', dir])
   t.ok(Array.isArray(hist.json) && (hist.json as Array<{ path: string }>).some(e => e.path === '/counter'), 'history through the host')
   const q = await vitra(t, ['query', "SELECT path, value, seq FROM state WHERE path = '/counter'", '--proofs', '--dir', dir])
@@ -508,7 +467,7 @@ test('cli - serve: the HTTP API of the database in --dir, on 127.0.0.1; a second
   const end = await serve.done
   t.is(end.code, 0, 'SIGTERM: exit 0')
   t.ok(/Stopped\./.test(end.stdout), 'it says it stopped')
-  t.absent(existsSync(join(dir, 'serve.json')), 'serve.json is gone')
+  t.absent(existsSync(join(dir, 'owner.json')), 'owner.json is gone')
   t.is(((await vitraJson(t, ['get', '/counter', '--dir', dir])).json as { value: number } | null)?.value, 15, 'the call made through the host is in the database')
   const q2 = await vitraJson(t, ['query', 'SELECT count(*) AS n FROM acks WHERE success = ?', '--params', '[1]', '--dir', dir])
   t.is((q2.json as { rows: Array<{ n: number }> } | null)?.rows[0].n, 3, 'vitra query --json --params on the directory itself: three executed ops')

@@ -3,7 +3,7 @@
 import type { Assertion } from 'brittle'
 import { Database, StorageInMemory, readShippedContract, type CreateOptions, type DatabaseOptions, type JsonValue } from '../src/index.js'
 import type Corestore from 'corestore'
-import { spawn } from 'child_process'
+import { spawn, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
 
 /** A new database (executor) on StorageInMemory, closed at teardown. */
@@ -55,13 +55,61 @@ export async function valueAt (db: Database, path: string): Promise<JsonValue | 
   return e === undefined ? null : e.value ?? null
 }
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const VITRA_BIN = fileURLToPath(new URL('../../bin/vitra.js', import.meta.url))
 
-/** Run the `vitra` command (bin/vitra.js) to its end, without the caller's VITRA_* settings and colours. */
-export async function runVitra (args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+export interface Run { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
+export interface Running { child: ChildProcess, done: Promise<Run>, output: () => string, waitFor: (re: RegExp, ms?: number) => Promise<string> }
+
+/** The environment of a child: no VITRA_* settings leak in from the outside, no colour. */
+function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VITRA_')) env[k] = v
-  const child = spawn(process.execPath, [VITRA_BIN, ...args], { env: { ...env, NO_COLOR: '1', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+  return { ...env, NO_COLOR: '1', ...extra }
+}
+
+/** Start `vitra args…` (the launcher, which re-executes node with --no-node-snapshot); killed at teardown. */
+export function startVitra (t: Assertion, args: string[], o: { cwd?: string, input?: string, env?: Record<string, string>, timeout?: number } = {}): Running {
+  // its own process group: a kill reaches the launcher and the node it started
+  const child = spawn(process.execPath, [VITRA_BIN, ...args], { cwd: o.cwd ?? ROOT, env: childEnv(o.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+  const killAll = (): void => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL')
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ESRCH') throw err // ESRCH: the group has already exited
+    }
+  }
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', d => { stdout += String(d) })
+  child.stderr?.on('data', d => { stderr += String(d) })
+  child.stdin?.on('error', () => {})
+  if (o.input !== undefined) child.stdin?.end(o.input)
+  const timer = setTimeout(killAll, o.timeout ?? 60_000)
+  const done = new Promise<Run>(resolve => child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) }))
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) { killAll(); await done }
+  })
+  const waitFor = async (re: RegExp, ms = 30_000): Promise<string> => {
+    const end = Date.now() + ms
+    while (Date.now() < end) {
+      const m = re.exec(stdout)
+      if (m !== null) return m[0]
+      if (child.exitCode !== null) break
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
+    throw new Error(`timed out waiting for ${String(re)}; stdout: ${stdout} stderr: ${stderr}`)
+  }
+  return { child, done, output: () => stdout, waitFor }
+}
+
+
+
+/** Run the `vitra` command (bin/vitra.js) to its end, without the caller's VITRA_* settings and colours. */
+export async function runVitra (args: string[], extraEnv: Record<string, string> = {}, o: { cwd?: string } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VITRA_')) env[k] = v
+  const child = spawn(process.execPath, [VITRA_BIN, ...args], { cwd: o.cwd, env: { ...env, NO_COLOR: '1', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', d => { stdout += String(d) })

@@ -3,7 +3,6 @@
  * `call` tracks every transaction that appends ops under <dir>/txs/<id>.json.
  */
 import type { Database, HistoryEntry, JsonValue, TransactionJSON, TxOp, TxResult } from '../../src/index.js'
-import type { HostClient } from '../host-client.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { short, type Output } from '../output.js'
 import { Records, TX_RECORD_TYPE, type TxRecord } from '../records.js'
@@ -18,8 +17,6 @@ export interface CallOptions {
 
 /** `vitra call <method> [--name value ...]`. Exit 1 when an executed op failed. */
 export async function callCommand (s: Session, method: string, params: JsonValue, o: CallOptions = {}): Promise<number> {
-  const host = s.servedBy()
-  if (host !== null) return await callThroughHost(s, host, method, params, o)
   const db = await s.open()
   const tx = await db.call(method, params)
   const rec = txRecord(db.pubkey.toString('hex'), tx.toJSON(), null)
@@ -32,16 +29,6 @@ export async function callCommand (s: Session, method: string, params: JsonValue
     s.records.saveTx(rec)
   }
   return printCall(s, tx.toJSON(), rec?.id ?? null, file, rec?.results ?? null)
-}
-
-/** `call` on a directory a `vitra serve` holds: through its API (it is the executor there, so it waits by default). */
-async function callThroughHost (s: Session, host: HostClient, method: string, params: JsonValue, o: CallOptions): Promise<number> {
-  const info = await host.info()
-  const wait = o.wait ?? info.isExecutor
-  const answer = await host.call(method, params, { wait, timeoutMs: o.timeout ?? s.opts.timeout })
-  const rec = txRecord(host.rec.database, answer.transaction, answer.results)
-  const file = rec === null ? null : s.records.saveTx(rec)
-  return printCall(s, answer.transaction, rec?.id ?? null, file, answer.results)
 }
 
 /** The record `call` tracks under <dir>/txs/ (null for a call that appended no op). */
@@ -82,8 +69,7 @@ export function humanResult (out: Output, r: TxResult | null, i: number): string
 
 /** `vitra get <path>`: the entry at a path (`{ seq, container, name, path, value }`, or null when absent). */
 export async function getCommand (s: Session, path: string): Promise<number> {
-  const host = s.servedBy()
-  const entry = host !== null ? await host.get(path) ?? undefined : await (await s.open()).index.get(path)
+  const entry = await (await s.open()).index.get(path)
   s.out.result(entry ?? null, () => entry === undefined ? `null (nothing at "${path}")` : s.out.value(entry.value ?? null))
   return EXIT.OK
 }
@@ -92,9 +78,8 @@ export interface ListOptions { limit?: number, reverse?: boolean, all?: boolean 
 
 /** `vitra list [path]`: the folder listing of a path (sub-folders end in `/`); `/.sys` only with --all or a `/.sys` path. */
 export async function listCommand (s: Session, path: string, o: ListOptions = {}): Promise<number> {
-  const host = s.servedBy()
   const showSys = o.all === true || /^\/*\.sys(\/|$)/.test(path)
-  const entries = (host !== null ? await host.list(path, { reverse: o.reverse }) : await (await s.open()).index.list(path, { reverse: o.reverse }))
+  const entries = (await (await s.open()).index.list(path, { reverse: o.reverse }))
     .filter(e => showSys || e.path !== '/.sys')
     .slice(0, o.limit ?? Infinity)
   s.out.result(entries, () => entries.length === 0
@@ -107,8 +92,6 @@ export interface HistoryOptions { start?: number, limit?: number }
 
 /** `vitra history [index|<oplog key or prefix>|local]`. */
 export async function historyCommand (s: Session, log: string | undefined, o: HistoryOptions = {}): Promise<number> {
-  const host = s.servedBy()
-  if (host !== null && (log === undefined || log === 'index')) return await indexHistoryThroughHost(s, host, o)
   const db = await s.open()
   if (log === undefined || log === 'index') return await indexHistory(s, db, o)
   return await oplogHistory(s, db, await resolveOplog(db, log), o)
@@ -119,14 +102,6 @@ async function indexHistory (s: Session, db: Database, o: HistoryOptions): Promi
   const end = o.limit === undefined ? db.index.core.length : Math.min(db.index.core.length, start + o.limit)
   const entries: HistoryEntry[] = []
   for await (const e of db.index.history({ gte: start, lt: end })) entries.push(e)
-  s.out.result(entries, () => humanHistory(s.out, entries))
-  return EXIT.OK
-}
-
-async function indexHistoryThroughHost (s: Session, host: HostClient, o: HistoryOptions): Promise<number> {
-  const start = Math.max(1, o.start ?? 1)
-  const length = (await host.info()).length
-  const entries = await host.history(start, o.limit === undefined ? length : Math.min(length, start + o.limit))
   s.out.result(entries, () => humanHistory(s.out, entries))
   return EXIT.OK
 }

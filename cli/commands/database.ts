@@ -13,7 +13,6 @@ import { short, type Output } from '../output.js'
 import { parseKey } from '../params.js'
 import { readJson } from '../records.js'
 import type { Session } from '../session.js'
-import type { HostClient } from '../host-client.js'
 
 /** Read a contract file, with a clear error when it is missing. */
 export function readContractFile (file: string): string {
@@ -154,6 +153,8 @@ export interface Info {
   network: { joined: boolean, peers: number }
   verification: { lastVerify: unknown, monitor: { verifiedLength: number } | null, fraudProofs: string[] }
   txs: { tracked: number, pending: number }
+  /** The process this command ran in for the caller (it owns the directory), when it did. */
+  openIn: { pid: number, command: string, url: string | null } | null
 }
 
 /** Everything `vitra info` shows. */
@@ -194,40 +195,8 @@ export async function gatherInfo (s: Session, db: Database): Promise<Info> {
       monitor: typeof verifiedLength === 'number' ? { verifiedLength } : null,
       fraudProofs: records.listFraud().map(f => f.id)
     },
-    txs: { tracked: txs.length, pending: txs.filter(t => t.value.results === null || t.value.results.some(r => r === null)).length }
-  }
-}
-
-/** `vitra info` of a directory a `vitra serve` holds: the same fields, from its API (network: the host's). */
-async function gatherInfoThroughHost (s: Session, host: HostClient): Promise<Info> {
-  const info = await host.info()
-  const localKeys = new Set(((readJson(join(s.dataDir, 'vitra.json')) as { oplogs?: Array<{ pubkey: string }> }).oplogs ?? []).map(o => o.pubkey))
-  const oplogs: OplogInfo[] = info.participants.map(p => ({
-    key: p.pubkey,
-    local: localKeys.has(p.pubkey),
-    writable: localKeys.has(p.pubkey),
-    participant: p.active ? 'active' : 'removed',
-    length: p.length ?? 0,
-    processed: p.processed
-  }))
-  const role = [info.isExecutor ? 'executor' : null, info.isParticipant ? 'participant' : null].filter((r): r is string => r !== null)
-  const records = s.records
-  const txs = records.listTxs()
-  return {
-    database: info.key,
-    dir: `${s.label} (served by process ${host.rec.pid} at ${host.url})`,
-    role: role.length > 0 ? role : ['reader'],
-    index: { length: info.length },
-    methods: info.methods,
-    oplogs,
-    participants: info.participants.filter(p => p.active).length,
-    network: { joined: info.peers > 0, peers: info.peers },
-    verification: {
-      lastVerify: existsSync(records.lastVerifyFile) ? readJson(records.lastVerifyFile) : null,
-      monitor: info.verification === null ? null : { verifiedLength: info.verification.verifiedLength },
-      fraudProofs: records.listFraud().map(f => f.id)
-    },
-    txs: { tracked: txs.length, pending: txs.filter(t => t.value.results === null || t.value.results.some(r => r === null)).length }
+    txs: { tracked: txs.length, pending: txs.filter(t => t.value.results === null || t.value.results.some(r => r === null)).length },
+    openIn: s.ranFor === null ? null : { pid: s.ranFor.pid, command: s.ranFor.command, url: s.ranFor.url }
   }
 }
 
@@ -245,6 +214,7 @@ export function humanInfo (out: Output, info: Info, indent = ''): string[] {
   const rows: Array<[string, string]> = [
     ['database', info.database],
     ['directory', info.dir],
+    ...(info.openIn === null ? [] : [['open in', `process ${info.openIn.pid} (\`${info.openIn.command}\`${info.openIn.url === null ? '' : ` at ${info.openIn.url}`}); this command ran there`] as [string, string]]),
     ['role', info.role.join(' and ')],
     ['index', `length ${info.index.length}`],
     ['methods', info.methods.join(', ') || '(none)'],
@@ -264,22 +234,19 @@ export function humanInfo (out: Output, info: Info, indent = ''): string[] {
 
 /** `vitra info` / `vitra status`. */
 export async function infoCommand (s: Session): Promise<number> {
-  const host = s.servedBy()
-  const info = host !== null ? await gatherInfoThroughHost(s, host) : await gatherInfo(s, await s.open())
+  const info = await gatherInfo(s, await s.open())
   s.out.result(info, () => humanInfo(s.out, info))
   return EXIT.OK
 }
 
 export async function methodsCommand (s: Session): Promise<number> {
-  const host = s.servedBy()
-  const methods = host !== null ? (await host.info()).methods : await (await s.open()).methods()
+  const methods = await (await s.open()).methods()
   s.out.result(methods, () => methods.length === 0 ? '(the contract exports no methods)' : methods)
   return EXIT.OK
 }
 
 export async function sourceCommand (s: Session): Promise<number> {
-  const host = s.servedBy()
-  const source = host !== null ? (await host.info()).contract : await (await s.open()).index.contractSource()
+  const source = await (await s.open()).index.contractSource()
   if (source === null) throw new CliError('NO_SOURCE', 'The index holds no contract source')
   s.out.result({ source }, () => source)
   return EXIT.OK
@@ -289,7 +256,7 @@ export async function sourceCommand (s: Session): Promise<number> {
 export async function backupCommand (s: Session, dest: string): Promise<number> {
   if (s.isMemory) throw usageError('This is a throwaway database: there is nothing to back up')
   const db = await s.open({ network: 'never' })
-  const target = resolve(dest)
+  const target = s.path(dest)
   const r = await db.backup(target)
   s.out.result({ backup: target, database: db.pubkey.toString('hex'), indexLength: r.indexLength, files: r.files }, () => [
     `Backed up database ${db.pubkey.toString('hex')} to ${target}`,

@@ -1,7 +1,6 @@
 /**
  * `vitra query "<sql>"`: read-only SQL (SQLite dialect) over the database's read model
- * (src/sql/: tables state, history, acks, ops, oplogs). On a directory that `vitra
- * serve` holds, it goes through the host's API. With --proofs, rows that name an index
+ * (src/sql/: tables state, history, acks, ops, oplogs). With --proofs, rows that name an index
  * block carry its inclusion proof, checked here before anything is printed.
  */
 import type { JsonValue } from '../../src/index.js'
@@ -12,18 +11,9 @@ import type { Session } from '../session.js'
 export interface QueryCommandOptions { params?: JsonValue, proofs?: boolean, timeLimit?: number, limit?: number }
 
 export async function queryCommand (s: Session, sql: string, o: QueryCommandOptions = {}): Promise<number> {
-  const host = s.servedBy()
-  const opts = { proofs: o.proofs === true, timeoutMs: o.timeLimit, maxRows: o.limit }
-  let key: string
-  let result: { columns: string[], rows: Array<Record<string, unknown>>, truncated: boolean, at: number, proofs?: unknown[] }
-  if (host !== null) {
-    key = host.rec.database
-    result = await host.query(sql, o.params, opts)
-  } else {
-    const db = await s.open()
-    key = db.pubkey.toString('hex')
-    result = await db.query(sql, o.params, opts)
-  }
+  const db = await s.open()
+  const key = db.pubkey.toString('hex')
+  const result = await db.query(sql, o.params, { proofs: o.proofs === true, timeoutMs: o.timeLimit, maxRows: o.limit })
   const checked = o.proofs === true ? verifyQueryRowProofs(result as Parameters<typeof verifyQueryRowProofs>[0], { key }) : null
   s.out.result(result, () => {
     // the rows on stdout (for pipes), the footer for people on stderr

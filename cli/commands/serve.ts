@@ -8,15 +8,15 @@
  * call waiting for its result gets it), closes the databases and exits 0.
  *
  * Which databases: the directories given, plus every directory under --root that
- * holds one; with neither, the one in --dir. Each served directory is locked and
- * gets a `serve.json` (url, pid, database key) while served, so the CLI's commands
- * on it go through the host's API instead of failing on the lock (cli/host-client.ts).
+ * holds one; with neither, the one in --dir. The host owns each served directory
+ * (cli/owner.ts): its owner.json names the URL, and the other CLI commands on the
+ * directory run in the host.
  *
  * The bearer token of `call` is one per host: `<root>/http-token` with --root, else
  * `http-token` in the first directory served (mode 0600, made at the first start).
  */
 import { randomBytes } from 'crypto'
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'fs'
 import { join, resolve } from 'path'
 import type { Database } from '../../src/index.js'
 import { createApi } from '../../src/http/api.js'
@@ -24,7 +24,6 @@ import { CliError, EXIT, usageError } from '../errors.js'
 import { Session } from '../session.js'
 import { untilStopped } from './host.js'
 import { runHook } from './verify.js'
-import { SERVE_FILE, type ServeRecord } from '../host-client.js'
 
 export interface ServeOptions { dirs?: string[], root?: string, port?: string, httpHost?: string, open?: boolean, onViolation?: string, signal?: AbortSignal }
 
@@ -71,11 +70,10 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
   const dirs = servedDirs(s.opts.dir, o.dirs, o.root)
   s.longRunning()
   const sessions: Session[] = []
-  const written: string[] = []
   try {
     const databases: Database[] = []
     for (const dir of dirs) {
-      const sub = new Session({ ...s.opts, dir }, { out: s.out })
+      const sub = s.sub(dir)
       sessions.push(sub)
       sub.longRunning()
       const db = await sub.open({ network: 'always', sync: 'none', announce: true })
@@ -106,12 +104,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
     const address = app.server.address()
     const actual = typeof address === 'object' && address !== null ? address.port : port
     url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`
-    databases.forEach((db, i) => {
-      const rec: ServeRecord = { version: 1, url, pid: process.pid, database: db.pubkey.toString('hex'), tokenFile: token === null ? null : tokenFile }
-      const file = join(dirs[i], SERVE_FILE)
-      writeFileSync(file, JSON.stringify(rec, null, 2) + '\n')
-      written.push(file)
-    })
+    for (const sub of sessions) sub.owner?.update({ url }) // owner.json: who serves the directory, and where
     const auth = token === null ? 'calls are open (--open)' : `calls need the bearer token in ${tokenFile}`
     const offline = databases[0].network === null ? ' (offline: not on the swarm)' : ''
     const listed = databases.map((db, i) => ({ key: db.pubkey.toString('hex'), dir: dirs[i], role: db.isExecutor ? 'executor' : db.isParticipant ? 'participant' : 'reader' }))
@@ -127,7 +120,6 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
     await app.close() // no new requests; those in flight finish first
     await Promise.all(hooks) // an --on-violation command still running finishes (each is bounded to 60 s)
   } finally {
-    for (const file of written) rmSync(file, { force: true })
     for (const sub of sessions) await sub.close()
   }
   s.out.event({ event: 'stopped' }, 'Stopped.')

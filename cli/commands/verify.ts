@@ -64,7 +64,7 @@ async function withForks (s: Session, pubkey: string | undefined, onViolation: s
 
 /** `vitra verify [pubkey]`. */
 export async function verifyCommand (s: Session, pubkey: string | undefined, o: AuditOptions = {}): Promise<number> {
-  return await withForks(s, pubkey, undefined, async () => await verifyOnce(s, pubkey, o))
+  return await withForks(s, pubkey, undefined, async () => await verifyOnce(s, pubkey, { ...o, signal: o.signal ?? s.signal }))
 }
 
 async function verifyOnce (s: Session, pubkey: string | undefined, o: AuditOptions): Promise<number> {
@@ -118,8 +118,8 @@ function oplogSession (db: Database): (hex: string) => Promise<import('hypercore
 
 /** On a TTY (and not --json): `verifying 1200/5000 entries (800/s)` on stderr, after half a second. */
 function progress (s: Session, verifier: Verifier): () => void {
-  const tty = (process.stderr as { isTTY?: boolean }).isTTY === true
-  if (!tty) return progressLines(verifier)
+  const tty = (s.out.stderr as { isTTY?: boolean }).isTTY === true
+  if (!tty) return progressLines(s, verifier)
   if (s.opts.json) return () => {}
   const start = Date.now()
   let shown = false
@@ -131,11 +131,11 @@ function progress (s: Session, verifier: Verifier): () => void {
     const total = Math.max(done, verifier.length)
     const width = 30
     const filled = Math.round(width * done / Math.max(1, total))
-    process.stderr.write(`\rverifying [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} entries (${Math.round(done / elapsed)}/s) `)
+    s.out.stderr.write(`\rverifying [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} entries (${Math.round(done / elapsed)}/s) `)
   }, 200)
   return () => {
     clearInterval(timer)
-    if (shown) { process.stderr.write('\r\x1b[K'); shown = false }
+    if (shown) { s.out.stderr.write('\r\x1b[K'); shown = false }
   }
 }
 
@@ -143,15 +143,15 @@ function progress (s: Session, verifier: Verifier): () => void {
  * Not on a terminal (a pipe, a log file, CI): a plain line on stderr every
  * VITRA_PROGRESS_MS (default 5000) while the verification runs, so a long job is seen to move.
  */
-function progressLines (verifier: Verifier): () => void {
-  const every = Number(process.env.VITRA_PROGRESS_MS ?? 5000)
+function progressLines (s: Session, verifier: Verifier): () => void {
+  const every = s.opts.progressMs
   if (!Number.isFinite(every) || every <= 0) return () => {}
   const start = Date.now()
   const timer = setInterval(() => {
     const done = verifier.verifiedLength
     const total = Math.max(done, verifier.length)
     const elapsed = (Date.now() - start) / 1000
-    process.stderr.write(`vitra: verifying: ${done} of ${total} index entries (${Math.round(done / Math.max(0.001, elapsed))}/s)\n`)
+    s.out.stderr.write(`vitra: verifying: ${done} of ${total} index entries (${Math.round(done / Math.max(0.001, elapsed))}/s)\n`)
   }, every)
   timer.unref()
   return () => clearInterval(timer)
@@ -185,7 +185,7 @@ export interface MonitorOptions extends AuditOptions {
 
 /** `vitra monitor [pubkey] [--on-violation <cmd>] [--once]`. Resumes from <dir>/monitor-checkpoint.json. */
 export async function monitorCommand (s: Session, pubkey: string | undefined, o: MonitorOptions = {}): Promise<number> {
-  return await withForks(s, pubkey, o.onViolation, async forked => await monitorUntilStopped(s, pubkey, o, forked))
+  return await withForks(s, pubkey, o.onViolation, async forked => await monitorUntilStopped(s, pubkey, { ...o, signal: o.signal ?? s.signal }, forked))
 }
 
 async function monitorUntilStopped (s: Session, pubkey: string | undefined, o: MonitorOptions, forked: () => boolean): Promise<number> {
@@ -271,13 +271,19 @@ function checkpointLength (file: string): number {
   return typeof cp.state?.length === 'number' ? cp.state.length : 0
 }
 
-/** Run the alert command with the proof on stdin (its stdout goes to our stderr with --json). Bounded to 60 s. */
+/**
+ * Run the alert command with the proof on stdin, in the user's working directory; its output
+ * goes where ours does (its stdout to our stderr with --json). Bounded to 60 s.
+ */
 export async function runHook (s: Session, command: string, json: unknown, about: { file: string, code: string, database: string }): Promise<void> {
   const child = spawn(command, {
     shell: true,
-    stdio: ['pipe', s.opts.json ? process.stderr : 'inherit', 'inherit'],
+    cwd: s.cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, VITRA_FRAUD_FILE: about.file, VITRA_FRAUD_CODE: about.code, VITRA_DATABASE: about.database }
   })
+  child.stdout?.on('data', (d: Buffer) => (s.opts.json ? s.out.stderr : s.out.stdout).write(d))
+  child.stderr?.on('data', (d: Buffer) => s.out.stderr.write(d))
   child.stdin?.on('error', () => {}) // a hook that does not read its input is fine
   child.stdin?.end(JSON.stringify(json, null, 2) + '\n')
   const code = await new Promise<number | string>(resolve => {
