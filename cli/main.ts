@@ -245,8 +245,8 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .action(act(async (s, key: string, o: { yes?: boolean }) => await oplogDeleteCommand(s, key, o)))
 
   program.command('host').description('run the executor (in its directory) and serve the database on the swarm until interrupted')
-    .option('--repl', 'while hosting, open the REPL on the same database (the directory is locked while hosted)')
-    .addHelpText('after', '\nA hosted directory is locked: other vitra commands on it fail until the host stops. Use --repl to work on it meanwhile.')
+    .option('--repl', 'while hosting, open the REPL on the same database')
+    .addHelpText('after', '\nWhile it hosts, the other vitra commands on the directory run in it (owner.json names it).')
     .action(async (o: { repl?: boolean }, cmd: Command) => {
       await run(async s => await hostCommand(s, { whileHosting: o.repl === true ? async () => await runRepl(s) : undefined }), [], cmd, o.repl === true, 'refuse')
     })
@@ -258,7 +258,7 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .option('--http-host <address>', 'address the HTTP server binds to', '127.0.0.1')
     .option('--open', 'let anyone who reaches the port call methods (default: calls need the bearer token in <dir>/http-token)')
     .option('--on-violation <command>', 'as vitra monitor: shell command run with a fraud proof JSON on stdin (env: VITRA_FRAUD_FILE, VITRA_FRAUD_CODE, VITRA_DATABASE); the host keeps serving')
-    .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit=,\n…/transactions/<id>, …/verification, …/fraud-proofs, …/events; POST …/call (README "HTTP API").\nA served directory is locked; info, methods, source, get, list, history, query and call on it go through the API.\nThe bearer token is <root>/http-token with --root, else http-token in the first directory served.')
+    .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit=,\n…/transactions/<id>, …/verification, …/fraud-proofs, …/events; POST …/call (README "HTTP API").\nWhile served, the other vitra commands on a served directory run in the host (owner.json names it).\nThe bearer token is <root>/http-token with --root, else http-token in the first directory served.')
     .action(async (dirs: string[], o: { root?: string, port?: string, httpHost?: string, open?: boolean, onViolation?: string }, cmd: Command) => {
       await run(async s => await serveCommand(s, { ...o, dirs }), [], cmd, false, 'refuse')
     })
