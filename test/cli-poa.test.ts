@@ -3,9 +3,12 @@
 // oplog (it stands for its signer key), `keys status` shows what is pending apart from
 // the status, and the key commands on a database without a key quorum say so.
 import test from 'brittle'
-import { writeFileSync } from 'fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'fs'
 import { join } from 'path'
-import { contract, runVitra } from './helpers.js'
+import { fileURLToPath } from 'url'
+import createTestnet from 'hyperdht/testnet.js'
+import { splitWords } from '../cli/params.js'
+import { contract, runVitra, startVitra } from './helpers.js'
 
 test('cli poa - a new oplog admitted from the CLI by its oplog key or its signer key; status and list', { timeout: 90_000 }, async t => {
   const root = await t.tmp()
@@ -43,3 +46,48 @@ test('cli poa - a new oplog admitted from the CLI by its oplog key or its signer
   const plainOplog = await runVitra(['oplog', 'create', '--dir', plain])
   t.ok(/vitra call addParticipant --pubkey [0-9a-f]{64}/.test(plainOplog.stdout), 'without PoA, oplog create points at the contract')
 })
+
+test('cli poa - the README walkthrough, line by line: two signatories admit a third participant from the CLI alone (DHT testnet)', { timeout: 180_000 }, async t => {
+  const testnet = await createTestnet(3, { host: '127.0.0.1' })
+  t.teardown(() => testnet.destroy())
+  const net = { VITRA_BOOTSTRAP: testnet.bootstrap.map((b: { host: string, port: number }) => `${b.host}:${b.port}`).join(','), VITRA_HOST: '127.0.0.1' }
+  const cwd = await t.tmp()
+  mkdirSync(join(cwd, 'contracts'))
+  writeFileSync(join(cwd, 'contracts', 'kv-store.js'), contract('kv-store'))
+  const vars: Record<string, string> = {}
+  const lines = readmeWalkthrough()
+  t.ok(lines.length >= 10, `the README block has its ${lines.length} commands`)
+  for (const { command, comment } of lines) {
+    const words = splitWords(command.replace(/\$([A-Z]+)/g, (_m, name: string) => vars[name] ?? `$${name}`)).slice(1) // drop "vitra"
+    if (words[words.length - 1] === '&') {
+      const bg = startVitra(t, words.slice(0, -1), { cwd, env: net, timeout: 170_000 })
+      await bg.waitFor(/Hosting [0-9a-f]{64}/)
+      t.pass(`started in the background: ${command}`)
+      continue
+    }
+    const r = await runVitra(words, net, { cwd })
+    t.is(r.code, 0, `${command} → exit 0 ${r.code === 0 ? '' : r.stderr.trim()}`)
+    const wants = /\$([A-Z]+)\s*$/.exec(comment)
+    if (wants !== null) {
+      const found = /signer key\s+([0-9a-f]{64})/.exec(r.stdout) ?? /([0-9a-f]{64})/.exec(r.stdout)
+      t.ok(found !== null, `${command} prints $${wants[1]}`)
+      vars[wants[1]] = (found as RegExpExecArray)[1]
+    }
+    if (/keys list/.test(command)) t.is(r.stdout.match(/1:[0-9a-f]{64}/g)?.length, 2, 'two signatories')
+    if (/keys status/.test(command)) t.ok(/status\s+accepted/.test(r.stdout) && /pending\s+nothing/.test(r.stdout), r.stdout.trim())
+    if (/vitra get/.test(command)) t.is(r.stdout.trim(), '"hello"', 'Carol reads what Bob wrote')
+    if (/put .*--dir carol/.test(command)) t.ok(/#0 {2}ok {2}ack at index seq \d+/.test(r.stdout), 'Carol\'s op executed')
+    if (/vitra verify/.test(command)) t.ok(/^Valid: /.test(r.stdout), r.stdout.trim())
+  }
+})
+
+/** The commands of the README's PoA walkthrough (the sh block after <!-- poa-walkthrough -->), with their comments. */
+function readmeWalkthrough (): Array<{ command: string, comment: string }> {
+  const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8')
+  const start = readme.indexOf('<!-- poa-walkthrough -->')
+  const block = readme.slice(readme.indexOf('```sh\n', start) + 6, readme.indexOf('```\n', readme.indexOf('```sh\n', start) + 6))
+  return block.split('\n').filter(l => l.startsWith('vitra ')).map(l => {
+    const hash = l.indexOf(' # ')
+    return hash === -1 ? { command: l.trim(), comment: '' } : { command: l.slice(0, hash).trim(), comment: l.slice(hash + 3).trim() }
+  })
+}
