@@ -7,7 +7,7 @@
 import { Command, CommanderError, Option } from 'commander'
 import { readFileSync, realpathSync } from 'fs'
 import { fileURLToPath } from 'url'
-import { describeError, EXIT, EXIT_CODES_HELP, oneLine } from './errors.js'
+import { describeError, EXIT, EXIT_CODES_HELP, oneLine, usageError } from './errors.js'
 import { Output } from './output.js'
 import { callParams, parseCount } from './params.js'
 import { resolveGlobals, Session, type RawGlobals } from './session.js'
@@ -39,7 +39,7 @@ const HELP_FOOTER = `
 Environment:
   VITRA_DIR        database directory (instead of --dir; default ./.vitra)
   VITRA_BOOTSTRAP  DHT bootstrap nodes, host:port[,host:port] (instead of --bootstrap)
-  VITRA_HOST       address the DHT node binds to (instead of --host)
+  VITRA_DHT_HOST   address the DHT node binds to (instead of --dht-host; VITRA_HOST also works)
   VITRA_TIMEOUT    default --timeout in ms
   VITRA_DEBUG=1    same as --debug
 
@@ -103,7 +103,8 @@ export function buildProgram (state: ProgramState): Command {
     .option('--debug', 'print stack traces of errors')
     .option('--offline', 'never join the swarm')
     .option('--bootstrap <host:port,...>', 'DHT bootstrap nodes of a private network (default: $VITRA_BOOTSTRAP)')
-    .option('--host <address>', 'address the DHT node binds to, e.g. 127.0.0.1')
+    .option('--dht-host <address>', 'address the DHT node binds to, e.g. 127.0.0.1')
+    .addOption(new Option('--host <address>', 'old name of --dht-host').hideHelp())
     .option('--timeout <ms>', 'how long to wait for peers or the executor (default 30000)')
     .exitOverride()
     .showSuggestionAfterError(true)
@@ -129,6 +130,7 @@ export function buildProgram (state: ProgramState): Command {
       await runIn(fn, args, new Session({ ...globals, dir: owner.opts.dir }, { out: output(), borrow: { db: owner.db, owner: owner.owner?.record ?? null }, cwd: ctx.cwd, signal: ctx.signal }))
       return
     }
+    for (const warning of globals.renamed) output().warn(warning)
     const until = Date.now() + Math.min(globals.timeout, OWNER_RETRY_MS)
     let askOwner = true
     for (;;) {
@@ -203,7 +205,7 @@ Switches become the params object: --key a --value 3 → {"key":"a","value":3}.
 Values are JSON when they parse (3, true, null, '"007"', '{"a":1}'), strings otherwise;
 --flag alone is true, --no-flag false, --a.b 1 nests, a repeated switch makes an array.
 Params named like a vitra option (dir, json, wait, params, timeout, ...) go in --params.
-Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitra tx list).`)
+Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id = <oplog key>-<first seq>-<op count>.`)
     .action(act(async (s, method: string, switches: string[], o: { params?: string, wait?: boolean }) => {
       return await callCommand(s, method, callParams(o.params, switches), { wait: o.wait })
     }))
@@ -255,12 +257,18 @@ Calls that append ops are tracked under <dir>/txs/<oplog 8 hex>-<seq>.json (vitr
     .description('serve databases over HTTP (a JSON API under /v1) and keep them online, until interrupted')
     .option('--root <dir>', 'also serve every database directory under this one')
     .option('--port <port>', 'HTTP port (0: any free one)', '8686')
-    .option('--http-host <address>', 'address the HTTP server binds to', '127.0.0.1')
-    .option('--open', 'let anyone who reaches the port call methods (default: calls need the bearer token in <dir>/http-token)')
+    .option('--http-host <address>', 'address the HTTP server binds to (default 127.0.0.1: this machine only)')
+    .option('--no-auth', 'let anyone who reaches the port call methods (default: calls need the bearer token in <dir>/http-token)')
+    .addOption(new Option('--open', 'old name of --no-auth').hideHelp())
     .option('--on-violation <command>', 'as vitra monitor: shell command run with a fraud proof JSON on stdin (env: VITRA_FRAUD_FILE, VITRA_FRAUD_CODE, VITRA_DATABASE); the host keeps serving')
     .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit=,\n…/transactions/<id>, …/verification, …/fraud-proofs, …/events; POST …/call (README "HTTP API").\nWhile served, the other vitra commands on a served directory run in the host (owner.json names it).\nThe bearer token is <root>/http-token with --root, else http-token in the first directory served.')
-    .action(async (dirs: string[], o: { root?: string, port?: string, httpHost?: string, open?: boolean, onViolation?: string }, cmd: Command) => {
-      await run(async s => await serveCommand(s, { ...o, dirs }), [], cmd, false, 'refuse')
+    .action(async (dirs: string[], o: { root?: string, port?: string, httpHost?: string, auth?: boolean, open?: boolean, onViolation?: string }, cmd: Command) => {
+      // --host names the DHT address on every command; on serve it reads like the HTTP one
+      if (cmd.optsWithGlobals<RawGlobals>().host !== undefined && o.httpHost === undefined) {
+        throw usageError('--host is ambiguous here: give --http-host <address> for the HTTP server, --dht-host <address> for the DHT node')
+      }
+      if (o.open === true) (ctx.stderr ?? process.stderr).write('vitra: warning: --open is now --no-auth\n')
+      await run(async s => await serveCommand(s, { root: o.root, port: o.port, httpHost: o.httpHost, onViolation: o.onViolation, dirs, noAuth: o.auth === false || o.open === true }), [], cmd, false, 'refuse')
     })
 
   program.command('verify').argument('[pubkey]', 'database to audit (default: the one in --dir; fetched into --dir when absent)')

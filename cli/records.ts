@@ -1,7 +1,8 @@
 /**
  * What the `vitra` command keeps next to a database, in its directory:
  *
- *   txs/<id>.json              tracked transactions (`vitra call`), id = <oplog key, 8 hex>-<seq of the first op>
+ *   txs/<id>.json              tracked transactions (`vitra call`, and calls through `vitra serve`'s API), id =
+ *                              <oplog key>-<seq of the first op>-<op count>, the id the HTTP API uses
  *   fraud/<code>-<seq>.json    fraud proofs found by verify/monitor (seq: the index seq of the violation)
  *   monitor-checkpoint.json    where `vitra monitor` resumes
  *   last-verify.json           outcome of the last `vitra verify`
@@ -49,12 +50,6 @@ export class Records {
   get lastVerifyFile (): string { return join(this.dir, 'last-verify.json') }
   get configFile (): string { return join(this.dir, 'cli.json') }
 
-  /** The id of a transaction: first op's oplog (8 hex) and seq. Null for a call without ops. */
-  static txId (ops: TxOp[]): string | null {
-    const first = ops[0]
-    return first === undefined ? null : `${first.oplog.slice(0, 8)}-${first.seq}`
-  }
-
   saveTx (rec: TxRecord): string {
     const file = join(this.txDir, `${rec.id}.json`)
     writeJsonAtomic(file, rec)
@@ -66,8 +61,13 @@ export class Records {
     return this.listDir<TxRecord>(this.txDir).sort((a, b) => a.value.createdAt.localeCompare(b.value.createdAt))
   }
 
+  /** By id, a unique prefix of it, or its short form `<oplog key, 8 hex>-<seq>` (as older versions named them). */
   findTx (id: string): Found<TxRecord> {
-    return this.find(this.listTxs(), id, 'tracked transaction', 'vitra tx list')
+    const all = this.listTxs()
+    const short = /^([0-9a-f]{8})-(\d+)$/.exec(id)
+    const byShort = short === null ? [] : all.filter(r => r.id.startsWith(short[1]) && r.id.split('-')[1] === short[2])
+    if (byShort.length === 1) return byShort[0]
+    return this.find(all, id, 'tracked transaction', 'vitra tx list')
   }
 
   /**

@@ -28,8 +28,10 @@ export interface GlobalOptions {
   offline: boolean
   /** Explicit bootstrap nodes (`--bootstrap` or VITRA_BOOTSTRAP); else the directory's cli.json, else the public DHT. */
   bootstrap?: string
-  /** Address the DHT node binds to (`--host` or VITRA_HOST). */
+  /** Address the DHT node binds to (`--dht-host`, VITRA_DHT_HOST or VITRA_HOST). */
   host?: string
+  /** Options given under an old name (`--host`): the warning to print. */
+  renamed: string[]
   /** Bound on waits for peers and for the executor, in ms. */
   timeout: number
   /** `vitra verify` off a terminal: a progress line on stderr this often (VITRA_PROGRESS_MS; 0: none). */
@@ -37,7 +39,7 @@ export interface GlobalOptions {
 }
 
 /** Raw option values as commander gives them. */
-export interface RawGlobals { dir?: string, json?: boolean, debug?: boolean, offline?: boolean, bootstrap?: string, host?: string, timeout?: string }
+export interface RawGlobals { dir?: string, json?: boolean, debug?: boolean, offline?: boolean, bootstrap?: string, dhtHost?: string, host?: string, timeout?: string }
 
 export const DEFAULT_TIMEOUT = 30_000
 
@@ -52,7 +54,8 @@ export function resolveGlobals (raw: RawGlobals, env: NodeJS.ProcessEnv = proces
     debug: raw.debug === true || env.VITRA_DEBUG === '1',
     offline: raw.offline === true,
     bootstrap,
-    host: raw.host ?? nonEmpty(env.VITRA_HOST),
+    host: raw.dhtHost ?? raw.host ?? nonEmpty(env.VITRA_DHT_HOST) ?? nonEmpty(env.VITRA_HOST),
+    renamed: raw.host !== undefined && raw.dhtHost === undefined ? ['--host is now --dht-host (the address the DHT node binds to)'] : [],
     timeout,
     progressMs: Number(env.VITRA_PROGRESS_MS ?? 5000)
   }

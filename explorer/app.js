@@ -155,7 +155,7 @@ function codeBlock (source) {
 
 function callForm (key, methods) {
   const out = h('div', { class: 'call-result', 'aria-live': 'polite' })
-  const token = h('input', { id: 'call-token', type: 'password', autocomplete: 'off', value: sessionStorage.getItem('vitra-token') || '', placeholder: 'contents of http-token (empty with --open)' })
+  const token = h('input', { id: 'call-token', type: 'password', autocomplete: 'off', value: sessionStorage.getItem('vitra-token') || '', placeholder: 'contents of http-token (empty with --no-auth)' })
   const method = h('select', { id: 'call-method' }, methods.map(m => h('option', { value: m }, m)))
   const params = h('textarea', { id: 'call-params', rows: '3', spellcheck: 'false' }, '{}')
   const submit = h('button', { type: 'submit' }, 'Call')

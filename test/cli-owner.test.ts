@@ -38,7 +38,7 @@ test('cli owner - while `vitra host` runs, every command on its directory works 
   t.is(once.code, 0, 'monitor --once')
   t.ok(/Valid up to index length \d+/.test(once.stdout), 'with its verdict')
   const txs = await runVitra(['tx', 'list', '--dir', dir])
-  const id = (/([0-9a-f]{8}-0)/.exec(txs.stdout) ?? [])[1]
+  const id = (/([0-9a-f]{64}-0-1)/.exec(txs.stdout) ?? [])[1]
   t.ok(id !== undefined, 'tx list shows the call')
   t.is((await runVitra(['tx', 'verify', String(id), '--dir', dir])).code, 0, 'tx verify')
   const copy = join(dir, '..', 'copy')

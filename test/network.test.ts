@@ -334,7 +334,7 @@ test('network - two histories of the same length are caught through signed-head 
   const dir = await t.tmp()
   const hookOut = join(dir, 'hook.json')
   const bootstrap = net.bootstrap.map(b => `${b.host}:${b.port}`).join(',')
-  const m = await runCli(['monitor', pubkey, '--dir', join(dir, 'data'), '--bootstrap', bootstrap, '--host', LOOPBACK, '--on-violation', `cat > '${hookOut}'`], 90_000)
+  const m = await runCli(['monitor', pubkey, '--dir', join(dir, 'data'), '--bootstrap', bootstrap, '--dht-host', LOOPBACK, '--on-violation', `cat > '${hookOut}'`], 90_000)
   t.is(m.code, 3, `vitra monitor exits 3 (fraud) on the log fork${m.code === 3 ? '' : `: ${m.stderr.slice(-500)}`}`)
   t.ok(/FRAUD: the oplog log [0-9a-f]{64} forked/.test(m.stderr), 'and says which log forked')
   const hooked = JSON.parse(readFileSync(hookOut, 'utf8')) as { type: string }

@@ -5,7 +5,8 @@
 import type { Database, HistoryEntry, JsonValue, TransactionJSON, TxOp, TxResult } from '../../src/index.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { short, type Output } from '../output.js'
-import { Records, TX_RECORD_TYPE, type TxRecord } from '../records.js'
+import { TX_RECORD_TYPE, type TxRecord } from '../records.js'
+import { transactionId } from '../../src/http/transactions.js'
 import type { Session } from '../session.js'
 
 export interface CallOptions {
@@ -31,9 +32,9 @@ export async function callCommand (s: Session, method: string, params: JsonValue
   return printCall(s, tx.toJSON(), rec?.id ?? null, file, rec?.results ?? null)
 }
 
-/** The record `call` tracks under <dir>/txs/ (null for a call that appended no op). */
-function txRecord (database: string, tx: TransactionJSON, results: Array<TxResult | null> | null): TxRecord | null {
-  const id = Records.txId(tx.ops)
+/** The record `call` (and a call through `vitra serve`) tracks under <dir>/txs/: null for a call that appended no op. */
+export function txRecord (database: string, tx: TransactionJSON, results: Array<TxResult | null> | null): TxRecord | null {
+  const id = transactionId(tx.ops)
   return id === null ? null : { version: 1, type: TX_RECORD_TYPE, id, database, createdAt: new Date().toISOString(), tx, results }
 }
 

@@ -24,20 +24,41 @@ import { CliError, EXIT, usageError } from '../errors.js'
 import { Session } from '../session.js'
 import { untilStopped } from './host.js'
 import { runHook } from './verify.js'
+import { txRecord } from './data.js'
 
-export interface ServeOptions { dirs?: string[], root?: string, port?: string, httpHost?: string, open?: boolean, onViolation?: string, signal?: AbortSignal }
+export interface ServeOptions {
+  dirs?: string[]
+  root?: string
+  port?: string
+  httpHost?: string
+  /** Calls without the bearer token (`--no-auth`). */
+  noAuth?: boolean
+  onViolation?: string
+  signal?: AbortSignal
+}
 
-/** The bearer token of `call`: `<dir>/http-token` (mode 0600), made at the first start. */
-export function httpToken (dir: string): string {
-  const file = join(dir, TOKEN_FILE)
+/**
+ * The bearer token of `call` kept in `file` (`http-token`, mode 0600), or a new one;
+ * `save` writes a new one, once the server listens (a start that fails leaves no file).
+ */
+export function httpToken (file: string): { token: string, save: () => void } {
   if (existsSync(file)) {
     const token = readFileSync(file, 'utf8').trim()
-    if (/^[0-9a-f]{64}$/.test(token)) return token
+    if (/^[0-9a-f]{64}$/.test(token)) return { token, save: () => chmodSync(file, 0o600) } // also when it had other bits
   }
   const token = randomBytes(32).toString('hex')
-  writeFileSync(file, token + '\n', { mode: 0o600 })
-  chmodSync(file, 0o600) // also when the file existed with other bits
-  return token
+  return {
+    token,
+    save: () => {
+      writeFileSync(file, token + '\n', { mode: 0o600 })
+      chmodSync(file, 0o600)
+    }
+  }
+}
+
+/** Whether an HTTP address reaches this machine only. */
+function loopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }
 
 export const TOKEN_FILE = 'http-token'
@@ -84,13 +105,19 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       void db.sql // the SQL read model follows the index while served (GET|POST …/query)
     }
     const tokenFile = join(o.root !== undefined ? resolve(o.root) : dirs[0], TOKEN_FILE)
-    const token = o.open === true ? null : httpToken(join(tokenFile, '..'))
+    const auth = o.noAuth === true ? null : httpToken(tokenFile)
+    const token = auth?.token ?? null
     let url = ''
     const hooks: Array<Promise<void>> = []
     const app = await createApi({
       databases,
       token,
       // as `vitra monitor` alerts: print the violation, save the proof under <dir>/fraud/; the host keeps serving it
+      // a call made through the API is tracked in the directory as `vitra call` tracks one (vitra tx list)
+      onCall: (db, tx, results) => {
+        const rec = txRecord(db.pubkey.toString('hex'), tx, results)
+        if (rec !== null) sessions[databases.indexOf(db)].records.saveTx(rec)
+      },
       onViolation: (db, proof) => {
         const json = proof.toJSON()
         const i = databases.indexOf(db)
@@ -101,20 +128,22 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       }
     })
     await app.listen({ port, host })
+    auth?.save()
+    if (token === null && !loopback(host)) s.out.warn(`calls are open to anyone who reaches ${host} (--no-auth on an address beyond this machine): anyone on the network can write through this host`)
     const address = app.server.address()
     const actual = typeof address === 'object' && address !== null ? address.port : port
     url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`
     for (const sub of sessions) sub.owner?.update({ url }) // owner.json: who serves the directory, and where
-    const auth = token === null ? 'calls are open (--open)' : `calls need the bearer token in ${tokenFile}`
+    const callers = token === null ? 'calls are open (--no-auth)' : `calls need the bearer token in ${tokenFile}`
     const offline = databases[0].network === null ? ' (offline: not on the swarm)' : ''
     const listed = databases.map((db, i) => ({ key: db.pubkey.toString('hex'), dir: dirs[i], role: db.isExecutor ? 'executor' : db.isParticipant ? 'participant' : 'reader' }))
     if (databases.length === 1) {
       const key = listed[0].key
       s.out.event({ event: 'serving', url, database: key, databases: listed, role: listed[0].role, offline: offline !== '' },
-        `Serving ${key} at ${url}/v1/databases/${key}${offline}; ${auth}. Ctrl-C to stop.`)
+        `Serving ${key} at ${url}/v1/databases/${key}${offline}; ${callers}. Ctrl-C to stop.`)
     } else {
       s.out.event({ event: 'serving', url, databases: listed, offline: offline !== '' },
-        [`Serving ${databases.length} databases at ${url}/v1/databases${offline}; ${auth}. Ctrl-C to stop.`, ...listed.map(d => `  ${d.key}  ${d.role}  ${d.dir}`)].join('\n'))
+        [`Serving ${databases.length} databases at ${url}/v1/databases${offline}; ${callers}. Ctrl-C to stop.`, ...listed.map(d => `  ${d.key}  ${d.role}  ${d.dir}`)].join('\n'))
     }
     await untilStopped(o.signal)
     await app.close() // no new requests; those in flight finish first

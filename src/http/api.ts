@@ -35,6 +35,7 @@ import type { ServerResponse } from 'http'
 import type { Database } from '../database.js'
 import type { ContractMonitor } from '../verify/monitor.js'
 import type { ContractFraudProof } from '../verify/fraud-proofs.js'
+import type { TransactionJSON, TxResult } from '../transaction.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { DatabaseNotFoundError, VitraError } from '../errors.js'
 import { pathToKey } from '../paths.js'
@@ -57,6 +58,8 @@ export interface ApiOptions {
   monitor?: boolean
   /** Called once when a database's monitor finds a violation (`vitra serve` prints and saves the proof). */
   onViolation?: (db: Database, proof: ContractFraudProof) => void
+  /** Called when a call appended ops (results null), and again with its results when it waited for them (`vitra serve` tracks it). */
+  onCall?: (db: Database, tx: TransactionJSON, results: Array<TxResult | null> | null) => void
 }
 
 /** HTTP status of the VitraError codes a call can end with (anything else: 500). */
@@ -278,9 +281,13 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     const db = served(req.params.key)
     const tx = await db.call(req.body.method, req.body.params ?? {})
     const id = transactionId(tx.ops)
-    if (req.body.wait === false || tx.ops.length === 0) return { id, transaction: tx.toJSON(), results: null }
+    const json = tx.toJSON()
+    if (tx.ops.length > 0) opts.onCall?.(db, json, null)
+    if (req.body.wait === false || tx.ops.length === 0) return { id, transaction: json, results: null }
     await tx.whenProcessed({ timeout: req.body.timeoutMs ?? 30_000 })
-    return { id, transaction: tx.toJSON(), results: await tx.fetchResults({ proofs: true }) }
+    const results = await tx.fetchResults({ proofs: true })
+    opts.onCall?.(db, json, results)
+    return { id, transaction: json, results }
   })
 
   app.get<{ Params: { key: string, id: string } }>('/v1/databases/:key/transactions/:id', {
