@@ -194,7 +194,8 @@ export function buildProgram (state: ProgramState): Command {
   program.command('methods').description('list the contract\'s methods').action(act(async s => await methodsCommand(s)))
   program.command('source').description('print the contract source stored in the index').action(act(async s => await sourceCommand(s)))
 
-  program.command('call').argument('<method>', 'contract method').argument('[params...]', 'params as --name value switches')
+  program.command('call').argument('<method>', 'contract method').argument('[params...]', '--name value switches, each one param (bare words are refused)')
+    .usage('[options] <method> [--name value ...]')
     .description('call a contract method; prints the response, the ops and (when executed) the results')
     .option('-p, --params <json>', 'params as JSON (switches are merged over it)')
     .option('-w, --wait', 'wait until the ops are executed (default when this directory is the executor)')

@@ -15,6 +15,12 @@ test('cli papercuts - a contract that does not compile is reported at the user\'
   t.absent(r.stderr.includes('(contract.js:'), 'not the sandbox\'s name for it')
 })
 
+test('cli papercuts - vitra call --help shows switches, not positional params', async t => {
+  const r = await runVitra(['call', '--help'])
+  t.is(r.code, 0)
+  t.ok(r.stdout.startsWith('Usage: vitra call [options] <method> [--name value ...]'), r.stdout.split('\n')[0])
+})
+
 test('cli papercuts - serve on a port that is taken says which port and how to choose another', { timeout: 60_000 }, async t => {
   const dir = await counterDir(t)
   const blocker = createServer()

@@ -84,6 +84,9 @@ test('http api - bad input gets a 4xx with a stable code, and the host keeps ser
     t.is(r.status, status, `${path}: ${status}`)
     t.is(r.body?.error?.code, code, `${path}: ${code}`)
   }
+  const malformed = await fetch(`${url}/v1/databases/${key}/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sql": ' })
+  t.is(malformed.status, 400, 'a body that is not JSON: 400')
+  t.is((await malformed.json() as { error: { code: string } }).error.code, 'BAD_REQUEST', 'BAD_REQUEST (refused before any route)')
   const big = await fetch(`${url}/v1/databases`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: 'y'.repeat(2 * 1024 * 1024) }) })
   t.ok(big.status === 413 || big.status === 404, `a huge body is refused (${big.status})`)
   t.is((await get(`${url}/v1/databases/${key}`)).status, 200, 'the host still serves')

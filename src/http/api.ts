@@ -67,7 +67,6 @@ const CALL_STATUS: Record<string, number> = {
   UNKNOWN_METHOD: 400,
   INVALID_ARGUMENT: 400,
   INVALID_VALUE: 400,
-  INVALID_PATH: 400,
   VALUE_TOO_DEEP: 400,
   OP_TOO_LARGE: 413,
   NOT_PARTICIPANT: 403,
@@ -160,7 +159,8 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   })
 
   app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
-    if (err.validation !== undefined) return fail(reply, 400, 'INVALID_ARGUMENT', err.message)
+    // a path that names no entry is a bad argument like any other (one code for clients)
+    if (err.validation !== undefined || err.code === 'INVALID_PATH') return fail(reply, 400, 'INVALID_ARGUMENT', err.message)
     if (err instanceof VitraError) {
       const status = err.code.endsWith('_NOT_FOUND') ? 404 : CALL_STATUS[err.code] ?? 500
       return fail(reply, status, err.code, err.message)
