@@ -38,14 +38,14 @@ export interface ReplOptions {
  * What the REPL's parts share: the queue every line waits in, the method names for
  * completion, the background monitor, and the dot-command running now (Ctrl-C aborts it).
  */
-interface ReplState { chain: Promise<void>, methods: string[], monitor: BackgroundMonitor | null, running: AbortController | null }
+interface ReplState { chain: Promise<void>, methods: string[], monitor: BackgroundMonitor | null, running: AbortController | null, failed: boolean }
 
 /** Run the REPL until its input ends or `.exit`; resolves with the exit code. */
 export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number> {
   const input = o.input ?? process.stdin
   const output = o.output ?? process.stdout
   const terminal = (output as { isTTY?: boolean }).isTTY === true && (input as { isTTY?: boolean }).isTTY === true
-  const state: ReplState = { chain: Promise.resolve(), methods: [], monitor: null, running: null }
+  const state: ReplState = { chain: Promise.resolve(), methods: [], monitor: null, running: null, failed: false }
   await greet(s, o.banner)
 
   const server: REPLServer = repl.start({ prompt: 'vitra> ', input, output, terminal, useColors: terminal, ignoreUndefined: true, writer: v => s.out.inspect(v) })
@@ -55,7 +55,8 @@ export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number>
       state.chain.then(async () => {
         await stopMonitor(s, state.monitor)
         await s.close()
-      }).then(() => resolve(0), err => {
+      // a script piped in fails when one of its lines failed, as `sh` scripts report; typed sessions end with 0
+      }).then(() => resolve(state.failed && !terminal ? 1 : 0), err => {
         s.out.error(oneLine(describeError(err).message))
         resolve(1)
       })
@@ -66,9 +67,14 @@ export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number>
   for (const c of commands) {
     server.defineCommand(c.name, { help: c.help, action: (rest: string) => enqueue(s, server, state, async signal => await c.run(c.raw === true ? [rest.trim()] : splitWords(rest), signal)) })
   }
-  // Ctrl-C while a dot-command runs: abort it (Node's REPL still clears the line as usual)
+  unknownCommands(s, server, state)
+  // Ctrl-C while a dot-command runs: abort it, and only that (Node's own handler would
+  // print its "(To exit, press Ctrl+C again…)" hint, and a second Ctrl-C would leave)
+  const nodeSigint = server.listeners('SIGINT') as Array<() => void>
+  server.removeAllListeners('SIGINT')
   server.on('SIGINT', () => {
-    if (state.running === null || state.running.signal.aborted) return
+    if (state.running === null) { for (const h of nodeSigint) h.call(server); return }
+    if (state.running.signal.aborted) return
     state.running.abort()
     s.out.note('Ctrl-C: stopping the running command…')
   })
@@ -107,17 +113,53 @@ function enqueue (s: Session, server: REPLServer, state: ReplState, fn: (signal:
       state.running = null
     }
   }).catch(err => {
+    if ((err as { code?: unknown }).code !== 'CANCELLED') state.failed = true // stopped by the user: not a failure
     s.out.error(oneLine(describeError(err, { dir: s.opts.dir }).message))
     if (s.opts.debug && err instanceof Error && err.stack !== undefined) s.out.stderr.write(err.stack + '\n')
   }).then(async () => await refreshMethods(s, state)).finally(() => server.displayPrompt())
 }
 
-/** JavaScript waits in the same queue as the dot-commands. */
+/**
+ * An unknown dot-command is an error in its turn, in the queue like the others (Node's
+ * REPL would print its own "Invalid REPL keyword" at once, ahead of the lines before it).
+ * Node looks commands up in `server.commands` by name: a lookup that misses gets one that says so.
+ */
+function unknownCommands (s: Session, server: REPLServer, state: ReplState): void {
+  const known = server.commands as unknown as Record<string, unknown>
+  ;(server as unknown as { commands: unknown }).commands = new Proxy(known, {
+    get: (target, name) => {
+      if (typeof name !== 'string' || name in target) return target[name as string]
+      return {
+        help: '',
+        action: () => enqueue(s, server, state, async () => { throw usageError(`Unknown command .${name}: .help lists the commands`) })
+      }
+    }
+  })
+}
+
+/**
+ * JavaScript waits in the same queue as the dot-commands. A line that throws is
+ * reported by Node's REPL through its domain, which never calls back: the queue
+ * moves on when the domain reports it.
+ */
 function orderEval (server: REPLServer, state: ReplState): void {
   const defaultEval = server.eval
+  let thrown: (() => void) | null = null
+  ;(server as unknown as { _domain: NodeJS.EventEmitter })._domain.on('error', () => {
+    state.failed = true
+    const next = thrown
+    thrown = null
+    next?.()
+  })
   const orderedEval: typeof server.eval = (code, context, file, cb) => {
     state.chain = state.chain.then(() => new Promise<void>(resolve => {
-      defaultEval.call(server, code, context, file, (err, result) => { cb(err, result); resolve() })
+      thrown = resolve
+      defaultEval.call(server, code, context, file, (err, result) => {
+        thrown = null
+        if (err !== null && err !== undefined && (err as { name?: string }).name !== 'Recoverable') state.failed = true
+        cb(err, result)
+        resolve()
+      })
     }))
   }
   ;(server as { eval: typeof server.eval }).eval = orderedEval

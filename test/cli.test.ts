@@ -231,7 +231,7 @@ test('cli - REPL through stdin: .init, .call, .get, .verify and JavaScript with 
     ''
   ].join('\n')
   const r = await vitra(t, ['--dir', dir], { input: script })
-  t.is(r.code, 0, 'the REPL exits 0 at the end of its input')
+  t.is(r.code, 1, 'the REPL exits 1 at the end of its input: a line of the script failed (.call nope)')
   t.ok(/Created database [0-9a-f]{64}/.test(r.stdout), '.init created the database')
   t.ok(/put \/counter = 5/.test(r.stdout), '.call executed')
   t.ok(/vitra> 5\n/.test(r.stdout), '.get printed the value')
@@ -241,6 +241,19 @@ test('cli - REPL through stdin: .init, .call, .get, .verify and JavaScript with 
   t.ok(/The contract has no method "nope"/.test(r.stderr), 'errors are one line on stderr')
   t.absent(/\n\s+at /.test(r.stderr), 'no stack trace')
   t.ok(existsSync(join(dir, 'vitra.json')))
+})
+
+test('cli - REPL through stdin: an unknown dot-command and a JavaScript throw are errors in their turn; the script goes on and exits 1', { timeout: 60_000 }, async t => {
+  const { dir } = await counterDb(t)
+  const ok = await vitra(t, ['--dir', dir], { input: '.get counter\n1 + 1\n' })
+  t.is(ok.code, 0, 'a script whose lines all work exits 0')
+  const r = await vitra(t, ['--dir', dir], { input: '.get counter\n.frob\nthrow new Error("boom")\n.get counter\n40 + 2\n' })
+  t.is(r.code, 1, 'exit 1: lines failed')
+  const all = r.stdout + r.stderr
+  t.ok(/vitra: Unknown command \.frob: \.help lists the commands/.test(r.stderr), 'the unknown command is named, with what to do')
+  t.absent(/Invalid REPL keyword/.test(all), 'not Node\'s message')
+  t.ok(r.stdout.indexOf('null') !== -1 && r.stdout.indexOf('null') < r.stdout.indexOf('Uncaught Error: boom'), 'the throw in its turn, after the line before it')
+  t.ok(/vitra> 42\n/.test(r.stdout), 'the lines after a throw still run')
 })
 
 test('cli - vitra test: a throwaway database that is gone afterwards', { timeout: 60_000 }, async t => {
@@ -389,6 +402,7 @@ test('cli - REPL: Ctrl-C stops a running .verify, and the REPL goes on', { timeo
   server.emit('SIGINT')
   await until(/Cancelled: verification stopped at index length \d+ of \d+/, 'Ctrl-C stopped the verification, saying how far it got')
   t.absent(/Valid: replayed/.test(text()), 'it did not finish')
+  t.absent(/To exit, press Ctrl\+C again/.test(text()), 'without Node\'s hint about leaving')
   input.write('.get counter\n')
   await until(/\b20000\b/, 'the next command runs')
   input.end()
