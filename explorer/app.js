@@ -45,7 +45,7 @@ async function api (path, init) {
 
 /** Replace the page's content; focus its heading (for screen readers and the keyboard) unless this is a live refresh. */
 function show (...children) {
-  app.replaceChildren(...children)
+  app.replaceChildren(...children.filter(c => c !== null && c !== undefined)) // a section left out is not the text "null"
   if (refreshing) return
   const first = app.querySelector('h1, h2')
   if (first) { first.tabIndex = -1; first.focus({ preventScroll: true }) }
@@ -78,9 +78,11 @@ function follow (key) {
   events.onerror = () => { live.textContent = '○ reconnecting'; live.dataset.state = 'off' }
 }
 
-/** The fraud alert: a banner at the top of every page, with the proof to download. */
+/** The fraud alert: a banner at the top of every page, with the proof to download; one per database (the page load and the live event may both report it). */
+const alerted = new Set()
 async function fraudAlert (key, proof) {
-  if (alerts.querySelector(`[data-fraud="${key}"]`)) return
+  if (alerted.has(key)) return
+  alerted.add(key)
   let n = 0
   try {
     const list = await api(`/v1/databases/${key}/fraud-proofs`)
@@ -122,6 +124,9 @@ async function databasePage (key) {
   const [info, frauds] = await Promise.all([api(`/v1/databases/${key}`), api(`/v1/databases/${key}/fraud-proofs`)])
   const v = info.verification
   const role = [info.isExecutor && 'executor', info.isParticipant && 'participant'].filter(Boolean).join(' + ') || 'reader'
+  const participants = h('tbody', { 'data-participants': '' }, participantRows(key, info.participants))
+  // new index entries (a call through the form, or anyone's) change the participants' lengths: follow them
+  onEntries = () => liveRefresh(async () => { participants.replaceChildren(...participantRows(key, (await api(`/v1/databases/${key}`)).participants)) })
   show(
     nav(key, 'db'),
     h('h1', {}, 'Database'),
@@ -136,15 +141,19 @@ async function databasePage (key) {
     h('h2', {}, 'Participants'),
     h('table', {},
       h('thead', {}, h('tr', {}, h('th', {}, 'oplog'), h('th', {}, 'status'), h('th', {}, 'length'), h('th', {}, 'executed'))),
-      h('tbody', {}, info.participants.map(p => h('tr', {},
-        h('td', {}, h('a', { href: `#/db/${key}/oplog/${p.pubkey}`, class: 'key' }, short(p.pubkey))),
-        h('td', {}, p.active ? 'active' : 'removed'), h('td', {}, p.length ?? '?'), h('td', {}, p.processed))))),
+      participants),
     frauds.fraudProofs.length === 0 ? null : h('section', {}, h('h2', {}, 'Fraud proofs'),
       h('ul', {}, frauds.fraudProofs.map(f => h('li', {}, h('a', { href: `/v1/databases/${key}/fraud-proofs/${f.n}`, download: '' }, `#${f.n} ${f.code}`), ` found ${new Date(f.foundAt).toLocaleString()}`)))),
     callForm(key, info.methods),
     h('h2', {}, 'Contract'),
     info.contract === null ? h('p', {}, '(no contract source in the index)') : codeBlock(info.contract))
   if (v && v.violation) fraudAlert(key, v.violation)
+}
+
+function participantRows (key, participants) {
+  return participants.map(p => h('tr', {},
+    h('td', {}, h('a', { href: `#/db/${key}/oplog/${p.pubkey}`, class: 'key' }, short(p.pubkey))),
+    h('td', {}, p.active ? 'active' : 'removed'), h('td', {}, p.length ?? '?'), h('td', {}, p.processed)))
 }
 
 function codeBlock (source) {

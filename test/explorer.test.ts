@@ -115,6 +115,10 @@ if (CHROMIUM === undefined) {
     await page.keyboard.press('Enter')
     await page.waitForSelector('.call-result a')
     t.ok(/1 executed ok/.test(await page.locator('.call-result').textContent() ?? ''), 'with the token: executed')
+    const executed = String((await db.index.inputs()).length === 1 ? await db.index.lastAckedSeq(db.localOplog?.hex ?? '') + 1 : -1)
+    await page.waitForFunction(n => document.querySelector('[data-participants] tr td:nth-child(4)')?.textContent === n, executed, { timeout: 10_000 })
+    t.pass(`the participants table follows the call (executed ${executed}) without a reload`)
+    t.absent(await page.evaluate(() => [...document.getElementById('app')?.childNodes ?? []].some(n => n.nodeType === 3 && n.textContent === 'null')), 'no stray "null" on the page')
     t.is((await db.index.get('/values/from-the-page'))?.value, 42, 'and the database has it')
     await page.locator('.call-result a').click()
     await page.waitForSelector('h1:has-text("Transaction")')
@@ -126,6 +130,13 @@ if (CHROMIUM === undefined) {
     const alert = await page.locator('#alerts .fraud').textContent() ?? ''
     t.ok(/FRAUD DETECTED/.test(alert) && /UNPROMPTED_CHANGE/.test(alert), 'the fraud alert appears without a reload, naming the violation')
     t.ok(/envelope checks in your browser/.test(alert), 'its envelope checked in the browser')
+    await page.reload() // the page load reports the violation, and so may the live events at the same time
+    await page.waitForSelector('#alerts .fraud', { timeout: 30_000 })
+    await page.goto(`${url}/#/db/${key}/history`)
+    await page.goto(`${url}/#/db/${key}`)
+    await page.waitForSelector('h1:has-text("Database")')
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    t.is(await page.locator('#alerts .fraud').count(), 1, 'one banner, however often it is reported')
     const href = await page.locator('#alerts .fraud a').getAttribute('href') ?? ''
     const { verifyFraudProof } = await import('../src/index.js')
     const proof = await (await fetch(url + href)).json()
