@@ -11,7 +11,7 @@ import { describeError, EXIT, EXIT_CODES_HELP, oneLine, usageError } from './err
 import { Output } from './output.js'
 import { callParams, parseCount } from './params.js'
 import { resolveGlobals, Session, type RawGlobals } from './session.js'
-import { findOwner, OwnedError, OwnerGoneError, runInOwner, type OwnerRequest, type OwnerRunner } from './owner.js'
+import { findOwner, OwnedError, OwnerGoneError, runInOwner, type OwnerRecord, type OwnerRequest, type OwnerRunner } from './owner.js'
 import { runRepl } from './repl.js'
 import { backupCommand, destroyCommand, inContractFile, infoCommand, restoreCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
@@ -81,7 +81,15 @@ interface ProgramState { code: number, out: Output, argv: string[], ctx: MainCon
 /** How long a command retries while the directory's owner is stopping (the lock is not free yet). */
 const OWNER_RETRY_MS = 5000
 
-/** What `vitra host`, `serve` and the REPL say when another process owns their directory. */
+/** The owners that stay until stopped; the others end by themselves. */
+const LONG_RUNNING = new Set(['vitra host', 'vitra serve', 'vitra monitor', 'vitra'])
+
+/** What a command that cannot run in the owner says: wait for a short owner, stop a long one. */
+function refusal (name: string, owner: OwnerRecord): string {
+  return LONG_RUNNING.has(owner.command) ? REFUSALS[name] : `it did not end within --timeout; try again once it has`
+}
+
+/** What `vitra host`, `serve` and the REPL say when a long-running process owns their directory. */
 const REFUSALS: Record<string, string> = {
   'vitra host': 'it keeps the database online already (stop it first to host it here)',
   'vitra serve': 'stop it first to serve the directory from here',
@@ -132,11 +140,15 @@ export function buildProgram (state: ProgramState): Command {
     }
     for (const warning of globals.renamed) output().warn(warning)
     const until = Date.now() + Math.min(globals.timeout, OWNER_RETRY_MS)
+    const waitUntil = Date.now() + globals.timeout // a command that cannot run in the owner waits for a short one to end
     let askOwner = true
     for (;;) {
       const owner = route === 'here' || !askOwner ? null : findOwner(globals.dir)
       askOwner = true
-      if (owner !== null && route === 'refuse') throw new OwnedError(globals.dir, owner, REFUSALS[name])
+      if (owner !== null && route === 'refuse') {
+        if (!LONG_RUNNING.has(owner.command) && Date.now() < waitUntil) { await sleep(100); continue }
+        throw new OwnedError(globals.dir, owner, refusal(name, owner))
+      }
       if (owner !== null) {
         try {
           state.code = await runInOwner(owner, ownerRequest(state.argv, globals.json), { stdout: ctx.stdout ?? process.stdout, stderr: ctx.stderr ?? process.stderr })
@@ -154,7 +166,10 @@ export function buildProgram (state: ProgramState): Command {
       } catch (err) {
         // the directory got an owner between the look and the open: run the command there
         if (err instanceof OwnedError && route === 'owner' && Date.now() <= until) continue
-        if (err instanceof OwnedError && route === 'refuse') throw new OwnedError(err.dir, err.owner, REFUSALS[name])
+        if (err instanceof OwnedError && route === 'refuse') {
+          if (!LONG_RUNNING.has(err.owner.command) && Date.now() < waitUntil) { await sleep(100); continue }
+          throw new OwnedError(err.dir, err.owner, refusal(name, err.owner))
+        }
         throw err
       }
     }
@@ -347,6 +362,10 @@ Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id 
   program.allowExcessArguments(true) // after the subcommands, which stay strict: `vitra <unknown>` is reported by the action
   configureErrors(program, 'vitra', ctx)
   return program
+}
+
+function sleep (ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms))
 }
 
 /** `vitra host`, `vitra oplog create`, `vitra` (the REPL). */
