@@ -1,10 +1,10 @@
 // One owner per directory (issue 33): whatever vitra process has a database open
 // (host, monitor, a REPL, a short call), every other command on the directory runs
 // in it (cli/owner.ts); those that cannot name it.
-import test, { type Assertion } from 'brittle'
+import test from 'brittle'
 import { existsSync, readFileSync, writeFileSync } from 'fs'
 import { join } from 'path'
-import { contract, runVitra, startVitra } from './helpers.js'
+import { counterDir, runVitra, startVitra } from './helpers.js'
 
 test('cli owner - while `vitra host` runs, every command on its directory works through it; host, destroy and the REPL name it', { timeout: 120_000 }, async t => {
   const dir = await counterDir(t)
@@ -129,14 +129,4 @@ async function eventually (fn: () => boolean, ms = 10_000): Promise<void> {
     if (Date.now() > end) throw new Error('timed out')
     await new Promise(resolve => setTimeout(resolve, 25))
   }
-}
-
-/** A counter database made by `vitra init` in a temporary directory. */
-async function counterDir (t: Assertion): Promise<string> {
-  const root = await t.tmp()
-  const file = join(root, 'counter.js')
-  writeFileSync(file, contract('counter'))
-  const dir = join(root, 'db')
-  t.is((await runVitra(['init', file, '--dir', dir])).code, 0, 'vitra init')
-  return dir
 }

@@ -1,9 +1,9 @@
 // Papercuts a new user met (issue 33): errors that say where and what to do.
-import test, { type Assertion } from 'brittle'
+import test from 'brittle'
 import { createServer } from 'net'
 import { existsSync, readFileSync, writeFileSync } from 'fs'
 import { join } from 'path'
-import { contract, runVitra, startVitra } from './helpers.js'
+import { counterDir, runVitra, startVitra } from './helpers.js'
 
 test('cli papercuts - a contract that does not compile is reported at the user\'s file, not contract.js', { timeout: 30_000 }, async t => {
   const root = await t.tmp()
@@ -76,16 +76,6 @@ test('cli papercuts - vitra verify into a pipe prints progress lines on stderr, 
   t.ok(/^Valid: /.test(r.stdout), 'the verdict on stdout')
   t.ok(/vitra: verifying: \d+ of \d+ index entries/.test(r.stderr), `progress lines on stderr: ${r.stderr.trim().split('\n')[0] ?? ''}`)
 })
-
-/** A counter database made by `vitra init` in a temporary directory. */
-async function counterDir (t: Assertion): Promise<string> {
-  const root = await t.tmp()
-  const file = join(root, 'counter.js')
-  writeFileSync(file, contract('counter'))
-  const dir = join(root, 'db')
-  t.is((await runVitra(['init', file, '--dir', dir])).code, 0, 'vitra init')
-  return dir
-}
 
 test('cli papercuts - one transaction id: vitra call and the HTTP API give the same kind of id; calls over HTTP are in vitra tx list', { timeout: 60_000 }, async t => {
   const dir = await counterDir(t)

@@ -5,6 +5,8 @@ import { Database, StorageInMemory, readShippedContract, type CreateOptions, typ
 import type Corestore from 'corestore'
 import { spawn, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
+import { writeFileSync } from 'fs'
+import { join } from 'path'
 
 /** A new database (executor) on StorageInMemory, closed at teardown. */
 export async function createDb (t: Assertion, source: string, opts: Omit<CreateOptions, 'contract'> = {}): Promise<Database> {
@@ -116,4 +118,14 @@ export async function runVitra (args: string[], extraEnv: Record<string, string>
   child.stderr.on('data', d => { stderr += String(d) })
   const code = await new Promise<number | null>(resolve => child.on('close', c => resolve(c)))
   return { code, stdout, stderr }
+}
+
+/** A counter database made by `vitra init` in a temporary directory; returns its --dir. */
+export async function counterDir (t: Assertion): Promise<string> {
+  const root = await t.tmp()
+  const file = join(root, 'counter.js')
+  writeFileSync(file, contract('counter'))
+  const dir = join(root, 'db')
+  t.is((await runVitra(['init', file, '--dir', dir])).code, 0, 'vitra init')
+  return dir
 }
