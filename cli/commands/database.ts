@@ -100,13 +100,7 @@ export async function loadCommand (s: Session, keyArg: string): Promise<number> 
     if (db.pubkey.toString('hex') !== pubkey) throw new CliError('DATABASE_EXISTS', `${dir} already holds database ${db.pubkey.toString('hex')}: use another --dir to follow ${pubkey}`)
     await s.open({ network: 'always' })
   } else {
-    const before = existsSync(dir) ? new Set(readdirSync(dir)) : null
-    try {
-      db = await s.follow(pubkey)
-    } catch (err) {
-      removeCreated(dir, before) // nothing half-written: drop what the failed load created
-      throw err
-    }
+    db = await followInto(s, pubkey)
     await s.bounded(s.syncHead(db), 'peers to serve the latest index')
   }
   rememberNetwork(s)
@@ -117,6 +111,24 @@ export async function loadCommand (s: Session, keyArg: string): Promise<number> 
     'Next: `vitra host` keeps it replicated, `vitra verify` audits it, `vitra monitor` keeps auditing it.'
   ])
   return EXIT.OK
+}
+
+/**
+ * Start following database `pubkey` in the session's (empty) directory, over the swarm;
+ * a load that fails leaves nothing behind. `vitra load` and `vitra serve --follow`.
+ */
+export async function followInto (s: Session, pubkey: string): Promise<Database> {
+  const dir = s.opts.dir
+  const before = existsSync(dir) ? new Set(readdirSync(dir)) : null
+  let db: Database
+  try {
+    db = await s.follow(pubkey)
+  } catch (err) {
+    removeCreated(dir, before) // nothing half-written: drop what the failed load created
+    throw err
+  }
+  rememberNetwork(s)
+  return db
 }
 
 function removeCreated (dir: string, before: Set<string> | null): void {

@@ -25,12 +25,16 @@ import { Session } from '../session.js'
 import { untilStopped } from './host.js'
 import { runHook } from './verify.js'
 import { txRecord } from './data.js'
+import { followInto } from './database.js'
+import { parseKey } from '../params.js'
 
 export interface ServeOptions {
   dirs?: string[]
   root?: string
   port?: string
   httpHost?: string
+  /** Keys of databases to serve by key (a gateway): fetched from the swarm into <root or ./.vitra-follow>/<key>. */
+  follow?: string[]
   /** Calls without the bearer token (`--no-auth`). */
   noAuth?: boolean
   onViolation?: string
@@ -63,23 +67,37 @@ function loopback (host: string): boolean {
 
 export const TOKEN_FILE = 'http-token'
 
-/** The directories to serve: those given, then each database directory under root (sorted); else --dir. */
-export function servedDirs (defaultDir: string, dirs: string[] = [], root?: string): string[] {
-  const out = dirs.map(d => resolve(d))
+/** Where `--follow <key>` keeps its copy without --root: `./.vitra-follow/<key>`. */
+export const FOLLOW_DIR = '.vitra-follow'
+
+/** A directory to serve; `follow`: the key of a database to fetch into it by key when it holds none yet. */
+export interface Served { dir: string, follow?: string }
+
+/**
+ * The directories to serve: those given, then each database directory under root (sorted),
+ * then one per followed key (`<root>/<key>`, else `./.vitra-follow/<key>`); with none, --dir.
+ */
+export function servedDirs (defaultDir: string, dirs: string[] = [], root?: string, follow: string[] = []): Served[] {
+  const keys = follow.map(k => parseKey(k, '--follow key'))
+  const base = root !== undefined ? resolve(root) : resolve(FOLLOW_DIR)
+  const followed = keys.map(key => ({ dir: join(base, key), follow: key }))
+  const out: Served[] = dirs.map(d => ({ dir: resolve(d) }))
   if (root !== undefined) {
     const r = resolve(root)
     if (!existsSync(r)) throw usageError(`--root ${root}: no such directory`)
     const found = readdirSync(r, { withFileTypes: true })
       .filter(e => e.isDirectory() && existsSync(join(r, e.name, 'vitra.json')))
       .map(e => join(r, e.name)).sort()
-    if (found.length === 0) throw new CliError('NO_DATABASE', `No database directory under ${r} (each needs a vitra.json: \`vitra init\` or \`vitra load\` in it)`)
-    out.push(...found)
+      .filter(d => !followed.some(f => f.dir === d)) // a key followed before: its copy is under root already
+    if (found.length === 0 && followed.length === 0) throw new CliError('NO_DATABASE', `No database directory under ${r} (each needs a vitra.json: \`vitra init\` or \`vitra load\` in it)`)
+    out.push(...found.map(dir => ({ dir })))
   }
-  if (out.length === 0) out.push(defaultDir)
+  out.push(...followed)
+  if (out.length === 0) out.push({ dir: defaultDir })
   const seen = new Set<string>()
-  for (const d of out) {
-    if (seen.has(d)) throw usageError(`${d} is given twice`)
-    seen.add(d)
+  for (const { dir } of out) {
+    if (seen.has(dir)) throw usageError(`${dir} is given twice`)
+    seen.add(dir)
   }
   return out
 }
@@ -88,16 +106,23 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
   const port = Number(o.port ?? 8686)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--port must be a port number (0-65535), not ${String(o.port)}`)
   const host = o.httpHost ?? '127.0.0.1'
-  const dirs = servedDirs(s.opts.dir, o.dirs, o.root)
+  const served = servedDirs(s.opts.dir, o.dirs, o.root, o.follow)
+  const dirs = served.map(d => d.dir)
+  if (s.opts.offline && served.some(d => d.follow !== undefined && !existsSync(join(d.dir, 'vitra.json')))) {
+    throw usageError('--follow fetches a database by its key from the swarm: drop --offline (or serve a copy made before)')
+  }
   s.longRunning()
   const sessions: Session[] = []
   try {
     const databases: Database[] = []
-    for (const dir of dirs) {
+    for (const { dir, follow } of served) {
       const sub = s.sub(dir)
       sessions.push(sub)
       sub.longRunning()
+      if (follow !== undefined && !sub.hasDatabase()) await followInto(sub, follow) // a gateway: fetched by key, served read-only
       const db = await sub.open({ network: 'always', sync: 'none', announce: true })
+      if (follow !== undefined && db.pubkey.toString('hex') !== follow) throw new CliError('DATABASE_EXISTS', `${dir} holds database ${db.pubkey.toString('hex')}, not ${follow}`)
+      if (!db.isExecutor && db.network !== null) await sub.bounded(sub.syncHead(db), 'peers to serve the latest index') // a reader serves the newest head it can get
       const key = db.pubkey.toString('hex')
       const twin = databases.findIndex(d => d.pubkey.equals(db.pubkey))
       if (twin !== -1) throw usageError(`${dirs[twin]} and ${dir} hold the same database ${key}: serve one of them`)

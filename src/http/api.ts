@@ -279,7 +279,10 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   }, async (req, reply) => {
     if (!authorized(req.headers.authorization, opts.token)) return fail(reply, 401, 'UNAUTHORIZED', 'call needs Authorization: Bearer <token> (the token is in the served directory\'s http-token file)')
     const db = served(req.params.key)
-    const tx = await db.call(req.body.method, req.body.params ?? {})
+    const tx = await db.call(req.body.method, req.body.params ?? {}).catch((err: { code?: string }) => {
+      if (err.code !== 'NOT_PARTICIPANT' || db.localOplog !== null) throw err
+      throw new VitraError('NOT_PARTICIPANT', `This host serves database ${db.pubkey.toString('hex')} read-only (it holds no oplog of it): "${req.body.method}" emits ops, so call it through the host of a participant`)
+    })
     const id = transactionId(tx.ops)
     const json = tx.toJSON()
     if (tx.ops.length > 0) opts.onCall?.(db, json, null)

@@ -140,7 +140,7 @@ export async function createInclusionProof (core: Hypercore, index: number, opts
     if (!Number.isSafeInteger(index) || index < 0 || index >= headLength) {
       throw new InvalidArgumentError(`Block index ${index} is not below the head length ${headLength}`)
     }
-    if (!(await core.has(index))) throw new CouldNotVerifyError(`Block ${index} is not available locally`, { index })
+    if (!(await fetched(core, index))) throw new CouldNotVerifyError(`Block ${index} is not available locally`, { index })
     // Read the length and take the proof in the same tick, so that length, roots and signature belong together.
     const length = opts.head !== undefined ? opts.head.length : core.length
     const p = await core.proof({ block: { index, nodes: 0 }, upgrade: { start: 0, length } })
@@ -232,6 +232,17 @@ export async function createRangeProof (core: Hypercore, start: number, end: num
   return proof
 }
 /**
+ * Whether block `index` is stored here, fetching it first when it is not (a reader's
+ * core: bounded by its session's timeout). A writer holds every block it wrote.
+ */
+async function fetched (core: Hypercore, index: number): Promise<boolean> {
+  if (await core.has(index)) return true
+  if (core.writable) return false // nobody else has what its writer cleared
+  await core.get(index).catch(() => null)
+  return await core.has(index)
+}
+
+/**
  * A proof of `reads` on the index `bee` at version `at`. `at` must be a batch end of the
  * bee (the caller guarantees it) and at most the core length. The blocks are proven
  * against the core's current signed head, or against `opts.head` (a head captured
@@ -284,6 +295,7 @@ export async function createIndexReadProof (bee: Hyperbee, at: number, reads: In
   const available = new Map<number, TreeNode>()
   const values: Buffer[] = []
   for (const seq of seqs) {
+    await fetched(core, seq) // the header: a reader may not hold it yet
     const p = await core.proof({ block: { index: seq, nodes: 0 }, upgrade: { start: 0, length: head.length } })
     if (!p.block || !p.block.value) throw new CouldNotVerifyError(`Index block ${seq} is not available locally`, { seq })
     for (const n of [...p.block.nodes, ...p.upgrade.nodes] as TreeNode[]) available.set(n.index, n)
