@@ -5,6 +5,7 @@ import { Database, StorageInMemory, readShippedContract, encodeValue, verifyIncl
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
 import { runNetworkBench } from './network-bench.js'
 import { runHttpBench } from './http-bench.js'
+import { runSyncBench } from './sync-bench.js'
 import { forgetVerifiedSignatures } from '../src/proofs/hypercore-crypto.js'
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
@@ -238,6 +239,7 @@ async function main (): Promise<void> {
     line('(d) peak RSS (MB)', fmt(process.resourceUsage().maxRSS / 1024))
     for (const [k, v] of await runHttpBench()) line(k, v)
     if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runNetworkBench()) line(k, v)
+    if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runSyncBench()) line(k, v)
   } finally {
     await rounds[rounds.length - 1]?.db.close()
   }

@@ -39,6 +39,7 @@ const HELP_FOOTER = `
 Environment:
   VITRA_DIR        database directory (instead of --dir; default ./.vitra)
   VITRA_BOOTSTRAP  DHT bootstrap nodes, host:port[,host:port] (instead of --bootstrap)
+  VITRA_FROM       http://host:port[,…] to replicate with over HTTP (instead of --from)
   VITRA_DHT_HOST   address the DHT node binds to (instead of --dht-host; VITRA_HOST also works)
   VITRA_TIMEOUT    default --timeout in ms
   VITRA_DEBUG=1    same as --debug
@@ -111,6 +112,7 @@ export function buildProgram (state: ProgramState): Command {
     .option('--debug', 'print stack traces of errors')
     .option('--offline', 'never join the swarm')
     .option('--bootstrap <host:port,...>', 'DHT bootstrap nodes of a private network (default: $VITRA_BOOTSTRAP)')
+    .option('--from <url>', 'replicate over HTTP with the vitra serve at this http://host:port instead of the swarm (repeatable; $VITRA_FROM; vitra load remembers it)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--dht-host <address>', 'address the DHT node binds to, e.g. 127.0.0.1')
     .addOption(new Option('--host <address>', 'old name of --dht-host').hideHelp())
     .option('--timeout <ms>', 'how long to wait for peers or the executor (default 30000)')

@@ -6,7 +6,7 @@
  *   fraud/<code>-<seq>.json    fraud proofs found by verify/monitor (seq: the index seq of the violation)
  *   monitor-checkpoint.json    where `vitra monitor` resumes
  *   last-verify.json           outcome of the last `vitra verify`
- *   cli.json                   network settings remembered by `vitra load` (bootstrap, host)
+ *   cli.json                   network settings remembered by `vitra load` (bootstrap, host, from)
  *
  * Every file is written atomically: to a temporary name, then renamed.
  */
@@ -37,7 +37,7 @@ export type SavedFraud = FraudProofJSON | LogForkProofJSON
 export interface Found<T> { id: string, file: string, value: T }
 
 /** Settings remembered for a directory. */
-export interface DirConfig { bootstrap?: string, host?: string }
+export interface DirConfig { bootstrap?: string, host?: string, from?: string[] }
 
 export class Records {
   readonly dir: string

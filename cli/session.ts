@@ -28,6 +28,8 @@ export interface GlobalOptions {
   offline: boolean
   /** Explicit bootstrap nodes (`--bootstrap` or VITRA_BOOTSTRAP); else the directory's cli.json, else the public DHT. */
   bootstrap?: string
+  /** Hosts to replicate with over HTTP instead of the swarm (`--from`, VITRA_FROM); else the directory's cli.json. */
+  from?: string[]
   /** Address the DHT node binds to (`--dht-host`, VITRA_DHT_HOST or VITRA_HOST). */
   host?: string
   /** Options given under an old name (`--host`): the warning to print. */
@@ -39,7 +41,7 @@ export interface GlobalOptions {
 }
 
 /** Raw option values as commander gives them. */
-export interface RawGlobals { dir?: string, json?: boolean, debug?: boolean, offline?: boolean, bootstrap?: string, dhtHost?: string, host?: string, timeout?: string }
+export interface RawGlobals { dir?: string, json?: boolean, debug?: boolean, offline?: boolean, bootstrap?: string, from?: string[], dhtHost?: string, host?: string, timeout?: string }
 
 export const DEFAULT_TIMEOUT = 30_000
 
@@ -54,11 +56,24 @@ export function resolveGlobals (raw: RawGlobals, env: NodeJS.ProcessEnv = proces
     debug: raw.debug === true || env.VITRA_DEBUG === '1',
     offline: raw.offline === true,
     bootstrap,
+    from: fromUrls(raw.from, env.VITRA_FROM),
     host: raw.dhtHost ?? raw.host ?? nonEmpty(env.VITRA_DHT_HOST) ?? nonEmpty(env.VITRA_HOST),
     renamed: raw.host !== undefined && raw.dhtHost === undefined ? ['--host is now --dht-host (the address the DHT node binds to)'] : [],
     timeout,
     progressMs: Number(env.VITRA_PROGRESS_MS ?? 5000)
   }
+}
+
+/** `--from` URLs (repeatable, or comma-separated), else VITRA_FROM; each an http:// origin. */
+function fromUrls (given: string[] | undefined, env: string | undefined): string[] | undefined {
+  const list = (given !== undefined && given.length > 0 ? given : [nonEmpty(env) ?? '']).flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+  if (list.length === 0) return undefined
+  return list.map(u => {
+    let url: URL
+    try { url = new URL(u) } catch { throw new CliError('USAGE', `--from takes http://host:port URLs (where a vitra serve listens), not "${u}"`, 2) }
+    if (url.protocol !== 'http:') throw new CliError('USAGE', `--from takes http://host:port URLs (where a vitra serve listens), not "${u}"`, 2)
+    return url.origin
+  })
 }
 
 function nonEmpty (s: string | undefined): string | undefined {
@@ -174,6 +189,13 @@ export class Session {
     return { ...(bootstrap !== undefined ? { bootstrap: parseBootstrap(bootstrap) } : {}), ...(host !== undefined ? { host } : {}) }
   }
 
+  /** The HTTP hosts to replicate with instead of the swarm: `--from`, else those `vitra load --from` remembered. */
+  httpHosts (): string[] | undefined {
+    if (this.opts.from !== undefined) return this.opts.from
+    const saved = this.memory === null && existsSync(this.records.configFile) ? this.records.readConfig() : {}
+    return saved.from
+  }
+
   /** Open (or reuse) the database, join the swarm and sync as asked. */
   async open (o: OpenOptions = {}): Promise<Database> {
     if (this.db === null) {
@@ -185,7 +207,10 @@ export class Session {
     const network = o.network ?? 'auto'
     // a borrowed database stays on the network its owner chose
     const join = !this.opts.offline && this.memory === null && !this.borrowed && (network === 'always' || (network === 'auto' && !db.isExecutor))
-    if (join && db.network === null) {
+    const http = join ? this.httpHosts() : undefined
+    if (http !== undefined) {
+      if (db.httpSync === null) db.syncFrom(http) // over HTTP instead of the swarm (src/http/replication.ts)
+    } else if (join && db.network === null) {
       // short-lived commands look up peers without announcing themselves (no stale records on the DHT)
       await db.swarm({ ...this.swarmOptions(), server: o.announce === true })
     }
@@ -252,6 +277,11 @@ export class Session {
    */
   async syncHead (db: Database): Promise<void> {
     const net = db.network
+    if (net === null && db.httpSync !== null) { // over HTTP: an update waits for the hosts' first answers
+      await updateWithin(db.index.core, { ms: this.opts.timeout, what: 'the index head' }).catch(() => this.out.warn('no HTTP host answered in time; using local data'))
+      await db.refresh()
+      return
+    }
     if (net === null) return
     const core = db.index.core
     const deadline = Date.now() + this.opts.timeout // every loop here ends by it (src/peer-wait.ts)
@@ -276,7 +306,9 @@ export class Session {
   /** Follow a database that is not in the directory yet: load it by key over the swarm. */
   async follow (pubkey: string): Promise<Database> {
     if (this.db !== null) throw new CliError('DATABASE_OPEN', `A database is already open (${this.db.pubkey.toString('hex')})`)
-    const db = await this.loading(Database.load(this.opts.dir, pubkey, { swarm: true, ...this.swarmOptions(), timeout: this.opts.timeout }))
+    const http = this.httpHosts()
+    const network = http !== undefined ? { from: http } : { swarm: true, ...this.swarmOptions() }
+    const db = await this.loading(Database.load(this.opts.dir, pubkey, { ...network, timeout: this.opts.timeout }))
     this.attach(db)
     await this.claim()
     return db

@@ -19,6 +19,7 @@ import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarke
 import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
 import { DatabaseSwarm, type SwarmOptions } from './network.js'
+import { HttpSync } from './http/replication.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
 import { verifyIndex, type Checkpoint } from './verify/verifier.js'
 import { ContractRuntime, type Governance } from './contract-runtime.js'
@@ -75,6 +76,11 @@ export interface DatabaseOptions {
   host?: string
   /** With `swarm`: any other swarm setting (timeouts, key pair, ...); `bootstrap` and `host` above win. */
   swarmOptions?: SwarmOptions
+  /**
+   * Replicate over HTTP with these hosts (`http://host:port`, where a `vitra serve` of the
+   * database listens): see `db.syncFrom()`. `load` connects before it waits for the index genesis.
+   */
+  from?: string[]
 }
 
 export interface CreateOptions extends DatabaseOptions {
@@ -235,6 +241,7 @@ export class Database extends EventEmitter {
     const store = openCorestore(storage)
     const forks = new ForkWatch({ reopen: key => store.get({ key }) })
     let net: DatabaseSwarm | null = null // network: joined before anything is read
+    let http: HttpSync | null = null
     try {
       opts.onCorestore?.(store)
       // a reader's block reads (bee gets, history, checkouts) wait for peers at most `timeout` ms (REQUEST_TIMEOUT)
@@ -244,13 +251,17 @@ export class Database extends EventEmitter {
       // watched before the swarm brings the first head: a peer's other history is a fork proof, not a closed session
       forks.watch(core, 'index')
       net = await Database.joinSwarmEarly(store, meta.pubkey, opts)
+      http = opts.from !== undefined && opts.from.length > 0 ? new HttpSync(store, meta.pubkey, opts.from) : null
       const index = new IndexLog(openBee(core))
       await index.ready()
       if (opts.waitForIndex !== false) await forkOrResult(forks, waitForGenesis(index, opts.timeout ?? DEFAULT_PEER_WAIT_MS))
       await refuseTruncated(core, 'index')
       if (fresh) writeMeta(storage, meta)
-      return await (await this.open(storage, store, index, meta, opts, forks)).joinSwarmOnOpen(net, opts)
+      const db = await this.open(storage, store, index, meta, opts, forks)
+      db.http = http
+      return await db.joinSwarmOnOpen(net, opts)
     } catch (err) {
+      http?.close()
       await net?.close()
       await forks.settled().catch(() => {})
       const fork = forks.first('index')
@@ -544,6 +555,7 @@ export class Database extends EventEmitter {
 
   // --- network (src/network.ts) ---
   private net: DatabaseSwarm | null = null
+  private http: HttpSync | null = null
 
   /** The swarm this database replicates over (see `swarm()`), or null. */
   get network (): DatabaseSwarm | null { return this.net }
@@ -574,6 +586,30 @@ export class Database extends EventEmitter {
     const net = this.net
     this.net = null
     await net?.close()
+  }
+
+  /**
+   * Replicate with the hosts at `urls` over HTTP (`http://host:port`: a `vitra serve` of this
+   * database), alongside or instead of the swarm: Hypercore's replication protocol on an
+   * upgraded HTTP connection (src/http/replication.ts), reconnecting until `close()` or
+   * `unsyncFrom()`. Adds to the hosts already followed.
+   */
+  syncFrom (urls: string | string[]): HttpSync {
+    this.assertOpen()
+    const list = (Array.isArray(urls) ? urls : [urls]).filter(u => !(this.http?.urls.includes(new URL(u).origin) ?? false))
+    const next = new HttpSync(this.store, this.index.key.toString('hex'), [...(this.http?.urls ?? []), ...list])
+    this.http?.close()
+    this.http = next
+    return next
+  }
+
+  /** The HTTP hosts this database replicates with (null: none). */
+  get httpSync (): HttpSync | null { return this.http }
+
+  /** Stop replicating over HTTP. */
+  unsyncFrom (): void {
+    this.http?.close()
+    this.http = null
   }
 
   /**
@@ -710,6 +746,7 @@ export class Database extends EventEmitter {
   }
 
   private async closeAll (): Promise<void> {
+    this.unsyncFrom()
     await this.unswarm() // network: leave the swarm first
     await this.forkWatch.stop()
     await this.sqlAccess?.close()
@@ -726,7 +763,7 @@ export class Database extends EventEmitter {
   }
 }
 
-const LOAD_OPTIONS = ['limits', 'maxBatchOps', 'maxBatchBytes', 'onCorestore', 'timeout', 'waitForIndex', 'blockTimeoutMs', 'executorHooks', 'executor', 'swarm', 'bootstrap', 'host', 'swarmOptions']
+const LOAD_OPTIONS = ['limits', 'maxBatchOps', 'maxBatchBytes', 'onCorestore', 'timeout', 'waitForIndex', 'blockTimeoutMs', 'executorHooks', 'executor', 'swarm', 'bootstrap', 'host', 'swarmOptions', 'from']
 const CREATE_OPTIONS = [...LOAD_OPTIONS, 'contract', 'governance', 'signatories', 'maxOpBytes']
 
 /** Unknown options are an error, never ignored (an ignored executorBehavior would run an honest executor where a test wants a cheating one). */

@@ -233,3 +233,24 @@ test('fork over the swarm - the copy that saw the old index meets the rewritten 
   }
   checkFork(t, proof, key, 'truncation', 'the old copy on the swarm')
 })
+
+test('fork over HTTP - a reader following history A from one host meets history B at another: the fork proof, whatever the transport', async t => {
+  const h = await histories(t, { extraB: 1 })
+  const { createApi } = await import('../src/http/api.js')
+  const urls: string[] = []
+  for (const db of [h.a, h.b]) {
+    const app = await createApi({ databases: [db], monitor: false })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    t.teardown(() => app.close())
+    urls.push(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`)
+  }
+  const r = await Database.load(new StorageInMemory(), h.key, { timeout: 5000, from: [urls[0]] })
+  t.teardown(() => r.close())
+  const forks: Array<{ proof: LogForkFraudProof, source: LogForkSource }> = []
+  r.on('log-fork', (proof: LogForkFraudProof, source: LogForkSource) => forks.push({ proof, source }))
+  await r.syncAll()
+  t.is(r.index.core.length, h.a.index.core.length, 'over HTTP alone, the reader holds history A')
+  r.syncFrom(urls[1])
+  t.ok(await eventually(() => forks.some(f => f.source.role === 'index'), 10_000), 'the other host\'s history: a log-fork event for the index')
+  checkFork(t, forks.find(f => f.source.role === 'index')?.proof, h.key, 'equivocation', 'the index fork seen over HTTP')
+})

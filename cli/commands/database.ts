@@ -138,9 +138,14 @@ function removeCreated (dir: string, before: Set<string> | null): void {
 
 /** Remember explicit network settings in the directory, so later commands reuse them. */
 function rememberNetwork (s: Session): void {
-  if (s.opts.bootstrap === undefined && s.opts.host === undefined) return
+  if (s.opts.bootstrap === undefined && s.opts.host === undefined && s.opts.from === undefined) return
   const cfg = s.records.readConfig()
-  s.records.writeConfig({ ...cfg, ...(s.opts.bootstrap !== undefined ? { bootstrap: s.opts.bootstrap } : {}), ...(s.opts.host !== undefined ? { host: s.opts.host } : {}) })
+  s.records.writeConfig({
+    ...cfg,
+    ...(s.opts.bootstrap !== undefined ? { bootstrap: s.opts.bootstrap } : {}),
+    ...(s.opts.host !== undefined ? { host: s.opts.host } : {}),
+    ...(s.opts.from !== undefined ? { from: s.opts.from } : {})
+  })
 }
 
 export interface OplogInfo {
