@@ -6,6 +6,7 @@ import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js
 import { runNetworkBench } from './network-bench.js'
 import { runHttpBench } from './http-bench.js'
 import { runSyncBench } from './sync-bench.js'
+import { runMirrorBench } from './mirror-bench.js'
 import { forgetVerifiedSignatures } from '../src/proofs/hypercore-crypto.js'
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
@@ -240,6 +241,7 @@ async function main (): Promise<void> {
     for (const [k, v] of await runHttpBench()) line(k, v)
     if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runNetworkBench()) line(k, v)
     if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runSyncBench()) line(k, v)
+    if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runMirrorBench()) line(k, v)
   } finally {
     await rounds[rounds.length - 1]?.db.close()
   }

@@ -274,6 +274,7 @@ Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id 
   program.command('serve').argument('[dirs...]', 'database directories to serve (default: --dir)')
     .description('serve databases over HTTP (a JSON API under /v1) and keep them online, until interrupted')
     .option('--root <dir>', 'also serve every database directory under this one')
+    .option('--mirror-last <n>', 'for databases served as copies: keep only the newest n index entries on disk, fetch older ones on demand (no monitor)')
     .option('--follow <key>', 'also serve the database with this key, fetched from the swarm into <root or ./.vitra-follow>/<key> (a read-only gateway; repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--port <port>', 'HTTP port (0: any free one)', '8686')
     .option('--http-host <address>', 'address the HTTP server binds to (default 127.0.0.1: this machine only)')
@@ -281,13 +282,13 @@ Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id 
     .addOption(new Option('--open', 'old name of --no-auth').hideHelp())
     .option('--on-violation <command>', 'as vitra monitor: shell command run with a fraud proof JSON on stdin (env: VITRA_FRAUD_FILE, VITRA_FRAUD_CODE, VITRA_DATABASE); the host keeps serving')
     .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit=,\n…/transactions/<id>, …/verification, …/fraud-proofs, …/events; POST …/call (README "HTTP API").\nWhile served, the other vitra commands on a served directory run in the host (owner.json names it).\nThe bearer token is <root>/http-token with --root, else http-token in the first directory served.')
-    .action(async (dirs: string[], o: { root?: string, follow: string[], port?: string, httpHost?: string, auth?: boolean, open?: boolean, onViolation?: string }, cmd: Command) => {
+    .action(async (dirs: string[], o: { root?: string, follow: string[], mirrorLast?: string, port?: string, httpHost?: string, auth?: boolean, open?: boolean, onViolation?: string }, cmd: Command) => {
       // --host names the DHT address on every command; on serve it reads like the HTTP one
       if (cmd.optsWithGlobals<RawGlobals>().host !== undefined && o.httpHost === undefined) {
         throw usageError('--host is ambiguous here: give --http-host <address> for the HTTP server, --dht-host <address> for the DHT node')
       }
       if (o.open === true) (ctx.stderr ?? process.stderr).write('vitra: warning: --open is now --no-auth\n')
-      await run(async s => await serveCommand(s, { root: o.root, follow: o.follow, port: o.port, httpHost: o.httpHost, onViolation: o.onViolation, dirs, noAuth: o.auth === false || o.open === true }), [], cmd, false, 'refuse')
+      await run(async s => await serveCommand(s, { root: o.root, follow: o.follow, mirrorLast: o.mirrorLast, port: o.port, httpHost: o.httpHost, onViolation: o.onViolation, dirs, noAuth: o.auth === false || o.open === true }), [], cmd, false, 'refuse')
     })
 
   program.command('verify').argument('[pubkey]', 'database to audit (default: the one in --dir; fetched into --dir when absent)')

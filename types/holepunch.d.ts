@@ -33,6 +33,8 @@ declare module 'hypercore' {
     append (blocks: Buffer | Buffer[], opts?: { postappend?: (values: Buffer[]) => Promise<void> }): Promise<{ length: number, byteLength: number }>
     get (index: number, opts?: any): Promise<any>
     has (start: number, end?: number): Promise<boolean>
+    /** Delete the stored blocks [start, end) (the Merkle tree stays). */
+    clear (start: number, end?: number, opts?: { diff?: boolean }): Promise<{ blocks: number } | null>
     update (opts?: any): Promise<boolean>
     truncate (length: number, opts?: any): Promise<void>
     treeHash (length?: number): Promise<Buffer>

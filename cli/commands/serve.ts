@@ -26,7 +26,8 @@ import { untilStopped } from './host.js'
 import { runHook } from './verify.js'
 import { txRecord } from './data.js'
 import { followInto } from './database.js'
-import { parseKey } from '../params.js'
+import { parseCount, parseKey } from '../params.js'
+import { BoundedMirror } from '../../src/mirror.js'
 
 export interface ServeOptions {
   dirs?: string[]
@@ -35,6 +36,8 @@ export interface ServeOptions {
   httpHost?: string
   /** Keys of databases to serve by key (a gateway): fetched from the swarm into <root or ./.vitra-follow>/<key>. */
   follow?: string[]
+  /** Keep only the newest N index entries of the databases served as readers (`--mirror-last`). */
+  mirrorLast?: string
   /** Calls without the bearer token (`--no-auth`). */
   noAuth?: boolean
   onViolation?: string
@@ -111,8 +114,10 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
   if (s.opts.offline && served.some(d => d.follow !== undefined && !existsSync(join(d.dir, 'vitra.json')))) {
     throw usageError('--follow fetches a database by its key from the swarm: drop --offline (or serve a copy made before)')
   }
+  const mirrorLast = o.mirrorLast === undefined ? null : parseCount(o.mirrorLast, '--mirror-last', 1)
   s.longRunning()
   const sessions: Session[] = []
+  const mirrors = new Map<Database, BoundedMirror>()
   try {
     const databases: Database[] = []
     for (const { dir, follow } of served) {
@@ -127,6 +132,13 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       const twin = databases.findIndex(d => d.pubkey.equals(db.pubkey))
       if (twin !== -1) throw usageError(`${dirs[twin]} and ${dir} hold the same database ${key}: serve one of them`)
       databases.push(db)
+      if (mirrorLast !== null) {
+        if (db.isExecutor) throw usageError(`${dir} is the executor's directory: it keeps its whole history (--mirror-last is for copies of other databases)`)
+        const mirror = new BoundedMirror(db.index.core, mirrorLast) // src/mirror.ts: newest N entries on disk, older ones fetched on demand
+        mirror.start()
+        mirrors.set(db, mirror)
+        continue // no monitor, no SQL read model: both read the whole history
+      }
       void db.sql // the SQL read model follows the index while served (GET|POST …/query)
     }
     const tokenFile = join(o.root !== undefined ? resolve(o.root) : dirs[0], TOKEN_FILE)
@@ -137,6 +149,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
     const app = await createApi({
       databases,
       token,
+      monitor: db => !mirrors.has(db), // a bounded mirror cannot replay: it follows the signed heads and serves proofs
       // as `vitra monitor` alerts: print the violation, save the proof under <dir>/fraud/; the host keeps serving it
       // a call made through the API is tracked in the directory as `vitra call` tracks one (vitra tx list)
       onCall: (db, tx, results) => {
@@ -174,6 +187,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
     await app.close() // no new requests; those in flight finish first
     await Promise.all(hooks) // an --on-violation command still running finishes (each is bounded to 60 s)
   } finally {
+    for (const m of mirrors.values()) m.stop()
     for (const sub of sessions) await sub.close()
   }
   s.out.event({ event: 'stopped' }, 'Stopped.')

@@ -55,8 +55,8 @@ export interface ApiOptions {
   requestTimeoutMs?: number
   /** The bearer token `call` needs; null or absent: calls are open (`vitra serve --open`). */
   token?: string | null
-  /** Keep a monitor on every database (default true): it feeds `violation` events and the verification route. */
-  monitor?: boolean
+  /** Keep a monitor on every database (default true), or on those this returns true for: it feeds `violation` events and the verification route. */
+  monitor?: boolean | ((db: Database) => boolean)
   /** Called once when a database's monitor finds a violation (`vitra serve` prints and saves the proof). */
   onViolation?: (db: Database, proof: ContractFraudProof) => void
   /** Called when a call appended ops (results null), and again with its results when it waited for them (`vitra serve` tracks it). */
@@ -117,6 +117,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   const monitors = new Map<string, ContractMonitor>()
   if (opts.monitor !== false) {
     for (const db of opts.databases) {
+      if (typeof opts.monitor === 'function' && !opts.monitor(db)) continue
       const m = await db.monitor()
       monitors.set(db.pubkey.toString('hex'), m)
       const alert = opts.onViolation
