@@ -233,7 +233,7 @@ export async function runInOwner (owner: OwnerRecord, req: OwnerRequest, out: { 
   conn.setEncoding('utf8')
   let answered = false
   let buffered = ''
-  const onSignal = (): void => { if (!conn.destroyed) conn.write(JSON.stringify({ abort: true }) + '\n') }
+  const onSignal = (): void => { if (!conn.destroyed && conn.writable) conn.write(JSON.stringify({ abort: true }) + '\n') }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   try {
@@ -253,7 +253,8 @@ export async function runInOwner (owner: OwnerRecord, req: OwnerRequest, out: { 
         }
       })
       conn.on('error', err => {
-        if (!answered) reject(new OwnerGoneError(err.message))
+        if (exit !== null) resolve(exit) // the answer came; a late write (a second Ctrl-C) may meet the closed socket
+        else if (!answered) reject(new OwnerGoneError(err.message))
         else reject(new CliError('OWNER_GONE', `${describeOwner(owner)}, which ran the command, went away before it finished: ${err.message}`))
       })
       conn.on('close', () => {

@@ -288,7 +288,7 @@ export class Session {
     const lookup = net.flushed().then(() => 'done' as const)
     while (net.connections.length === 0) {
       if (await Promise.race([lookup, sleep(20)]) === 'done' && net.connections.length === 0) {
-        this.out.warn('no peer of this database is online; using local data')
+        await this.fromServers(db)
         return
       }
       if (Date.now() > deadline || db.closed) return
@@ -300,6 +300,19 @@ export class Session {
     }
     const remote = Math.max(...peers().map(p => p.remoteLength))
     if (remote > core.length) await updateWithin(core, { ms: Math.max(1, deadline - Date.now()), what: 'the index head' })
+    await db.refresh()
+  }
+
+  /**
+   * No peer on the swarm: sync over HTTP from the primary servers the database recorded
+   * (`/.sys/servers`, set by its contract with tx.setServers), when it names any.
+   */
+  private async fromServers (db: Database): Promise<void> {
+    const urls = db.httpSync === null ? (await db.servers()).filter(u => u.startsWith('http://')) : [] // https needs a TLS proxy's client: not yet
+    if (urls.length === 0) { this.out.warn('no peer of this database is online; using local data'); return }
+    this.out.warn(`no peer of this database is online on the swarm; syncing over HTTP from its servers (${urls.join(', ')})`)
+    db.syncFrom(urls.map(u => new URL(u).origin))
+    await updateWithin(db.index.core, { ms: this.opts.timeout, what: 'the index head' }).catch(() => this.out.warn('no server answered in time; using local data'))
     await db.refresh()
   }
 

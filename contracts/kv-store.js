@@ -45,6 +45,12 @@ export function removeParticipant ({ pubkey }, emit) {
   emit({ op: 'REMOVE_PARTICIPANT', pubkey })
 }
 
+// The database's primary servers (http(s) URLs where every copy may sync; /.sys/servers): the admin's to set.
+export function setServers ({ urls }, emit) {
+  assert(Array.isArray(urls), 'urls must be an array of http(s) URLs')
+  emit({ op: 'SET_SERVERS', urls })
+}
+
 export async function getAdmin () {
   return (await index.get('/admin'))?.value ?? null
 }
@@ -76,6 +82,11 @@ export const apply = {
   async ADD_PARTICIPANT (tx, op, ack) {
     await requireAdmin(tx, ack)
     await tx.addOplog({ pubkey: op.pubkey })
+  },
+  async SET_SERVERS (tx, op, ack) {
+    const admin = await ensureAdmin(tx, ack)
+    assert.equal(ack.origin, admin, 'only the admin may set the servers')
+    tx.setServers({ urls: op.urls })
   },
   async REMOVE_PARTICIPANT (tx, op, ack) {
     await requireAdmin(tx, ack)

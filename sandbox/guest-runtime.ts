@@ -432,6 +432,10 @@ const SYS_KEY = '.sys'
 const ACKS_KEY = '.sys' + SEP + 'acks' + SEP
 const INPUTS_DIR = '.sys' + SEP + 'inputs'
 const CONTRACT_SOURCE_KEY = '.sys' + SEP + 'contract' + SEP + 'source'
+const SERVERS_KEY = '.sys' + SEP + 'servers'
+const MAX_SERVERS = 16
+const MAX_SERVER_URL = 256
+const SERVER_URL = /^https?:\/\/[^\s/?#]+\/?$/
 function toKey (path, fn) {
   if (typeof path !== 'string') throw new TypeErrorCtor(fn + ': the path must be a string')
   if (indexOf(path, SEP) !== -1) throw new TypeErrorCtor(fn + ': a path may not contain NUL characters')
@@ -695,7 +699,7 @@ async function runProcess (e, opJson) {
 function writableKey (path, fn) {
   const key = toKey(path, fn)
   if (key === '') throw new TypeErrorCtor(fn + ': cannot write to / (give a path such as /counter)')
-  if (key === SYS_KEY || startsWith(key, SYS_KEY + SEP)) throw new ErrorCtor(fn + ': paths under /.sys/ are reserved for the system (use tx.addOplog, tx.removeOplog or tx.setContractSource)')
+  if (key === SYS_KEY || startsWith(key, SYS_KEY + SEP)) throw new ErrorCtor(fn + ': paths under /.sys/ are reserved for the system (use tx.addOplog, tx.removeOplog, tx.setContractSource or tx.setServers)')
   return key
 }
 function checkPubkey (arg, fn) {
@@ -760,6 +764,19 @@ class Tx {
     if (typeof code !== 'string' || code === '') throw new TypeErrorCtor('tx.setContractSource: code must be a non-empty string')
     this.#system = true
     mapSet(this.#queued, CONTRACT_SOURCE_KEY, ['sys', '{"type":"setContractSource","code":' + JSONstringify(code) + '}'])
+  }
+
+  // The database's primary servers: the http(s) URLs where every copy may sync (/.sys/servers).
+  setServers (arg) {
+    this.#live('setServers')
+    const urls = arg !== null && typeof arg === 'object' ? arg.urls : undefined
+    if (!isArray(urls) || urls.length > MAX_SERVERS) throw new TypeErrorCtor('tx.setServers: urls must be an array of at most ' + MAX_SERVERS + ' http(s) URLs')
+    for (let i = 0; i < urls.length; i++) {
+      const u = urls[i]
+      if (typeof u !== 'string' || u.length > MAX_SERVER_URL || !regexTest(SERVER_URL, u)) throw new TypeErrorCtor('tx.setServers: ' + safeString(u) + ' is not an http(s)://host[:port] URL of at most ' + MAX_SERVER_URL + ' characters')
+    }
+    this.#system = true
+    mapSet(this.#queued, SERVERS_KEY, ['sys', '{"type":"setServers","urls":' + JSONstringify(urls) + '}'])
   }
 
   #live (fn) { if (!this.#open) throw new ErrorCtor('tx.' + fn + '() was called after apply returned') }

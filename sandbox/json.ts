@@ -80,6 +80,9 @@ export function checkActions (actions: unknown): string | null {
       case 'setContractSource':
         if (typeof a.code !== 'string' || a.code === '') return 'invalid code in setContractSource'
         break
+      case 'setServers':
+        if (!validServers(a.urls)) return `invalid urls in setServers (at most ${MAX_SERVERS} http(s)://host[:port] URLs of at most ${MAX_SERVER_URL} characters)`
+        break
       default:
         return `unknown action type ${JSON.stringify(a.type)}`
     }
@@ -95,12 +98,24 @@ export function checkActions (actions: unknown): string | null {
 function actionKey (a: Record<string, unknown>): string {
   if (a.type === 'addOplog' || a.type === 'removeOplog') return INPUTS_DIR + SEP + String(a.pubkey)
   if (a.type === 'setContractSource') return CONTRACT_SOURCE_KEY
+  if (a.type === 'setServers') return SERVERS_KEY
   return a.key as string
 }
 
 const SEP = '\x00'
 const INPUTS_DIR = '.sys' + SEP + 'inputs'
 const CONTRACT_SOURCE_KEY = '.sys' + SEP + 'contract' + SEP + 'source'
+const SERVERS_KEY = '.sys' + SEP + 'servers'
+
+/** The database's primary servers (`tx.setServers`): at most 16 http(s) origins. */
+export const MAX_SERVERS = 16
+export const MAX_SERVER_URL = 256
+const SERVER_URL = /^https?:\/\/[^\s/?#]+\/?$/
+
+/** Whether `urls` is a valid `/.sys/servers` list. */
+export function validServers (urls: unknown): urls is string[] {
+  return Array.isArray(urls) && urls.length <= MAX_SERVERS && urls.every(u => typeof u === 'string' && u.length <= MAX_SERVER_URL && SERVER_URL.test(u))
+}
 
 /** A stored key a contract may write: non-empty segments joined by NUL, not under `/.sys/`. */
 function writableKey (key: unknown): key is string {

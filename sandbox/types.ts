@@ -67,6 +67,7 @@ export type TxAction =
   | { type: 'addOplog', pubkey: string }
   | { type: 'removeOplog', pubkey: string }
   | { type: 'setContractSource', code: string }
+  | { type: 'setServers', urls: string[] }
 
 /** One op of a run given to `ContractSandbox.applyRun`. */
 export interface RunItem {

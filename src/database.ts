@@ -14,7 +14,8 @@ import { limitHeapGrowth } from './heap-growth.js'
 import { IndexLog, openBee } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
-import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey } from './schemas.js'
+import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey, SERVERS_KEY } from './schemas.js'
+import { validServers } from '../sandbox/json.js'
 import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from './limits.js'
 import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
@@ -437,6 +438,15 @@ export class Database extends EventEmitter {
 
   /** The contract's method names. */
   async methods (): Promise<string[]> { return await this.calls.methods() }
+
+  /**
+   * The database's primary servers: the http(s) URLs its contract recorded in `/.sys/servers`
+   * (`tx.setServers`), where every copy may sync over HTTP (`db.syncFrom`). Empty when none.
+   */
+  async servers (): Promise<string[]> {
+    const v = await this.index.getValue(SERVERS_KEY) as { urls?: unknown } | null
+    return validServers(v?.urls) ? v.urls : []
+  }
 
   private maxOpBytesCache: number | null = null
 

@@ -12,6 +12,8 @@ import type { TxAction } from '../sandbox/types.js'
 export const SYS_PREFIX = SYS_KEY_PREFIX
 /** `/.sys/contract/source` */
 export const CONTRACT_SOURCE_KEY = pathToKey('/.sys/contract/source')
+/** `/.sys/servers`: `{ urls }`, the database's primary servers (http(s) origins every copy may sync from), set by `tx.setServers`. */
+export const SERVERS_KEY = pathToKey('/.sys/servers')
 /** `/.sys/inputs/{hex}` */
 export const INPUTS_PREFIX = pathToKey('/.sys/inputs') + SEP
 /** `/.sys/acks/{hex}/{seq}` */
@@ -205,6 +207,7 @@ function actionToChange (a: TxAction): Change {
     case 'addOplog': return { type: 'put', key: inputKey(a.pubkey), value: encodeInput({ pubkey: a.pubkey, active: true }) }
     case 'removeOplog': return { type: 'put', key: inputKey(a.pubkey), value: encodeInput({ pubkey: a.pubkey, active: false }) }
     case 'setContractSource': return { type: 'put', key: CONTRACT_SOURCE_KEY, value: encodeValue(a.code) }
+    case 'setServers': return { type: 'put', key: SERVERS_KEY, value: encodeValue({ urls: a.urls }) }
   }
 }
 

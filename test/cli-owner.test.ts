@@ -77,7 +77,7 @@ test('cli owner - a running monitor in the executor\'s directory never stops its
   await second.waitFor(/Monitoring [0-9a-f]{64}/)
   process.kill(-(second.child.pid as number), 'SIGINT')
   const end = await second.done
-  t.is(end.code, 0, 'Ctrl-C: it stops with 0, as alone')
+  t.is(end.code, 0, `Ctrl-C: it stops with 0, as alone ${end.stderr.trim()}`)
   t.ok(/Valid up to index length \d+/.test(end.stdout), 'with its verdict')
   monitor.child.kill('SIGTERM')
   t.is((await monitor.done).code, 0)

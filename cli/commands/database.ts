@@ -170,6 +170,8 @@ export interface Info {
   network: { joined: boolean, peers: number }
   verification: { lastVerify: unknown, monitor: { verifiedLength: number } | null, fraudProofs: string[] }
   txs: { tracked: number, pending: number }
+  /** The primary servers the database recorded (/.sys/servers). */
+  servers: string[]
   /** The process this command ran in for the caller (it owns the directory), when it did. */
   openIn: { pid: number, command: string, url: string | null } | null
 }
@@ -213,6 +215,7 @@ export async function gatherInfo (s: Session, db: Database): Promise<Info> {
       fraudProofs: records.listFraud().map(f => f.id)
     },
     txs: { tracked: txs.length, pending: txs.filter(t => t.value.results === null || t.value.results.some(r => r === null)).length },
+    servers: await db.servers(),
     openIn: s.ranFor === null ? null : { pid: s.ranFor.pid, command: s.ranFor.command, url: s.ranFor.url }
   }
 }
@@ -237,6 +240,7 @@ export function humanInfo (out: Output, info: Info, indent = ''): string[] {
     ['methods', info.methods.join(', ') || '(none)'],
     ['participants', `${info.participants} active`],
     ['network', info.network.joined ? `joined, ${info.network.peers} peer(s)` : 'not joined'],
+    ...(info.servers.length === 0 ? [] : [['servers', info.servers.join(', ')] as [string, string]]),
     ['verification', verifyLine],
     ['monitor', info.verification.monitor === null ? 'no checkpoint' : `verified up to index length ${info.verification.monitor.verifiedLength}`],
     ['fraud proofs', info.verification.fraudProofs.length === 0 ? 'none' : out.red(`${info.verification.fraudProofs.length} saved (vitra fraud list)`)],
