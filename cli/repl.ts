@@ -10,7 +10,7 @@
  */
 import repl, { type REPLServer } from 'repl'
 import type { Readable, Writable } from 'stream'
-import { describeError, oneLine, usageError, whenAborted } from './errors.js'
+import { CliError, describeError, oneLine, usageError, whenAborted } from './errors.js'
 import { callParams, parseCount, splitWords } from './params.js'
 import { queryCommand } from './commands/query.js'
 import type { Session } from './session.js'
@@ -19,11 +19,14 @@ import { callCommand, getCommand, historyCommand, listCommand } from './commands
 import { oplogCreateCommand, oplogDeleteCommand } from './commands/oplog.js'
 import { monitorCommand, verifyCommand } from './commands/verify.js'
 import { fraudListCommand, fraudShowCommand, txListCommand, txShowCommand, txVerifyCommand } from './commands/tx.js'
-import { basename } from 'path'
+import { basename, join } from 'path'
+import { BACKGROUND_LOG, inBackground, toBackground, toForeground } from './background.js'
+import type { OwnerRecord } from './owner.js'
 
 /** A dot-command; `signal` aborts on Ctrl-C (the long ones stop early, the others run to their end). */
 /** `raw`: the command takes the rest of the line as one argument, quotes and all (`.query`). */
-interface DotCommand { name: string, args: string, help: string, raw?: boolean, run: (words: string[], signal: AbortSignal) => Promise<unknown> }
+/** `cli`: the `vitra` command line it stands for, run in the background host after `.bg`. */
+interface DotCommand { name: string, args: string, help: string, raw?: boolean, cli?: (words: string[]) => string[], run: (words: string[], signal: AbortSignal) => Promise<unknown> }
 
 export interface ReplOptions {
   input?: Readable
@@ -38,14 +41,14 @@ export interface ReplOptions {
  * What the REPL's parts share: the queue every line waits in, the method names for
  * completion, the background monitor, and the dot-command running now (Ctrl-C aborts it).
  */
-interface ReplState { chain: Promise<void>, methods: string[], monitor: BackgroundMonitor | null, running: AbortController | null, failed: boolean }
+interface ReplState { chain: Promise<void>, methods: string[], monitor: BackgroundMonitor | null, running: AbortController | null, failed: boolean, bg: OwnerRecord | null }
 
 /** Run the REPL until its input ends or `.exit`; resolves with the exit code. */
 export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number> {
   const input = o.input ?? process.stdin
   const output = o.output ?? process.stdout
   const terminal = (output as { isTTY?: boolean }).isTTY === true && (input as { isTTY?: boolean }).isTTY === true
-  const state: ReplState = { chain: Promise.resolve(), methods: [], monitor: null, running: null, failed: false }
+  const state: ReplState = { chain: Promise.resolve(), methods: [], monitor: null, running: null, failed: false, bg: null }
   await greet(s, o.banner)
 
   const server: REPLServer = repl.start({ prompt: 'vitra> ', input, output, terminal, useColors: terminal, ignoreUndefined: true, writer: v => s.out.inspect(v) })
@@ -54,6 +57,7 @@ export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number>
     server.on('exit', () => {
       state.chain.then(async () => {
         await stopMonitor(s, state.monitor)
+        if (state.bg !== null) s.out.note(`The background host (process ${state.bg.pid}, ${state.bg.url ?? ''}) keeps running; \`kill ${state.bg.pid}\` stops it.`)
         await s.close()
       // a script piped in fails when one of its lines failed, as `sh` scripts report; typed sessions end with 0
       }).then(() => resolve(state.failed && !terminal ? 1 : 0), err => {
@@ -65,7 +69,16 @@ export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number>
   Object.defineProperty(server.context, 'db', { get: () => s.db, enumerable: true, configurable: true })
   const commands = dotCommands(s, state)
   for (const c of commands) {
-    server.defineCommand(c.name, { help: c.help, action: (rest: string) => enqueue(s, server, state, async signal => await c.run(c.raw === true ? [rest.trim()] : splitWords(rest), signal)) })
+    server.defineCommand(c.name, {
+      help: c.help,
+      action: (rest: string) => enqueue(s, server, state, async signal => {
+        const words = c.raw === true ? [rest.trim()] : splitWords(rest)
+        if (state.bg === null || c.name === 'bg' || c.name === 'fg' || c.name === 'help') return await c.run(words, signal)
+        // hosting is in the background: the command runs there, as `vitra <command>` would
+        if (c.cli === undefined) throw new CliError('IN_BACKGROUND', `.${c.name} needs the database in this REPL, and process ${state.bg.pid} hosts it in the background: .fg first`)
+        if (await inBackground(s, state.bg, c.cli(words)) !== 0) state.failed = true
+      })
+    })
   }
   unknownCommands(s, server, state)
   // Ctrl-C while a dot-command runs: abort it, and only that (Node's own handler would
@@ -191,30 +204,56 @@ function dotCommands (s: Session, state: ReplState): DotCommand[] {
     { name: 'init', args: '<contract.js>', help: 'create a database in the current directory and use it', run: async w => { need(w, 1, '.init <contract.js>'); await leaveMemory(); await initCommand(s, w[0]); await s.open() } },
     { name: 'load', args: '<pubkey>', help: 'follow a database over the swarm', run: async w => { need(w, 1, '.load <pubkey>'); await leaveMemory(); await loadCommand(s, w[0]) } },
     { name: 'use', args: '<dir>', help: 'switch to the database in another directory', run: async w => { need(w, 1, '.use <dir>'); await useDir(s, w[0]) } },
-    { name: 'status', args: '', help: 'keys, role, lengths, participants, verification state', run: async () => await infoCommand(s) },
-    { name: 'info', args: '', help: 'same as .status', run: async () => await infoCommand(s) },
-    { name: 'call', args: '<method> [--name value ...]', help: 'call a method (also --params <json>, --wait, --no-wait)', run: async w => { need(w, 1, '.call <method> [--name value ...]'); await replCall(s, w) } },
-    { name: 'get', args: '<path>', help: 'read the entry at a path', run: async w => { need(w, 1, '.get <path>'); await getCommand(s, w[0]) } },
-    { name: 'list', args: '[path] [--all]', help: 'list the entries and sub-folders at a path', run: async w => await listCommand(s, w.find(x => !x.startsWith('--')) ?? '/', { all: w.includes('--all') }) },
-    { name: 'history', args: '[index|<oplog>]', help: 'the index history, or an oplog\'s ops', run: async w => await historyCommand(s, w[0]) },
-    { name: 'query', args: '<sql>', raw: true, help: 'read-only SQL over the tables state, history, acks, ops, oplogs', run: async w => { need(w.filter(x => x !== ''), 1, '.query SELECT …'); await queryCommand(s, w[0]) } },
-    { name: 'methods', args: '', help: 'the contract\'s methods', run: async () => await methodsCommand(s) },
-    { name: 'source', args: '', help: 'the contract source', run: async () => await sourceCommand(s) },
-    { name: 'mkoplog', args: '', help: 'create a local oplog', run: async () => await oplogCreateCommand(s) },
-    { name: 'deloplog', args: '<pubkey> [--yes]', help: 'delete a local oplog (not an active participant)', run: async w => { need(w, 1, '.deloplog <pubkey>'); await oplogDeleteCommand(s, w[0], { yes: w.includes('--yes') }) } },
-    { name: 'verify', args: '[pubkey]', help: 'replay and verify the whole database (Ctrl-C stops it)', run: async (w, signal) => await verifyCommand(s, w[0], { signal }) },
+    { name: 'status', args: '', help: 'keys, role, lengths, participants, verification state', cli: () => ['info'], run: async () => await infoCommand(s) },
+    { name: 'info', args: '', help: 'same as .status', cli: () => ['info'], run: async () => await infoCommand(s) },
+    { name: 'call', args: '<method> [--name value ...]', help: 'call a method (also --params <json>, --wait, --no-wait)', cli: w => ['call', ...w], run: async w => { need(w, 1, '.call <method> [--name value ...]'); await replCall(s, w) } },
+    { name: 'get', args: '<path>', help: 'read the entry at a path', cli: w => ['get', ...w], run: async w => { need(w, 1, '.get <path>'); await getCommand(s, w[0]) } },
+    { name: 'list', args: '[path] [--all]', help: 'list the entries and sub-folders at a path', cli: w => ['list', ...w], run: async w => await listCommand(s, w.find(x => !x.startsWith('--')) ?? '/', { all: w.includes('--all') }) },
+    { name: 'history', args: '[index|<oplog>]', help: 'the index history, or an oplog\'s ops', cli: w => ['history', ...w], run: async w => await historyCommand(s, w[0]) },
+    { name: 'query', args: '<sql>', raw: true, help: 'read-only SQL over the tables state, history, acks, ops, oplogs', cli: w => ['query', ...w], run: async w => { need(w.filter(x => x !== ''), 1, '.query SELECT …'); await queryCommand(s, w[0]) } },
+    { name: 'methods', args: '', help: 'the contract\'s methods', cli: () => ['methods'], run: async () => await methodsCommand(s) },
+    { name: 'source', args: '', help: 'the contract source', cli: () => ['source'], run: async () => await sourceCommand(s) },
+    { name: 'mkoplog', args: '', help: 'create a local oplog', cli: () => ['oplog', 'create'], run: async () => await oplogCreateCommand(s) },
+    { name: 'deloplog', args: '<pubkey> [--yes]', help: 'delete a local oplog (not an active participant)', cli: w => ['oplog', 'delete', ...w], run: async w => { need(w, 1, '.deloplog <pubkey>'); await oplogDeleteCommand(s, w[0], { yes: w.includes('--yes') }) } },
+    { name: 'verify', args: '[pubkey]', help: 'replay and verify the whole database (Ctrl-C stops it)', cli: w => ['verify', ...w], run: async (w, signal) => await verifyCommand(s, w[0], { signal }) },
     { name: 'monitor', args: '[--on-violation cmd]', help: 'verify continuously in the background', run: async w => { state.monitor = startMonitor(s, state.monitor, w) } },
     { name: 'monitorend', args: '', help: 'stop the background monitor', run: async () => { await stopMonitor(s, state.monitor); state.monitor = null } },
     { name: 'sync', args: '', help: 'fetch the latest index head from peers', run: async (_w, signal) => { const db = await s.open({ network: 'always', sync: 'none' }); await Promise.race([s.bounded(s.syncHead(db), 'peers'), whenAborted(signal, () => `sync, at index length ${db.index.core.length}`)]); s.out.note(`index length ${db.index.core.length}`) } },
     { name: 'syncall', args: '', help: 'download the full history of every log (Ctrl-C stops it)', run: async (_w, signal) => { const db = await s.open({ network: 'always', sync: 'none' }); await Promise.race([s.bounded(db.syncAll(), 'peers'), whenAborted(signal, () => 'download (what arrived is kept)')]); s.out.note(`index length ${db.index.core.length}, every log downloaded`) } },
-    { name: 'tx', args: '<id>', help: 'show a tracked transaction', run: async w => { need(w, 1, '.tx <id>'); await txShowCommand(s, w[0]) } },
-    { name: 'txlist', args: '', help: 'list tracked transactions', run: async () => await txListCommand(s) },
-    { name: 'txverify', args: '<id>', help: 'check a tracked transaction\'s proofs', run: async w => { need(w, 1, '.txverify <id>'); await txVerifyCommand(s, w[0]) } },
-    { name: 'fraud', args: '<id>', help: 'show a saved fraud proof', run: async w => { need(w, 1, '.fraud <id>'); await fraudShowCommand(s, w[0]) } },
-    { name: 'fraudlist', args: '', help: 'list saved fraud proofs', run: async () => await fraudListCommand(s) },
+    { name: 'tx', args: '<id>', help: 'show a tracked transaction', cli: w => ['tx', 'show', ...w], run: async w => { need(w, 1, '.tx <id>'); await txShowCommand(s, w[0]) } },
+    { name: 'txlist', args: '', help: 'list tracked transactions', cli: () => ['tx', 'list'], run: async () => await txListCommand(s) },
+    { name: 'txverify', args: '<id>', help: 'check a tracked transaction\'s proofs', cli: w => ['tx', 'verify', ...w], run: async w => { need(w, 1, '.txverify <id>'); await txVerifyCommand(s, w[0]) } },
+    { name: 'fraud', args: '<id>', help: 'show a saved fraud proof', cli: w => ['fraud', 'show', ...w], run: async w => { need(w, 1, '.fraud <id>'); await fraudShowCommand(s, w[0]) } },
+    { name: 'fraudlist', args: '', help: 'list saved fraud proofs', cli: () => ['fraud', 'list'], run: async () => await fraudListCommand(s) },
     { name: 'test', args: '<contract.js>', help: 'switch to a throwaway in-memory database running a contract', run: async w => { need(w, 1, '.test <contract.js>'); await useMemory(s, w[0]) } },
     { name: 'destroy', args: '[--yes]', help: 'delete the local database (confirm with --yes)', run: async w => { await destroyCommand(s, { yes: w.includes('--yes'), prompt: null }) } }
   ]
+  commands.push(
+    {
+      name: 'bg',
+      args: '[--port n]',
+      help: 'hand hosting to a vitra serve in the background (it outlives the REPL); commands then run there',
+      run: async w => {
+        if (state.bg !== null) throw usageError(`Hosting is in the background already (process ${state.bg.pid})`)
+        await stopMonitor(s, state.monitor)
+        state.monitor = null
+        const owner = await toBackground(s, w)
+        state.bg = owner
+        s.out.note(`Hosting moved to process ${owner.pid} (\`vitra serve\` at ${owner.url ?? ''}; its log: ${join(s.opts.dir, BACKGROUND_LOG)}). Commands run there now; \`db\` is null here until .fg.`)
+      }
+    },
+    {
+      name: 'fg',
+      args: '',
+      help: 'stop the background host and host in this REPL again',
+      run: async () => {
+        if (state.bg === null) throw usageError('Nothing is hosted in the background (.bg hands hosting to a background vitra serve)')
+        await toForeground(s, state.bg)
+        state.bg = null
+        await s.open()
+        s.out.note(describeOpen(s))
+      }
+    })
   commands.push({ name: 'help', args: '', help: 'this list', run: async () => { s.out.note(helpText(commands)) } })
   return commands
 }
