@@ -22,7 +22,9 @@ export class BoundedMirror {
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> = Promise.resolve()
   private stopped = false
-  private range: { destroy: () => void } | null = null
+  /** Blocks below this were asked for already. */
+  private requested = 1
+  private readonly ranges = new Set<{ destroy: () => void }>()
 
   constructor (core: Hypercore, keep: number) {
     if (!Number.isSafeInteger(keep) || keep < 1) throw new RangeError(`keep must be a positive integer, not ${String(keep)}`)
@@ -34,17 +36,33 @@ export class BoundedMirror {
   start (): void {
     this.core.on('append', this.schedule)
     this.core.on('download', this.onDownload)
-    // the newest `keep` blocks, and every later one as it is appended (a live range)
-    this.range = this.core.download({ start: Math.max(1, this.core.length - this.keep), end: -1 }) as unknown as { destroy: () => void }
     void this.core.get(0).catch(() => {}) // the header, named by every index read proof
+    this.fetchNewest()
     this.schedule()
+  }
+
+  /**
+   * Download the blocks appended since the last call (from the floor): bounded ranges, which
+   * end once fetched. A live range would fetch the cleared blocks again, since it asks for
+   * every block it does not find stored.
+   */
+  private fetchNewest (): void {
+    const length = this.core.length
+    const start = Math.max(this.requested, this.floor)
+    if (length <= start) return
+    this.requested = length
+    const range = this.core.download({ start, end: length }) as unknown as { destroy: () => void, done: () => Promise<void> }
+    this.ranges.add(range)
+    void range.done().catch(() => {}).finally(() => this.ranges.delete(range))
   }
 
   /** The lowest block kept (besides block 0). */
   get floor (): number { return Math.max(1, this.core.length - this.keep) }
 
   private readonly schedule = (): void => {
-    if (this.stopped || this.timer !== null) return
+    if (this.stopped) return
+    this.fetchNewest()
+    if (this.timer !== null) return
     this.timer = setTimeout(() => {
       this.timer = null
       this.running = this.running.then(async () => await this.trim()).catch(() => {})
@@ -60,11 +78,18 @@ export class BoundedMirror {
     }
   }
 
+  /**
+   * Clear [cleared, floor) one block at a time: Hypercore's clear of a range deletes the
+   * tree nodes on the path up from its first block whose spans hold no block any more, so
+   * clearing each block lets it delete the Merkle nodes of the whole cleared history
+   * (up to the roots, which stay), and the disk stops growing with the log.
+   */
   private async trim (): Promise<void> {
     const end = this.floor
-    if (this.stopped || end <= this.cleared) return
-    await this.core.clear(this.cleared, end)
-    this.cleared = end
+    while (!this.stopped && this.cleared < end) {
+      await this.core.clear(this.cleared, this.cleared + 1)
+      this.cleared++
+    }
   }
 
   /** Clear what is below the floor now (tests, and before measuring). */
@@ -78,6 +103,7 @@ export class BoundedMirror {
     if (this.timer !== null) clearTimeout(this.timer)
     this.core.off('append', this.schedule)
     this.core.off('download', this.onDownload)
-    this.range?.destroy()
+    for (const r of this.ranges) r.destroy()
+    this.ranges.clear()
   }
 }
