@@ -16,6 +16,17 @@ export const RUNTIME_SPECIFIER = 'vitra:runtime'
 
 export const RUNTIME_SOURCE = String.raw`
 const G = globalThis
+// Host-only globals go first. V8 flags are process-wide: --expose-gc (npm run bench runs
+// Node with it) and its like put functions such as gc() on every context, this one too.
+// A contract sees the ECMAScript globals (and V8's inert console) only.
+{
+  const STANDARD = new Set(['Object', 'Function', 'Array', 'Number', 'parseFloat', 'parseInt', 'Infinity', 'NaN', 'undefined', 'Boolean', 'String', 'Symbol', 'Date', 'Promise', 'RegExp', 'Error', 'AggregateError', 'EvalError', 'RangeError', 'ReferenceError', 'SyntaxError', 'TypeError', 'URIError', 'globalThis', 'JSON', 'Math', 'Intl', 'ArrayBuffer', 'Uint8Array', 'Int8Array', 'Uint16Array', 'Int16Array', 'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array', 'Float16Array', 'Uint8ClampedArray', 'BigUint64Array', 'BigInt64Array', 'DataView', 'Map', 'BigInt', 'Set', 'WeakMap', 'WeakSet', 'Proxy', 'Reflect', 'FinalizationRegistry', 'WeakRef', 'decodeURI', 'decodeURIComponent', 'encodeURI', 'encodeURIComponent', 'escape', 'unescape', 'eval', 'isFinite', 'isNaN', 'console', 'SharedArrayBuffer', 'Atomics', 'WebAssembly', 'Iterator', 'SuppressedError', 'DisposableStack', 'AsyncDisposableStack'])
+  for (const name of Object.getOwnPropertyNames(G)) {
+    if (STANDARD.has(name) || Reflect.deleteProperty(G, name)) continue
+    // V8 makes some of them non-configurable, but writable: pin them to undefined
+    Object.defineProperty(G, name, { value: undefined, writable: false })
+  }
+}
 const RealDate = Date
 const DP = RealDate.prototype
 const realNow = RealDate.now

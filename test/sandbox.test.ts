@@ -790,3 +790,16 @@ test('sandbox - limits are resolved with defaults and checked', async t => {
   await t.exception.all(() => new ContractSandbox('export function apply () {}', { limits: { timeoutMs: -1 } }), /timeoutMs must be a positive number/)
   await t.exception.all(() => new ContractSandbox('export function apply () {}', { limits: { runSliceMs: 0 } }), /runSliceMs must be a positive number/)
 })
+
+test('sandbox - no host-only global reaches a contract: gc() under --expose-gc is undefined inside the isolate', { timeout: 60_000 }, async t => {
+  const { spawn } = await import('child_process')
+  const { fileURLToPath } = await import('url')
+  const fixture = fileURLToPath(new URL('./fixtures/isolate-globals.js', import.meta.url))
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--expose-gc', fixture], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', d => { out += String(d) })
+  t.is(await new Promise(resolve => child.on('close', resolve)), 0, 'the fixture ran')
+  const r = JSON.parse(out) as { hostHasGc: boolean, guest: { gc: string } }
+  t.ok(r.hostHasGc, 'the host process has gc() (the flag is on)')
+  t.is(r.guest.gc, 'undefined', 'the contract does not')
+})
