@@ -20,7 +20,7 @@ import { join } from 'path'
 import { performance } from 'perf_hooks'
 import { fileURLToPath } from 'url'
 import type Hypercore from 'hypercore'
-import messages from 'hyperbee/lib/messages.js'
+import { beeNode } from '../src/holepunch/hyperbee-codecs.js'
 import { Database, readShippedContract } from '../src/index.js'
 import { ALLOCATOR_ENV } from '../src/allocator-env.js'
 
@@ -71,7 +71,7 @@ async function indexBlockParts (core: Hypercore, count: number): Promise<{ ack: 
   const ACKS = Buffer.from('.sys\0acks\0')
   for (let seq = Math.max(1, core.length - count); seq < core.length; seq++) {
     const block = await core.get(seq) as Buffer
-    const node = messages.Node.decode(block)
+    const node = beeNode.decode(block)
     const p = node.key.subarray(0, ACKS.length).equals(ACKS) ? out.ack : out.write
     p.n++
     p.total += block.byteLength

@@ -3,7 +3,7 @@ import type { Assertion } from 'brittle'
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
 import Hypercore from 'hypercore'
-import messages from 'hyperbee/lib/messages.js'
+import { beeHeader, beeNode, beeYoloIndex } from '../src/holepunch/hyperbee-codecs.js'
 import { fileURLToPath } from 'url'
 import { readFileSync } from 'fs'
 import { indexReadProofFromJSON, indexReadProofToJSON, proofReader, verifyIndexReadProof, type IndexRange, type IndexRead, type IndexReadProof, type ProvenEntry, type ProvenGet } from '../src/proofs/bee-proofs.js'
@@ -307,7 +307,7 @@ test('bee-proof - the worked example of whitepaper/proofs.md verifies', async (t
 })
 
 test('bee-proof - a signed but malformed index is rejected (malformed-index, not-a-hyperbee)', async (t) => {
-  const { Node, YoloIndex, Header } = messages
+  const [Node, YoloIndex, Header] = [beeNode, beeYoloIndex, beeHeader]
   const header = Header.encode({ protocol: 'hyperbee', metadata: null })
   const node = (levels: Array<{ keys: number[], children: number[] }>): Buffer => Node.encode({ key: Buffer.from('k'), value: Buffer.from('v'), index: YoloIndex.encode({ levels }) })
   /** A hand-made proof over all blocks of a fresh core holding `blocks` (so the multiproof is empty). */

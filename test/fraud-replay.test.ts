@@ -5,7 +5,7 @@ import test from 'brittle'
 import { spawnSync } from 'child_process'
 import { join } from 'path'
 import Corestore from 'corestore'
-import messages from 'hyperbee/lib/messages.js'
+import { beeNode } from '../src/holepunch/hyperbee-codecs.js'
 import {
   ContractFraudProof, Database, DEFAULT_MAX_OP_BYTES, StorageInMemory, encodeValue, verifyFraudProof, verifyIndex, type FraudProofJSON
 } from '../src/index.js'
@@ -270,8 +270,8 @@ test('fraud-replay - tampered proofs are rejected', async t => {
   const expected = Buffer.from((good.details.data.expectedChange as { bytes: string }).bytes, 'hex')
   const forged = clone(good)
   const values = forged.evidence.replay!.batch.values
-  const node = messages.Node.decode(Buffer.from(values[values.length - 1], 'hex'))
-  values[values.length - 1] = messages.Node.encode({ index: node.index, key: node.key, value: expected }).toString('hex')
+  const node = beeNode.decode(Buffer.from(values[values.length - 1], 'hex'))
+  values[values.length - 1] = beeNode.encode({ index: node.index, key: node.key, value: expected }).toString('hex')
   t.is(await reasonOf(verifyFraudProof(forged)), 'tree-hash-mismatch', 'write changed to match the replay: rejected')
 
   // Without the replay evidence, or with the violation moved to another (honest) write.
@@ -280,7 +280,7 @@ test('fraud-replay - tampered proofs are rejected', async t => {
   t.is(await reasonOf(verifyFraudProof(bare)), 'not-a-violation', 'no evidence.replay: rejected')
 
   // The op swapped for another op of the same oplog.
-  const ack = decodeAck(messages.Node.decode(Buffer.from(r.batch.values[(good.details.data.ackSeq as number) - r.batch.start], 'hex')).value as Buffer)
+  const ack = decodeAck(beeNode.decode(Buffer.from(r.batch.values[(good.details.data.ackSeq as number) - r.batch.start], 'hex')).value as Buffer)
   const oplog = db.localOplog!.core
   const otherOp = clone(good)
   otherOp.evidence.replay!.op = await createInclusionProof(oplog, ack.seq - 1)
@@ -348,7 +348,7 @@ test('fraud-replay - an honest transaction packaged as evidence is rejected', as
   const op = await oplog.get(SUM_SEQ) as Buffer
   const reads: IndexRead[] = await recordReplayReads({ bee, ackSeq, op, source: SHOP, governance: null, maxOpBytes: DEFAULT_MAX_OP_BYTES })
   const index = { key: head.key, manifest: coreManifest(core), head }
-  const ack = decodeAck(messages.Node.decode(await core.get(ackSeq) as Buffer).value as Buffer)
+  const ack = decodeAck(beeNode.decode(await core.get(ackSeq) as Buffer).value as Buffer)
   const data = { origin: ack.origin, opSeq: ack.seq, ackSeq }
   const make = async (code: string, seq: number, upTo: number): Promise<FraudProofJSON> => ({
     version: 1,

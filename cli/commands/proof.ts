@@ -5,7 +5,7 @@
  * (<dir>/txs/<id>.json), and checks it with nothing but the public key(s) it
  * names (pin one with --key). Exit 0 when it checks out, 1 when it does not.
  */
-import messages from 'hyperbee/lib/messages.js'
+import { beeNode } from '../../src/holepunch/hyperbee-codecs.js'
 import {
   decodeValue, InvalidProofError, parseJson, verifyFraudProof, verifyInclusionProof,
   verifyLogForkProof, verifyRangeProof, type TxResult
@@ -118,7 +118,7 @@ function describeBlock (value: Buffer): unknown {
   const json = attempt(() => decodeValue(value))
   if (json !== FAILED) return json
   const entry = attempt(() => {
-    const node = messages.Node.decode(value)
+    const node = beeNode.decode(value)
     const text = node.value === null ? null : node.value.toString('utf8')
     const parsed = text === null ? null : attempt(() => parseJson(text))
     return { key: node.key.toString('utf8'), value: parsed === FAILED ? text : parsed }

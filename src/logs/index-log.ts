@@ -7,7 +7,7 @@
  * transactions is the executor's job.
  */
 import Hyperbee from 'hyperbee'
-import messages from 'hyperbee/lib/messages.js'
+import { beeNode, beeYoloIndex } from '../holepunch/hyperbee-codecs.js'
 import { readBlocks } from './blocks.js'
 import type Hypercore from 'hypercore'
 import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'
@@ -58,9 +58,9 @@ export async function readEntries (core: Hypercore, start: number, end: number, 
  * Hyperbee node.
  */
 export function decodeIndexBlock (seq: number, block: Uint8Array): RawEntry {
-  const node = messages.Node.decode(block)
+  const node = beeNode.decode(block)
   const value = node.value === null || node.value === undefined ? null : Buffer.from(node.value)
-  const del = value === null && !messages.YoloIndex.decode(node.index ?? Buffer.alloc(0)).levels.some(l => l.keys.includes(seq))
+  const del = value === null && !beeYoloIndex.decode(node.index ?? Buffer.alloc(0)).levels.some(l => l.keys.includes(seq))
   return { seq, type: del ? 'del' : 'put', key: Buffer.from(node.key).toString('utf8'), value }
 }
 

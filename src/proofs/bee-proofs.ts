@@ -20,7 +20,7 @@
 import { EventEmitter } from 'events'
 import Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
-import messages from 'hyperbee/lib/messages.js'
+import { beeHeader, beeNode, beeYoloIndex } from '../holepunch/hyperbee-codecs.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
 import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNode, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
@@ -357,7 +357,7 @@ export class BlockCore extends EventEmitter {
     const raw = await this.fetch(seq)
     const encoding = opts?.valueEncoding
     if (encoding === undefined || encoding === null) return raw
-    if (encoding !== messages.Node) throw new InvalidArgumentError('Only raw and Hyperbee node reads are supported')
+    if (encoding !== beeNode) throw new InvalidArgumentError('Only raw and Hyperbee node reads are supported')
     const cache = (this.root ?? this).decoded
     let node = cache.get(seq)
     if (node === undefined) cache.set(seq, node = decodeNode(seq, raw))
@@ -376,9 +376,9 @@ function decodeNode (seq: number, raw: Buffer): { key: Buffer, value: Buffer | n
   let node: { key: Buffer | null, value: Buffer | null, index: Buffer | null }
   let levels: Array<{ keys: number[], children: number[] }>
   try {
-    node = messages.Node.decode(raw)
+    node = beeNode.decode(raw)
     if (node.index === null || node.key === null) throw bad('has no key or index')
-    levels = messages.YoloIndex.decode(node.index).levels
+    levels = beeYoloIndex.decode(node.index).levels
   } catch (err) {
     if (err instanceof InvalidProofError) throw err
     throw bad('is not a Hyperbee node')
@@ -515,7 +515,7 @@ export function readReads (v: unknown, path: string): IndexRead[] {
 /** The protocol named by a Hyperbee header block, or null when the block is not a header at all. */
 function headerProtocol (block: Buffer): string | null {
   try {
-    return messages.Header.decode(block).protocol as string
+    return beeHeader.decode(block).protocol as string
   } catch (err) {
     if (err instanceof Error) return null // undecodable: not a header (the caller reports not-a-hyperbee)
     throw err

@@ -4,7 +4,7 @@
  * client shows next to a row it got from a host: the row is what the signed log holds
  * when it equals what these return. Pure: the inclusion proof and the key alone.
  */
-import messages from 'hyperbee/lib/messages.js'
+import { beeNode } from '../holepunch/hyperbee-codecs.js'
 import { decodeValue, type JsonValue } from '../encoding.js'
 import { InvalidProofError } from '../errors.js'
 import { keyToPath } from '../paths.js'
@@ -36,7 +36,7 @@ export function verifyIndexEntryProof (proof: InclusionProof | unknown, opts: { 
   const v = verifyInclusionProof(proof, { key: opts.key })
   if (opts.seq !== undefined && v.index !== opts.seq) throw new InvalidProofError('evidence-mismatch', `The proof is for index seq ${v.index}, not ${opts.seq}`)
   let node: { key: Buffer, value: Buffer | null }
-  try { node = messages.Node.decode(v.value) } catch { throw new InvalidProofError('malformed-index', `Index block ${v.index} is not a Hyperbee node`) }
+  try { node = beeNode.decode(v.value) } catch { throw new InvalidProofError('malformed-index', `Index block ${v.index} is not a Hyperbee node`) }
   const key = node.key.toString('utf8')
   let value: JsonValue | null = null
   if (node.value !== null && node.value.length > 0) {

@@ -8,7 +8,7 @@
  * sandbox: `verifyFraudProof` of the main API does that (src/verify/fraud-proofs.ts).
  * whitepaper/verification.md §4.
  */
-import messages from 'hyperbee/lib/messages.js'
+import { beeNode } from '../holepunch/hyperbee-codecs.js'
 import { parseJson, type JsonValue } from '../encoding.js'
 import { InvalidProofError } from '../errors.js'
 import { decodeAck, GENESIS_KEY, parseAckKey } from '../schemas.js'
@@ -144,7 +144,7 @@ export interface ProvenEntry { seq: number, key: string, value: Buffer | null }
 
 function indexEntry (proof: InclusionProof, key: string): ProvenEntry {
   const v = verifyInclusionProof(proof, { key })
-  const node = messages.Node.decode(v.value)
+  const node = beeNode.decode(v.value)
   return { seq: v.index, key: node.key.toString('utf8'), value: node.value ?? null }
 }
 

@@ -6,7 +6,7 @@
  * with the result. What `db.call(…)` and `tx.fetchResults({ proofs: true })` give is
  * exactly this input; `vitra tx verify` runs it on tracked transactions.
  */
-import messages from 'hyperbee/lib/messages.js'
+import { beeNode } from '../holepunch/hyperbee-codecs.js'
 import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'
 import { InvalidProofError } from '../errors.js'
 import { pathToKey } from '../paths.js'
@@ -60,6 +60,6 @@ function provenEntry (proof: InclusionProof | undefined, key: string, seq: numbe
   const v = verifyInclusionProof(proof, { key })
   if (v.index !== seq) throw new InvalidProofError('evidence-mismatch', `${what}: the proof is for index seq ${v.index}, expected ${seq}`)
   let node: { key: Buffer, value: Buffer | null }
-  try { node = messages.Node.decode(v.value) } catch { throw new InvalidProofError('malformed-index', `${what}: the proven block is not a Hyperbee node`) }
+  try { node = beeNode.decode(v.value) } catch { throw new InvalidProofError('malformed-index', `${what}: the proven block is not a Hyperbee node`) }
   return { key: node.key.toString('utf8'), value: node.value ?? null }
 }
