@@ -87,7 +87,11 @@ export class CallRuntime {
     if (this.runtime !== null && !this.stale) return this.runtime
     if (this.refreshing === null) {
       this.refreshStarted = Date.now()
-      this.refreshing = this.rebuild().finally(() => { this.refreshing = null })
+      // a refresh nobody waits for any more (the calls went on after REFRESH_WAIT_MS) may fail
+      // later, e.g. a block no peer served in time: the next call tries again, nothing crashes
+      const refreshing = this.rebuild().catch((err: unknown) => { this.stale = true; throw err }).finally(() => { this.refreshing = null })
+      refreshing.catch(() => {})
+      this.refreshing = refreshing
     }
     if (this.runtime === null || opts.wait === true) return await this.refreshing
     // A replica can learn a newer index head before the blocks under it (its executor

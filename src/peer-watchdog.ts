@@ -17,22 +17,17 @@
  * A slow but working peer keeps its channel busy and is never dropped; an honest
  * peer answers every request (with data or "no data") and so clears it.
  *
- * This reads two fields hypercore does not document: `replicator._inflight` (the
- * open requests, each with `peer` and `timestamp`) and each peer's per-message
- * `stats`. Both are read only, and a hypercore without them is simply not watched.
+ * This reads two fields hypercore does not document, through src/holepunch/:
+ * `replicator._inflight` (the open requests, each with `peer` and `timestamp`) and
+ * each peer's per-message `stats`. Both are read only, and a hypercore without them
+ * is simply not watched.
  */
 import type Hypercore from 'hypercore'
 import { NetworkError } from './errors.js'
+import { replicationState, type WirePeer } from './holepunch/core-internals.js'
 
 /** A replication stream (a Hyperswarm connection). */
 export interface WatchedStream { destroy (err?: Error): void }
-
-interface WirePeer {
-  stream: WatchedStream
-  stats?: Record<string, { rx?: number } | number | null>
-}
-interface OpenRequest { peer?: WirePeer | null, timestamp?: number }
-interface ReplicatorView { peers?: WirePeer[], _inflight?: Iterable<OpenRequest> }
 
 export interface PeerWatchdogOptions {
   /** How long a request may wait, and a channel stay quiet, before the peer is dropped. */
@@ -73,10 +68,10 @@ export class PeerWatchdog {
     const { timeoutMs } = this.opts
     let drops = 0
     for (const core of this.opts.cores()) {
-      const rep = (core as unknown as { replicator?: ReplicatorView | null }).replicator
-      if (rep === null || rep === undefined || rep._inflight === undefined) continue
-      for (const peer of rep.peers ?? []) this.listen(peer, now)
-      for (const req of rep._inflight) {
+      const rep = replicationState(core)
+      if (rep === null) continue
+      for (const peer of rep.peers) this.listen(peer, now)
+      for (const req of rep.inflight) {
         const peer = req.peer
         if (peer === null || peer === undefined || typeof req.timestamp !== 'number') continue
         if (now - req.timestamp < timeoutMs) continue

@@ -44,3 +44,57 @@ test('holepunch - no file outside src/holepunch imports hyperbee/lib', t => {
   for (const dir of ['src', 'cli', 'sandbox', 'bench', 'test', 'examples']) walk(join(ROOT, dir))
   t.alike(offenders, [], 'hyperbee/lib is imported through src/holepunch only')
 })
+
+test('holepunch - core.state.storage.read(): a read batch gives the stored blocks and tree leaves', async t => {
+  const { default: Corestore } = await import('corestore')
+  const { coreStorage } = await import('../src/holepunch/core-internals.js')
+  const store = new Corestore(await t.tmp())
+  t.teardown(() => store.close())
+  const core = store.get({ name: 'shape' })
+  await core.append([Buffer.from('first'), Buffer.from('second block')])
+  const storage = coreStorage(core)
+  t.ok(storage !== null, 'the storage has read()')
+  if (storage === null) return
+  const rx = storage.read()
+  const block = rx.getBlock(1)
+  const leaf = rx.getTreeNode(2)
+  rx.tryFlush()
+  t.is((await block)?.toString(), 'second block', 'getBlock(i): the block')
+  t.is((await leaf)?.size, 'second block'.length, 'getTreeNode(2i): its leaf, with the byte size')
+})
+
+test('holepunch - core.replicator: peers (stream, stats) and the open requests (peer, timestamp)', async t => {
+  const { default: Corestore } = await import('corestore')
+  const { replicationState } = await import('../src/holepunch/core-internals.js')
+  const a = new Corestore(await t.tmp())
+  const b = new Corestore(await t.tmp())
+  t.teardown(async () => { await a.close(); await b.close() })
+  const writer = a.get({ name: 'shape' })
+  await writer.append(Buffer.from('x'))
+  const reader = b.get({ key: writer.key })
+  await reader.ready()
+  const s1 = a.replicate(true) as unknown as NodeJS.ReadWriteStream
+  const s2 = b.replicate(false) as unknown as NodeJS.ReadWriteStream
+  s1.pipe(s2).pipe(s1)
+  t.teardown(() => { (s1 as unknown as { destroy: () => void }).destroy(); (s2 as unknown as { destroy: () => void }).destroy() })
+  t.is((await reader.get(0)).toString(), 'x', 'replicated')
+  const state = replicationState(reader)
+  t.ok(state !== null, 'the replicator exposes peers and _inflight')
+  if (state === null) return
+  t.is(state.peers.length, 1, 'one peer')
+  t.is(typeof state.peers[0].stream.destroy, 'function', 'a peer has its stream')
+  t.is(typeof state.peers[0].stats, 'object', 'and its per-message stats')
+  t.ok(typeof (state.inflight as Iterable<unknown>)[Symbol.iterator] === 'function', 'the open requests are iterable')
+  // many blocks at once: watch the requests while they are open
+  const blocks = Array.from({ length: 500 }, (_, i) => Buffer.alloc(1024, i % 256))
+  await writer.append(blocks)
+  let done = false
+  const all = reader.download({ start: 1, end: 501 }).done().then(() => { done = true })
+  let seen: Array<{ peer?: unknown, timestamp?: number }> = []
+  while (!done && seen.length === 0) {
+    seen = [...state.inflight]
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  await all
+  t.ok(seen.length > 0 && seen.every(r => r.peer === state.peers[0] && typeof r.timestamp === 'number'), `open requests name their peer and start time (${seen.length} seen)`)
+})

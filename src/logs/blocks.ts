@@ -4,13 +4,12 @@
  * `core.get()` makes one storage read batch per block; reading thousands of
  * blocks that way costs more than replaying them. Blocks already stored locally
  * are read here in one batch of the core's storage (hypercore 11's
- * `core.state.storage.read()`, the one internal this project touches; if it is
+ * `core.state.storage.read()`, an internal read through src/holepunch/; if it is
  * not there, plain `core.get` is used). Blocks not stored locally go through
  * `core.get`, which fetches them from peers (with `opts.timeout`).
  */
 import type Hypercore from 'hypercore'
-
-interface ReadBatch { getBlock (index: number): Promise<Buffer | null>, getTreeNode (index: number): Promise<{ size: number } | null>, tryFlush (): void }
+import { coreStorage } from '../holepunch/core-internals.js'
 
 /** Blocks [start, end) of `core`, in order. */
 export async function readBlocks (core: Hypercore, start: number, end: number, opts: { timeout?: number } = {}): Promise<Buffer[]> {
@@ -41,7 +40,7 @@ export interface BoundedBlocks { start: number, end: number, blocks: Array<Buffe
  * this hypercore has no storage read batch (the caller then reads one block at a time).
  */
 export async function readLocalBlocksBounded (core: Hypercore, start: number, end: number, opts: { maxBlockBytes: number, budget: number }): Promise<BoundedBlocks | null> {
-  const storage = storageOf(core)
+  const storage = coreStorage(core)
   if (storage === null) return null
   const n = Math.max(0, end - start)
   const rx = storage.read()
@@ -65,17 +64,11 @@ export async function readLocalBlocksBounded (core: Hypercore, start: number, en
 }
 
 async function readLocal (core: Hypercore, start: number, n: number): Promise<Array<Buffer | null>> {
-  const storage = storageOf(core)
+  const storage = coreStorage(core)
   if (storage === null || n === 0) return new Array<Buffer | null>(n).fill(null)
   const rx = storage.read()
   const out: Array<Promise<Buffer | null>> = []
   for (let i = 0; i < n; i++) out.push(rx.getBlock(start + i))
   rx.tryFlush()
   return await Promise.all(out)
-}
-
-/** The core's storage, whose `read()` opens a read batch (hypercore 11's `core.state.storage`), or null when it has none. */
-function storageOf (core: Hypercore): { read: () => ReadBatch } | null {
-  const storage = (core.state as { storage?: { read?: () => ReadBatch } } | undefined)?.storage
-  return storage?.read === undefined ? null : storage as { read: () => ReadBatch }
 }
