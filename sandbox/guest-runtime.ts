@@ -8,8 +8,11 @@
  * bridge, and the entry functions the host calls (single entries, batched calls,
  * batched apply). The modules a contract may import are in guest-api.ts.
  *
- * This is a plain string (`String.raw`): no backticks and no `${` inside.
+ * This is a plain string (`String.raw`): no backticks inside, and `${` only where the
+ * host's constants are interpolated (the /.sys keys of src/sys-keys.ts).
  */
+
+import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/sys-keys.js'
 
 /** Specifier of the internal runtime module. Contracts cannot import it. */
 export const RUNTIME_SPECIFIER = 'vitra:runtime'
@@ -439,11 +442,11 @@ function pureCall (op, args) {
 // Paths as Vitra names them: '/a/b', 'a/b' and '/a/b/' are one entry. The stored key
 // is the segments joined by NUL (the same rule as src/paths.ts, checked by a test).
 const SEP = '\u0000'
-const SYS_KEY = '.sys'
+const SYS_KEY = ${JSON.stringify(SYS_KEY)}
 const ACKS_KEY = '.sys' + SEP + 'acks' + SEP
-const INPUTS_DIR = '.sys' + SEP + 'inputs'
-const CONTRACT_SOURCE_KEY = '.sys' + SEP + 'contract' + SEP + 'source'
-const SERVERS_KEY = '.sys' + SEP + 'servers'
+const INPUTS_DIR = ${JSON.stringify(INPUTS_DIR)}
+const CONTRACT_SOURCE_KEY = ${JSON.stringify(CONTRACT_SOURCE_KEY)}
+const SERVERS_KEY = ${JSON.stringify(SERVERS_KEY)} // src/sys-keys.ts, the host's own
 const MAX_SERVERS = 16
 const MAX_SERVER_URL = 256
 const SERVER_URL = /^https?:\/\/[^\s/?#]+\/?$/

@@ -1,3 +1,4 @@
+import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/sys-keys.js'
 import { InvalidValueError } from '../src/errors.js'
 import { isWellFormed } from '../src/paths.js'
 import type { Json, TxAction } from './types.js'
@@ -103,9 +104,6 @@ function actionKey (a: Record<string, unknown>): string {
 }
 
 const SEP = '\x00'
-const INPUTS_DIR = '.sys' + SEP + 'inputs'
-const CONTRACT_SOURCE_KEY = '.sys' + SEP + 'contract' + SEP + 'source'
-const SERVERS_KEY = '.sys' + SEP + 'servers'
 
 /** The database's primary servers (`tx.setServers`): at most 16 http(s) origins. */
 export const MAX_SERVERS = 16
@@ -119,7 +117,7 @@ export function validServers (urls: unknown): urls is string[] {
 
 /** A stored key a contract may write: non-empty segments joined by NUL, not under `/.sys/`. */
 function writableKey (key: unknown): key is string {
-  return typeof key === 'string' && key !== '' && isWellFormed(key) && key.split(SEP).every(s => s !== '' && !s.includes('/')) && key !== '.sys' && !key.startsWith('.sys' + SEP)
+  return typeof key === 'string' && key !== '' && isWellFormed(key) && key.split(SEP).every(s => s !== '' && !s.includes('/')) && key !== SYS_KEY && !key.startsWith(SYS_KEY + SEP)
 }
 
 /** Narrowing helper for actions that passed checkActions. */

@@ -3,6 +3,7 @@
  * untrusted bytes (oplog entries, index entries). Shared by the executor and the
  * verifier, so that both derive exactly the same bytes from the same inputs.
  */
+import { CONTRACT_SOURCE_KEY as SYS_CONTRACT_SOURCE_KEY, SERVERS_KEY as SYS_SERVERS_KEY } from './sys-keys.js'
 import { canonicalJson, decodeValue, encodeValue, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
 import { InvalidEntryError, VitraError } from './errors.js'
 import { pathToKey, SEP, SYS_KEY_PREFIX } from './paths.js'
@@ -11,9 +12,9 @@ import type { TxAction } from '../sandbox/types.js'
 // Stored keys (path segments joined by NUL, see paths.ts) of the system paths.
 export const SYS_PREFIX = SYS_KEY_PREFIX
 /** `/.sys/contract/source` */
-export const CONTRACT_SOURCE_KEY = pathToKey('/.sys/contract/source')
+export const CONTRACT_SOURCE_KEY = SYS_CONTRACT_SOURCE_KEY
 /** `/.sys/servers`: `{ urls }`, the database's primary servers (http(s) origins every copy may sync from), set by `tx.setServers`. */
-export const SERVERS_KEY = pathToKey('/.sys/servers')
+export const SERVERS_KEY = SYS_SERVERS_KEY
 /** `/.sys/inputs/{hex}` */
 export const INPUTS_PREFIX = pathToKey('/.sys/inputs') + SEP
 /** `/.sys/acks/{hex}/{seq}` */
