@@ -13,6 +13,7 @@
  * On start, each oplog resumes at (last acked seq + 1). A batch is one atomic
  * append, so a kill leaves either all of a batch or none of it.
  */
+import { treeHashFromStorage } from './holepunch/core-internals.js'
 import { EventEmitter } from 'events'
 import { performance } from 'perf_hooks'
 import type { HyperbeeBatch } from 'hyperbee'
@@ -238,7 +239,7 @@ export class Executor extends EventEmitter {
     const limit = input.oplog.length
     // From the stored tree: core.treeHash() would first fetch block limit − 1, with no
     // timeout, and a remote block no peer serves would stop the executor for everyone.
-    const head = { length: limit, treeHash: (await Hypercore.treeHashFromStorage(input.oplog.core, limit)).toString('hex') }
+    const head = { length: limit, treeHash: (await treeHashFromStorage(input.oplog.core, limit)).toString('hex') }
     let blocks = this.prefetch(input, limit, b)
     while (input.nextSeq < limit && !full(b)) {
       const read = await blocks.all

@@ -23,6 +23,7 @@
  * checked (unknown manifest, no peer serves the block) is skipped until it is sent again.
  * Garbage is ignored; it never reaches the log.
  */
+import { treeHashFromStorage } from './holepunch/core-internals.js'
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
 import { parseJson } from './encoding.js'
@@ -162,7 +163,7 @@ export class HeadGossip {
       if (theirs.fork === core.fork) {
         let mine: string
         try {
-          mine = (await Hypercore.treeHashFromStorage(core, theirs.length)).toString('hex')
+          mine = (await treeHashFromStorage(core, theirs.length)).toString('hex')
         } catch {
           // a sparse replica without the tree nodes at that length: fetch the block before
           // that length, whose proof brings them (bounded: src/peer-wait.ts)

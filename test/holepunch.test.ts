@@ -98,3 +98,13 @@ test('holepunch - core.replicator: peers (stream, stats) and the open requests (
   await all
   t.ok(seen.length > 0 && seen.every(r => r.peer === state.peers[0] && typeof r.timestamp === 'number'), `open requests name their peer and start time (${seen.length} seen)`)
 })
+
+test('holepunch - Hypercore.treeHashFromStorage: the tree hash at a length, as core.treeHash gives it', async t => {
+  const { default: Corestore } = await import('corestore')
+  const { treeHashFromStorage } = await import('../src/holepunch/core-internals.js')
+  const store = new Corestore(await t.tmp())
+  t.teardown(() => store.close())
+  const core = store.get({ name: 'tree' })
+  await core.append([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')])
+  for (const length of [1, 2, 3]) t.alike(await treeHashFromStorage(core, length), await core.treeHash(length), `length ${length}`)
+})

@@ -9,8 +9,11 @@
  *   (src/logs/blocks.ts reads thousands of blocks in one batch).
  * - `core.replicator._inflight` and `.peers`: the open block requests, each with its peer
  *   and start time (src/peer-watchdog.ts drops peers that leave requests unanswered).
+ * - `Hypercore.treeHashFromStorage(core, length)`: the tree hash at a length from the
+ *   stored roots, without fetching a block (`core.treeHash(length)` would first fetch
+ *   block length − 1); the executor and the head gossip use it.
  */
-import type Hypercore from 'hypercore'
+import Hypercore from 'hypercore'
 
 /** A storage read batch: queue reads, then flush them together. */
 export interface ReadBatch {
@@ -38,4 +41,9 @@ export function replicationState (core: Hypercore): { peers: WirePeer[], infligh
   const rep = (core as unknown as { replicator?: { peers?: WirePeer[], _inflight?: Iterable<OpenRequest> } | null }).replicator
   if (rep === null || rep === undefined || rep._inflight === undefined) return null
   return { peers: rep.peers ?? [], inflight: rep._inflight }
+}
+
+/** The tree hash of `core` at `length`, from the stored Merkle roots only (no block fetched). */
+export async function treeHashFromStorage (core: Hypercore, length: number): Promise<Buffer> {
+  return await Hypercore.treeHashFromStorage(core, length)
 }
