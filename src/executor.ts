@@ -19,7 +19,7 @@ import { performance } from 'perf_hooks'
 import type { HyperbeeBatch } from 'hyperbee'
 import Hypercore from 'hypercore'
 import { canonicalJson, decodeValue, type JsonValue } from './encoding.js'
-import { VitraError } from './errors.js'
+import { ClosedError, DatabaseNotFoundError, VitraError } from './errors.js'
 import { IndexLog } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import {
@@ -137,7 +137,7 @@ export class Executor extends EventEmitter {
 
   async ready (): Promise<void> {
     const source = await this.index.contractSource()
-    if (source === null) throw new VitraError('DATABASE_NOT_FOUND', 'The index has no contract source: genesis is missing')
+    if (source === null) throw new DatabaseNotFoundError('The index has no contract source: genesis is missing')
     this.governance = parseGovernance(await this.index.getValue(GOVERNANCE_KEY))
     this.maxOpBytes = (await this.index.genesis())?.maxOpBytes ?? DEFAULT_MAX_OP_BYTES
     this.sandbox = await this.makeSandbox(source)
@@ -545,7 +545,7 @@ export class Executor extends EventEmitter {
     for (const hex of [...this.inputs.keys()]) this.removeInput(hex)
     await this.sandbox?.close()
     this.sandbox = null
-    for (const w of this.syncWaiters.splice(0)) w.reject(new VitraError('CLOSED', 'The executor is closed'))
+    for (const w of this.syncWaiters.splice(0)) w.reject(new ClosedError('executor'))
   }
 }
 

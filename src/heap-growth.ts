@@ -17,7 +17,7 @@
  * 0 leaves V8's own factor).
  */
 import v8 from 'v8'
-import { VitraError } from './errors.js'
+import { InvalidArgumentError, VitraError } from './errors.js'
 
 /** Next full GC at 1.5 × the live heap. */
 const DEFAULT_PERCENT = 50
@@ -36,7 +36,7 @@ export function heapGrowthPercent (execArgv: readonly string[], env: NodeJS.Proc
   if (given === undefined || given === '') return DEFAULT_PERCENT
   const percent = Number(given)
   if (!Number.isInteger(percent) || percent < 0 || percent > 1000) {
-    throw new VitraError('INVALID_ARGUMENT', `VITRA_HEAP_GROWING_PERCENT must be an integer from 0 to 1000 (0: V8's own factor), not ${JSON.stringify(given)}`)
+    throw new InvalidArgumentError(`VITRA_HEAP_GROWING_PERCENT must be an integer from 0 to 1000 (0: V8's own factor), not ${JSON.stringify(given)}`)
   }
   return percent === 0 ? null : percent
 }

@@ -17,7 +17,7 @@ import Corestore from 'corestore'
 import CoreStorage from 'hypercore-storage'
 import Rache from 'rache'
 import type Hypercore from 'hypercore'
-import { InvalidEntryError, VitraError } from './errors.js'
+import { InvalidArgumentError, InvalidEntryError, VitraError } from './errors.js'
 
 /** Throwaway storage: a temporary directory removed when the database closes. */
 export class StorageInMemory {
@@ -49,7 +49,7 @@ export class StorageInMemory {
 export class StorageOnDisk {
   readonly dir: string
   constructor (path: string) {
-    if (typeof path !== 'string' || path === '') throw new VitraError('INVALID_ARGUMENT', 'new Storage(path) needs a directory path')
+    if (typeof path !== 'string' || path === '') throw new InvalidArgumentError('new Storage(path) needs a directory path')
     this.dir = resolve(path)
   }
 
@@ -135,7 +135,7 @@ export async function createHypercore (storage: Storage): Promise<Hypercore> {
 /** The Hypercore with `key` in the storage's Corestore (Vitra's `storage.getHypercore(key)`). */
 export async function getHypercore (storage: Storage, key: Buffer | string): Promise<Hypercore> {
   const buf = typeof key === 'string' ? Buffer.from(key, 'hex') : key
-  if (!Buffer.isBuffer(buf) || buf.byteLength !== 32) throw new VitraError('INVALID_ARGUMENT', 'getHypercore(key): key must be 32 bytes (a Buffer or 64 hex characters)')
+  if (!Buffer.isBuffer(buf) || buf.byteLength !== 32) throw new InvalidArgumentError('getHypercore(key): key must be 32 bytes (a Buffer or 64 hex characters)')
   const core = helperStore(storage).get({ key: buf })
   await core.ready()
   return core

@@ -76,7 +76,7 @@ test('http sync - the CLI: vitra load <key> --from <url> follows over HTTP (reme
   const got = await runVitra(['get', '/values/later', '--dir', dir])
   t.is(got.stdout.trim(), '"yes"', `a later command syncs over HTTP again, no swarm (${got.stderr.trim()})`)
   const verify = await runVitra(['verify', '--dir', dir])
-  t.is(verify.code, 0, 'vitra verify replays what came over HTTP')
+  t.is(verify.code, 0, `vitra verify replays what came over HTTP ${verify.stderr.trim()}`)
   t.ok(/^Valid: replayed/.test(verify.stdout), verify.stdout.trim())
   const gw = startVitra(t, ['serve', '--follow', key, '--from', url, '--port', '0'], { cwd: root })
   const line = await gw.waitFor(/Serving [0-9a-f]{64} at http:\/\/127\.0\.0\.1:\d+\/v1\/databases\/[0-9a-f]{64}/)

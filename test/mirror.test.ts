@@ -22,7 +22,7 @@ test('mirror - keeps the newest N blocks as the log grows; proofs of them check;
   t.teardown(() => app.close())
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
   await (await exec.call('put', { key: 'first', value: 'old' })).whenProcessed()
-  const r = await Database.load(new StorageInMemory(), exec.pubkey, { from: [url], timeout: 2000 })
+  const r = await Database.load(new StorageInMemory(), exec.pubkey, { from: [url], timeout: 10_000 })
   t.teardown(() => r.close())
   const KEEP = 100
   const mirror = new BoundedMirror(r.index.core, KEEP)

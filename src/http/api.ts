@@ -37,7 +37,7 @@ import type { ContractMonitor } from '../verify/monitor.js'
 import type { ContractFraudProof } from '../verify/fraud-proofs.js'
 import type { TransactionJSON, TxResult } from '../transaction.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { DatabaseNotFoundError, VitraError } from '../errors.js'
+import { DatabaseNotFoundError, InvalidArgumentError, VitraError } from '../errors.js'
 import { pathToKey } from '../paths.js'
 import { decodeValue } from '../encoding.js'
 import { captureSignedHead, createFolderListProof, createInclusionProof, createIndexReadProof } from '../logs/proof-builders.js'
@@ -321,7 +321,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   const QUERY_FIELDS = { sql: { type: 'string', minLength: 1, maxLength: 100_000 }, proofs: { type: 'boolean' }, timeoutMs: { type: 'integer', minimum: 1, maximum: 30_000 }, maxRows: { type: 'integer', minimum: 1, maximum: 100_000 } }
   const runQuery = async (key: string, q: QueryInput): Promise<unknown> => {
     const db = served(key)
-    if (q.params !== undefined && q.params !== null && typeof q.params !== 'object') throw new VitraError('INVALID_ARGUMENT', 'params must be a JSON array or object')
+    if (q.params !== undefined && q.params !== null && typeof q.params !== 'object') throw new InvalidArgumentError('params must be a JSON array or object')
     return await db.query(q.sql, q.params ?? undefined, { proofs: q.proofs, timeoutMs: q.timeoutMs ?? 5000, maxRows: q.maxRows ?? 10_000 })
   }
   app.post<{ Params: { key: string }, Body: QueryInput }>('/v1/databases/:key/query', {
@@ -332,7 +332,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   }, async (req) => {
     let params: unknown
     if (req.query.params !== undefined) {
-      try { params = JSON.parse(req.query.params) } catch { throw new VitraError('INVALID_ARGUMENT', 'params must be JSON (an array or an object)') }
+      try { params = JSON.parse(req.query.params) } catch { throw new InvalidArgumentError('params must be JSON (an array or an object)') }
     }
     return await runQuery(req.params.key, { ...req.query, params })
   })

@@ -6,7 +6,7 @@
  * that emitted no op (a read) has no id (null).
  */
 import type { Database } from '../database.js'
-import { VitraError } from '../errors.js'
+import { InvalidArgumentError, VitraError } from '../errors.js'
 import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
 import type { InclusionProof } from '../proofs/inclusion-proofs.js'
 import type { TxOp, TxResult } from '../transaction.js'
@@ -33,7 +33,7 @@ export function transactionId (ops: Array<{ oplog: string, seq: number }>): stri
 export function parseTransactionId (id: string): { oplog: string, seq: number, count: number } {
   const m = /^([0-9a-f]{64})-(\d{1,15})-(\d{1,4})$/.exec(id)
   const count = m === null ? 0 : Number(m[3])
-  if (m === null || count < 1 || count > MAX_TX_OPS) throw new VitraError('INVALID_ARGUMENT', `A transaction id is <oplog key>-<seq>-<count> (count 1-${MAX_TX_OPS}), not ${JSON.stringify(id)}`)
+  if (m === null || count < 1 || count > MAX_TX_OPS) throw new InvalidArgumentError(`A transaction id is <oplog key>-<seq>-<count> (count 1-${MAX_TX_OPS}), not ${JSON.stringify(id)}`)
   return { oplog: m[1], seq: Number(m[2]), count }
 }
 
@@ -49,7 +49,7 @@ export async function transactionStatus (db: Database, id: string): Promise<Tran
     const block = await core.get(i, { timeout: 10_000 }) as Buffer | null
     if (block === null) throw new VitraError('TRANSACTION_NOT_FOUND', `Op ${i} of ${oplog.slice(0, 8)}… is not available here`)
     let value: JsonValue
-    try { value = JSON.parse(block.toString('utf8')) as JsonValue } catch { throw new VitraError('INVALID_ARGUMENT', `Op ${i} of ${oplog.slice(0, 8)}… is not JSON: not an op a call appended`) }
+    try { value = JSON.parse(block.toString('utf8')) as JsonValue } catch { throw new InvalidArgumentError(`Op ${i} of ${oplog.slice(0, 8)}… is not JSON: not an op a call appended`) }
     ops.push({ value, oplog, seq: i, proof: await createInclusionProof(core, i) })
   }
   // the ops are checked (shape, proofs) by db.transaction; the method is not in the oplog

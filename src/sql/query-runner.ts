@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
-import { VitraError } from '../errors.js'
+import { ClosedError, InvalidArgumentError, VitraError } from '../errors.js'
 
 export interface QueryResult {
   columns: string[]
@@ -44,13 +44,13 @@ export class QueryRunner {
 
   /** Run one read-only query. */
   async query (sql: string, params?: unknown, opts: QueryOptions = {}): Promise<QueryResult> {
-    if (typeof sql !== 'string' || sql.trim() === '') throw new VitraError('INVALID_ARGUMENT', 'query: sql must be a non-empty string')
-    if (params !== undefined && params !== null && typeof params !== 'object') throw new VitraError('INVALID_ARGUMENT', 'query: params must be an array or an object')
+    if (typeof sql !== 'string' || sql.trim() === '') throw new InvalidArgumentError('query: sql must be a non-empty string')
+    if (params !== undefined && params !== null && typeof params !== 'object') throw new InvalidArgumentError('query: params must be an array or an object')
     const timeoutMs = opts.timeoutMs ?? 5000
     const maxRows = opts.maxRows ?? 10_000
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new VitraError('INVALID_ARGUMENT', 'query: timeoutMs must be a positive integer')
-    if (!Number.isSafeInteger(maxRows) || maxRows < 1) throw new VitraError('INVALID_ARGUMENT', 'query: maxRows must be a positive integer')
-    if (this.closed) throw new VitraError('CLOSED', 'The database is closed')
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new InvalidArgumentError('query: timeoutMs must be a positive integer')
+    if (!Number.isSafeInteger(maxRows) || maxRows < 1) throw new InvalidArgumentError('query: maxRows must be a positive integer')
+    if (this.closed) throw new ClosedError()
     return await new Promise<QueryResult>((resolve, reject) => {
       this.waiting.push({ sql, params: params ?? null, timeoutMs, maxRows, resolve, reject })
       this.dispatch()
@@ -118,7 +118,7 @@ export class QueryRunner {
 
   async close (): Promise<void> {
     this.closed = true
-    for (const job of this.waiting.splice(0)) job.reject(new VitraError('CLOSED', 'The database is closed'))
+    for (const job of this.waiting.splice(0)) job.reject(new ClosedError())
     const gone: Array<Promise<void>> = []
     for (const w of this.workers) {
       if (w.child.exitCode === null && w.child.signalCode === null) gone.push(new Promise<void>(resolve => w.child.once('exit', () => resolve())))
