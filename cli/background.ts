@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'fs'
 import { join } from 'path'
 import { fileURLToPath } from 'url'
 import { CliError } from './errors.js'
-import { findOwner, runInOwner, type OwnerRecord } from './owner.js'
+import { findOwner, isTTY, ownerRequest, runInOwner, type OwnerRecord } from './owner.js'
 import type { Session } from './session.js'
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url))
@@ -62,10 +62,10 @@ export async function toForeground (s: Session, owner: OwnerRecord): Promise<voi
 
 /** Run the CLI command `argv` in the background host (a dot-command while hosting is in the background). */
 export async function inBackground (s: Session, owner: OwnerRecord, argv: string[]): Promise<number> {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (k.startsWith('VITRA_') || k === 'NO_COLOR')) env[k] = v
-  const tty = { stdout: (s.out.stdout as { isTTY?: boolean }).isTTY === true, stderr: (s.out.stderr as { isTTY?: boolean }).isTTY === true }
-  return await runInOwner(owner, { version: 1, argv: [...argv, '--dir', s.opts.dir, ...(s.opts.json ? ['--json'] : [])], cwd: s.cwd, env, tty, color: s.out.color }, { stdout: s.out.stdout, stderr: s.out.stderr })
+  const req = ownerRequest([...argv, '--dir', s.opts.dir, ...(s.opts.json ? ['--json'] : [])], {
+    cwd: s.cwd, tty: { stdout: isTTY(s.out.stdout), stderr: isTTY(s.out.stderr) }, color: s.out.color
+  })
+  return await runInOwner(owner, req, { stdout: s.out.stdout, stderr: s.out.stderr })
 }
 
 function withoutLauncher (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

@@ -7,11 +7,11 @@
 import { Command, CommanderError, Option } from 'commander'
 import { readFileSync, realpathSync } from 'fs'
 import { fileURLToPath } from 'url'
-import { describeError, EXIT, EXIT_CODES_HELP, oneLine, usageError } from './errors.js'
+import { CliError, describeError, EXIT, EXIT_CODES_HELP, oneLine, usageError } from './errors.js'
 import { Output } from './output.js'
 import { callParams, parseCount } from './params.js'
 import { resolveGlobals, Session, type RawGlobals } from './session.js'
-import { findOwner, OwnedError, OwnerGoneError, runInOwner, type OwnerRecord, type OwnerRequest, type OwnerRunner } from './owner.js'
+import { findOwner, isTTY, OwnedError, OwnerGoneError, ownerRequest, runInOwner, type OwnerRecord, type OwnerRunner } from './owner.js'
 import { runRepl } from './repl.js'
 import { backupCommand, destroyCommand, inContractFile, infoCommand, restoreCommand, initCommand, loadCommand, methodsCommand, readContractFile, sourceCommand } from './commands/database.js'
 import { callCommand, getCommand, historyCommand, listCommand } from './commands/data.js'
@@ -136,24 +136,28 @@ export function buildProgram (state: ProgramState): Command {
     const output = (): Output => new Output({ json: globals.json, stdout: ctx.stdout, stderr: ctx.stderr, color: ctx.color })
     if (ctx.owner !== undefined) { // a caller's command, on the database this process owns
       const owner = ctx.owner
-      if (route !== 'owner' || owner.db === null) throw new OwnedError(owner.opts.dir, owner.owner?.record ?? { version: 1, dir: owner.opts.dir, pid: process.pid, command: 'vitra', socket: '', database: '', url: null, since: '' }, `\`${name}\` does not run through it`)
+      if (route !== 'owner' || owner.db === null) throw new CliError('DATABASE_OWNED', `\`${name}\` does not run in the process that owns ${owner.opts.dir}`)
       await runIn(fn, args, new Session({ ...globals, dir: owner.opts.dir }, { out: output(), borrow: { db: owner.db, owner: owner.owner?.record ?? null }, cwd: ctx.cwd, signal: ctx.signal }))
       return
     }
     for (const warning of globals.renamed) output().warn(warning)
     const until = Date.now() + Math.min(globals.timeout, OWNER_RETRY_MS)
-    const waitUntil = Date.now() + globals.timeout // a command that cannot run in the owner waits for a short one to end
+    const waitUntil = Date.now() + globals.timeout
+    /** A command that cannot run in the owner waits for one that ends by itself (until --timeout), and names a long-running one. */
+    const waitOrRefuse = async (dir: string, owner: OwnerRecord): Promise<void> => {
+      if (LONG_RUNNING.has(owner.command) || Date.now() >= waitUntil) throw new OwnedError(dir, owner, refusal(name, owner))
+      await sleep(100)
+    }
     let askOwner = true
     for (;;) {
       const owner = route === 'here' || !askOwner ? null : findOwner(globals.dir)
       askOwner = true
-      if (owner !== null && route === 'refuse') {
-        if (!LONG_RUNNING.has(owner.command) && Date.now() < waitUntil) { await sleep(100); continue }
-        throw new OwnedError(globals.dir, owner, refusal(name, owner))
-      }
+      if (owner !== null && route === 'refuse') { await waitOrRefuse(globals.dir, owner); continue }
       if (owner !== null) {
         try {
-          state.code = await runInOwner(owner, ownerRequest(state.argv, globals.json), { stdout: ctx.stdout ?? process.stdout, stderr: ctx.stderr ?? process.stderr })
+          const tty = { stdout: isTTY(process.stdout), stderr: isTTY(process.stderr) }
+          const req = ownerRequest(state.argv, { cwd: process.cwd(), tty, color: !globals.json && tty.stdout && process.env.NO_COLOR === undefined })
+          state.code = await runInOwner(owner, req, { stdout: ctx.stdout ?? process.stdout, stderr: ctx.stderr ?? process.stderr })
           return
         } catch (err) {
           if (!(err instanceof OwnerGoneError) || Date.now() > until) throw err
@@ -168,10 +172,7 @@ export function buildProgram (state: ProgramState): Command {
       } catch (err) {
         // the directory got an owner between the look and the open: run the command there
         if (err instanceof OwnedError && route === 'owner' && Date.now() <= until) continue
-        if (err instanceof OwnedError && route === 'refuse') {
-          if (!LONG_RUNNING.has(err.owner.command) && Date.now() < waitUntil) { await sleep(100); continue }
-          throw new OwnedError(err.dir, err.owner, refusal(name, err.owner))
-        }
+        if (err instanceof OwnedError && route === 'refuse') { await waitOrRefuse(err.dir, err.owner); continue }
         throw err
       }
     }
@@ -377,14 +378,6 @@ function commandName (cmd: Command): string {
   const names: string[] = []
   for (let c: Command | null = cmd; c !== null; c = c.parent) names.unshift(c.name())
   return names.join(' ')
-}
-
-/** The command line as the owner of the directory runs it for us. */
-function ownerRequest (argv: string[], json: boolean): OwnerRequest {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (k.startsWith('VITRA_') || k === 'NO_COLOR')) env[k] = v
-  const tty = { stdout: (process.stdout as { isTTY?: boolean }).isTTY === true, stderr: (process.stderr as { isTTY?: boolean }).isTTY === true }
-  return { version: 1, argv, cwd: process.cwd(), env, tty, color: !json && tty.stdout && process.env.NO_COLOR === undefined }
 }
 
 /** Usage errors as one line naming the command: `vitra get: missing required argument 'path'; see \`vitra get --help\``. */

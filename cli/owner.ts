@@ -64,6 +64,16 @@ export interface OwnerIo {
 
 export type OwnerRunner = (req: OwnerRequest, io: OwnerIo) => Promise<number>
 
+/** The request for `argv` as a caller sends it: its VITRA_* and NO_COLOR settings come along. */
+export function ownerRequest (argv: string[], o: { cwd: string, tty: OwnerRequest['tty'], color: boolean }): OwnerRequest {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && (k.startsWith('VITRA_') || k === 'NO_COLOR')) env[k] = v
+  return { version: 1, argv, cwd: o.cwd, env, tty: o.tty, color: o.color }
+}
+
+/** Whether a stream is a terminal. */
+export function isTTY (stream: NodeJS.WritableStream): boolean { return (stream as { isTTY?: boolean }).isTTY === true }
+
 /** The owner of `dir` when it is another live process, else null. */
 export function findOwner (dir: string): OwnerRecord | null {
   const file = join(dir, OWNER_FILE)

@@ -17,6 +17,7 @@ import { parseBootstrap } from './params.js'
 import { Records } from './records.js'
 import { claimOwnership, findOwner, OwnedError, type OwnerRecord, type OwnerRunner, type Ownership } from './owner.js'
 import { updateWithin } from '../src/peer-wait.js'
+import { httpOrigin } from '../src/http/replication.js'
 
 /** Options every command takes (see main.ts). */
 export interface GlobalOptions {
@@ -69,10 +70,11 @@ function fromUrls (given: string[] | undefined, env: string | undefined): string
   const list = (given !== undefined && given.length > 0 ? given : [nonEmpty(env) ?? '']).flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
   if (list.length === 0) return undefined
   return list.map(u => {
-    let url: URL
-    try { url = new URL(u) } catch { throw new CliError('USAGE', `--from takes http://host:port URLs (where a vitra serve listens), not "${u}"`, 2) }
-    if (url.protocol !== 'http:') throw new CliError('USAGE', `--from takes http://host:port URLs (where a vitra serve listens), not "${u}"`, 2)
-    return url.origin
+    try {
+      return httpOrigin(u)
+    } catch {
+      throw new CliError('USAGE', `--from takes http://host:port URLs (where a vitra serve listens), not "${u}"`, 2)
+    }
   })
 }
 
@@ -311,7 +313,7 @@ export class Session {
     const urls = db.httpSync === null ? (await db.servers()).filter(u => u.startsWith('http://')) : [] // https needs a TLS proxy's client: not yet
     if (urls.length === 0) { this.out.warn('no peer of this database is online; using local data'); return }
     this.out.warn(`no peer of this database is online on the swarm; syncing over HTTP from its servers (${urls.join(', ')})`)
-    db.syncFrom(urls.map(u => new URL(u).origin))
+    db.syncFrom(urls)
     await updateWithin(db.index.core, { ms: this.opts.timeout, what: 'the index head' }).catch(() => this.out.warn('no server answered in time; using local data'))
     await db.refresh()
   }

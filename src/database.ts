@@ -606,8 +606,7 @@ export class Database extends EventEmitter {
    */
   syncFrom (urls: string | string[]): HttpSync {
     this.assertOpen()
-    const list = (Array.isArray(urls) ? urls : [urls]).filter(u => !(this.http?.urls.includes(new URL(u).origin) ?? false))
-    const next = new HttpSync(this.store, this.index.key.toString('hex'), [...(this.http?.urls ?? []), ...list])
+    const next = new HttpSync(this.store, this.index.key.toString('hex'), [...(this.http?.urls ?? []), ...(Array.isArray(urls) ? urls : [urls])])
     this.http?.close()
     this.http = next
     return next

@@ -2,13 +2,22 @@
 // undocumented hyperbee/hypercore modules. Each codec used there is pinned by its bytes,
 // so that a dependency upgrade that changes one fails here, by name, instead of somewhere
 // in proof checking.
-import test from 'brittle'
+import test, { type Assertion } from 'brittle'
 import { readdirSync, readFileSync, statSync } from 'fs'
 import { join } from 'path'
 import { fileURLToPath } from 'url'
+import Corestore from 'corestore'
 import { beeHeader, beeNode, beeYoloIndex } from '../src/holepunch/hyperbee-codecs.js'
+import { coreStorage, replicationState, treeHashFromStorage } from '../src/holepunch/core-internals.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** A Corestore in a temporary directory, closed at teardown. */
+async function tmpStore (t: Assertion): Promise<Corestore> {
+  const store = new Corestore(await t.tmp())
+  t.teardown(() => store.close())
+  return store
+}
 
 test('holepunch - hyperbee YoloIndex codec: the bytes this project was built against', t => {
   const levels = { levels: [{ keys: [1], children: [2, 3] }] }
@@ -46,11 +55,7 @@ test('holepunch - no file outside src/holepunch imports hyperbee/lib', t => {
 })
 
 test('holepunch - core.state.storage.read(): a read batch gives the stored blocks and tree leaves', async t => {
-  const { default: Corestore } = await import('corestore')
-  const { coreStorage } = await import('../src/holepunch/core-internals.js')
-  const store = new Corestore(await t.tmp())
-  t.teardown(() => store.close())
-  const core = store.get({ name: 'shape' })
+  const core = (await tmpStore(t)).get({ name: 'shape' })
   await core.append([Buffer.from('first'), Buffer.from('second block')])
   const storage = coreStorage(core)
   t.ok(storage !== null, 'the storage has read()')
@@ -64,11 +69,8 @@ test('holepunch - core.state.storage.read(): a read batch gives the stored block
 })
 
 test('holepunch - core.replicator: peers (stream, stats) and the open requests (peer, timestamp)', async t => {
-  const { default: Corestore } = await import('corestore')
-  const { replicationState } = await import('../src/holepunch/core-internals.js')
-  const a = new Corestore(await t.tmp())
-  const b = new Corestore(await t.tmp())
-  t.teardown(async () => { await a.close(); await b.close() })
+  const a = await tmpStore(t)
+  const b = await tmpStore(t)
   const writer = a.get({ name: 'shape' })
   await writer.append(Buffer.from('x'))
   const reader = b.get({ key: writer.key })
@@ -100,11 +102,7 @@ test('holepunch - core.replicator: peers (stream, stats) and the open requests (
 })
 
 test('holepunch - Hypercore.treeHashFromStorage: the tree hash at a length, as core.treeHash gives it', async t => {
-  const { default: Corestore } = await import('corestore')
-  const { treeHashFromStorage } = await import('../src/holepunch/core-internals.js')
-  const store = new Corestore(await t.tmp())
-  t.teardown(() => store.close())
-  const core = store.get({ name: 'tree' })
+  const core = (await tmpStore(t)).get({ name: 'tree' })
   await core.append([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')])
   for (const length of [1, 2, 3]) t.alike(await treeHashFromStorage(core, length), await core.treeHash(length), `length ${length}`)
 })

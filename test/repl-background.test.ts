@@ -27,7 +27,13 @@ test('repl - a background host outlives the REPL; other commands run in it', { t
   t.is(r.code, 0)
   t.ok(/The background host \(process \d+, http:\/\/127\.0\.0\.1:\d+\) keeps running/.test(r.stdout), 'leaving says the host keeps running')
   const owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as { pid: number, command: string }
-  t.teardown(() => { try { process.kill(owner.pid, 'SIGTERM') } catch {} })
+  t.teardown(() => {
+    try {
+      process.kill(owner.pid, 'SIGTERM')
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ESRCH') throw err // ESRCH: the test stopped it already
+    }
+  })
   t.is(owner.command, 'vitra serve', 'owner.json names the background serve')
   const call = await runVitra(['call', 'increment', '--dir', dir])
   t.is(call.code, 0, 'a call after the REPL left runs in it')

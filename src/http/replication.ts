@@ -105,7 +105,7 @@ export class HttpSync extends EventEmitter {
     super()
     this.store = store
     this.key = key
-    this.urls = urls.map(u => checkUrl(u))
+    this.urls = [...new Set(urls.map(httpOrigin))] // one connection per host
     this.retryMs = opts.retryMs ?? 1000
     this.handshakeMs = opts.handshakeMs ?? 5000
     this.finding = new Set(this.urls)
@@ -171,7 +171,8 @@ export class HttpSync extends EventEmitter {
   }
 }
 
-function checkUrl (url: string): string {
+/** The origin of an http:// URL (where a `vitra serve` listens); INVALID_ARGUMENT otherwise. */
+export function httpOrigin (url: string): string {
   let u: URL
   try { u = new URL(url) } catch { throw new InvalidArgumentError(`Not an http(s) URL: ${JSON.stringify(url)}`) }
   if (u.protocol !== 'http:') throw new InvalidArgumentError(`Sync URLs are http://host:port (the origin of a vitra serve), not ${JSON.stringify(url)}`)
