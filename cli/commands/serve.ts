@@ -127,7 +127,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       if (follow !== undefined && !sub.hasDatabase()) await followInto(sub, follow) // a gateway: fetched by key, served read-only
       const db = await sub.open({ network: 'always', sync: 'none', announce: true })
       if (follow !== undefined && db.pubkey.toString('hex') !== follow) throw new CliError('DATABASE_EXISTS', `${dir} holds database ${db.pubkey.toString('hex')}, not ${follow}`)
-      if (!db.isExecutor && db.network !== null) await sub.bounded(sub.syncHead(db), 'peers to serve the latest index') // a reader serves the newest head it can get
+      if (!db.isExecutor) await sub.bounded(sub.syncHead(db), 'peers to serve the latest index') // a reader serves the newest head it can get (swarm or --from)
       const key = db.pubkey.toString('hex')
       const twin = databases.findIndex(d => d.pubkey.equals(db.pubkey))
       if (twin !== -1) throw usageError(`${dirs[twin]} and ${dir} hold the same database ${key}: serve one of them`)
