@@ -9,8 +9,7 @@ import {
   ContractTimeoutError,
   ClosedError
 } from '../src/errors.js'
-import { ASSERT_SOURCE, CONTRACT_SOURCE, GUEST_MODULE_NAMES, UTIL_SOURCE } from './guest-api.js'
-import { RUNTIME_SOURCE, RUNTIME_SPECIFIER } from './guest-runtime.js'
+import { GUEST_MODULE_NAMES, RUNTIME_SPECIFIER, SYS_SPECIFIER, guestSources } from './guest-sources.js'
 import { watchdogInterval, type ResolvedLimits } from './limits.js'
 import type { CallContext, IndexReader, ListOptions } from './types.js'
 
@@ -133,7 +132,6 @@ function newRunning (ctx: EntryContext | null, isolate: ivm.Isolate): Running {
 }
 
 const ALLOWED_IMPORTS: readonly string[] = GUEST_MODULE_NAMES
-const GUEST_SOURCES: Record<string, string> = { contract: CONTRACT_SOURCE, assert: ASSERT_SOURCE, util: UTIL_SOURCE }
 
 /**
  * Four 32-bit words from sha256(text): the PRNG seed for `apply` (text is
@@ -613,8 +611,14 @@ async function load (
   holder: { loading: Running | null }
 ): Promise<{ refs: GuestRefs, info: ContractInfo }> {
   const context = await isolate.createContext()
-  const runtime = await isolate.compileModule(RUNTIME_SOURCE, { filename: RUNTIME_SPECIFIER })
-  await runtime.instantiate(context, refuseImport)
+  const sources = guestSources()
+  const sys = await isolate.compileModule(sources.sys, { filename: SYS_SPECIFIER })
+  await sys.instantiate(context, refuseImport)
+  const runtime = await isolate.compileModule(sources.runtime, { filename: RUNTIME_SPECIFIER })
+  await runtime.instantiate(context, (specifier) => {
+    if (specifier === SYS_SPECIFIER) return sys
+    return refuseImport(specifier)
+  })
   await runtime.evaluate({ timeout: limits.timeoutMs })
   const init = await runtime.namespace.get('init', { reference: true }) as ivm.Reference<GuestFn>
   await init.apply(undefined, [hostAsync, hostSync, ...INIT_SEED], { timeout: limits.timeoutMs })
@@ -630,7 +634,7 @@ async function load (
   const bind = await runtime.namespace.get('bind', { reference: true }) as ivm.Reference<GuestFn>
 
   const modules = new Map<string, ivm.Module>([[RUNTIME_SPECIFIER, runtime]])
-  for (const name of ALLOWED_IMPORTS) modules.set(name, await isolate.compileModule(GUEST_SOURCES[name], { filename: `vitra:${name}` }))
+  for (const name of GUEST_MODULE_NAMES) modules.set(name, await isolate.compileModule(sources.modules[name], { filename: `vitra:${name}` }))
   const user = await compileContract(isolate, source, filename)
   await user.instantiate(context, (specifier) => {
     const m = modules.get(specifier)

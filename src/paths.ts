@@ -4,7 +4,7 @@
  * joined by NUL (`a\x00b`), so the children of `/a` sort right after `/a` itself
  * and a folder listing is a walk over one key range (see shallow-list.ts).
  *
- * The guest runtime (sandbox/guest-runtime.ts) normalises paths the same way in
+ * The guest runtime (sandbox/guest/runtime.js) normalises paths the same way in
  * its own copy of these few lines; test/contract-api.test.ts checks that both agree.
  * This module is a leaf.
  */

@@ -1,39 +1,8 @@
+// @ts-check
 /**
- * Guest-side JavaScript: the sources of the modules a contract may import,
- * `contract`, `assert` and `util`. They run inside the contract's isolate on top of
- * the internal `vitra:runtime` module (guest-runtime.ts), which is all they reach
- * the host through.
- *
- * These are plain strings (`String.raw`): no backticks and no `${` inside.
+ * The guest module `assert`: Node-style assertions for contracts; self-contained (captures the intrinsics it uses when it loads, before contract code runs).
+ * Runs inside the contract's isolate; loaded as text by sandbox/guest-sources.ts.
  */
-
-/** The modules a contract may import. */
-export const GUEST_MODULE_NAMES = ['contract', 'assert', 'util'] as const
-
-export const CONTRACT_SOURCE = String.raw`
-import { rt } from 'vitra:runtime'
-
-/** Whether the caller may append ops (calls only; false in process and apply). */
-export let isWriter = false
-/** The caller's oplog ({ pubkey, getLength(), get(seq) }), or undefined (always undefined in process and apply). */
-export let oplog
-rt.onCaller((w, o) => { isWriter = w; oplog = rt.oplogOf(o) })
-/** Read access to the index: get(path) gives an entry or undefined, list(path, { reverse, offset, limit }) a folder listing. */
-export const index = Object.freeze({
-  get: (path) => rt.indexGet(path),
-  list: (path, opts) => rt.indexList(path, opts)
-})
-/** The active participants' oplogs: [{ pubkey, getLength(), get(seq) }]. */
-export function listOplogs () { return rt.listOplogs() }
-export default Object.freeze({
-  index,
-  get isWriter () { return isWriter },
-  get oplog () { return oplog },
-  listOplogs
-})
-`
-
-export const ASSERT_SOURCE = String.raw`
 const ObjectIs = Object.is
 const ObjectKeys = Object.keys
 const ObjectGetPrototypeOf = Object.getPrototypeOf
@@ -134,18 +103,3 @@ function assert (value, message) { ok(value, message) }
 Object.assign(assert, { ok, equal, notEqual, deepEqual, notDeepEqual, match, doesNotMatch, fail, strictEqual, notStrictEqual, deepStrictEqual, notDeepStrictEqual, AssertionError })
 Object.freeze(assert)
 export default assert
-`
-
-export const UTIL_SOURCE = String.raw`
-import { rt } from 'vitra:runtime'
-
-/** A v4 UUID: random in calls and process, drawn from the ack-seeded PRNG in apply. */
-export function genUUID () { return rt.genUUID() }
-/** Hex SHA-256 of a string (UTF-8), or of bytes given as hex with encoding 'hex'. Deterministic. */
-export function sha256 (data, encoding = 'utf8') { return rt.pure('sha256', [data, encoding]) }
-/** Whether signature (128 hex) is a valid ed25519 signature by publicKey (64 hex) of message (UTF-8, or hex with 'hex'). Deterministic. */
-export function verifySignature (publicKey, message, signature, encoding = 'utf8') { return rt.pure('verify', [publicKey, message, encoding, signature]) }
-/** The key (hex) of the oplog whose signer is this ed25519 public key (a Corestore-made Hypercore). Deterministic. */
-export function oplogKeyFor (publicKey) { return rt.pure('oplogkey', [publicKey]) }
-export default Object.freeze({ genUUID, sha256, verifySignature, oplogKeyFor })
-`

@@ -1,23 +1,30 @@
+// @ts-check
 /**
- * Guest-side JavaScript: the source of `vitra:runtime`, the internal module that
- * runs inside the contract's isolate (compiled with `isolate.compileModule` for
- * every isolate; never importable by a contract). It captures the intrinsics it
- * needs before any contract code runs, installs the determinism shims (Date,
- * Math.random, WeakRef, FinalizationRegistry, Intl, locale defaults), holds the
- * mode (`init` | `idle` | `call` | `process` | `apply`), the PRNG, the host
- * bridge, and the entry functions the host calls (single entries, batched calls,
- * batched apply). The modules a contract may import are in guest-api.ts.
+ * `vitra:runtime`, the internal module that runs inside every contract's isolate
+ * (compiled with `isolate.compileModule` for each isolate; a contract cannot import
+ * it). It captures the intrinsics it needs before any contract code runs, installs
+ * the determinism shims (Date, Math.random, WeakRef, FinalizationRegistry, Intl,
+ * locale defaults), holds the mode (`init` | `idle` | `call` | `process` | `apply`),
+ * the PRNG, the host bridge, and the entry functions the host calls (single entries,
+ * batched calls, batched apply). The modules a contract may import (contract.js,
+ * assert.js, util.js) reach the host only through it.
  *
- * This is a plain string (`String.raw`): no backticks inside, and `${` only where the
- * host's constants are interpolated (the /.sys keys of src/sys-keys.ts).
+ * Loaded as text by sandbox/guest-sources.ts; type-checked by sandbox/guest/tsconfig.json
+ * (ECMAScript only: no Node or DOM types). Its one import, `vitra:sys`, is made by the
+ * host from src/sys-keys.ts, so the /.sys keys are written down once.
  */
+import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from 'vitra:sys'
 
-import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/sys-keys.js'
-
-/** Specifier of the internal runtime module. Contracts cannot import it. */
-export const RUNTIME_SPECIFIER = 'vitra:runtime'
-
-export const RUNTIME_SOURCE = String.raw`
+/**
+ * The open entry. `stop` says why a batch entry ended early; `closers` run when it closes.
+ * @typedef {{ gen: number, fast: boolean, deferred: boolean, stop: string | null, closers: Array<() => void> }} Entry
+ */
+/**
+ * A reference to a host function (isolated-vm's Reference, as the guest sees it).
+ * @typedef {{ applySync (thisArg: undefined, args: string[], options?: object): string | string[], applySyncPromise (thisArg: undefined, args: string[]): string | string[] }} HostRef
+ */
+/** @typedef {[key: string, kind: string, text: string]} Queued */
+/** @typedef {{ e: Entry, items: any[], i: number, height: number, running: boolean }} Batch */
 const G = globalThis
 // Host-only globals go first. V8 flags are process-wide: --expose-gc (npm run bench runs
 // Node with it) and its like put functions such as gc() on every context, this one too.
@@ -105,14 +112,23 @@ const HEX64 = /^[0-9a-fA-F]{64}$/
 // Everything except 'call' and 'process' is deterministic.
 let mode = 'init'
 // The open entry: { gen, fast, deferred, closers }, or null.
+/** @type {Entry | null} */
 let current = null
 let generation = 0
 const callerListeners = []
+/** @type {HostRef | null} */
 let host = null
+/** @type {HostRef | null} */
 let hostSync = null
+/** The contract module's namespace, once bound. @type {Record<string, any> | null} */
 let ns = null
 let applyKind = 'none'
 
+/** The contract module's namespace (bound before any entry runs). */
+function bound () {
+  if (ns === null) throw new ErrorCtor('the contract module is not bound yet')
+  return ns
+}
 function deterministic () { return mode !== 'call' && mode !== 'process' }
 function modeName () { return mode === 'init' ? 'module initialisation' : mode }
 
@@ -130,6 +146,7 @@ function seedPrng (a, b, c, d) {
 }
 // In apply the seed is sha256(origin + ':' + seq), computed by the host the first
 // time the op draws a number (most ops never do): the text waits here until then.
+/** @type {string | null} */
 let seedText = null
 function seedFromText () {
   const text = seedText
@@ -193,9 +210,9 @@ const DateShim = function Date (...args) {
   let d
   const n = args.length
   if (n === 0) d = new RealDate(now())
-  else if (!deterministic()) d = new RealDate(...args)
+  else if (!deterministic()) d = new RealDate(.../** @type {[]} */ (args))
   else if (n === 1) d = new RealDate(typeof args[0] === 'string' ? parseDeterministic(args[0]) : args[0])
-  else d = new RealDate(realUTC(...args))
+  else d = new RealDate(realUTC(.../** @type {[number]} */ (args)))
   if (new.target !== DateShim) ObjectSetPrototypeOf(d, new.target.prototype)
   return d
 }
@@ -313,13 +330,13 @@ if (typeof WebAssembly === 'object') {
     writable: true,
     configurable: true
   })
-  delete WA.compileStreaming
-  delete WA.instantiateStreaming
+  delete /** @type {{ compileStreaming?: unknown }} */ (WA).compileStreaming
+  delete /** @type {{ instantiateStreaming?: unknown }} */ (WA).instantiateStreaming
 }
 // No other thread can wake a waiter, and waitAsync is a timer.
 if (typeof Atomics === 'object') {
-  delete Atomics.wait
-  delete Atomics.waitAsync
+  delete /** @type {{ wait?: unknown }} */ (Atomics).wait
+  delete /** @type {{ waitAsync?: unknown }} */ (Atomics).waitAsync
 }
 
 // ---------------------------------------------------------------- JSON values
@@ -412,13 +429,23 @@ const COPY_RESULT = ObjectFreeze({ result: ObjectFreeze({ copy: true }) })
 function text (x) {
   return typeof x === 'string' ? x : join(x, '')
 }
+/**
+ * One request to the host, synchronously on the fast path, blocking on the async one.
+ * @param {Entry} e
+ * @param {string} op
+ * @param {string} arg
+ */
+function ask (e, op, arg) {
+  if (host === null || hostSync === null) throw new ErrorCtor('the runtime is not initialised')
+  return text(e.fast ? hostSync.applySync(undefined, [op, arg], COPY_RESULT) : host.applySyncPromise(undefined, [op, arg]))
+}
 // One shared, frozen error: a deferred attempt is thrown away, so it needs no stack.
 const DEFERRED = ObjectFreeze(new ErrorCtor('index read deferred'))
 function hostCall (op, arg) {
   const e = current
   if (e === null) throw new ErrorCtor('the index is only readable while a call, process or apply is running')
   if (e.deferred) throw DEFERRED
-  const out = text(e.fast ? hostSync.applySync(undefined, [op, arg], COPY_RESULT) : host.applySyncPromise(undefined, [op, arg]))
+  const out = ask(e, op, arg)
   if (out === '?') {
     e.deferred = true
     throw DEFERRED
@@ -432,7 +459,7 @@ function hostCall (op, arg) {
 function pureCall (op, args) {
   const e = current
   if (e === null) throw new ErrorCtor('util.' + op + ' is only available while a call, process or apply is running')
-  const out = text(e.fast ? hostSync.applySync(undefined, [op, JSONstringify(args)], COPY_RESULT) : host.applySyncPromise(undefined, [op, JSONstringify(args)]))
+  const out = ask(e, op, JSONstringify(args))
   if (out[0] === 'e') throw new ErrorCtor(strSlice(out, 1))
   return JSONparse(strSlice(out, 1))
 }
@@ -442,11 +469,7 @@ function pureCall (op, args) {
 // Paths as Vitra names them: '/a/b', 'a/b' and '/a/b/' are one entry. The stored key
 // is the segments joined by NUL (the same rule as src/paths.ts, checked by a test).
 const SEP = '\u0000'
-const SYS_KEY = ${JSON.stringify(SYS_KEY)}
 const ACKS_KEY = '.sys' + SEP + 'acks' + SEP
-const INPUTS_DIR = ${JSON.stringify(INPUTS_DIR)}
-const CONTRACT_SOURCE_KEY = ${JSON.stringify(CONTRACT_SOURCE_KEY)}
-const SERVERS_KEY = ${JSON.stringify(SERVERS_KEY)} // src/sys-keys.ts, the host's own
 const MAX_SERVERS = 16
 const MAX_SERVER_URL = 256
 const SERVER_URL = /^https?:\/\/[^\s/?#]+\/?$/
@@ -508,8 +531,9 @@ function makeEntry (key, seq, value, container) {
 // While a batch entry runs (batchOpen), the writes of its earlier ops: key → [JSON
 // text, seq], or DELETED. Reads look here before asking the host, whose view of the
 // index is the one from the start of the batch entry.
+/** @type {Map<string, [string, number] | typeof DELETED> | null} */
 let overlay = null
-const DELETED = {}
+const DELETED = ObjectFreeze({})
 
 function readIndex (path) {
   const key = toKey(path, 'index.get')
@@ -657,7 +681,7 @@ function describeError (err) {
 // ---------------------------------------------------------------- entries
 
 async function runCall (e, name, paramsJson) {
-  const fn = ns[name]
+  const fn = bound()[name]
   if (typeof fn !== 'function' || name === 'apply' || name === 'process') throw new ErrorCtor('the contract has no method ' + name)
   const params = paramsJson === '' ? undefined : JSONparse(paramsJson)
   const ops = []
@@ -703,7 +727,7 @@ function callsAnswer (results, stop) {
 }
 
 async function runProcess (e, opJson) {
-  const fn = ns.process
+  const fn = bound().process
   if (typeof fn !== 'function') return 'null'
   const result = await fn(JSONparse(opJson))
   if (result === undefined) return 'null'
@@ -808,9 +832,9 @@ class Tx {
 const closeTx = Tx.close
 const txSorted = Tx.sorted
 const txSystem = Tx.system
-delete Tx.close
-delete Tx.sorted
-delete Tx.system
+delete /** @type {{ close?: unknown }} */ (Tx).close
+delete /** @type {{ sorted?: unknown }} */ (Tx).sorted
+delete /** @type {{ system?: unknown }} */ (Tx).system
 ObjectFreeze(Tx.prototype)
 ObjectFreeze(Tx)
 
@@ -830,7 +854,7 @@ function txResult (tx) {
 }
 
 function callApply (tx, op, ack) {
-  const a = ns.apply
+  const a = bound().apply
   if (typeof a === 'function') return a(tx, op, ack)
   if (a === undefined) throw new ErrorCtor('the contract exports no apply, so it cannot apply op ' + safeString(op !== null && typeof op === 'object' ? op.op : op))
   const name = op !== null && typeof op === 'object' && !isArray(op) ? op.op : undefined
@@ -864,9 +888,12 @@ async function runApply (e, payload) {
 // ('sync'), waits for a promise that does not settle at once ('pending'), changes
 // the contract or the participants ('system'), or when the host's time slice is up
 // ('slice'). The op it stopped at is not part of the answer.
+/** @type {Batch | null} */
 let batch = null
+/** @type {string[] | null} */
 let batchResults = null
 // While a calls entry runs: its answer so far, for take() when the entry stalls.
+/** @type {((e: Entry) => string) | null} */
 let partial = null
 
 function stopBatch (why) {
@@ -939,6 +966,7 @@ function finishOp (b, tx, err) {
   closeTx(tx)
   let out
   let n = 0
+  /** @type {Array<[string, string, string, number]> | null} */
   let changes = null
   if (err === SUCCEEDED && !e.deferred) {
     try {
@@ -952,7 +980,7 @@ function finishOp (b, tx, err) {
   if (e.deferred) { if (e.stop === null) e.stop = 'read'; return }
   if (err !== SUCCEEDED) { out = '{"x":' + strSlice(describeError(err), 1) + '}'; n = 0 }
   push(batchResults, out)
-  if (err === SUCCEEDED) {
+  if (err === SUCCEEDED && changes !== null) {
     for (let j = 0; j < changes.length; j++) {
       const c = changes[j]
       mapSet(overlay, c[0], c[1] === 'del' ? DELETED : [c[1] === 'put' ? c[2] : 'null', c[3]])
@@ -1034,14 +1062,15 @@ export function bind (namespace) {
   if (ns !== null) throw new ErrorCtor('already bound')
   mode = 'idle'
   ns = namespace
-  const keys = ObjectKeys(ns)
+  const keys = ObjectKeys(namespace)
   const methods = []
+  /** @type {string | null} */
   let problem = null
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]
-    if (k !== 'apply' && k !== 'process' && typeof ns[k] === 'function') push(methods, k)
+    if (k !== 'apply' && k !== 'process' && typeof namespace[k] === 'function') push(methods, k)
   }
-  const a = ns.apply
+  const a = namespace.apply
   if (typeof a === 'function') {
     // ok
   } else if (a !== null && typeof a === 'object') {
@@ -1050,7 +1079,7 @@ export function bind (namespace) {
   } else if (a === undefined) {
     // no apply: the contract has methods only; every op it emits fails (no apply handler)
   } else problem = 'the export apply must be a function or an object of functions keyed by op name'
-  const p = ns.process
+  const p = namespace.process
   if (p !== undefined && typeof p !== 'function') problem = 'the export process must be a function'
   return JSONstringify({ methods, hasProcess: typeof p === 'function', problem })
 }
@@ -1093,4 +1122,3 @@ export function abort () {
   lastGen = 0
   lastResult = '~'
 }
-`
