@@ -126,7 +126,8 @@ import {
   UnknownMethodError
 } from '../src/errors.js'
 import { asActions, asJson, checkActions, encodeJson } from './json.js'
-import { IsolateInstance, type BatchOutcome, type CallAnswer, type ContractInfo, type EntryArgs, type EntryContext, type FastOutcome } from './instance.js'
+import { IsolateInstance, type BatchOutcome, type ContractInfo, type EntryArgs, type EntryContext, type FastOutcome } from './instance.js'
+import { FAILED, decodeBatchAnswer, decodeCallOutcome, decodeGuestError, type CallAnswer, type CallOutcome, type GuestError } from './protocol.js'
 import { resolveLimits, type ResolvedLimits } from './limits.js'
 import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from './types.js'
 
@@ -174,10 +175,8 @@ interface ReadHint {
 }
 
 /** Parsed guest answer of a batch entry: per op `{ a: actions, n: changes }` or `{ x: error }`. */
-interface BatchAnswer { r: Array<{ a: unknown, n: number } | { x: GuestError }>, s: RunOutcome['stop'] }
 
 /** Parsed guest error ('!' + JSON). */
-interface GuestError { name: string, message: string, stack: string }
 
 /** Runs one contract in an isolated-vm isolate: method calls, `process(op)` and `apply(tx, op, ack)`. */
 export class ContractSandbox {
@@ -295,7 +294,7 @@ export class ContractSandbox {
       try {
         if (a === null) q.resolve(callResult(await this.runEntry(callEntry(q.ctx), 'call:' + q.method, callArgs(q.method, q.params, q.ctx))))
         else if ('x' in a) q.reject(guestErrorOf(a.x, 'call'))
-        else q.resolve({ response: a.r as Json | undefined, ops: a.o as Json[] })
+        else q.resolve(callResultOf(a))
       } catch (err) {
         q.reject(err as Error)
       }
@@ -378,8 +377,9 @@ export class ContractSandbox {
       throw err
     }
     this.batchHint = hintFrom(outcome)
-    if (outcome.out.charCodeAt(0) === 33 /* '!' */) throw guestError(outcome.out, 'apply')
-    const answer = JSON.parse(outcome.out) as BatchAnswer
+    if (outcome.out[0] === FAILED) throw guestError(outcome.out, 'apply')
+    const answer = decodeBatchAnswer(outcome.out)
+    if (answer === null) throw new ContractRuntimeError('The sandbox answered a batch entry in a malformed answer')
     const results: RunResult[] = answer.r.map(r => {
       if ('x' in r) return { ok: false, error: guestErrorOf(r.x, 'apply'), numChanges: 0 }
       try {
@@ -414,7 +414,7 @@ export class ContractSandbox {
     let out: string | null = null
     if (this.fastPath && !this.slowNames.has(name)) out = await this.runFast(ctx, name, args)
     if (out === null) out = await (await this.currentInstance()).runAsync(ctx, args)
-    if (out.charCodeAt(0) === 33 /* '!' */) throw guestError(out, ctx.kind)
+    if (out[0] === FAILED) throw guestError(out, ctx.kind)
     return out
   }
 
@@ -515,12 +515,8 @@ function checkAck (ack: AckInfo): AckInfo {
 }
 
 function guestError (out: string, kind: string): ContractRuntimeError {
-  let parsed: GuestError
-  try {
-    parsed = JSON.parse(out.slice(1)) as GuestError
-  } catch {
-    return new ContractRuntimeError(`The contract failed in ${kind}`)
-  }
+  const parsed = decodeGuestError(out)
+  if (parsed === null) return new ContractRuntimeError(`The contract failed in ${kind}`)
   return guestErrorOf(parsed, kind)
 }
 
@@ -537,8 +533,14 @@ function callArgs (method: string, params: string, ctx: CallContext): EntryArgs 
 }
 
 function callResult (out: string): CallResult {
-  const answer = JSON.parse(out) as { o: Json[], r?: Json }
-  return { response: answer.r, ops: answer.o }
+  const answer = decodeCallOutcome(out)
+  if (answer === null) throw new ContractRuntimeError('The sandbox answered a call in a malformed answer')
+  return callResultOf(answer)
+}
+
+/** A call's result; the guest made its JSON from the contract's values (encodeJson), so they are Json. */
+function callResultOf (answer: CallOutcome): CallResult {
+  return { response: answer.r === undefined ? undefined : asJson(answer.r), ops: answer.o.map(asJson) }
 }
 
 /** A limit (or a broken isolate) hit by a shared entry: its parts are retried one by one. */

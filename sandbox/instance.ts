@@ -11,10 +11,35 @@ import {
 } from '../src/errors.js'
 import { GUEST_MODULE_NAMES, RUNTIME_SPECIFIER, SYS_SPECIFIER, guestSources } from './guest-sources.js'
 import { watchdogInterval, type ResolvedLimits } from './limits.js'
+import {
+  DEFERRED,
+  NOT_READ,
+  UNFINISHED,
+  callerOpName,
+  decodeArgList,
+  decodeBindAnswer,
+  decodeCallsAnswer,
+  decodeListArg,
+  decodeOpgetArg,
+  hostRefusal,
+  hostValue,
+  isCallerOp,
+  isHostOp,
+  isPureOp,
+  unreachable,
+  type CallAnswer,
+  type EntryKind,
+  type GuestArgs,
+  type GuestExports,
+  type HostAnswer,
+  type HostAsyncFunction,
+  type HostFunction,
+  type HostOp,
+  type PureOp
+} from './protocol.js'
 import type { CallContext, IndexReader, ListOptions } from './types.js'
 
-/** What an entry into the isolate is for ('batch': a run of applies, 'calls': several calls of one caller). */
-export type EntryKind = 'call' | 'process' | 'apply' | 'batch' | 'calls'
+export type { CallAnswer, EntryKind } from './protocol.js'
 
 /** Host-side view of one entry: where its reads go and who the caller is. */
 export interface EntryContext {
@@ -46,9 +71,6 @@ export function pieces (s: string): string | string[] {
   return out
 }
 
-/** Entry arguments as the guest gets them: the payload (`json`) in pieces. */
-type GuestArgs = [kind: EntryKind, name: string, json: string | string[], writer: boolean, oplog: string | null, ts: number]
-
 function guestArgs (args: EntryArgs): GuestArgs {
   return [args[0], args[1], pieces(args[2]), args[3], args[4], args[5]]
 }
@@ -59,21 +81,9 @@ export interface ContractInfo {
   hasProcess: boolean
 }
 
-type GuestEntry = (...args: GuestArgs) => Promise<string>
-type GuestBegin = (...args: GuestArgs) => undefined
-type GuestFn = (...args: unknown[]) => string | undefined
-type HostAsync = (op: string, arg: string) => Promise<string | string[]>
-type HostSync = (op: string, arg: string) => string | string[]
-
-interface GuestRefs {
-  entryRef: ivm.Reference<GuestEntry>
-  beginRef: ivm.Reference<GuestBegin>
-  takeRef: ivm.Reference<GuestFn>
-  abortRef: ivm.Reference<GuestFn>
-  batchOpenRef: ivm.Reference<GuestFn>
-  batchStepRef: ivm.Reference<GuestFn>
-  batchTakeRef: ivm.Reference<GuestFn>
-}
+/** The runtime's exports the host calls after loading. */
+type GuestRefs = { [K in Exclude<keyof GuestExports, 'init' | 'bind'>]: ivm.Reference<GuestExports[K]> }
+type HostRef = ivm.Reference<HostAsyncFunction> | ivm.Reference<HostFunction>
 type Fault = 'cpu' | 'wall' | 'closed' | null
 
 interface Running {
@@ -83,9 +93,9 @@ interface Running {
   fault: Fault
   hostError: unknown
   /** Fast path: answers already read for this entry, by `op + '\0' + arg`. */
-  cache: Map<string, string>
+  cache: Map<string, HostAnswer>
   /** Fast path: the read the guest asked for and the host did not have yet. */
-  miss: { op: string, arg: string } | null
+  miss: { op: HostOp, arg: string } | null
   /** Whether the entry runs on the fast path (its CPU is bounded per attempt, not by the watchdog). */
   fast: boolean
   /** Fast path: wakes the wait for a read when the watchdog or close() disposes the isolate. */
@@ -109,9 +119,6 @@ export type FastOutcome =
     reads: string[]
   }
   | { done: false, reason: 'pending' | 'rounds' | 'budget' | 'reset' }
-
-/** One call's answer in a calls entry: its result, or the error it threw. */
-export type CallAnswer = { o: unknown[], r?: unknown } | { x: { name: string, message: string, stack: string } }
 
 /** Outcome of one batch entry (runBatch): the guest's answer and the read it stopped for, if any. */
 export interface BatchOutcome {
@@ -153,12 +160,12 @@ export class IsolateInstance {
   readonly info: ContractInfo
   private readonly isolate: ivm.Isolate
   private readonly refs: GuestRefs
-  private readonly hostRefs: Array<ivm.Reference<HostAsync> | ivm.Reference<HostSync>>
+  private readonly hostRefs: HostRef[]
   private readonly limits: ResolvedLimits
   private running: Running | null = null
   private timer: NodeJS.Timeout | null = null
 
-  private constructor (parts: { isolate: ivm.Isolate, refs: GuestRefs, hostRefs: Array<ivm.Reference<HostAsync> | ivm.Reference<HostSync>>, info: ContractInfo, limits: ResolvedLimits }) {
+  private constructor (parts: { isolate: ivm.Isolate, refs: GuestRefs, hostRefs: HostRef[], info: ContractInfo, limits: ResolvedLimits }) {
     this.isolate = parts.isolate
     this.refs = parts.refs
     this.hostRefs = parts.hostRefs
@@ -177,12 +184,12 @@ export class IsolateInstance {
     const isolate = new ivm.Isolate({ memoryLimit: limits.memoryMb })
     // The host functions need the instance, which does not exist yet: route through a holder.
     const holder: { instance: IsolateInstance | null, loading: Running | null } = { instance: null, loading: null }
-    const hostAsync = new ivm.Reference<HostAsync>(async (op, arg) => {
+    const hostAsync = new ivm.Reference<HostAsyncFunction>(async (op, arg) => {
       // applySyncPromise takes no result options: pieces go as an ExternalCopy copied into the guest
       const out = pieces(holder.instance === null ? 'ethe index is not readable while the contract module loads' : await holder.instance.onHostAsync(op, arg))
       return typeof out === 'string' ? out : new ivm.ExternalCopy(out).copyInto({ release: true }) as unknown as string[]
     })
-    const hostSync = new ivm.Reference<HostSync>((op, arg) => {
+    const hostSync = new ivm.Reference<HostFunction>((op, arg) => {
       return pieces(holder.instance === null ? 'ethe index is not readable while the contract module loads' : holder.instance.onHostSync(op, arg))
     })
     const hostRefs = [hostAsync, hostSync]
@@ -220,9 +227,9 @@ export class IsolateInstance {
         const start = performance.now()
         let out: string
         try {
-          this.refs.beginRef.applySync(undefined, guestArgs(args), { timeout: budget, arguments: COPY_ARGS })
+          this.refs.begin.applySync(undefined, guestArgs(args), { timeout: budget, arguments: COPY_ARGS })
           // begin's own timeout covered the microtasks too; take only reads a variable.
-          out = this.refs.takeRef.applySync(undefined, []) as string
+          out = this.refs.take.applySync(undefined, [])
         } catch (err) {
           if (this.abandoned(err, r, round)) return { done: false, reason: 'reset' }
           throw this.classifyRunError(err, r)
@@ -230,20 +237,20 @@ export class IsolateInstance {
           spent += performance.now() - start
         }
         if (r.hostError !== undefined) throw r.hostError
-        if (out === '?' || out === '~') {
+        if (out === DEFERRED || out === UNFINISHED) {
           const miss = missOf(r)
           if (miss === null) {
             // Waiting for a promise that does not settle at once: only the async path can wait.
-            this.refs.abortRef.applySync(undefined, [])
+            this.refs.abort.applySync(undefined, [])
             return { done: false, reason: 'pending' }
           }
-          r.cache.set(miss.op + '\0' + miss.arg, await this.read(r, miss.op, miss.arg))
+          r.cache.set(miss.op + '\0' + miss.arg, await this.read(r, miss.op + '\0' + miss.arg))
           if (spent > this.limits.timeoutMs) break
           continue
         }
         return { done: true, out, slow: spent > FAST_SLICE_MS, reads: r.used.slice() }
       }
-      this.refs.abortRef.applySync(undefined, [])
+      this.refs.abort.applySync(undefined, [])
       return { done: false, reason: spent > this.limits.timeoutMs ? 'budget' : 'rounds' }
     } finally {
       this.running = null
@@ -268,12 +275,12 @@ export class IsolateInstance {
       let out: string
       try {
         const opts = { timeout: this.limits.timeoutMs }
-        this.refs.batchOpenRef.applySync(undefined, [pieces(payload)], { ...opts, arguments: COPY_ARGS })
+        this.refs.batchOpen.applySync(undefined, [pieces(payload)], { ...opts, arguments: COPY_ARGS })
         const slice = this.limits.runSliceMs
         const t0 = performance.now()
-        let status = this.refs.batchStepRef.applySync(undefined, [true], opts)
-        while (status === 'go') status = this.refs.batchStepRef.applySync(undefined, [performance.now() - t0 < slice], opts)
-        out = this.refs.batchTakeRef.applySync(undefined, []) as string
+        let status = this.refs.batchStep.applySync(undefined, [true], opts)
+        while (status === 'go') status = this.refs.batchStep.applySync(undefined, [performance.now() - t0 < slice], opts)
+        out = this.refs.batchTake.applySync(undefined, [])
       } catch (err) {
         throw this.classifyRunError(err, r)
       }
@@ -307,23 +314,21 @@ export class IsolateInstance {
         r.misses.length = 0
         let out: string
         try {
-          this.refs.beginRef.applySync(undefined, guestArgs(['calls', '', payload, caller.isWriter === true, caller.oplog ?? null, 0]), { timeout: this.limits.timeoutMs, arguments: COPY_ARGS })
-          out = this.refs.takeRef.applySync(undefined, []) as string
+          this.refs.begin.applySync(undefined, guestArgs(['calls', '', payload, caller.isWriter === true, caller.oplog ?? null, 0]), { timeout: this.limits.timeoutMs, arguments: COPY_ARGS })
+          out = this.refs.take.applySync(undefined, [])
         } catch (err) {
           throw this.classifyRunError(err, r)
         }
         if (r.hostError !== undefined) throw r.hostError
-        const answer = JSON.parse(out) as { r: Array<CallAnswer | 0>, s: 'done' | 'pending' }
+        const answer = decodeCallsAnswer(out)
+        if (answer === null) throw new Error('the guest runtime answered a calls entry in a malformed answer')
         const again: number[] = []
         answer.r.forEach((a, j) => { if (a === 0) again.push(todo[j]); else answers[todo[j]] = a })
         if (answer.s === 'pending') {
-          this.refs.abortRef.applySync(undefined, [])
+          this.refs.abort.applySync(undefined, [])
           break
         }
-        for (const key of new Set(r.misses)) {
-          const sep = key.indexOf('\0')
-          r.cache.set(key, await this.read(r, key.slice(0, sep), key.slice(sep + 1)))
-        }
+        for (const key of new Set(r.misses)) r.cache.set(key, await this.read(r, key))
         todo = again
       }
       return answers
@@ -346,10 +351,17 @@ export class IsolateInstance {
     return true
   }
 
-  /** Fast path: reads what the guest asked for, unless the watchdog or close() gets there first. */
-  private async read (r: Running, op: string, arg: string): Promise<string> {
+  /**
+   * Fast path: reads what the guest asked for (`op + '\0' + arg`), unless the watchdog
+   * or close() gets there first.
+   */
+  private async read (r: Running, key: string): Promise<HostAnswer> {
+    const sep = key.indexOf('\0')
+    const op = key.slice(0, sep)
+    if (r.ctx === null) return hostRefusal('no entry is running')
+    if (!isHostOp(op)) return UNKNOWN_CALL
     this.startWatchdog()
-    return await Promise.race([this.answer(r.ctx as EntryContext, op, arg), this.killSignal(r)])
+    return await Promise.race([this.answer(r.ctx, op, key.slice(sep + 1)), this.killSignal(r)])
   }
 
   /**
@@ -359,9 +371,8 @@ export class IsolateInstance {
    */
   private async prefetch (r: Running, keys: string[]): Promise<void> {
     await Promise.all(keys.map(async key => {
-      const sep = key.indexOf('\0')
       try {
-        r.cache.set(key, await this.read(r, key.slice(0, sep), key.slice(sep + 1)))
+        r.cache.set(key, await this.read(r, key))
       } catch (err) {
         if (this.isolate.isDisposed) throw err
       }
@@ -396,7 +407,10 @@ export class IsolateInstance {
     this.startWatchdog()
     let out: string
     try {
-      out = await this.refs.entryRef.apply(undefined, guestArgs(args), { arguments: COPY_ARGS, result: { promise: true } }) as string
+      // isolated-vm awaits the guest's promise (its types cannot say what that yields)
+      const answer: unknown = await this.refs.entry.apply(undefined, guestArgs(args), { arguments: COPY_ARGS, result: { promise: true } })
+      if (typeof answer !== 'string') throw new Error('the guest runtime answered an entry with a non-string')
+      out = answer
     } catch (err) {
       throw this.classifyRunError(err, r)
     } finally {
@@ -454,10 +468,11 @@ export class IsolateInstance {
     }
   }
 
-  /** Async path: answers a guest's read ('v' + JSON, or 'e' + message). Never throws. */
-  private async onHostAsync (op: string, arg: string): Promise<string> {
+  /** Async path: answers a guest's request (a value, or a refusal). Never throws. */
+  private async onHostAsync (op: string, arg: string): Promise<HostAnswer> {
     const r = this.running
-    if (r === null || r.ctx === null) return 'eno entry is running'
+    if (r === null || r.ctx === null) return hostRefusal('no entry is running')
+    if (!isHostOp(op)) return UNKNOWN_CALL
     const refusal = refuse(r.ctx, op)
     if (refusal !== null) return refusal
     try {
@@ -466,19 +481,20 @@ export class IsolateInstance {
       // A failing read is the host's problem, not the contract's: the entry fails with
       // this error whatever the contract does with the exception it sees.
       if (r.hostError === undefined) r.hostError = err
-      return 'ethe host could not complete an index read'
+      return hostRefusal('the host could not complete an index read')
     }
   }
 
-  /** Fast path: answers from the entry's cache, or '?' after noting the miss. */
-  private onHostSync (op: string, arg: string): string {
+  /** Fast path: answers from the entry's cache, or NOT_READ after noting the miss. */
+  private onHostSync (op: string, arg: string): HostAnswer {
     const r = this.running
-    if (r === null || r.ctx === null) return 'eno entry is running'
+    if (r === null || r.ctx === null) return hostRefusal('no entry is running')
+    if (!isHostOp(op)) return UNKNOWN_CALL
     const refusal = refuse(r.ctx, op)
     if (refusal !== null) return refusal
-    if (op === 'uuid') return 'v"' + randomUUID() + '"'
-    if (PURE_OPS.has(op)) return pureCall(op, arg)
-    if (op === 'has' && r.ctx.index.has === undefined) return 'eno existence checks in this entry'
+    if (op === 'uuid') return hostValue('"' + randomUUID() + '"')
+    if (isPureOp(op)) return pureCall(op, arg)
+    if (op === 'has' && r.ctx.index.has === undefined) return NO_HAS
     const key = op + '\0' + arg
     const hit = r.cache.get(key)
     if (hit !== undefined) {
@@ -487,60 +503,69 @@ export class IsolateInstance {
     }
     if (r.miss === null) r.miss = { op, arg }
     r.misses.push(key)
-    return '?'
+    return NOT_READ
   }
 
   /** Reads what the guest asked for from the entry's index or caller. Throws the host's errors. */
-  private async answer (ctx: EntryContext, op: string, arg: string): Promise<string> {
+  private async answer (ctx: EntryContext, op: HostOp, arg: string): Promise<HostAnswer> {
     switch (op) {
       case 'get':
-        return 'v' + (JSON.stringify(await ctx.index.get(arg)) ?? 'null')
+        return hostValue(JSON.stringify(await ctx.index.get(arg)) ?? 'null')
       case 'has': {
         const has = ctx.index.has
-        if (has === undefined) return 'eno existence checks in this entry'
-        return (await has.call(ctx.index, arg)) ? 'vtrue' : 'vfalse'
+        if (has === undefined) return NO_HAS
+        return hostValue((await has.call(ctx.index, arg)) ? 'true' : 'false')
       }
       case 'list': {
-        const { dir, opts } = JSON.parse(arg) as { dir: string, opts: ListOptions }
-        return 'v' + (JSON.stringify(await ctx.index.list(dir, opts)) ?? '[]')
+        const a = decodeListArg(arg)
+        if (a === null) return MALFORMED
+        return hostValue(JSON.stringify(await ctx.index.list(a.dir, a.opts)) ?? '[]')
       }
       case 'oplogs':
-        return 'v' + (JSON.stringify(await (ctx.caller as CallContext).listOplogs()) ?? '[]')
       case 'oplen':
-        return 'v' + String(await (ctx.caller as CallContext).oplogLength(arg))
       case 'opget': {
-        const [hex, seq] = JSON.parse(arg) as [string, number]
-        return 'v' + (JSON.stringify(await (ctx.caller as CallContext).oplogGet(hex, seq)) ?? 'null')
+        const caller = ctx.caller
+        if (caller === null) return refusedCaller(ctx, op)
+        if (op === 'oplogs') return hostValue(JSON.stringify(await caller.listOplogs()) ?? '[]')
+        if (op === 'oplen') return hostValue(String(await caller.oplogLength(arg)))
+        const a = decodeOpgetArg(arg)
+        if (a === null) return MALFORMED
+        return hostValue(JSON.stringify(await caller.oplogGet(a[0], a[1])) ?? 'null')
       }
       case 'uuid':
-        return 'v"' + randomUUID() + '"'
+        return hostValue('"' + randomUUID() + '"')
       case 'sha256':
       case 'verify':
       case 'oplogkey':
       case 'seed':
         return pureCall(op, arg)
       default:
-        return 'eunknown host call'
+        return unreachable(op, 'host call')
     }
   }
 }
 
+const UNKNOWN_CALL = hostRefusal('unknown host call')
+const NO_HAS = hostRefusal('no existence checks in this entry')
+const MALFORMED = hostRefusal('malformed host call')
+
 /** The read the last fast attempt deferred (set by the host function during applySync). */
-function missOf (r: Running): { op: string, arg: string } | null {
+function missOf (r: Running): { op: HostOp, arg: string } | null {
   return r.miss
 }
 
-/** Host calls the entry's kind does not allow ('e' + message), or null. */
-function refuse (ctx: EntryContext, op: string): string | null {
-  if (CALLER_OPS.has(op) && ctx.caller === null) return `e${CALLER_OPS.get(op) as string} is not available in ${ctx.kind === 'batch' ? 'apply' : ctx.kind}`
-  if (op === 'uuid' && (ctx.kind === 'apply' || ctx.kind === 'batch')) return 'eno host randomness in apply'
-  if (op === 'has' && ctx.kind !== 'batch') return 'eunknown host call'
-  if (op !== 'get' && op !== 'has' && op !== 'list' && !CALLER_OPS.has(op) && op !== 'uuid' && !PURE_OPS.has(op)) return 'eunknown host call'
+/** Host calls the entry's kind does not allow (a refusal), or null. */
+function refuse (ctx: EntryContext, op: HostOp): HostAnswer | null {
+  if (isCallerOp(op) && ctx.caller === null) return refusedCaller(ctx, op)
+  if (op === 'uuid' && (ctx.kind === 'apply' || ctx.kind === 'batch')) return hostRefusal('no host randomness in apply')
+  if (op === 'has' && ctx.kind !== 'batch') return UNKNOWN_CALL
   return null
 }
 
-/** Host calls that read the caller's view of the oplogs (calls only), and what the contract called. */
-const CALLER_OPS = new Map([['oplogs', 'listOplogs()'], ['oplen', 'oplog.getLength()'], ['opget', 'oplog.get()']])
+function refusedCaller (ctx: EntryContext, op: HostOp): HostAnswer {
+  const name = isCallerOp(op) ? callerOpName(op) : op
+  return hostRefusal(`${name} is not available in ${ctx.kind === 'batch' ? 'apply' : ctx.kind}`)
+}
 
 /**
  * Deterministic helpers the guest's `util` module offers in every mode (same
@@ -548,30 +573,39 @@ const CALLER_OPS = new Map([['oplogs', 'listOplogs()'], ['oplen', 'oplog.getLeng
  * the key of the oplog an ed25519 key signs. Computed on the host with the
  * project's own pure hashing module (src/proofs/hypercore-crypto.ts, a leaf).
  */
-const PURE_OPS = new Set(['sha256', 'verify', 'oplogkey', 'seed'])
 const HEX = /^(?:[0-9a-f]{2})*$/
+const HEX64 = /^[0-9a-f]{64}$/
+const HEX128 = /^[0-9a-f]{128}$/
 
-function pureCall (op: string, arg: string): string {
+function pureCall (op: PureOp, arg: string): HostAnswer {
   try {
-    const a = JSON.parse(arg) as string[]
-    if (op === 'sha256') return 'v"' + createHash('sha256').update(bytesOf(a[0], a[1])).digest('hex') + '"'
-    if (op === 'seed') {
-      if (typeof a[0] !== 'string') return 'ethe seed text must be a string'
-      return 'v' + JSON.stringify(seedWords(a[0]))
+    const a = decodeArgList(arg)
+    if (a === null) return MALFORMED
+    switch (op) {
+      case 'sha256':
+        return hostValue('"' + createHash('sha256').update(bytesOf(a[0], a[1])).digest('hex') + '"')
+      case 'seed':
+        if (typeof a[0] !== 'string') return hostRefusal('the seed text must be a string')
+        return hostValue(JSON.stringify(seedWords(a[0])))
+      case 'verify': {
+        const [pub, msg, enc, sig] = a
+        if (typeof pub !== 'string' || typeof sig !== 'string' || !HEX64.test(pub) || !HEX128.test(sig)) return hostValue('false')
+        return hostValue(ed25519Verify(Buffer.from(pub, 'hex'), bytesOf(msg, enc), Buffer.from(sig, 'hex')) ? 'true' : 'false')
+      }
+      case 'oplogkey': {
+        const pub = a[0]
+        if (typeof pub !== 'string' || !HEX64.test(pub)) return hostRefusal('oplogKeyFor: the public key must be 64 hex characters')
+        return hostValue('"' + manifestKey({ publicKey: Buffer.from(pub, 'hex'), namespace: DEFAULT_NAMESPACE }).toString('hex') + '"')
+      }
+      default:
+        return unreachable(op, 'pure host call')
     }
-    if (op === 'verify') {
-      const [pub, msg, enc, sig] = a
-      if (!/^[0-9a-f]{64}$/.test(pub) || !/^[0-9a-f]{128}$/.test(sig)) return 'vfalse'
-      return ed25519Verify(Buffer.from(pub, 'hex'), bytesOf(msg, enc), Buffer.from(sig, 'hex')) ? 'vtrue' : 'vfalse'
-    }
-    if (!/^[0-9a-f]{64}$/.test(a[0])) return 'eoplogKeyFor: the public key must be 64 hex characters'
-    return 'v"' + manifestKey({ publicKey: Buffer.from(a[0], 'hex'), namespace: DEFAULT_NAMESPACE }).toString('hex') + '"'
   } catch (err) {
-    return 'e' + (err as Error).message
+    return hostRefusal(errorMessage(err))
   }
 }
 
-function bytesOf (data: string, encoding: string): Buffer {
+function bytesOf (data: unknown, encoding: unknown): Buffer {
   if (typeof data !== 'string') throw new TypeError('data must be a string')
   if (encoding === 'hex') {
     if (!HEX.test(data)) throw new TypeError('not a hex string')
@@ -603,8 +637,8 @@ function overLimit (isolate: ivm.Isolate, r: Running, limits: ResolvedLimits): F
 
 async function load (
   isolate: ivm.Isolate,
-  hostAsync: ivm.Reference<HostAsync>,
-  hostSync: ivm.Reference<HostSync>,
+  hostAsync: ivm.Reference<HostAsyncFunction>,
+  hostSync: ivm.Reference<HostFunction>,
   source: string,
   filename: string,
   limits: ResolvedLimits,
@@ -620,18 +654,23 @@ async function load (
     return refuseImport(specifier)
   })
   await runtime.evaluate({ timeout: limits.timeoutMs })
-  const init = await runtime.namespace.get('init', { reference: true }) as ivm.Reference<GuestFn>
+  const exported = async <K extends keyof GuestExports>(name: K): Promise<ivm.Reference<GuestExports[K]>> => {
+    const ref = await runtime.namespace.get(name, { reference: true })
+    if (ref.typeof !== 'function') throw new Error(`the guest runtime does not export the function ${name}`)
+    return ref
+  }
+  const init = await exported('init')
   await init.apply(undefined, [hostAsync, hostSync, ...INIT_SEED], { timeout: limits.timeoutMs })
   const refs: GuestRefs = {
-    entryRef: await runtime.namespace.get('entry', { reference: true }) as ivm.Reference<GuestEntry>,
-    beginRef: await runtime.namespace.get('begin', { reference: true }) as ivm.Reference<GuestBegin>,
-    takeRef: await runtime.namespace.get('take', { reference: true }) as ivm.Reference<GuestFn>,
-    abortRef: await runtime.namespace.get('abort', { reference: true }) as ivm.Reference<GuestFn>,
-    batchOpenRef: await runtime.namespace.get('batchOpen', { reference: true }) as ivm.Reference<GuestFn>,
-    batchStepRef: await runtime.namespace.get('batchStep', { reference: true }) as ivm.Reference<GuestFn>,
-    batchTakeRef: await runtime.namespace.get('batchTake', { reference: true }) as ivm.Reference<GuestFn>
+    entry: await exported('entry'),
+    begin: await exported('begin'),
+    take: await exported('take'),
+    abort: await exported('abort'),
+    batchOpen: await exported('batchOpen'),
+    batchStep: await exported('batchStep'),
+    batchTake: await exported('batchTake')
   }
-  const bind = await runtime.namespace.get('bind', { reference: true }) as ivm.Reference<GuestFn>
+  const bind = await exported('bind')
 
   const modules = new Map<string, ivm.Module>([[RUNTIME_SPECIFIER, runtime]])
   for (const name of GUEST_MODULE_NAMES) modules.set(name, await isolate.compileModule(sources.modules[name], { filename: `vitra:${name}` }))
@@ -642,8 +681,8 @@ async function load (
     return m
   })
   await evaluateGuarded(isolate, user, limits, holder)
-  const infoJson = await bind.apply(undefined, [user.namespace.derefInto()], { timeout: limits.timeoutMs }) as string
-  const parsed = JSON.parse(infoJson) as ContractInfo & { problem: string | null }
+  const parsed = decodeBindAnswer(await bind.apply(undefined, [user.namespace.derefInto()], { timeout: limits.timeoutMs }))
+  if (parsed === null) throw new Error('the guest runtime described the contract module in a malformed answer')
   if (parsed.problem !== null) throw new ContractParseError(`Invalid contract: ${parsed.problem}`)
   return { refs, info: { methods: parsed.methods, hasProcess: parsed.hasProcess } }
 }

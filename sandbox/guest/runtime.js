@@ -17,13 +17,18 @@ import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from 'vitra:sys
 
 /**
  * The open entry. `stop` says why a batch entry ended early; `closers` run when it closes.
- * @typedef {{ gen: number, fast: boolean, deferred: boolean, stop: string | null, closers: Array<() => void> }} Entry
+ * @typedef {{ gen: number, fast: boolean, deferred: boolean, stop: BatchStop | null, closers: Array<() => void> }} Entry
  */
 /**
  * A reference to a host function (isolated-vm's Reference, as the guest sees it).
  * @typedef {{ applySync (thisArg: undefined, args: string[], options?: object): string | string[], applySyncPromise (thisArg: undefined, args: string[]): string | string[] }} HostRef
  */
 /** @typedef {[key: string, kind: string, text: string]} Queued */
+/** @typedef {import('../protocol.js').GuestExports} GuestExports */
+/** @typedef {import('../protocol.js').HostOp} HostOp */
+/** @typedef {import('../protocol.js').PureOp} PureOp */
+/** @typedef {import('../protocol.js').EntryKind} EntryKind */
+/** @typedef {import('../protocol.js').BatchStop} BatchStop */
 /** @typedef {{ e: Entry, items: any[], i: number, height: number, running: boolean }} Batch */
 const G = globalThis
 // Host-only globals go first. V8 flags are process-wide: --expose-gc (npm run bench runs
@@ -432,7 +437,7 @@ function text (x) {
 /**
  * One request to the host, synchronously on the fast path, blocking on the async one.
  * @param {Entry} e
- * @param {string} op
+ * @param {HostOp} op
  * @param {string} arg
  */
 function ask (e, op, arg) {
@@ -441,6 +446,10 @@ function ask (e, op, arg) {
 }
 // One shared, frozen error: a deferred attempt is thrown away, so it needs no stack.
 const DEFERRED = ObjectFreeze(new ErrorCtor('index read deferred'))
+/**
+ * @param {Exclude<HostOp, PureOp>} op
+ * @param {string} arg
+ */
 function hostCall (op, arg) {
   const e = current
   if (e === null) throw new ErrorCtor('the index is only readable while a call, process or apply is running')
@@ -456,6 +465,10 @@ function hostCall (op, arg) {
 
 // Pure host helpers (sha256, signatures, oplog keys, PRNG seeds): deterministic, allowed
 // in every mode, never deferred (the host answers them at once on either path).
+/**
+ * @param {PureOp} op
+ * @param {unknown[]} args
+ */
 function pureCall (op, args) {
   const e = current
   if (e === null) throw new ErrorCtor('util.' + op + ' is only available while a call, process or apply is running')
@@ -920,7 +933,10 @@ function changesOf (queued, height) {
   return out
 }
 
-/** Opens a batch entry over the run in payload (JSON: [[op, origin, seq, ts, height|null, metadata], ...]). */
+/**
+ * Opens a batch entry over the run in payload (JSON: [[op, origin, seq, ts, height|null, metadata], ...]).
+ * @type {GuestExports['batchOpen']}
+ */
 export function batchOpen (payload) {
   const e = openEntry('batch', false, null, 0, true)
   const items = JSONparse(text(payload))
@@ -933,6 +949,7 @@ export function batchOpen (payload) {
  * Reports on the op started last and starts the next one when more is true:
  * 'go' (started), 'done' (no ops left), or why the entry ends ('pending', 'read',
  * 'sync', 'system', 'slice').
+ * @type {GuestExports['batchStep']}
  */
 export function batchStep (more) {
   const b = batch
@@ -991,7 +1008,10 @@ function finishOp (b, tx, err) {
   b.i++
 }
 
-/** The batch entry's answer ({"r": results, "s": why it ended}); closes the entry. */
+/**
+ * The batch entry's answer ({"r": results, "s": why it ended}); closes the entry.
+ * @type {GuestExports['batchTake']}
+ */
 export function batchTake () {
   const b = batch
   if (b === null) return batchAnswer([], 'done')
@@ -1045,11 +1065,15 @@ async function runEntry (e, kind, name, json) {
   }
 }
 
-/** Called once by the host, right after this module is evaluated. */
+/**
+ * Called once by the host, right after this module is evaluated.
+ * @type {GuestExports['init']}
+ */
 export function init (hostRef, hostSyncRef, a, b, c, d) {
   if (host !== null) throw new ErrorCtor('already initialised')
-  host = hostRef
-  hostSync = hostSyncRef
+  // the host's isolated-vm references, as the guest sees them
+  host = /** @type {HostRef} */ (hostRef)
+  hostSync = /** @type {HostRef} */ (hostSyncRef)
   seedPrng(a, b, c, d)
   detNow = 0
 }
@@ -1057,20 +1081,23 @@ export function init (hostRef, hostSyncRef, a, b, c, d) {
 /**
  * Called once by the host after the contract module evaluated: records its namespace
  * and describes its exports as JSON.
+ * @type {GuestExports['bind']}
  */
 export function bind (namespace) {
   if (ns !== null) throw new ErrorCtor('already bound')
   mode = 'idle'
-  ns = namespace
-  const keys = ObjectKeys(namespace)
+  // a module namespace: its exports by name
+  const exports = /** @type {Record<string, any>} */ (namespace)
+  ns = exports
+  const keys = ObjectKeys(exports)
   const methods = []
   /** @type {string | null} */
   let problem = null
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]
-    if (k !== 'apply' && k !== 'process' && typeof namespace[k] === 'function') push(methods, k)
+    if (k !== 'apply' && k !== 'process' && typeof exports[k] === 'function') push(methods, k)
   }
-  const a = namespace.apply
+  const a = exports.apply
   if (typeof a === 'function') {
     // ok
   } else if (a !== null && typeof a === 'object') {
@@ -1079,7 +1106,7 @@ export function bind (namespace) {
   } else if (a === undefined) {
     // no apply: the contract has methods only; every op it emits fails (no apply handler)
   } else problem = 'the export apply must be a function or an object of functions keyed by op name'
-  const p = namespace.process
+  const p = exports.process
   if (p !== undefined && typeof p !== 'function') problem = 'the export process must be a function'
   return JSONstringify({ methods, hasProcess: typeof p === 'function', problem })
 }
@@ -1088,6 +1115,7 @@ export function bind (namespace) {
  * Async path: one entry, entered with an async apply; host reads block on
  * applySyncPromise. Resolves the result JSON, or '!' + error JSON when the contract
  * failed. Arguments are primitives only.
+ * @type {GuestExports['entry']}
  */
 export function entry (kind, name, json, writer, oplog, ts) {
   return runEntry(openEntry(kind, writer, oplog, ts, false), kind, name, text(json))
@@ -1101,6 +1129,7 @@ export function entry (kind, name, json, writer, oplog, ts) {
 // functions (batchOpen, batchStep, batchTake).
 let lastGen = 0
 let lastResult = '~'
+/** @type {GuestExports['begin']} */
 export function begin (kind, name, json, writer, oplog, ts) {
   const e = openEntry(kind, writer, oplog, ts, true)
   lastGen = e.gen
@@ -1109,11 +1138,13 @@ export function begin (kind, name, json, writer, oplog, ts) {
     if (lastGen === e.gen) lastResult = e.deferred && kind !== 'calls' ? '?' : out
   })
 }
+/** @type {GuestExports['take']} */
 export function take () {
   if (lastResult !== '~' || current === null || current.gen !== lastGen) return lastResult
   if (partial !== null) return partial(current)
   return current.deferred ? '?' : lastResult
 }
+/** @type {GuestExports['abort']} */
 export function abort () {
   if (current !== null) {
     current.deferred = true
