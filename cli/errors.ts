@@ -7,21 +7,9 @@
  * codes to exit codes and hints, and never looks at message text, with one
  * exception marked below (RocksDB's lock error has no code).
  */
-import { VitraError } from '../src/index.js'
+import { EXIT, VitraError, errorSpec, type ErrorCode } from '../src/index.js'
 
-/** Exit codes of every `vitra` command. */
-export const EXIT = {
-  /** Success (and, for verify/monitor: the execution is valid). */
-  OK: 0,
-  /** The command failed (database missing, contract error, I/O, ...). */
-  ERROR: 1,
-  /** The command line is wrong: unknown command or option, missing argument, malformed value. */
-  USAGE: 2,
-  /** verify/monitor found a violation: a fraud proof was printed and saved. */
-  FRAUD: 3,
-  /** verify/monitor could not finish: logs are missing (not a verdict of fraud). */
-  UNVERIFIABLE: 4
-} as const
+export { EXIT }
 
 /** The exit-code table, as printed by `vitra --help` and in the docs. */
 export const EXIT_CODES_HELP = `Exit codes:
@@ -31,12 +19,12 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  fraud: verify/monitor found a violation (fraud proof printed and saved)
   4  could not verify: logs are missing (not a verdict of fraud)`
 
-/** An error raised by the CLI itself, with its exit code. */
+/** An error raised by the CLI itself, with its exit code (the catalogue's, unless told). */
 export class CliError extends Error {
-  readonly code: string
+  readonly code: ErrorCode
   readonly exitCode: number
 
-  constructor (code: string, message: string, exitCode: number = EXIT.ERROR) {
+  constructor (code: ErrorCode, message: string, exitCode: number = errorSpec(code).exit) {
     super(message)
     this.name = 'CliError'
     this.code = code
@@ -71,17 +59,8 @@ export function usageError (message: string): CliError {
 /** What to print and which exit code to use for an error. */
 export interface Described { message: string, exitCode: number }
 
-const HINTS: Record<string, string> = {
-  DATABASE_EXISTS: 'choose another --dir, or delete it first with `vitra destroy`',
-  UNKNOWN_METHOD: 'see `vitra methods`',
-  NOT_PARTICIPANT: 'this directory has no oplog that is an active participant: ask the database\'s admin to add one (`vitra oplog create` makes one)',
-  NOT_EXECUTOR: 'only the executor\'s directory can do this',
-  CONTRACT_PARSE_ERROR: 'fix the contract source and try again',
-  INVALID_CHECKPOINT: 'delete the monitor checkpoint to start over from genesis',
-  TIMEOUT: 'the executor may be offline: run `vitra host` where it lives, then check with `vitra tx list`'
-}
 
-const CONTRACT_CODES = new Set(['CONTRACT_RUNTIME_ERROR', 'CONTRACT_TIMEOUT', 'CONTRACT_MEMORY_LIMIT', 'INVALID_VALUE'])
+const CONTRACT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CONTRACT_RUNTIME_ERROR', 'CONTRACT_TIMEOUT', 'CONTRACT_MEMORY_LIMIT', 'INVALID_VALUE'])
 
 /** Turn any thrown value into one line and an exit code. */
 export function describeError (err: unknown, ctx: { dir?: string } = {}): Described {
@@ -105,21 +84,23 @@ export function describeError (err: unknown, ctx: { dir?: string } = {}): Descri
   return { message: `Unexpected error: ${name}${message} (run with --debug for the stack trace)`, exitCode: EXIT.ERROR }
 }
 
+/** The message of an engine error; its exit code and hint come from the catalogue. */
 function describeVitraError (err: VitraError): Described {
   const code = err.code
-  if (code === 'CONTRACT_FRAUD') return { message: err.message, exitCode: EXIT.FRAUD }
-  if (code === 'LOG_FORK' || code === 'LOG_TRUNCATED') return { message: `FRAUD: ${err.message}`, exitCode: EXIT.FRAUD }
+  const exitCode = errorSpec(code).exit
+  if (code === 'CONTRACT_FRAUD') return { message: err.message, exitCode }
+  if (code === 'LOG_FORK' || code === 'LOG_TRUNCATED') return { message: `FRAUD: ${err.message}`, exitCode }
   if (code === 'COULD_NOT_VERIFY') {
-    return { message: `Could not verify: ${err.message}. This is not a verdict of fraud: try again when peers holding the logs are online`, exitCode: EXIT.UNVERIFIABLE }
+    return { message: `Could not verify: ${err.message}. This is not a verdict of fraud: try again when peers holding the logs are online`, exitCode }
   }
-  if (code === 'CONTRACT_PARSE_ERROR') return { message: withHint(`The contract does not compile: ${err.message}`, code), exitCode: EXIT.ERROR }
-  if (code === 'INVALID_PROOF') return { message: `The proof does not check out: ${err.message}`, exitCode: EXIT.ERROR }
-  if (CONTRACT_CODES.has(code)) return { message: `The contract refused: ${err.message} (${code})`, exitCode: EXIT.ERROR }
-  return { message: withHint(err.message, code), exitCode: EXIT.ERROR }
+  if (code === 'CONTRACT_PARSE_ERROR') return { message: withHint(`The contract does not compile: ${err.message}`, code), exitCode }
+  if (code === 'INVALID_PROOF') return { message: `The proof does not check out: ${err.message}`, exitCode }
+  if (CONTRACT_CODES.has(code)) return { message: `The contract refused: ${err.message} (${code})`, exitCode }
+  return { message: withHint(err.message, code), exitCode }
 }
 
-function withHint (message: string, code: string): string {
-  const hint = HINTS[code]
+function withHint (message: string, code: ErrorCode): string {
+  const hint = errorSpec(code).hint
   return hint === undefined ? message : `${stripDot(message)} (${hint})`
 }
 

@@ -1,13 +1,17 @@
 /**
- * Every error vitra throws on purpose is a VitraError with a stable `code`.
- * Callers branch on `err.code`, never on message text. This module is a leaf:
- * it imports nothing, so every layer (sandbox, src, cli) may use it.
+ * Every error vitra throws on purpose is a VitraError with a stable `code` from the
+ * catalogue (error-codes.ts). Callers branch on `err.code`, never on message text.
+ * It imports only the catalogue (a leaf), so every layer (sandbox, src, cli) may use it.
  */
+import { ERRORS, type ErrorCode } from './error-codes.js'
+
+export { EXIT, ERRORS, errorSpec, isErrorCode, type ErrorCode, type ErrorSpec, type ExitCode } from './error-codes.js'
+
 export class VitraError extends Error {
-  readonly code: string
+  readonly code: ErrorCode
   readonly details?: Record<string, unknown>
 
-  constructor (code: string, message: string, details?: Record<string, unknown>) {
+  constructor (code: ErrorCode, message: string, details?: Record<string, unknown>) {
     super(message)
     this.name = new.target.name
     this.code = code
@@ -28,7 +32,7 @@ export class ContractParseError extends VitraError {
 
 /** The contract threw, returned something unusable, or broke a sandbox rule while running. */
 export class ContractRuntimeError extends VitraError {
-  constructor (message: string, code = 'CONTRACT_RUNTIME_ERROR', details?: Record<string, unknown>) {
+  constructor (message: string, code: ErrorCode = 'CONTRACT_RUNTIME_ERROR', details?: Record<string, unknown>) {
     super(code, message, details)
   }
 }
@@ -128,3 +132,24 @@ export class NetworkError extends VitraError {
 export class LimitError extends VitraError {
   constructor (code: 'OP_TOO_LARGE' | 'OP_TOO_DEEP' | 'VALUE_TOO_DEEP', message: string, details?: Record<string, unknown>) { super(code, message, details) }
 }
+
+/** A VitraError of one code: `errors.TRANSACTION_NOT_FOUND(message)`. */
+export type ErrorFactory = (message: string, details?: Record<string, unknown>) => VitraError
+
+function factory (code: ErrorCode): ErrorFactory {
+  const make: ErrorFactory = (message, details) => {
+    const err = new VitraError(code, message, details)
+    // the stack starts where the error was made, not in here (V8; elsewhere it keeps this frame)
+    if (typeof Error.captureStackTrace === 'function') Error.captureStackTrace(err, make)
+    return err
+  }
+  return make
+}
+
+/**
+ * One factory per code of the catalogue, in the style of hypercore-errors. Codes with a
+ * subclass of their own (ContractParseError, ClosedError, ...) are better made with it.
+ */
+export const errors: { readonly [K in ErrorCode]: ErrorFactory } = Object.freeze(
+  Object.fromEntries((Object.keys(ERRORS) as ErrorCode[]).map(code => [code, factory(code)])) as { [K in ErrorCode]: ErrorFactory }
+)

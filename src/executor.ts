@@ -19,7 +19,7 @@ import { performance } from 'perf_hooks'
 import type { HyperbeeBatch } from 'hyperbee'
 import Hypercore from 'hypercore'
 import { canonicalJson, decodeValue, type JsonValue } from './encoding.js'
-import { ClosedError, DatabaseNotFoundError, VitraError } from './errors.js'
+import { ClosedError, DatabaseNotFoundError, VitraError, errors } from './errors.js'
 import { IndexLog } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import {
@@ -434,7 +434,7 @@ export class Executor extends EventEmitter {
       (err: Error) => {
         input.fetching = null
         if (this.closing) return
-        this.pause(input, new VitraError('BLOCK_UNAVAILABLE', `no peer served it within ${timeout} ms (${err.message})`), 'BLOCK_UNAVAILABLE')
+        this.pause(input, errors.BLOCK_UNAVAILABLE(`no peer served it within ${timeout} ms (${err.message})`), 'BLOCK_UNAVAILABLE')
       }
     )
   }
@@ -560,7 +560,7 @@ async function runProcess (sandbox: ContractRuntime, op: Op, reader: IndexReader
     return metadata
   } catch (err) {
     if (!(err instanceof VitraError)) throw err
-    throw new VitraError('PROCESS_FAILED', err.message)
+    throw errors.PROCESS_FAILED(err.message)
   }
 }
 

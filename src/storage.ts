@@ -17,7 +17,7 @@ import Corestore from 'corestore'
 import CoreStorage from 'hypercore-storage'
 import Rache from 'rache'
 import type Hypercore from 'hypercore'
-import { InvalidArgumentError, InvalidEntryError, VitraError } from './errors.js'
+import { InvalidArgumentError, InvalidEntryError, errors } from './errors.js'
 
 /** Throwaway storage: a temporary directory removed when the database closes. */
 export class StorageInMemory {
@@ -174,7 +174,7 @@ export function readMeta (storage: Storage): LocalMeta | null {
     throw new InvalidEntryError(`${file} is not valid JSON: ${(err as Error).message}`)
   }
   if (v !== null && (v as { version: unknown }).version === 1) {
-    throw new VitraError('UNSUPPORTED_FORMAT', `${storageDir(storage)} holds a database made by vitra 0.1, whose index layout (keys joined by "/", value-returning index.get) this version does not read; see "Coming from Vitra" in the README`)
+    throw errors.UNSUPPORTED_FORMAT(`${storageDir(storage)} holds a database made by vitra 0.1, whose index layout (keys joined by "/", value-returning index.get) this version does not read; see "Coming from Vitra" in the README`)
   }
   if (v === null || v.version !== 2 || typeof v.pubkey !== 'string' || !Array.isArray(v.oplogs)) {
     throw new InvalidEntryError(`${file} is not a vitra database file`)

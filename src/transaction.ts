@@ -5,7 +5,7 @@
  */
 import type Hypercore from 'hypercore'
 import { canonicalJson, parseJson, type JsonValue } from './encoding.js'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from './errors.js'
+import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError, errors } from './errors.js'
 import { LogForkFraudProof } from './proofs/log-fork-proof.js'
 import { verifyConsistencyProof, type SignedHead } from './proofs/signed-head.js'
 import type { IndexLog } from './logs/index-log.js'
@@ -245,7 +245,7 @@ export async function verifyAgainstLog (proof: InclusionProof, core: Hypercore |
   }
   if (core.length === 0 && core.fork !== proven.fork) {
     // a log truncated to nothing holds no signed head: the fork shows locally, but two signed heads are needed to prove it to anyone
-    throw new VitraError('LOG_TRUNCATED', `Oplog ${proof.key.slice(0, 8)}… was truncated to length 0 (fork ${proven.fork} → ${core.fork}) after it proved block ${proven.index}; a portable LogForkFraudProof needs a signed head of the new history, which an empty log does not have`, { key: proof.key, index: proven.index, fork: core.fork })
+    throw errors.LOG_TRUNCATED(`Oplog ${proof.key.slice(0, 8)}… was truncated to length 0 (fork ${proven.fork} → ${core.fork}) after it proved block ${proven.index}; a portable LogForkFraudProof needs a signed head of the new history, which an empty log does not have`, { key: proof.key, index: proven.index, fork: core.fork })
   }
   let fork: LogForkFraudProof
   try {

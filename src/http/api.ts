@@ -37,7 +37,7 @@ import type { ContractMonitor } from '../verify/monitor.js'
 import type { ContractFraudProof } from '../verify/fraud-proofs.js'
 import type { TransactionJSON, TxResult } from '../transaction.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { DatabaseNotFoundError, InvalidArgumentError, VitraError } from '../errors.js'
+import { DatabaseNotFoundError, InvalidArgumentError, PermissionError, VitraError, errorSpec, type ErrorCode } from '../errors.js'
 import { pathToKey } from '../paths.js'
 import { decodeValue } from '../encoding.js'
 import { captureSignedHead, createFolderListProof, createInclusionProof, createIndexReadProof } from '../logs/proof-builders.js'
@@ -63,24 +63,6 @@ export interface ApiOptions {
   onCall?: (db: Database, tx: TransactionJSON, results: Array<TxResult | null> | null) => void
 }
 
-/** HTTP status of the VitraError codes a call can end with (anything else: 500). */
-const CALL_STATUS: Record<string, number> = {
-  UNKNOWN_METHOD: 400,
-  INVALID_ARGUMENT: 400,
-  INVALID_VALUE: 400,
-  VALUE_TOO_DEEP: 400,
-  OP_TOO_LARGE: 413,
-  NOT_PARTICIPANT: 403,
-  CONTRACT_RUNTIME_ERROR: 422,
-  CONTRACT_TIMEOUT: 422,
-  CONTRACT_MEMORY_LIMIT: 422,
-  TIMEOUT: 504,
-  CLOSED: 503,
-  SQL_ERROR: 400,
-  SQL_NOT_READ_ONLY: 403,
-  QUERY_TIMEOUT: 422,
-  QUERY_FAILED: 500
-}
 
 const KEY = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const
 const PARAMS = { type: 'object', required: ['key'], properties: { key: KEY }, additionalProperties: false } as const
@@ -88,8 +70,14 @@ const MAX_PAGE = 1000
 /** Largest proven listing (offset + limit): its peeks fit in one index read proof. */
 const MAX_PROVEN_PAGE = 400
 
-function fail (reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+/** The error answer of a code: its status from the catalogue (src/error-codes.ts), unless given. */
+function fail (reply: FastifyReply, code: ErrorCode, message: string, status = httpStatus(code)): FastifyReply {
   return reply.code(status).send({ error: { code, message } })
+}
+
+/** The catalogue's HTTP status of a code (500 for one that should never reach the API). */
+function httpStatus (code: ErrorCode): number {
+  return errorSpec(code).http ?? 500
 }
 
 /** The fastify app serving `opts.databases` (not listening yet). */
@@ -165,23 +153,21 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: Error & { statusCode?: number, validation?: unknown, code?: string }, _req, reply) => {
     // a path that names no entry is a bad argument like any other (one code for clients)
-    if (err.validation !== undefined || err.code === 'INVALID_PATH') return fail(reply, 400, 'INVALID_ARGUMENT', err.message)
-    if (err instanceof VitraError) {
-      const status = err.code.endsWith('_NOT_FOUND') ? 404 : CALL_STATUS[err.code] ?? 500
-      return fail(reply, status, err.code, err.message)
-    }
+    if (err.validation !== undefined || err.code === 'INVALID_PATH') return fail(reply, 'INVALID_ARGUMENT', err.message)
+    if (err instanceof VitraError) return fail(reply, err.code, err.message)
+    // fastify's own refusals keep their 4xx status (415, 408, ...)
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
-    return fail(reply, status, status === 413 ? 'BODY_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL', err.message)
+    return fail(reply, status === 413 ? 'BODY_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL', err.message, status)
   })
-  app.setNotFoundHandler((req, reply) => fail(reply, 404, 'NO_SUCH_ROUTE', `No route ${req.method} ${req.url} (see GET /)`))
+  app.setNotFoundHandler((req, reply) => fail(reply, 'NO_SUCH_ROUTE', `No route ${req.method} ${req.url} (see GET /)`))
 
   // the explorer (explorer/, issue 25): a page that checks every proof it shows in the
   // browser. Its files are read once; the page makes no request outside this host.
   const files = explorerFiles()
   const serveFile = (name: string, reply: FastifyReply): FastifyReply => {
     const f = files.get(name)
-    if (f === undefined) return fail(reply, 404, 'NO_SUCH_ROUTE', `No explorer file ${name}`)
-    if (f.body === null) return fail(reply, 503, 'NOT_BUILT', `${f.path} is missing: run \`npm run build\``)
+    if (f === undefined) return fail(reply, 'NO_SUCH_ROUTE', `No explorer file ${name}`)
+    if (f.body === null) return fail(reply, 'NOT_BUILT', `${f.path} is missing: run \`npm run build\``)
     return reply.type(f.type).header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-cache').send(f.body)
   }
   app.get('/', async (_req, reply) => serveFile('index.html', reply))
@@ -223,7 +209,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     const at = db.index.version
     const entry = await db.index.get(req.query.path)
     const proof = req.query.proof === true ? await createIndexReadProof(db.index.bee, at, [{ kind: 'get', key: pathToKey(req.query.path) }]) : undefined
-    if (entry === undefined) return reply.code(404).send({ error: { code: 'ENTRY_NOT_FOUND', message: `No entry at ${req.query.path}` }, at, proof })
+    if (entry === undefined) return reply.code(httpStatus('ENTRY_NOT_FOUND')).send({ error: { code: 'ENTRY_NOT_FOUND', message: `No entry at ${req.query.path}` }, at, proof })
     return { entry, at, proof }
   })
 
@@ -239,7 +225,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     // a proven page: the walk's peeks must fit in one index read proof
     const offset = req.query.offset ?? 0
     const limit = req.query.limit ?? MAX_PROVEN_PAGE
-    if (offset + limit > MAX_PROVEN_PAGE) return fail(reply, 400, 'INVALID_ARGUMENT', `A proven listing covers at most ${MAX_PROVEN_PAGE} items (offset + limit)`)
+    if (offset + limit > MAX_PROVEN_PAGE) return fail(reply, 'INVALID_ARGUMENT', `A proven listing covers at most ${MAX_PROVEN_PAGE} items (offset + limit)`)
     const at = db.index.version
     const { items, proof } = await createFolderListProof(db.index.bee, at, pathToKey(path), { offset, limit, reverse: req.query.reverse })
     const entries = items.map(it => toEntry(it.key, it.seq, it.value === undefined ? undefined : decodeValue(it.value), it.container))
@@ -253,7 +239,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     const start = req.query.start ?? 1
     const proofs = req.query.proof === true
     const limit = req.query.limit ?? (proofs ? MAX_PROVEN_PAGE : 100)
-    if (proofs && limit > MAX_PROVEN_PAGE) return fail(reply, 400, 'INVALID_ARGUMENT', `A page with proofs holds at most ${MAX_PROVEN_PAGE} entries`)
+    if (proofs && limit > MAX_PROVEN_PAGE) return fail(reply, 'INVALID_ARGUMENT', `A page with proofs holds at most ${MAX_PROVEN_PAGE} entries`)
     const end = Math.min(db.index.length, start + limit)
     const entries: Array<HistoryEntry & { proof?: InclusionProof }> = start < end ? await db.index.entries(start, end) : []
     // each entry's block proven under one signed head (the one current when the page was read)
@@ -282,11 +268,11 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
       }
     }
   }, async (req, reply) => {
-    if (!authorized(req.headers.authorization, opts.token)) return fail(reply, 401, 'UNAUTHORIZED', 'call needs Authorization: Bearer <token> (the token is in the served directory\'s http-token file)')
+    if (!authorized(req.headers.authorization, opts.token)) return fail(reply, 'UNAUTHORIZED', 'call needs Authorization: Bearer <token> (the token is in the served directory\'s http-token file)')
     const db = served(req.params.key)
     const tx = await db.call(req.body.method, req.body.params ?? {}).catch((err: { code?: string }) => {
       if (err.code !== 'NOT_PARTICIPANT' || db.localOplog !== null) throw err
-      throw new VitraError('NOT_PARTICIPANT', `This host serves database ${db.pubkey.toString('hex')} read-only (it holds no oplog of it): "${req.body.method}" emits ops, so call it through the host of a participant`)
+      throw new PermissionError('NOT_PARTICIPANT', `This host serves database ${db.pubkey.toString('hex')} read-only (it holds no oplog of it): "${req.body.method}" emits ops, so call it through the host of a participant`)
     })
     const id = transactionId(tx.ops)
     const json = tx.toJSON()
@@ -312,7 +298,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   }, async (req, reply) => {
     served(req.params.key)
     const proof = (frauds.get(req.params.key) as FraudProofLog).get(req.params.n)
-    if (proof === null) return fail(reply, 404, 'FRAUD_PROOF_NOT_FOUND', `No fraud proof ${req.params.n} (see GET …/fraud-proofs)`)
+    if (proof === null) return fail(reply, 'FRAUD_PROOF_NOT_FOUND', `No fraud proof ${req.params.n} (see GET …/fraud-proofs)`)
     return reply.header('content-disposition', `attachment; filename="fraud-proof-${req.params.key.slice(0, 8)}-${req.params.n}.json"`).send(proof)
   })
 
@@ -340,7 +326,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   app.get<{ Params: { key: string } }>('/v1/databases/:key/verification', { schema: { params: PARAMS } }, async (req, reply) => {
     served(req.params.key)
     const state = verification(req.params.key)
-    if (state === null) return fail(reply, 404, 'NO_MONITOR', 'This host keeps no monitor')
+    if (state === null) return fail(reply, 'NO_MONITOR', 'This host keeps no monitor')
     return state
   })
 

@@ -6,7 +6,7 @@
  * that emitted no op (a read) has no id (null).
  */
 import type { Database } from '../database.js'
-import { InvalidArgumentError, VitraError } from '../errors.js'
+import { InvalidArgumentError, errors } from '../errors.js'
 import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
 import type { InclusionProof } from '../proofs/inclusion-proofs.js'
 import type { TxOp, TxResult } from '../transaction.js'
@@ -41,13 +41,13 @@ export function parseTransactionId (id: string): { oplog: string, seq: number, c
 export async function transactionStatus (db: Database, id: string): Promise<TransactionStatus> {
   const { oplog, seq, count } = parseTransactionId(id)
   const log = db.oplogs.find(o => o.hex === oplog)
-  if (log === undefined) throw new VitraError('TRANSACTION_NOT_FOUND', `The oplog ${oplog} is not one this database reads`)
+  if (log === undefined) throw errors.TRANSACTION_NOT_FOUND(`The oplog ${oplog} is not one this database reads`)
   const core = log.core
-  if (seq + count > core.length) throw new VitraError('TRANSACTION_NOT_FOUND', `The oplog ${oplog.slice(0, 8)}… has ${core.length} ops: there is no op ${seq + count - 1}`)
+  if (seq + count > core.length) throw errors.TRANSACTION_NOT_FOUND(`The oplog ${oplog.slice(0, 8)}… has ${core.length} ops: there is no op ${seq + count - 1}`)
   const ops: TxOp[] = []
   for (let i = seq; i < seq + count; i++) {
     const block = await core.get(i, { timeout: 10_000 }) as Buffer | null
-    if (block === null) throw new VitraError('TRANSACTION_NOT_FOUND', `Op ${i} of ${oplog.slice(0, 8)}… is not available here`)
+    if (block === null) throw errors.TRANSACTION_NOT_FOUND(`Op ${i} of ${oplog.slice(0, 8)}… is not available here`)
     let value: JsonValue
     try { value = JSON.parse(block.toString('utf8')) as JsonValue } catch { throw new InvalidArgumentError(`Op ${i} of ${oplog.slice(0, 8)}… is not JSON: not an op a call appended`) }
     ops.push({ value, oplog, seq: i, proof: await createInclusionProof(core, i) })
@@ -71,7 +71,7 @@ export interface OplogPageEntry {
 /** A page of an oplog this database reads: its ops from `start`, each with its ack; OPLOG_NOT_FOUND (404) for another oplog. */
 export async function oplogPage (db: Database, oplog: string, o: { start: number, limit: number, proofs: boolean }): Promise<{ oplog: string, length: number, active: boolean, ops: OplogPageEntry[], next: number | null }> {
   const log = db.oplogs.find(l => l.hex === oplog)
-  if (log === undefined) throw new VitraError('OPLOG_NOT_FOUND', `The oplog ${oplog} is not one this database reads`)
+  if (log === undefined) throw errors.OPLOG_NOT_FOUND(`The oplog ${oplog} is not one this database reads`)
   const core = log.core
   const end = Math.min(core.length, o.start + o.limit)
   const head = o.proofs && end > o.start ? await captureSignedHead(core) : null

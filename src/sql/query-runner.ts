@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
-import { ClosedError, InvalidArgumentError, VitraError } from '../errors.js'
+import { ClosedError, InvalidArgumentError, VitraError, errors, isErrorCode } from '../errors.js'
 
 export interface QueryResult {
   columns: string[]
@@ -83,19 +83,20 @@ export class QueryRunner {
     const onMessage = (m: { error?: { code: string, message: string } } & QueryResult): void => {
       if (settled) return
       done()
-      if (m.error !== undefined) job.reject(new VitraError(m.error.code, m.error.message))
+      // the query process reports SQL_ERROR or SQL_NOT_READ_ONLY; anything else is its failure
+      if (m.error !== undefined) job.reject(new VitraError(isErrorCode(m.error.code) ? m.error.code : 'QUERY_FAILED', m.error.message))
       else job.resolve({ columns: m.columns, rows: m.rows, truncated: m.truncated, at: m.at })
     }
     const onExit = (): void => {
       if (settled) return
       done()
-      job.reject(new VitraError('QUERY_FAILED', `The query process ended${w.stderr === '' ? '' : `: ${w.stderr.trim().split('\n').pop() ?? ''}`}`))
+      job.reject(errors.QUERY_FAILED(`The query process ended${w.stderr === '' ? '' : `: ${w.stderr.trim().split('\n').pop() ?? ''}`}`))
     }
     const timer = setTimeout(() => {
       if (settled) return
       done()
       this.kill(w)
-      job.reject(new VitraError('QUERY_TIMEOUT', `The query ran past its time limit of ${job.timeoutMs} ms and was stopped`))
+      job.reject(errors.QUERY_TIMEOUT(`The query ran past its time limit of ${job.timeoutMs} ms and was stopped`))
     }, job.timeoutMs)
     w.child.on('message', onMessage)
     w.child.once('exit', onExit)

@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'events'
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
-import { VitraError } from '../errors.js'
+import { VitraError, errors } from '../errors.js'
 import type { ContractFraudProof } from './fraud-proofs.js'
 import { Verifier, type Checkpoint, type VerifierOptions } from './verifier.js'
 import { decodeValue, parseJson } from '../encoding.js'
@@ -136,7 +136,7 @@ function readCheckpoint (file: string | undefined): Checkpoint | null {
   try {
     return parseJson(readFileSync(file, 'utf8'), `Checkpoint ${file}`) as Checkpoint
   } catch (err) {
-    throw new VitraError('INVALID_CHECKPOINT', `Checkpoint ${file} is not valid JSON: ${(err as Error).message}`)
+    throw errors.INVALID_CHECKPOINT(`Checkpoint ${file} is not valid JSON: ${(err as Error).message}`)
   }
 }
 

@@ -9,7 +9,7 @@
  * re-running `apply` produces (byte for byte). See whitepaper/verification.md.
  */
 import { decodeValue, type JsonValue } from '../encoding.js'
-import { VitraError } from '../errors.js'
+import { VitraError, errors } from '../errors.js'
 import {
   actionsToChanges, CONTRACT_SOURCE_KEY, decodeAck, decodeInput, decodeOp, GENESIS_KEY, GOVERNANCE_KEY,
   INPUTS_PREFIX, isSysKey, parseAckKey, type Ack, type Change
@@ -104,7 +104,7 @@ export function initialState (): ReplayState {
  * `state` untouched when not. Throws CouldNotVerifyError when data is missing.
  */
 export async function step (state: ReplayState, entry: IndexBlock, env: ReplayEnv): Promise<Violation | null> {
-  if (entry.seq !== state.length) throw new VitraError('REPLAY_ORDER', `Replay expected index seq ${state.length}, got ${entry.seq}`)
+  if (entry.seq !== state.length) throw errors.REPLAY_ORDER(`Replay expected index seq ${state.length}, got ${entry.seq}`)
   const violation = !state.genesisDone
     ? await genesisStep(state, entry, env)
     : state.pending !== null ? changeStep(state, entry) : await ackStep(state, entry, env)
@@ -334,10 +334,10 @@ export function serializeState (s: ReplayState): SerializedState {
 /** Rebuild a state from its checkpoint form (validated: checkpoints are files a user can edit). */
 export function deserializeState (j: SerializedState): ReplayState {
   if (j !== null && typeof j === 'object' && (j as { v: unknown }).v === 1) {
-    throw new VitraError('UNSUPPORTED_FORMAT', 'This monitor checkpoint was written by vitra 0.1 for its old index layout (keys joined by "/"), which this version does not read: delete the checkpoint file and verify from the start')
+    throw errors.UNSUPPORTED_FORMAT('This monitor checkpoint was written by vitra 0.1 for its old index layout (keys joined by "/"), which this version does not read: delete the checkpoint file and verify from the start')
   }
   if (j === null || typeof j !== 'object' || j.v !== 2 || !Number.isSafeInteger(j.length) || !Array.isArray(j.overlay)) {
-    throw new VitraError('INVALID_CHECKPOINT', 'Not a vitra monitor checkpoint')
+    throw errors.INVALID_CHECKPOINT('Not a vitra monitor checkpoint')
   }
   const buf = (v: string | null): Buffer | null => v === null ? null : Buffer.from(v, 'hex')
   return {
@@ -362,6 +362,6 @@ export function deserializeState (j: SerializedState): ReplayState {
 function short (hex: string): string { return hex.slice(0, 8) + '…' }
 
 function checkCheckpointMaxOpBytes (n: unknown): number {
-  try { return checkMaxOpBytes(n) } catch { throw new VitraError('INVALID_CHECKPOINT', 'Not a vitra monitor checkpoint: maxOpBytes is out of range') }
+  try { return checkMaxOpBytes(n) } catch { throw errors.INVALID_CHECKPOINT('Not a vitra monitor checkpoint: maxOpBytes is out of range') }
 }
 

@@ -6,7 +6,7 @@
  */
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
-import { CouldNotVerifyError, VitraError } from '../errors.js'
+import { CouldNotVerifyError, VitraError, errors } from '../errors.js'
 import { parseGovernance } from '../contract-runtime.js'
 import { openBee, readEntries, type RawEntry } from '../logs/index-log.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
@@ -54,7 +54,7 @@ export class Verifier {
     this.env = new LogReplayEnv({ bee: this.bee, openOplog: hex => this.oplog(hex), limits: opts.limits, blockTimeoutMs: opts.blockTimeoutMs })
     this.state = initialState()
     if (opts.checkpoint !== undefined) {
-      if (opts.checkpoint.key !== opts.index.key.toString('hex')) throw new VitraError('INVALID_CHECKPOINT', 'The checkpoint is for another database')
+      if (opts.checkpoint.key !== opts.index.key.toString('hex')) throw errors.INVALID_CHECKPOINT('The checkpoint is for another database')
       this.state = deserializeState(opts.checkpoint.state)
     }
   }
