@@ -12,7 +12,7 @@ import { captureSignedHead } from './logs/proof-builders.js'
 import { Executor, type ExecutorHooks } from './executor.js'
 import { limitHeapGrowth } from './heap-growth.js'
 import { IndexLog, openBee } from './logs/index-log.js'
-import { Oplog } from './logs/oplog.js'
+import { Oplog, signerKey } from './logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
 import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey, SERVERS_KEY } from './schemas.js'
 import { validServers } from '../sandbox/json.js'
@@ -181,7 +181,7 @@ export class Database extends EventEmitter {
       if (governance !== null) {
         // the creator is a signatory too; each signatory's oplog is the core its key signs
         governance.database = core.key.toString('hex')
-        const own = (oplogCore.manifest.signers[0].publicKey as Buffer).toString('hex')
+        const own = signerKey(oplogCore)
         if (!governance.signatories.includes(own)) governance.signatories.unshift(own)
         for (const pk of governance.signatories) participants.push(oplogKeyFor(pk))
         await b.put(GOVERNANCE_KEY, encodeValue(governance))

@@ -222,7 +222,7 @@ test('bee-proof - tampering is rejected', async (t) => {
   await rejects(t, () => verifyIndexReadProof(otherWhole), 'bad-signature', 'whole head of another core')
   const otherSigner = clone(proof)
   otherSigner.key = otherHead.key
-  otherSigner.manifest.signers[0].publicKey = (other.bee.core.manifest.signers[0].publicKey as Buffer).toString('hex')
+  otherSigner.manifest.signers[0].publicKey = (other.bee.core.manifest!.signers[0].publicKey as Buffer).toString('hex')
   await rejects(t, () => verifyIndexReadProof(otherSigner), 'bad-signature', 'manifest and key of another core')
 
   // versions and ranges

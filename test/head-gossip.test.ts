@@ -20,8 +20,8 @@ async function makeCore (t: Assertion, opts: Record<string, unknown> = {}, key?:
 }
 
 function connect (a: Hypercore, b: Hypercore): void {
-  const sa = a.replicate(true)
-  const sb = b.replicate(false)
+  const sa = a.replicate(true) as NodeJS.ReadWriteStream
+  const sb = b.replicate(false) as NodeJS.ReadWriteStream
   sa.pipe(sb).pipe(sa)
   sa.on('error', () => {})
   sb.on('error', () => {})

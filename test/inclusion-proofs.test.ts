@@ -159,7 +159,7 @@ test('inclusion-proof - rejects a manifest that does not hash to the key', async
   const core = await makeCore(t, 8)
   const other = await makeCore(t, 8)
   const p = clone(await createInclusionProof(core, 2))
-  p.manifest.signers[0].publicKey = (other.manifest.signers[0].publicKey as Buffer).toString('hex')
+  p.manifest.signers[0].publicKey = (other.manifest!.signers[0].publicKey as Buffer).toString('hex')
   rejects(t, () => verifyInclusionProof(p), 'manifest-key-mismatch', 'other signer key')
   const ns = clone(await createInclusionProof(core, 2))
   ns.manifest.signers[0].namespace = flip(ns.manifest.signers[0].namespace)
@@ -220,7 +220,7 @@ test('inclusion-proof - rejects malformed JSON', async (t) => {
 
 test('inclusion-proof - blocks of a Hyperbee batch (the index log)', async (t) => {
   const core = new Hypercore(await t.tmp())
-  const bee = new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'json' })
+  const bee = new Hyperbee<unknown>(core, { keyEncoding: 'utf-8', valueEncoding: 'json' })
   t.teardown(() => bee.close())
   await bee.ready()
   const b = bee.batch()

@@ -20,7 +20,7 @@ export async function byteOffset (core: Hypercore, index: number): Promise<numbe
   if (index === 0) return 0
   try {
     const p = await core.proof({ upgrade: { start: 0, length: index } })
-    return (p.upgrade.nodes as Array<{ size: number }>).reduce((sum, n) => sum + n.size, 0)
+    return p.upgrade === null ? 0 : p.upgrade.nodes.reduce((sum, n) => sum + n.size, 0)
   } catch {
     return null
   }

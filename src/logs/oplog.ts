@@ -11,6 +11,14 @@ import { createHypercore, type Storage } from '../storage.js'
 import { type InclusionProof } from '../proofs/inclusion-proofs.js'
 import { AppendProver } from './append-proofs.js'
 import { createInclusionProof } from './proof-builders.js'
+import { InvalidArgumentError } from '../errors.js'
+
+/** Hex ed25519 public key of the signer of a core's manifest (a Corestore-made core has one). */
+export function signerKey (core: Hypercore): string {
+  const signer = core.manifest?.signers[0]
+  if (signer === undefined) throw new InvalidArgumentError(`Core ${core.key.toString('hex').slice(0, 8)}… has no manifest signer`)
+  return Buffer.from(signer.publicKey).toString('hex')
+}
 
 /** An appended op: its seq, and its inclusion proof when one was asked for. */
 export interface Appended { seq: number, proof: InclusionProof | null }
@@ -40,7 +48,7 @@ export class Oplog {
   get pubkey (): Buffer { return this.core.key }
   get length (): number { return this.core.length }
   /** Hex ed25519 public key of the oplog's signer (what PoA signatories are named by). */
-  get publicKey (): string { return Buffer.from(this.core.manifest.signers[0].publicKey as Uint8Array).toString('hex') }
+  get publicKey (): string { return signerKey(this.core) }
   get writable (): boolean { return this.core.writable }
 
   /** Append one op; resolves with its seq (index in the oplog). Throws InvalidEntryError for a malformed op. */

@@ -7,6 +7,7 @@
  */
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
+import type { HypercoreProof } from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
 import { extensionIndexes, flatLeaves, fullRoots, leafNode, parentNode, signatureFromMultisig, treeHash, flatDepth, flatFirstBlock, flatContainsBlock, flatSibling, type TreeNode } from '../proofs/hypercore-crypto.js'
 import {
@@ -100,7 +101,8 @@ export async function createConsistencyProof (core: Hypercore, fromLength: numbe
   if (wanted.length > 0) {
     const p = await core.proof({ upgrade: { start: fromLength, length: head.length - fromLength } })
     const byIndex = new Map<number, TreeNode>()
-    for (const n of [...p.upgrade.nodes, ...p.upgrade.additionalNodes] as TreeNode[]) byIndex.set(n.index, n)
+    const upgrade = upgradeOf(p, head.length)
+    for (const n of [...upgrade.nodes, ...upgrade.additionalNodes] as TreeNode[]) byIndex.set(n.index, n)
     nodes = wanted.map(i => {
       const n = byIndex.get(i)
       if (n === undefined) throw new CouldNotVerifyError(`The core did not provide tree node ${i}`)
@@ -146,14 +148,15 @@ export async function createInclusionProof (core: Hypercore, index: number, opts
     const p = await core.proof({ block: { index, nodes: 0 }, upgrade: { start: 0, length } })
     if (!p.block || !p.block.value) throw new CouldNotVerifyError(`Block ${index} is not available locally`, { index })
     const path = p.block.nodes as TreeNode[]
-    const roots = p.upgrade.nodes as TreeNode[]
+    const upgrade = upgradeOf(p, length)
+    const roots = upgrade.nodes as TreeNode[]
     const value = p.block.value as Buffer
     let head: HeadJSON
     if (opts.head !== undefined) {
       head = { length: opts.head.length, fork: opts.head.fork, treeHash: opts.head.treeHash, signature: opts.head.signature }
     } else {
-      const sig = p.upgrade.signature ? signatureFromMultisig(p.upgrade.signature) : null
-      if (sig === null || p.upgrade.additionalNodes.length > 0) continue // the core moved while the proof was taken
+      const sig = upgrade.signature ? signatureFromMultisig(upgrade.signature) : null
+      if (sig === null || upgrade.additionalNodes.length > 0) continue // the core moved while the proof was taken
       const all = insertRoot(roots, walkPath(index, value, path, coveringRoot(index, length)))
       head = { length, fork: p.fork, treeHash: treeHash(all).toString('hex'), signature: sig.toString('hex') }
     }
@@ -298,7 +301,7 @@ export async function createIndexReadProof (bee: Hyperbee, at: number, reads: In
     await fetched(core, seq) // the header: a reader may not hold it yet
     const p = await core.proof({ block: { index: seq, nodes: 0 }, upgrade: { start: 0, length: head.length } })
     if (!p.block || !p.block.value) throw new CouldNotVerifyError(`Index block ${seq} is not available locally`, { seq })
-    for (const n of [...p.block.nodes, ...p.upgrade.nodes] as TreeNode[]) available.set(n.index, n)
+    for (const n of [...p.block.nodes, ...upgradeOf(p, head.length).nodes] as TreeNode[]) available.set(n.index, n)
     values.push(Buffer.from(p.block.value as Uint8Array))
   }
   const nodes: TreeNode[] = []
@@ -550,4 +553,10 @@ export async function createFolderListProof (bee: Hyperbee, at: number, dir: str
   }
   if (reads.length > MAX_READS) throw new InvalidArgumentError(`This listing takes ${reads.length} index reads; a proof carries at most ${MAX_READS}: ask for a smaller page (limit, offset)`)
   return { items, proof: await createIndexReadProof(bee, at, reads) }
+}
+
+/** The upgrade part of a proof that asked for one (hypercore leaves it out only when the core is shorter). */
+function upgradeOf (p: HypercoreProof, length: number): NonNullable<HypercoreProof['upgrade']> {
+  if (p.upgrade === null) throw new CouldNotVerifyError(`The core cannot prove length ${length} (it is shorter here)`, { length })
+  return p.upgrade
 }

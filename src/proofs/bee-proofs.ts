@@ -122,7 +122,7 @@ export interface VerifyIndexReadOptions {
 /** Upper bound on the reads one proof may carry (and that verification replays). */
 export const MAX_READS = 1024
 
-const BEE_OPTS = { keyEncoding: 'utf-8', valueEncoding: 'binary', extension: false, readonly: true }
+const BEE_OPTS = { keyEncoding: 'utf-8', valueEncoding: 'binary', extension: false, readonly: true } as const
 
 // ---------------------------------------------------------------- create
 
