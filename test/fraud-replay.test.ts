@@ -5,7 +5,7 @@ import test from 'brittle'
 import { spawnSync } from 'child_process'
 import { join } from 'path'
 import Corestore from 'corestore'
-import { beeNode } from '../src/holepunch/hyperbee-codecs.js'
+import { beeNode } from '../src/proofs/bee-schema.js'
 import {
   ContractFraudProof, Database, DEFAULT_MAX_OP_BYTES, StorageInMemory, encodeValue, verifyFraudProof, verifyIndex, type FraudProofJSON
 } from '../src/index.js'

@@ -5,7 +5,7 @@
  * (<dir>/txs/<id>.json), and checks it with nothing but the public key(s) it
  * names (pin one with --key). Exit 0 when it checks out, 1 when it does not.
  */
-import { beeNode } from '../../src/holepunch/hyperbee-codecs.js'
+import { beeNode } from '../../src/proofs/bee-schema.js'
 import {
   decodeValue, InvalidProofError, parseJson, verifyFraudProof, verifyInclusionProof,
   verifyLogForkProof, verifyRangeProof, type TxResult

@@ -7,7 +7,7 @@
  * transactions is the executor's job.
  */
 import Hyperbee from 'hyperbee'
-import { beeNode, beeYoloIndex } from '../holepunch/hyperbee-codecs.js'
+import { beeNode, beeYoloIndex } from '../proofs/bee-schema.js'
 import { readBlocks } from './blocks.js'
 import type Hypercore from 'hypercore'
 import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'

@@ -17,7 +17,7 @@ import {
 import { coveringRoot, insertRoot, verifyInclusionProof, walkPath, type InclusionProof } from '../proofs/inclusion-proofs.js'
 import { children, MAX_RANGE_BLOCKS, overlaps, RANGE_PROOF_TYPE, verifyRangeProof, type RangeProof } from '../proofs/range-proofs.js'
 import {
-  BlockCore, foldRoots, MAX_READS, readReads, runReads, runReadsOnBee, sameResults, verifyIndexReadProof,
+  blockCore, foldRoots, MAX_READS, readReads, runReads, runReadsOnBee, sameResults, verifyIndexReadProof,
   type IndexRead, type IndexReadProof, type ProvenReadResult, type VerifiedIndexReads
 } from '../proofs/bee-proofs.js'
 import { listFolder, type FolderListOptions, type ListedEntry } from '../shallow-list.js'
@@ -275,7 +275,7 @@ export async function createIndexReadProof (bee: Hyperbee, at: number, reads: In
 
   // 1. Run the reads through Hyperbee over a core that records every block it serves.
   const touched = new Set<number>([0]) // the header is always proven
-  const recorder = new BlockCore(core.key, at, head.fork, async seq => {
+  const recorder = blockCore(core.key, at, head.fork, async seq => {
     const v = await core.get(seq) as unknown
     if (!Buffer.isBuffer(v)) throw new CouldNotVerifyError(`Index block ${seq} is not available`, { seq })
     touched.add(seq)

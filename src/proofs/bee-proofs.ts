@@ -17,10 +17,10 @@
  *
  * See whitepaper/proofs.md, "Index read proofs".
  */
-import { EventEmitter } from 'events'
 import Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
-import { beeHeader, beeNode, beeYoloIndex } from '../holepunch/hyperbee-codecs.js'
+import { BlockCore, type NodeView } from '../holepunch/block-core.js'
+import { beeHeader, beeNode, beeYoloIndex, type BeeNode, type BeeYoloIndex } from './bee-schema.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
 import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNode, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
@@ -265,7 +265,7 @@ function checkProof (proof: unknown, opts: VerifyIndexReadOptions): CheckedProof
   const header = store.get(0)
   if (header === undefined) throw new InvalidProofError('incomplete', 'The proof lacks block 0 (the Hyperbee header)')
   if (headerProtocol(header) !== 'hyperbee') throw new InvalidProofError('not-a-hyperbee', 'Block 0 is not a Hyperbee header')
-  const core = new BlockCore(signer.key, p.at, head.fork, async seq => {
+  const core = blockCore(signer.key, p.at, head.fork, async seq => {
     const v = store.get(seq)
     if (v === undefined) throw new InvalidProofError('incomplete', `The read needs index block ${seq}, which the proof does not hold`)
     return v
@@ -316,53 +316,35 @@ export function foldRoots (length: number, seqs: number[], values: Buffer[], tak
 // ---------------------------------------------------------------- replay
 
 /**
- * The part of the Hypercore interface Hyperbee 2 uses to read (length, fork, get with a
- * value encoding, snapshot/session/close, ready, events), over a `fetch` function: the
- * recording fetch when a proof is made, the proven-blocks-only fetch when it is checked.
- * It deliberately has no `core` member, so Hyperbee does not try to preload/download.
+ * A BlockCore (src/holepunch/block-core.ts) over `fetch` for a Hyperbee at version
+ * `length`: the recording fetch when a proof is made, the proven-blocks-only fetch when
+ * it is checked. A read outside the bee is `malformed-index`; every node is decoded and
+ * checked once (decodeNode) and handed to Hyperbee re-encoded, so Hyperbee's own
+ * decoder reads the canonical bytes of what this module checked.
  */
-export class BlockCore extends EventEmitter {
-  readonly opened = true
-  closing = false
-  closed = false
-  readonly replicator = {}
-  readonly globalCache = null
-  readonly writable = false
-  readonly readable = true
-  private readonly decoded = new Map<number, unknown>()
-
-  constructor (readonly key: Buffer, readonly length: number, readonly fork: number, private readonly fetch: (seq: number) => Promise<Buffer>, private readonly root: BlockCore | null = null) {
-    super()
-  }
-
-  get discoveryKey (): Buffer { return this.key }
-  get id (): string { return this.key.toString('hex') }
-
-  async ready (): Promise<void> {}
-
-  async close (): Promise<void> {
-    this.closing = this.closed = true
-  }
-
-  snapshot (): BlockCore { return new BlockCore(this.key, this.length, this.fork, this.fetch, this.root ?? this) }
-
-  session (): BlockCore { return this.snapshot() }
-
-  async update (): Promise<boolean> { return false }
-
-  async get (seq: number, opts?: { valueEncoding?: unknown }): Promise<unknown> {
-    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= this.length) {
-      throw new InvalidProofError('malformed-index', `The index points at block ${seq}, outside the bee at version ${this.length}`)
+export function blockCore (key: Buffer, length: number, fork: number, fetch: (seq: number) => Promise<Buffer>): BlockCore {
+  const inside = (seq: number): void => {
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= length) {
+      throw new InvalidProofError('malformed-index', `The index points at block ${seq}, outside the bee at version ${length}`)
     }
-    const raw = await this.fetch(seq)
-    const encoding = opts?.valueEncoding
-    if (encoding === undefined || encoding === null) return raw
-    if (encoding !== beeNode) throw new InvalidArgumentError('Only raw and Hyperbee node reads are supported')
-    const cache = (this.root ?? this).decoded
-    let node = cache.get(seq)
-    if (node === undefined) cache.set(seq, node = decodeNode(seq, raw))
-    return { ...(node as object) }
   }
+  const nodes = new Map<number, NodeView>()
+  return new BlockCore(key, length, fork, {
+    async raw (seq) {
+      inside(seq)
+      return await fetch(seq)
+    },
+    async node (seq) {
+      inside(seq)
+      let node = nodes.get(seq)
+      if (node === undefined) {
+        const checked = decodeNode(seq, await fetch(seq))
+        node = { key: checked.key, value: checked.value, index: beeYoloIndex.encode({ levels: checked.levels }) }
+        nodes.set(seq, node)
+      }
+      return node
+    }
+  })
 }
 
 /**
@@ -371,16 +353,14 @@ export class BlockCore extends EventEmitter {
  * level, and same-block child links have no cycle (so every lookup terminates).
  * Throws InvalidProofError('malformed-index').
  */
-function decodeNode (seq: number, raw: Buffer): { key: Buffer, value: Buffer | null, index: Buffer } {
+function decodeNode (seq: number, raw: Buffer): { key: Buffer, value: Buffer | null, levels: BeeYoloIndex['levels'] } {
   const bad = (why: string): InvalidProofError => new InvalidProofError('malformed-index', `Index block ${seq} ${why}`)
-  let node: { key: Buffer | null, value: Buffer | null, index: Buffer | null }
-  let levels: Array<{ keys: number[], children: number[] }>
+  let node: BeeNode
+  let levels: BeeYoloIndex['levels']
   try {
     node = beeNode.decode(raw)
-    if (node.index === null || node.key === null) throw bad('has no key or index')
     levels = beeYoloIndex.decode(node.index).levels
-  } catch (err) {
-    if (err instanceof InvalidProofError) throw err
+  } catch {
     throw bad('is not a Hyperbee node')
   }
   const edges: number[][] = levels.map(() => [])
@@ -407,7 +387,7 @@ function decodeNode (seq: number, raw: Buffer): { key: Buffer, value: Buffer | n
     state[v] = 2
   }
   for (let v = 0; v < levels.length; v++) if (state[v] === 0) visit(v)
-  return { key: node.key as Buffer, value: node.value, index: node.index as Buffer }
+  return { key: node.key, value: node.value, levels }
 }
 
 function openBee (core: BlockCore, at: number): Hyperbee {

@@ -4,7 +4,7 @@
  * client shows next to a row it got from a host: the row is what the signed log holds
  * when it equals what these return. Pure: the inclusion proof and the key alone.
  */
-import { beeNode } from '../holepunch/hyperbee-codecs.js'
+import { beeNode } from './bee-schema.js'
 import { decodeValue, type JsonValue } from '../encoding.js'
 import { InvalidProofError } from '../errors.js'
 import { keyToPath } from '../paths.js'

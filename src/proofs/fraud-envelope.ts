@@ -8,7 +8,7 @@
  * sandbox: `verifyFraudProof` of the main API does that (src/verify/fraud-proofs.ts).
  * whitepaper/verification.md §4.
  */
-import { beeNode } from '../holepunch/hyperbee-codecs.js'
+import { beeNode } from './bee-schema.js'
 import { parseJson, type JsonValue } from '../encoding.js'
 import { InvalidProofError } from '../errors.js'
 import { decodeAck, GENESIS_KEY, parseAckKey } from '../schemas.js'

@@ -6,7 +6,7 @@
  * with the result. What `db.call(…)` and `tx.fetchResults({ proofs: true })` give is
  * exactly this input; `vitra tx verify` runs it on tracked transactions.
  */
-import { beeNode } from '../holepunch/hyperbee-codecs.js'
+import { beeNode } from './bee-schema.js'
 import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'
 import { InvalidProofError } from '../errors.js'
 import { pathToKey } from '../paths.js'
