@@ -18,6 +18,7 @@ import { Records } from './records.js'
 import { claimOwnership, findOwner, OwnedError, type OwnerRecord, type OwnerRunner, type Ownership } from './owner.js'
 import { updateWithin } from '../src/peer-wait.js'
 import { httpOrigin } from '../src/http/replication.js'
+import { remoteHeads } from '../src/holepunch/core-internals.js'
 
 /** Options every command takes (see main.ts). */
 export interface GlobalOptions {
@@ -295,12 +296,11 @@ export class Session {
       }
       if (Date.now() > deadline || db.closed) return
     }
-    const peers = (): Array<{ remoteSynced: boolean, remoteLength: number }> => core.peers as unknown as Array<{ remoteSynced: boolean, remoteLength: number }>
-    while (!peers().some(p => p.remoteSynced)) {
+    while (!remoteHeads(core).some(p => p.synced)) {
       if (Date.now() > deadline || db.closed) return
       await sleep(20)
     }
-    const remote = Math.max(...peers().map(p => p.remoteLength))
+    const remote = Math.max(...remoteHeads(core).map(p => p.length))
     if (remote > core.length) await updateWithin(core, { ms: Math.max(1, deadline - Date.now()), what: 'the index head' })
     await db.refresh()
   }

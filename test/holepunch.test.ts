@@ -9,10 +9,9 @@ import { join } from 'path'
 import { fileURLToPath } from 'url'
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
-import type Hypercore from 'hypercore'
 import { beeNode } from '../src/proofs/bee-schema.js'
-import { BlockCore } from '../src/holepunch/block-core.js'
-import { coreStorage, replicationState, treeHashFromStorage } from '../src/holepunch/core-internals.js'
+import { BlockCore, hyperbeeOver } from '../src/holepunch/block-core.js'
+import { coreStorage, remoteHeads, replicationState, treeHashFromStorage } from '../src/holepunch/core-internals.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -41,7 +40,7 @@ test('holepunch - BlockCore: a Hyperbee over it answers as the bee whose blocks 
       return { key: n.key, value: n.value, index: n.index }
     }
   })
-  const replay = new Hyperbee(core as unknown as Hypercore, { keyEncoding: 'utf-8', valueEncoding: 'binary', extension: false, readonly: true, checkout: at })
+  const replay = hyperbeeOver(core, at)
   for (const key of ['k000', 'k007', 'k150', 'k299', 'zzz']) {
     const want = await bee.get(key)
     const got = await replay.get(key)
@@ -94,6 +93,8 @@ test('holepunch - core.replicator: peers (stream, stats) and the open requests (
   s1.pipe(s2).pipe(s1)
   t.teardown(() => { (s1 as unknown as { destroy: () => void }).destroy(); (s2 as unknown as { destroy: () => void }).destroy() })
   t.is((await reader.get(0))?.toString(), 'x', 'replicated')
+  await reader.update({ wait: true })
+  t.alike(remoteHeads(reader), [{ length: 1, synced: true }], 'remoteHeads: the peer said its copy holds 1 block')
   const state = replicationState(reader)
   t.ok(state !== null, 'the replicator exposes peers and _inflight')
   if (state === null) return

@@ -29,12 +29,11 @@ declare module 'hypercore' {
     signers: Array<{ signature: string, namespace: Buffer, publicKey: Buffer }>
     prologue: { hash: Buffer, length: number } | null
   }
-  /** A peer of a core, as `peers` lists it (only these fields are read). */
-  interface HypercorePeer {
-    remotePublicKey: Buffer
-    remoteLength: number
-    remoteSynced: boolean
-  }
+  /**
+   * A peer of a core, as `peers` lists it: opaque, because its fields are not
+   * documented (src/holepunch/core-internals.ts reads the few vitra needs).
+   */
+  type HypercorePeer = object
   /** A block download (`download()`). */
   interface HypercoreDownload { done (): Promise<void>, destroy (): void }
   /** A named message channel to every peer of a core (`registerExtension`). */

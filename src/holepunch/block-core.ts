@@ -13,6 +13,8 @@
  * preload or download.
  */
 import { EventEmitter } from 'events'
+import Hyperbee from 'hyperbee'
+import type Hypercore from 'hypercore'
 
 /** A decoded b-tree node as Hyperbee reads it (`index`: the encoded levels). */
 export interface NodeView { key: Buffer, value: Buffer | null, index: Buffer }
@@ -59,4 +61,9 @@ export class BlockCore extends EventEmitter {
     if (encoding === undefined || encoding === null) return await this.source.raw(seq)
     return { ...(await this.source.node(seq)) }
   }
+}
+
+/** A read-only Hyperbee (utf-8 keys, binary values) at version `at` over a BlockCore. */
+export function hyperbeeOver (core: BlockCore, at: number): Hyperbee {
+  return new Hyperbee(core as unknown as Hypercore, { keyEncoding: 'utf-8', valueEncoding: 'binary', extension: false, readonly: true, checkout: at })
 }

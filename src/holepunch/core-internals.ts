@@ -9,6 +9,8 @@
  *   (src/logs/blocks.ts reads thousands of blocks in one batch).
  * - `core.replicator._inflight` and `.peers`: the open block requests, each with its peer
  *   and start time (src/peer-watchdog.ts drops peers that leave requests unanswered).
+ * - a peer's `remoteLength` and `remoteSynced`: how long its copy of the core is, and
+ *   whether it has told us (the CLI waits for a peer's head before it reads).
  * - `Hypercore.treeHashFromStorage(core, length)`: the tree hash at a length from the
  *   stored roots, without fetching a block (`core.treeHash(length)` would first fetch
  *   block length − 1); the executor and the head gossip use it.
@@ -41,6 +43,15 @@ export function replicationState (core: Hypercore): { peers: WirePeer[], infligh
   const rep = (core as unknown as { replicator?: { peers?: WirePeer[], _inflight?: Iterable<OpenRequest> } | null }).replicator
   if (rep === null || rep === undefined || rep._inflight === undefined) return null
   return { peers: rep.peers ?? [], inflight: rep._inflight }
+}
+
+/** What each peer of `core` says of its copy: its length, and whether it has said it yet (synced). */
+export function remoteHeads (core: Hypercore): Array<{ length: number, synced: boolean }> {
+  const out: Array<{ length: number, synced: boolean }> = []
+  for (const peer of core.peers as unknown as Array<{ remoteLength?: unknown, remoteSynced?: unknown }>) {
+    out.push({ length: typeof peer.remoteLength === 'number' ? peer.remoteLength : 0, synced: peer.remoteSynced === true })
+  }
+  return out
 }
 
 /** The tree hash of `core` at `length`, from the stored Merkle roots only (no block fetched). */

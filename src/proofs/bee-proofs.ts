@@ -19,7 +19,7 @@
  */
 import Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
-import { BlockCore, type NodeView } from '../holepunch/block-core.js'
+import { BlockCore, hyperbeeOver, type NodeView } from '../holepunch/block-core.js'
 import { beeHeader, beeNode, beeYoloIndex, type BeeNode, type BeeYoloIndex } from './bee-schema.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
@@ -122,7 +122,6 @@ export interface VerifyIndexReadOptions {
 /** Upper bound on the reads one proof may carry (and that verification replays). */
 export const MAX_READS = 1024
 
-const BEE_OPTS = { keyEncoding: 'utf-8', valueEncoding: 'binary', extension: false, readonly: true } as const
 
 // ---------------------------------------------------------------- create
 
@@ -391,7 +390,7 @@ function decodeNode (seq: number, raw: Buffer): { key: Buffer, value: Buffer | n
 }
 
 function openBee (core: BlockCore, at: number): Hyperbee {
-  return new Hyperbee(core as unknown as Hypercore, { ...BEE_OPTS, checkout: at })
+  return hyperbeeOver(core, at)
 }
 
 /** Runs `reads` in order on one Hyperbee at version `at` over `core`, then closes it. */
