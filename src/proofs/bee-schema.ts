@@ -77,11 +77,13 @@ class Reader {
     } else throw new Error(`unknown wire type ${wire}`)
   }
 
-  packed (): number[] {
-    const r = new Reader(this.bytes())
-    const out: number[] = []
-    while (!r.done) out.push(r.varint())
-    return out
+  /** A packed repeated varint field, appended to `out`. */
+  packed (out: number[]): void {
+    const len = this.varint()
+    if (len > this.buf.length - this.pos) throw new Error('truncated field')
+    const end = this.pos + len
+    while (this.pos < end) out.push(this.varint())
+    if (this.pos !== end) throw new Error('a packed varint runs past its field')
   }
 }
 
@@ -132,8 +134,7 @@ function decodeLevel (buf: Buffer): { keys: number[], children: number[] } {
     const { field, wire } = r.tag()
     if (field === 1 || field === 2) {
       expect(wire, BYTES, field === 1 ? 'Level.keys' : 'Level.children')
-      const values = r.packed()
-      for (const v of values) (field === 1 ? level.keys : level.children).push(v)
+      r.packed(field === 1 ? level.keys : level.children)
     } else r.skip(wire)
   }
   return level
