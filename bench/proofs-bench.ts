@@ -7,7 +7,7 @@ import { tmpdir } from 'os'
 import { join } from 'path'
 import { inclusionProofToJSON, verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
 import { verifyConsistencyProof } from '../src/proofs/signed-head.js'
-import { LogForkFraudProof, verifyLogForkProof } from '../src/proofs/log-fork-proof.js'
+import { verifyLogForkProof } from '../src/proofs/log-fork-proof.js'
 import { captureSignedHead, coreManifest, createConsistencyProof, createInclusionProof, logForkProofFromConflict } from '../src/logs/proof-builders.js'
 
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 20_000)

@@ -77,6 +77,7 @@ export async function runRepl (s: Session, o: ReplOptions = {}): Promise<number>
         // hosting is in the background: the command runs there, as `vitra <command>` would
         if (c.cli === undefined) throw new CliError('IN_BACKGROUND', `.${c.name} needs the database in this REPL, and process ${state.bg.pid} hosts it in the background: .fg first`)
         if (await inBackground(s, state.bg, c.cli(words)) !== 0) state.failed = true
+        return undefined
       })
     })
   }

@@ -37,7 +37,7 @@ import {
   type HostOp,
   type PureOp
 } from './protocol.js'
-import type { CallContext, IndexReader, ListOptions } from './types.js'
+import type { CallContext, IndexReader } from './types.js'
 
 export type { CallAnswer, EntryKind } from './protocol.js'
 
@@ -381,7 +381,7 @@ export class IsolateInstance {
 
   private killSignal (r: Running): Promise<never> {
     if (r.killed === null) {
-      r.killed = new Promise<never>((resolve, reject) => {
+      r.killed = new Promise<never>((_resolve, reject) => {
         r.wake = () => {
           r.wake = null
           reject(this.classifyRunError(new Error('the isolate was disposed'), r))

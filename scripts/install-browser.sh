@@ -1,6 +1,7 @@
 #!/bin/sh
 # A real browser for the browser tests (test/browser-proofs.test.ts): Debian's chromium,
-# driven by playwright-core. Run before `npm test` (pretest). Does nothing when a
+# driven by playwright-core. `npm run setup:browser` (and .ci/run) runs it; `npm test`
+# never does (tests change nothing on the machine). Does nothing when a
 # chromium is already there (or CHROMIUM_PATH names one); installs it with apt-get
 # when this user can; otherwise says how, and the browser test reports itself skipped.
 if [ -n "$CHROMIUM_PATH" ] && [ -x "$CHROMIUM_PATH" ]; then exit 0; fi

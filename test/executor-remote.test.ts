@@ -5,7 +5,7 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Corestore from 'corestore'
-import { createDb, contract, eventually, follow, pipe } from './helpers.js'
+import { createDb, contract, eventually, pipe } from './helpers.js'
 import { ackKey, Database, keyToPath, StorageInMemory } from '../src/index.js'
 import { honestOp, opOfSize } from './fixtures/hostile-entries.js'
 

@@ -97,7 +97,7 @@ if (CHROMIUM === undefined) {
   })
 
   test('explorer - a fraud alert appears live when the index is tampered; calls through the form need the token; a phone-width page', { timeout: 180_000 }, async t => {
-    const { db, url, key, page, errors } = await setup(t, 5)
+    const { db, url, page, errors } = await setup(t, 5)
     await page.setViewportSize({ width: 390, height: 844 })
     await page.goto(url + '/')
     await page.waitForSelector('#live[data-state=on]')

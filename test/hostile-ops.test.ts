@@ -125,14 +125,24 @@ test('hostile - a deep and an over-size entry across an executor restart: each a
   t.pass('verify passes')
 })
 
+/** The code of the error `fn` throws, or undefined when it throws none. */
+function codeOf (fn: () => unknown): string | undefined {
+  try {
+    fn()
+    return undefined
+  } catch (err) {
+    return (err as { code?: string }).code
+  }
+}
+
 test('hostile - JSON depth: one limit for encoding, decoding and untrusted JSON text', async t => {
   const deep = (n: number): unknown => { let v: unknown = 1; for (let i = 0; i < n; i++) v = [v]; return v }
   t.is(canonicalJson(deep(MAX_JSON_DEPTH)).length > 0, true, `${MAX_JSON_DEPTH} levels encode`)
   t.exception(() => canonicalJson(deep(MAX_JSON_DEPTH + 1)), /nested deeper than 64/, 'one more level is refused')
-  t.is((() => { try { canonicalJson(deep(100_000)) } catch (err) { return (err as { code?: string }).code } })(), 'VALUE_TOO_DEEP', '100,000 levels: VALUE_TOO_DEEP, not a stack overflow')
+  t.is(codeOf(() => canonicalJson(deep(100_000))), 'VALUE_TOO_DEEP', '100,000 levels: VALUE_TOO_DEEP, not a stack overflow')
   const text = '['.repeat(100_000) + ']'.repeat(100_000)
-  t.is((() => { try { decodeValue(Buffer.from(text)) } catch (err) { return (err as { code?: string }).code } })(), 'VALUE_TOO_DEEP', 'decodeValue refuses it')
-  t.is((() => { try { parseJson(text) } catch (err) { return (err as { code?: string }).code } })(), 'VALUE_TOO_DEEP', 'parseJson refuses it')
+  t.is(codeOf(() => decodeValue(Buffer.from(text))), 'VALUE_TOO_DEEP', 'decodeValue refuses it')
+  t.is(codeOf(() => parseJson(text)), 'VALUE_TOO_DEEP', 'parseJson refuses it')
   const inString = { a: '['.repeat(200) + '\\"{{{' + '['.repeat(200), b: [[[']]]"']]] }
   t.alike(parseJson(JSON.stringify(inString)), inString, 'brackets and escaped quotes inside strings do not count')
   const wide = '[' + '[1],'.repeat(10_000) + '1]'

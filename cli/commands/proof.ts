@@ -13,7 +13,6 @@ import {
 import { verifyTransactionProofs } from '../../src/proofs/result-proofs.js'
 import { verifyQueryRowProofs, type QueryRowsToCheck } from '../../src/proofs/query-proofs.js'
 import { EXIT, usageError } from '../errors.js'
-import { short } from '../output.js'
 import { parseKey } from '../params.js'
 import { readJson, TX_RECORD_TYPE, type TxRecord } from '../records.js'
 import type { Session } from '../session.js'

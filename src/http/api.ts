@@ -179,7 +179,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     databases: opts.databases.map(d => ({ key: d.pubkey.toString('hex'), isExecutor: d.isExecutor, isParticipant: d.isParticipant, length: d.index.length }))
   }))
 
-  app.get<{ Params: { key: string } }>('/v1/databases/:key', { schema: { params: PARAMS } }, async (req, reply) => {
+  app.get<{ Params: { key: string } }>('/v1/databases/:key', { schema: { params: PARAMS } }, async (req) => {
     const db = served(req.params.key)
     const inputs = await db.index.inputs()
     return {

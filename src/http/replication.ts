@@ -139,7 +139,7 @@ export class HttpSync extends EventEmitter {
       timer.unref()
       this.timers.add(timer)
     }
-    req.on('upgrade', (res: IncomingMessage, socket: Duplex, head: Buffer) => {
+    req.on('upgrade', (_res: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (this.closed) { socket.destroy(); return }
       if (head.length > 0) socket.unshift(head)
       this.live.set(url, socket)

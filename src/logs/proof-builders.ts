@@ -9,9 +9,9 @@ import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import type { HypercoreProof } from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
-import { extensionIndexes, flatLeaves, fullRoots, leafNode, parentNode, signatureFromMultisig, treeHash, flatDepth, flatFirstBlock, flatContainsBlock, flatSibling, type TreeNode } from '../proofs/hypercore-crypto.js'
+import { extensionIndexes, fullRoots, signatureFromMultisig, treeHash, flatDepth, type TreeNode } from '../proofs/hypercore-crypto.js'
 import {
-  extendTree, nodeFromJSON, nodeToJSON, readSignedHead, verifySignedHead, verifyConsistencyProof,
+  nodeToJSON, readSignedHead, verifySignedHead, verifyConsistencyProof,
   type ConsistencyProof, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead
 } from '../proofs/signed-head.js'
 import { coveringRoot, insertRoot, verifyInclusionProof, walkPath, type InclusionProof } from '../proofs/inclusion-proofs.js'

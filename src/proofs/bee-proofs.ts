@@ -18,12 +18,11 @@
  * See whitepaper/proofs.md, "Index read proofs".
  */
 import Hyperbee from 'hyperbee'
-import type Hypercore from 'hypercore'
 import { BlockCore, hyperbeeOver, type NodeView } from '../holepunch/block-core.js'
 import { beeHeader, beeNode, beeYoloIndex, type BeeNode, type BeeYoloIndex } from './bee-schema.js'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
+import { InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
-import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNode, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
+import { checkHeadSignature, checkManifest, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNode, readObject, type HeadJSON, type ManifestJSON, type NodeJSON } from './signed-head.js'
 
 /** A key range of a `list` read, as Hyperbee's createReadStream takes it (keys are utf-8 strings). */
 export interface IndexRange {

@@ -11,10 +11,9 @@
  *
  * Works for any Hypercore: oplog entries and Hyperbee (index) blocks alike.
  */
-import type Hypercore from 'hypercore'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
-import { flatContainsBlock, flatSibling, fullRoots, leafNode, parentNode, signatureFromMultisig, treeHash, type TreeNode } from './hypercore-crypto.js'
-import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
+import { InvalidProofError } from '../errors.js'
+import { flatContainsBlock, flatSibling, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
+import { checkHeadSignature, checkManifest, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON } from './signed-head.js'
 
 /** An inclusion proof in its JSON form (all bytes lowercase hex). See whitepaper/proofs.md. */
 export interface InclusionProof {

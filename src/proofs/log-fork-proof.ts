@@ -14,10 +14,9 @@
  *
  * Every head's signature is checked with the key's manifest, which must hash to the key.
  */
-import type Hypercore from 'hypercore'
 import { InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
-import { extensionIndexes, flatLeaves, fullRoots, signatureFromMultisig, treeHash, type TreeNode } from './hypercore-crypto.js'
-import { checkHeadSignature, checkManifest, extendTree, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readManifest, readNodes, readObject, readSignedHead, verifySignedHead, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
+import { extensionIndexes, flatLeaves, fullRoots, signatureFromMultisig, treeHash } from './hypercore-crypto.js'
+import { checkHeadSignature, checkManifest, extendTree, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readManifest, readNodes, readObject, verifySignedHead, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
 
 /** The kind of fork a LogForkFraudProof shows. */
 export type LogForkKind = 'equivocation' | 'truncation'

@@ -20,10 +20,9 @@
  *
  * Every node of the proof must be used (no trailing nodes). See whitepaper/proofs.md.
  */
-import type Hypercore from 'hypercore'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
+import { InvalidProofError } from '../errors.js'
 import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
-import { checkHeadSignature, checkManifest, nodeFromJSON, nodeToJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
+import { checkHeadSignature, checkManifest, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON } from './signed-head.js'
 
 export const RANGE_PROOF_TYPE = 'vitra/range-proof'
 

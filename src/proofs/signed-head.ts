@@ -14,12 +14,11 @@
  * The JSON helpers at the end of this file validate untrusted proof JSON and are
  * shared by inclusion-proofs.ts and log-fork-proof.ts.
  */
-import type Hypercore from 'hypercore'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
+import { InvalidProofError, VitraError } from '../errors.js'
 import { parseJson } from '../encoding.js'
 import {
   DEFAULT_NAMESPACE, appendRoot, ed25519Verify, extensionIndexes, fullRoots, manifestKey,
-  signable, signatureFromMultisig, treeHash, type TreeNode
+  signable, treeHash, type TreeNode
 } from './hypercore-crypto.js'
 
 /** A tree node in JSON: flat-tree index, byte size, blake2b-256 hash (hex). */

@@ -39,9 +39,6 @@ const CHUNK = 4096
 /** Entries behind past which a catch-up rebuilds the history path index at the end instead of as it goes. */
 const BULK = 50_000
 
-/** A range of entries being read: [start, end), and the entries with the ops their acks name. */
-interface Chunk { start: number, end: number, data: Promise<{ entries: RawEntry[], ops: OpBlocks }> }
-
 export class ReadModel extends EventEmitter {
   readonly file: string
   private readonly source: ReadModelSource

@@ -13,7 +13,6 @@
  * mismatch confirmed (see `REPLAY_CHECKED`). For the remaining codes it confirms
  * the evidence is genuine and reports `selfEvident: false` (re-run with `vitra verify`).
  */
-import type { JsonValue } from '../encoding.js'
 import { InvalidProofError, VitraError } from '../errors.js'
 import { ackKey, encodeAck, type Change } from '../schemas.js'
 import type { SandboxLimits } from '../../sandbox/types.js'

@@ -313,7 +313,6 @@ function readable (c: Change): JsonValue {
 
 /** The checkpoint form of a state. */
 export function serializeState (s: ReplayState): SerializedState {
-  const hex = (b: Buffer | null): string | null => b === null ? null : b.toString('hex')
   return {
     v: 2,
     length: s.length,
