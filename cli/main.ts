@@ -54,7 +54,8 @@ Examples:
   vitra verify --json > proof.json || vitra proof verify proof.json
   vitra monitor <pubkey> --on-violation 'mail -s "vitra fraud" ops@example.com'`
 
-type Handler = (s: Session, ...args: any[]) => Promise<number>
+// commander calls an action with its arguments and options, each typed by the action itself
+type Handler = (s: Session, ...args: never[]) => Promise<number>
 
 /**
  * Where a command runs when another process owns its directory (cli/owner.ts):
@@ -180,7 +181,8 @@ export function buildProgram (state: ProgramState): Command {
   async function runIn (fn: Handler, args: unknown[], s: Session): Promise<void> {
     state.out = s.out
     try {
-      state.code = await Promise.race([fn(s, ...args), s.stalled])
+      // what commander parsed for this command is what its handler declares (the one unchecked step)
+      state.code = await Promise.race([fn(s, ...(args as never[])), s.stalled])
     } finally {
       await s.close()
     }

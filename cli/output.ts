@@ -16,6 +16,7 @@ export interface OutputOptions {
   color?: boolean
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a human printer may be a block that returns nothing
 export type Human = string | string[] | undefined | void
 
 export class Output {

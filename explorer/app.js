@@ -7,7 +7,7 @@
 //   #/db/KEY/history[/PAGE]    the index, newest first, acks with their writes
 //   #/db/KEY/oplog/OPLOG[/START]   a participant's ops, each with its ack
 //   #/db/KEY/tx/ID             one transaction: ops, acks, writes, all proven
-import { escapeHtml, highlight } from './highlight.js'
+import { highlight } from './highlight.js'
 import { checkEntry, checkOp, mark, settle, primitives } from './marks.js'
 import * as proofs from './vitra-proofs.js'
 
@@ -147,7 +147,7 @@ async function databasePage (key) {
     callForm(key, info.methods),
     h('h2', {}, 'Contract'),
     info.contract === null ? h('p', {}, '(no contract source in the index)') : codeBlock(info.contract))
-  if (v && v.violation) fraudAlert(key, v.violation)
+  if (v && v.violation) void fraudAlert(key, v.violation)
 }
 
 function participantRows (key, participants) {
@@ -334,4 +334,4 @@ async function route () {
 }
 
 window.addEventListener('hashchange', route)
-route()
+void route()

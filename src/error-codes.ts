@@ -138,7 +138,7 @@ export type ErrorCode = keyof typeof ERRORS
 
 /** Whether `code` is in the catalogue. */
 export function isErrorCode (code: unknown): code is ErrorCode {
-  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, code)
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code)
 }
 
 /** The catalogue entry of a code. */

@@ -17,7 +17,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 interface Fixture { bee: Hyperbee, ends: number[] }
 
 function keyOf (i: number): string { return `key/${String(i).padStart(6, '0')}` }
-function valueOf (i: number): Buffer { return Buffer.from(`value ${i}`) }
+function valueAt (i: number): Buffer { return Buffer.from(`value ${i}`) }
 
 /** An empty index-style bee (utf-8 keys, binary values) on a Corestore in t.tmp(), closed at teardown. */
 async function emptyBee (t: Assertion): Promise<Hyperbee> {
@@ -37,7 +37,7 @@ async function makeBee (t: Assertion, n: number, batch = 100): Promise<Fixture> 
   const ends: number[] = []
   for (let i = 0; i < n; i += batch) {
     const b = bee.batch()
-    for (let j = i; j < i + batch && j < n; j++) await b.put(keyOf(j), valueOf(j))
+    for (let j = i; j < i + batch && j < n; j++) await b.put(keyOf(j), valueAt(j))
     await b.flush()
     ends.push(bee.core.length)
   }
@@ -76,7 +76,7 @@ test('bee-proof - get of a present and of an absent key at the latest version (5
   const [present, absent] = r.results as ProvenGet[]
   const live = await bee.get(keyOf(1234))
   t.is(present.key, keyOf(1234))
-  t.alike(present.value, valueOf(1234), 'present key: proven value')
+  t.alike(present.value, valueAt(1234), 'present key: proven value')
   t.is(present.seq, live?.seq, 'present key: proven seq is the live one')
   t.alike(absent, { key: 'key/001234x', value: null, seq: null }, 'absent key proven absent')
   t.comment(`one get + one absent get on 5,000 keys: ${proof.blocks.length} blocks, ${proof.nodes.length} nodes, ${text.length} JSON bytes`)
@@ -118,7 +118,7 @@ test('bee-proof - lists (prefix range with limit, reverse) at an older batch end
     }
     const get = r.results[ranges.length] as ProvenGet
     if (at === older) t.is(get.seq, null, `at ${at}: key 3000 (written later) is proven absent`)
-    else t.alike(get.value, valueOf(3000), `at ${at}: key 3000 is present`)
+    else t.alike(get.value, valueAt(3000), `at ${at}: key 3000 is present`)
     t.comment(`at ${at}: ${ranges.length} lists + 1 get: ${proof.blocks.length} blocks, ${JSON.stringify(proof).length} JSON bytes`)
   }
   const first = (await verifyIndexReadProof(await createIndexReadProof(bee, older, [{ kind: 'list', range: ranges[0] }]))).results[0] as ProvenEntry[]
@@ -133,10 +133,10 @@ test('bee-proof - proofReader answers covered reads and throws incomplete for th
   const proof = await createIndexReadProof(bee, at, [{ kind: 'get', key: keyOf(42) }, { kind: 'list', range: { gte: 'key/0020', lt: 'key/0021' } }])
   const reader = await proofReader(proof, { key: bee.core.key })
   t.teardown(() => reader.close())
-  t.alike((await reader.get(keyOf(42)))?.value, valueOf(42), 'the proven get')
+  t.alike((await reader.get(keyOf(42)))?.value, valueAt(42), 'the proven get')
   t.alike((await reader.list({ gte: 'key/0020', lt: 'key/0021' })).length, 100, 'the proven list')
   t.alike((await reader.list({ gte: keyOf(2010), lt: keyOf(2015) })).map(e => e.key), [2010, 2011, 2012, 2013, 2014].map(keyOf), 'a sub-range of the proven list is covered')
-  t.alike((await reader.get(keyOf(2050)))?.value, valueOf(2050), 'a key of the proven list is covered by get')
+  t.alike((await reader.get(keyOf(2050)))?.value, valueAt(2050), 'a key of the proven list is covered by get')
   await rejects(t, () => reader.get(keyOf(4000)), 'incomplete', 'get of a key the proof does not cover')
   await rejects(t, () => reader.list({ gte: keyOf(3000), limit: 3 }), 'incomplete', 'list the proof does not cover')
   await rejects(t, () => reader.list({ gte: 'key/0020', lt: 'key/0022' }), 'incomplete', 'list running past the covered range')

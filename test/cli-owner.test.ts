@@ -110,13 +110,13 @@ test('cli owner - a REPL owns its directory too; a killed owner leaves nothing i
 test('cli owner - commands started together on one directory all run: one opens it, the others run in it', { timeout: 120_000 }, async t => {
   const dir = await counterDir(t)
   const runs = await Promise.all(Array.from({ length: 5 }, async () => await runVitra(['call', 'increment', '--dir', dir])))
-  runs.forEach((r, i) => t.is(r.code, 0, `call ${i}: exit 0 ${r.stderr.trim()}`))
+  runs.forEach((r, i) => { t.is(r.code, 0, `call ${i}: exit 0 ${r.stderr.trim()}`) })
   t.is((await runVitra(['get', '/counter', '--dir', dir])).stdout.trim(), '5', 'every call executed once')
   t.is((await runVitra(['verify', '--dir', dir])).code, 0, 'and the database verifies')
   // a host started among calls: whichever opens the directory first, the host waits for a short owner, the calls run in the host
   const host = startVitra(t, ['host', '--offline', '--dir', dir])
   const calls = await Promise.all(Array.from({ length: 5 }, async () => await runVitra(['call', 'increment', '--dir', dir])))
-  calls.forEach((r, i) => t.is(r.code, 0, `call ${i} beside a starting host: exit 0 ${r.stderr.trim()}`))
+  calls.forEach((r, i) => { t.is(r.code, 0, `call ${i} beside a starting host: exit 0 ${r.stderr.trim()}`) })
   await host.waitFor(/Hosting [0-9a-f]{64} as executor/)
   t.is((await runVitra(['get', '/counter', '--dir', dir])).stdout.trim(), '10', 'all ten calls executed once')
   host.child.kill('SIGTERM')

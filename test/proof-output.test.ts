@@ -63,7 +63,7 @@ test('proof output - every text field of every fraud code\'s proof, edited: refu
       let shown: string
       try {
         shown = JSON.stringify(await verifyFraudProof(edited))
-      } catch (err) {
+      } catch {
         refused++
         continue // caught: the field is checked
       }

@@ -24,7 +24,7 @@ async function created (t: Assertion, source: string, opts: Record<string, unkno
 }
 
 /** The `value` of an entry a contract method returned (Vitra's `res.response.value`). */
-function valueOf (response: JsonValue | undefined): JsonValue | undefined {
+function valueAt (response: JsonValue | undefined): JsonValue | undefined {
   return response !== null && typeof response === 'object' && !Array.isArray(response) ? response.value : undefined
 }
 
@@ -66,7 +66,7 @@ test('vitra flows - base: simple full db run', async t => {
   const after = await db.call('get', { path: '/foo' })
   t.absent(before.response)
   t.alike(put.ops[0].value, { op: 'PUT', path: '/foo', value: 'hello world' })
-  t.is(valueOf(after.response), 'hello world')
+  t.is(valueAt(after.response), 'hello world')
 })
 
 test('vitra flows - base: a second instance loaded on the same storage runs', async t => {
@@ -77,10 +77,10 @@ test('vitra flows - base: a second instance loaded on the same storage runs', as
   await db.executor?.sync()
   const second = await Database.load(storage, db.pubkey)
   t.teardown(() => second.close())
-  t.is(valueOf((await second.call('get', { path: '/foo' })).response), 'hello world')
+  t.is(valueAt((await second.call('get', { path: '/foo' })).response), 'hello world')
   await db.call('put', { path: '/foo', value: 'hello world!!' })
   await db.executor?.sync()
-  t.is(valueOf((await second.call('get', { path: '/foo' })).response), 'hello world!!', 'it sees the first one\'s writes')
+  t.is(valueAt((await second.call('get', { path: '/foo' })).response), 'hello world!!', 'it sees the first one\'s writes')
 })
 
 test('vitra flows - base: simple db run with verification', async t => {
@@ -94,7 +94,7 @@ test('vitra flows - base: simple db run with verification', async t => {
   t.absent(r1.response)
   t.alike(r2.ops[0].value, { op: 'PUT', path: '/foo', value: 'hello world' })
   t.alike(r3.ops[0].value, { op: 'PUT', path: '/foo', value: 'hello world!' })
-  t.is(valueOf(r4.response), 'hello world!')
+  t.is(valueAt(r4.response), 'hello world!')
   await db.verify()
 })
 
@@ -115,7 +115,7 @@ test('vitra flows - base: simple db run with active monitoring', async t => {
   const r3 = await db.call('get', { path: '/foo' })
   t.absent(r1.response)
   t.alike(r2.ops[0].value, { op: 'PUT', path: '/foo', value: 'hello world' })
-  t.is(valueOf(r3.response), 'hello world')
+  t.is(valueAt(r3.response), 'hello world')
   await validated
   t.alike(events.slice(0, 5).map(e => e.type), ['put', 'put', 'put', 'put', 'put'])
   t.is(events[2].path, '/.sys/acks/genesis')
@@ -151,7 +151,7 @@ test('vitra flows - contract-code: change the contract source during execution',
   const r3 = await db.call('get', { path: '/foo' })
   t.absent(r1.response)
   t.alike(r2.ops[0].value, { op: 'PUT', path: '/foo', value: 'hello world' })
-  t.is(valueOf(r3.response), 'hello world')
+  t.is(valueAt(r3.response), 'hello world')
   const r4 = await db.call('setSource', { code: V2 })
   await r4.whenProcessed()
   const results = await r4.fetchResults()
@@ -161,7 +161,7 @@ test('vitra flows - contract-code: change the contract source during execution',
   await r5.whenProcessed()
   const r6 = await db.call('getValue', { path: '/foo' })
   t.alike(r5.ops[0].value, { op: 'PUT', path: '/foo', value: 'hello world!' })
-  t.is(valueOf(r6.response), 'hello world!')
+  t.is(valueAt(r6.response), 'hello world!')
   await db.verify()
 })
 
@@ -182,10 +182,10 @@ test('vitra flows - debugging: test sandboxes of an active contract leave the de
   t.teardown(() => sbx2.close())
   await sbx2.call('put', { path: '/foo', value: 'hello sandbox 2' })
   await sbx2.executor?.sync()
-  t.is(valueOf(r1.response), 'hello world')
-  t.is(valueOf((await db.call('get', { path: '/foo' })).response), 'hello world')
-  t.is(valueOf((await sbx.call('get', { path: '/foo' })).response), 'hello sandbox')
-  t.is(valueOf((await sbx2.call('get', { path: '/foo' })).response), 'HELLO SANDBOX 2')
+  t.is(valueAt(r1.response), 'hello world')
+  t.is(valueAt((await db.call('get', { path: '/foo' })).response), 'hello world')
+  t.is(valueAt((await sbx.call('get', { path: '/foo' })).response), 'hello sandbox')
+  t.is(valueAt((await sbx2.call('get', { path: '/foo' })).response), 'HELLO SANDBOX 2')
 })
 
 // README "Coming from Vitra", first row: Vitra creates the database and emits 'error'
@@ -315,7 +315,7 @@ test('vitra flows - networking: load and read over the network (swarm({ local: t
   t.teardown(() => db2.close())
   await db2.swarm({ local: true })
   await db2.whenConnected()
-  t.is(valueOf((await db2.call('get', { path: '/foo' })).response), 'hello world')
+  t.is(valueAt((await db2.call('get', { path: '/foo' })).response), 'hello world')
 })
 
 // ------------------------------------------------------------------ oplogs
@@ -416,10 +416,10 @@ test('vitra flows - oplogs: execute ops on added oplogs', async t => {
   await db.setLocalOplog(db.oplogs.at(1) as InstanceType<typeof OpLog>)
   const tx = await db.call('put', { key: 'foo', value: 'bar' })
   await tx.whenProcessed()
-  t.is(valueOf((await db.call('get', { key: 'foo' })).response), 'bar')
+  t.is(valueAt((await db.call('get', { key: 'foo' })).response), 'bar')
   const tx3 = await db.call('put', { key: 'foo', value: 'baz' })
   await tx3.whenProcessed()
-  t.is(valueOf((await db.call('get', { key: 'foo' })).response), 'baz')
+  t.is(valueAt((await db.call('get', { key: 'foo' })).response), 'baz')
   t.is(db.oplogs.at(0)?.length, 1)
   t.is(db.oplogs.at(1)?.length, 2)
 })
@@ -436,7 +436,7 @@ test('vitra flows - oplogs: ops on a removed oplog are not executed', async t =>
   await db.setLocalOplog(db.oplogs.at(1) as InstanceType<typeof OpLog>)
   const tx = await db.call('put', { key: 'foo', value: 'bar' })
   await tx.whenProcessed()
-  t.is(valueOf((await db.call('get', { key: 'foo' })).response), 'bar')
+  t.is(valueAt((await db.call('get', { key: 'foo' })).response), 'bar')
   await db.setLocalOplog(db.oplogs.at(0) as InstanceType<typeof OpLog>)
   const tx3 = await db.call('removeOplog', { pubkey: secondKey.toString('hex') })
   await tx3.whenProcessed()
@@ -444,7 +444,7 @@ test('vitra flows - oplogs: ops on a removed oplog are not executed', async t =>
   await db.setLocalOplog(secondOplog)
   await db.call('put', { key: 'foo', value: 'baz' })
   await db.executor?.sync()
-  t.is(valueOf((await db.call('get', { key: 'foo' })).response), 'bar', 'not changed')
+  t.is(valueAt((await db.call('get', { key: 'foo' })).response), 'bar', 'not changed')
   t.is(secondOplog.length, 2, 'although the op is in the removed oplog')
 })
 

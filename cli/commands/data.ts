@@ -49,13 +49,13 @@ function humanCall (out: Output, tx: { response?: JsonValue | null, ops: TxOp[] 
   if (tx.ops.length === 0) return out.kv(rows)
   rows.push(['ops', `${tx.ops.length} appended, tracked as ${String(id)}`])
   const lines = out.kv(rows)
-  tx.ops.forEach((op, i) => lines.push(`  #${i}  oplog ${short(op.oplog)} seq ${op.seq}  ${out.compact(op.value)}`))
+  tx.ops.forEach((op, i) => { lines.push(`  #${i}  oplog ${short(op.oplog)} seq ${op.seq}  ${out.compact(op.value)}`) })
   if (results === null) {
     lines.push(`not executed yet: \`vitra tx show ${String(id)}\` shows the results once the executor has run (or call with --wait)`)
     return lines
   }
   lines.push('results')
-  results.forEach((r, i) => lines.push(...humanResult(out, r, i)))
+  results.forEach((r, i) => { lines.push(...humanResult(out, r, i)) })
   return lines
 }
 

@@ -127,7 +127,6 @@ let host = null
 let hostSync = null
 /** The contract module's namespace, once bound. @type {Record<string, any> | null} */
 let ns = null
-let applyKind = 'none'
 
 /** The contract module's namespace (bound before any entry runs). */
 function bound () {
@@ -196,6 +195,7 @@ function utcDateString (d) {
 function utcTimeString (d) {
   return pad(dateUTCHours(d), 2) + ':' + pad(dateUTCMinutes(d), 2) + ':' + pad(dateUTCSeconds(d), 2) + ' GMT+0000 (Coordinated Universal Time)'
 }
+// biome-ignore lint/suspicious/noSelfCompare: x !== x is NaN, with no global a contract could replace
 function isInvalid (d) { const t = dateGetTime(d); return t !== t }
 
 // A date string carries its own offset when it ends in Z / +hh:mm after a time,
@@ -205,11 +205,13 @@ const NAMED_ZONE = /\b(?:gmt|utc|ut|z|[ecmp][sd]t)\b/i
 const DATE_ONLY = /^\s*[+-]?\d{4,6}(?:-\d\d(?:-\d\d)?)?\s*$/
 function parseDeterministic (s) {
   const t = realParse(s)
+  // biome-ignore lint/suspicious/noSelfCompare: x !== x is NaN, with no global a contract could replace
   if (t !== t) return t
   if (regexTest(ZONED, s) || regexTest(NAMED_ZONE, s) || regexTest(DATE_ONLY, s)) return t
   return t - dateRealTzOffset(new RealDate(t)) * 60000
 }
 
+// biome-ignore lint/suspicious/noShadowRestrictedNames: the shim is named Date so that Date.name stays 'Date'
 const DateShim = function Date (...args) {
   if (new.target === undefined) return DP.toString.call(new RealDate(now()))
   let d
@@ -374,6 +376,7 @@ function encode (v, what, path, stack) {
     case 'string': return JSONstringify(v)
     case 'boolean': return v ? 'true' : 'false'
     case 'number':
+      // biome-ignore lint/suspicious/noSelfCompare: x !== x is NaN, with no global a contract could replace
       if (v !== v || v === Infinity || v === -Infinity) throw notJson(what, path, v)
       return v === 0 ? '0' : '' + v
     case 'object': {
@@ -739,7 +742,7 @@ function callsAnswer (results, stop) {
   return '{"r":[' + join(results, ',') + '],"s":"' + stop + '"}'
 }
 
-async function runProcess (e, opJson) {
+async function runProcess (_e, opJson) {
   const fn = bound().process
   if (typeof fn !== 'function') return 'null'
   const result = await fn(JSONparse(opJson))

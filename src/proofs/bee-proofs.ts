@@ -259,7 +259,7 @@ function checkProof (proof: unknown, opts: VerifyIndexReadOptions): CheckedProof
     throw new InvalidProofError('tree-hash-mismatch', 'The blocks and multiproof nodes do not hash to the signed tree hash')
   }
   const store = new Map<number, Buffer>()
-  seqs.forEach((seq, i) => store.set(seq, values[i]))
+  seqs.forEach((seq, i) => { store.set(seq, values[i]) })
   const header = store.get(0)
   if (header === undefined) throw new InvalidProofError('incomplete', 'The proof lacks block 0 (the Hyperbee header)')
   if (headerProtocol(header) !== 'hyperbee') throw new InvalidProofError('not-a-hyperbee', 'Block 0 is not a Hyperbee header')

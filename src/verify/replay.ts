@@ -140,7 +140,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
     try { parseGovernance(value) } catch { return bad('/.sys/governance is malformed') }
     state.governance = value
   } else if (e.key.startsWith(INPUTS_PREFIX)) {
-    let rec
+    let rec: ReturnType<typeof decodeInput>
     try { rec = decodeInput(e.value) } catch { return bad(`${path} is not an input record`) }
     if (e.key !== INPUTS_PREFIX + rec.pubkey) return bad(`${path} names another key than its record`)
     state.inputs[rec.pubkey] = { active: rec.active, nextSeq: 0, ackAt: -1 }
