@@ -2,7 +2,8 @@
 // Runs every compiled test file (dist/test/**/*.test.js) in its own Node process
 // (isolated-vm wants --no-node-snapshot, and a crash in one file must not hide the
 // others), reads brittle's TAP, and ends with the line `N passed, N failed`.
-// Usage: node --no-node-snapshot test/run.js [substring ...]   (only files whose path contains a substring)
+// Usage: node --no-node-snapshot test/run.js [--unit] [substring ...]
+//   substrings: only files whose path contains one; --unit: only the unit tier (below).
 import { spawn } from 'child_process'
 import { readdirSync, statSync } from 'fs'
 import { join, relative } from 'path'
@@ -11,8 +12,19 @@ import os from 'os'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const dir = join(root, 'dist', 'test')
-const filters = process.argv.slice(2)
-const files = walk(dir).filter(f => f.endsWith('.test.js')).filter(f => filters.length === 0 || filters.some(s => f.includes(s))).sort()
+// The unit tier (`npm run test:unit`, well under a minute): files that test modules in
+// this process, with real Hypercores and isolates but no network, no browser, no CLI
+// process and no packing. `npm test` runs these and every other file.
+const UNIT = new Set(['schemas', 'protocol', 'import-cycles', 'source-shape', 'replay-step', 'bee-schema', 'error-catalogue',
+  'apply-run', 'vectors', 'append-proofs', 'shallow-list', 'log-fork-proof', 'inclusion-proofs', 'range-proofs', 'bee-proofs',
+  'holepunch', 'contracts', 'contract-api', 'sandbox', 'sandbox-calls', 'vitra-flows', 'vitra-examples', 'database'])
+const args = process.argv.slice(2)
+const unit = args.includes('--unit')
+const filters = args.filter(a => a !== '--unit')
+const files = walk(dir).filter(f => f.endsWith('.test.js'))
+  .filter(f => !unit || UNIT.has(relative(dir, f).replace(/\.test\.js$/, '')))
+  .filter(f => filters.length === 0 || filters.some(s => f.includes(s))).sort()
+if (unit && files.length !== UNIT.size) { console.log(`the unit tier names ${UNIT.size} files, ${files.length} found`); process.exit(1) }
 const concurrency = Number(process.env.VITRA_TEST_CONCURRENCY || Math.max(1, Math.min(2, os.cpus().length)))
 const FILE_TIMEOUT_MS = Number(process.env.VITRA_TEST_FILE_TIMEOUT || 300_000)
 
