@@ -14,7 +14,7 @@
  * append, so a kill leaves either all of a batch or none of it.
  */
 import { treeHashFromStorage } from './holepunch/core-internals.js'
-import { EventEmitter } from 'events'
+import ReadyResource from 'ready-resource'
 import { performance } from 'perf_hooks'
 import type { HyperbeeBatch } from 'hyperbee'
 import { canonicalJson, decodeValue, type JsonValue } from './encoding.js'
@@ -107,7 +107,7 @@ function full (b: BatchState): boolean { return b.done.length >= b.max || b.byte
 
 const EMPTY = Buffer.alloc(0)
 
-export class Executor extends EventEmitter {
+export class Executor extends ReadyResource {
   private readonly index: IndexLog
   private readonly opts: ExecutorOptions
   private readonly inputs = new Map<string, Input>()
@@ -115,7 +115,10 @@ export class Executor extends EventEmitter {
   private governance: Governance | null = null
   private running = false
   private rerun = false
-  private closing = false
+  /** Set by close(): no new batch starts. */
+  private stopping = false
+  /** The running loop, for close() to wait for. */
+  private looping: Promise<void> | null = null
   private rotation = 0
   /** The database's maxOpBytes (from the genesis marker). */
   private maxOpBytes = DEFAULT_MAX_OP_BYTES
@@ -134,7 +137,19 @@ export class Executor extends EventEmitter {
     this.maxBatchOps = opts.maxBatchOps ?? 256
   }
 
-  async ready (): Promise<void> {
+  /** Loads the contract, its governance and limits, and the active oplogs, then starts. ready() runs it once. */
+  protected override async _open (): Promise<void> {
+    try {
+      await this.load()
+    } catch (err) {
+      // ready-resource skips _close after a failed open: release what was opened here
+      await this._close()
+      throw err
+    }
+    this.schedule()
+  }
+
+  private async load (): Promise<void> {
     const source = await this.index.contractSource()
     if (source === null) throw new DatabaseNotFoundError('The index has no contract source: genesis is missing')
     this.governance = parseGovernance(await this.index.getValue(GOVERNANCE_KEY))
@@ -143,7 +158,6 @@ export class Executor extends EventEmitter {
     for (const rec of await this.index.inputs()) {
       if (rec.active) await this.addInput(rec.pubkey)
     }
-    this.schedule()
   }
 
   /** Resolves when every op appended so far to every active oplog has been processed. */
@@ -162,9 +176,9 @@ export class Executor extends EventEmitter {
 
   /** Ask the loop to look for new ops. */
   schedule (): void {
-    if (this.closing) return
+    if (this.stopping) return
     if (this.running) { this.rerun = true; return }
-    void this.loop()
+    this.looping = this.loop()
   }
 
   private async loop (): Promise<void> {
@@ -172,10 +186,10 @@ export class Executor extends EventEmitter {
     try {
       do {
         this.rerun = false
-        while (!this.closing && await this.processBatch()) this.checkSyncWaiters()
-      } while (this.rerun && !this.closing)
+        while (!this.stopping && await this.processBatch()) this.checkSyncWaiters()
+      } while (this.rerun && !this.stopping)
     } catch (err) {
-      if (!this.closing) {
+      if (!this.stopping) {
         for (const w of this.syncWaiters.splice(0)) w.reject(err as Error)
         this.emit('error', err)
       }
@@ -211,7 +225,7 @@ export class Executor extends EventEmitter {
         } catch (err) {
           // A failure while publishing leaves the batch half-written: the whole batch is
           // dropped. Any other failure is this oplog's alone (its ops published so far stay).
-          if (b.broken || this.closing) throw err
+          if (b.broken || this.stopping) throw err
           this.pause(input, err as Error)
         }
         if (full(b)) break
@@ -414,7 +428,7 @@ export class Executor extends EventEmitter {
    * 'warning' (BLOCK_UNAVAILABLE) and is tried again after 1, 2, 4 … 60 s (`pause`).
    */
   private fetchLater (input: Input, seq: number): void {
-    if (input.fetching !== null || this.closing) return
+    if (input.fetching !== null || this.stopping) return
     input.fetching = seq
     const core = input.oplog.core
     const timeout = this.opts.blockTimeoutMs ?? 5000
@@ -432,7 +446,7 @@ export class Executor extends EventEmitter {
       () => { input.fetching = null; input.failures = 0; this.schedule() },
       (err: Error) => {
         input.fetching = null
-        if (this.closing) return
+        if (this.stopping) return
         this.pause(input, errors.BLOCK_UNAVAILABLE(`no peer served it within ${timeout} ms (${err.message})`), 'BLOCK_UNAVAILABLE')
       }
     )
@@ -537,10 +551,10 @@ export class Executor extends EventEmitter {
     this.emit('input-removed', hex)
   }
 
-  /** Stop processing (the current batch finishes first) and close the sandbox. Oplogs are owned by the caller. */
-  async close (): Promise<void> {
-    this.closing = true
-    while (this.running) await new Promise(resolve => setTimeout(resolve, 5))
+  /** Stops processing (the current batch finishes first) and closes the sandbox. Oplogs are owned by the caller. close() runs it once. */
+  protected override async _close (): Promise<void> {
+    this.stopping = true
+    await this.looping
     for (const hex of [...this.inputs.keys()]) this.removeInput(hex)
     await this.sandbox?.close()
     this.sandbox = null

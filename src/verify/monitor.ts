@@ -10,7 +10,7 @@
  * (CouldNotVerifyError: logs missing for now; it retries when the logs grow),
  * 'error' (anything else).
  */
-import { EventEmitter } from 'events'
+import ReadyResource from 'ready-resource'
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
 import { VitraError, errors } from '../errors.js'
 import type { ContractFraudProof } from './fraud-proofs.js'
@@ -28,12 +28,15 @@ export interface MonitorOptions extends Omit<VerifierOptions, 'checkpoint'> {
   retryMs?: number
 }
 
-export class ContractMonitor extends EventEmitter {
+export class ContractMonitor extends ReadyResource {
   private readonly opts: MonitorOptions
   private verifier: Verifier | null = null
   private running = false
   private again = false
-  private closed = false
+  /** Set by close(): no new pass starts. */
+  private stopping = false
+  /** The pass over the index that runs now (or ran last). */
+  private pass: Promise<void> | null = null
   private retryTimer: NodeJS.Timeout | null = null
   /** The fraud proof, once one was found (the monitor stops there). */
   violation: ContractFraudProof | null = null
@@ -44,7 +47,8 @@ export class ContractMonitor extends EventEmitter {
     this.opts = opts
   }
 
-  async ready (): Promise<void> {
+  /** Opens the verifier (from the checkpoint, if any) and makes the first pass. ready() runs it once. */
+  protected override async _open (): Promise<void> {
     const checkpoint = this.opts.checkpoint ?? readCheckpoint(this.opts.checkpointFile)
     this.verifier = new Verifier({
       ...this.opts,
@@ -52,28 +56,43 @@ export class ContractMonitor extends EventEmitter {
       // entries are decoded for 'validated' only while someone listens
       onEntry: e => { if (this.listenerCount('validated') > 0) this.emit('validated', historyEntry(e)) }
     })
-    await this.verifier.ready()
-    this.opts.index.on('append', this.onAppend)
-    await this.start()
+    try {
+      await this.verifier.ready()
+      this.opts.index.on('append', this.onAppend)
+      await this.start()
+    } catch (err) {
+      // ready-resource skips _close after a failed open: release what was opened here
+      await this._close()
+      throw err
+    }
   }
 
   /** The first pass over what the index holds: before ready() resolves (vitra/compat's monitor defers it, as Vitra's does). */
-  protected async start (): Promise<void> { await this.run() }
+  protected async start (): Promise<void> {
+    this.pass = this.run()
+    await this.pass
+  }
 
   /** Index entries below this are verified. */
   get verifiedLength (): number { return this.verifier?.verifiedLength ?? 0 }
 
   /** Resolves once everything currently in the local index is verified (or a violation was found). */
   async idle (): Promise<void> {
-    while (this.running || (this.violation === null && !this.closed && (this.verifier?.verifiedLength ?? 0) < this.opts.index.length && this.retryTimer === null)) {
-      await new Promise(resolve => setTimeout(resolve, 5))
+    for (;;) {
+      if (this.running && this.pass !== null) {
+        await this.pass.catch(noop)
+        continue
+      }
+      if (this.violation !== null || this.stopping || this.retryTimer !== null || this.verifiedLength >= this.opts.index.length) return
+      this.kick() // behind, and no pass runs: start one
+      if (!this.running) return // none can run (not opened)
     }
   }
 
   protected kick (): void {
-    if (this.closed || this.violation !== null) return
+    if (this.stopping || this.violation !== null) return
     if (this.running) { this.again = true; return }
-    this.run().catch(err => this.emit('error', err))
+    this.pass = this.run().catch(err => { this.emit('error', err) })
   }
 
   private async run (): Promise<void> {
@@ -95,7 +114,7 @@ export class ContractMonitor extends EventEmitter {
           this.save()
           this.emit('verified', verifier.verifiedLength)
         }
-      } while (this.again && !this.closed)
+      } while (this.again && !this.stopping)
     } catch (err) {
       if (!(err instanceof VitraError) || err.code !== 'COULD_NOT_VERIFY') throw err
       this.emit('unverifiable', err)
@@ -106,7 +125,7 @@ export class ContractMonitor extends EventEmitter {
   }
 
   private scheduleRetry (): void {
-    if (this.retryTimer !== null || this.closed) return
+    if (this.retryTimer !== null || this.stopping) return
     this.retryTimer = setTimeout(() => { this.retryTimer = null; this.kick() }, this.opts.retryMs ?? 1000)
   }
 
@@ -120,14 +139,13 @@ export class ContractMonitor extends EventEmitter {
     renameSync(file + '.tmp', file)
   }
 
-  async close (): Promise<void> {
-    if (this.closed) return
-    this.closed = true
+  /** Stops (the pass that runs finishes first) and closes the verifier. close() runs it once and emits 'close'. */
+  protected override async _close (): Promise<void> {
+    this.stopping = true
     this.opts.index.removeListener('append', this.onAppend)
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
-    while (this.running) await new Promise(resolve => setTimeout(resolve, 5))
+    await this.pass?.catch(noop)
     await this.verifier?.close()
-    this.emit('close')
   }
 }
 
@@ -145,3 +163,5 @@ function historyEntry (e: RawEntry): HistoryEntry {
   const value = e.value === null || e.value.length === 0 ? null : decodeValue(e.value)
   return { type: e.type, seq: e.seq, path: keyToPath(e.key), name: keyName(e.key), value }
 }
+
+function noop (): void {}
