@@ -12,7 +12,8 @@
  * `track(db)` once the database is open, `close()` (leaves, destroys the swarm,
  * its DHT node and every connection, stops the fork watchers).
  */
-import { EventEmitter } from 'events'
+import type { EventEmitter } from 'events'
+import ReadyResource from 'ready-resource'
 import Hyperswarm from 'hyperswarm'
 import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
@@ -145,7 +146,7 @@ export type { LogForkSource } from './fork-watch.js'
  * - 'log-fork' (proof, source): a core of the database forked: a LogForkFraudProof.
  * - 'warning' (err): a background step failed (reading the declared oplogs, a fork watcher).
  */
-export class DatabaseSwarm extends EventEmitter {
+export class DatabaseSwarm extends ReadyResource {
   readonly store: Corestore
   /** The index public key: the swarm topic is its discovery key. */
   readonly key: Buffer
@@ -165,8 +166,6 @@ export class DatabaseSwarm extends EventEmitter {
   private watchdog: PeerWatchdog | null = null
   private readonly downloads: Array<{ destroy (): void }> = []
   private source: SwarmSource | null = null
-  private opening: Promise<void> | null = null
-  private closing: Promise<void> | null = null
   private refreshTimer: NodeJS.Timeout | null = null
   private refreshing = false
   private refreshAgain = false
@@ -180,8 +179,8 @@ export class DatabaseSwarm extends EventEmitter {
     this.opts = checkSwarmOptions(opts)
   }
 
-  /** True once close() was called. */
-  get closed (): boolean { return this.closing !== null }
+  /** True once close() was called (ready-resource's `closed` says it finished). */
+  private get stopping (): boolean { return this.closing !== null }
   /** The open connections. */
   get connections (): SwarmConnection[] { return [...this.conns] }
   /** This swarm's public key (how peers see it). */
@@ -189,13 +188,18 @@ export class DatabaseSwarm extends EventEmitter {
   /** The swarm topic: the index core's discovery key. */
   get topic (): Buffer | null { return this.indexCore?.discoveryKey ?? null }
 
-  /** Join the swarm on the index's discovery key. Idempotent. Does not wait for peers: see flushed(). */
-  async ready (): Promise<void> {
-    if (this.opening === null) this.opening = this.open()
-    await this.opening
+  /** Joins the swarm on the index's discovery key; ready() runs it once. Does not wait for peers: see flushed(). */
+  protected override async _open (): Promise<void> {
+    try {
+      await this.join()
+    } catch (err) {
+      // ready-resource skips _close after a failed open: release what was opened here
+      await this._close()
+      throw err
+    }
   }
 
-  private async open (): Promise<void> {
+  private async join (): Promise<void> {
     if (this.opts.local === true) {
       this.usesLocalNet = true
       this.opts = { ...this.opts, bootstrap: await joinLocalNet(), host: '127.0.0.1' }
@@ -203,7 +207,7 @@ export class DatabaseSwarm extends EventEmitter {
     const core = this.store.get({ key: this.key })
     this.indexCore = core
     await core.ready()
-    if (this.closed) throw new ClosedError('swarm')
+    if (this.stopping) throw new ClosedError('swarm')
     // One identity per storage, the same after every restart: the DHT then replaces this
     // peer's announcement instead of piling up records of dead identities, which every
     // lookup tries one by one (measured in `npm run soak`: an executor restarted 13 times
@@ -233,12 +237,12 @@ export class DatabaseSwarm extends EventEmitter {
   }
 
   private onConnection (conn: SwarmConnection, info: PeerInfo): void {
-    if (this.closed) { conn.destroy(); return }
+    if (this.stopping) { conn.destroy(); return }
     this.conns.add(conn)
     conn.on('error', (err: Error) => this.emit('peer-error', err, info))
     conn.once('close', () => {
       this.conns.delete(conn)
-      if (!this.closed) this.emit('peer-remove', info)
+      if (!this.stopping) this.emit('peer-remove', info)
     })
     this.store.replicate(conn)
     this.guard(conn)
@@ -249,7 +253,7 @@ export class DatabaseSwarm extends EventEmitter {
   private guard (conn: SwarmConnection): void {
     const ms = this.opts.handshakeTimeoutMs ?? 5000
     const timer = setTimeout(() => {
-      if (this.closed || this.replicatesIndex(conn)) return
+      if (this.stopping || this.replicatesIndex(conn)) return
       conn.destroy(new NetworkError('PEER_TIMEOUT', `The peer did not open the database's replication channel within ${ms} ms`))
     }, ms)
     timer.unref()
@@ -279,7 +283,7 @@ export class DatabaseSwarm extends EventEmitter {
    * open now, and every oplog the index declares, now and whenever the index grows.
    */
   track (source: SwarmSource): void {
-    if (this.closed) throw new ClosedError('swarm')
+    if (this.stopping) throw new ClosedError('swarm')
     if (this.source !== null) throw new InvalidArgumentError('This swarm already tracks a database')
     if (!source.index.key.equals(this.key)) throw new InvalidArgumentError('The database is not the one this swarm was made for')
     this.source = source
@@ -290,7 +294,7 @@ export class DatabaseSwarm extends EventEmitter {
   }
 
   private scheduleRefresh (delay = this.opts.refreshDelayMs ?? 50): void {
-    if (this.closed || this.source === null) return
+    if (this.stopping || this.source === null) return
     if (this.refreshing) { this.refreshAgain = true; return }
     if (this.refreshTimer !== null) return
     this.refreshTimer = setTimeout(() => {
@@ -304,7 +308,7 @@ export class DatabaseSwarm extends EventEmitter {
     try {
       await this.openDeclared()
     } catch (err) {
-      if (!this.closed) this.emit('warning', err)
+      if (!this.stopping) this.emit('warning', err)
     } finally {
       this.refreshing = false
       if (this.refreshAgain) { this.refreshAgain = false; this.scheduleRefresh() }
@@ -316,16 +320,16 @@ export class DatabaseSwarm extends EventEmitter {
     const source = this.source as SwarmSource
     if (!source.index.writable) {
       for (const rec of await source.index.inputs()) {
-        if (this.closed) return
+        if (this.stopping) return
         await source.openOplog(rec.pubkey)
       }
     }
-    for (const o of source.oplogs) if (!this.closed) this.watch(o.core, 'oplog')
+    for (const o of source.oplogs) if (!this.stopping) this.watch(o.core, 'oplog')
   }
 
   private watch (core: Hypercore, role: LogForkSource['role']): void {
     const hex = core.key.toString('hex')
-    if (this.tracked.has(hex) || this.closed) return
+    if (this.tracked.has(hex) || this.stopping) return
     this.tracked.add(hex)
     if (!this.cores.has(hex)) this.cores.set(hex, core)
     if (role === 'oplog') this.emit('oplog', hex)
@@ -333,8 +337,8 @@ export class DatabaseSwarm extends EventEmitter {
     if (this.opts.detectForks === false || this.source?.watchesForks === true) return
     if (this.forks === null) {
       const forks = new ForkWatch({ reopen: key => this.store.get({ key }) })
-      forks.on('fork', (proof: LogForkFraudProof, source: LogForkSource) => { if (!this.closed) this.emit('log-fork', proof, source) })
-      forks.on('warning', (err: Error) => { if (!this.closed) this.emit('warning', err) })
+      forks.on('fork', (proof: LogForkFraudProof, source: LogForkSource) => { if (!this.stopping) this.emit('log-fork', proof, source) })
+      forks.on('warning', (err: Error) => { if (!this.stopping) this.emit('warning', err) })
       this.forks = forks
     }
     this.forks.watch(core, role)
@@ -344,11 +348,11 @@ export class DatabaseSwarm extends EventEmitter {
   private downloadSized (core: Hypercore): void {
     const max = this.source?.maxOpBytes ?? (async () => DEFAULT_MAX_OP_BYTES)
     void max().then(bytes => {
-      if (this.closed) return
+      if (this.stopping) return
       const d = new SizedDownload(core, { max: bytes })
       d.start()
       this.downloads.push(d)
-    }, (err: Error) => { if (!this.closed) this.emit('warning', err) })
+    }, (err: Error) => { if (!this.stopping) this.emit('warning', err) })
   }
 
   /** Keep full, live copies of the oplogs: the executor reads every op anyway (saves a round trip per op). */
@@ -363,18 +367,12 @@ export class DatabaseSwarm extends EventEmitter {
     await this.swarm?.flush()
   }
 
-  /** Leave the swarm, destroy it (and the DHT node it made), close every connection, stop the fork watchers. Idempotent. */
-  async close (): Promise<void> {
-    if (this.closing === null) this.closing = this.shutdown()
-    await this.closing
-  }
-
-  private async shutdown (): Promise<void> {
+  /** Leaves the swarm, destroys it (and the DHT node it made), closes every connection, stops the fork watchers; close() runs it once. */
+  protected override async _close (): Promise<void> {
     if (this.refreshTimer !== null) clearTimeout(this.refreshTimer)
     this.refreshTimer = null
     this.source?.index.core.removeListener('append', this.onIndexAppend)
     this.watchdog?.stop()
-    await this.opening?.catch(() => undefined)
     await this.discovery?.destroy()
     await this.swarm?.destroy()
     await this.ownDht?.destroy()
