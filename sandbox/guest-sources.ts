@@ -4,11 +4,11 @@
  * - `vitra:runtime` (runtime.js): the internal module the host talks to; a contract
  *   cannot import it;
  * - `contract`, `assert`, `util`: the modules a contract may import;
- * - `vitra:sys`: the stored /.sys keys of src/sys-keys.ts, made here as a module so
+ * - `vitra:sys`: the stored /.sys keys of src/format/sys-keys.ts, made here as a module so
  *   that the runtime uses the host's own constants.
  */
 import { readFileSync } from 'fs'
-import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/sys-keys.js'
+import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/format/sys-keys.js'
 
 /** Specifier of the internal runtime module. Contracts cannot import it. */
 export const RUNTIME_SPECIFIER = 'vitra:runtime'

@@ -1,6 +1,6 @@
-import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/sys-keys.js'
+import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/format/sys-keys.js'
 import { InvalidValueError } from '../src/errors.js'
-import { isWellFormed } from '../src/paths.js'
+import { isWellFormed } from '../src/format/paths.js'
 import type { Json, TxAction } from './types.js'
 
 /**

@@ -26,10 +26,10 @@ export interface IndexEntry { key: string, seq: number, value: Json }
 /** Options of `index.list(path, opts)` inside a contract (Vitra's). */
 export interface ListOptions { reverse?: boolean, offset?: number, limit?: number }
 
-/** One item of a folder listing: an entry, a sub-folder (`container`), or both (see src/shallow-list.ts). */
+/** One item of a folder listing: an entry, a sub-folder (`container`), or both (see src/format/shallow-list.ts). */
 export interface ListedItem { key: string, seq?: number, value?: Json, container: boolean }
 
-/** Read access to the index, given by the host for one entry. Keys are stored keys (src/paths.ts). */
+/** Read access to the index, given by the host for one entry. Keys are stored keys (src/format/paths.ts). */
 export interface IndexReader {
   /** The entry at `key`, or null when absent. */
   get (key: string): Promise<{ seq: number, value: Json } | null>

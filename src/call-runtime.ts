@@ -7,11 +7,11 @@
  */
 import type { CallContext, SandboxLimits } from '../sandbox/types.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
-import type { JsonValue } from './encoding.js'
+import type { JsonValue } from './format/encoding.js'
 import { DatabaseNotFoundError, InvalidArgumentError } from './errors.js'
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
-import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from './schemas.js'
+import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from './format/schemas.js'
 import { withinDeadline } from './peer-wait.js'
 
 /** How long a call waits for a refresh of the contract and participants before it runs on the ones it has. */

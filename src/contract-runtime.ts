@@ -11,8 +11,8 @@
  * Without governance, everything goes to the user contract, unchanged.
  */
 import { ContractRuntimeError } from './errors.js'
-import { compareKeys, isSysKey, pathToKey, SEP } from './paths.js'
-import { actionKey } from './schemas.js'
+import { compareKeys, isSysKey, pathToKey, SEP } from './format/paths.js'
+import { actionKey } from './format/schemas.js'
 import { ContractSandbox } from '../sandbox/contract-sandbox.js'
 import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from '../sandbox/types.js'
 

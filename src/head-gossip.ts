@@ -26,7 +26,7 @@
 import { treeHashFromStorage } from './holepunch/core-internals.js'
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
-import { parseJson } from './encoding.js'
+import { parseJson } from './format/encoding.js'
 import { LogForkFraudProof } from './proofs/log-fork-proof.js'
 import { signedHeadFromJSON, verifySignedHead, type SignedHead } from './proofs/signed-head.js'
 import { captureSignedHead, coreManifest, logForkProofFromConflict } from './logs/proof-builders.js'

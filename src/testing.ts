@@ -10,7 +10,7 @@
 import { Database as BaseDatabase, type CreateOptions, type DatabaseOptions } from './database.js'
 import { InvalidArgumentError } from './errors.js'
 import type { ExecutorHooks } from './executor.js'
-import { encodeValue } from './encoding.js'
+import { encodeValue } from './format/encoding.js'
 import type { Storage } from './storage.js'
 import type { Oplog } from './logs/oplog.js'
 

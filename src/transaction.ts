@@ -4,12 +4,12 @@
  * caller wait for execution and read the acks and writes that resulted.
  */
 import type Hypercore from 'hypercore'
-import { canonicalJson, parseJson, type JsonValue } from './encoding.js'
+import { canonicalJson, parseJson, type JsonValue } from './format/encoding.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError, errors } from './errors.js'
 import { LogForkFraudProof } from './proofs/log-fork-proof.js'
 import { verifyConsistencyProof, type SignedHead } from './proofs/signed-head.js'
 import type { IndexLog } from './logs/index-log.js'
-import { encodeOp, type Ack } from './schemas.js'
+import { encodeOp, type Ack } from './format/schemas.js'
 import { verifyInclusionProof, type InclusionProof } from './proofs/inclusion-proofs.js'
 import { captureSignedHead, createConsistencyProof, createInclusionProof, logForkProofFromConflict } from './logs/proof-builders.js'
 

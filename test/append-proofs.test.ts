@@ -6,7 +6,7 @@ import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
 import { Oplog, type Appended } from '../src/logs/oplog.js'
 import { verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
-import { encodeOp } from '../src/schemas.js'
+import { encodeOp } from '../src/format/schemas.js'
 import { createInclusionProof } from '../src/logs/proof-builders.js'
 
 interface Counted { oplog: Oplog, core: Hypercore, storageProofs: () => number }

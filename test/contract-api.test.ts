@@ -6,7 +6,7 @@ import test from 'brittle'
 import type { ContractTransaction, Database } from '../src/index.js'
 import { ContractSandbox } from '../sandbox/index.js'
 import { memoryIndex } from '../src/logs/memory-index.js'
-import { normalizePath, pathToKey } from '../src/paths.js'
+import { normalizePath, pathToKey } from '../src/format/paths.js'
 import { createDb, eventually, follow, valueAt } from './helpers.js'
 
 async function result (tx: ContractTransaction): Promise<{ success: boolean, error?: string, errorCode?: string }> {
@@ -88,7 +88,7 @@ test('contract api - paths are normalised the same in the contract and in the li
 })
 
 test('contract api - guest and host turn the same paths into the same stored keys', async t => {
-  // The guest runtime has its own copy of the path rules (it cannot import src/paths.ts).
+  // The guest runtime has its own copy of the path rules (it cannot import src/format/paths.ts).
   const paths = ['a', '/a', 'a/', '//a//', '/a/b/c', 'a//b', ' a /b ', '/ä/ß/😀', '/.sys2/x', '/a.b/c-d_e', '/-/0/00', '/a/./b', '/a/../b', '/\\/x']
   const s = new ContractSandbox('export async function apply (tx, op) { tx.put(op.path, 1) }')
   t.teardown(() => s.close())

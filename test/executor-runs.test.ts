@@ -4,7 +4,7 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import type { Database } from '../src/index.js'
-import { canonicalJson, type JsonValue } from '../src/encoding.js'
+import { canonicalJson, type JsonValue } from '../src/format/encoding.js'
 import { createDb, valueAt } from './helpers.js'
 
 const CONTRACT = `

@@ -13,7 +13,7 @@ import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js
 import type { ExecutorHooks } from '../src/executor.js'
 import { type IndexRead } from '../src/proofs/bee-proofs.js'
 import { createReplayEvidence, recordReplayReads, verifyReplayEvidence, type ReplayEvidence } from '../src/verify/replay-evidence.js'
-import { GOVERNANCE_KEY, decodeAck, parseAckKey } from '../src/schemas.js'
+import { GOVERNANCE_KEY, decodeAck, parseAckKey } from '../src/format/schemas.js'
 import { contract, follow } from './helpers.js'
 import { buildFixture } from './fixtures/fraud-fixtures.js'
 import { captureSignedHead, coreManifest, createConsistencyProof, createInclusionProof, createIndexReadProof, createRangeProof } from '../src/logs/proof-builders.js'

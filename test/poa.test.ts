@@ -8,9 +8,9 @@ import {
   type Change, type ContractTransaction, type Database, type JsonValue
 } from '../src/index.js'
 import type { ExecutorHooks as Hooks } from '../src/executor.js'
-import { encodeInput, inputKey } from '../src/schemas.js'
-import { SEP, pathToKey } from '../src/paths.js'
-import { encodeValue } from '../src/encoding.js'
+import { encodeInput, inputKey } from '../src/format/schemas.js'
+import { SEP, pathToKey } from '../src/format/paths.js'
+import { encodeValue } from '../src/format/encoding.js'
 import { contract, createDb, eventually, follow } from './helpers.js'
 
 const COUNTER = contract('counter')

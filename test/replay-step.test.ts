@@ -1,8 +1,8 @@
 // Unit tests of the replay step function: each transition, with a small in-memory
 // environment (the contract runs in the real sandbox; the "logs" are plain maps).
 import test from 'brittle'
-import { encodeValue, decodeValue } from '../src/encoding.js'
-import { CONTRACT_SOURCE_KEY, GENESIS_KEY, ackKey, encodeAck, encodeInput, encodeOp, inputKey, type Ack } from '../src/schemas.js'
+import { encodeValue, decodeValue } from '../src/format/encoding.js'
+import { CONTRACT_SOURCE_KEY, GENESIS_KEY, ackKey, encodeAck, encodeInput, encodeOp, inputKey, type Ack } from '../src/format/schemas.js'
 import { initialState, step, checkComplete, serializeState, deserializeState, type ReplayEnv, type IndexBlock, type ReplayState } from '../src/verify/replay.js'
 import { ContractRuntime, type Governance } from '../src/contract-runtime.js'
 import type { StateReader } from '../src/verify/state-view.js'

@@ -4,7 +4,7 @@ import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
 import type { AckInfo, CallContext, IndexReader, Json, ListOptions, TxAction } from '../sandbox/index.js'
 import { readShippedContract } from '../src/shipped-contracts.js'
 import { memoryIndex } from '../src/logs/memory-index.js'
-import { inputKey } from '../src/schemas.js'
+import { inputKey } from '../src/format/schemas.js'
 
 /** The shipped counter contract (contracts/counter.js). */
 const COUNTER = readShippedContract('counter')

@@ -1,7 +1,7 @@
 import test from 'brittle'
-import { encodeValue, canonicalJson } from '../src/encoding.js'
-import { encodeAck, decodeAck, decodeOp, encodeOp, ackKey, parseAckKey, actionsToChanges, ackErrorText, inputKey, ACKS_PREFIX, CONTRACT_SOURCE_KEY, GENESIS_KEY, GOVERNANCE_KEY, type Ack } from '../src/schemas.js'
-import { keyToPath, pathToKey, SEP } from '../src/paths.js'
+import { encodeValue, canonicalJson } from '../src/format/encoding.js'
+import { encodeAck, decodeAck, decodeOp, encodeOp, ackKey, parseAckKey, actionsToChanges, ackErrorText, inputKey, ACKS_PREFIX, CONTRACT_SOURCE_KEY, GENESIS_KEY, GOVERNANCE_KEY, type Ack } from '../src/format/schemas.js'
+import { keyToPath, pathToKey, SEP } from '../src/format/paths.js'
 
 const base: Ack = { v: 1, origin: 'ab'.repeat(32), seq: 3, oplogLength: 4, oplogTreeHash: 'cd'.repeat(32), ts: 1700000000000, metadata: { z: 1, a: [1, { y: 2, b: null }] }, success: true, numChanges: 2, batchStart: 7 }
 

@@ -1,9 +1,9 @@
-// Folder listings (src/shallow-list.ts) against a brute-force definition, on
+// Folder listings (src/format/shallow-list.ts) against a brute-force definition, on
 // random trees of paths, with every combination of reverse, offset and limit; and
 // the same listings through a real Hyperbee (db.index.list).
 import test from 'brittle'
-import { listFolder, type ListedEntry } from '../src/shallow-list.js'
-import { compareKeys, keyToPath, pathToKey, normalizePath, SEP } from '../src/paths.js'
+import { listFolder, type ListedEntry } from '../src/format/shallow-list.js'
+import { compareKeys, keyToPath, pathToKey, normalizePath, SEP } from '../src/format/paths.js'
 import { Database, StorageInMemory } from '../src/index.js'
 
 /** The listing by its definition: the children of dir in key order, each once, container when it has entries below. */

@@ -14,8 +14,8 @@ import { createDb, contract, eventually } from './helpers.js'
 import { Database, type JsonValue } from '../src/index.js'
 import { verifyQueryRowProofs } from '../src/proofs/index.js'
 import { READ_MODEL_FILE } from '../src/sql/index.js'
-import { isSysKey, pathToKey } from '../src/paths.js'
-import { parseAckKey } from '../src/schemas.js'
+import { isSysKey, pathToKey } from '../src/format/paths.js'
+import { parseAckKey } from '../src/format/schemas.js'
 
 const CRASH = fileURLToPath(new URL('./fixtures/sql-crash.js', import.meta.url))
 

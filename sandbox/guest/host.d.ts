@@ -1,6 +1,6 @@
 /**
  * What the guest modules see of the host, for the type check of sandbox/guest/ only.
- * `vitra:sys` is made by the host from src/sys-keys.ts (sandbox/guest-sources.ts).
+ * `vitra:sys` is made by the host from src/format/sys-keys.ts (sandbox/guest-sources.ts).
  */
 declare module 'vitra:sys' {
   /** `/.sys`, stored key. */

@@ -11,7 +11,7 @@
  *
  * Loaded as text by sandbox/guest-sources.ts; type-checked by sandbox/guest/tsconfig.json
  * (ECMAScript only: no Node or DOM types). Its one import, `vitra:sys`, is made by the
- * host from src/sys-keys.ts, so the /.sys keys are written down once.
+ * host from src/format/sys-keys.ts, so the /.sys keys are written down once.
  */
 import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from 'vitra:sys'
 
@@ -483,7 +483,7 @@ function pureCall (op, args) {
 // ---------------------------------------------------------------- paths and entries
 
 // Paths as Vitra names them: '/a/b', 'a/b' and '/a/b/' are one entry. The stored key
-// is the segments joined by NUL (the same rule as src/paths.ts, checked by a test).
+// is the segments joined by NUL (the same rule as src/format/paths.ts, checked by a test).
 const SEP = '\u0000'
 const ACKS_KEY = '.sys' + SEP + 'acks' + SEP
 const MAX_SERVERS = 16

@@ -10,7 +10,7 @@ import { InvalidArgumentError, errors } from '../errors.js'
 import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
 import type { InclusionProof } from '../proofs/inclusion-proofs.js'
 import type { TxOp, TxResult } from '../transaction.js'
-import type { JsonValue } from '../encoding.js'
+import type { JsonValue } from '../format/encoding.js'
 
 /** Longest transaction the status route reads back (a call emits far fewer ops). */
 export const MAX_TX_OPS = 1000

@@ -10,17 +10,17 @@ import Hyperbee from 'hyperbee'
 import { beeNode, beeYoloIndex } from '../proofs/bee-schema.js'
 import { readBlocks } from './blocks.js'
 import type Hypercore from 'hypercore'
-import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'
+import { decodeValue, encodeValue, type JsonValue } from '../format/encoding.js'
 import { InvalidArgumentError, PermissionError } from '../errors.js'
-import { InvalidPathError, isSysKey, keyName, keyToPath, pathToKey } from '../paths.js'
-import { listFolder, type FolderListOptions } from '../shallow-list.js'
+import { InvalidPathError, isSysKey, keyName, keyToPath, pathToKey } from '../format/paths.js'
+import { listFolder, type FolderListOptions } from '../format/shallow-list.js'
 import { closeCorestore, openCorestore, StorageInMemory, type Storage } from '../storage.js'
 import type { ListedItem } from '../../sandbox/types.js'
-import { parseGenesisMarker, type GenesisMarker } from '../limits.js'
+import { parseGenesisMarker, type GenesisMarker } from '../format/limits.js'
 import {
   ackKey, ackPrefix, CONTRACT_SOURCE_KEY, decodeAck, decodeInput, GENESIS_KEY, INPUTS_PREFIX,
   type Ack, type InputRecord
-} from '../schemas.js'
+} from '../format/schemas.js'
 
 /** An entry as `get` and `list` return it (Vitra's IndexLogEntry). A folder in a listing has `container: true` (and no seq or value unless the path holds a value too). */
 export interface IndexEntry { seq: number | undefined, container: boolean, name: string, path: string, value: JsonValue | undefined }

@@ -5,8 +5,8 @@
  * set in (1, 2, …), enough to tell entries apart.
  */
 import type { IndexReader, Json } from '../../sandbox/types.js'
-import { compareKeys } from '../paths.js'
-import { listFolder } from '../shallow-list.js'
+import { compareKeys } from '../format/paths.js'
+import { listFolder } from '../format/shallow-list.js'
 
 export function memoryIndex (map: Map<string, Json>): IndexReader {
   const seqs = new Map<string, number>()

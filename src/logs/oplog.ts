@@ -5,8 +5,8 @@
  * inclusion proofs get them from the append itself (see append-proofs.ts).
  */
 import type Hypercore from 'hypercore'
-import { decodeOp, encodeOp, type Op } from '../schemas.js'
-import { opTooLarge } from '../limits.js'
+import { decodeOp, encodeOp, type Op } from '../format/schemas.js'
+import { opTooLarge } from '../format/limits.js'
 import { createHypercore, type Storage } from '../storage.js'
 import { type InclusionProof } from '../proofs/inclusion-proofs.js'
 import { AppendProver } from './append-proofs.js'

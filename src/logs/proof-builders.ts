@@ -20,7 +20,7 @@ import {
   blockCore, foldRoots, MAX_READS, readReads, runReads, runReadsOnBee, sameResults, verifyIndexReadProof,
   type IndexRead, type IndexReadProof, type ProvenReadResult, type VerifiedIndexReads
 } from '../proofs/bee-proofs.js'
-import { listFolder, type FolderListOptions, type ListedEntry } from '../shallow-list.js'
+import { listFolder, type FolderListOptions, type ListedEntry } from '../format/shallow-list.js'
 import { peekRead } from '../proofs/folder-list-proof.js'
 import { headFromConflictProof, LogForkFraudProof, type ForkConsistencyJSON } from '../proofs/log-fork-proof.js'
 

@@ -5,9 +5,9 @@
  * when it equals what these return. Pure: the inclusion proof and the key alone.
  */
 import { beeNode } from './bee-schema.js'
-import { decodeValue, type JsonValue } from '../encoding.js'
+import { decodeValue, type JsonValue } from '../format/encoding.js'
 import { InvalidProofError } from '../errors.js'
-import { keyToPath } from '../paths.js'
+import { keyToPath } from '../format/paths.js'
 import { verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'
 
 /** An index entry proven in the index signed by the database key. */

@@ -9,10 +9,10 @@
  * whitepaper/verification.md §4.
  */
 import { beeNode } from './bee-schema.js'
-import { parseJson, type JsonValue } from '../encoding.js'
+import { parseJson, type JsonValue } from '../format/encoding.js'
 import { InvalidProofError } from '../errors.js'
-import { decodeAck, GENESIS_KEY, parseAckKey } from '../schemas.js'
-import { keyToPath } from '../paths.js'
+import { decodeAck, GENESIS_KEY, parseAckKey } from '../format/schemas.js'
+import { keyToPath } from '../format/paths.js'
 import { verifyInclusionProof, inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'
 import { readSignedHead, readManifest, verifySignedHead, type ManifestJSON, type SignedHead } from './signed-head.js'
 import { FraudCode, type FraudCodeName } from './fraud-codes.js'

@@ -10,7 +10,7 @@
  * This proves that each proven row is an entry of the signed index. It does not prove
  * that the query returned every row that matches it: a host could leave rows out.
  */
-import { sameValue } from '../encoding.js'
+import { sameValue } from '../format/encoding.js'
 import { InvalidProofError } from '../errors.js'
 import type { InclusionProof } from './inclusion-proofs.js'
 import { verifyIndexEntryProof } from './entry-proofs.js'

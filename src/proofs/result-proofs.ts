@@ -7,10 +7,10 @@
  * exactly this input; `vitra tx verify` runs it on tracked transactions.
  */
 import { beeNode } from './bee-schema.js'
-import { decodeValue, encodeValue, type JsonValue } from '../encoding.js'
+import { decodeValue, encodeValue, type JsonValue } from '../format/encoding.js'
 import { InvalidProofError } from '../errors.js'
-import { pathToKey } from '../paths.js'
-import { ackKey } from '../schemas.js'
+import { pathToKey } from '../format/paths.js'
+import { ackKey } from '../format/schemas.js'
 import { verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'
 
 /** An op of a transaction with its inclusion proof (null: none was kept). */

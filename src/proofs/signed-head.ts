@@ -15,7 +15,7 @@
  * shared by inclusion-proofs.ts and log-fork-proof.ts.
  */
 import { InvalidProofError, VitraError } from '../errors.js'
-import { parseJson } from '../encoding.js'
+import { parseJson } from '../format/encoding.js'
 import {
   DEFAULT_NAMESPACE, appendRoot, ed25519Verify, extensionIndexes, fullRoots, manifestKey,
   signable, treeHash, type TreeNode

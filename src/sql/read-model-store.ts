@@ -7,8 +7,8 @@
 import Sqlite from 'better-sqlite3'
 import { rmSync } from 'fs'
 import type { RawEntry } from '../logs/index-log.js'
-import { keyToPath, isSysKey } from '../paths.js'
-import { INPUTS_PREFIX, parseAckKey } from '../schemas.js'
+import { keyToPath, isSysKey } from '../format/paths.js'
+import { INPUTS_PREFIX, parseAckKey } from '../format/schemas.js'
 import { SCHEMA, SCHEMA_VERSION } from './schema.js'
 
 /** Op blocks by oplog and seq. */

@@ -21,7 +21,7 @@ import { Worker } from 'worker_threads'
 import type Hypercore from 'hypercore'
 import { readEntries, type RawEntry } from '../logs/index-log.js'
 import { readLocalBlocks } from '../logs/blocks.js'
-import { parseAckKey } from '../schemas.js'
+import { parseAckKey } from '../format/schemas.js'
 import type { OpBlocks } from './read-model-store.js'
 export { deleteReadModel } from './read-model-store.js'
 

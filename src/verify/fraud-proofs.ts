@@ -14,7 +14,7 @@
  * the evidence is genuine and reports `selfEvident: false` (re-run with `vitra verify`).
  */
 import { InvalidProofError, VitraError } from '../errors.js'
-import { ackKey, encodeAck, type Change } from '../schemas.js'
+import { ackKey, encodeAck, type Change } from '../format/schemas.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
 import type { SignedHead } from '../proofs/signed-head.js'
 import { checkOutcome } from './replay.js'

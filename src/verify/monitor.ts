@@ -15,9 +15,9 @@ import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
 import { VitraError, errors } from '../errors.js'
 import type { ContractFraudProof } from './fraud-proofs.js'
 import { Verifier, type Checkpoint, type VerifierOptions } from './verifier.js'
-import { decodeValue, parseJson } from '../encoding.js'
+import { decodeValue, parseJson } from '../format/encoding.js'
 import type { HistoryEntry, RawEntry } from '../logs/index-log.js'
-import { keyName, keyToPath } from '../paths.js'
+import { keyName, keyToPath } from '../format/paths.js'
 
 export interface MonitorOptions extends Omit<VerifierOptions, 'checkpoint'> {
   /** Where to persist the checkpoint (JSON). Read at start when it exists. */

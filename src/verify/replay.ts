@@ -8,16 +8,16 @@
  * next unprocessed op of an active oplog, followed by exactly the writes that
  * re-running `apply` produces (byte for byte). See whitepaper/verification.md.
  */
-import { decodeValue, type JsonValue } from '../encoding.js'
+import { decodeValue, type JsonValue } from '../format/encoding.js'
 import { VitraError, errors } from '../errors.js'
 import {
   actionsToChanges, CONTRACT_SOURCE_KEY, decodeAck, decodeInput, decodeOp, GENESIS_KEY, GOVERNANCE_KEY,
   INPUTS_PREFIX, isSysKey, parseAckKey, type Ack, type Change
-} from '../schemas.js'
+} from '../format/schemas.js'
 import type { AckInfo, TxAction } from '../../sandbox/types.js'
 import type { Overlay, StateReader } from './state-view.js'
-import { keyToPath } from '../paths.js'
-import { checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, opTooLarge, parseGenesisMarker } from '../limits.js'
+import { keyToPath } from '../format/paths.js'
+import { checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, opTooLarge, parseGenesisMarker } from '../format/limits.js'
 import { parseGovernance, type Governance } from '../contract-runtime.js'
 import { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from '../proofs/fraud-codes.js'
 

@@ -9,9 +9,9 @@
  * it as `IndexRead`s, so that a replay's reads can be packaged as an index read
  * proof (see replay-evidence.ts).
  */
-import { decodeValue, type JsonValue } from '../encoding.js'
-import { compareKeys } from '../paths.js'
-import { listFolder, type FolderListOptions, type PeekRange } from '../shallow-list.js'
+import { decodeValue, type JsonValue } from '../format/encoding.js'
+import { compareKeys } from '../format/paths.js'
+import { listFolder, type FolderListOptions, type PeekRange } from '../format/shallow-list.js'
 import type { ListedItem } from '../../sandbox/types.js'
 import type { IndexProofReader, IndexRange, IndexRead } from '../proofs/bee-proofs.js'
 
@@ -120,7 +120,7 @@ export function proofBase (reader: IndexProofReader): StateBase {
   }
 }
 
-export { compareKeys } from '../paths.js'
+export { compareKeys } from '../format/paths.js'
 
 function inside (k: string, r: PeekRange): boolean {
   if (typeof r.gt === 'string' && !(compareKeys(k, r.gt) > 0)) return false

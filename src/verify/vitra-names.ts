@@ -6,7 +6,7 @@
  * `details.data` carries Vitra's field names too), so that programs written for
  * Vitra keep working. Codes Vitra has no name for get one in Vitra's style.
  */
-import type { JsonValue } from '../encoding.js'
+import type { JsonValue } from '../format/encoding.js'
 import type { FraudCodeName } from './replay.js'
 
 /** Vitra's view of a violation. */

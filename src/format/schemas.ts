@@ -5,9 +5,9 @@
  */
 import { CONTRACT_SOURCE_KEY as SYS_CONTRACT_SOURCE_KEY, SERVERS_KEY as SYS_SERVERS_KEY } from './sys-keys.js'
 import { canonicalJson, decodeValue, encodeValue, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
-import { InvalidEntryError, VitraError } from './errors.js'
+import { InvalidEntryError, VitraError } from '../errors.js'
 import { pathToKey, SEP, SYS_KEY_PREFIX } from './paths.js'
-import type { TxAction } from '../sandbox/types.js'
+import type { TxAction } from '../../sandbox/types.js'
 
 // Stored keys (path segments joined by NUL, see paths.ts) of the system paths.
 export const SYS_PREFIX = SYS_KEY_PREFIX
