@@ -3,7 +3,7 @@
  * stderr saying what is wrong and what to do, and a documented exit code. The
  * stack trace is printed only with `--debug` (or VITRA_DEBUG=1).
  *
- * The engine's errors carry a stable `code` (src/errors.ts); this module maps
+ * The engine's errors carry a stable `code` (src/errors/errors.ts); this module maps
  * codes to exit codes and hints, and never looks at message text, with one
  * exception marked below (RocksDB's lock error has no code).
  */

@@ -124,7 +124,7 @@ import {
   ContractTimeoutError,
   InvalidArgumentError,
   UnknownMethodError
-} from '../src/errors.js'
+} from '../src/errors/errors.js'
 import { asActions, asJson, checkActions, encodeJson } from './json.js'
 import { IsolateInstance, type BatchOutcome, type ContractInfo, type EntryArgs, type EntryContext, type FastOutcome } from './instance.js'
 import { FAILED, decodeBatchAnswer, decodeCallOutcome, decodeGuestError, type CallAnswer, type CallOutcome, type GuestError } from './protocol.js'

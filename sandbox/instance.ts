@@ -8,7 +8,7 @@ import {
   ContractRuntimeError,
   ContractTimeoutError,
   ClosedError
-} from '../src/errors.js'
+} from '../src/errors/errors.js'
 import { GUEST_MODULE_NAMES, RUNTIME_SPECIFIER, SYS_SPECIFIER, guestSources } from './guest-sources.js'
 import { watchdogInterval, type ResolvedLimits } from './limits.js'
 import {

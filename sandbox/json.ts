@@ -1,5 +1,5 @@
 import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/format/sys-keys.js'
-import { InvalidValueError } from '../src/errors.js'
+import { InvalidValueError } from '../src/errors/errors.js'
 import { isWellFormed } from '../src/format/paths.js'
 import type { Json, TxAction } from './types.js'
 

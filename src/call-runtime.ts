@@ -8,7 +8,7 @@
 import type { CallContext, SandboxLimits } from '../sandbox/types.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
 import type { JsonValue } from './format/encoding.js'
-import { DatabaseNotFoundError, InvalidArgumentError } from './errors.js'
+import { DatabaseNotFoundError, InvalidArgumentError } from './errors/errors.js'
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
 import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from './format/schemas.js'

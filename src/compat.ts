@@ -18,7 +18,7 @@ import type { Storage } from './storage.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
 import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './proofs/inclusion-proofs.js'
 import { verifyAgainstLog } from './transaction.js'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from './errors.js'
+import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from './errors/errors.js'
 
 export * from './index.js'
 export { ExecutorBehavior, type ExecutorBehaviorName } from './testing.js'

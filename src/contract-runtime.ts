@@ -10,7 +10,7 @@
  * write them). The user contract may not change the participant set under PoA.
  * Without governance, everything goes to the user contract, unchanged.
  */
-import { ContractRuntimeError } from './errors.js'
+import { ContractRuntimeError } from './errors/errors.js'
 import { compareKeys, isSysKey, pathToKey, SEP } from './format/paths.js'
 import { actionKey } from './format/schemas.js'
 import { ContractSandbox } from '../sandbox/contract-sandbox.js'

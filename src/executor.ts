@@ -18,7 +18,7 @@ import ReadyResource from 'ready-resource'
 import { performance } from 'perf_hooks'
 import type { HyperbeeBatch } from 'hyperbee'
 import { canonicalJson, decodeValue, type JsonValue } from './format/encoding.js'
-import { ClosedError, DatabaseNotFoundError, VitraError, errors } from './errors.js'
+import { ClosedError, DatabaseNotFoundError, VitraError, errors } from './errors/errors.js'
 import { IndexLog } from './logs/index-log.js'
 import { Oplog } from './logs/oplog.js'
 import {

@@ -8,7 +8,7 @@ export { vitraName, vitraDetails, type VitraDetails } from './verify/vitra-names
 export { Oplog } from './logs/oplog.js'
 export { Executor } from './executor.js'
 export { canonicalJson, encodeValue, decodeValue, parseJson, MAX_JSON_DEPTH, type JsonValue } from './format/encoding.js'
-export * from './errors.js'
+export * from './errors/errors.js'
 export {
   ackKey, parseAckKey, inputKey, CONTRACT_SOURCE_KEY, INPUTS_PREFIX, ACKS_PREFIX, GENESIS_KEY, GOVERNANCE_KEY,
   type Ack, type InputRecord, type Op, type Change

@@ -23,7 +23,7 @@
  * is simply not watched.
  */
 import type Hypercore from 'hypercore'
-import { NetworkError } from './errors.js'
+import { NetworkError } from './errors/errors.js'
 import { replicationState, type WirePeer } from './holepunch/core-internals.js'
 
 /** A replication stream (a Hyperswarm connection). */

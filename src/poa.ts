@@ -9,7 +9,7 @@
  *   await db.call('approveKey', { key: candidatePubkey, signatures: [...collected] })
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'crypto'
-import { InvalidArgumentError } from './errors.js'
+import { InvalidArgumentError } from './errors/errors.js'
 
 export { oplogKeyFor } from './database.js'
 

@@ -8,7 +8,7 @@
  *   const db = await Database.create(storage, { contract, executorBehavior: ExecutorBehavior.TEST_SKIP_OPS })
  */
 import { Database as BaseDatabase, type CreateOptions, type DatabaseOptions } from './database.js'
-import { InvalidArgumentError } from './errors.js'
+import { InvalidArgumentError } from './errors/errors.js'
 import type { ExecutorHooks } from './executor.js'
 import { encodeValue } from './format/encoding.js'
 import type { Storage } from './storage.js'

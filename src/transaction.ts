@@ -5,7 +5,7 @@
  */
 import type Hypercore from 'hypercore'
 import { canonicalJson, parseJson, type JsonValue } from './format/encoding.js'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError, errors } from './errors.js'
+import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError, errors } from './errors/errors.js'
 import { LogForkFraudProof } from './proofs/log-fork-proof.js'
 import { verifyConsistencyProof, type SignedHead } from './proofs/signed-head.js'
 import type { IndexLog } from './logs/index-log.js'

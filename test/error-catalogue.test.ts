@@ -1,12 +1,12 @@
-// The error catalogue (src/error-codes.ts): every code documented, the docs rendered
+// The error catalogue (src/errors/catalogue.ts): every code documented, the docs rendered
 // from it, no code thrown that it lacks, and the HTTP API and the CLI answering with
 // what it says. `README_UPDATE=1` writes the tables into the docs.
 import test from 'brittle'
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'fs'
 import { join } from 'path'
 import { fileURLToPath } from 'url'
-import { EXIT, ERRORS, errorTable, httpStatusTable, isErrorCode, type ErrorCode } from '../src/error-codes.js'
-import { VitraError, errors } from '../src/errors.js'
+import { EXIT, ERRORS, errorTable, httpStatusTable, isErrorCode, type ErrorCode } from '../src/errors/catalogue.js'
+import { VitraError, errors } from '../src/errors/errors.js'
 import { FraudCode } from '../src/proofs/fraud-codes.js'
 import { describeError } from '../cli/errors.js'
 

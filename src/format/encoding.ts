@@ -6,7 +6,7 @@
  * (object properties whose value is undefined are left out, as JSON.stringify does).
  * Verification compares these bytes, never loosely-equal objects.
  */
-import { InvalidValueError, LimitError } from '../errors.js'
+import { InvalidValueError, LimitError } from '../errors/errors.js'
 
 /**
  * The deepest nesting of arrays and objects in any JSON vitra encodes or decodes:

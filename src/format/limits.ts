@@ -12,7 +12,7 @@
  *   one Hyperbee batch may hold before it is flushed.
  */
 import { MAX_JSON_DEPTH } from './encoding.js'
-import { InvalidArgumentError, InvalidEntryError, LimitError } from '../errors.js'
+import { InvalidArgumentError, InvalidEntryError, LimitError } from '../errors/errors.js'
 
 export { MAX_JSON_DEPTH }
 

@@ -5,7 +5,7 @@
  */
 import { CONTRACT_SOURCE_KEY as SYS_CONTRACT_SOURCE_KEY, SERVERS_KEY as SYS_SERVERS_KEY } from './sys-keys.js'
 import { canonicalJson, decodeValue, encodeValue, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
-import { InvalidEntryError, VitraError } from '../errors.js'
+import { InvalidEntryError, VitraError } from '../errors/errors.js'
 import { pathToKey, SEP, SYS_KEY_PREFIX } from './paths.js'
 import type { TxAction } from '../../sandbox/types.js'
 

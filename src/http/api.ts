@@ -37,7 +37,7 @@ import type { ContractMonitor } from '../verify/monitor.js'
 import type { ContractFraudProof } from '../verify/fraud-proofs.js'
 import type { TransactionJSON, TxResult } from '../transaction.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { DatabaseNotFoundError, InvalidArgumentError, PermissionError, VitraError, errorSpec, type ErrorCode } from '../errors.js'
+import { DatabaseNotFoundError, InvalidArgumentError, PermissionError, VitraError, errorSpec, type ErrorCode } from '../errors/errors.js'
 import { pathToKey } from '../format/paths.js'
 import { decodeValue } from '../format/encoding.js'
 import { captureSignedHead, createFolderListProof, createInclusionProof, createIndexReadProof } from '../logs/proof-builders.js'
@@ -70,7 +70,7 @@ const MAX_PAGE = 1000
 /** Largest proven listing (offset + limit): its peeks fit in one index read proof. */
 const MAX_PROVEN_PAGE = 400
 
-/** The error answer of a code: its status from the catalogue (src/error-codes.ts), unless given. */
+/** The error answer of a code: its status from the catalogue (src/errors/catalogue.ts), unless given. */
 function fail (reply: FastifyReply, code: ErrorCode, message: string, status = httpStatus(code)): FastifyReply {
   return reply.code(status).send({ error: { code, message } })
 }

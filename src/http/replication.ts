@@ -19,7 +19,7 @@
 import { EventEmitter } from 'events'
 import { request, type IncomingMessage, type Server } from 'http'
 import type { Duplex } from 'stream'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError } from '../errors/errors.js'
 
 export const REPLICATION_PROTOCOL = 'vitra-replication'
 

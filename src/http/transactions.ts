@@ -6,7 +6,7 @@
  * that emitted no op (a read) has no id (null).
  */
 import type { Database } from '../database.js'
-import { InvalidArgumentError, errors } from '../errors.js'
+import { InvalidArgumentError, errors } from '../errors/errors.js'
 import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
 import type { InclusionProof } from '../proofs/inclusion-proofs.js'
 import type { TxOp, TxResult } from '../transaction.js'

@@ -11,7 +11,7 @@ import { createHypercore, type Storage } from '../storage.js'
 import { type InclusionProof } from '../proofs/inclusion-proofs.js'
 import { AppendProver } from './append-proofs.js'
 import { createInclusionProof } from './proof-builders.js'
-import { InvalidArgumentError } from '../errors.js'
+import { InvalidArgumentError } from '../errors/errors.js'
 
 /** Hex ed25519 public key of the signer of a core's manifest (a Corestore-made core has one). */
 export function signerKey (core: Hypercore): string {

@@ -8,7 +8,7 @@
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import type { HypercoreProof } from 'hypercore'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors.js'
+import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors/errors.js'
 import { extensionIndexes, fullRoots, signatureFromMultisig, treeHash, flatDepth, type TreeNode } from '../proofs/hypercore-crypto.js'
 import {
   nodeToJSON, readSignedHead, verifySignedHead, verifyConsistencyProof,

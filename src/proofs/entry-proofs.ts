@@ -6,7 +6,7 @@
  */
 import { beeNode } from './bee-schema.js'
 import { decodeValue, type JsonValue } from '../format/encoding.js'
-import { InvalidProofError } from '../errors.js'
+import { InvalidProofError } from '../errors/errors.js'
 import { keyToPath } from '../format/paths.js'
 import { verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'
 

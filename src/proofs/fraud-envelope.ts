@@ -10,7 +10,7 @@
  */
 import { beeNode } from './bee-schema.js'
 import { parseJson, type JsonValue } from '../format/encoding.js'
-import { InvalidProofError } from '../errors.js'
+import { InvalidProofError } from '../errors/errors.js'
 import { decodeAck, GENESIS_KEY, parseAckKey } from '../format/schemas.js'
 import { keyToPath } from '../format/paths.js'
 import { verifyInclusionProof, inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'

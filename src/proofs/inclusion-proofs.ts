@@ -11,7 +11,7 @@
  *
  * Works for any Hypercore: oplog entries and Hyperbee (index) blocks alike.
  */
-import { InvalidProofError } from '../errors.js'
+import { InvalidProofError } from '../errors/errors.js'
 import { flatContainsBlock, flatSibling, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
 import { checkHeadSignature, checkManifest, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON } from './signed-head.js'
 

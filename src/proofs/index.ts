@@ -20,7 +20,7 @@
  */
 export { primitives, setPrimitives, type Primitives } from './primitives.js'
 export { noblePrimitives } from './primitives-noble.js'
-export { VitraError, InvalidProofError, CouldNotVerifyError, InvalidArgumentError } from '../errors.js'
+export { VitraError, InvalidProofError, CouldNotVerifyError, InvalidArgumentError } from '../errors/errors.js'
 export { MAX_JSON_DEPTH, parseJson } from '../format/encoding.js'
 export { verifyInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, type InclusionProof, type VerifiedInclusion } from './inclusion-proofs.js'
 export { verifyRangeProof, rangeProofFromJSON, RANGE_PROOF_TYPE, MAX_RANGE_BLOCKS, type RangeProof, type VerifiedRange } from './range-proofs.js'

@@ -11,7 +11,7 @@
  * that the query returned every row that matches it: a host could leave rows out.
  */
 import { sameValue } from '../format/encoding.js'
-import { InvalidProofError } from '../errors.js'
+import { InvalidProofError } from '../errors/errors.js'
 import type { InclusionProof } from './inclusion-proofs.js'
 import { verifyIndexEntryProof } from './entry-proofs.js'
 

@@ -8,7 +8,7 @@
  */
 import { beeNode } from './bee-schema.js'
 import { decodeValue, encodeValue, type JsonValue } from '../format/encoding.js'
-import { InvalidProofError } from '../errors.js'
+import { InvalidProofError } from '../errors/errors.js'
 import { pathToKey } from '../format/paths.js'
 import { ackKey } from '../format/schemas.js'
 import { verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'

@@ -14,7 +14,7 @@
  * The JSON helpers at the end of this file validate untrusted proof JSON and are
  * shared by inclusion-proofs.ts and log-fork-proof.ts.
  */
-import { InvalidProofError, VitraError } from '../errors.js'
+import { InvalidProofError, VitraError } from '../errors/errors.js'
 import { parseJson } from '../format/encoding.js'
 import {
   DEFAULT_NAMESPACE, appendRoot, ed25519Verify, extensionIndexes, fullRoots, manifestKey,

@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
-import { ClosedError, InvalidArgumentError, VitraError, errors, isErrorCode } from '../errors.js'
+import { ClosedError, InvalidArgumentError, VitraError, errors, isErrorCode } from '../errors/errors.js'
 
 export interface QueryResult {
   columns: string[]

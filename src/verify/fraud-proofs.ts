@@ -13,7 +13,7 @@
  * mismatch confirmed (see `REPLAY_CHECKED`). For the remaining codes it confirms
  * the evidence is genuine and reports `selfEvident: false` (re-run with `vitra verify`).
  */
-import { InvalidProofError, VitraError } from '../errors.js'
+import { InvalidProofError, VitraError } from '../errors/errors.js'
 import { ackKey, encodeAck, type Change } from '../format/schemas.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
 import type { SignedHead } from '../proofs/signed-head.js'

@@ -4,7 +4,7 @@
  */
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
-import { CouldNotVerifyError, VitraError } from '../errors.js'
+import { CouldNotVerifyError, VitraError } from '../errors/errors.js'
 import { readBlocks } from '../logs/blocks.js'
 import { updateWithin, withinDeadline } from '../peer-wait.js'
 import { ContractRuntime, type Governance } from '../contract-runtime.js'

@@ -12,7 +12,7 @@
  */
 import ReadyResource from 'ready-resource'
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
-import { VitraError, errors } from '../errors.js'
+import { VitraError, errors } from '../errors/errors.js'
 import type { ContractFraudProof } from './fraud-proofs.js'
 import { Verifier, type Checkpoint, type VerifierOptions } from './verifier.js'
 import { decodeValue, parseJson } from '../format/encoding.js'

@@ -33,7 +33,7 @@
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { decodeValue, type JsonValue } from '../format/encoding.js'
-import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors.js'
+import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors/errors.js'
 import { ContractRuntime, parseGovernance, type Governance } from '../contract-runtime.js'
 import { decodeIndexBlock } from '../logs/index-log.js'
 import { CONTRACT_SOURCE_KEY, decodeAck, GENESIS_KEY, GOVERNANCE_KEY, parseAckKey, type Ack } from '../format/schemas.js'

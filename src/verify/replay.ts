@@ -9,7 +9,7 @@
  * re-running `apply` produces (byte for byte). See whitepaper/verification.md.
  */
 import { decodeValue, type JsonValue } from '../format/encoding.js'
-import { VitraError, errors } from '../errors.js'
+import { VitraError, errors } from '../errors/errors.js'
 import {
   actionsToChanges, CONTRACT_SOURCE_KEY, decodeAck, decodeInput, decodeOp, GENESIS_KEY, GOVERNANCE_KEY,
   INPUTS_PREFIX, isSysKey, parseAckKey, type Ack, type Change

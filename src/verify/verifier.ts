@@ -6,7 +6,7 @@
  */
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
-import { CouldNotVerifyError, VitraError, errors } from '../errors.js'
+import { CouldNotVerifyError, VitraError, errors } from '../errors/errors.js'
 import { parseGovernance } from '../contract-runtime.js'
 import { openBee, readEntries, type RawEntry } from '../logs/index-log.js'
 import type { SandboxLimits } from '../../sandbox/types.js'

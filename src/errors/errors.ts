@@ -1,11 +1,11 @@
 /**
  * Every error vitra throws on purpose is a VitraError with a stable `code` from the
- * catalogue (error-codes.ts). Callers branch on `err.code`, never on message text.
+ * catalogue (catalogue.ts). Callers branch on `err.code`, never on message text.
  * It imports only the catalogue (a leaf), so every layer (sandbox, src, cli) may use it.
  */
-import { ERRORS, type ErrorCode } from './error-codes.js'
+import { ERRORS, type ErrorCode } from './catalogue.js'
 
-export { EXIT, ERRORS, errorSpec, isErrorCode, type ErrorCode, type ErrorSpec, type ExitCode } from './error-codes.js'
+export { EXIT, ERRORS, errorSpec, isErrorCode, type ErrorCode, type ErrorSpec, type ExitCode } from './catalogue.js'
 
 export class VitraError extends Error {
   readonly code: ErrorCode
