@@ -1,5 +1,5 @@
 // Disk of a bounded mirror (issue 34): a reader on disk follows a growing database over
-// HTTP with `--mirror-last 1,000` (src/mirror.ts) beside a full copy; after each step of
+// HTTP with `--mirror-last 1,000` (src/net/mirror.ts) beside a full copy; after each step of
 // STEP ops, both directories are measured (du: RocksDB's files, write-ahead log included).
 // Run alone: node --no-node-snapshot dist/bench/mirror-bench.js
 import { execFileSync } from 'child_process'
@@ -9,7 +9,7 @@ import { join } from 'path'
 import { fileURLToPath } from 'url'
 import { Database, StorageInMemory, readShippedContract } from '../src/index.js'
 import { createApi } from '../src/http/api.js'
-import { BoundedMirror } from '../src/mirror.js'
+import { BoundedMirror } from '../src/net/mirror.js'
 
 const STEPS = Number(process.env.BENCH_MIRROR_STEPS ?? 4)
 const STEP = Number(process.env.BENCH_MIRROR_STEP ?? 5_000)

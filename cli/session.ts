@@ -16,7 +16,7 @@ import { Output } from './output.js'
 import { parseBootstrap } from './params.js'
 import { Records } from './records.js'
 import { claimOwnership, findOwner, OwnedError, type OwnerRecord, type OwnerRunner, type Ownership } from './owner.js'
-import { updateWithin } from '../src/peer-wait.js'
+import { updateWithin } from '../src/net/peer-wait.js'
 import { httpOrigin } from '../src/http/replication.js'
 import { remoteHeads } from '../src/holepunch/core-internals.js'
 
@@ -287,7 +287,7 @@ export class Session {
     }
     if (net === null) return
     const core = db.index.core
-    const deadline = Date.now() + this.opts.timeout // every loop here ends by it (src/peer-wait.ts)
+    const deadline = Date.now() + this.opts.timeout // every loop here ends by it (src/net/peer-wait.ts)
     const lookup = net.flushed().then(() => 'done' as const)
     while (net.connections.length === 0) {
       if (await Promise.race([lookup, sleep(20)]) === 'done' && net.connections.length === 0) {

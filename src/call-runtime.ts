@@ -12,7 +12,7 @@ import { DatabaseNotFoundError, InvalidArgumentError } from './errors/errors.js'
 import type { IndexLog } from './logs/index-log.js'
 import type { Oplog } from './logs/oplog.js'
 import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from './format/schemas.js'
-import { withinDeadline } from './peer-wait.js'
+import { withinDeadline } from './net/peer-wait.js'
 
 /** How long a call waits for a refresh of the contract and participants before it runs on the ones it has. */
 const REFRESH_WAIT_MS = 200

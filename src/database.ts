@@ -19,7 +19,7 @@ import { validServers } from '../sandbox/json.js'
 import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from './format/limits.js'
 import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
-import { DatabaseSwarm, type SwarmOptions } from './network.js'
+import { DatabaseSwarm, type SwarmOptions } from './net/network.js'
 import { HttpSync } from './http/replication.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
 import { verifyIndex, type Checkpoint } from './verify/verifier.js'
@@ -28,10 +28,10 @@ import { CallRuntime } from './call-runtime.js'
 import { readShippedContract } from './shipped-contracts.js'
 import { DEFAULT_NAMESPACE, manifestKey } from './proofs/hypercore-crypto.js'
 import type { SandboxLimits } from '../sandbox/types.js'
-import { ForkWatch, type LogForkSource } from './fork-watch.js'
+import { ForkWatch, type LogForkSource } from './net/fork-watch.js'
 import { backupDatabase, isDeviceFileError, StorageCopiedError, type BackupResult } from './backup.js'
 import type { LogForkFraudProof } from './proofs/log-fork-proof.js'
-import { DEFAULT_PEER_WAIT_MS, downloadWithin, isPeerTimeout, updateWithin } from './peer-wait.js'
+import { DEFAULT_PEER_WAIT_MS, downloadWithin, isPeerTimeout, updateWithin } from './net/peer-wait.js'
 import { SqlAccess, type SqlQueryOptions, type SqlResult } from './sql/index.js'
 
 export interface DatabaseOptions {
@@ -307,7 +307,7 @@ export class Database extends EventEmitter {
   /** The index public key. */
   get pubkey (): Buffer { return this.index.key }
 
-  /** This database watches its own logs for forks, on every transport (src/fork-watch.ts). */
+  /** This database watches its own logs for forks, on every transport (src/net/fork-watch.ts). */
   get watchesForks (): true { return true }
 
   /**
@@ -563,7 +563,7 @@ export class Database extends EventEmitter {
   /** Replication stream of every core in this database's Corestore (for piping two instances in-process). */
   replicate (isInitiator: boolean, opts?: unknown): unknown { return this.store.replicate(isInitiator, opts) }
 
-  // --- network (src/network.ts) ---
+  // --- network (src/net/network.ts) ---
   private net: DatabaseSwarm | null = null
   private http: HttpSync | null = null
 
@@ -635,7 +635,7 @@ export class Database extends EventEmitter {
     }
   }
 
-  /** The deadline of every wait on peers (the `timeout` option): see src/peer-wait.ts. */
+  /** The deadline of every wait on peers (the `timeout` option): see src/net/peer-wait.ts. */
   private get peerWaitMs (): number { return this.opts.timeout ?? DEFAULT_PEER_WAIT_MS }
 
   /** Vitra's name for sync(). */

@@ -1,11 +1,11 @@
-// Signed-head gossip (src/head-gossip.ts) on real Hypercores replicating over real
+// Signed-head gossip (src/net/head-gossip.ts) on real Hypercores replicating over real
 // protocol streams: a log owner showing two peers two histories of the same length
 // is caught as soon as the two peers meet, which Hypercore alone never notices.
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
-import { HeadGossip, HEAD_GOSSIP_EXTENSION } from '../src/head-gossip.js'
+import { HeadGossip, HEAD_GOSSIP_EXTENSION } from '../src/net/head-gossip.js'
 import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/log-fork-proof.js'
 import { eventually } from './helpers.js'
 import { captureSignedHead } from '../src/logs/proof-builders.js'

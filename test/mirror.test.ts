@@ -1,11 +1,11 @@
 // Bounded mirrors (issue 34): a reader that keeps only the newest N index entries
-// (src/mirror.ts). Older blocks are cleared as the log grows and fetched on demand;
+// (src/net/mirror.ts). Older blocks are cleared as the log grows and fetched on demand;
 // proofs of the newest entries check as on a full copy; offline, an old read fails
 // with a clear error instead of waiting.
 import test from 'brittle'
 import { Database, StorageInMemory, createInclusionProof, verifyInclusionProof } from '../src/index.js'
 import { createApi } from '../src/http/api.js'
-import { BoundedMirror } from '../src/mirror.js'
+import { BoundedMirror } from '../src/net/mirror.js'
 import { contract, eventually, runVitra, startVitra } from './helpers.js'
 
 async function held (core: { has: (i: number) => Promise<boolean>, length: number }): Promise<number> {

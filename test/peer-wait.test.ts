@@ -1,10 +1,10 @@
-// Deadlines on every wait on peers (src/peer-wait.ts): a peer that holds a log's head
+// Deadlines on every wait on peers (src/net/peer-wait.ts): a peer that holds a log's head
 // but not its blocks (a sparse replica) is connected and answers nothing useful; every
 // wait on it (sync, syncAll, reads, verify, monitor) ends in COULD_NOT_VERIFY instead
 // of a hang. Real Hypercores over an in-process replication pipe.
 import test, { type Assertion } from 'brittle'
 import { Database, StorageInMemory } from '../src/index.js'
-import { downloadWithin, updateWithin, withinDeadline } from '../src/peer-wait.js'
+import { downloadWithin, updateWithin, withinDeadline } from '../src/net/peer-wait.js'
 import { contract, createDb, pipe } from './helpers.js'
 
 const KV = contract('kv-store')

@@ -1,10 +1,10 @@
-// The request watchdog (src/peer-watchdog.ts) on real Hypercores replicating over
+// The request watchdog (src/net/peer-watchdog.ts) on real Hypercores replicating over
 // real protocol streams: a peer that takes requests and never answers is dropped,
 // a slow peer that keeps answering is not.
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
-import { PeerWatchdog, type WatchedStream } from '../src/peer-watchdog.js'
+import { PeerWatchdog, type WatchedStream } from '../src/net/peer-watchdog.js'
 import { eventually } from './helpers.js'
 
 interface WirePeer { onrequest: (msg: unknown) => Promise<void> }

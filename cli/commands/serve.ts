@@ -27,7 +27,7 @@ import { runHook } from './verify.js'
 import { txRecord } from './data.js'
 import { followInto } from './database.js'
 import { parseCount, parseKey } from '../params.js'
-import { BoundedMirror } from '../../src/mirror.js'
+import { BoundedMirror } from '../../src/net/mirror.js'
 
 export interface ServeOptions {
   dirs?: string[]
@@ -134,7 +134,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       databases.push(db)
       if (mirrorLast !== null) {
         if (db.isExecutor) throw usageError(`${dir} is the executor's directory: it keeps its whole history (--mirror-last is for copies of other databases)`)
-        const mirror = new BoundedMirror(db.index.core, mirrorLast) // src/mirror.ts: newest N entries on disk, older ones fetched on demand
+        const mirror = new BoundedMirror(db.index.core, mirrorLast) // src/net/mirror.ts: newest N entries on disk, older ones fetched on demand
         mirror.start()
         mirrors.set(db, mirror)
         continue // no monitor, no SQL read model: both read the whole history

@@ -8,7 +8,7 @@
  * - `core.state.storage.read()`: one storage read batch for many blocks and tree nodes
  *   (src/logs/blocks.ts reads thousands of blocks in one batch).
  * - `core.replicator._inflight` and `.peers`: the open block requests, each with its peer
- *   and start time (src/peer-watchdog.ts drops peers that leave requests unanswered).
+ *   and start time (src/net/peer-watchdog.ts drops peers that leave requests unanswered).
  * - a peer's `remoteLength` and `remoteSynced`: how long its copy of the core is, and
  *   whether it has told us (the CLI waits for a peer's head before it reads).
  * - `Hypercore.treeHashFromStorage(core, length)`: the tree hash at a length from the

@@ -10,7 +10,7 @@
  * the logs' keys exactly as over the swarm: a block must hash into the signed tree, a
  * head must carry its writer's signature, and a head that disagrees with one the reader
  * already holds is a conflict, which the database's fork watcher turns into a log fork
- * proof (src/fork-watch.ts) whatever the transport.
+ * proof (src/net/fork-watch.ts) whatever the transport.
  *
  * HttpSync (the reader's side) keeps one connection per URL and reconnects after a
  * failure (1, 2, 4 … 30 s) until closed. serveReplication (the host's side) answers the

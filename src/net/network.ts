@@ -19,13 +19,13 @@ import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
-import { ClosedError, InvalidArgumentError, NetworkError } from './errors/errors.js'
-import type { IndexLog } from './logs/index-log.js'
-import type { Oplog } from './logs/oplog.js'
-import { SizedDownload } from './logs/block-sizes.js'
-import { DEFAULT_MAX_OP_BYTES } from './format/limits.js'
+import { ClosedError, InvalidArgumentError, NetworkError } from '../errors/errors.js'
+import type { IndexLog } from '../logs/index-log.js'
+import type { Oplog } from '../logs/oplog.js'
+import { SizedDownload } from '../logs/block-sizes.js'
+import { DEFAULT_MAX_OP_BYTES } from '../format/limits.js'
 import { PeerWatchdog } from './peer-watchdog.js'
-import { type LogForkFraudProof } from './proofs/log-fork-proof.js'
+import { type LogForkFraudProof } from '../proofs/log-fork-proof.js'
 import { ForkWatch, type LogForkSource } from './fork-watch.js'
 
 /** A DHT node address (a bootstrap node). */
@@ -64,7 +64,7 @@ export interface SwarmOptions {
   /**
    * Milliseconds a request may stay unanswered while its peer sends nothing on that
    * core (default 10000; 0 turns the watchdog off). Such a peer is dropped with
-   * PEER_TIMEOUT, so the request goes to another peer: see src/peer-watchdog.ts.
+   * PEER_TIMEOUT, so the request goes to another peer: see src/net/peer-watchdog.ts.
    */
   requestTimeoutMs?: number
   /** Milliseconds to coalesce index appends before re-reading the declared oplogs (default 50). */
@@ -116,7 +116,7 @@ export interface SwarmSource {
   readonly oplogs: Oplog[]
   /** Open (once) the oplog with this hex key. */
   openOplog: (hex: string) => Promise<Oplog>
-  /** True when the source watches its own logs for forks (a Database does: src/fork-watch.ts); the swarm then does not. */
+  /** True when the source watches its own logs for forks (a Database does: src/net/fork-watch.ts); the swarm then does not. */
   readonly watchesForks?: boolean
   /** The largest op the database executes: eager downloads never fetch a larger block (src/logs/block-sizes.ts). */
   maxOpBytes?: () => Promise<number>
@@ -159,7 +159,7 @@ export class DatabaseSwarm extends ReadyResource {
   private readonly conns = new Set<SwarmConnection>()
   /** Hex keys of the cores `watch` took on. */
   private readonly tracked = new Set<string>()
-  /** Fork watching, when the source does not watch its own logs (src/fork-watch.ts). */
+  /** Fork watching, when the source does not watch its own logs (src/net/fork-watch.ts). */
   private forks: ForkWatch | null = null
   /** Every core of the database this swarm keeps open (the request watchdog looks at these). */
   private readonly cores = new Map<string, Hypercore>()

@@ -14,7 +14,7 @@
  * Which deadline applies where: whitepaper/verification.md §5.
  */
 import type Hypercore from 'hypercore'
-import { CouldNotVerifyError } from './errors/errors.js'
+import { CouldNotVerifyError } from '../errors/errors.js'
 
 /** The default for a wait on peers (`timeout` of create/load, `--timeout` in the CLI). */
 export const DEFAULT_PEER_WAIT_MS = 15_000

@@ -23,13 +23,13 @@
  * checked (unknown manifest, no peer serves the block) is skipped until it is sent again.
  * Garbage is ignored; it never reaches the log.
  */
-import { treeHashFromStorage } from './holepunch/core-internals.js'
+import { treeHashFromStorage } from '../holepunch/core-internals.js'
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
-import { parseJson } from './format/encoding.js'
-import { LogForkFraudProof } from './proofs/log-fork-proof.js'
-import { signedHeadFromJSON, verifySignedHead, type SignedHead } from './proofs/signed-head.js'
-import { captureSignedHead, coreManifest, logForkProofFromConflict } from './logs/proof-builders.js'
+import { parseJson } from '../format/encoding.js'
+import { LogForkFraudProof } from '../proofs/log-fork-proof.js'
+import { signedHeadFromJSON, verifySignedHead, type SignedHead } from '../proofs/signed-head.js'
+import { captureSignedHead, coreManifest, logForkProofFromConflict } from '../logs/proof-builders.js'
 import { withinDeadline } from './peer-wait.js'
 
 export const HEAD_GOSSIP_EXTENSION = 'vitra/signed-head@1'
@@ -166,7 +166,7 @@ export class HeadGossip {
           mine = (await treeHashFromStorage(core, theirs.length)).toString('hex')
         } catch {
           // a sparse replica without the tree nodes at that length: fetch the block before
-          // that length, whose proof brings them (bounded: src/peer-wait.ts)
+          // that length, whose proof brings them (bounded: src/net/peer-wait.ts)
           try {
             mine = (await withinDeadline(core.treeHash(theirs.length), { ms: this.opts.fetchTimeoutMs ?? 10_000, what: `the tree at length ${theirs.length}` })).toString('hex')
           } catch {

@@ -23,8 +23,8 @@
  * is simply not watched.
  */
 import type Hypercore from 'hypercore'
-import { NetworkError } from './errors/errors.js'
-import { replicationState, type WirePeer } from './holepunch/core-internals.js'
+import { NetworkError } from '../errors/errors.js'
+import { replicationState, type WirePeer } from '../holepunch/core-internals.js'
 
 /** A replication stream (a Hyperswarm connection). */
 export interface WatchedStream { destroy (err?: Error): void }
