@@ -5,7 +5,7 @@
 // the index (`/.sys/governance`), and every verifier and monitor replays it: the
 // rules below are checked by replay, not taken on faith.
 //
-// Routing (src/contract-runtime.ts): ops whose `op` starts with `SYS_` come here,
+// Routing (src/exec/contract-runtime.ts): ops whose `op` starts with `SYS_` come here,
 // all others go to the user contract. Keys this contract reads and writes are
 // stored under `/.sys/poa/` (it names them without that prefix); keys it names
 // under `/.sys/` (`/.sys/governance`, `/.sys/inputs`, `/.sys/acks`) are

@@ -25,7 +25,7 @@ export { ExecutorBehavior, type ExecutorBehaviorName } from './testing.js'
 export { ContractTransaction as Transaction, Operation } from './transaction.js'
 export { Oplog as OpLog } from './logs/oplog.js'
 export { StorageOnDisk as Storage } from './storage.js'
-export { Executor as ContractExecutor } from './executor.js'
+export { Executor as ContractExecutor } from './exec/executor.js'
 export type {
   IndexEntry as IndexLogEntry, HistoryEntry as IndexHistoryEntry, ListOptions as IndexLogListOpts, HistoryOptions as IndexHistoryOpts
 } from './logs/index-log.js'

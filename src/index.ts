@@ -6,7 +6,7 @@ export { IndexLog, type IndexEntry, type HistoryEntry, type HistoryOptions, type
 export { normalizePath, pathToKey, keyToPath, InvalidPathError } from './format/paths.js'
 export { vitraName, vitraDetails, type VitraDetails } from './verify/vitra-names.js'
 export { Oplog } from './logs/oplog.js'
-export { Executor } from './executor.js'
+export { Executor } from './exec/executor.js'
 export { canonicalJson, encodeValue, decodeValue, parseJson, MAX_JSON_DEPTH, type JsonValue } from './format/encoding.js'
 export * from './errors/errors.js'
 export {
@@ -24,7 +24,7 @@ export { LogForkFraudProof, verifyLogForkProof } from './proofs/log-fork-proof.j
 export { verifySignedHead, verifyConsistencyProof, type SignedHead } from './proofs/signed-head.js'
 export { inclusionProofFromJSON, inclusionProofToJSON } from './proofs/inclusion-proofs.js'
 export { verifyRangeProof, rangeProofFromJSON, type RangeProof, type VerifiedRange } from './proofs/range-proofs.js'
-export { keyId, toKeyId, quorum, approvalMessage, signApproval, verifyApproval, oplogKeyFor, QUORUM_START_HEIGHT, APPROVAL_MESSAGE_PREFIX, type ApprovalKind, type ApprovalSignature } from './poa.js'
+export { keyId, toKeyId, quorum, approvalMessage, signApproval, verifyApproval, oplogKeyFor, QUORUM_START_HEIGHT, APPROVAL_MESSAGE_PREFIX, type ApprovalKind, type ApprovalSignature } from './exec/poa.js'
 export { DatabaseSwarm, type SwarmOptions } from './net/network.js'
 export { ForkWatch, type LogForkSource } from './net/fork-watch.js'
 export { adoptCopy, StorageCopiedError, type BackupResult } from './backup.js'

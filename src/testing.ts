@@ -9,7 +9,7 @@
  */
 import { Database as BaseDatabase, type CreateOptions, type DatabaseOptions } from './database.js'
 import { InvalidArgumentError } from './errors/errors.js'
-import type { ExecutorHooks } from './executor.js'
+import type { ExecutorHooks } from './exec/executor.js'
 import { encodeValue } from './format/encoding.js'
 import type { Storage } from './storage.js'
 import type { Oplog } from './logs/oplog.js'

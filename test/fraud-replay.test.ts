@@ -10,7 +10,7 @@ import {
   ContractFraudProof, Database, DEFAULT_MAX_OP_BYTES, StorageInMemory, encodeValue, verifyFraudProof, verifyIndex, type FraudProofJSON
 } from '../src/index.js'
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
-import type { ExecutorHooks } from '../src/executor.js'
+import type { ExecutorHooks } from '../src/exec/executor.js'
 import { type IndexRead } from '../src/proofs/bee-proofs.js'
 import { createReplayEvidence, recordReplayReads, verifyReplayEvidence, type ReplayEvidence } from '../src/verify/replay-evidence.js'
 import { GOVERNANCE_KEY, decodeAck, parseAckKey } from '../src/format/schemas.js'

@@ -7,7 +7,7 @@ import {
   ackKey, keyToPath, ContractFraudProof, verifyFraudProof, keyId, oplogKeyFor, quorum, signApproval, verifyApproval, approvalMessage,
   type Change, type ContractTransaction, type Database, type JsonValue
 } from '../src/index.js'
-import type { ExecutorHooks as Hooks } from '../src/executor.js'
+import type { ExecutorHooks as Hooks } from '../src/exec/executor.js'
 import { encodeInput, inputKey } from '../src/format/schemas.js'
 import { SEP, pathToKey } from '../src/format/paths.js'
 import { encodeValue } from '../src/format/encoding.js'

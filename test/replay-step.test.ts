@@ -4,7 +4,7 @@ import test from 'brittle'
 import { encodeValue, decodeValue } from '../src/format/encoding.js'
 import { CONTRACT_SOURCE_KEY, GENESIS_KEY, ackKey, encodeAck, encodeInput, encodeOp, inputKey, type Ack } from '../src/format/schemas.js'
 import { initialState, step, checkComplete, serializeState, deserializeState, type ReplayEnv, type IndexBlock, type ReplayState } from '../src/verify/replay.js'
-import { ContractRuntime, type Governance } from '../src/contract-runtime.js'
+import { ContractRuntime, type Governance } from '../src/exec/contract-runtime.js'
 import type { StateReader } from '../src/verify/state-view.js'
 
 const SOURCE = `export const apply = {

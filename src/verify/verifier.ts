@@ -7,7 +7,7 @@
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, VitraError, errors } from '../errors/errors.js'
-import { parseGovernance } from '../contract-runtime.js'
+import { parseGovernance } from '../exec/contract-runtime.js'
 import { openBee, readEntries, type RawEntry } from '../logs/index-log.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
 import { ContractFraudProof, REPLAY_CHECKED, type FraudEvidence } from './fraud-proofs.js'

@@ -10,11 +10,11 @@
  * write them). The user contract may not change the participant set under PoA.
  * Without governance, everything goes to the user contract, unchanged.
  */
-import { ContractRuntimeError } from './errors/errors.js'
-import { compareKeys, isSysKey, pathToKey, SEP } from './format/paths.js'
-import { actionKey } from './format/schemas.js'
-import { ContractSandbox } from '../sandbox/contract-sandbox.js'
-import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from '../sandbox/types.js'
+import { ContractRuntimeError } from '../errors/errors.js'
+import { compareKeys, isSysKey, pathToKey, SEP } from '../format/paths.js'
+import { actionKey } from '../format/schemas.js'
+import { ContractSandbox } from '../../sandbox/contract-sandbox.js'
+import type { AckInfo, CallContext, CallResult, IndexReader, Json, RunItem, RunOutcome, RunResult, SandboxLimits, TxAction } from '../../sandbox/types.js'
 
 /** Stored keys of the system contract's own state: `/.sys/poa/…`. */
 export const SYSTEM_DIR = pathToKey('/.sys/poa')

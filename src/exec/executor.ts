@@ -13,25 +13,25 @@
  * On start, each oplog resumes at (last acked seq + 1). A batch is one atomic
  * append, so a kill leaves either all of a batch or none of it.
  */
-import { treeHashFromStorage } from './holepunch/core-internals.js'
+import { treeHashFromStorage } from '../holepunch/core-internals.js'
 import ReadyResource from 'ready-resource'
 import { performance } from 'perf_hooks'
 import type { HyperbeeBatch } from 'hyperbee'
-import { canonicalJson, decodeValue, type JsonValue } from './format/encoding.js'
-import { ClosedError, DatabaseNotFoundError, VitraError, errors } from './errors/errors.js'
-import { IndexLog } from './logs/index-log.js'
-import { Oplog } from './logs/oplog.js'
+import { canonicalJson, decodeValue, type JsonValue } from '../format/encoding.js'
+import { ClosedError, DatabaseNotFoundError, VitraError, errors } from '../errors/errors.js'
+import { IndexLog } from '../logs/index-log.js'
+import { Oplog } from '../logs/oplog.js'
 import {
   ACK_VERSION, ackErrorText, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY, putsToChanges,
   INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
-} from './format/schemas.js'
+} from '../format/schemas.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
-import type { IndexReader, ListedItem, RunItem, SandboxLimits, TxAction } from '../sandbox/types.js'
-import { listFolder, type FolderListOptions } from './format/shallow-list.js'
-import { MAX_RUN_ITEMS } from '../sandbox/contract-sandbox.js'
-import { remoteBlockSize, SizedDownload } from './logs/block-sizes.js'
-import { readLocalBlocksBounded, type BoundedBlocks } from './logs/blocks.js'
-import { checkMaxBatchBytes, DEFAULT_MAX_OP_BYTES, opTooLarge } from './format/limits.js'
+import type { IndexReader, ListedItem, RunItem, SandboxLimits, TxAction } from '../../sandbox/types.js'
+import { listFolder, type FolderListOptions } from '../format/shallow-list.js'
+import { MAX_RUN_ITEMS } from '../../sandbox/contract-sandbox.js'
+import { remoteBlockSize, SizedDownload } from '../logs/block-sizes.js'
+import { readLocalBlocksBounded, type BoundedBlocks } from '../logs/blocks.js'
+import { checkMaxBatchBytes, DEFAULT_MAX_OP_BYTES, opTooLarge } from '../format/limits.js'
 
 /** Test-only deviations (see `vitra/testing`). An honest executor has none. */
 export interface ExecutorHooks {

@@ -5,14 +5,14 @@
  * index version, and gives calls one context object per local oplog, so that calls
  * arriving together share an entry into the sandbox.
  */
-import type { CallContext, SandboxLimits } from '../sandbox/types.js'
+import type { CallContext, SandboxLimits } from '../../sandbox/types.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
-import type { JsonValue } from './format/encoding.js'
-import { DatabaseNotFoundError, InvalidArgumentError } from './errors/errors.js'
-import type { IndexLog } from './logs/index-log.js'
-import type { Oplog } from './logs/oplog.js'
-import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from './format/schemas.js'
-import { withinDeadline } from './net/peer-wait.js'
+import type { JsonValue } from '../format/encoding.js'
+import { DatabaseNotFoundError, InvalidArgumentError } from '../errors/errors.js'
+import type { IndexLog } from '../logs/index-log.js'
+import type { Oplog } from '../logs/oplog.js'
+import { CONTRACT_SOURCE_KEY, GOVERNANCE_KEY } from '../format/schemas.js'
+import { withinDeadline } from '../net/peer-wait.js'
 
 /** How long a call waits for a refresh of the contract and participants before it runs on the ones it has. */
 const REFRESH_WAIT_MS = 200

@@ -9,9 +9,9 @@
  *   await db.call('approveKey', { key: candidatePubkey, signatures: [...collected] })
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'crypto'
-import { InvalidArgumentError } from './errors/errors.js'
+import { InvalidArgumentError } from '../errors/errors.js'
 
-export { oplogKeyFor } from './database.js'
+export { oplogKeyFor } from '../database.js'
 
 /** What a bundle signature approves: an admission or a revocation. */
 export type ApprovalKind = 'approve' | 'revoke'
