@@ -7,7 +7,7 @@
 import ivm from 'isolated-vm'
 import { ContractSandbox } from '../sandbox/index.js'
 import type { CallContext, IndexReader, Json } from '../sandbox/index.js'
-import { readShippedContract } from '../src/shipped-contracts.js'
+import { readShippedContract } from '../src/db/shipped-contracts.js'
 import { memoryIndex } from '../src/logs/memory-index.js'
 
 /** The shipped counter contract (contracts/counter.js). */

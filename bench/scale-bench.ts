@@ -10,7 +10,7 @@
 // then, each in a fresh process, as an auditor runs it: a full verify (peak RSS) and a
 // monitor that resumes from a checkpoint taken at the end (time to resume); and last,
 // the executor phase again in a fresh process with the malloc settings bin/vitra.js uses
-// (src/allocator-env.ts); a fresh database grown to 300,000 ops and verified in the
+// (src/db/allocator-env.ts); a fresh database grown to 300,000 ops and verified in the
 // same process (peak RSS), once as plain Node and once with those settings.
 // Figures only; not a test. Not part of npm test or npm run bench.
 import { execFileSync, spawnSync } from 'child_process'
@@ -22,7 +22,7 @@ import { fileURLToPath } from 'url'
 import type Hypercore from 'hypercore'
 import { beeNode } from '../src/proofs/bee-schema.js'
 import { Database, readShippedContract } from '../src/index.js'
-import { ALLOCATOR_ENV } from '../src/allocator-env.js'
+import { ALLOCATOR_ENV } from '../src/db/allocator-env.js'
 
 const OPS = Number(process.env.BENCH_SCALE_OPS ?? 1_000_000)
 const MARKS = [100_000, 300_000, 1_000_000, OPS].filter((m, i, a) => m <= OPS && a.indexOf(m) === i).sort((a, b) => a - b)

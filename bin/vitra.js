@@ -20,11 +20,11 @@ if (process.execArgv.includes('--no-node-snapshot')) {
   const { runAsProcess } = await import(main)
   await runAsProcess(args)
 } else {
-  const { ALLOCATOR_ENV } = await import(new URL('../dist/src/allocator-env.js', import.meta.url).href)
+  const { ALLOCATOR_ENV } = await import(new URL('../dist/src/db/allocator-env.js', import.meta.url).href)
   // the IPC channel only tells the child when this launcher is gone (even by SIGKILL): it then stops too
   const child = spawn(process.execPath, ['--no-node-snapshot', ...process.execArgv, main, ...args], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    // glibc's malloc settings (src/allocator-env.ts says why); the environment's own values win
+    // glibc's malloc settings (src/db/allocator-env.ts says why); the environment's own values win
     env: { ...ALLOCATOR_ENV, ...process.env, VITRA_LAUNCHER: '1' }
   })
   // Ctrl-C reaches the child through the terminal; a signal sent to this process alone is passed on

@@ -13,23 +13,23 @@
  */
 import type Hypercore from 'hypercore'
 import { Database as TestingDatabase, type ExecutorBehaviorName } from './testing.js'
-import type { Database as BaseDatabase, DatabaseOptions, OplogList } from './database.js'
-import type { Storage } from './storage.js'
+import type { Database as BaseDatabase, DatabaseOptions, OplogList } from './db/database.js'
+import type { Storage } from './db/storage.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
 import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './proofs/inclusion-proofs.js'
-import { verifyAgainstLog } from './transaction.js'
+import { verifyAgainstLog } from './db/transaction.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from './errors/errors.js'
 
 export * from './index.js'
 export { ExecutorBehavior, type ExecutorBehaviorName } from './testing.js'
-export { ContractTransaction as Transaction, Operation } from './transaction.js'
+export { ContractTransaction as Transaction, Operation } from './db/transaction.js'
 export { Oplog as OpLog } from './logs/oplog.js'
-export { StorageOnDisk as Storage } from './storage.js'
+export { StorageOnDisk as Storage } from './db/storage.js'
 export { Executor as ContractExecutor } from './exec/executor.js'
 export type {
   IndexEntry as IndexLogEntry, HistoryEntry as IndexHistoryEntry, ListOptions as IndexLogListOpts, HistoryOptions as IndexHistoryOpts
 } from './logs/index-log.js'
-export type { TxResult as OperationResults } from './transaction.js'
+export type { TxResult as OperationResults } from './db/transaction.js'
 
 /**
  * Vitra's BlocksNotAvailableError: the blocks a check needs are not here and no peer

@@ -7,11 +7,11 @@
 
  *   const db = await Database.create(storage, { contract, executorBehavior: ExecutorBehavior.TEST_SKIP_OPS })
  */
-import { Database as BaseDatabase, type CreateOptions, type DatabaseOptions } from './database.js'
+import { Database as BaseDatabase, type CreateOptions, type DatabaseOptions } from './db/database.js'
 import { InvalidArgumentError } from './errors/errors.js'
 import type { ExecutorHooks } from './exec/executor.js'
 import { encodeValue } from './format/encoding.js'
-import type { Storage } from './storage.js'
+import type { Storage } from './db/storage.js'
 import type { Oplog } from './logs/oplog.js'
 
 export const ExecutorBehavior = {

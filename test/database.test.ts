@@ -4,7 +4,7 @@ import { existsSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
 import { Database, StorageInMemory, ackKey, keyToPath, type JsonValue } from '../src/index.js'
-import { heapGrowthPercent } from '../src/heap-growth.js'
+import { heapGrowthPercent } from '../src/db/heap-growth.js'
 import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
 import { LAB, LAB_V2 } from './fixtures/lab-contract.js'
 

@@ -2,7 +2,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
 import type { AckInfo, CallContext, IndexReader, Json, ListOptions, TxAction } from '../sandbox/index.js'
-import { readShippedContract } from '../src/shipped-contracts.js'
+import { readShippedContract } from '../src/db/shipped-contracts.js'
 import { memoryIndex } from '../src/logs/memory-index.js'
 import { inputKey } from '../src/format/schemas.js'
 

@@ -11,7 +11,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'crypto'
 import { InvalidArgumentError } from '../errors/errors.js'
 
-export { oplogKeyFor } from '../database.js'
+export { oplogKeyFor } from '../db/database.js'
 
 /** What a bundle signature approves: an admission or a revocation. */
 export type ApprovalKind = 'approve' | 'revoke'

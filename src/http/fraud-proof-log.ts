@@ -4,7 +4,7 @@
  * replicating. Kept in memory for the host's lifetime; each is a self-contained
  * JSON document that checks offline with the public keys alone.
  */
-import type { Database } from '../database.js'
+import type { Database } from '../db/database.js'
 import type { ContractMonitor } from '../verify/monitor.js'
 
 interface Found { proof: unknown, code: string, foundAt: number }

@@ -5,11 +5,11 @@
  * holding that oplog can find them again, on this host or another one. A call
  * that emitted no op (a read) has no id (null).
  */
-import type { Database } from '../database.js'
+import type { Database } from '../db/database.js'
 import { InvalidArgumentError, errors } from '../errors/errors.js'
 import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
 import type { InclusionProof } from '../proofs/inclusion-proofs.js'
-import type { TxOp, TxResult } from '../transaction.js'
+import type { TxOp, TxResult } from '../db/transaction.js'
 import type { JsonValue } from '../format/encoding.js'
 
 /** Longest transaction the status route reads back (a call emits far fewer ops). */

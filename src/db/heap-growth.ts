@@ -17,7 +17,7 @@
  * 0 leaves V8's own factor).
  */
 import v8 from 'v8'
-import { InvalidArgumentError } from './errors/errors.js'
+import { InvalidArgumentError } from '../errors/errors.js'
 
 /** Next full GC at 1.5 × the live heap. */
 const DEFAULT_PERCENT = 50

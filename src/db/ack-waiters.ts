@@ -2,8 +2,8 @@
  * Callers waiting for their ops to be acked. The executor reports what it
  * processed directly; a remote peer checks the index when it grows.
  */
-import { TimeoutError } from './errors/errors.js'
-import type { IndexLog } from './logs/index-log.js'
+import { TimeoutError } from '../errors/errors.js'
+import type { IndexLog } from '../logs/index-log.js'
 
 interface Waiter { seq: number, resolve: () => void, reject: (e: Error) => void, timer: NodeJS.Timeout }
 

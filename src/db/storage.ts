@@ -17,7 +17,7 @@ import Corestore from 'corestore'
 import CoreStorage from 'hypercore-storage'
 import Rache from 'rache'
 import type Hypercore from 'hypercore'
-import { InvalidArgumentError, InvalidEntryError, errors } from './errors/errors.js'
+import { InvalidArgumentError, InvalidEntryError, errors } from '../errors/errors.js'
 
 /** Throwaway storage: a temporary directory removed when the database closes. */
 export class StorageInMemory {

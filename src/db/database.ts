@@ -6,33 +6,33 @@
 import { EventEmitter } from 'events'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
-import { canonicalJson, encodeValue, type JsonValue } from './format/encoding.js'
-import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, LogTruncatedError, PermissionError, TimeoutError } from './errors/errors.js'
-import { captureSignedHead } from './logs/proof-builders.js'
-import { Executor, type ExecutorHooks } from './exec/executor.js'
+import { canonicalJson, encodeValue, type JsonValue } from '../format/encoding.js'
+import { ClosedError, DatabaseExistsError, DatabaseNotFoundError, InvalidArgumentError, LogTruncatedError, PermissionError, TimeoutError } from '../errors/errors.js'
+import { captureSignedHead } from '../logs/proof-builders.js'
+import { Executor, type ExecutorHooks } from '../exec/executor.js'
 import { limitHeapGrowth } from './heap-growth.js'
-import { IndexLog, openBee } from './logs/index-log.js'
-import { Oplog, signerKey } from './logs/oplog.js'
+import { IndexLog, openBee } from '../logs/index-log.js'
+import { Oplog, signerKey } from '../logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
-import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey, SERVERS_KEY } from './format/schemas.js'
-import { validServers } from '../sandbox/json.js'
-import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from './format/limits.js'
+import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey, SERVERS_KEY } from '../format/schemas.js'
+import { validServers } from '../../sandbox/json.js'
+import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from '../format/limits.js'
 import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
-import { DatabaseSwarm, type SwarmOptions } from './net/network.js'
-import { HttpSync } from './http/replication.js'
-import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
-import { verifyIndex, type Checkpoint } from './verify/verifier.js'
-import { ContractRuntime, type Governance } from './exec/contract-runtime.js'
-import { CallRuntime } from './exec/call-runtime.js'
+import { DatabaseSwarm, type SwarmOptions } from '../net/network.js'
+import { HttpSync } from '../http/replication.js'
+import { ContractMonitor, type MonitorOptions } from '../verify/monitor.js'
+import { verifyIndex, type Checkpoint } from '../verify/verifier.js'
+import { ContractRuntime, type Governance } from '../exec/contract-runtime.js'
+import { CallRuntime } from '../exec/call-runtime.js'
 import { readShippedContract } from './shipped-contracts.js'
-import { DEFAULT_NAMESPACE, manifestKey } from './proofs/hypercore-crypto.js'
-import type { SandboxLimits } from '../sandbox/types.js'
-import { ForkWatch, type LogForkSource } from './net/fork-watch.js'
+import { DEFAULT_NAMESPACE, manifestKey } from '../proofs/hypercore-crypto.js'
+import type { SandboxLimits } from '../../sandbox/types.js'
+import { ForkWatch, type LogForkSource } from '../net/fork-watch.js'
 import { backupDatabase, isDeviceFileError, StorageCopiedError, type BackupResult } from './backup.js'
-import type { LogForkFraudProof } from './proofs/log-fork-proof.js'
-import { DEFAULT_PEER_WAIT_MS, downloadWithin, isPeerTimeout, updateWithin } from './net/peer-wait.js'
-import { SqlAccess, type SqlQueryOptions, type SqlResult } from './sql/index.js'
+import type { LogForkFraudProof } from '../proofs/log-fork-proof.js'
+import { DEFAULT_PEER_WAIT_MS, downloadWithin, isPeerTimeout, updateWithin } from '../net/peer-wait.js'
+import { SqlAccess, type SqlQueryOptions, type SqlResult } from '../sql/index.js'
 
 export interface DatabaseOptions {
   /** Sandbox limits for every isolate this database creates. */
@@ -551,7 +551,7 @@ export class Database extends EventEmitter {
 
   /**
    * A consistent copy of this database in `dest` (a new or empty directory), made while
-   * it runs: writes wait while the storage is suspended and copied (src/backup.ts). The
+   * it runs: writes wait while the storage is suspended and copied (src/db/backup.ts). The
    * copy opens as the same database (`Database.load(dest)`); only one of the two may
    * ever write again, or they sign two histories.
    */
