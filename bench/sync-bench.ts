@@ -1,7 +1,7 @@
 // Catch-up figures (issue 34): a fresh reader in memory downloads a whole database
 // (index and oplog: every block `syncAll()` fetches) from one host on loopback, over
 // HTTP (Hypercore replication on an upgraded connection to `vitra serve`'s API,
-// src/http/replication.ts) and over the swarm (a HyperDHT testnet on 127.0.0.1).
+// src/net/http-replication.ts) and over the swarm (a HyperDHT testnet on 127.0.0.1).
 // The two transports alternate, ROUNDS times each; the median of each is printed.
 // Run alone: node --no-node-snapshot dist/bench/sync-bench.js
 import { performance } from 'perf_hooks'

@@ -17,7 +17,7 @@ import { parseBootstrap } from './params.js'
 import { Records } from './records.js'
 import { claimOwnership, findOwner, OwnedError, type OwnerRecord, type OwnerRunner, type Ownership } from './owner.js'
 import { updateWithin } from '../src/net/peer-wait.js'
-import { httpOrigin } from '../src/http/replication.js'
+import { httpOrigin } from '../src/net/http-replication.js'
 import { remoteHeads } from '../src/holepunch/core-internals.js'
 
 /** Options every command takes (see main.ts). */
@@ -212,7 +212,7 @@ export class Session {
     const join = !this.opts.offline && this.memory === null && !this.borrowed && (network === 'always' || (network === 'auto' && !db.isExecutor))
     const http = join ? this.httpHosts() : undefined
     if (http !== undefined) {
-      if (db.httpSync === null) db.syncFrom(http) // over HTTP instead of the swarm (src/http/replication.ts)
+      if (db.httpSync === null) db.syncFrom(http) // over HTTP instead of the swarm (src/net/http-replication.ts)
     } else if (join && db.network === null) {
       // short-lived commands look up peers without announcing themselves (no stale records on the DHT)
       await db.swarm({ ...this.swarmOptions(), server: o.announce === true })

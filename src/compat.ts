@@ -14,7 +14,7 @@
 import type Hypercore from 'hypercore'
 import { Database as TestingDatabase, type ExecutorBehaviorName } from './testing.js'
 import type { Database as BaseDatabase, DatabaseOptions, OplogList } from './db/database.js'
-import type { Storage } from './db/storage.js'
+import type { Storage } from './logs/storage.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
 import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './proofs/inclusion-proofs.js'
 import { verifyAgainstLog } from './db/transaction.js'
@@ -24,7 +24,7 @@ export * from './index.js'
 export { ExecutorBehavior, type ExecutorBehaviorName } from './testing.js'
 export { ContractTransaction as Transaction, Operation } from './db/transaction.js'
 export { Oplog as OpLog } from './logs/oplog.js'
-export { StorageOnDisk as Storage } from './db/storage.js'
+export { StorageOnDisk as Storage } from './logs/storage.js'
 export { Executor as ContractExecutor } from './exec/executor.js'
 export type {
   IndexEntry as IndexLogEntry, HistoryEntry as IndexHistoryEntry, ListOptions as IndexLogListOpts, HistoryOptions as IndexHistoryOpts

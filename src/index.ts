@@ -1,6 +1,6 @@
 // Public API of vitra. Only what is exported here is supported.
 export { Database, type DatabaseOptions, type CreateOptions, type CallOptions, type OplogList } from './db/database.js'
-export { StorageInMemory, StorageOnDisk, createHypercore, getHypercore, type Storage } from './db/storage.js'
+export { StorageInMemory, StorageOnDisk, createHypercore, getHypercore, type Storage } from './logs/storage.js'
 export { ContractTransaction, Operation, transactionFromJSON, type TransactionJSON, type VitraTransactionJSON, type TxOp, type TxResult, type TxChange } from './db/transaction.js'
 export { IndexLog, type IndexEntry, type HistoryEntry, type HistoryOptions, type ListOptions, type DirectWrite } from './logs/index-log.js'
 export { normalizePath, pathToKey, keyToPath, InvalidPathError } from './format/paths.js'

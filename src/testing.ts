@@ -11,7 +11,7 @@ import { Database as BaseDatabase, type CreateOptions, type DatabaseOptions } fr
 import { InvalidArgumentError } from './errors/errors.js'
 import type { ExecutorHooks } from './exec/executor.js'
 import { encodeValue } from './format/encoding.js'
-import type { Storage } from './db/storage.js'
+import type { Storage } from './logs/storage.js'
 import type { Oplog } from './logs/oplog.js'
 
 export const ExecutorBehavior = {

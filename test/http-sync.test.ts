@@ -1,5 +1,5 @@
 // Following a database over HTTP alone (issue 34): Hypercore replication on an upgraded
-// HTTP connection to a host's API (src/http/replication.ts), no swarm. The reader stores
+// HTTP connection to a host's API (src/net/http-replication.ts), no swarm. The reader stores
 // only what Hypercore verified against the keys; a host that speaks garbage is dropped.
 import test from 'brittle'
 import { createServer } from 'net'

@@ -8,7 +8,7 @@
  * in the Corestore, so the log can never be re-created with a different history.
  */
 import { GOVERNANCE_KEY, type Database } from '../../src/index.js'
-import { readMeta, writeMeta } from '../../src/db/storage.js'
+import { readMeta, writeMeta } from '../../src/logs/storage.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { short } from '../output.js'
 import type { Session } from '../session.js'

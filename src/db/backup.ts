@@ -19,7 +19,7 @@
 import { cpSync, existsSync, readdirSync, rmSync } from 'fs'
 import { basename, join, relative } from 'path'
 import { InvalidArgumentError, VitraError } from '../errors/errors.js'
-import { closeCorestore, openCorestore, readMeta, storageDir, type Storage } from './storage.js'
+import { closeCorestore, openCorestore, readMeta, storageDir, type Storage } from '../logs/storage.js'
 
 /** The device file of a storage directory (relative to the database directory). */
 const DEVICE_FILE = join('corestore', 'CORESTORE')

@@ -17,10 +17,10 @@ import { AckWaiters } from './ack-waiters.js'
 import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey, SERVERS_KEY } from '../format/schemas.js'
 import { validServers } from '../../sandbox/json.js'
 import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from '../format/limits.js'
-import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from './storage.js'
+import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from '../logs/storage.js'
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
 import { DatabaseSwarm, type SwarmOptions } from '../net/network.js'
-import { HttpSync } from '../http/replication.js'
+import { HttpSync } from '../net/http-replication.js'
 import { ContractMonitor, type MonitorOptions } from '../verify/monitor.js'
 import { verifyIndex, type Checkpoint } from '../verify/verifier.js'
 import { ContractRuntime, type Governance } from '../exec/contract-runtime.js'
@@ -601,7 +601,7 @@ export class Database extends EventEmitter {
   /**
    * Replicate with the hosts at `urls` over HTTP (`http://host:port`: a `vitra serve` of this
    * database), alongside or instead of the swarm: Hypercore's replication protocol on an
-   * upgraded HTTP connection (src/http/replication.ts), reconnecting until `close()` or
+   * upgraded HTTP connection (src/net/http-replication.ts), reconnecting until `close()` or
    * `unsyncFrom()`. Adds to the hosts already followed.
    */
   syncFrom (urls: string | string[]): HttpSync {

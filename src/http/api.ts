@@ -44,7 +44,7 @@ import { captureSignedHead, createFolderListProof, createInclusionProof, createI
 import type { InclusionProof } from '../proofs/inclusion-proofs.js'
 import { toEntry, type HistoryEntry } from '../logs/index-log.js'
 import { FraudProofLog } from './fraud-proof-log.js'
-import { serveReplication } from './replication.js'
+import { serveReplication } from '../net/http-replication.js'
 import { oplogPage, transactionId, transactionStatus } from './transactions.js'
 
 export interface ApiOptions {
@@ -126,7 +126,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     frauds.set(key, new FraudProofLog(db, monitors.get(key)))
   }
   const streams = new Set<ServerResponse>()
-  // readers that follow a database over HTTP alone replicate on an upgraded connection (src/http/replication.ts)
+  // readers that follow a database over HTTP alone replicate on an upgraded connection (src/net/http-replication.ts)
   const stopReplication = serveReplication(app.server, key => opts.databases.find(d => d.pubkey.toString('hex') === key) ?? null)
   const metrics = createMetrics(opts.databases, monitors)
   // While closing, each answer closes its connection: a keep-alive client holding

@@ -14,7 +14,7 @@ import { decodeValue, encodeValue, type JsonValue } from '../format/encoding.js'
 import { InvalidArgumentError, PermissionError } from '../errors/errors.js'
 import { InvalidPathError, isSysKey, keyName, keyToPath, pathToKey } from '../format/paths.js'
 import { listFolder, type FolderListOptions } from '../format/shallow-list.js'
-import { closeCorestore, openCorestore, StorageInMemory, type Storage } from '../db/storage.js'
+import { closeCorestore, openCorestore, StorageInMemory, type Storage } from './storage.js'
 import type { ListedItem } from '../../sandbox/types.js'
 import { parseGenesisMarker, type GenesisMarker } from '../format/limits.js'
 import {

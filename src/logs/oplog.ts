@@ -7,7 +7,7 @@
 import type Hypercore from 'hypercore'
 import { decodeOp, encodeOp, type Op } from '../format/schemas.js'
 import { opTooLarge } from '../format/limits.js'
-import { createHypercore, type Storage } from '../db/storage.js'
+import { createHypercore, type Storage } from './storage.js'
 import { type InclusionProof } from '../proofs/inclusion-proofs.js'
 import { AppendProver } from './append-proofs.js'
 import { createInclusionProof } from './proof-builders.js'
