@@ -1,8 +1,8 @@
-// The module graph of the compiled engine (dist/src, dist/sandbox) has no import
-// cycles: every static import of a project module points "down". (The sandbox imports
-// only leaves of src: errors.ts, paths.ts and proofs/hypercore-crypto.ts, which import
-// nothing back; logs/ uses proofs/, never verify/.) Type-only imports are erased by tsc
-// and do not count.
+// The module graph of the compiled engine (dist/src, dist/sandbox, dist/cli): no import
+// cycles, and every static import points to its own layer or one below (LAYERS: the
+// sandbox imports only src/errors, src/format and src/proofs, which import nothing back
+// but sandbox/types.ts, a leaf; logs/ uses proofs/, never verify/; the verifier never
+// imports the executor). Type-only imports are erased by tsc and do not count.
 import test from 'brittle'
 import { readFileSync, readdirSync, statSync } from 'fs'
 import { dirname, join, relative, resolve } from 'path'
@@ -73,4 +73,53 @@ test('import cycles - src/proofs depends on nothing that reads a log: only itsel
     for (const m of text.matchAll(/(?:^|\n)\s*import\s[^;]*?from\s*['"](hypercore|corestore|hyperswarm|isolated-vm|hyperdht)['"]/g)) bad.push(`${relative(DIST, f)} → ${m[1]}`)
   }
   t.alike(bad, [], 'src/proofs imports no log, replay, sandbox or network module')
+})
+
+/**
+ * The layers of the code base, lowest first. A module imports only from its own layer
+ * or the layers below: leaves ← format, holepunch ← proofs ← sandbox ← logs ← net, sql
+ * ← exec, verify ← db ← http ← the entry points (src/*.ts) and cli.
+ */
+const LAYERS: Array<[string, number]> = [
+  ['src/errors', 0], ['sandbox/types.js', 0],
+  ['src/format', 1], ['src/holepunch', 1],
+  ['src/proofs', 2],
+  ['sandbox', 3],
+  ['src/logs', 4],
+  ['src/net', 5], ['src/sql', 5],
+  ['src/exec', 6], ['src/verify', 6],
+  ['src/db', 7],
+  ['src/http', 8],
+  ['src', 9], ['cli', 9]
+]
+
+/** The layer of a compiled module: the longest prefix of LAYERS that names it. */
+function layerOf (file: string): [string, number] {
+  const rel = relative(DIST, file)
+  let best: [string, number] | null = null
+  for (const [prefix, rank] of LAYERS) {
+    if ((rel === prefix || rel.startsWith(prefix + '/')) && (best === null || prefix.length > best[0].length)) best = [prefix, rank]
+  }
+  if (best === null) throw new Error(`${rel} is in no layer`)
+  return best
+}
+
+test('import cycles - every import points to its own layer or one below', async t => {
+  const files = [...jsFiles(join(DIST, 'src')), ...jsFiles(join(DIST, 'sandbox')), ...jsFiles(join(DIST, 'cli'))]
+  const up: string[] = []
+  let edges = 0
+  for (const f of files) {
+    const [from, rank] = layerOf(f)
+    for (const m of readFileSync(f, 'utf8').matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*['"](\.[^'"]+)['"]/g)) {
+      const d = resolve(dirname(f), m[1])
+      const [to, target] = layerOf(d)
+      edges++
+      if (target > rank) up.push(`${relative(DIST, f)} (${from}) → ${relative(DIST, d)} (${to})`)
+    }
+  }
+  t.ok(edges > 300, `${edges} imports read`)
+  t.alike(up, [], 'no import points up a layer')
+  const verifier = files.filter(f => relative(DIST, f).startsWith('src/verify/'))
+  const executor = verifier.filter(f => /from\s*['"][^'"]*exec\/executor\.js['"]/.test(readFileSync(f, 'utf8')))
+  t.alike(executor.map(f => relative(DIST, f)), [], 'the verifier does not depend on the executor')
 })

@@ -26,7 +26,7 @@ import { verifyIndex, type Checkpoint } from '../verify/verifier.js'
 import { ContractRuntime, type Governance } from '../exec/contract-runtime.js'
 import { CallRuntime } from '../exec/call-runtime.js'
 import { readShippedContract } from './shipped-contracts.js'
-import { DEFAULT_NAMESPACE, manifestKey } from '../proofs/hypercore-crypto.js'
+import { oplogKeyFor } from '../exec/poa.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
 import { ForkWatch, type LogForkSource } from '../net/fork-watch.js'
 import { backupDatabase, isDeviceFileError, StorageCopiedError, type BackupResult } from './backup.js'
@@ -789,10 +789,6 @@ function checkOptions (opts: unknown, known: string[], fn: string): void {
 /** Index keys (hex) whose executor runs in this process. */
 const RUNNING_EXECUTORS = new Set<string>()
 
-/** The key of the oplog (a Corestore-made Hypercore) whose signer is this ed25519 public key. */
-export function oplogKeyFor (publicKeyHex: string): string {
-  return manifestKey({ publicKey: Buffer.from(publicKeyHex, 'hex'), namespace: DEFAULT_NAMESPACE }).toString('hex')
-}
 
 function checkSignatories (list: unknown): string[] {
   if (list === undefined) return []

@@ -10,8 +10,8 @@
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'crypto'
 import { InvalidArgumentError } from '../errors/errors.js'
+import { DEFAULT_NAMESPACE, manifestKey } from '../proofs/hypercore-crypto.js'
 
-export { oplogKeyFor } from '../db/database.js'
 
 /** What a bundle signature approves: an admission or a revocation. */
 export type ApprovalKind = 'approve' | 'revoke'
@@ -101,4 +101,9 @@ function privateKeyObject (secretKey: Uint8Array | KeyObject): KeyObject {
 function publicKeyHex (priv: KeyObject): string {
   const der = createPublicKey(priv).export({ format: 'der', type: 'spki' })
   return der.subarray(der.length - 32).toString('hex')
+}
+
+/** The key of the oplog (a Corestore-made Hypercore) whose signer is this ed25519 public key. */
+export function oplogKeyFor (publicKeyHex: string): string {
+  return manifestKey({ publicKey: Buffer.from(publicKeyHex, 'hex'), namespace: DEFAULT_NAMESPACE }).toString('hex')
 }
