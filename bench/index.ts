@@ -1,7 +1,8 @@
 // npm run bench: throughput and memory figures, each beside this machine's own
 // ceiling measured in the same run. Not a test: it prints numbers.
 import { performance } from 'perf_hooks'
-import { Database, StorageInMemory, readShippedContract, encodeValue, verifyInclusionProof, verifyFraudProof, createInclusionProof, ContractFraudProof } from '../src/index.js'
+import { Database, StorageInMemory, readShippedContract, encodeValue, verifyInclusionProof, verifyFraudProof, ContractFraudProof } from '../src/index.js'
+import { createInclusionProof } from '../src/logs/proof-builders.js'
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
 import { runNetworkBench } from './network-bench.js'
 import { runHttpBench } from './http-bench.js'

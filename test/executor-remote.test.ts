@@ -6,7 +6,8 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Corestore from 'corestore'
 import { createDb, contract, eventually, pipe } from './helpers.js'
-import { ackKey, Database, keyToPath, StorageInMemory } from '../src/index.js'
+import { Database, keyToPath, StorageInMemory } from '../src/index.js'
+import { ackKey } from '../src/format/schemas.js'
 import { honestOp, opOfSize } from './fixtures/hostile-entries.js'
 
 async function missingBlock (t: Assertion, blockTimeoutMs: number): Promise<void> {

@@ -8,7 +8,8 @@ import test, { type Assertion } from 'brittle'
 import { cpSync, writeFileSync } from 'fs'
 import { basename, join } from 'path'
 import HyperDHT from 'hyperdht'
-import { coreManifest, Database, LogForkFraudProof, StorageInMemory, verifyLogForkProof, verifySignedHead, type LogForkSource } from '../src/index.js'
+import { Database, LogForkFraudProof, StorageInMemory, verifyLogForkProof, verifySignedHead, type LogForkSource } from '../src/index.js'
+import { coreManifest } from '../src/logs/proof-builders.js'
 import { contract, eventually, pipe, runVitra } from './helpers.js'
 
 const KV = contract('kv-store')

@@ -3,7 +3,8 @@
 // proofs of the newest entries check as on a full copy; offline, an old read fails
 // with a clear error instead of waiting.
 import test from 'brittle'
-import { Database, StorageInMemory, createInclusionProof, verifyInclusionProof } from '../src/index.js'
+import { Database, StorageInMemory, verifyInclusionProof } from '../src/index.js'
+import { createInclusionProof } from '../src/logs/proof-builders.js'
 import { createApi } from '../src/http/api.js'
 import { BoundedMirror } from '../src/net/mirror.js'
 import { contract, eventually, runVitra, startVitra } from './helpers.js'

@@ -3,10 +3,8 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { generateKeyPairSync } from 'crypto'
-import {
-  ackKey, keyToPath, ContractFraudProof, verifyFraudProof, keyId, oplogKeyFor, quorum, signApproval, verifyApproval, approvalMessage,
-  type Change, type ContractTransaction, type Database, type JsonValue
-} from '../src/index.js'
+import { keyToPath, ContractFraudProof, verifyFraudProof, keyId, oplogKeyFor, quorum, signApproval, verifyApproval, approvalMessage, type Change, type ContractTransaction, type Database, type JsonValue } from '../src/index.js'
+import { ackKey } from '../src/format/schemas.js'
 import type { ExecutorHooks as Hooks } from '../src/exec/executor.js'
 import { encodeInput, inputKey } from '../src/format/schemas.js'
 import { SEP, pathToKey } from '../src/format/paths.js'

@@ -3,9 +3,8 @@ import { spawnSync } from 'child_process'
 import { join } from 'path'
 import { writeFileSync } from 'fs'
 import Corestore from 'corestore'
-import {
-  ContractFraudProof, Database, verifyFraudProof, verifyIndex, ackKey, keyToPath, StorageInMemory, type ContractMonitor
-} from '../src/index.js'
+import { ContractFraudProof, Database, verifyFraudProof, verifyIndex, keyToPath, StorageInMemory, type ContractMonitor } from '../src/index.js'
+import { ackKey } from '../src/format/schemas.js'
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
 import { contract, createDb, eventually, follow, valueAt } from './helpers.js'
 import { LAB, LAB_V2 } from './fixtures/lab-contract.js'

@@ -6,7 +6,8 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
-import { GOVERNANCE_KEY, type Database, type JsonValue } from '../../src/index.js'
+import { type Database, type JsonValue } from '../../src/index.js'
+import { GOVERNANCE_KEY } from '../../src/format/schemas.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { parseKey } from '../params.js'
 import type { Session } from '../session.js'

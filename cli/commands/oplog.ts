@@ -7,7 +7,8 @@
  * the database's history: monitors need them). The signing key stays derivable
  * in the Corestore, so the log can never be re-created with a different history.
  */
-import { GOVERNANCE_KEY, type Database } from '../../src/index.js'
+import { type Database } from '../../src/index.js'
+import { GOVERNANCE_KEY } from '../../src/format/schemas.js'
 import { readMeta, writeMeta } from '../../src/logs/storage.js'
 import { CliError, EXIT, usageError } from '../errors.js'
 import { short } from '../output.js'

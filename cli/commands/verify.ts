@@ -9,7 +9,8 @@
  */
 import { spawn } from 'child_process'
 import { existsSync } from 'fs'
-import { ContractMonitor, CouldNotVerifyError, Verifier, type ContractFraudProof, type Database } from '../../src/index.js'
+import { ContractMonitor, CouldNotVerifyError, type ContractFraudProof, type Database } from '../../src/index.js'
+import { Verifier } from '../../src/verify/verifier.js'
 import { EXIT, usageError, whenAborted } from '../errors.js'
 import { parseKey } from '../params.js'
 import { readJson, writeJsonAtomic } from '../records.js'

@@ -13,9 +13,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
 import { fileURLToPath } from 'url'
-import {
-  ContractFraudProof, Database, LogForkFraudProof, StorageInMemory, createConsistencyProof, createIndexReadProof, createRangeProof, pathToKey, readShippedContract, verifyIndex
-} from '../../src/index.js'
+import { ContractFraudProof, Database, LogForkFraudProof, StorageInMemory, createIndexReadProof, createRangeProof, pathToKey, readShippedContract, verifyIndex } from '../../src/index.js'
+import { createConsistencyProof } from '../../src/logs/proof-builders.js'
 import { FIXTURES, buildFixture } from '../fixtures/fraud-fixtures.js'
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
