@@ -8,7 +8,7 @@ import ivm from 'isolated-vm'
 import { ContractSandbox } from '../sandbox/index.js'
 import type { CallContext, IndexReader, Json } from '../sandbox/index.js'
 import { readShippedContract } from '../src/db/shipped-contracts.js'
-import { memoryIndex } from '../src/logs/memory-index.js'
+import { memoryIndex } from '../test/fixtures/memory-index.js'
 
 /** The shipped counter contract (contracts/counter.js). */
 const COUNTER = readShippedContract('counter')

@@ -5,7 +5,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
 import type { IndexReader, Json, RunItem, RunOutcome, TxAction } from '../sandbox/index.js'
-import { memoryIndex } from '../src/logs/memory-index.js'
+import { memoryIndex } from './fixtures/memory-index.js'
 
 const ORIGIN = 'ab'.repeat(32)
 const QUICK = { timeoutMs: 100, wallTimeoutMs: 1500 }

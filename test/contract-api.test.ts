@@ -5,7 +5,7 @@
 import test from 'brittle'
 import type { ContractTransaction, Database } from '../src/index.js'
 import { ContractSandbox } from '../sandbox/index.js'
-import { memoryIndex } from '../src/logs/memory-index.js'
+import { memoryIndex } from './fixtures/memory-index.js'
 import { normalizePath, pathToKey } from '../src/format/paths.js'
 import { createDb, eventually, follow, valueAt } from './helpers.js'
 

@@ -4,7 +4,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
 import type { CallContext, CallResult, Json } from '../sandbox/index.js'
-import { memoryIndex } from '../src/logs/memory-index.js'
+import { memoryIndex } from './fixtures/memory-index.js'
 
 const QUICK = { timeoutMs: 100, wallTimeoutMs: 1500, memoryMb: 24 }
 

@@ -3,7 +3,7 @@ import type { Assertion } from 'brittle'
 import { ContractSandbox, type SandboxOptions } from '../sandbox/index.js'
 import type { AckInfo, CallContext, IndexReader, Json, ListOptions, TxAction } from '../sandbox/index.js'
 import { readShippedContract } from '../src/db/shipped-contracts.js'
-import { memoryIndex } from '../src/logs/memory-index.js'
+import { memoryIndex } from './fixtures/memory-index.js'
 import { inputKey } from '../src/format/schemas.js'
 
 /** The shipped counter contract (contracts/counter.js). */
