@@ -49,7 +49,7 @@ function gossip (t: Assertion, core: Hypercore): { proofs: LogForkFraudProof[], 
   const proofs: LogForkFraudProof[] = []
   const errors: Error[] = []
   const g = new HeadGossip(core, { onProof: p => proofs.push(p), onError: e => errors.push(e), delayMs: 20 })
-  t.teardown(() => g.stop())
+  t.teardown(() => g.close())
   return { proofs, errors, g }
 }
 
@@ -69,8 +69,8 @@ test('head gossip - two histories of the same length: caught when the two replic
 
   const g1 = gossip(t, r1)
   const g2 = gossip(t, r2)
-  g1.g.start()
-  g2.g.start()
+  await g1.g.ready()
+  await g2.g.ready()
   t.ok(await eventually(() => g1.proofs.length > 0 && g2.proofs.length > 0, 5000), 'with gossip: both replicas made a proof')
   for (const p of [g1.proofs[0], g2.proofs[0]]) {
     const v = verifyLogForkProof(JSON.stringify(p.toJSON()), { key: owner.key })
@@ -85,10 +85,10 @@ test('head gossip - a shorter head that the longer history contradicts', async t
   const long = await replica(t, owner)
   const short = await replica(t, twin)
   const gl = gossip(t, long)
-  gl.g.start()
+  await gl.g.ready()
   connect(long, short)
   const gs = gossip(t, short)
-  gs.g.start()
+  await gs.g.ready()
   t.ok(await eventually(() => gl.proofs.length > 0, 5000), 'the replica of the longer history proved the fork from the shorter head')
   const p = gl.proofs[0]
   t.is(verifyLogForkProof(p.toJSON(), { key: owner.key }).kind, 'equivocation')
@@ -102,8 +102,8 @@ test('head gossip - honest peers: no proof while the log grows; garbage and forg
   const r2 = await replica(t, owner)
   const g1 = gossip(t, r1)
   const g2 = gossip(t, r2)
-  g1.g.start()
-  g2.g.start()
+  await g1.g.ready()
+  await g2.g.ready()
   connect(r1, r2)
   for (let i = 0; i < 10; i++) {
     await owner.append(Buffer.from(`grow ${i}`))
@@ -137,7 +137,7 @@ test('head gossip - a head longer than this log is kept, and checked once the lo
   const other = await captureSignedHead(twin)
   const r = await replica(t, owner) // length 2, still connected to the owner
   const g = gossip(t, r)
-  g.g.start()
+  await g.g.ready()
   // a peer at length 2 that passes on the twin's head of length 4
   const messenger = await replica(t, owner)
   const ext = messenger.registerExtension(HEAD_GOSSIP_EXTENSION, { encoding: c.raw })

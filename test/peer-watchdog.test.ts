@@ -48,7 +48,7 @@ test('peer watchdog - a peer that never answers the upgrade is dropped; the requ
   const [toSilent] = connect(reader, silent)
   const dropped: WatchedStream[] = []
   const dog = new PeerWatchdog({ timeoutMs: 300, cores: () => [reader], owns: () => true, onDrop: (_err, s) => dropped.push(s) })
-  t.teardown(() => dog.stop())
+  t.teardown(() => dog.close())
 
   let updated = false
   const update = reader.update({ wait: true }).then(() => { updated = true })
@@ -57,7 +57,7 @@ test('peer watchdog - a peer that never answers the upgrade is dropped; the requ
   await sleep(600)
   t.absent(updated, 'without a watchdog pass, the upgrade stays with the silent peer although an honest one is connected')
 
-  dog.start()
+  await dog.ready()
   t.ok(await eventually(() => dropped.length > 0, 3000), 'the watchdog dropped a connection')
   t.is(dropped[0], toSilent.noiseStream, 'the one to the silent peer (its encrypted stream, as Hyperswarm gives it)')
   t.ok(toSilent.destroyed, 'its stream is destroyed')
@@ -80,8 +80,8 @@ test('peer watchdog - a slow peer that keeps answering is kept, though its reque
   connect(reader, writer)
   const dropped: WatchedStream[] = []
   const dog = new PeerWatchdog({ timeoutMs: 600, cores: () => [reader], owns: () => true, onDrop: (_err, s) => dropped.push(s) })
-  dog.start()
-  t.teardown(() => dog.stop())
+  await dog.ready()
+  t.teardown(() => dog.close())
 
   await reader.update({ wait: true })
   let oldest = 0

@@ -61,7 +61,7 @@ export class ForkWatch extends EventEmitter {
     let gossip: HeadGossip | null = null
     if (this.opts.gossip !== false) {
       gossip = new HeadGossip(core, { onProof, onError })
-      gossip.start()
+      void gossip.ready() // registers at once: _open does not wait
     }
     this.watched.set(key, { source, conflicts, gossip })
   }
@@ -113,7 +113,7 @@ export class ForkWatch extends EventEmitter {
     const all = [...this.watched.values()]
     this.watched.clear()
     this.waiting.clear()
-    await Promise.all(all.map(async w => { await w.conflicts.stop(); await w.gossip?.stop() }))
+    await Promise.all(all.map(async w => { await w.conflicts.stop(); await w.gossip?.close() }))
   }
 
   private report (proof: LogForkFraudProof, source: LogForkSource): void {

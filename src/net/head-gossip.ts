@@ -23,6 +23,7 @@
  * checked (unknown manifest, no peer serves the block) is skipped until it is sent again.
  * Garbage is ignored; it never reaches the log.
  */
+import ReadyResource from 'ready-resource'
 import { treeHashFromStorage } from '../holepunch/core-internals.js'
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
@@ -58,7 +59,7 @@ export interface HeadGossipOptions {
 }
 
 /** Gossip of one log's signed heads with the peers it replicates with. */
-export class HeadGossip {
+export class HeadGossip extends ReadyResource {
   private readonly core: Hypercore
   private readonly opts: HeadGossipOptions
   private ext: Extension | null = null
@@ -67,7 +68,6 @@ export class HeadGossip {
   private readonly answered = new WeakSet<object>()
   private ahead: SignedHead[] = []
   private checking: Promise<void> = Promise.resolve()
-  private stopped = false
   private readonly onPeerAdd = (peer: unknown): void => { void this.tell(peer) }
   private readonly onAppend = (): void => {
     this.schedule()
@@ -75,13 +75,16 @@ export class HeadGossip {
   }
 
   constructor (core: Hypercore, opts: HeadGossipOptions) {
+    super()
     this.core = core
     this.opts = opts
   }
 
-  /** Register the extension on the log and start telling and listening. */
-  start (): void {
-    if (this.ext !== null || this.stopped) return
+  /** Whether close() was called. */
+  private get stopped (): boolean { return this.closing !== null }
+
+  /** Registers the extension on the log and starts telling and listening (at once: nothing here waits); ready() runs it once. */
+  protected override async _open (): Promise<void> {
     this.ext = this.core.registerExtension(HEAD_GOSSIP_EXTENSION, {
       encoding: c.raw,
       onmessage: (message: Buffer, peer: unknown) => this.receive(message, peer)
@@ -91,9 +94,8 @@ export class HeadGossip {
     for (const peer of this.core.peers) void this.tell(peer)
   }
 
-  /** Stop gossiping (the log stays open); waits for a check under way. */
-  async stop (): Promise<void> {
-    this.stopped = true
+  /** Stops gossiping (the log stays open); waits for a check under way. close() runs it once. */
+  protected override async _close (): Promise<void> {
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     this.core.off('peer-add', this.onPeerAdd)

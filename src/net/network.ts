@@ -217,7 +217,7 @@ export class DatabaseSwarm extends ReadyResource {
     this.swarm = swarm
     swarm.on('connection', (conn: SwarmConnection, info: PeerInfo) => this.onConnection(conn, info))
     this.cores.set(core.key.toString('hex'), core)
-    this.startWatchdog()
+    await this.startWatchdog()
     this.discovery = swarm.join(core.discoveryKey, { server: this.opts.server !== false, client: this.opts.client !== false })
     // reads that wait for peers (update({ wait: true }), get) wait until the first lookup is done
     const done = this.store.findingPeers()
@@ -260,7 +260,7 @@ export class DatabaseSwarm extends ReadyResource {
     conn.once('close', () => clearTimeout(timer))
   }
 
-  private startWatchdog (): void {
+  private async startWatchdog (): Promise<void> {
     const timeoutMs = this.opts.requestTimeoutMs ?? 10_000
     if (timeoutMs <= 0) return
     this.watchdog = new PeerWatchdog({
@@ -269,7 +269,7 @@ export class DatabaseSwarm extends ReadyResource {
       // the drop reaches 'peer-error' through the connection's own 'error' event
       owns: stream => this.conns.has(stream as SwarmConnection)
     })
-    this.watchdog.start()
+    await this.watchdog.ready()
   }
 
   private replicatesIndex (conn: SwarmConnection): boolean {
@@ -372,7 +372,7 @@ export class DatabaseSwarm extends ReadyResource {
     if (this.refreshTimer !== null) clearTimeout(this.refreshTimer)
     this.refreshTimer = null
     this.source?.index.core.removeListener('append', this.onIndexAppend)
-    this.watchdog?.stop()
+    await this.watchdog?.close()
     await this.discovery?.destroy()
     await this.swarm?.destroy()
     await this.ownDht?.destroy()

@@ -22,6 +22,7 @@
  * each peer's per-message `stats`. Both are read only, and a hypercore without them
  * is simply not watched.
  */
+import ReadyResource from 'ready-resource'
 import type Hypercore from 'hypercore'
 import { NetworkError } from '../errors/errors.js'
 import { replicationState, type WirePeer } from '../holepunch/core-internals.js'
@@ -40,7 +41,7 @@ export interface PeerWatchdogOptions {
   onDrop?: (err: NetworkError, stream: WatchedStream) => void
 }
 
-export class PeerWatchdog {
+export class PeerWatchdog extends ReadyResource {
   private readonly opts: PeerWatchdogOptions
   private timer: NodeJS.Timeout | null = null
   /** Per peer channel: the total of received messages last seen, and when it last changed. */
@@ -48,17 +49,17 @@ export class PeerWatchdog {
   private readonly dropped = new WeakSet<WatchedStream>()
 
   constructor (opts: PeerWatchdogOptions) {
+    super()
     this.opts = opts
   }
 
-  /** Check every quarter of the timeout until stop(). */
-  start (): void {
-    if (this.timer !== null) return
+  /** Checks every quarter of the timeout until close(); ready() starts it once. */
+  protected override async _open (): Promise<void> {
     this.timer = setInterval(() => this.check(), Math.max(25, Math.floor(this.opts.timeoutMs / 4)))
     this.timer.unref()
   }
 
-  stop (): void {
+  protected override async _close (): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
   }
