@@ -40,6 +40,8 @@ export class CallRuntime {
   /** Fixed at genesis; undefined until read. */
   private governance: Governance | null | undefined = undefined
   private readonly inflight = new Map<ContractRuntime, number>()
+  /** Retired runtimes with calls still running: called when the last one ends. */
+  private readonly drained = new Map<ContractRuntime, () => void>()
   private readCache = new Map<string, Promise<{ seq: number, value: JsonValue } | null>>()
   private readCacheVersion = -1
   private context: { writer: Oplog | null, ctx: CallContext } | null = null
@@ -62,8 +64,11 @@ export class CallRuntime {
       return await runtime.call(method, params, this.callContext()) as CallOutcome
     } finally {
       const n = (this.inflight.get(runtime) ?? 1) - 1
-      if (n === 0) this.inflight.delete(runtime)
-      else this.inflight.set(runtime, n)
+      if (n > 0) this.inflight.set(runtime, n)
+      else {
+        this.inflight.delete(runtime)
+        this.drained.get(runtime)?.()
+      }
     }
   }
 
@@ -135,7 +140,8 @@ export class CallRuntime {
   }
 
   private async retire (old: ContractRuntime): Promise<void> {
-    while (this.inflight.has(old)) await new Promise(resolve => setTimeout(resolve, 10))
+    if (this.inflight.has(old)) await new Promise<void>(resolve => { this.drained.set(old, resolve) })
+    this.drained.delete(old)
     await old.close()
   }
 
