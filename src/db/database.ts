@@ -194,7 +194,7 @@ export class Database extends EventEmitter {
       writeMeta(storage, meta)
       return await (await this.open(storage, store, index, meta, opts, forks)).joinSwarmOnOpen(null, opts)
     } catch (err) {
-      await forks.stop()
+      await forks.close()
       await closeCorestore(storage, store)
       throw err
     }
@@ -266,7 +266,7 @@ export class Database extends EventEmitter {
       await net?.close()
       await forks.settled().catch(() => {})
       const fork = forks.first('index')
-      await forks.stop()
+      await forks.close()
       await closeCorestore(storage, store)
       if (fork === null && isDeviceFileError(err)) throw new StorageCopiedError(storageDir(storage), (err as Error).message)
       throw fork?.proof ?? err
@@ -757,7 +757,7 @@ export class Database extends EventEmitter {
   private async closeAll (): Promise<void> {
     this.unsyncFrom()
     await this.unswarm() // network: leave the swarm first
-    await this.forkWatch.stop()
+    await this.forkWatch.close()
     await this.sqlAccess?.close()
     this.index.core.removeListener('append', this.onIndexAppend)
     this.waiters.rejectAll(new ClosedError())

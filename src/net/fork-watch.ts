@@ -12,7 +12,7 @@
  * reported once per log, with the log's role: a fork of the index is the executor's
  * fraud; a fork of an oplog is its participant's.
  */
-import { EventEmitter } from 'events'
+import ReadyResource from 'ready-resource'
 import type Hypercore from 'hypercore'
 import { HeadGossip } from './head-gossip.js'
 import { watchForConflicts, type ConflictWatcher } from '../logs/proof-builders.js'
@@ -37,17 +37,19 @@ interface Watched { source: LogForkSource, conflicts: ConflictWatcher, gossip: H
  * same log are dropped); 'warning' (err): a check failed for another reason than a fork
  * (best effort: reported, never thrown).
  */
-export class ForkWatch extends EventEmitter {
+export class ForkWatch extends ReadyResource {
   private readonly opts: ForkWatchOptions
   private readonly watched = new Map<string, Watched>()
   private readonly found = new Map<string, { proof: LogForkFraudProof, source: LogForkSource }>()
   private readonly waiting = new Set<() => void>()
-  private stopped = false
 
   constructor (opts: ForkWatchOptions = {}) {
     super()
     this.opts = opts
   }
+
+  /** Whether close() was called. */
+  private get stopped (): boolean { return this.closing !== null }
 
   /** Start watching `core` (idempotent per log key). Call before the core replicates, to see every head it is shown. */
   watch (core: Hypercore, role: LogForkSource['role']): void {
@@ -107,9 +109,8 @@ export class ForkWatch extends EventEmitter {
     await Promise.all([...this.watched.values()].map(async w => await w.conflicts.ready()))
   }
 
-  /** Stop every watcher (the cores stay open). Idempotent. */
-  async stop (): Promise<void> {
-    this.stopped = true
+  /** Stops every watcher (the cores stay open); close() runs it once. Nothing to open: it watches from construction. */
+  protected override async _close (): Promise<void> {
     const all = [...this.watched.values()]
     this.watched.clear()
     this.waiting.clear()

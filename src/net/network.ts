@@ -380,7 +380,7 @@ export class DatabaseSwarm extends ReadyResource {
     for (const c of this.conns) c.destroy()
     this.conns.clear()
     for (const d of this.downloads.splice(0)) d.destroy()
-    await this.forks?.stop()
+    await this.forks?.close()
     this.tracked.clear()
     this.cores.clear()
     await this.indexCore?.close()

@@ -12,6 +12,8 @@
  * and value). What it does not: that the query returned every matching row.
  */
 import { join } from 'path'
+import ReadyResource from 'ready-resource'
+import { ClosedError } from '../errors/errors.js'
 import type Hypercore from 'hypercore'
 import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
 import type { InclusionProof } from '../proofs/inclusion-proofs.js'
@@ -45,13 +47,14 @@ interface Shared { model: Promise<ReadModel>, runner: QueryRunner, users: number
 const OPEN = new Map<string, Shared>()
 
 /** The SQL side of one database instance. */
-export class SqlAccess {
+export class SqlAccess extends ReadyResource {
   private readonly file: string
   private readonly core: Hypercore
   private readonly key: string
   private shared: Shared | null = null
 
   constructor (dir: string, source: ReadModelSource) {
+    super()
     this.file = join(dir, READ_MODEL_FILE)
     this.core = source.core
     this.key = source.key
@@ -96,11 +99,12 @@ export class SqlAccess {
   }
 
   private open (): Shared {
-    if (this.shared === null) throw new Error('closed')
+    if (this.shared === null) throw new ClosedError('SQL read model')
     return this.shared
   }
 
-  async close (): Promise<void> {
+  /** Leaves the shared read model; the last instance of the file closes it. close() runs it once. */
+  protected override async _close (): Promise<void> {
     const s = this.shared
     this.shared = null
     if (s === null) return
