@@ -117,6 +117,7 @@
  *   that needs a read the host has not made runs again in a second round; one that
  *   waits for a promise, and every call of an entry that hit a limit, run alone.
  */
+import ReadyResource from 'ready-resource'
 import {
   ClosedError,
   ContractMemoryError,
@@ -179,7 +180,7 @@ interface ReadHint {
 /** Parsed guest error ('!' + JSON). */
 
 /** Runs one contract in an isolated-vm isolate: method calls, `process(op)` and `apply(tx, op, ack)`. */
-export class ContractSandbox {
+export class ContractSandbox extends ReadyResource {
   /** The name the contract has in stack traces and error positions. */
   readonly filename: string
   /** The limits in force, defaults filled in. */
@@ -188,9 +189,7 @@ export class ContractSandbox {
   private instance: IsolateInstance | null = null
   private info: ContractInfo | null = null
   private methodSet: Set<string> = new Set()
-  private readyPromise: Promise<void> | null = null
   private tail: Promise<unknown> = Promise.resolve()
-  private closed = false
   private readonly fastPath: boolean
   private readonly slowNames = new Set<string>()
   private readonly hints = new Map<string, ReadHint>()
@@ -208,6 +207,7 @@ export class ContractSandbox {
 
   /** Does no work: call `ready()` (or any entry) to load the contract. */
   constructor (source: string, opts: SandboxOptions = {}) {
+    super()
     if (typeof source !== 'string') throw new InvalidArgumentError('The contract source must be a string')
     this.source = source
     this.filename = opts.filename ?? 'contract.js'
@@ -225,16 +225,16 @@ export class ContractSandbox {
     return this.info !== null && this.info.hasProcess
   }
 
+  /** Whether close() was called. */
+  private get stopped (): boolean { return this.closing !== null }
+
   /**
-   * Compiles and instantiates the contract module. Idempotent: later calls return
-   * the same promise. Rejects with ContractParseError (syntax error, foreign import,
-   * no `apply` export, top-level throw), ContractTimeoutError or ContractMemoryError.
+   * Compiles and instantiates the contract module; ready() runs it once (later calls
+   * return the same promise). Rejects with ContractParseError (syntax error, foreign
+   * import, no `apply` export, top-level throw), ContractTimeoutError or ContractMemoryError.
    */
-  ready (): Promise<void> {
-    if (this.readyPromise === null) {
-      this.readyPromise = this.exclusive(async () => { await this.currentInstance() })
-    }
-    return this.readyPromise
+  protected override async _open (): Promise<void> {
+    await this.exclusive(async () => { await this.currentInstance() })
   }
 
   /**
@@ -391,10 +391,8 @@ export class ContractSandbox {
     return { results, stop: answer.s }
   }
 
-  /** Disposes the isolate. A running entry rejects with ClosedError, later ones too. Idempotent. */
-  async close (): Promise<void> {
-    if (this.closed) return
-    this.closed = true
+  /** Disposes the isolate; close() runs it once. A running entry rejects with ClosedError, later ones too. */
+  protected override async _close (): Promise<void> {
     const instance = this.instance
     this.instance = null
     if (instance !== null) instance.dispose()
@@ -468,11 +466,11 @@ export class ContractSandbox {
 
   /** The live instance, created (again) if there is none or the last one was disposed. */
   private async currentInstance (): Promise<IsolateInstance> {
-    if (this.closed) throw new ClosedError('sandbox')
+    if (this.stopped) throw new ClosedError('sandbox')
     if (this.instance !== null && !this.instance.disposed) return this.instance
     this.instance = null
     const instance = await IsolateInstance.create(this.source, this.filename, this.limits)
-    if (this.closed) {
+    if (this.stopped) {
       instance.dispose()
       throw new ClosedError('sandbox')
     }
