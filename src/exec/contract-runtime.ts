@@ -10,6 +10,7 @@
  * write them). The user contract may not change the participant set under PoA.
  * Without governance, everything goes to the user contract, unchanged.
  */
+import ReadyResource from 'ready-resource'
 import { ContractRuntimeError } from '../errors/errors.js'
 import { compareKeys, isSysKey, pathToKey, SEP } from '../format/paths.js'
 import { actionKey } from '../format/schemas.js'
@@ -56,11 +57,12 @@ function readGovernance (v: unknown): Governance {
   return { kind: 'poa', source: g.source, signatories: g.signatories as string[], database: g.database as string }
 }
 
-export class ContractRuntime {
+export class ContractRuntime extends ReadyResource {
   readonly user: ContractSandbox
   readonly system: ContractSandbox | null
 
   private constructor (user: ContractSandbox, system: ContractSandbox | null) {
+    super()
     this.user = user
     this.system = system
   }
@@ -138,7 +140,8 @@ export class ContractRuntime {
     return actions
   }
 
-  async close (): Promise<void> {
+  /** Closes both sandboxes; close() runs it once. (open() makes it ready: the sandboxes are loaded there.) */
+  protected override async _close (): Promise<void> {
     await this.user.close()
     await this.system?.close()
   }

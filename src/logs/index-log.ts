@@ -6,6 +6,7 @@
  * `/.sys/` layout (by stored key) live here too; writing the ack/write
  * transactions is the executor's job.
  */
+import ReadyResource from 'ready-resource'
 import Hyperbee from 'hyperbee'
 import { beeNode, beeYoloIndex } from '../proofs/bee-schema.js'
 import { readBlocks } from './blocks.js'
@@ -85,10 +86,13 @@ export function prefixRange (prefix: string, opts: RangeOptions = {}): Record<st
   return range
 }
 
-export class IndexLog {
+export class IndexLog extends ReadyResource {
   readonly bee: Hyperbee
 
-  constructor (bee: Hyperbee) { this.bee = bee }
+  constructor (bee: Hyperbee) {
+    super()
+    this.bee = bee
+  }
 
   /**
    * A standalone index log in `storage` (Vitra's `IndexLog.create`): a new writable
@@ -117,7 +121,8 @@ export class IndexLog {
   /** Index length (Hyperbee version): blocks including the header at 0. */
   get version (): number { return this.bee.version }
 
-  async ready (): Promise<void> { await this.bee.ready() }
+  /** Opens the bee; ready() runs it once. */
+  protected override async _open (): Promise<void> { await this.bee.ready() }
 
   /** The entry at `path` (`/a/b`, `a/b` and `/a/b/` are one path), or undefined. */
   async get (path: string): Promise<IndexEntry | undefined> {
@@ -242,7 +247,8 @@ export class IndexLog {
     await b.flush()
   }
 
-  async close (): Promise<void> {
+  /** Closes the bee (and a standalone log's storage); close() runs it once. */
+  protected override async _close (): Promise<void> {
     await this.bee.close()
     await this.onClose?.()
   }

@@ -4,6 +4,7 @@
  * `core.append([...])` (one signature for many ops). Appends that ask for
  * inclusion proofs get them from the append itself (see append-proofs.ts).
  */
+import ReadyResource from 'ready-resource'
 import type Hypercore from 'hypercore'
 import { decodeOp, encodeOp, type Op } from '../format/schemas.js'
 import { opTooLarge } from '../format/limits.js'
@@ -25,13 +26,14 @@ export interface Appended { seq: number, proof: InclusionProof | null }
 
 interface PendingAppend { block: Buffer, proof: boolean, resolve: (a: Appended) => void, reject: (err: Error) => void }
 
-export class Oplog {
+export class Oplog extends ReadyResource {
   readonly core: Hypercore
   private queue: PendingAppend[] = []
   private flushing = false
   private prover: AppendProver | null = null
 
   constructor (core: Hypercore) {
+    super()
     this.core = core
   }
 
@@ -40,7 +42,8 @@ export class Oplog {
     return new Oplog(await createHypercore(storage))
   }
 
-  async ready (): Promise<void> { await this.core.ready() }
+  /** Opens the core; ready() runs it once. */
+  protected override async _open (): Promise<void> { await this.core.ready() }
 
   get key (): Buffer { return this.core.key }
   get hex (): string { return this.core.key.toString('hex') }
@@ -122,5 +125,6 @@ export class Oplog {
     return decodeOp(await this.getBlock(seq))
   }
 
-  async close (): Promise<void> { await this.core.close() }
+  /** Closes the core; close() runs it once. */
+  protected override async _close (): Promise<void> { await this.core.close() }
 }

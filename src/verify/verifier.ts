@@ -4,6 +4,7 @@
  * depends on the logs and the sandbox only, never on the executor or the
  * Database facade, so anyone holding the logs can run it.
  */
+import ReadyResource from 'ready-resource'
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, VitraError, errors } from '../errors/errors.js'
@@ -39,7 +40,7 @@ export interface VerifierOptions {
 /** What a monitor persists to resume: the replay state and the index it belongs to. */
 export interface Checkpoint { v: 1, key: string, state: SerializedState }
 
-export class Verifier {
+export class Verifier extends ReadyResource {
   private readonly opts: VerifierOptions
   private readonly core: Hypercore
   private readonly bee: Hyperbee
@@ -48,6 +49,7 @@ export class Verifier {
   private state: ReplayState
 
   constructor (opts: VerifierOptions) {
+    super()
     this.opts = opts
     this.core = opts.index.session()
     this.bee = openBee(this.core)
@@ -59,7 +61,8 @@ export class Verifier {
     }
   }
 
-  async ready (): Promise<void> { await this.bee.ready() }
+  /** Opens the index; ready() runs it once. */
+  protected override async _open (): Promise<void> { await this.bee.ready() }
 
   /** Index entries below this are verified. */
   get verifiedLength (): number { return this.state.length }
@@ -158,7 +161,8 @@ export class Verifier {
     return await p
   }
 
-  async close (): Promise<void> {
+  /** Closes the replay environment, the oplogs it opened and the index; close() runs it once. */
+  protected override async _close (): Promise<void> {
     await this.env.close()
     for (const p of this.oplogs.values()) await (await p).close()
     this.oplogs.clear()
