@@ -226,7 +226,9 @@ export class ContractSandbox extends ReadyResource {
   }
 
   /** Whether close() was called. */
-  private get stopped (): boolean { return this.closing !== null }
+  /** Set first thing in _close (ready-resource sets `closing` only once close() returns its promise). */
+  private closeStarted = false
+  private get stopped (): boolean { return this.closeStarted || this.closing !== null }
 
   /**
    * Compiles and instantiates the contract module; ready() runs it once (later calls
@@ -393,6 +395,7 @@ export class ContractSandbox extends ReadyResource {
 
   /** Disposes the isolate; close() runs it once. A running entry rejects with ClosedError, later ones too. */
   protected override async _close (): Promise<void> {
+    this.closeStarted = true
     const instance = this.instance
     this.instance = null
     if (instance !== null) instance.dispose()

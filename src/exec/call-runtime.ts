@@ -5,6 +5,7 @@
  * index version, and gives calls one context object per local oplog, so that calls
  * arriving together share an entry into the sandbox.
  */
+import ReadyResource from 'ready-resource'
 import type { CallContext, SandboxLimits } from '../../sandbox/types.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
 import type { JsonValue } from '../format/encoding.js'
@@ -31,7 +32,7 @@ export interface CallRuntimeOptions {
   oplog: (hex: string) => Oplog | null
 }
 
-export class CallRuntime {
+export class CallRuntime extends ReadyResource {
   private readonly opts: CallRuntimeOptions
   private runtime: ContractRuntime | null = null
   private sourceSeq = -1
@@ -47,6 +48,7 @@ export class CallRuntime {
   private context: { writer: Oplog | null, ctx: CallContext } | null = null
 
   constructor (opts: CallRuntimeOptions) {
+    super()
     this.opts = opts
   }
 
@@ -78,7 +80,8 @@ export class CallRuntime {
     await this.current({ wait: true })
   }
 
-  async close (): Promise<void> {
+  /** Closes the runtime for calls; close() runs it once. */
+  protected override async _close (): Promise<void> {
     await this.runtime?.close()
     this.runtime = null
   }

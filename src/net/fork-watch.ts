@@ -49,7 +49,9 @@ export class ForkWatch extends ReadyResource {
   }
 
   /** Whether close() was called. */
-  private get stopped (): boolean { return this.closing !== null }
+  /** Set first thing in _close (ready-resource sets `closing` only once close() returns its promise). */
+  private closeStarted = false
+  private get stopped (): boolean { return this.closeStarted || this.closing !== null }
 
   /** Start watching `core` (idempotent per log key). Call before the core replicates, to see every head it is shown. */
   watch (core: Hypercore, role: LogForkSource['role']): void {
@@ -111,6 +113,7 @@ export class ForkWatch extends ReadyResource {
 
   /** Stops every watcher (the cores stay open); close() runs it once. Nothing to open: it watches from construction. */
   protected override async _close (): Promise<void> {
+    this.closeStarted = true
     const all = [...this.watched.values()]
     this.watched.clear()
     this.waiting.clear()

@@ -81,7 +81,9 @@ export class HeadGossip extends ReadyResource {
   }
 
   /** Whether close() was called. */
-  private get stopped (): boolean { return this.closing !== null }
+  /** Set first thing in _close (ready-resource sets `closing` only once close() returns its promise). */
+  private closeStarted = false
+  private get stopped (): boolean { return this.closeStarted || this.closing !== null }
 
   /** Registers the extension on the log and starts telling and listening (at once: nothing here waits); ready() runs it once. */
   protected override async _open (): Promise<void> {
@@ -96,6 +98,7 @@ export class HeadGossip extends ReadyResource {
 
   /** Stops gossiping (the log stays open); waits for a check under way. close() runs it once. */
   protected override async _close (): Promise<void> {
+    this.closeStarted = true
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     this.core.off('peer-add', this.onPeerAdd)

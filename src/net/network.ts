@@ -180,7 +180,9 @@ export class DatabaseSwarm extends ReadyResource {
   }
 
   /** True once close() was called (ready-resource's `closed` says it finished). */
-  private get stopping (): boolean { return this.closing !== null }
+  /** Set first thing in _close (ready-resource sets `closing` only once close() returns its promise). */
+  private closeStarted = false
+  private get stopping (): boolean { return this.closeStarted || this.closing !== null }
   /** The open connections. */
   get connections (): SwarmConnection[] { return [...this.conns] }
   /** This swarm's public key (how peers see it). */
@@ -369,6 +371,7 @@ export class DatabaseSwarm extends ReadyResource {
 
   /** Leaves the swarm, destroys it (and the DHT node it made), closes every connection, stops the fork watchers; close() runs it once. */
   protected override async _close (): Promise<void> {
+    this.closeStarted = true
     if (this.refreshTimer !== null) clearTimeout(this.refreshTimer)
     this.refreshTimer = null
     this.source?.index.core.removeListener('append', this.onIndexAppend)

@@ -5,6 +5,7 @@
  * process, so one slow query delays no other for long; more wait their turn. Nothing
  * in this process waits on SQLite, so the executor and an HTTP host keep going.
  */
+import ReadyResource from 'ready-resource'
 import { fork, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
 import { ClosedError, InvalidArgumentError, VitraError, errors, isErrorCode } from '../errors/errors.js'
@@ -30,14 +31,16 @@ const CHILD = fileURLToPath(new URL('./query-process.js', import.meta.url))
 interface Worker { child: ChildProcess, busy: boolean, stderr: string }
 interface Job { sql: string, params: unknown, timeoutMs: number, maxRows: number, resolve: (r: QueryResult) => void, reject: (e: Error) => void }
 
-export class QueryRunner {
+export class QueryRunner extends ReadyResource {
   private readonly file: string
   private readonly max: number
   private readonly workers = new Set<Worker>()
   private readonly waiting: Job[] = []
-  private closed = false
+  /** Set first thing in _close. */
+  private stopped = false
 
   constructor (file: string, opts: { processes?: number } = {}) {
+    super()
     this.file = file
     this.max = Math.max(1, opts.processes ?? 2)
   }
@@ -50,7 +53,7 @@ export class QueryRunner {
     const maxRows = opts.maxRows ?? 10_000
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new InvalidArgumentError('query: timeoutMs must be a positive integer')
     if (!Number.isSafeInteger(maxRows) || maxRows < 1) throw new InvalidArgumentError('query: maxRows must be a positive integer')
-    if (this.closed) throw new ClosedError()
+    if (this.stopped) throw new ClosedError()
     return await new Promise<QueryResult>((resolve, reject) => {
       this.waiting.push({ sql, params: params ?? null, timeoutMs, maxRows, resolve, reject })
       this.dispatch()
@@ -59,7 +62,7 @@ export class QueryRunner {
 
   /** Give waiting jobs to idle processes, starting new ones up to the limit. */
   private dispatch (): void {
-    while (this.waiting.length > 0 && !this.closed) {
+    while (this.waiting.length > 0 && !this.stopped) {
       let w = [...this.workers].find(x => !x.busy)
       if (w === undefined) {
         if (this.workers.size >= this.max) return
@@ -117,8 +120,9 @@ export class QueryRunner {
     w.child.kill('SIGKILL')
   }
 
-  async close (): Promise<void> {
-    this.closed = true
+  /** Refuses what waits and kills the query processes; close() runs it once. */
+  protected override async _close (): Promise<void> {
+    this.stopped = true
     for (const job of this.waiting.splice(0)) job.reject(new ClosedError())
     const gone: Array<Promise<void>> = []
     for (const w of this.workers) {

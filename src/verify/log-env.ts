@@ -2,6 +2,7 @@
  * ReplayEnv over real logs: a read-only view of the index Hyperbee, the oplog
  * cores, and a sandbox of the verifier's own (never the executor's).
  */
+import ReadyResource from 'ready-resource'
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, VitraError } from '../errors/errors.js'
@@ -38,7 +39,7 @@ interface Speculated {
   result: RunResult
 }
 
-export class LogReplayEnv implements ReplayEnv {
+export class LogReplayEnv extends ReadyResource implements ReplayEnv {
   private readonly opts: LogEnvOptions
   private readonly sandboxes = new Map<string, ContractRuntime>()
   private checkout: { version: number, bee: Hyperbee } | null = null
@@ -51,7 +52,10 @@ export class LogReplayEnv implements ReplayEnv {
   /** Results of ops applied ahead of the replay, by `origin/seq`. */
   private readonly ahead = new Map<string, Speculated>()
 
-  constructor (opts: LogEnvOptions) { this.opts = opts }
+  constructor (opts: LogEnvOptions) {
+    super()
+    this.opts = opts
+  }
 
   /**
    * The entries the replay will check next. `apply` uses them to run the ops acked in
@@ -237,7 +241,8 @@ export class LogReplayEnv implements ReplayEnv {
     return r
   }
 
-  async close (): Promise<void> {
+  /** Closes the checkout and the sandboxes; close() runs it once. */
+  protected override async _close (): Promise<void> {
     await this.checkout?.bee.close()
     this.checkout = null
     for (const s of this.sandboxes.values()) await s.close()
