@@ -789,7 +789,6 @@ function checkOptions (opts: unknown, known: string[], fn: string): void {
 /** Index keys (hex) whose executor runs in this process. */
 const RUNNING_EXECUTORS = new Set<string>()
 
-
 function checkSignatories (list: unknown): string[] {
   if (list === undefined) return []
   if (!Array.isArray(list)) throw new InvalidArgumentError('signatories must be an array of hex ed25519 public keys')
