@@ -28,7 +28,7 @@ export async function runMirrorBench (): Promise<Array<[string, string]>> {
   const full = await Database.load(join(root, 'full'), exec.pubkey, { from: [url], waitForIndex: false })
   const bounded = await Database.load(join(root, 'mirror'), exec.pubkey, { from: [url], waitForIndex: false })
   const mirror = new BoundedMirror(bounded.index.core, KEEP)
-  mirror.start()
+  await mirror.ready()
   full.index.core.download({ start: 0, end: -1 })
   const sizes: string[] = []
   try {
@@ -49,7 +49,7 @@ export async function runMirrorBench (): Promise<Array<[string, string]>> {
       sizes.push(`${length.toLocaleString('en')} entries: full ${(du(join(root, 'full')) / 2 ** 20).toFixed(1)} MiB, mirror ${(du(join(root, 'mirror')) / 2 ** 20).toFixed(1)} MiB`)
     }
   } finally {
-    mirror.stop()
+    await mirror.close()
     await bounded.close()
     await full.close()
     await app.close()

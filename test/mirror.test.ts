@@ -27,8 +27,8 @@ test('mirror - keeps the newest N blocks as the log grows; proofs of them check;
   t.teardown(() => r.close())
   const KEEP = 100
   const mirror = new BoundedMirror(r.index.core, KEEP)
-  mirror.start()
-  t.teardown(() => mirror.stop())
+  await mirror.ready()
+  t.teardown(() => mirror.close())
   for (let round = 0; round < 3; round++) {
     const pending = []
     for (let i = 0; i < 200; i++) pending.push(exec.call('put', { key: `k${round}-${i}`, value: i }, { proofs: false }))

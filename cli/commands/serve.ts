@@ -135,7 +135,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       if (mirrorLast !== null) {
         if (db.isExecutor) throw usageError(`${dir} is the executor's directory: it keeps its whole history (--mirror-last is for copies of other databases)`)
         const mirror = new BoundedMirror(db.index.core, mirrorLast) // src/net/mirror.ts: newest N entries on disk, older ones fetched on demand
-        mirror.start()
+        await mirror.ready()
         mirrors.set(db, mirror)
         continue // no monitor, no SQL read model: both read the whole history
       }
@@ -187,7 +187,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
     await app.close() // no new requests; those in flight finish first
     await Promise.all(hooks) // an --on-violation command still running finishes (each is bounded to 60 s)
   } finally {
-    for (const m of mirrors.values()) m.stop()
+    for (const m of mirrors.values()) await m.close()
     for (const sub of sessions) await sub.close()
   }
   s.out.event({ event: 'stopped' }, 'Stopped.')

@@ -262,7 +262,7 @@ export class Database extends EventEmitter {
       db.http = http
       return await db.joinSwarmOnOpen(net, opts)
     } catch (err) {
-      http?.close()
+      void http?.close() // ends at once: its _close does not wait
       await net?.close()
       await forks.settled().catch(() => {})
       const fork = forks.first('index')
@@ -607,7 +607,7 @@ export class Database extends EventEmitter {
   syncFrom (urls: string | string[]): HttpSync {
     this.assertOpen()
     const next = new HttpSync(this.store, this.index.key.toString('hex'), [...(this.http?.urls ?? []), ...(Array.isArray(urls) ? urls : [urls])])
-    this.http?.close()
+    void this.http?.close() // ends at once: its _close does not wait
     this.http = next
     return next
   }
@@ -617,7 +617,7 @@ export class Database extends EventEmitter {
 
   /** Stop replicating over HTTP. */
   unsyncFrom (): void {
-    this.http?.close()
+    void this.http?.close() // ends at once: its _close does not wait
     this.http = null
   }
 

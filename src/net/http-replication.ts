@@ -16,7 +16,7 @@
  * failure (1, 2, 4 … 30 s) until closed. serveReplication (the host's side) answers the
  * upgrade for the databases an API serves.
  */
-import { EventEmitter } from 'events'
+import ReadyResource from 'ready-resource'
 import { request, type IncomingMessage, type Server } from 'http'
 import type { Duplex } from 'stream'
 import { InvalidArgumentError } from '../errors/errors.js'
@@ -88,7 +88,7 @@ export interface HttpSyncOptions {
  * The reader's side: replicate `store` with the hosts at `urls` (http://host:port, the
  * API's origin) over HTTP. Events: 'connection' (url), 'disconnect' (url, error or null).
  */
-export class HttpSync extends EventEmitter {
+export class HttpSync extends ReadyResource {
   readonly urls: string[]
   private readonly store: Replicable
   private readonly key: string
@@ -99,7 +99,8 @@ export class HttpSync extends EventEmitter {
   private readonly finding: Set<string>
   private doneFinding: () => void
   private readonly timers = new Set<NodeJS.Timeout>()
-  private closed = false
+  /** Set first thing in _close. */
+  private stopped = false
 
   constructor (store: Replicable, key: string, urls: string[], opts: HttpSyncOptions = {}) {
     super()
@@ -124,7 +125,7 @@ export class HttpSync extends EventEmitter {
   get connections (): number { return this.live.size }
 
   private connect (url: string, failures: number): void {
-    if (this.closed) return
+    if (this.stopped) return
     const target = new URL(replicationPath(this.key), url)
     const req = request(target, { headers: { Connection: 'Upgrade', Upgrade: REPLICATION_PROTOCOL } })
     let settled = false
@@ -134,13 +135,13 @@ export class HttpSync extends EventEmitter {
       this.found(url)
       this.live.delete(url)
       this.emit('disconnect', url, err)
-      if (this.closed) return
+      if (this.stopped) return
       const timer = setTimeout(() => { this.timers.delete(timer); this.connect(url, failures + 1) }, Math.min(30_000, this.retryMs * 2 ** Math.min(5, failures)))
       timer.unref()
       this.timers.add(timer)
     }
     req.on('upgrade', (_res: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (this.closed) { socket.destroy(); return }
+      if (this.stopped) { socket.destroy(); return }
       if (head.length > 0) socket.unshift(head)
       this.live.set(url, socket)
       failures = 0
@@ -160,9 +161,9 @@ export class HttpSync extends EventEmitter {
     req.end()
   }
 
-  /** Stop reconnecting and close every connection. Idempotent. */
-  close (): void {
-    this.closed = true
+  /** Stops reconnecting and closes every connection, at once (nothing here waits); close() runs it once. */
+  protected override async _close (): Promise<void> {
+    this.stopped = true
     this.doneFinding()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()

@@ -12,9 +12,10 @@
  * timeout (COULD_NOT_VERIFY where a proof was asked). What a bounded mirror cannot do is
  * replay the history: a full verification needs every block (see README "Bounded mirrors").
  */
+import ReadyResource from 'ready-resource'
 import type Hypercore from 'hypercore'
 
-export class BoundedMirror {
+export class BoundedMirror extends ReadyResource {
   readonly keep: number
   private readonly core: Hypercore
   /** Every block below this was cleared (or never held). */
@@ -27,13 +28,14 @@ export class BoundedMirror {
   private readonly ranges = new Set<{ destroy: () => void }>()
 
   constructor (core: Hypercore, keep: number) {
+    super()
     if (!Number.isSafeInteger(keep) || keep < 1) throw new RangeError(`keep must be a positive integer, not ${String(keep)}`)
     this.core = core
     this.keep = keep
   }
 
-  /** Start: fetch the newest blocks as the log grows, clear the older ones. */
-  start (): void {
+  /** Starts fetching the newest blocks as the log grows and clearing the older ones, at once (nothing here waits); ready() runs it once. */
+  protected override async _open (): Promise<void> {
     this.core.on('append', this.schedule)
     this.core.on('download', this.onDownload)
     void this.core.get(0).catch(() => {}) // the header, named by every index read proof
@@ -98,7 +100,8 @@ export class BoundedMirror {
     await this.trim()
   }
 
-  stop (): void {
+  /** Stops fetching and clearing; close() runs it once. */
+  protected override async _close (): Promise<void> {
     this.stopped = true
     if (this.timer !== null) clearTimeout(this.timer)
     this.core.off('append', this.schedule)
