@@ -117,7 +117,7 @@
  *   that needs a read the host has not made runs again in a second round; one that
  *   waits for a promise, and every call of an entry that hit a limit, run alone.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../src/lifecycle/resource.js'
 import {
   ClosedError,
   ContractMemoryError,
@@ -175,12 +175,8 @@ interface ReadHint {
   stable: boolean
 }
 
-/** Parsed guest answer of a batch entry: per op `{ a: actions, n: changes }` or `{ x: error }`. */
-
-/** Parsed guest error ('!' + JSON). */
-
 /** Runs one contract in an isolated-vm isolate: method calls, `process(op)` and `apply(tx, op, ack)`. */
-export class ContractSandbox extends ReadyResource {
+export class ContractSandbox extends Resource {
   /** The name the contract has in stack traces and error positions. */
   readonly filename: string
   /** The limits in force, defaults filled in. */
@@ -224,11 +220,6 @@ export class ContractSandbox extends ReadyResource {
   get hasProcess (): boolean {
     return this.info !== null && this.info.hasProcess
   }
-
-  /** Whether close() was called. */
-  /** Set first thing in _close (ready-resource sets `closing` only once close() returns its promise). */
-  private closeStarted = false
-  private get stopped (): boolean { return this.closeStarted || this.closing !== null }
 
   /**
    * Compiles and instantiates the contract module; ready() runs it once (later calls
@@ -395,7 +386,6 @@ export class ContractSandbox extends ReadyResource {
 
   /** Disposes the isolate; close() runs it once. A running entry rejects with ClosedError, later ones too. */
   protected override async _close (): Promise<void> {
-    this.closeStarted = true
     const instance = this.instance
     this.instance = null
     if (instance !== null) instance.dispose()
@@ -469,11 +459,11 @@ export class ContractSandbox extends ReadyResource {
 
   /** The live instance, created (again) if there is none or the last one was disposed. */
   private async currentInstance (): Promise<IsolateInstance> {
-    if (this.stopped) throw new ClosedError('sandbox')
+    if (this.stopping) throw new ClosedError('sandbox')
     if (this.instance !== null && !this.instance.disposed) return this.instance
     this.instance = null
     const instance = await IsolateInstance.create(this.source, this.filename, this.limits)
-    if (this.stopped) {
+    if (this.stopping) {
       instance.dispose()
       throw new ClosedError('sandbox')
     }

@@ -28,6 +28,7 @@ import {
   isPureOp,
   unreachable,
   type CallAnswer,
+  type CallerOp,
   type EntryKind,
   type GuestArgs,
   type GuestExports,
@@ -186,11 +187,11 @@ export class IsolateInstance {
     const holder: { instance: IsolateInstance | null, loading: Running | null } = { instance: null, loading: null }
     const hostAsync = new ivm.Reference<HostAsyncFunction>(async (op, arg) => {
       // applySyncPromise takes no result options: pieces go as an ExternalCopy copied into the guest
-      const out = pieces(holder.instance === null ? 'ethe index is not readable while the contract module loads' : await holder.instance.onHostAsync(op, arg))
+      const out = pieces(holder.instance === null ? NOT_LOADED : await holder.instance.onHostAsync(op, arg))
       return typeof out === 'string' ? out : new ivm.ExternalCopy(out).copyInto({ release: true }) as unknown as string[]
     })
     const hostSync = new ivm.Reference<HostFunction>((op, arg) => {
-      return pieces(holder.instance === null ? 'ethe index is not readable while the contract module loads' : holder.instance.onHostSync(op, arg))
+      return pieces(holder.instance === null ? NOT_LOADED : holder.instance.onHostSync(op, arg))
     })
     const hostRefs = [hostAsync, hostSync]
     try {
@@ -244,7 +245,8 @@ export class IsolateInstance {
             this.refs.abort.applySync(undefined, [])
             return { done: false, reason: 'pending' }
           }
-          r.cache.set(miss.op + '\0' + miss.arg, await this.read(r, miss.op + '\0' + miss.arg))
+          const key = miss.op + '\0' + miss.arg
+          r.cache.set(key, await this.read(r, key))
           if (spent > this.limits.timeoutMs) break
           continue
         }
@@ -546,6 +548,7 @@ export class IsolateInstance {
 }
 
 const UNKNOWN_CALL = hostRefusal('unknown host call')
+const NOT_LOADED = hostRefusal('the index is not readable while the contract module loads')
 const NO_HAS = hostRefusal('no existence checks in this entry')
 const MALFORMED = hostRefusal('malformed host call')
 
@@ -562,9 +565,8 @@ function refuse (ctx: EntryContext, op: HostOp): HostAnswer | null {
   return null
 }
 
-function refusedCaller (ctx: EntryContext, op: HostOp): HostAnswer {
-  const name = isCallerOp(op) ? callerOpName(op) : op
-  return hostRefusal(`${name} is not available in ${ctx.kind === 'batch' ? 'apply' : ctx.kind}`)
+function refusedCaller (ctx: EntryContext, op: CallerOp): HostAnswer {
+  return hostRefusal(`${callerOpName(op)} is not available in ${ctx.kind === 'batch' ? 'apply' : ctx.kind}`)
 }
 
 /**

@@ -177,21 +177,32 @@ export function asCallOutcome (v: unknown): CallOutcome | null {
   return 'r' in v ? { o: v.o, r: v.r } : { o: v.o }
 }
 
+/** The `{ x: error }` answer of a call or op that failed, or null when it is malformed. */
+function asFailure (v: Record<string, unknown>): { x: GuestError } | null {
+  const x = asGuestError(v.x)
+  return x === null ? null : { x }
+}
+
+/** Every item as `as` reads it, or null when one is malformed. */
+function asEvery<T> (items: unknown[], as: (v: unknown) => T | null): T[] | null {
+  const out: T[] = []
+  for (const item of items) {
+    const a = as(item)
+    if (a === null) return null
+    out.push(a)
+  }
+  return out
+}
+
 function asCallAnswer (v: unknown): CallAnswer | 0 | null {
   if (v === 0) return 0
-  if (isRecord(v) && 'x' in v) {
-    const x = asGuestError(v.x)
-    return x === null ? null : { x }
-  }
+  if (isRecord(v) && 'x' in v) return asFailure(v)
   return asCallOutcome(v)
 }
 
 function asApplyAnswer (v: unknown): ApplyAnswer | null {
   if (!isRecord(v)) return null
-  if ('x' in v) {
-    const x = asGuestError(v.x)
-    return x === null ? null : { x }
-  }
+  if ('x' in v) return asFailure(v)
   const n = v.n
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return null
   return { a: v.a, n }
@@ -211,26 +222,16 @@ export function decodeCallOutcome (answer: EntryAnswer): CallOutcome | null {
 export function decodeCallsAnswer (answer: EntryAnswer): CallsAnswer | null {
   const v = parse(answer)
   if (!isRecord(v) || !Array.isArray(v.r) || (v.s !== 'done' && v.s !== 'pending')) return null
-  const r: Array<CallAnswer | 0> = []
-  for (const item of v.r) {
-    const a = asCallAnswer(item)
-    if (a === null) return null
-    r.push(a)
-  }
-  return { r, s: v.s }
+  const r = asEvery(v.r, asCallAnswer)
+  return r === null ? null : { r, s: v.s }
 }
 
 /** A batch entry's answer, or null when it is malformed. */
 export function decodeBatchAnswer (answer: string): BatchAnswer | null {
   const v = parse(answer)
   if (!isRecord(v) || !Array.isArray(v.r) || !isBatchEnd(v.s)) return null
-  const r: ApplyAnswer[] = []
-  for (const item of v.r) {
-    const a = asApplyAnswer(item)
-    if (a === null) return null
-    r.push(a)
-  }
-  return { r, s: v.s }
+  const r = asEvery(v.r, asApplyAnswer)
+  return r === null ? null : { r, s: v.s }
 }
 
 /** What bind found, or null when its answer is malformed. */

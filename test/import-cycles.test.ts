@@ -1,7 +1,7 @@
 // The module graph of the compiled engine (dist/src, dist/sandbox, dist/cli): no import
 // cycles, and every static import points to its own layer or one below (LAYERS: the
-// sandbox imports only src/errors, src/format and src/proofs, which import nothing back
-// but sandbox/types.ts, a leaf; logs/ uses proofs/, never verify/; the verifier never
+// sandbox imports only src/errors, src/lifecycle, src/format and src/proofs, which import
+// nothing back but sandbox/types.ts, a leaf; logs/ uses proofs/, never verify/; the verifier never
 // imports the executor). Type-only imports are erased by tsc and do not count.
 import test from 'brittle'
 import { readFileSync, readdirSync, statSync } from 'fs'
@@ -77,11 +77,11 @@ test('import cycles - src/proofs depends on nothing that reads a log: only itsel
 
 /**
  * The layers of the code base, lowest first. A module imports only from its own layer
- * or the layers below: leaves ← format, holepunch ← proofs ← sandbox ← logs ← net, sql
+ * or the layers below: leaves (errors, lifecycle) ← format, holepunch ← proofs ← sandbox ← logs ← net, sql
  * ← exec, verify ← db ← http ← the entry points (src/*.ts) and cli.
  */
 const LAYERS: Array<[string, number]> = [
-  ['src/errors', 0], ['sandbox/types.js', 0],
+  ['src/errors', 0], ['src/lifecycle', 0], ['sandbox/types.js', 0],
   ['src/format', 1], ['src/holepunch', 1],
   ['src/proofs', 2],
   ['sandbox', 3],

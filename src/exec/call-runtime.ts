@@ -5,7 +5,7 @@
  * index version, and gives calls one context object per local oplog, so that calls
  * arriving together share an entry into the sandbox.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import type { CallContext, SandboxLimits } from '../../sandbox/types.js'
 import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
 import type { JsonValue } from '../format/encoding.js'
@@ -32,7 +32,7 @@ export interface CallRuntimeOptions {
   oplog: (hex: string) => Oplog | null
 }
 
-export class CallRuntime extends ReadyResource {
+export class CallRuntime extends Resource {
   private readonly opts: CallRuntimeOptions
   private runtime: ContractRuntime | null = null
   private sourceSeq = -1

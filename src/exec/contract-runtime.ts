@@ -10,7 +10,7 @@
  * write them). The user contract may not change the participant set under PoA.
  * Without governance, everything goes to the user contract, unchanged.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import { ContractRuntimeError } from '../errors/errors.js'
 import { compareKeys, isSysKey, pathToKey, SEP } from '../format/paths.js'
 import { actionKey } from '../format/schemas.js'
@@ -57,7 +57,7 @@ function readGovernance (v: unknown): Governance {
   return { kind: 'poa', source: g.source, signatories: g.signatories as string[], database: g.database as string }
 }
 
-export class ContractRuntime extends ReadyResource {
+export class ContractRuntime extends Resource {
   readonly user: ContractSandbox
   readonly system: ContractSandbox | null
 

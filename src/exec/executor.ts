@@ -14,7 +14,7 @@
  * append, so a kill leaves either all of a batch or none of it.
  */
 import { treeHashFromStorage } from '../holepunch/core-internals.js'
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import { performance } from 'perf_hooks'
 import type { HyperbeeBatch } from 'hyperbee'
 import { canonicalJson, decodeValue, type JsonValue } from '../format/encoding.js'
@@ -107,7 +107,7 @@ function full (b: BatchState): boolean { return b.done.length >= b.max || b.byte
 
 const EMPTY = Buffer.alloc(0)
 
-export class Executor extends ReadyResource {
+export class Executor extends Resource {
   private readonly index: IndexLog
   private readonly opts: ExecutorOptions
   private readonly inputs = new Map<string, Input>()
@@ -115,8 +115,6 @@ export class Executor extends ReadyResource {
   private governance: Governance | null = null
   private running = false
   private rerun = false
-  /** Set by close(): no new batch starts. */
-  private stopping = false
   /** The running loop, for close() to wait for. */
   private looping: Promise<void> | null = null
   private rotation = 0
@@ -139,13 +137,7 @@ export class Executor extends ReadyResource {
 
   /** Loads the contract, its governance and limits, and the active oplogs, then starts. ready() runs it once. */
   protected override async _open (): Promise<void> {
-    try {
-      await this.load()
-    } catch (err) {
-      // ready-resource skips _close after a failed open: release what was opened here
-      await this._close()
-      throw err
-    }
+    await this.openOrRelease(async () => { await this.load() })
     this.schedule()
   }
 
@@ -553,7 +545,6 @@ export class Executor extends ReadyResource {
 
   /** Stops processing (the current batch finishes first) and closes the sandbox. Oplogs are owned by the caller. close() runs it once. */
   protected override async _close (): Promise<void> {
-    this.stopping = true
     await this.looping
     for (const hex of [...this.inputs.keys()]) this.removeInput(hex)
     await this.sandbox?.close()

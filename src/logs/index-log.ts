@@ -6,7 +6,7 @@
  * `/.sys/` layout (by stored key) live here too; writing the ack/write
  * transactions is the executor's job.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import Hyperbee from 'hyperbee'
 import { beeNode, beeYoloIndex } from '../proofs/bee-schema.js'
 import { readBlocks } from './blocks.js'
@@ -86,7 +86,7 @@ export function prefixRange (prefix: string, opts: RangeOptions = {}): Record<st
   return range
 }
 
-export class IndexLog extends ReadyResource {
+export class IndexLog extends Resource {
   readonly bee: Hyperbee
 
   constructor (bee: Hyperbee) {

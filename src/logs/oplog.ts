@@ -4,7 +4,7 @@
  * `core.append([...])` (one signature for many ops). Appends that ask for
  * inclusion proofs get them from the append itself (see append-proofs.ts).
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import type Hypercore from 'hypercore'
 import { decodeOp, encodeOp, type Op } from '../format/schemas.js'
 import { opTooLarge } from '../format/limits.js'
@@ -26,7 +26,7 @@ export interface Appended { seq: number, proof: InclusionProof | null }
 
 interface PendingAppend { block: Buffer, proof: boolean, resolve: (a: Appended) => void, reject: (err: Error) => void }
 
-export class Oplog extends ReadyResource {
+export class Oplog extends Resource {
   readonly core: Hypercore
   private queue: PendingAppend[] = []
   private flushing = false

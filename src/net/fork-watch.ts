@@ -12,7 +12,7 @@
  * reported once per log, with the log's role: a fork of the index is the executor's
  * fraud; a fork of an oplog is its participant's.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import type Hypercore from 'hypercore'
 import { HeadGossip } from './head-gossip.js'
 import { watchForConflicts, type ConflictWatcher } from '../logs/proof-builders.js'
@@ -37,7 +37,7 @@ interface Watched { source: LogForkSource, conflicts: ConflictWatcher, gossip: H
  * same log are dropped); 'warning' (err): a check failed for another reason than a fork
  * (best effort: reported, never thrown).
  */
-export class ForkWatch extends ReadyResource {
+export class ForkWatch extends Resource {
   private readonly opts: ForkWatchOptions
   private readonly watched = new Map<string, Watched>()
   private readonly found = new Map<string, { proof: LogForkFraudProof, source: LogForkSource }>()
@@ -48,18 +48,13 @@ export class ForkWatch extends ReadyResource {
     this.opts = opts
   }
 
-  /** Whether close() was called. */
-  /** Set first thing in _close (ready-resource sets `closing` only once close() returns its promise). */
-  private closeStarted = false
-  private get stopped (): boolean { return this.closeStarted || this.closing !== null }
-
   /** Start watching `core` (idempotent per log key). Call before the core replicates, to see every head it is shown. */
   watch (core: Hypercore, role: LogForkSource['role']): void {
     const key = core.key.toString('hex')
-    if (this.stopped || this.watched.has(key)) return
+    if (this.stopping || this.watched.has(key)) return
     const source: LogForkSource = { key, role }
     const onProof = (proof: LogForkFraudProof): void => this.report(proof, source)
-    const onError = (err: Error): void => { if (!this.stopped) this.emit('warning', err) }
+    const onError = (err: Error): void => { if (!this.stopping) this.emit('warning', err) }
     const reopen = this.opts.reopen
     const conflicts = watchForConflicts(core, onProof, { onError, reopen: reopen === undefined ? undefined : () => reopen(core.key) })
     let gossip: HeadGossip | null = null
@@ -113,7 +108,6 @@ export class ForkWatch extends ReadyResource {
 
   /** Stops every watcher (the cores stay open); close() runs it once. Nothing to open: it watches from construction. */
   protected override async _close (): Promise<void> {
-    this.closeStarted = true
     const all = [...this.watched.values()]
     this.watched.clear()
     this.waiting.clear()
@@ -121,7 +115,7 @@ export class ForkWatch extends ReadyResource {
   }
 
   private report (proof: LogForkFraudProof, source: LogForkSource): void {
-    if (this.stopped || this.found.has(source.key)) return
+    if (this.stopping || this.found.has(source.key)) return
     this.found.set(source.key, { proof, source })
     this.emit('fork', proof, source)
     for (const check of [...this.waiting]) check()

@@ -23,7 +23,7 @@
  * checked (unknown manifest, no peer serves the block) is skipped until it is sent again.
  * Garbage is ignored; it never reaches the log.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import { treeHashFromStorage } from '../holepunch/core-internals.js'
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
@@ -59,7 +59,7 @@ export interface HeadGossipOptions {
 }
 
 /** Gossip of one log's signed heads with the peers it replicates with. */
-export class HeadGossip extends ReadyResource {
+export class HeadGossip extends Resource {
   private readonly core: Hypercore
   private readonly opts: HeadGossipOptions
   private ext: Extension | null = null
@@ -80,11 +80,6 @@ export class HeadGossip extends ReadyResource {
     this.opts = opts
   }
 
-  /** Whether close() was called. */
-  /** Set first thing in _close (ready-resource sets `closing` only once close() returns its promise). */
-  private closeStarted = false
-  private get stopped (): boolean { return this.closeStarted || this.closing !== null }
-
   /** Registers the extension on the log and starts telling and listening (at once: nothing here waits); ready() runs it once. */
   protected override async _open (): Promise<void> {
     this.ext = this.core.registerExtension(HEAD_GOSSIP_EXTENSION, {
@@ -98,7 +93,6 @@ export class HeadGossip extends ReadyResource {
 
   /** Stops gossiping (the log stays open); waits for a check under way. close() runs it once. */
   protected override async _close (): Promise<void> {
-    this.closeStarted = true
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     this.core.off('peer-add', this.onPeerAdd)
@@ -109,7 +103,7 @@ export class HeadGossip extends ReadyResource {
   }
 
   private schedule (): void {
-    if (this.timer !== null || this.stopped) return
+    if (this.timer !== null || this.stopping) return
     this.timer = setTimeout(() => {
       this.timer = null
       void this.tell(null)
@@ -120,21 +114,21 @@ export class HeadGossip extends ReadyResource {
   /** Send the newest signed head to `peer`, or to every peer. */
   private async tell (peer: unknown): Promise<void> {
     try {
-      if (this.stopped || this.core.closed || this.core.length === 0) return
+      if (this.stopping || this.core.closed || this.core.length === 0) return
       if (peer === null && this.core.peers.length === 0) return // nobody to tell
       const head = await captureSignedHead(this.core)
-      if (this.stopped || this.ext === null) return
+      if (this.stopping || this.ext === null) return
       this.remember(id(head))
       const message = Buffer.from(JSON.stringify({ length: head.length, fork: head.fork, treeHash: head.treeHash, signature: head.signature }))
       if (peer === null) this.ext.broadcast(message)
       else this.ext.send(message, peer)
     } catch (err) {
-      if (!this.stopped && !this.core.closed) this.opts.onError?.(err as Error)
+      if (!this.stopping && !this.core.closed) this.opts.onError?.(err as Error)
     }
   }
 
   private receive (message: Buffer, peer: unknown): void {
-    if (this.stopped || message.byteLength > MAX_MESSAGE_BYTES) return
+    if (this.stopping || message.byteLength > MAX_MESSAGE_BYTES) return
     // a peer that registered the extension after ours told it (its message to us was then
     // dropped) hears our head now: the first message from each peer is answered once
     if (peer !== null && typeof peer === 'object' && !this.answered.has(peer)) {
@@ -155,7 +149,7 @@ export class HeadGossip extends ReadyResource {
   private async check (theirs: SignedHead): Promise<void> {
     const core = this.core
     try {
-      if (this.stopped || core.closed || core.manifest === null || core.length === 0) return
+      if (this.stopping || core.closed || core.manifest === null || core.length === 0) return
       const manifest = coreManifest(core)
       try { verifySignedHead(theirs, manifest, { key: core.key }) } catch { this.remember(id(theirs)); return } // not the log's signer
       // a longer head on this fork: Hypercore will ask that peer for the upgrade; kept to be
@@ -182,9 +176,9 @@ export class HeadGossip extends ReadyResource {
         if (mine === theirs.treeHash) return
       }
       const proof = await logForkProofFromConflict(core, theirs)
-      if (!this.stopped) this.opts.onProof(proof)
+      if (!this.stopping) this.opts.onProof(proof)
     } catch (err) {
-      if (!this.stopped && !core.closed) this.opts.onError?.(err as Error)
+      if (!this.stopping && !core.closed) this.opts.onError?.(err as Error)
     }
   }
 

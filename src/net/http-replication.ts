@@ -16,7 +16,7 @@
  * failure (1, 2, 4 … 30 s) until closed. serveReplication (the host's side) answers the
  * upgrade for the databases an API serves.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import { request, type IncomingMessage, type Server } from 'http'
 import type { Duplex } from 'stream'
 import { InvalidArgumentError } from '../errors/errors.js'
@@ -88,7 +88,7 @@ export interface HttpSyncOptions {
  * The reader's side: replicate `store` with the hosts at `urls` (http://host:port, the
  * API's origin) over HTTP. Events: 'connection' (url), 'disconnect' (url, error or null).
  */
-export class HttpSync extends ReadyResource {
+export class HttpSync extends Resource {
   readonly urls: string[]
   private readonly store: Replicable
   private readonly key: string
@@ -99,8 +99,6 @@ export class HttpSync extends ReadyResource {
   private readonly finding: Set<string>
   private doneFinding: () => void
   private readonly timers = new Set<NodeJS.Timeout>()
-  /** Set first thing in _close. */
-  private stopped = false
 
   constructor (store: Replicable, key: string, urls: string[], opts: HttpSyncOptions = {}) {
     super()
@@ -125,7 +123,7 @@ export class HttpSync extends ReadyResource {
   get connections (): number { return this.live.size }
 
   private connect (url: string, failures: number): void {
-    if (this.stopped) return
+    if (this.stopping) return
     const target = new URL(replicationPath(this.key), url)
     const req = request(target, { headers: { Connection: 'Upgrade', Upgrade: REPLICATION_PROTOCOL } })
     let settled = false
@@ -135,13 +133,13 @@ export class HttpSync extends ReadyResource {
       this.found(url)
       this.live.delete(url)
       this.emit('disconnect', url, err)
-      if (this.stopped) return
+      if (this.stopping) return
       const timer = setTimeout(() => { this.timers.delete(timer); this.connect(url, failures + 1) }, Math.min(30_000, this.retryMs * 2 ** Math.min(5, failures)))
       timer.unref()
       this.timers.add(timer)
     }
     req.on('upgrade', (_res: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (this.stopped) { socket.destroy(); return }
+      if (this.stopping) { socket.destroy(); return }
       if (head.length > 0) socket.unshift(head)
       this.live.set(url, socket)
       failures = 0
@@ -163,7 +161,6 @@ export class HttpSync extends ReadyResource {
 
   /** Stops reconnecting and closes every connection, at once (nothing here waits); close() runs it once. */
   protected override async _close (): Promise<void> {
-    this.stopped = true
     this.doneFinding()
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()

@@ -12,17 +12,16 @@
  * timeout (COULD_NOT_VERIFY where a proof was asked). What a bounded mirror cannot do is
  * replay the history: a full verification needs every block (see README "Bounded mirrors").
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import type Hypercore from 'hypercore'
 
-export class BoundedMirror extends ReadyResource {
+export class BoundedMirror extends Resource {
   readonly keep: number
   private readonly core: Hypercore
   /** Every block below this was cleared (or never held). */
   private cleared = 1
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> = Promise.resolve()
-  private stopped = false
   /** Blocks below this were asked for already. */
   private requested = 1
   private readonly ranges = new Set<{ destroy: () => void }>()
@@ -62,7 +61,7 @@ export class BoundedMirror extends ReadyResource {
   get floor (): number { return Math.max(1, this.core.length - this.keep) }
 
   private readonly schedule = (): void => {
-    if (this.stopped) return
+    if (this.stopping) return
     this.fetchNewest()
     if (this.timer !== null) return
     this.timer = setTimeout(() => {
@@ -88,7 +87,7 @@ export class BoundedMirror extends ReadyResource {
    */
   private async trim (): Promise<void> {
     const end = this.floor
-    while (!this.stopped && this.cleared < end) {
+    while (!this.stopping && this.cleared < end) {
       await this.core.clear(this.cleared, this.cleared + 1)
       this.cleared++
     }
@@ -102,7 +101,6 @@ export class BoundedMirror extends ReadyResource {
 
   /** Stops fetching and clearing; close() runs it once. */
   protected override async _close (): Promise<void> {
-    this.stopped = true
     if (this.timer !== null) clearTimeout(this.timer)
     this.core.off('append', this.schedule)
     this.core.off('download', this.onDownload)

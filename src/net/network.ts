@@ -13,7 +13,7 @@
  * its DHT node and every connection, stops the fork watchers).
  */
 import type { EventEmitter } from 'events'
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import Hyperswarm from 'hyperswarm'
 import HyperDHT from 'hyperdht'
 import createTestnet from 'hyperdht/testnet.js'
@@ -146,7 +146,7 @@ export type { LogForkSource } from './fork-watch.js'
  * - 'log-fork' (proof, source): a core of the database forked: a LogForkFraudProof.
  * - 'warning' (err): a background step failed (reading the declared oplogs, a fork watcher).
  */
-export class DatabaseSwarm extends ReadyResource {
+export class DatabaseSwarm extends Resource {
   readonly store: Corestore
   /** The index public key: the swarm topic is its discovery key. */
   readonly key: Buffer
@@ -179,10 +179,6 @@ export class DatabaseSwarm extends ReadyResource {
     this.opts = checkSwarmOptions(opts)
   }
 
-  /** True once close() was called (ready-resource's `closed` says it finished). */
-  /** Set first thing in _close (ready-resource sets `closing` only once close() returns its promise). */
-  private closeStarted = false
-  private get stopping (): boolean { return this.closeStarted || this.closing !== null }
   /** The open connections. */
   get connections (): SwarmConnection[] { return [...this.conns] }
   /** This swarm's public key (how peers see it). */
@@ -192,13 +188,7 @@ export class DatabaseSwarm extends ReadyResource {
 
   /** Joins the swarm on the index's discovery key; ready() runs it once. Does not wait for peers: see flushed(). */
   protected override async _open (): Promise<void> {
-    try {
-      await this.join()
-    } catch (err) {
-      // ready-resource skips _close after a failed open: release what was opened here
-      await this._close()
-      throw err
-    }
+    await this.openOrRelease(async () => { await this.join() })
   }
 
   private async join (): Promise<void> {
@@ -371,7 +361,6 @@ export class DatabaseSwarm extends ReadyResource {
 
   /** Leaves the swarm, destroys it (and the DHT node it made), closes every connection, stops the fork watchers; close() runs it once. */
   protected override async _close (): Promise<void> {
-    this.closeStarted = true
     if (this.refreshTimer !== null) clearTimeout(this.refreshTimer)
     this.refreshTimer = null
     this.source?.index.core.removeListener('append', this.onIndexAppend)

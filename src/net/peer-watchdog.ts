@@ -22,7 +22,7 @@
  * each peer's per-message `stats`. Both are read only, and a hypercore without them
  * is simply not watched.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import type Hypercore from 'hypercore'
 import { NetworkError } from '../errors/errors.js'
 import { replicationState, type WirePeer } from '../holepunch/core-internals.js'
@@ -41,7 +41,7 @@ export interface PeerWatchdogOptions {
   onDrop?: (err: NetworkError, stream: WatchedStream) => void
 }
 
-export class PeerWatchdog extends ReadyResource {
+export class PeerWatchdog extends Resource {
   private readonly opts: PeerWatchdogOptions
   private timer: NodeJS.Timeout | null = null
   /** Per peer channel: the total of received messages last seen, and when it last changed. */

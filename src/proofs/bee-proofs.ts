@@ -158,7 +158,7 @@ export async function verifyIndexReadProof (proof: IndexReadProof | unknown, opt
  */
 export async function proofReader (proof: IndexReadProof | unknown, opts: VerifyIndexReadOptions = {}): Promise<IndexProofReader> {
   const checked = checkProof(proof, opts)
-  const bee = openBee(checked.core, checked.at)
+  const bee = hyperbeeOver(checked.core, checked.at)
   return {
     key: checked.key,
     at: checked.at,
@@ -388,13 +388,9 @@ function decodeNode (seq: number, raw: Buffer): { key: Buffer, value: Buffer | n
   return { key: node.key, value: node.value, levels }
 }
 
-function openBee (core: BlockCore, at: number): Hyperbee {
-  return hyperbeeOver(core, at)
-}
-
 /** Runs `reads` in order on one Hyperbee at version `at` over `core`, then closes it. */
 export async function runReads (core: BlockCore, at: number, reads: IndexRead[]): Promise<ProvenReadResult[]> {
-  const bee = openBee(core, at)
+  const bee = hyperbeeOver(core, at)
   try {
     return await runReadsOnBee(bee, reads, false)
   } finally {
@@ -493,7 +489,7 @@ export function readReads (v: unknown, path: string): IndexRead[] {
 /** The protocol named by a Hyperbee header block, or null when the block is not a header at all. */
 function headerProtocol (block: Buffer): string | null {
   try {
-    return beeHeader.decode(block).protocol as string
+    return beeHeader.decode(block).protocol
   } catch (err) {
     if (err instanceof Error) return null // undecodable: not a header (the caller reports not-a-hyperbee)
     throw err

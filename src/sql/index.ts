@@ -12,7 +12,7 @@
  * and value). What it does not: that the query returned every matching row.
  */
 import { join } from 'path'
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import { ClosedError } from '../errors/errors.js'
 import type Hypercore from 'hypercore'
 import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
@@ -47,7 +47,7 @@ interface Shared { model: Promise<ReadModel>, runner: QueryRunner, users: number
 const OPEN = new Map<string, Shared>()
 
 /** The SQL side of one database instance. */
-export class SqlAccess extends ReadyResource {
+export class SqlAccess extends Resource {
   private readonly file: string
   private readonly core: Hypercore
   private readonly key: string

@@ -5,7 +5,7 @@
  * process, so one slow query delays no other for long; more wait their turn. Nothing
  * in this process waits on SQLite, so the executor and an HTTP host keep going.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import { fork, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
 import { ClosedError, InvalidArgumentError, VitraError, errors, isErrorCode } from '../errors/errors.js'
@@ -31,13 +31,11 @@ const CHILD = fileURLToPath(new URL('./query-process.js', import.meta.url))
 interface Worker { child: ChildProcess, busy: boolean, stderr: string }
 interface Job { sql: string, params: unknown, timeoutMs: number, maxRows: number, resolve: (r: QueryResult) => void, reject: (e: Error) => void }
 
-export class QueryRunner extends ReadyResource {
+export class QueryRunner extends Resource {
   private readonly file: string
   private readonly max: number
   private readonly workers = new Set<Worker>()
   private readonly waiting: Job[] = []
-  /** Set first thing in _close. */
-  private stopped = false
 
   constructor (file: string, opts: { processes?: number } = {}) {
     super()
@@ -53,7 +51,7 @@ export class QueryRunner extends ReadyResource {
     const maxRows = opts.maxRows ?? 10_000
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new InvalidArgumentError('query: timeoutMs must be a positive integer')
     if (!Number.isSafeInteger(maxRows) || maxRows < 1) throw new InvalidArgumentError('query: maxRows must be a positive integer')
-    if (this.stopped) throw new ClosedError()
+    if (this.stopping) throw new ClosedError()
     return await new Promise<QueryResult>((resolve, reject) => {
       this.waiting.push({ sql, params: params ?? null, timeoutMs, maxRows, resolve, reject })
       this.dispatch()
@@ -62,7 +60,7 @@ export class QueryRunner extends ReadyResource {
 
   /** Give waiting jobs to idle processes, starting new ones up to the limit. */
   private dispatch (): void {
-    while (this.waiting.length > 0 && !this.stopped) {
+    while (this.waiting.length > 0 && !this.stopping) {
       let w = [...this.workers].find(x => !x.busy)
       if (w === undefined) {
         if (this.workers.size >= this.max) return
@@ -122,7 +120,6 @@ export class QueryRunner extends ReadyResource {
 
   /** Refuses what waits and kills the query processes; close() runs it once. */
   protected override async _close (): Promise<void> {
-    this.stopped = true
     for (const job of this.waiting.splice(0)) job.reject(new ClosedError())
     const gone: Array<Promise<void>> = []
     for (const w of this.workers) {

@@ -15,7 +15,7 @@
  * chunk is read while one is written. Queries run in separate processes
  * (query-runner.ts) on read-only connections.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import { fileURLToPath } from 'url'
 import { Worker } from 'worker_threads'
 import type Hypercore from 'hypercore'
@@ -39,15 +39,13 @@ const CHUNK = 4096
 /** Entries behind past which a catch-up rebuilds the history path index at the end instead of as it goes. */
 const BULK = 50_000
 
-export class ReadModel extends ReadyResource {
+export class ReadModel extends Resource {
   readonly file: string
   private readonly source: ReadModelSource
   private readonly worker: Worker
   private length_ = 0
   private running: Promise<void> | null = null
   private again = false
-  /** Set first thing in _close. */
-  private stopped = false
   /** Answers of the worker, in order. */
   private readonly waiting: Array<{ resolve: (m: WorkerAnswer) => void, reject: (e: Error) => void }> = []
   private readonly onAppend = (): void => { void this.catchUp().catch(err => this.emit('warning', err)) }
@@ -116,9 +114,9 @@ export class ReadModel extends ReadyResource {
         try {
           await this.catchUpLoop()
         } finally {
-          if (bulk && !this.stopped) await this.ask({ kind: 'bulk', on: false })
+          if (bulk && !this.stopping) await this.ask({ kind: 'bulk', on: false })
         }
-      } while (this.again && !this.stopped)
+      } while (this.again && !this.stopping)
     })()
     try {
       await this.running
@@ -134,11 +132,11 @@ export class ReadModel extends ReadyResource {
     let writing: Promise<void> | null = null
     let at = Math.max(this.length_, 1)
     try {
-      while (!this.stopped && at < core.length) {
+      while (!this.stopping && at < core.length) {
         const end = Math.min(core.length, at + CHUNK)
         const chunk = await this.readChunk(at, end)
         if (writing !== null) await writing
-        if (this.stopped) return
+        if (this.stopping) return
         writing = this.write(chunk.entries, chunk.ops, end)
         at = end
       }
@@ -155,13 +153,12 @@ export class ReadModel extends ReadyResource {
 
   /** Resolves once the read model reflects at least `length` (catching up as needed). */
   async reach (length: number): Promise<number> {
-    while (this.length_ < length && !this.stopped) await this.catchUp()
+    while (this.length_ < length && !this.stopping) await this.catchUp()
     return this.length_
   }
 
   /** Stops following, lets the worker close the file, ends it; close() runs it once. */
   protected override async _close (): Promise<void> {
-    this.stopped = true
     this.source.core.removeListener('append', this.onAppend)
     await this.running?.catch(() => {})
     // a worker that already stopped (its 'exit' rejected the ask) has nothing to close

@@ -2,7 +2,7 @@
  * ReplayEnv over real logs: a read-only view of the index Hyperbee, the oplog
  * cores, and a sandbox of the verifier's own (never the executor's).
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, VitraError } from '../errors/errors.js'
@@ -39,7 +39,7 @@ interface Speculated {
   result: RunResult
 }
 
-export class LogReplayEnv extends ReadyResource implements ReplayEnv {
+export class LogReplayEnv extends Resource implements ReplayEnv {
   private readonly opts: LogEnvOptions
   private readonly sandboxes = new Map<string, ContractRuntime>()
   private checkout: { version: number, bee: Hyperbee } | null = null

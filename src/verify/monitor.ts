@@ -10,7 +10,7 @@
  * (CouldNotVerifyError: logs missing for now; it retries when the logs grow),
  * 'error' (anything else).
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
 import { VitraError, errors } from '../errors/errors.js'
 import type { ContractFraudProof } from './fraud-proofs.js'
@@ -28,13 +28,11 @@ export interface MonitorOptions extends Omit<VerifierOptions, 'checkpoint'> {
   retryMs?: number
 }
 
-export class ContractMonitor extends ReadyResource {
+export class ContractMonitor extends Resource {
   private readonly opts: MonitorOptions
   private verifier: Verifier | null = null
   private running = false
   private again = false
-  /** Set by close(): no new pass starts. */
-  private stopping = false
   /** The pass over the index that runs now (or ran last). */
   private pass: Promise<void> | null = null
   private retryTimer: NodeJS.Timeout | null = null
@@ -50,21 +48,18 @@ export class ContractMonitor extends ReadyResource {
   /** Opens the verifier (from the checkpoint, if any) and makes the first pass. ready() runs it once. */
   protected override async _open (): Promise<void> {
     const checkpoint = this.opts.checkpoint ?? readCheckpoint(this.opts.checkpointFile)
-    this.verifier = new Verifier({
+    const verifier = new Verifier({
       ...this.opts,
       checkpoint: checkpoint ?? undefined,
       // entries are decoded for 'validated' only while someone listens
       onEntry: e => { if (this.listenerCount('validated') > 0) this.emit('validated', historyEntry(e)) }
     })
-    try {
-      await this.verifier.ready()
+    this.verifier = verifier
+    await this.openOrRelease(async () => {
+      await verifier.ready()
       this.opts.index.on('append', this.onAppend)
       await this.start()
-    } catch (err) {
-      // ready-resource skips _close after a failed open: release what was opened here
-      await this._close()
-      throw err
-    }
+    })
   }
 
   /** The first pass over what the index holds: before ready() resolves (vitra/compat's monitor defers it, as Vitra's does). */
@@ -141,7 +136,6 @@ export class ContractMonitor extends ReadyResource {
 
   /** Stops (the pass that runs finishes first) and closes the verifier. close() runs it once and emits 'close'. */
   protected override async _close (): Promise<void> {
-    this.stopping = true
     this.opts.index.removeListener('append', this.onAppend)
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     await this.pass?.catch(noop)

@@ -4,7 +4,7 @@
  * depends on the logs and the sandbox only, never on the executor or the
  * Database facade, so anyone holding the logs can run it.
  */
-import ReadyResource from 'ready-resource'
+import { Resource } from '../lifecycle/resource.js'
 import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, VitraError, errors } from '../errors/errors.js'
@@ -40,7 +40,7 @@ export interface VerifierOptions {
 /** What a monitor persists to resume: the replay state and the index it belongs to. */
 export interface Checkpoint { v: 1, key: string, state: SerializedState }
 
-export class Verifier extends ReadyResource {
+export class Verifier extends Resource {
   private readonly opts: VerifierOptions
   private readonly core: Hypercore
   private readonly bee: Hyperbee
