@@ -88,7 +88,7 @@ const LONG_RUNNING = new Set(['vitra host', 'vitra serve', 'vitra monitor', 'vit
 
 /** What a command that cannot run in the owner says: wait for a short owner, stop a long one. */
 function refusal (name: string, owner: OwnerRecord): string {
-  return LONG_RUNNING.has(owner.command) ? REFUSALS[name] : `it did not end within --timeout; try again once it has`
+  return LONG_RUNNING.has(owner.command) ? REFUSALS[name] ?? `it runs until stopped; stop it first` : `it did not end within --timeout; try again once it has`
 }
 
 /** What `vitra host`, `serve` and the REPL say when a long-running process owns their directory. */

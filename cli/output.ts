@@ -93,7 +93,7 @@ export class Output {
   /** A table with a header row; columns padded to their widest cell. */
   table (header: string[], rows: string[][]): string[] {
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
-    const fmt = (r: string[]): string => r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i])).join('  ').trimEnd()
+    const fmt = (r: string[]): string => r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
     return [this.bold(fmt(header)), ...rows.map(fmt)]
   }
 

@@ -18,7 +18,7 @@ import { usageError } from './errors.js'
 export function parseSwitches (args: string[]): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = {}
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i]
+    const arg = args[i]!
     if (!arg.startsWith('--') || arg.length === 2) {
       throw usageError(`Unexpected argument "${arg}": give params as --name value (or --params '<json>')`)
     }
@@ -28,7 +28,7 @@ export function parseSwitches (args: string[]): Record<string, JsonValue> {
     if (eq !== -1) { raw = name.slice(eq + 1); name = name.slice(0, eq) }
     let value: JsonValue
     if (raw !== null) value = jsonOrString(raw)
-    else if (i + 1 < args.length && !isSwitch(args[i + 1])) value = jsonOrString(args[++i])
+    else if (args[i + 1] !== undefined && !isSwitch(args[i + 1]!)) value = jsonOrString(args[++i]!)
     else if (name.startsWith('no-')) { name = name.slice(3); value = false } else value = true
     if (!/^[A-Za-z_$][\w$-]*(\.[A-Za-z_$][\w$-]*)*$/.test(name)) throw usageError(`"--${name}" is not a valid param name`)
     assign(out, name.split('.'), value)
@@ -46,6 +46,7 @@ function jsonOrString (raw: string): JsonValue {
 
 function assign (obj: Record<string, JsonValue>, path: string[], value: JsonValue): void {
   const [head, ...rest] = path
+  if (head === undefined) return
   if (head === '__proto__' || head === 'constructor' || head === 'prototype') throw usageError(`"${head}" is not allowed as a param name`)
   if (rest.length === 0) {
     const prev = obj[head]
@@ -95,7 +96,7 @@ export function parseBootstrap (s: string): Array<{ host: string, port: number }
     const m = /^(.+):(\d{1,5})$/.exec(x)
     const port = m === null ? NaN : Number(m[2])
     if (m === null || port < 1 || port > 65535) throw usageError(`Bad bootstrap address "${x}": expected host:port[,host:port]`)
-    return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port }
+    return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port }
   })
 }
 
@@ -106,7 +107,7 @@ export function splitWords (line: string): string[] {
   let quote: string | null = null
   let has = false
   for (let i = 0; i < line.length; i++) {
-    const c = line[i]
+    const c = line[i]!
     if (quote !== null) {
       if (c === quote) quote = null
       else if (c === '\\' && quote === '"' && i + 1 < line.length) cur += line[++i]

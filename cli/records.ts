@@ -65,8 +65,8 @@ export class Records {
   findTx (id: string): Found<TxRecord> {
     const all = this.listTxs()
     const short = /^([0-9a-f]{8})-(\d+)$/.exec(id)
-    const byShort = short === null ? [] : all.filter(r => r.id.startsWith(short[1]) && r.id.split('-')[1] === short[2])
-    if (byShort.length === 1) return byShort[0]
+    const byShort = short === null ? [] : all.filter(r => r.id.startsWith(short[1]!) && r.id.split('-')[1] === short[2])
+    if (byShort.length === 1) return byShort[0]!
     return this.find(all, id, 'tracked transaction', 'vitra tx list')
   }
 
@@ -111,7 +111,7 @@ export class Records {
     const exact = all.find(r => r.id === id)
     if (exact !== undefined) return exact
     const matches = all.filter(r => r.id.startsWith(id))
-    if (matches.length === 1) return matches[0]
+    if (matches.length === 1) return matches[0]!
     if (matches.length > 1) throw usageError(`"${id}" matches ${matches.length} ${what}s (${matches.map(m => m.id).join(', ')}): give more of the id`)
     throw new CliError('NOT_FOUND', `No ${what} "${id}" in ${this.dir}: see \`${listCmd}\``)
   }

@@ -187,46 +187,49 @@ function complete (server: REPLServer, commands: DotCommand[], state: ReplState)
   const names = commands.map(c => '.' + c.name).concat(['.exit', '.break', '.clear', '.editor', '.save'])
   const completer: Completer = (line, cb) => {
     const call = /^\.call\s+(\S*)$/.exec(line)
-    if (call !== null) { cb(null, [state.methods.filter(m => m.startsWith(call[1])), call[1]]); return }
+    if (call !== null) { const prefix = call[1] ?? ''; cb(null, [state.methods.filter(m => m.startsWith(prefix)), prefix]); return }
     if (/^\.\S*$/.test(line)) { cb(null, [names.filter(n => n.startsWith(line)), line]); return }
     defaultCompleter.call(server, line, cb)
   }
   ;(server as unknown as { completer: Completer }).completer = completer
 }
 
-function need (words: string[], n: number, usage: string): void {
-  if (words.length < n) throw usageError(`usage: ${usage}`)
+/** The first word a dot-command needs, or its usage as the error. */
+function need (words: string[], usage: string): string {
+  const first = words[0]
+  if (first === undefined) throw usageError(`usage: ${usage}`)
+  return first
 }
 
 /** The dot-commands: each runs the code of the matching subcommand. */
 function dotCommands (s: Session, state: ReplState): DotCommand[] {
   const leaveMemory = async (): Promise<void> => { if (s.isMemory) await s.useDir(s.opts.dir) }
   const commands: DotCommand[] = [
-    { name: 'init', args: '<contract.js>', help: 'create a database in the current directory and use it', run: async w => { need(w, 1, '.init <contract.js>'); await leaveMemory(); await initCommand(s, w[0]); await s.open() } },
-    { name: 'load', args: '<pubkey>', help: 'follow a database over the swarm', run: async w => { need(w, 1, '.load <pubkey>'); await leaveMemory(); await loadCommand(s, w[0]) } },
-    { name: 'use', args: '<dir>', help: 'switch to the database in another directory', run: async w => { need(w, 1, '.use <dir>'); await useDir(s, w[0]) } },
+    { name: 'init', args: '<contract.js>', help: 'create a database in the current directory and use it', run: async w => { const arg = need(w, '.init <contract.js>'); await leaveMemory(); await initCommand(s, arg); await s.open() } },
+    { name: 'load', args: '<pubkey>', help: 'follow a database over the swarm', run: async w => { const arg = need(w, '.load <pubkey>'); await leaveMemory(); await loadCommand(s, arg) } },
+    { name: 'use', args: '<dir>', help: 'switch to the database in another directory', run: async w => { const arg = need(w, '.use <dir>'); await useDir(s, arg) } },
     { name: 'status', args: '', help: 'keys, role, lengths, participants, verification state', cli: () => ['info'], run: async () => await infoCommand(s) },
     { name: 'info', args: '', help: 'same as .status', cli: () => ['info'], run: async () => await infoCommand(s) },
-    { name: 'call', args: '<method> [--name value ...]', help: 'call a method (also --params <json>, --wait, --no-wait)', cli: w => ['call', ...w], run: async w => { need(w, 1, '.call <method> [--name value ...]'); await replCall(s, w) } },
-    { name: 'get', args: '<path>', help: 'read the entry at a path', cli: w => ['get', ...w], run: async w => { need(w, 1, '.get <path>'); await getCommand(s, w[0]) } },
+    { name: 'call', args: '<method> [--name value ...]', help: 'call a method (also --params <json>, --wait, --no-wait)', cli: w => ['call', ...w], run: async w => { const method = need(w, '.call <method> [--name value ...]'); await replCall(s, method, w.slice(1)) } },
+    { name: 'get', args: '<path>', help: 'read the entry at a path', cli: w => ['get', ...w], run: async w => { const arg = need(w, '.get <path>'); await getCommand(s, arg) } },
     { name: 'list', args: '[path] [--all]', help: 'list the entries and sub-folders at a path', cli: w => ['list', ...w], run: async w => await listCommand(s, w.find(x => !x.startsWith('--')) ?? '/', { all: w.includes('--all') }) },
     { name: 'history', args: '[index|<oplog>]', help: 'the index history, or an oplog\'s ops', cli: w => ['history', ...w], run: async w => await historyCommand(s, w[0]) },
-    { name: 'query', args: '<sql>', raw: true, help: 'read-only SQL over the tables state, history, acks, ops, oplogs', cli: w => ['query', ...w], run: async w => { need(w.filter(x => x !== ''), 1, '.query SELECT …'); await queryCommand(s, w[0]) } },
+    { name: 'query', args: '<sql>', raw: true, help: 'read-only SQL over the tables state, history, acks, ops, oplogs', cli: w => ['query', ...w], run: async w => { const sql = need(w.filter(x => x !== ''), '.query SELECT …'); await queryCommand(s, sql) } },
     { name: 'methods', args: '', help: 'the contract\'s methods', cli: () => ['methods'], run: async () => await methodsCommand(s) },
     { name: 'source', args: '', help: 'the contract source', cli: () => ['source'], run: async () => await sourceCommand(s) },
     { name: 'mkoplog', args: '', help: 'create a local oplog', cli: () => ['oplog', 'create'], run: async () => await oplogCreateCommand(s) },
-    { name: 'deloplog', args: '<pubkey> [--yes]', help: 'delete a local oplog (not an active participant)', cli: w => ['oplog', 'delete', ...w], run: async w => { need(w, 1, '.deloplog <pubkey>'); await oplogDeleteCommand(s, w[0], { yes: w.includes('--yes') }) } },
+    { name: 'deloplog', args: '<pubkey> [--yes]', help: 'delete a local oplog (not an active participant)', cli: w => ['oplog', 'delete', ...w], run: async w => { const arg = need(w, '.deloplog <pubkey>'); await oplogDeleteCommand(s, arg, { yes: w.includes('--yes') }) } },
     { name: 'verify', args: '[pubkey]', help: 'replay and verify the whole database (Ctrl-C stops it)', cli: w => ['verify', ...w], run: async (w, signal) => await verifyCommand(s, w[0], { signal }) },
     { name: 'monitor', args: '[--on-violation cmd]', help: 'verify continuously in the background', run: async w => { state.monitor = startMonitor(s, state.monitor, w) } },
     { name: 'monitorend', args: '', help: 'stop the background monitor', run: async () => { await stopMonitor(s, state.monitor); state.monitor = null } },
     { name: 'sync', args: '', help: 'fetch the latest index head from peers', run: async (_w, signal) => { const db = await s.open({ network: 'always', sync: 'none' }); await Promise.race([s.bounded(s.syncHead(db), 'peers'), whenAborted(signal, () => `sync, at index length ${db.index.core.length}`)]); s.out.note(`index length ${db.index.core.length}`) } },
     { name: 'syncall', args: '', help: 'download the full history of every log (Ctrl-C stops it)', run: async (_w, signal) => { const db = await s.open({ network: 'always', sync: 'none' }); await Promise.race([s.bounded(db.syncAll(), 'peers'), whenAborted(signal, () => 'download (what arrived is kept)')]); s.out.note(`index length ${db.index.core.length}, every log downloaded`) } },
-    { name: 'tx', args: '<id>', help: 'show a tracked transaction', cli: w => ['tx', 'show', ...w], run: async w => { need(w, 1, '.tx <id>'); await txShowCommand(s, w[0]) } },
+    { name: 'tx', args: '<id>', help: 'show a tracked transaction', cli: w => ['tx', 'show', ...w], run: async w => { const arg = need(w, '.tx <id>'); await txShowCommand(s, arg) } },
     { name: 'txlist', args: '', help: 'list tracked transactions', cli: () => ['tx', 'list'], run: async () => await txListCommand(s) },
-    { name: 'txverify', args: '<id>', help: 'check a tracked transaction\'s proofs', cli: w => ['tx', 'verify', ...w], run: async w => { need(w, 1, '.txverify <id>'); await txVerifyCommand(s, w[0]) } },
-    { name: 'fraud', args: '<id>', help: 'show a saved fraud proof', cli: w => ['fraud', 'show', ...w], run: async w => { need(w, 1, '.fraud <id>'); await fraudShowCommand(s, w[0]) } },
+    { name: 'txverify', args: '<id>', help: 'check a tracked transaction\'s proofs', cli: w => ['tx', 'verify', ...w], run: async w => { const arg = need(w, '.txverify <id>'); await txVerifyCommand(s, arg) } },
+    { name: 'fraud', args: '<id>', help: 'show a saved fraud proof', cli: w => ['fraud', 'show', ...w], run: async w => { const arg = need(w, '.fraud <id>'); await fraudShowCommand(s, arg) } },
     { name: 'fraudlist', args: '', help: 'list saved fraud proofs', cli: () => ['fraud', 'list'], run: async () => await fraudListCommand(s) },
-    { name: 'test', args: '<contract.js>', help: 'switch to a throwaway in-memory database running a contract', run: async w => { need(w, 1, '.test <contract.js>'); await useMemory(s, w[0]) } },
+    { name: 'test', args: '<contract.js>', help: 'switch to a throwaway in-memory database running a contract', run: async w => { const arg = need(w, '.test <contract.js>'); await useMemory(s, arg) } },
     { name: 'destroy', args: '[--yes]', help: 'delete the local database (confirm with --yes)', run: async w => { await destroyCommand(s, { yes: w.includes('--yes'), prompt: null }) } }
   ]
   commands.push(
@@ -280,19 +283,18 @@ async function useMemory (s: Session, file: string): Promise<void> {
 }
 
 /** `.call <method> [--params json] [--wait|--no-wait] [--timeout ms] [--name value ...]`. */
-async function replCall (s: Session, words: string[]): Promise<void> {
-  const [method, ...rest] = words
+async function replCall (s: Session, method: string, rest: string[]): Promise<void> {
   const switches: string[] = []
   let paramsJson: string | undefined
   let wait: boolean | undefined
   let timeout: number | undefined
   for (let i = 0; i < rest.length; i++) {
-    const w = rest[i]
+    const w = rest[i]!
     if (w === '--params') paramsJson = rest[++i]
     else if (w.startsWith('--params=')) paramsJson = w.slice('--params='.length)
     else if (w === '--wait') wait = true
     else if (w === '--no-wait') wait = false
-    else if (w === '--timeout') timeout = parseCount(rest[++i], '--timeout', 0)
+    else if (w === '--timeout') timeout = parseCount(rest[++i] ?? '', '--timeout', 0)
     else switches.push(w)
   }
   await callCommand(s, method, callParams(paramsJson, switches), { wait, timeout })
@@ -320,8 +322,8 @@ async function stopMonitor (s: Session, m: BackgroundMonitor | null): Promise<vo
 }
 
 function helpText (commands: DotCommand[]): string {
-  const rows = commands.map(c => [`.${c.name}${c.args === '' ? '' : ' ' + c.args}`, c.help])
-  const width = Math.max(...rows.map(r => r[0].length))
+  const rows = commands.map((c): [string, string] => [`.${c.name}${c.args === '' ? '' : ' ' + c.args}`, c.help])
+  const width = Math.max(...rows.map(([usage]) => usage.length))
   return [
     'Commands (the same as the `vitra` subcommands):',
     ...rows.map(([a, b]) => `  ${a.padEnd(width)}  ${b}`),

@@ -257,7 +257,7 @@ export class ContractSandbox extends Resource {
    */
   private async drainCalls (): Promise<void> {
     if (this.callQueue.length === 0) return
-    const ctx = this.callQueue[0].ctx
+    const ctx = this.callQueue[0]!.ctx
     const group: QueuedCall[] = []
     const rest: QueuedCall[] = []
     for (const q of this.callQueue) (q.ctx === ctx && group.length < this.callBatch ? group : rest).push(q)
@@ -282,8 +282,8 @@ export class ContractSandbox extends Resource {
       }
     }
     for (let i = 0; i < group.length; i++) {
-      const q = group[i]
-      const a = answers[i]
+      const q = group[i]!
+      const a = answers[i] ?? null
       try {
         if (a === null) q.resolve(callResult(await this.runEntry(callEntry(q.ctx), 'call:' + q.method, callArgs(q.method, q.params, q.ctx))))
         else if ('x' in a) q.reject(guestErrorOf(a.x, 'call'))
@@ -345,12 +345,12 @@ export class ContractSandbox extends Resource {
   async applyRun (items: RunItem[], ctx: { index: IndexReader }): Promise<RunOutcome> {
     await this.ready()
     if (items.length === 0) return { results: [], stop: 'done' }
-    if (items[0].height === undefined) throw new InvalidArgumentError('applyRun: the first item needs a height')
+    if (items[0]!.height === undefined) throw new InvalidArgumentError('applyRun: the first item needs a height')
     if (ctx.index.has === undefined) throw new InvalidArgumentError('applyRun: the index reader must offer has()')
     const run = items.length > MAX_RUN_ITEMS ? items.slice(0, MAX_RUN_ITEMS) : items
     let payload = '['
     for (let i = 0; i < run.length; i++) {
-      const it = run[i]
+      const it = run[i]!
       const metadata = it.metadata === undefined || it.metadata === null ? 'null' : encodeJson(it.metadata, 'metadata')
       payload += (i === 0 ? '[' : ',[') + it.opJson + ',' + JSON.stringify(it.origin) + ',' + num(it.seq) + ',' + num(it.ts) + ',' + (it.height === undefined ? 'null' : num(it.height)) + ',' + metadata + ']'
     }

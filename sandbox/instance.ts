@@ -312,7 +312,7 @@ export class IsolateInstance {
     try {
       if (prefetch.length > 0) await this.prefetch(r, prefetch)
       for (let round = 0; round < MAX_FAST_ROUNDS && todo.length > 0; round++) {
-        const payload = '[' + todo.map(i => '[' + JSON.stringify(calls[i][0]) + ',' + JSON.stringify(calls[i][1]) + ']').join(',') + ']'
+        const payload = '[' + todo.map(i => '[' + JSON.stringify(calls[i]![0]) + ',' + JSON.stringify(calls[i]![1]) + ']').join(',') + ']'
         r.misses.length = 0
         let out: string
         try {
@@ -325,7 +325,7 @@ export class IsolateInstance {
         const answer = decodeCallsAnswer(out)
         if (answer === null) throw new Error('the guest runtime answered a calls entry in a malformed answer')
         const again: number[] = []
-        answer.r.forEach((a, j) => { if (a === 0) again.push(todo[j]); else answers[todo[j]] = a })
+        answer.r.forEach((a, j) => { const at = todo[j]!; if (a === 0) again.push(at); else answers[at] = a })
         if (answer.s === 'pending') {
           this.refs.abort.applySync(undefined, [])
           break

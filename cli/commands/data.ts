@@ -148,7 +148,7 @@ export async function resolveOplog (db: Database, name: string): Promise<string>
   await db.refresh()
   const known = db.oplogs.map(o => o.hex)
   const matches = known.filter(k => k.startsWith(want))
-  if (matches.length === 1) return matches[0]
+  if (matches.length === 1) return matches[0]!
   if (matches.length > 1) throw usageError(`"${name}" matches ${matches.length} oplogs: give more of the key`)
   if (want.length === 64) return want
   throw new CliError('NO_OPLOG', `No oplog of this database starts with "${name}" (see \`vitra info\`)`)

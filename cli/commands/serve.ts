@@ -141,7 +141,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       }
       void db.sql // the SQL read model follows the index while served (GET|POST …/query)
     }
-    const tokenFile = join(o.root !== undefined ? resolve(o.root) : dirs[0], TOKEN_FILE)
+    const tokenFile = join(o.root !== undefined ? resolve(o.root) : dirs[0]!, TOKEN_FILE)
     const auth = o.noAuth === true ? null : httpToken(tokenFile)
     const token = auth?.token ?? null
     let url = ''
@@ -154,12 +154,12 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       // a call made through the API is tracked in the directory as `vitra call` tracks one (vitra tx list)
       onCall: (db, tx, results) => {
         const rec = txRecord(db.pubkey.toString('hex'), tx, results)
-        if (rec !== null) sessions[databases.indexOf(db)].records.saveTx(rec)
+        if (rec !== null) sessions[databases.indexOf(db)]!.records.saveTx(rec)
       },
       onViolation: (db, proof) => {
         const json = proof.toJSON()
         const i = databases.indexOf(db)
-        const file = sessions[i].records.saveFraud(json)
+        const file = sessions[i]!.records.saveFraud(json)
         const key = db.pubkey.toString('hex')
         s.out.error(`FRAUD in ${key}: ${json.details.code} at index seq ${json.details.seq}; proof saved to ${file}, listed by GET ${url}/v1/databases/${key}/fraud-proofs`) // url is '' while the monitor catches up before listening
         if (o.onViolation !== undefined) hooks.push(runHook(s, o.onViolation, json, { file, code: json.details.code, database: key }))
@@ -173,11 +173,12 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
     url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`
     for (const sub of sessions) sub.owner?.update({ url }) // owner.json: who serves the directory, and where
     const callers = token === null ? 'calls are open (--no-auth)' : `calls need the bearer token in ${tokenFile}`
-    const offline = databases[0].network === null ? ' (offline: not on the swarm)' : ''
+    const offline = databases[0]!.network === null ? ' (offline: not on the swarm)' : ''
     const listed = databases.map((db, i) => ({ key: db.pubkey.toString('hex'), dir: dirs[i], role: db.isExecutor ? 'executor' : db.isParticipant ? 'participant' : 'reader' }))
     if (databases.length === 1) {
-      const key = listed[0].key
-      s.out.event({ event: 'serving', url, database: key, databases: listed, role: listed[0].role, offline: offline !== '' },
+      const only = listed[0]!
+      const key = only.key
+      s.out.event({ event: 'serving', url, database: key, databases: listed, role: only.role, offline: offline !== '' },
         `Serving ${key} at ${url}/v1/databases/${key}${offline}; ${callers}. Ctrl-C to stop.`)
     } else {
       s.out.event({ event: 'serving', url, databases: listed, offline: offline !== '' },

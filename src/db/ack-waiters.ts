@@ -73,6 +73,7 @@ export class AckWaiters {
   private async checkOrigin (origin: string, list: Waiter[]): Promise<void> {
     const seqs = list.map(w => w.seq).sort((a, b) => a - b)
     const max = seqs[seqs.length - 1]
+    if (max === undefined) return
     if (await this.index.getAck(origin, max) !== null) { this.markAcked(origin, max); return }
     for (const s of seqs) {
       if (await this.index.getAck(origin, s) === null) break

@@ -472,7 +472,7 @@ export class Database extends EventEmitter {
       if (oplog === null) throw new PermissionError('NOT_PARTICIPANT', `"${method}" emits ops, but this instance has no oplog that is an active participant`)
       // an op the executor would refuse unread is refused here, before anything is appended
       const appended = await oplog.appendWithProofs(ops, { proofs: opts.proofs !== false, maxOpBytes: await this.maxOpBytes() })
-      for (let i = 0; i < ops.length; i++) txOps.push({ value: ops[i], oplog: oplog.hex, seq: appended[i].seq, proof: appended[i].proof })
+      ops.forEach((value, i) => { const { seq, proof } = appended[i]!; txOps.push({ value, oplog: oplog.hex, seq, proof }) })
     }
     return new ContractTransaction(this.txHost(), { method, params: paramsJson, response, ops: txOps })
   }

@@ -187,7 +187,7 @@ export class ContractTransaction {
       call: { method: this.method, params: this.params },
       response: includeValues ? this.response ?? null : null,
       operations: this.ops.map((op, i) => {
-        const r = results[i]
+        const r = results[i] ?? null
         return {
           value: includeValues ? op.value : null,
           proof: op.proof,

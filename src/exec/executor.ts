@@ -323,7 +323,7 @@ export class Executor extends Resource {
       }
     }
     if (items.length < 2) {
-      await this.executeAlone(input, run[0], head, b)
+      await this.executeAlone(input, run[0]!, head, b)
       return
     }
     let k = 0
@@ -331,15 +331,15 @@ export class Executor extends Resource {
     while (k < items.length && !full(b)) {
       const ts = this.now()
       const rest = items.slice(k, k + b.max - b.done.length)
-      for (let i = 0; i < rest.length; i++) rest[i].ts = ts
-      rest[0].height = b.batchStart + b.written
+      for (let i = 0; i < rest.length; i++) rest[i]!.ts = ts
+      rest[0]!.height = b.batchStart + b.written
       const outcome = await sandbox.applyRun(rest, { index: b.reader })
       let agreed = true
       for (let i = 0; i < outcome.results.length && agreed && !full(b); i++) { // past a full batch, the rest run again in the next one
-        const r = outcome.results[i]
-        const it = rest[i]
+        const r = outcome.results[i]!
+        const it = rest[i]!
         const res = await this.settle(this.ackBase(input.hex, it.seq, head, ts, b), r.ok ? r.actions : r.error, b.reader)
-        await this.publish(input, res, b, run[k].block.byteLength)
+        await this.publish(input, res, b, run[k]!.block.byteLength)
         k++
         // The guest counted the changes to give the next op its height, and its overlay
         // holds this op's writes: when the host disagrees (an invalid action, a refused
@@ -352,12 +352,12 @@ export class Executor extends Resource {
         // help either, the op goes alone, so that the run always moves on.
         if (++stalls < 2) continue
         stalls = 0
-        await this.executeAlone(input, run[k++], head, b)
+        await this.executeAlone(input, run[k++]!, head, b)
       } else if (outcome.stop === 'fault') {
         // A limit was hit somewhere in the run: give every op its own entry (and limits).
-        while (k < items.length && !full(b)) await this.executeAlone(input, run[k++], head, b)
+        while (k < items.length && !full(b)) await this.executeAlone(input, run[k++]!, head, b)
       } else if (outcome.stop === 'pending' && k < items.length && !full(b)) {
-        await this.executeAlone(input, run[k++], head, b)
+        await this.executeAlone(input, run[k++]!, head, b)
       }
       if (outcome.results.length > 0) stalls = 0
     }

@@ -83,12 +83,12 @@ export function isCanonicalText (value: JsonValue, text: string): boolean {
 function keysInOrder (v: JsonValue): boolean {
   if (v === null || typeof v !== 'object') return true
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!keysInOrder(v[i])) return false
+    for (const x of v) if (!keysInOrder(x)) return false
     return true
   }
   const keys = Object.keys(v)
   if (!sorted(keys)) return false
-  for (const k of keys) if (!keysInOrder(v[k])) return false
+  for (const k of keys) if (!keysInOrder(v[k] as JsonValue)) return false
   return true
 }
 
@@ -139,7 +139,7 @@ function fast (v: unknown, stack: object[]): string {
 }
 
 function sorted (keys: string[]): boolean {
-  for (let i = 1; i < keys.length; i++) if (!(keys[i - 1] < keys[i])) return false
+  for (let i = 1; i < keys.length; i++) if (!(keys[i - 1]! < keys[i]!)) return false
   return true
 }
 

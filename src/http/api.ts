@@ -405,7 +405,7 @@ function explorerFiles (): Map<string, { path: string, type: string, body: Buffe
   const dir = fileURLToPath(new URL('../../../explorer/', import.meta.url))
   const out = new Map<string, { path: string, type: string, body: Buffer | null }>()
   const add = (name: string, path: string): void => {
-    out.set(name, { path, type: EXPLORER_TYPES[extname(name)], body: existsSync(path) ? readFileSync(path) : null })
+    out.set(name, { path, type: EXPLORER_TYPES[extname(name)] ?? 'application/octet-stream', body: existsSync(path) ? readFileSync(path) : null })
   }
   if (existsSync(dir)) for (const name of readdirSync(dir)) if (EXPLORER_TYPES[extname(name)] !== undefined) add(name, join(dir, name))
   add('vitra-proofs.js', fileURLToPath(new URL('../../browser/vitra-proofs.js', import.meta.url)))
@@ -417,7 +417,7 @@ function authorized (header: string | undefined, token: string | null | undefine
   if (token === null || token === undefined) return true
   const m = /^Bearer (\S+)$/.exec(header ?? '')
   if (m === null) return false
-  const a = Buffer.from(m[1])
+  const a = Buffer.from(m[1]!)
   const b = Buffer.from(token)
   return a.length === b.length && timingSafeEqual(a, b)
 }

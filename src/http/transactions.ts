@@ -26,15 +26,16 @@ export interface TransactionStatus {
 }
 
 export function transactionId (ops: Array<{ oplog: string, seq: number }>): string | null {
-  if (ops.length === 0) return null
-  return `${ops[0].oplog}-${ops[0].seq}-${ops.length}`
+  const first = ops[0]
+  if (first === undefined) return null
+  return `${first.oplog}-${first.seq}-${ops.length}`
 }
 
 export function parseTransactionId (id: string): { oplog: string, seq: number, count: number } {
   const m = /^([0-9a-f]{64})-(\d{1,15})-(\d{1,4})$/.exec(id)
   const count = m === null ? 0 : Number(m[3])
   if (m === null || count < 1 || count > MAX_TX_OPS) throw new InvalidArgumentError(`A transaction id is <oplog key>-<seq>-<count> (count 1-${MAX_TX_OPS}), not ${JSON.stringify(id)}`)
-  return { oplog: m[1], seq: Number(m[2]), count }
+  return { oplog: m[1]!, seq: Number(m[2]), count }
 }
 
 /** The ops of transaction `id` with their proofs, and their results so far. TRANSACTION_NOT_FOUND when this database does not hold them. */

@@ -89,15 +89,15 @@ export class AppendProver {
     for (const r of before) nodes.set(r.index, r)
     const roots = before.slice()
     for (let i = 0; i < blocks.length; i++) {
-      let cur = leafNode(start + i, blocks[i])
+      let cur = leafNode(start + i, blocks[i]!)
       nodes.set(cur.index, cur)
-      while (roots.length > 0 && roots[roots.length - 1].index === flatSibling(cur.index)) {
+      while (roots.length > 0 && roots[roots.length - 1]!.index === flatSibling(cur.index)) {
         cur = parentNode(roots.pop() as TreeNode, cur)
         nodes.set(cur.index, cur)
       }
       roots.push(cur)
     }
-    if (roots.length !== theirs.length || roots.some((r, i) => r.index !== theirs[i].index || Buffer.compare(r.hash, theirs[i].hash) !== 0)) return null
+    if (roots.length !== theirs.length || roots.some((r, i) => r.index !== theirs[i]!.index || Buffer.compare(r.hash, theirs[i]!.hash) !== 0)) return null
 
     if (this.manifest === null) this.manifest = coreManifest(this.core)
     const manifest = this.manifest
@@ -126,9 +126,9 @@ export class AppendProver {
         version: 1,
         type: 'vitra/inclusion-proof',
         key,
-        manifest: { ...manifest, signers: [{ ...manifest.signers[0] }] },
+        manifest: { ...manifest, signers: [{ ...manifest.signers[0]! }] },
         index: start + i,
-        value: blocks[i].toString('hex'),
+        value: blocks[i]!.toString('hex'),
         nodes: path,
         head: { ...head, roots: rest.map(json) }
       })

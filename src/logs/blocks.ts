@@ -51,7 +51,7 @@ export async function readLocalBlocksBounded (core: Hypercore, start: number, en
   let bytes = 0
   let stop = n
   for (let i = 0; i < n; i++) {
-    const size = sizes[i]
+    const size = sizes[i] ?? null
     if (size === null || size > opts.maxBlockBytes) continue
     if (bytes > 0 && bytes + size > opts.budget) { stop = i; break }
     bytes += size

@@ -56,7 +56,8 @@ export class Oplog extends Resource {
 
   /** Append one op; resolves with its seq (index in the oplog). Throws InvalidEntryError for a malformed op. */
   async append (op: unknown): Promise<number> {
-    return (await this.appendMany([op]))[0]
+    const [seq] = await this.appendMany([op])
+    return seq!
   }
 
   /**
@@ -103,9 +104,9 @@ export class Oplog extends Resource {
         const first = length - batch.length
         const made = proofs as InclusionProof[] | null
         for (let i = 0; i < batch.length; i++) {
-          const p = batch[i]
+          const p = batch[i]!
           if (!p.proof) p.resolve({ seq: first + i, proof: null })
-          else if (made !== null) p.resolve({ seq: first + i, proof: made[i] })
+          else if (made !== null) p.resolve({ seq: first + i, proof: made[i] ?? null })
           else createInclusionProof(this.core, first + i).then(proof => p.resolve({ seq: first + i, proof }), p.reject)
         }
       } catch (err) {

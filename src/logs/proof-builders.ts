@@ -30,12 +30,12 @@ export function coreManifest (core: Hypercore): ManifestJSON {
   if (m === null || typeof m !== 'object') throw new InvalidArgumentError('The core has no manifest (is it ready, and not a compat core?)')
   const r = m as Record<string, unknown>
   const signers = r.signers as Array<Record<string, unknown>> | undefined
-  const ok = r.version === 1 && (r.hash === undefined || r.hash === 'blake2b') && r.quorum === 1 && !r.allowPatch &&
-    !r.prologue && !r.linked && !r.userData && Array.isArray(signers) && signers.length === 1 &&
-    (signers[0].signature === undefined || signers[0].signature === 'ed25519') &&
-    Buffer.isBuffer(signers[0].publicKey) && Buffer.isBuffer(signers[0].namespace)
+  const s = Array.isArray(signers) && signers.length === 1 ? signers[0] : undefined
+  const ok = s !== undefined && r.version === 1 && (r.hash === undefined || r.hash === 'blake2b') && r.quorum === 1 && !r.allowPatch &&
+    !r.prologue && !r.linked && !r.userData &&
+    (s.signature === undefined || s.signature === 'ed25519') &&
+    Buffer.isBuffer(s.publicKey) && Buffer.isBuffer(s.namespace)
   if (!ok) throw new InvalidArgumentError('Only version-1 manifests with one ed25519 signer and quorum 1 can be proven offline')
-  const s = signers[0]
   return {
     version: 1,
     hash: 'blake2b',
@@ -318,7 +318,7 @@ export async function createIndexReadProof (bee: Hyperbee, at: number, reads: In
     manifest: coreManifest(core),
     at,
     head: { length: head.length, fork: head.fork, treeHash: head.treeHash, signature: head.signature },
-    blocks: seqs.map((seq, i) => ({ seq, value: values[i].toString('hex') })),
+    blocks: seqs.map((seq, i) => ({ seq, value: values[i]!.toString('hex') })),
     nodes: nodes.map(nodeToJSON),
     reads: wanted
   }

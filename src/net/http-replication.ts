@@ -59,7 +59,7 @@ export function serveReplication (server: Server, find: (key: string) => Replica
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
       return
     }
-    const db = find(m[1])
+    const db = find(m[1]!)
     if (db === null) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n')
       return

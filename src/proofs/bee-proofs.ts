@@ -198,12 +198,12 @@ export function indexReadProofFromJSON (json: string | unknown): IndexReadProof 
     return { seq: readInt(r.seq, `proof.blocks[${i}].seq`), value: readHex(r.value, `proof.blocks[${i}].value`) }
   })
   for (let i = 1; i < blocks.length; i++) {
-    if (blocks[i].seq <= blocks[i - 1].seq) throw malformed('proof.blocks must be sorted by seq, without repeats')
+    if (blocks[i]!.seq <= blocks[i - 1]!.seq) throw malformed('proof.blocks must be sorted by seq, without repeats')
   }
   if (o.nodes.length > 64 * (blocks.length + 1)) throw malformed(`proof.nodes has more than 64 × (blocks + 1) nodes`)
   const nodes = o.nodes.map((n: unknown, i: number) => readNode(n, `proof.nodes[${i}]`))
   for (let i = 1; i < nodes.length; i++) {
-    if (nodes[i].index <= nodes[i - 1].index) throw malformed('proof.nodes must be sorted by index, without repeats')
+    if (nodes[i]!.index <= nodes[i - 1]!.index) throw malformed('proof.nodes must be sorted by index, without repeats')
   }
   return {
     version: 1,
@@ -254,12 +254,12 @@ function checkProof (proof: unknown, opts: VerifyIndexReadOptions): CheckedProof
     if (n !== undefined && n.index < index) throw new InvalidProofError('extra-node', `Tree node ${n.index} is not one the proven blocks need`)
     throw new InvalidProofError('missing-node', `The multiproof lacks tree node ${index}`)
   })
-  if (next < given.length) throw new InvalidProofError('extra-node', `Tree node ${given[next].index} is not one the proven blocks need`)
+  if (next < given.length) throw new InvalidProofError('extra-node', `Tree node ${given[next]!.index} is not one the proven blocks need`)
   if (!treeHash(roots).equals(head.treeHash)) {
     throw new InvalidProofError('tree-hash-mismatch', 'The blocks and multiproof nodes do not hash to the signed tree hash')
   }
   const store = new Map<number, Buffer>()
-  seqs.forEach((seq, i) => { store.set(seq, values[i]) })
+  seqs.forEach((seq, i) => { store.set(seq, values[i]!) })
   const header = store.get(0)
   if (header === undefined) throw new InvalidProofError('incomplete', 'The proof lacks block 0 (the Hyperbee header)')
   if (headerProtocol(header) !== 'hyperbee') throw new InvalidProofError('not-a-hyperbee', 'Block 0 is not a Hyperbee header')
@@ -284,11 +284,12 @@ function flatCovers (outer: number, inner: number): boolean {
  * maximal subtree holding no proven block; it is called in increasing index order.
  */
 export function foldRoots (length: number, seqs: number[], values: Buffer[], take: (index: number) => TreeNode): TreeNode[] {
-  if (seqs.length > 0 && seqs[seqs.length - 1] >= length) throw new InvalidProofError('block-out-of-range', `Block ${seqs[seqs.length - 1]} is not below the head length ${length}`)
+  const last = seqs[seqs.length - 1]
+  if (last !== undefined && last >= length) throw new InvalidProofError('block-out-of-range', `Block ${last} is not below the head length ${length}`)
   const lowerBound = (lo: number, hi: number, block: number): number => {
     while (lo < hi) {
       const mid = (lo + hi) >> 1
-      if (seqs[mid] < block) lo = mid + 1
+      if (seqs[mid]! < block) lo = mid + 1
       else hi = mid
     }
     return lo
@@ -296,7 +297,7 @@ export function foldRoots (length: number, seqs: number[], values: Buffer[], tak
   const fold = (index: number, lo: number, hi: number): TreeNode => {
     if (lo === hi) return take(index)
     const depth = flatDepth(index)
-    if (depth === 0) return leafNode(seqs[lo], values[lo])
+    if (depth === 0) return leafNode(seqs[lo]!, values[lo]!)
     const half = 2 ** (depth - 1)
     const split = lowerBound(lo, hi, flatFirstBlock(index) + flatLeaves(index) / 2)
     return parentNode(fold(index - half, lo, split), fold(index + half, split, hi))
@@ -366,19 +367,19 @@ function decodeNode (seq: number, raw: Buffer): { key: Buffer, value: Buffer | n
     for (const k of l.keys) if (!Number.isSafeInteger(k) || k < 1 || k > seq) throw bad(`has a key pointer to block ${k}`)
     if (l.children.length % 2 !== 0) throw bad('has an odd child list')
     for (let i = 0; i < l.children.length; i += 2) {
-      const cs = l.children[i]
-      const co = l.children[i + 1]
+      const cs = l.children[i]!
+      const co = l.children[i + 1]!
       if (!Number.isSafeInteger(cs) || cs < 1 || cs > seq || !Number.isSafeInteger(co)) throw bad(`has a child pointer to block ${cs}`)
       if (cs === seq) {
         if (co >= levels.length) throw bad(`has a child pointer to its own missing level ${co}`)
-        edges[offset].push(co)
+        edges[offset]!.push(co)
       }
     }
   })
   const state = new Uint8Array(levels.length) // 0 new, 1 on the stack, 2 done
   const visit = (v: number): void => {
     state[v] = 1
-    for (const w of edges[v]) {
+    for (const w of edges[v]!) {
       if (state[w] === 1) throw bad('has a cycle of child pointers')
       if (state[w] === 0) visit(w)
     }

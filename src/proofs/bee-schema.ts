@@ -42,7 +42,7 @@ class Reader {
     let scale = 1
     for (let i = 0; i < 8; i++) {
       if (this.pos >= this.buf.length) throw new Error('truncated varint')
-      const b = this.buf[this.pos++]
+      const b = this.buf[this.pos++]!
       value += (b & 0x7f) * scale
       if (b < 0x80) {
         if (!Number.isSafeInteger(value)) throw new Error('varint beyond 2^53 - 1')

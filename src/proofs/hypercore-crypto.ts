@@ -183,7 +183,7 @@ export function extensionIndexes (from: number, to: number): number[] {
 export function appendRoot (roots: readonly TreeNode[], node: TreeNode): TreeNode[] {
   const out = roots.slice()
   let cur = node
-  while (out.length > 0 && out[out.length - 1].index === flatSibling(cur.index)) {
+  while (out.length > 0 && out[out.length - 1]!.index === flatSibling(cur.index)) {
     cur = parentNode(out.pop() as TreeNode, cur)
   }
   out.push(cur)

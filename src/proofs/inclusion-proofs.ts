@@ -120,8 +120,9 @@ export function walkPath (index: number, value: Uint8Array, path: TreeNode[], ro
   for (let level = 0; level < path.length; level++) {
     if (cur.index === rootIndex) throw new InvalidProofError('audit-path-length', `The audit path has ${path.length} nodes, the block's root is reached after ${level}`)
     const want = flatSibling(cur.index)
-    if (path[level].index !== want) throw new InvalidProofError('audit-path-index', `Audit path node ${level} must be tree node ${want}, got ${path[level].index}`)
-    cur = parentNode(cur, path[level])
+    const sibling = path[level]!
+    if (sibling.index !== want) throw new InvalidProofError('audit-path-index', `Audit path node ${level} must be tree node ${want}, got ${sibling.index}`)
+    cur = parentNode(cur, sibling)
   }
   if (cur.index !== rootIndex) throw new InvalidProofError('audit-path-length', `The audit path has ${path.length} nodes and stops at tree node ${cur.index}, below the root ${rootIndex}`)
   return cur

@@ -120,7 +120,8 @@ export class LogForkFraudProof extends VitraError {
    */
   verify (opts: { key?: Buffer | string } = {}): VerifiedLogFork {
     const signer = checkManifest(this.manifest, this.key, opts.key)
-    const [a, b] = this.heads.map((h, i) => checkHeadSignature(signer, h, `head ${i}`))
+    const a = checkHeadSignature(signer, this.heads[0], 'head 0')
+    const b = checkHeadSignature(signer, this.heads[1], 'head 1')
     const [short, long] = a.length <= b.length ? [a, b] : [b, a]
     let implied: Buffer | null = null
     if (this.consistency !== null) {
@@ -165,7 +166,7 @@ export function headFromConflictProof (key: Uint8Array, manifest: ManifestJSON, 
   const asNode = (n: unknown, i: number): NodeJSON => {
     const x = n as { index?: unknown, size?: unknown, hash?: unknown }
     if (!(x.hash instanceof Uint8Array)) throw new InvalidProofError('malformed', `conflict proof node ${i} has no hash`)
-    return readNodes([{ index: x.index, size: x.size, hash: Buffer.from(x.hash).toString('hex') }], 'conflict proof node')[0]
+    return readNodes([{ index: x.index, size: x.size, hash: Buffer.from(x.hash).toString('hex') }], 'conflict proof node')[0]!
   }
   const roots = up.nodes.map(asNode)
   const extra = up.additionalNodes.map(asNode)

@@ -82,11 +82,11 @@ export function verifyRangeProof (proof: RangeProof | unknown, opts: { key?: Buf
   const build = (i: number): TreeNode => {
     if (!overlaps(i, start, end)) {
       if (next >= p.nodes.length) throw new InvalidProofError('range-nodes', `The proof has ${p.nodes.length} nodes; tree node ${i} is needed after them`)
-      const n = p.nodes[next++]
+      const n = p.nodes[next++]!
       if (n.index !== i) throw new InvalidProofError('range-nodes', `Node ${next - 1} of the proof must be tree node ${i}, got ${n.index}`)
       return nodeFromJSON(n)
     }
-    if (flatDepth(i) === 0) return leafNode(i / 2, values[i / 2 - start])
+    if (flatDepth(i) === 0) return leafNode(i / 2, values[i / 2 - start]!)
     const [left, right] = children(i)
     return parentNode(build(left), build(right))
   }

@@ -185,11 +185,12 @@ export class ReadModel extends Resource {
       seqs.sort((a, b) => a - b)
       for (let i = 0; i < seqs.length;) {
         let j = i + 1
-        while (j < seqs.length && seqs[j] === seqs[j - 1] + 1) j++
-        const blocks = await readLocalBlocks(core, seqs[i], seqs[j - 1] + 1)
+        while (j < seqs.length && seqs[j] === seqs[j - 1]! + 1) j++
+        const blocks = await readLocalBlocks(core, seqs[i]!, seqs[j - 1]! + 1)
         let mine = ops.get(origin)
         if (mine === undefined) ops.set(origin, mine = new Map())
-        for (let k = 0; k < blocks.length; k++) { const b = blocks[k]; if (b !== null) mine.set(seqs[i] + k, b) }
+        const from = seqs[i]!
+        blocks.forEach((b, k) => { if (b !== null) mine.set(from + k, b) })
         i = j
       }
     }

@@ -153,14 +153,15 @@ function checkReplayed (d: FraudProofJSON['details'], head: SignedHead, r: Verif
   // The published writes that are in the evidence, compared one by one as replay.ts does.
   const published = r.published
   if (published.length > changes.length) return fail(`the evidence shows ${published.length} writes after the ack, the transaction has ${changes.length}`)
-  const differs = published.findIndex((e, i) => !sameChange(changes[i], e))
+  const differs = published.findIndex((e, i) => !sameChange(changes[i]!, e))
   if (d.code === FraudCode.CHANGE_MISMATCH) {
     if (differs === -1) return fail('every published write equals the replayed one')
-    if (differs !== published.length - 1 || d.seq !== published[differs].seq) return fail(`the first differing write is at ${published[differs].seq}, the details say ${d.seq}`)
+    const first = published[differs]!
+    if (differs !== published.length - 1 || d.seq !== first.seq) return fail(`the first differing write is at ${first.seq}, the details say ${d.seq}`)
     return
   }
   // CHANGE_COUNT_MISMATCH with an agreeing ack: the transaction is cut off by the signed head.
-  if (differs !== -1) return fail(`write ${published[differs].seq} differs from the replay (that is CHANGE_MISMATCH)`)
+  if (differs !== -1) return fail(`write ${published[differs]!.seq} differs from the replay (that is CHANGE_MISMATCH)`)
   if (published.length === changes.length) return fail('all announced writes were published')
   if (r.upTo !== head.length || d.seq !== head.length) return fail(`the evidence ends at ${r.upTo} and the details at ${d.seq}, not at the signed head length ${head.length}`)
 }

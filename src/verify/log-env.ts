@@ -75,7 +75,7 @@ export class LogReplayEnv extends Resource implements ReplayEnv {
   private readonly decodedOps = new WeakMap<Buffer, Json>()
 
   knownAck (seq: number, bytes: Buffer): Ack | null {
-    const e = this.upcoming.length === 0 ? undefined : this.upcoming[seq - this.upcoming[0].seq]
+    const e = this.upcoming.length === 0 ? undefined : this.upcoming[seq - this.upcoming[0]!.seq]
     return e !== undefined && e.seq === seq && e.value === bytes ? this.upcomingAcks.get(seq) ?? null : null
   }
 
@@ -119,7 +119,7 @@ export class LogReplayEnv extends Resource implements ReplayEnv {
         this.nextWindow.set(origin, { start: end, blocks: p })
       }
     }
-    return ahead.blocks[seq - ahead.start]
+    return ahead.blocks[seq - ahead.start]!
   }
 
   private readonly readAhead = new Map<string, { start: number, blocks: Buffer[] }>()
@@ -184,11 +184,12 @@ export class LogReplayEnv extends Resource implements ReplayEnv {
       if (results.length === 0) continue // the first op needed a read: the next attempt has it
       for (let i = 1; i < results.length; i++) {
         // Ops after one whose writes the host refused rest on writes the replay will not have.
-        if (!results[i - 1].ok && results[i - 1].numChanges > 0) break
-        const it = items[i]
-        this.ahead.set(it.origin + '/' + it.seq, { source, governance, ts: it.ts, height: it.height as number, metadata: canonicalJson(it.metadata ?? null), result: results[i] })
+        const before = results[i - 1]!
+        if (!before.ok && before.numChanges > 0) break
+        const it = items[i]!
+        this.ahead.set(it.origin + '/' + it.seq, { source, governance, ts: it.ts, height: it.height as number, metadata: canonicalJson(it.metadata ?? null), result: results[i]! })
       }
-      return outcomeOf(results[0])
+      return outcomeOf(results[0]!)
     }
     return await runtime.apply(op, ack, { index: state, opJson })
   }
@@ -198,11 +199,11 @@ export class LogReplayEnv extends Resource implements ReplayEnv {
     const height = ack.height as number
     const items: RunItem[] = [{ opJson, origin: ack.origin, seq: ack.seq, ts: ack.ts, height, metadata: ack.metadata }]
     const entries = this.upcoming
-    const at = entries.length === 0 ? -1 : height - entries[0].seq // entries hold consecutive seqs
-    const own = at >= 0 && at < entries.length ? this.ackAt(entries[at]) : null
+    const at = entries.length === 0 ? -1 : height - entries[0]!.seq // entries hold consecutive seqs
+    const own = at >= 0 && at < entries.length ? this.ackAt(entries[at]!) : null
     if (own === null) return items
     for (let i = at + 1; i < entries.length && items.length < MAX_RUN_ITEMS; i++) {
-      const e = entries[i]
+      const e = entries[i]!
       if (parseAckKey(e.key) === null) continue // a write of an op
       const a = this.ackAt(e)
       if (a === null || a.batchStart !== own.batchStart) break

@@ -233,9 +233,9 @@ export async function verifyReplayEvidence (evidence: ReplayEvidence | unknown, 
   const upTo = batchStart + entries.length
   const ackSeq = opts.ackSeq
   if (!Number.isSafeInteger(ackSeq) || ackSeq < batchStart || ackSeq >= upTo) mismatch(`the ack seq ${ackSeq} is not in the batch [${batchStart}, ${upTo})`)
-  const ack = ackOf(entries[ackSeq - batchStart], mismatch)
+  const ack = ackOf(entries[ackSeq - batchStart]!, mismatch)
   if (ack.batchStart !== batchStart) mismatch(`the ack names batch start ${ack.batchStart}, the batch starts at ${batchStart}`)
-  const opener = ackOf(entries[0], mismatch)
+  const opener = ackOf(entries[0]!, mismatch)
   if (opener.batchStart !== batchStart) mismatch(`the entry at ${batchStart} is an ack of the batch starting at ${opener.batchStart}, not the first ack of its batch`)
   const overlay: Overlay = new Map()
   let source: string | null = null

@@ -162,7 +162,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
 
 function changeStep (state: ReplayState, e: IndexBlock): Violation | null {
   const p = state.pending as Pending
-  const expected = p.expected[p.next]
+  const expected = p.expected[p.next]!
   const published: Change = e.type === 'put' && e.value !== null ? { type: 'put', key: e.key, value: e.value } : { type: 'del', key: e.key }
   if (expected.type !== published.type || expected.key !== published.key || (expected.type === 'put' && published.type === 'put' && !expected.value.equals(published.value))) {
     return fraud(FraudCode.CHANGE_MISMATCH, e.seq, `Write ${p.next + 1} of op ${p.seq} of oplog ${short(p.origin)} differs from what apply produces`, {

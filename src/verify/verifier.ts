@@ -79,7 +79,7 @@ export class Verifier extends Resource {
     let next = this.state.length < to ? this.readAhead(this.state.length, to) : null
     while (next !== null && to > this.state.length) {
       const entries = await next
-      const end = entries.length === 0 ? to : entries[entries.length - 1].seq + 1
+      const end = entries.length === 0 ? to : entries[entries.length - 1]!.seq + 1
       next = end < to ? this.readAhead(end, to) : null // read the next chunk while this one is checked
       this.env.lookahead(entries)
       for (const entry of entries) {
