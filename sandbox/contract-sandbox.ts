@@ -388,7 +388,7 @@ export class ContractSandbox extends Resource {
   protected override async _close (): Promise<void> {
     const instance = this.instance
     this.instance = null
-    if (instance !== null) instance.dispose()
+    if (instance !== null) instance.close()
     await this.tail
   }
 
@@ -464,7 +464,7 @@ export class ContractSandbox extends Resource {
     this.instance = null
     const instance = await IsolateInstance.create(this.source, this.filename, this.limits)
     if (this.stopping) {
-      instance.dispose()
+      instance.close()
       throw new ClosedError('sandbox')
     }
     this.instance = instance

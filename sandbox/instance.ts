@@ -349,7 +349,7 @@ export class IsolateInstance {
     if (r.fault !== null) return false
     const memory = /memory limit/i.test(errorMessage(err))
     if (r.miss === null && (memory || round === 0)) return false
-    this.dispose()
+    this.close()
     return true
   }
 
@@ -422,8 +422,8 @@ export class IsolateInstance {
     return out
   }
 
-  /** Disposes the isolate; a running entry rejects with ClosedError. Idempotent. */
-  dispose (): void {
+  /** Disposes of the isolate (a synchronous handle: see src/lifecycle/resource.ts); a running entry rejects with ClosedError. Idempotent. */
+  close (): void {
     const r = this.running
     if (r !== null && r.fault === null) r.fault = 'closed'
     if (r !== null && r.wake !== null) r.wake()
@@ -436,14 +436,14 @@ export class IsolateInstance {
     const message = errorMessage(err)
     if (r.fault === 'closed') return new ClosedError('sandbox')
     if (r.fault === 'cpu' || r.fault === 'wall' || /timed out/i.test(message)) {
-      this.dispose()
+      this.close()
       return timeoutError(r.fault === 'wall' ? 'wall' : 'cpu', this.limits, 'entry')
     }
     if (/memory limit/i.test(message) || this.isolate.isDisposed) {
-      this.dispose()
+      this.close()
       return new ContractMemoryError(`The contract exceeded its memory limit of ${this.limits.memoryMb} MiB; its isolate was reset`)
     }
-    this.dispose()
+    this.close()
     return new ContractRuntimeError(`The sandbox failed: ${message}`)
   }
 

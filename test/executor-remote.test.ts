@@ -92,7 +92,7 @@ for (const eager of [false, true]) {
       const { SizedDownload } = await import('../src/logs/block-sizes.js')
       const d = new SizedDownload(execOplog.core, { max: 1000 })
       d.start()
-      t.teardown(() => d.destroy())
+      t.teardown(() => d.close())
     }
     const before = (link as unknown as { bytes: () => number }).bytes()
     const big = 200_000

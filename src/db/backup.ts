@@ -99,7 +99,7 @@ export async function adoptCopy (dir: string): Promise<{ dir: string, pubkey: st
     if (!isDeviceFileError(err)) throw err // in use by another process, or broken: not ours to touch
     copied = true
   } finally {
-    await closeCorestore(dir, store)
+    await closeCorestore(store)
   }
   if (!copied) throw new InvalidArgumentError(`${dir} opens as it is (its storage's device file is its own): nothing to restore`)
   rmSync(join(dir, DEVICE_FILE), { force: true })

@@ -33,6 +33,7 @@ import { backupDatabase, isDeviceFileError, StorageCopiedError, type BackupResul
 import type { LogForkFraudProof } from '../proofs/log-fork-proof.js'
 import { DEFAULT_PEER_WAIT_MS, downloadWithin, isPeerTimeout, updateWithin } from '../net/peer-wait.js'
 import { SqlAccess, type SqlQueryOptions, type SqlResult } from '../sql/index.js'
+import { ProcessClaims } from '../lifecycle/shared.js'
 
 export interface DatabaseOptions {
   /** Sandbox limits for every isolate this database creates. */
@@ -124,6 +125,8 @@ export class Database extends EventEmitter {
   private readonly onIndexAppend: () => void
   private sqlAccess: SqlAccess | null = null
   private readonly forkWatch: ForkWatch
+  /** This instance's claim to run the executor (released on close), or null when it does not run it. */
+  private readonly executorClaim: (() => void) | null
 
   protected constructor (storage: Storage, store: Corestore, index: IndexLog, meta: LocalMeta, opts: DatabaseOptions, forks: ForkWatch) {
     super()
@@ -137,8 +140,8 @@ export class Database extends EventEmitter {
     this.opts = opts
     this.waiters = new AckWaiters(index)
     // One executor per index in a process: a second instance on the same storage follows the first one's writes.
-    const execute = meta.executor && opts.executor !== false && !RUNNING_EXECUTORS.has(meta.pubkey)
-    if (execute) RUNNING_EXECUTORS.add(meta.pubkey)
+    this.executorClaim = meta.executor && opts.executor !== false ? EXECUTORS.claim(meta.pubkey) : null
+    const execute = this.executorClaim !== null
     this.executor = execute ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, maxBatchBytes: opts.maxBatchBytes, blockTimeoutMs: opts.blockTimeoutMs, hooks: opts.executorHooks }) : null
     this.calls = new CallRuntime({ index, limits: opts.limits, writer: () => this.activeLocal, onInputs: active => { this.activeInputs = active }, oplog: hex => this.oplogMap.get(hex) ?? null })
     this.onIndexAppend = () => {
@@ -195,7 +198,7 @@ export class Database extends EventEmitter {
       return await (await this.open(storage, store, index, meta, opts, forks)).joinSwarmOnOpen(null, opts)
     } catch (err) {
       await forks.close()
-      await closeCorestore(storage, store)
+      await closeCorestore(store)
       throw err
     }
   }
@@ -267,7 +270,7 @@ export class Database extends EventEmitter {
       await forks.settled().catch(() => {})
       const fork = forks.first('index')
       await forks.close()
-      await closeCorestore(storage, store)
+      await closeCorestore(store)
       if (fork === null && isDeviceFileError(err)) throw new StorageCopiedError(storageDir(storage), (err as Error).message)
       throw fork?.proof ?? err
     }
@@ -766,9 +769,8 @@ export class Database extends EventEmitter {
     await this.calls.close()
     for (const o of this.oplogMap.values()) await o.close()
     await this.index.close()
-    if (this.executor !== null) RUNNING_EXECUTORS.delete(this.index.key.toString('hex'))
-    const last = await closeCorestore(this.storage, this.store) || await releaseHelpers(this.storage)
-    if (last && this.storage instanceof StorageInMemory) this.storage.destroy()
+    this.executorClaim?.()
+    if (!await closeCorestore(this.store)) await releaseHelpers(this.storage)
   }
 }
 
@@ -786,8 +788,8 @@ function checkOptions (opts: unknown, known: string[], fn: string): void {
   }
 }
 
-/** Index keys (hex) whose executor runs in this process. */
-const RUNNING_EXECUTORS = new Set<string>()
+/** Index keys (hex) whose executor runs in this process: at most one Database instance runs it. */
+const EXECUTORS = new ProcessClaims<string>()
 
 function checkSignatories (list: unknown): string[] {
   if (list === undefined) return []

@@ -71,7 +71,7 @@ interface Input {
   /** The seq of a remote block being fetched in the background, or null. */
   fetching: number | null
   /** The background download of the blocks after the first one fetched (in size-checked windows), if any. */
-  readAhead: { destroy: () => void } | null
+  readAhead: { close: () => void } | null
   /** Failures in a row of this oplog's next op for a reason outside its bytes (see `pause`), or of fetching its block. */
   failures: number
   /** Date.now() before which this oplog is not read (backoff after a failure). */
@@ -538,7 +538,7 @@ export class Executor extends Resource {
     const input = this.inputs.get(hex)
     if (input === undefined) return
     input.oplog.core.removeListener('append', input.onAppend)
-    input.readAhead?.destroy()
+    input.readAhead?.close()
     this.inputs.delete(hex)
     this.emit('input-removed', hex)
   }

@@ -37,7 +37,8 @@ export class FraudProofLog {
     return this.found[n]?.proof ?? null
   }
 
+  /** Stops collecting (a synchronous handle: see src/lifecycle/resource.ts); idempotent. */
   close (): void {
-    for (const u of this.undo) u()
+    for (const u of this.undo.splice(0)) u()
   }
 }

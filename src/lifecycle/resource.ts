@@ -8,6 +8,10 @@
  *   has run, so a resource cannot tell from it that it is stopping.
  * - openOrRelease(): for an `_open` that must release what it opened when it fails
  *   (ready-resource skips `_close` after a failed open).
+ * Handles that open and close synchronously (an isolate, a SQLite connection, a
+ * download of bounded ranges, a set of event listeners) are not Resources: each has a
+ * synchronous, idempotent `close()`, and the Resource that made it closes it.
+ * What the process shares between databases has an owner in ./shared.ts.
  * A leaf: it imports ready-resource alone.
  */
 import ReadyResource from 'ready-resource'

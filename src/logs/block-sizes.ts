@@ -93,8 +93,8 @@ export class SizedDownload {
     this.kick()
   }
 
-  /** Stop: downloads under way are cancelled. */
-  destroy (): void {
+  /** Stop: downloads under way are cancelled (a synchronous handle: see src/lifecycle/resource.ts). */
+  close (): void {
     this.stopped = true
     this.core.off('append', this.onAppend)
     for (const r of this.ranges) r.destroy()

@@ -6,6 +6,7 @@
  * `/.sys/` layout (by stored key) live here too; writing the ack/write
  * transactions is the executor's job.
  */
+import { randomBytes } from 'crypto'
 import { Resource } from '../lifecycle/resource.js'
 import Hyperbee from 'hyperbee'
 import { beeNode, beeYoloIndex } from '../proofs/bee-schema.js'
@@ -15,7 +16,7 @@ import { decodeValue, encodeValue, type JsonValue } from '../format/encoding.js'
 import { InvalidArgumentError, PermissionError } from '../errors/errors.js'
 import { InvalidPathError, isSysKey, keyName, keyToPath, pathToKey } from '../format/paths.js'
 import { listFolder, type FolderListOptions } from '../format/shallow-list.js'
-import { closeCorestore, openCorestore, StorageInMemory, type Storage } from './storage.js'
+import { closeCorestore, openCorestore, type Storage } from './storage.js'
 import type { ListedItem } from '../../sandbox/types.js'
 import { parseGenesisMarker, type GenesisMarker } from '../format/limits.js'
 import {
@@ -69,8 +70,6 @@ export function openBee (core: Hypercore): Hyperbee {
   return new Hyperbee(core, { keyEncoding: 'utf-8', valueEncoding: 'binary' })
 }
 
-let standalone = 0
-
 /** Key-range options (stored keys, relative to a prefix). */
 export interface RangeOptions { limit?: number, reverse?: boolean, gt?: string, gte?: string, lt?: string, lte?: string }
 
@@ -101,11 +100,9 @@ export class IndexLog extends Resource {
    */
   static async create (storage: Storage): Promise<IndexLog> {
     const store = openCorestore(storage)
-    const core = store.get({ name: 'standalone-index-' + Date.now().toString(36) + '-' + String(++standalone) })
+    const core = store.get({ name: 'standalone-index-' + randomBytes(16).toString('hex') })
     const log = new IndexLog(openBee(core))
-    log.onClose = async () => {
-      if (await closeCorestore(storage, store) && storage instanceof StorageInMemory) storage.destroy()
-    }
+    log.onClose = async () => { await closeCorestore(store) }
     await log.ready()
     return log
   }

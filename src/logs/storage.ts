@@ -10,6 +10,7 @@
  * storage), and the Corestore closes with the last of them.
  */
 import { randomBytes } from 'crypto'
+import { SharedPool, type Lease } from '../lifecycle/shared.js'
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, renameSync, mkdirSync, existsSync } from 'fs'
 import { tmpdir } from 'os'
 import { join, resolve } from 'path'
@@ -35,7 +36,7 @@ export class StorageInMemory {
   /** Vitra's `storage.getHypercore(key)`: the Hypercore with this key in this storage (writable when it was made here). */
   async getHypercore (key: Buffer | string): Promise<Hypercore> { return await getHypercore(this, key) }
 
-  /** Remove everything. Called by Database.close(). */
+  /** Remove everything. Called when the storage's Corestore closes (its last database or log closed). */
   destroy (): void {
     if (this._dir !== null) rmSync(this._dir, { recursive: true, force: true })
     this._dir = null
@@ -96,29 +97,39 @@ const ROCKS_OPTIONS = { writeBufferSize: 8 * 1024 * 1024, maxBackgroundJobs: 2 }
  */
 const BEE_CACHE_ENTRIES = 8192
 
-const roots = new Map<string, { root: Corestore, users: number }>()
+/**
+ * The process's Corestore per storage directory, shared by every database (and backup)
+ * that opens it there: one RocksDB per directory. `helper` is the session that holds the
+ * cores made by createHypercore/getHypercore.
+ */
+interface CorestoreRoot { root: Corestore, helper: Corestore | null, memory: StorageInMemory | null }
+const CORESTORES = new SharedPool<string, CorestoreRoot>(async r => {
+  await r.root.close()
+  r.memory?.destroy() // in-memory storage lives as long as its Corestore
+})
+/** The lease each session from openCorestore holds on its Corestore. */
+const SESSION_LEASES = new WeakMap<Corestore, Lease<CorestoreRoot>>()
+
+function corestoreDir (storage: Storage): string { return join(storageDir(storage), 'corestore') }
 
 /** A session of the process's Corestore in this storage (opened on first use). Close it with closeCorestore. */
 export function openCorestore (storage: Storage): Corestore {
-  const dir = join(storageDir(storage), 'corestore')
-  let r = roots.get(dir)
-  if (r === undefined) {
+  const lease = CORESTORES.acquire(corestoreDir(storage), dir => {
     mkdirSync(dir, { recursive: true })
-    r = { root: new Corestore(new CoreStorage(dir, ROCKS_OPTIONS), { globalCache: new Rache({ maxSize: BEE_CACHE_ENTRIES }) }), users: 0 }
-    roots.set(dir, r)
-  }
-  r.users++
-  return r.root.session()
+    const root = new Corestore(new CoreStorage(dir, ROCKS_OPTIONS), { globalCache: new Rache({ maxSize: BEE_CACHE_ENTRIES }) })
+    return { root, helper: null, memory: storage instanceof StorageInMemory ? storage : null }
+  })
+  const session = lease.value.root.session()
+  SESSION_LEASES.set(session, lease)
+  return session
 }
 
-/** Sessions of the storage's Corestore that hold the cores made by createHypercore/getHypercore. */
-const helpers = new Map<string, Corestore>()
-
 function helperStore (storage: Storage): Corestore {
-  const dir = storageDir(storage)
-  let h = helpers.get(dir)
-  if (h === undefined) { h = openCorestore(storage); helpers.set(dir, h) }
-  return h
+  const r = CORESTORES.peek(corestoreDir(storage))
+  if (r !== undefined && r.helper !== null) return r.helper
+  const session = openCorestore(storage)
+  ;(SESSION_LEASES.get(session) as Lease<CorestoreRoot>).value.helper = session
+  return session
 }
 
 /**
@@ -146,24 +157,21 @@ export async function getHypercore (storage: Storage, key: Buffer | string): Pro
  * no other user left (the last database on it closed). Resolves true when the Corestore closed.
  */
 export async function releaseHelpers (storage: Storage): Promise<boolean> {
-  const dir = storageDir(storage)
-  const h = helpers.get(dir)
-  const r = roots.get(join(dir, 'corestore'))
-  if (h === undefined || r === undefined || r.users > 1) return false
-  helpers.delete(dir)
-  return await closeCorestore(storage, h)
+  const dir = corestoreDir(storage)
+  const r = CORESTORES.peek(dir)
+  if (r === undefined || r.helper === null || CORESTORES.leases(dir) > 1) return false
+  const h = r.helper
+  r.helper = null
+  return await closeCorestore(h)
 }
 
 /** Close a session from openCorestore; the Corestore itself closes with its last session. Resolves true when it did. */
-export async function closeCorestore (storage: Storage, session: Corestore): Promise<boolean> {
-  const dir = join(storageDir(storage), 'corestore')
+export async function closeCorestore (session: Corestore): Promise<boolean> {
   await session.close()
-  const r = roots.get(dir)
-  if (r === undefined) return true
-  if (--r.users > 0) return false
-  roots.delete(dir)
-  await r.root.close()
-  return true
+  const lease = SESSION_LEASES.get(session)
+  if (lease === undefined) return true
+  SESSION_LEASES.delete(session)
+  return await lease.release()
 }
 
 export function readMeta (storage: Storage): LocalMeta | null {

@@ -27,6 +27,7 @@ import { DEFAULT_MAX_OP_BYTES } from '../format/limits.js'
 import { PeerWatchdog } from './peer-watchdog.js'
 import { type LogForkFraudProof } from '../proofs/log-fork-proof.js'
 import { ForkWatch, type LogForkSource } from './fork-watch.js'
+import { SharedPool, type Lease } from '../lifecycle/shared.js'
 
 /** A DHT node address (a bootstrap node). */
 export interface DhtAddress { host: string, port: number }
@@ -95,19 +96,9 @@ export function checkSwarmOptions (opts: unknown): SwarmOptions {
   return o as SwarmOptions
 }
 
-/** The process's local testnet (swarm option `local`): started on first use, stopped when its last user leaves. */
-let localNet: { net: Promise<{ bootstrap: DhtAddress[], destroy: () => Promise<void> }>, users: number } | null = null
-async function joinLocalNet (): Promise<DhtAddress[]> {
-  if (localNet === null) localNet = { net: createTestnet(3, { host: '127.0.0.1' }), users: 0 }
-  localNet.users++
-  return (await localNet.net).bootstrap
-}
-async function leaveLocalNet (): Promise<void> {
-  if (localNet === null || --localNet.users > 0) return
-  const net = localNet.net
-  localNet = null
-  await (await net).destroy()
-}
+/** The process's local testnet (swarm option `local`): started by its first user, stopped when its last user leaves. */
+type LocalNet = Promise<{ bootstrap: DhtAddress[], destroy: () => Promise<void> }>
+const LOCAL_TESTNET = new SharedPool<'local', LocalNet>(async net => { await (await net).destroy() })
 
 /** What a swarm needs from a database: its index and a way to open oplogs by key. */
 export interface SwarmSource {
@@ -153,7 +144,7 @@ export class DatabaseSwarm extends Resource {
   private opts: SwarmOptions
   private swarm: Hyperswarm | null = null
   private ownDht: HyperDHT | null = null
-  private usesLocalNet = false
+  private localNet: Lease<LocalNet> | null = null
   private indexCore: Hypercore | null = null
   private discovery: { flushed (): Promise<void>, destroy (): Promise<void> } | null = null
   private readonly conns = new Set<SwarmConnection>()
@@ -164,7 +155,7 @@ export class DatabaseSwarm extends Resource {
   /** Every core of the database this swarm keeps open (the request watchdog looks at these). */
   private readonly cores = new Map<string, Hypercore>()
   private watchdog: PeerWatchdog | null = null
-  private readonly downloads: Array<{ destroy (): void }> = []
+  private readonly downloads: Array<{ close (): void }> = []
   private source: SwarmSource | null = null
   private refreshTimer: NodeJS.Timeout | null = null
   private refreshing = false
@@ -193,8 +184,8 @@ export class DatabaseSwarm extends Resource {
 
   private async join (): Promise<void> {
     if (this.opts.local === true) {
-      this.usesLocalNet = true
-      this.opts = { ...this.opts, bootstrap: await joinLocalNet(), host: '127.0.0.1' }
+      this.localNet = LOCAL_TESTNET.acquire('local', () => createTestnet(3, { host: '127.0.0.1' }))
+      this.opts = { ...this.opts, bootstrap: (await this.localNet.value).bootstrap, host: '127.0.0.1' }
     }
     const core = this.store.get({ key: this.key })
     this.indexCore = core
@@ -368,10 +359,10 @@ export class DatabaseSwarm extends Resource {
     await this.discovery?.destroy()
     await this.swarm?.destroy()
     await this.ownDht?.destroy()
-    if (this.usesLocalNet) await leaveLocalNet()
+    await this.localNet?.release()
     for (const c of this.conns) c.destroy()
     this.conns.clear()
-    for (const d of this.downloads.splice(0)) d.destroy()
+    for (const d of this.downloads.splice(0)) d.close()
     await this.forks?.close()
     this.tracked.clear()
     this.cores.clear()

@@ -20,6 +20,7 @@ import type { InclusionProof } from '../proofs/inclusion-proofs.js'
 import { rowIndexSeq } from '../proofs/query-proofs.js'
 import { ReadModel, type ReadModelSource } from './read-model.js'
 import { QueryRunner, type QueryOptions, type QueryResult } from './query-runner.js'
+import { SharedPool, type Lease } from '../lifecycle/shared.js'
 
 export const READ_MODEL_FILE = 'read-model.sqlite'
 
@@ -43,30 +44,30 @@ export interface SqlResult extends QueryResult {
 /** The `type` of a query result that carries row proofs. */
 export const QUERY_RESULT_TYPE = 'vitra/query-result'
 
-interface Shared { model: Promise<ReadModel>, runner: QueryRunner, users: number }
-const OPEN = new Map<string, Shared>()
+/** One read model and query runner per read-model file in the process, shared by every instance of the database. */
+interface Shared { model: Promise<ReadModel>, runner: QueryRunner }
+const READ_MODELS = new SharedPool<string, Shared>(async s => {
+  await s.runner.close()
+  await (await s.model.catch(() => null))?.close()
+})
 
 /** The SQL side of one database instance. */
 export class SqlAccess extends Resource {
   private readonly file: string
   private readonly core: Hypercore
   private readonly key: string
-  private shared: Shared | null = null
+  private lease: Lease<Shared> | null = null
 
   constructor (dir: string, source: ReadModelSource) {
     super()
     this.file = join(dir, READ_MODEL_FILE)
     this.core = source.core
     this.key = source.key
-    let s = OPEN.get(this.file)
-    if (s === undefined) {
-      const model = ReadModel.open(this.file, source).then(m => { m.follow(); return m })
+    this.lease = READ_MODELS.acquire(this.file, file => {
+      const model = ReadModel.open(file, source).then(m => { m.follow(); return m })
       model.catch(() => {}) // surfaces on use
-      s = { model, runner: new QueryRunner(this.file), users: 0 }
-      OPEN.set(this.file, s)
-    }
-    s.users++
-    this.shared = s
+      return { model, runner: new QueryRunner(file) }
+    })
   }
 
   /** The read model, once open (it follows the index from then on). */
@@ -99,18 +100,14 @@ export class SqlAccess extends Resource {
   }
 
   private open (): Shared {
-    if (this.shared === null) throw new ClosedError('SQL read model')
-    return this.shared
+    if (this.lease === null) throw new ClosedError('SQL read model')
+    return this.lease.value
   }
 
   /** Leaves the shared read model; the last instance of the file closes it. close() runs it once. */
   protected override async _close (): Promise<void> {
-    const s = this.shared
-    this.shared = null
-    if (s === null) return
-    if (--s.users > 0) return
-    OPEN.delete(this.file)
-    await s.runner.close()
-    await (await s.model.catch(() => null))?.close()
+    const lease = this.lease
+    this.lease = null
+    await lease?.release()
   }
 }

@@ -53,7 +53,8 @@ export class ReadModelStore {
   /** Recreate whatever index is missing (SCHEMA is idempotent). */
   endBulk (): void { this.sql.exec(SCHEMA) }
 
-  close (): void { this.sql.close() }
+  /** Closes the SQLite connection (a synchronous handle: see src/lifecycle/resource.ts); idempotent. */
+  close (): void { if (this.sql.open) this.sql.close() }
 
   private applyEntry (s: Statements, e: RawEntry, ops: OpBlocks): void {
     const path = keyToPath(e.key)

@@ -47,6 +47,7 @@ import { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '.
 import { verifyConsistencyProof, type SignedHead } from '../proofs/signed-head.js'
 import { proofBase, recordingBase, stateView, type Overlay, type StateBase, type StateReader } from './state-view.js'
 import { captureSignedHead, createConsistencyProof, createInclusionProof, createIndexReadProof, createRangeProof } from '../logs/proof-builders.js'
+import { Resource } from '../lifecycle/resource.js'
 
 export { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '../proofs/replay-evidence-json.js'
 
@@ -333,9 +334,9 @@ function guardedBase (base: StateBase): StateBase & { check: () => void } {
 }
 
 /** Fresh contract runtimes (one per source + governance) for one replay, and the ReplayEnv over them. */
-class Runtimes {
+class Runtimes extends Resource {
   private readonly open = new Map<string, Promise<ContractRuntime>>()
-  constructor (private readonly limits: SandboxLimits | undefined) {}
+  constructor (private readonly limits: SandboxLimits | undefined) { super() }
 
   private get (source: string, governance: Governance | null): Promise<ContractRuntime> {
     const id = JSON.stringify([source, governance])
@@ -362,7 +363,8 @@ class Runtimes {
     }
   }
 
-  async close (): Promise<void> {
+  /** Closes every runtime it opened; close() runs it once. */
+  protected override async _close (): Promise<void> {
     for (const p of this.open.values()) {
       try { await (await p).close() } catch (err) { if (!(err instanceof VitraError)) throw err }
     }
