@@ -7,8 +7,8 @@ import Hyperbee from 'hyperbee'
 import { mkdtempSync, rmSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
-import { indexReadProofToJSON, verifyIndexReadProof, type IndexRead } from '../src/proofs/bee-proofs.js'
-import { inclusionProofToJSON } from '../src/proofs/inclusion-proofs.js'
+import { indexReadProofToJSON, verifyIndexReadProof, type IndexRead } from '../src/proofs/bee/bee-proofs.js'
+import { inclusionProofToJSON } from '../src/proofs/log/inclusion-proofs.js'
 import { createInclusionProof, createIndexReadProof } from '../src/logs/proof-builders.js'
 
 const SIZES = (process.env.BENCH_BEE_KEYS ?? '5000,100000').split(',').map(Number)

@@ -5,9 +5,9 @@ import Hypercore from 'hypercore'
 import { mkdtempSync, rmSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
-import { inclusionProofToJSON, verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
-import { verifyConsistencyProof } from '../src/proofs/signed-head.js'
-import { verifyLogForkProof } from '../src/proofs/log-fork-proof.js'
+import { inclusionProofToJSON, verifyInclusionProof } from '../src/proofs/log/inclusion-proofs.js'
+import { verifyConsistencyProof } from '../src/proofs/log/signed-head.js'
+import { verifyLogForkProof } from '../src/proofs/fraud/log-fork-proof.js'
 import { captureSignedHead, coreManifest, createConsistencyProof, createInclusionProof, logForkProofFromConflict } from '../src/logs/proof-builders.js'
 
 const BLOCKS = Number(process.env.BENCH_BLOCKS ?? 20_000)

@@ -20,7 +20,7 @@ import { join } from 'path'
 import { performance } from 'perf_hooks'
 import { fileURLToPath } from 'url'
 import type Hypercore from 'hypercore'
-import { beeNode } from '../src/proofs/bee-schema.js'
+import { beeNode } from '../src/proofs/bee/bee-schema.js'
 import { Database, readShippedContract } from '../src/index.js'
 import { ALLOCATOR_ENV } from '../src/db/allocator-env.js'
 

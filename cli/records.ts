@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'fs'
 import { basename, join } from 'path'
 import { parseJson, type FraudProofJSON, type JsonValue, type TxOp, type TxResult } from '../src/index.js'
-import type { LogForkProofJSON } from '../src/proofs/log-fork-proof.js'
+import type { LogForkProofJSON } from '../src/proofs/fraud/log-fork-proof.js'
 import { CliError, usageError } from './errors.js'
 
 export const TX_RECORD_TYPE = 'vitra/tracked-tx'

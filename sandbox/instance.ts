@@ -1,6 +1,6 @@
 import ivm from 'isolated-vm'
 import { createHash } from 'crypto'
-import { DEFAULT_NAMESPACE, ed25519Verify, manifestKey } from '../src/proofs/hypercore-crypto.js'
+import { DEFAULT_NAMESPACE, ed25519Verify, manifestKey } from '../src/proofs/crypto/hypercore-crypto.js'
 import { hash, randomUUID } from 'node:crypto'
 import {
   ContractMemoryError,
@@ -573,7 +573,7 @@ function refusedCaller (ctx: EntryContext, op: CallerOp): HostAnswer {
  * Deterministic helpers the guest's `util` module offers in every mode (same
  * input, same output on every machine): sha256, ed25519 signature checks, and
  * the key of the oplog an ed25519 key signs. Computed on the host with the
- * project's own pure hashing module (src/proofs/hypercore-crypto.ts, a leaf).
+ * project's own pure hashing module (src/proofs/crypto/hypercore-crypto.ts, a leaf).
  */
 const HEX = /^(?:[0-9a-f]{2})*$/
 const HEX64 = /^[0-9a-f]{64}$/

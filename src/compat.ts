@@ -16,7 +16,7 @@ import { Database as TestingDatabase, type ExecutorBehaviorName } from './testin
 import type { Database as BaseDatabase, DatabaseOptions, OplogList } from './db/database.js'
 import type { Storage } from './logs/storage.js'
 import { ContractMonitor, type MonitorOptions } from './verify/monitor.js'
-import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './proofs/inclusion-proofs.js'
+import { verifyInclusionProof as verifyOffline, type InclusionProof, type VerifiedInclusion } from './proofs/log/inclusion-proofs.js'
 import { verifyAgainstLog } from './db/transaction.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from './errors/errors.js'
 

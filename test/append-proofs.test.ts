@@ -5,7 +5,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
 import { Oplog, type Appended } from '../src/logs/oplog.js'
-import { verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
+import { verifyInclusionProof } from '../src/proofs/log/inclusion-proofs.js'
 import { encodeOp } from '../src/format/schemas.js'
 import { createInclusionProof } from '../src/logs/proof-builders.js'
 

@@ -3,12 +3,12 @@ import type { Assertion } from 'brittle'
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
 import Hypercore from 'hypercore'
-import { beeHeader, beeNode, beeYoloIndex } from '../src/proofs/bee-schema.js'
+import { beeHeader, beeNode, beeYoloIndex } from '../src/proofs/bee/bee-schema.js'
 import { fileURLToPath } from 'url'
 import { readFileSync } from 'fs'
-import { indexReadProofFromJSON, indexReadProofToJSON, proofReader, verifyIndexReadProof, type IndexRange, type IndexRead, type IndexReadProof, type ProvenEntry, type ProvenGet } from '../src/proofs/bee-proofs.js'
-import { nodeFromJSON, nodeToJSON, type NodeJSON } from '../src/proofs/signed-head.js'
-import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, type TreeNode } from '../src/proofs/hypercore-crypto.js'
+import { indexReadProofFromJSON, indexReadProofToJSON, proofReader, verifyIndexReadProof, type IndexRange, type IndexRead, type IndexReadProof, type ProvenEntry, type ProvenGet } from '../src/proofs/bee/bee-proofs.js'
+import { nodeFromJSON, nodeToJSON, type NodeJSON } from '../src/proofs/log/signed-head.js'
+import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, type TreeNode } from '../src/proofs/crypto/hypercore-crypto.js'
 import { clone, flip, rejectsAsync as rejects, runChild } from './proof-helpers.js'
 import { captureSignedHead, coreManifest, createIndexReadProof } from '../src/logs/proof-builders.js'
 
@@ -150,7 +150,7 @@ test('bee-proof - verified in a fresh child process from the JSON alone', async 
   const { bee, ends } = await makeBee(t, 5000)
   const proof = await createIndexReadProof(bee, ends[20], [{ kind: 'get', key: keyOf(1500) }, { kind: 'get', key: keyOf(4500) }, { kind: 'list', range: { gte: 'key/0015', limit: 3 } }])
   const script = `
-    import { verifyIndexReadProof } from ${JSON.stringify(ROOT + 'dist/src/proofs/bee-proofs.js')}
+    import { verifyIndexReadProof } from ${JSON.stringify(ROOT + 'dist/src/proofs/bee/bee-proofs.js')}
     let text = ''
     for await (const c of process.stdin) text += c
     const r = await verifyIndexReadProof(text)

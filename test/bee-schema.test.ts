@@ -1,10 +1,10 @@
-// Hyperbee's block format decoded from its documented schema (src/proofs/bee-schema.ts):
+// Hyperbee's block format decoded from its documented schema (src/proofs/bee/bee-schema.ts):
 // pinned bytes, every block of a real Hyperbee read back and re-encoded byte for byte,
 // and malformed blocks refused.
 import test from 'brittle'
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
-import { beeHeader, beeNode, beeYoloIndex } from '../src/proofs/bee-schema.js'
+import { beeHeader, beeNode, beeYoloIndex } from '../src/proofs/bee/bee-schema.js'
 
 test('bee schema - YoloIndex, Node and Header: the bytes hyperbee writes', t => {
   const levels = { levels: [{ keys: [1], children: [2, 3] }] }

@@ -7,7 +7,7 @@ import { join } from 'path'
 import { fileURLToPath } from 'url'
 import { EXIT, ERRORS, errorTable, httpStatusTable, isErrorCode, type ErrorCode } from '../src/errors/catalogue.js'
 import { VitraError, errors } from '../src/errors/errors.js'
-import { FraudCode } from '../src/proofs/fraud-codes.js'
+import { FraudCode } from '../src/proofs/fraud/fraud-codes.js'
 import { describeError } from '../cli/errors.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))

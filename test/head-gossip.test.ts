@@ -6,7 +6,7 @@ import type { Assertion } from 'brittle'
 import c from 'compact-encoding'
 import Hypercore from 'hypercore'
 import { HeadGossip, HEAD_GOSSIP_EXTENSION } from '../src/net/head-gossip.js'
-import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/log-fork-proof.js'
+import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/fraud/log-fork-proof.js'
 import { eventually } from './helpers.js'
 import { captureSignedHead } from '../src/logs/proof-builders.js'
 

@@ -9,7 +9,7 @@ import { join } from 'path'
 import { fileURLToPath } from 'url'
 import Corestore from 'corestore'
 import Hyperbee from 'hyperbee'
-import { beeNode } from '../src/proofs/bee-schema.js'
+import { beeNode } from '../src/proofs/bee/bee-schema.js'
 import { BlockCore, hyperbeeOver } from '../src/holepunch/block-core.js'
 import { coreStorage, remoteHeads, replicationState, treeHashFromStorage } from '../src/holepunch/core-internals.js'
 

@@ -4,8 +4,8 @@ import Hypercore from 'hypercore'
 import Hyperbee from 'hyperbee'
 import { readFileSync } from 'fs'
 import { fileURLToPath } from 'url'
-import { inclusionProofFromJSON, inclusionProofToJSON, verifyInclusionProof, type InclusionProof } from '../src/proofs/inclusion-proofs.js'
-import { ed25519Verify, flatDepth, flatParent, flatSibling, forgetVerifiedSignatures, manifestKey, u64 } from '../src/proofs/hypercore-crypto.js'
+import { inclusionProofFromJSON, inclusionProofToJSON, verifyInclusionProof, type InclusionProof } from '../src/proofs/log/inclusion-proofs.js'
+import { ed25519Verify, flatDepth, flatParent, flatSibling, forgetVerifiedSignatures, manifestKey, u64 } from '../src/proofs/crypto/hypercore-crypto.js'
 import { generateKeyPairSync, sign } from 'crypto'
 import { clone, flip, rejects, runChild } from './proof-helpers.js'
 import { captureSignedHead, createInclusionProof } from '../src/logs/proof-builders.js'
@@ -280,7 +280,7 @@ test('inclusion-proof - 20,000-block core: size < 4 KB, verify < 2 ms', async (t
 test('inclusion-proof - verifies in a fresh process from the JSON alone', async (t) => {
   const core = await makeCore(t, 13)
   const proof = await createInclusionProof(core, 9)
-  const verifier = new URL('../src/proofs/inclusion-proofs.js', import.meta.url).href
+  const verifier = new URL('../src/proofs/log/inclusion-proofs.js', import.meta.url).href
   const script = `import { verifyInclusionProof } from ${JSON.stringify(verifier)}
 let input = ''
 for await (const c of process.stdin) input += c

@@ -1,8 +1,8 @@
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
-import { LogForkFraudProof, headFromConflictProof, verifyLogForkProof, type LogForkProofJSON } from '../src/proofs/log-fork-proof.js'
-import { signedHeadFromJSON, verifyConsistencyProof, verifySignedHead, type ConsistencyProof, type SignedHead } from '../src/proofs/signed-head.js'
+import { LogForkFraudProof, headFromConflictProof, verifyLogForkProof, type LogForkProofJSON } from '../src/proofs/fraud/log-fork-proof.js'
+import { signedHeadFromJSON, verifyConsistencyProof, verifySignedHead, type ConsistencyProof, type SignedHead } from '../src/proofs/log/signed-head.js'
 import { flip, rejects, rejectsAsync, runChild } from './proof-helpers.js'
 import { captureSignedHead, coreManifest, createConsistencyProof, logForkProofFromConflict, watchForConflicts } from '../src/logs/proof-builders.js'
 
@@ -276,7 +276,7 @@ test('log-fork - a fork proof verifies in a fresh process from the JSON alone', 
   const b = await makeCore(t, 0, { keyPair: a.keyPair })
   await b.append(Array.from({ length: 4 }, (_, i) => Buffer.from(`b ${i}`)))
   const proof = LogForkFraudProof.fromHeads(await captureSignedHead(a), await captureSignedHead(b), coreManifest(a))
-  const verifier = new URL('../src/proofs/log-fork-proof.js', import.meta.url).href
+  const verifier = new URL('../src/proofs/fraud/log-fork-proof.js', import.meta.url).href
   const script = `import { verifyLogForkProof } from ${JSON.stringify(verifier)}
 let input = ''
 for await (const c of process.stdin) input += c

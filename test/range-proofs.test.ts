@@ -1,12 +1,12 @@
-// Range proofs (src/proofs/range-proofs.ts) on real Hypercores: every range of small
+// Range proofs (src/proofs/log/range-proofs.ts) on real Hypercores: every range of small
 // trees against heads of many lengths, tampering of every field, and the size against
 // one inclusion proof per block.
 import test from 'brittle'
 import type { Assertion } from 'brittle'
 import Hypercore from 'hypercore'
-import { verifyInclusionProof } from '../src/proofs/inclusion-proofs.js'
-import { verifyRangeProof, type RangeProof } from '../src/proofs/range-proofs.js'
-import { type SignedHead } from '../src/proofs/signed-head.js'
+import { verifyInclusionProof } from '../src/proofs/log/inclusion-proofs.js'
+import { verifyRangeProof, type RangeProof } from '../src/proofs/log/range-proofs.js'
+import { type SignedHead } from '../src/proofs/log/signed-head.js'
 import { clone, flip, rejects } from './proof-helpers.js'
 import { captureSignedHead, createInclusionProof, createRangeProof } from '../src/logs/proof-builders.js'
 

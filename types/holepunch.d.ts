@@ -11,7 +11,7 @@ declare module 'hypercore' {
   }
   /** A Merkle tree node of a proof. */
   interface TreeNode { index: number, size: number, hash: Buffer }
-  /** What `proof()` returns: the parts the request asked for (see src/proofs/inclusion-proofs.ts). */
+  /** What `proof()` returns: the parts the request asked for (see src/proofs/log/inclusion-proofs.ts). */
   interface HypercoreProof {
     fork: number
     block: { index: number, value: Buffer | null, nodes: TreeNode[] } | null

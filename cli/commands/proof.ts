@@ -5,13 +5,13 @@
  * (<dir>/txs/<id>.json), and checks it with nothing but the public key(s) it
  * names (pin one with --key). Exit 0 when it checks out, 1 when it does not.
  */
-import { beeNode } from '../../src/proofs/bee-schema.js'
+import { beeNode } from '../../src/proofs/bee/bee-schema.js'
 import {
   decodeValue, InvalidProofError, parseJson, verifyFraudProof, verifyInclusionProof,
   verifyLogForkProof, verifyRangeProof, type TxResult
 } from '../../src/index.js'
-import { verifyTransactionProofs } from '../../src/proofs/result-proofs.js'
-import { verifyQueryRowProofs, type QueryRowsToCheck } from '../../src/proofs/query-proofs.js'
+import { verifyTransactionProofs } from '../../src/proofs/records/result-proofs.js'
+import { verifyQueryRowProofs, type QueryRowsToCheck } from '../../src/proofs/records/query-proofs.js'
 import { EXIT, usageError } from '../errors.js'
 import { parseKey } from '../params.js'
 import { readJson, TX_RECORD_TYPE, type TxRecord } from '../records.js'

@@ -6,11 +6,11 @@
 import type Hypercore from 'hypercore'
 import { canonicalJson, parseJson, type JsonValue } from '../format/encoding.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError, errors } from '../errors/errors.js'
-import { LogForkFraudProof } from '../proofs/log-fork-proof.js'
-import { verifyConsistencyProof, type SignedHead } from '../proofs/signed-head.js'
+import { LogForkFraudProof } from '../proofs/fraud/log-fork-proof.js'
+import { verifyConsistencyProof, type SignedHead } from '../proofs/log/signed-head.js'
 import type { IndexLog } from '../logs/index-log.js'
 import { encodeOp, type Ack } from '../format/schemas.js'
-import { verifyInclusionProof, type InclusionProof } from '../proofs/inclusion-proofs.js'
+import { verifyInclusionProof, type InclusionProof } from '../proofs/log/inclusion-proofs.js'
 import { captureSignedHead, createConsistencyProof, createInclusionProof, logForkProofFromConflict } from '../logs/proof-builders.js'
 
 /** One op appended by a call (its JSON form). */

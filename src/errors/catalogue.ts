@@ -5,7 +5,7 @@
  * the HTTP API (src/http/api.ts), the CLI's messages (cli/errors.ts) and the docs
  * (whitepaper/errors.md, rendered by `errorTable`, checked by
  * test/error-catalogue.test.ts) read it. Violations a replay detects have their own
- * catalogue (src/proofs/fraud-codes.ts). A leaf: it imports nothing.
+ * catalogue (src/proofs/fraud/fraud-codes.ts). A leaf: it imports nothing.
  */
 
 /** Exit codes of every `vitra` command. */

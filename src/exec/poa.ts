@@ -10,7 +10,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'crypto'
 import { InvalidArgumentError } from '../errors/errors.js'
-import { DEFAULT_NAMESPACE, manifestKey } from '../proofs/hypercore-crypto.js'
+import { DEFAULT_NAMESPACE, manifestKey } from '../proofs/crypto/hypercore-crypto.js'
 
 
 /** What a bundle signature approves: an admission or a revocation. */

@@ -7,7 +7,7 @@
  * src/holepunch/ and test/holepunch.test.ts pins it: a Hyperbee over a BlockCore that
  * serves a real bee's blocks answers as that bee does.
  *
- * The index read proofs use it twice (src/proofs/bee-proofs.ts): to record which blocks
+ * The index read proofs use it twice (src/proofs/bee/bee-proofs.ts): to record which blocks
  * a read touches when a proof is made, and to replay the reads over the proven blocks
  * only when it is checked. It has no `core` member, so Hyperbee does not try to
  * preload or download.

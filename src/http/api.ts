@@ -41,7 +41,7 @@ import { DatabaseNotFoundError, InvalidArgumentError, PermissionError, VitraErro
 import { pathToKey } from '../format/paths.js'
 import { decodeValue } from '../format/encoding.js'
 import { captureSignedHead, createFolderListProof, createInclusionProof, createIndexReadProof } from '../logs/proof-builders.js'
-import type { InclusionProof } from '../proofs/inclusion-proofs.js'
+import type { InclusionProof } from '../proofs/log/inclusion-proofs.js'
 import { toEntry, type HistoryEntry } from '../logs/index-log.js'
 import { FraudProofLog } from './fraud-proof-log.js'
 import { serveReplication } from '../net/http-replication.js'

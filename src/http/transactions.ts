@@ -8,7 +8,7 @@
 import type { Database } from '../db/database.js'
 import { InvalidArgumentError, errors } from '../errors/errors.js'
 import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
-import type { InclusionProof } from '../proofs/inclusion-proofs.js'
+import type { InclusionProof } from '../proofs/log/inclusion-proofs.js'
 import type { TxOp, TxResult } from '../db/transaction.js'
 import type { JsonValue } from '../format/encoding.js'
 

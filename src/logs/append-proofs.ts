@@ -21,9 +21,9 @@
  * `createInclusionProof` per block.
  */
 import type Hypercore from 'hypercore'
-import { flatParent, flatSibling, leafNode, parentNode, signatureFromMultisig, treeHash, type TreeNode } from '../proofs/hypercore-crypto.js'
-import { verifyInclusionProof, type InclusionProof } from '../proofs/inclusion-proofs.js'
-import { type ManifestJSON, type NodeJSON } from '../proofs/signed-head.js'
+import { flatParent, flatSibling, leafNode, parentNode, signatureFromMultisig, treeHash, type TreeNode } from '../proofs/crypto/hypercore-crypto.js'
+import { verifyInclusionProof, type InclusionProof } from '../proofs/log/inclusion-proofs.js'
+import { type ManifestJSON, type NodeJSON } from '../proofs/log/signed-head.js'
 import { coreManifest } from './proof-builders.js'
 
 interface UpgradeProof { fork: number, upgrade: { nodes: TreeNode[], additionalNodes: TreeNode[], signature: Buffer | null } }

@@ -9,7 +9,7 @@
 import { randomBytes } from 'crypto'
 import { Resource } from '../lifecycle/resource.js'
 import Hyperbee from 'hyperbee'
-import { beeNode, beeYoloIndex } from '../proofs/bee-schema.js'
+import { beeNode, beeYoloIndex } from '../proofs/bee/bee-schema.js'
 import { readBlocks } from './blocks.js'
 import type Hypercore from 'hypercore'
 import { decodeValue, encodeValue, type JsonValue } from '../format/encoding.js'

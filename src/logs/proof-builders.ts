@@ -9,20 +9,20 @@ import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import type { HypercoreProof } from 'hypercore'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError } from '../errors/errors.js'
-import { extensionIndexes, fullRoots, signatureFromMultisig, treeHash, flatDepth, type TreeNode } from '../proofs/hypercore-crypto.js'
+import { extensionIndexes, fullRoots, signatureFromMultisig, treeHash, flatDepth, type TreeNode } from '../proofs/crypto/hypercore-crypto.js'
 import {
   nodeToJSON, readSignedHead, verifySignedHead, verifyConsistencyProof,
   type ConsistencyProof, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead
-} from '../proofs/signed-head.js'
-import { coveringRoot, insertRoot, verifyInclusionProof, walkPath, type InclusionProof } from '../proofs/inclusion-proofs.js'
-import { children, MAX_RANGE_BLOCKS, overlaps, RANGE_PROOF_TYPE, verifyRangeProof, type RangeProof } from '../proofs/range-proofs.js'
+} from '../proofs/log/signed-head.js'
+import { coveringRoot, insertRoot, verifyInclusionProof, walkPath, type InclusionProof } from '../proofs/log/inclusion-proofs.js'
+import { children, MAX_RANGE_BLOCKS, overlaps, RANGE_PROOF_TYPE, verifyRangeProof, type RangeProof } from '../proofs/log/range-proofs.js'
 import {
   blockCore, foldRoots, MAX_READS, readReads, runReads, runReadsOnBee, sameResults, verifyIndexReadProof,
   type IndexRead, type IndexReadProof, type ProvenReadResult, type VerifiedIndexReads
-} from '../proofs/bee-proofs.js'
+} from '../proofs/bee/bee-proofs.js'
 import { listFolder, type FolderListOptions, type ListedEntry } from '../format/shallow-list.js'
-import { peekRead } from '../proofs/folder-list-proof.js'
-import { headFromConflictProof, LogForkFraudProof, type ForkConsistencyJSON } from '../proofs/log-fork-proof.js'
+import { peekRead } from '../proofs/bee/folder-list-proof.js'
+import { headFromConflictProof, LogForkFraudProof, type ForkConsistencyJSON } from '../proofs/fraud/log-fork-proof.js'
 
 /** The manifest of a live core in JSON. Throws InvalidArgumentError when the core's manifest is not the supported v1 single-signer form. */
 export function coreManifest (core: Hypercore): ManifestJSON {
@@ -534,7 +534,7 @@ export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFrau
 
 /**
  * The listing of the folder at stored key `dir` ('' for `/`) at version `at`, and its
- * proof: an index read proof of every peek the walk made (src/proofs/folder-list-proof.ts
+ * proof: an index read proof of every peek the walk made (src/proofs/bee/folder-list-proof.ts
  * checks it by walking again over the proven blocks).
  */
 export async function createFolderListProof (bee: Hyperbee, at: number, dir: string, opts: FolderListOptions = {}): Promise<{ items: Array<ListedEntry<Buffer>>, proof: IndexReadProof }> {

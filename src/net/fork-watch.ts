@@ -16,7 +16,7 @@ import { Resource } from '../lifecycle/resource.js'
 import type Hypercore from 'hypercore'
 import { HeadGossip } from './head-gossip.js'
 import { watchForConflicts, type ConflictWatcher } from '../logs/proof-builders.js'
-import type { LogForkFraudProof } from '../proofs/log-fork-proof.js'
+import type { LogForkFraudProof } from '../proofs/fraud/log-fork-proof.js'
 
 /** Which log a fork proof is about. */
 export interface LogForkSource { key: string, role: 'index' | 'oplog' }

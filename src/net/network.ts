@@ -25,7 +25,7 @@ import type { Oplog } from '../logs/oplog.js'
 import { SizedDownload } from '../logs/block-sizes.js'
 import { DEFAULT_MAX_OP_BYTES } from '../format/limits.js'
 import { PeerWatchdog } from './peer-watchdog.js'
-import { type LogForkFraudProof } from '../proofs/log-fork-proof.js'
+import { type LogForkFraudProof } from '../proofs/fraud/log-fork-proof.js'
 import { ForkWatch, type LogForkSource } from './fork-watch.js'
 import { SharedPool, type Lease } from '../lifecycle/shared.js'
 

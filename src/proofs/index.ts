@@ -18,29 +18,29 @@
  * transaction (the codes in REPLAY_CHECKED need the contract sandbox: the main API's
  * `verifyFraudProof`).
  */
-export { primitives, setPrimitives, type Primitives } from './primitives.js'
-export { noblePrimitives } from './primitives-noble.js'
+export { primitives, setPrimitives, type Primitives } from './crypto/primitives.js'
+export { noblePrimitives } from './crypto/primitives-noble.js'
 export { VitraError, InvalidProofError, CouldNotVerifyError, InvalidArgumentError } from '../errors/errors.js'
 export { MAX_JSON_DEPTH, parseJson } from '../format/encoding.js'
-export { verifyInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, type InclusionProof, type VerifiedInclusion } from './inclusion-proofs.js'
-export { verifyRangeProof, rangeProofFromJSON, RANGE_PROOF_TYPE, MAX_RANGE_BLOCKS, type RangeProof, type VerifiedRange } from './range-proofs.js'
+export { verifyInclusionProof, inclusionProofFromJSON, inclusionProofToJSON, type InclusionProof, type VerifiedInclusion } from './log/inclusion-proofs.js'
+export { verifyRangeProof, rangeProofFromJSON, RANGE_PROOF_TYPE, MAX_RANGE_BLOCKS, type RangeProof, type VerifiedRange } from './log/range-proofs.js'
 export {
   verifySignedHead, signedHeadFromJSON, verifyConsistencyProof, consistencyProofFromJSON, defaultManifest,
   type SignedHead, type ManifestJSON, type ConsistencyProof, type VerifiedHead, type VerifiedConsistency
-} from './signed-head.js'
-export { verifyLogForkProof, LogForkFraudProof, type LogForkProofJSON, type VerifiedLogFork } from './log-fork-proof.js'
+} from './log/signed-head.js'
+export { verifyLogForkProof, LogForkFraudProof, type LogForkProofJSON, type VerifiedLogFork } from './fraud/log-fork-proof.js'
 export {
   verifyIndexReadProof, indexReadProofFromJSON, proofReader, MAX_READS,
   type IndexReadProof, type IndexRead, type IndexRange, type VerifiedIndexReads, type ProvenGet, type ProvenEntry, type IndexProofReader
-} from './bee-proofs.js'
-export { verifyFolderListProof, type ProvenListItem } from './folder-list-proof.js'
-export { verifyIndexEntryProof, verifyOpProof, type ProvenIndexEntry, type ProvenOpBlock } from './entry-proofs.js'
-export { verifyQueryRowProofs, rowIndexSeq, type QueryRowsToCheck } from './query-proofs.js'
+} from './bee/bee-proofs.js'
+export { verifyFolderListProof, type ProvenListItem } from './bee/folder-list-proof.js'
+export { verifyIndexEntryProof, verifyOpProof, type ProvenIndexEntry, type ProvenOpBlock } from './records/entry-proofs.js'
+export { verifyQueryRowProofs, rowIndexSeq, type QueryRowsToCheck } from './records/query-proofs.js'
 export {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,
   type CheckedEnvelope, type FraudProofJSON, type FraudEvidence, type ProvenFraudFacts, type ProvenIndexFact
-} from './fraud-envelope.js'
-export { fraudStatement } from './fraud-statement.js'
-export { FraudCode, type FraudCodeName } from './fraud-codes.js'
-export { verifyTransactionProofs, type ProvenOp, type ProvenResult, type ProvenWrite } from './result-proofs.js'
-export * as hypercore from './hypercore-crypto.js'
+} from './fraud/fraud-envelope.js'
+export { fraudStatement } from './fraud/fraud-statement.js'
+export { FraudCode, type FraudCodeName } from './fraud/fraud-codes.js'
+export { verifyTransactionProofs, type ProvenOp, type ProvenResult, type ProvenWrite } from './records/result-proofs.js'
+export * as hypercore from './crypto/hypercore-crypto.js'

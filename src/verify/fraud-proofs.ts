@@ -16,21 +16,21 @@
 import { InvalidProofError, VitraError } from '../errors/errors.js'
 import { ackKey, encodeAck, type Change } from '../format/schemas.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
-import type { SignedHead } from '../proofs/signed-head.js'
+import type { SignedHead } from '../proofs/log/signed-head.js'
 import { checkOutcome } from './replay.js'
-import { FraudCode, type FraudCodeName, type Violation } from '../proofs/fraud-codes.js'
+import { FraudCode, type FraudCodeName, type Violation } from '../proofs/fraud/fraud-codes.js'
 import { vitraDetails, type VitraDetails } from './vitra-names.js'
 import { verifyReplayEvidence, type ProvenIndexEntry as ReplayedEntry, type VerifiedReplay } from './replay-evidence.js'
 import {
   checkFraudProofEnvelope, fact, readFraudProof, FRAUD_PROOF_TYPE, REPLAY_CHECKED, type FraudEvidence, type FraudProofJSON, type ProvenFraudFacts
-} from '../proofs/fraud-envelope.js'
-import { fraudStatement } from '../proofs/fraud-statement.js'
+} from '../proofs/fraud/fraud-envelope.js'
+import { fraudStatement } from '../proofs/fraud/fraud-statement.js'
 
 export {
   checkFraudProofEnvelope, readFraudProof, FRAUD_PROOF_TYPE, SELF_EVIDENT, REPLAY_CHECKED,
   type FraudEvidence, type FraudProofJSON, type CheckedEnvelope, type ProvenFraudFacts, type ProvenIndexFact
-} from '../proofs/fraud-envelope.js'
-export { fraudStatement } from '../proofs/fraud-statement.js'
+} from '../proofs/fraud/fraud-envelope.js'
+export { fraudStatement } from '../proofs/fraud/fraud-statement.js'
 
 /** Outcomes of a replay that depend on the machine: a replay ending in one of them proves nothing. */
 const RESOURCE_FAILURES: ReadonlySet<string> = new Set(['CONTRACT_TIMEOUT', 'CONTRACT_MEMORY_LIMIT'])
@@ -75,7 +75,7 @@ export interface VerifiedFraud {
   seq: number | null
   /** Everything the checks proved (never the proof's own description or data). */
   proven: ProvenFraudFacts
-  /** The violation in words, built from `proven` alone (src/proofs/fraud-statement.ts). */
+  /** The violation in words, built from `proven` alone (src/proofs/fraud/fraud-statement.ts). */
   statement: string
   /**
    * True when the proof alone proves the violation (for the REPLAY_CHECKED codes: the

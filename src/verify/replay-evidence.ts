@@ -39,17 +39,17 @@ import { decodeIndexBlock } from '../logs/index-log.js'
 import { CONTRACT_SOURCE_KEY, decodeAck, GENESIS_KEY, GOVERNANCE_KEY, parseAckKey, type Ack } from '../format/schemas.js'
 import { parseGenesisMarker } from '../format/limits.js'
 import type { AckInfo, Json, SandboxLimits, TxAction } from '../../sandbox/types.js'
-import { proofReader, type IndexRead } from '../proofs/bee-proofs.js'
-import { verifyInclusionProof } from '../proofs/inclusion-proofs.js'
-import { verifyRangeProof } from '../proofs/range-proofs.js'
+import { proofReader, type IndexRead } from '../proofs/bee/bee-proofs.js'
+import { verifyInclusionProof } from '../proofs/log/inclusion-proofs.js'
+import { verifyRangeProof } from '../proofs/log/range-proofs.js'
 import { replayOp, type Replay, type ReplayEnv } from './replay.js'
-import { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '../proofs/replay-evidence-json.js'
-import { verifyConsistencyProof, type SignedHead } from '../proofs/signed-head.js'
+import { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '../proofs/fraud/replay-evidence-json.js'
+import { verifyConsistencyProof, type SignedHead } from '../proofs/log/signed-head.js'
 import { proofBase, recordingBase, stateView, type Overlay, type StateBase, type StateReader } from './state-view.js'
 import { captureSignedHead, createConsistencyProof, createInclusionProof, createIndexReadProof, createRangeProof } from '../logs/proof-builders.js'
 import { Resource } from '../lifecycle/resource.js'
 
-export { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '../proofs/replay-evidence-json.js'
+export { REPLAY_EVIDENCE_TYPE, readReplayEvidence, type ReplayEvidence } from '../proofs/fraud/replay-evidence-json.js'
 
 /** An index entry decoded from a proven Hyperbee block. */
 export interface ProvenIndexEntry {

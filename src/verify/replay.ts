@@ -19,9 +19,9 @@ import type { Overlay, StateReader } from './state-view.js'
 import { keyToPath } from '../format/paths.js'
 import { checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, opTooLarge, parseGenesisMarker } from '../format/limits.js'
 import { parseGovernance, type Governance } from '../exec/contract-runtime.js'
-import { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from '../proofs/fraud-codes.js'
+import { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from '../proofs/fraud/fraud-codes.js'
 
-export { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from '../proofs/fraud-codes.js'
+export { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from '../proofs/fraud/fraud-codes.js'
 
 interface InputState {
   active: boolean

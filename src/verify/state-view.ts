@@ -13,7 +13,7 @@ import { decodeValue, type JsonValue } from '../format/encoding.js'
 import { compareKeys } from '../format/paths.js'
 import { listFolder, type FolderListOptions, type PeekRange } from '../format/shallow-list.js'
 import type { ListedItem } from '../../sandbox/types.js'
-import type { IndexProofReader, IndexRange, IndexRead } from '../proofs/bee-proofs.js'
+import type { IndexProofReader, IndexRange, IndexRead } from '../proofs/bee/bee-proofs.js'
 
 /** Writes since the batch start: key → the entry written (seq, bytes), or null for a delete. */
 export type Overlay = Map<string, { seq: number, value: Buffer } | null>

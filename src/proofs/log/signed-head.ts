@@ -14,12 +14,12 @@
  * The JSON helpers at the end of this file validate untrusted proof JSON and are
  * shared by inclusion-proofs.ts and log-fork-proof.ts.
  */
-import { InvalidProofError, VitraError } from '../errors/errors.js'
-import { parseJson } from '../format/encoding.js'
+import { InvalidProofError, VitraError } from '../../errors/errors.js'
+import { parseJson } from '../../format/encoding.js'
 import {
   DEFAULT_NAMESPACE, appendRoot, ed25519Verify, extensionIndexes, fullRoots, manifestKey,
   signable, treeHash, type TreeNode
-} from './hypercore-crypto.js'
+} from '../crypto/hypercore-crypto.js'
 
 /** A tree node in JSON: flat-tree index, byte size, blake2b-256 hash (hex). */
 export interface NodeJSON {

@@ -10,9 +10,9 @@
  * This proves that each proven row is an entry of the signed index. It does not prove
  * that the query returned every row that matches it: a host could leave rows out.
  */
-import { sameValue } from '../format/encoding.js'
-import { InvalidProofError } from '../errors/errors.js'
-import type { InclusionProof } from './inclusion-proofs.js'
+import { sameValue } from '../../format/encoding.js'
+import { InvalidProofError } from '../../errors/errors.js'
+import type { InclusionProof } from '../log/inclusion-proofs.js'
 import { verifyIndexEntryProof } from './entry-proofs.js'
 
 /** The index seq a row names: `index_seq` for an acks row (it has `origin`), else `seq`; null when none. */

@@ -4,11 +4,11 @@
  * client shows next to a row it got from a host: the row is what the signed log holds
  * when it equals what these return. Pure: the inclusion proof and the key alone.
  */
-import { beeNode } from './bee-schema.js'
-import { decodeValue, type JsonValue } from '../format/encoding.js'
-import { InvalidProofError } from '../errors/errors.js'
-import { keyToPath } from '../format/paths.js'
-import { verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'
+import { beeNode } from '../bee/bee-schema.js'
+import { decodeValue, type JsonValue } from '../../format/encoding.js'
+import { InvalidProofError } from '../../errors/errors.js'
+import { keyToPath } from '../../format/paths.js'
+import { verifyInclusionProof, type InclusionProof } from '../log/inclusion-proofs.js'
 
 /** An index entry proven in the index signed by the database key. */
 export interface ProvenIndexEntry {

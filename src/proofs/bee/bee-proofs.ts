@@ -18,11 +18,11 @@
  * See whitepaper/proofs.md, "Index read proofs".
  */
 import Hyperbee from 'hyperbee'
-import { BlockCore, hyperbeeOver, type NodeView } from '../holepunch/block-core.js'
+import { BlockCore, hyperbeeOver, type NodeView } from '../../holepunch/block-core.js'
 import { beeHeader, beeNode, beeYoloIndex, type BeeNode, type BeeYoloIndex } from './bee-schema.js'
-import { InvalidArgumentError, InvalidProofError, VitraError } from '../errors/errors.js'
-import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
-import { checkHeadSignature, checkManifest, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNode, readObject, type HeadJSON, type ManifestJSON, type NodeJSON } from './signed-head.js'
+import { InvalidArgumentError, InvalidProofError, VitraError } from '../../errors/errors.js'
+import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from '../crypto/hypercore-crypto.js'
+import { checkHeadSignature, checkManifest, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNode, readObject, type HeadJSON, type ManifestJSON, type NodeJSON } from '../log/signed-head.js'
 
 /** A key range of a `list` read, as Hyperbee's createReadStream takes it (keys are utf-8 strings). */
 export interface IndexRange {

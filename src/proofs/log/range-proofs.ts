@@ -20,8 +20,8 @@
  *
  * Every node of the proof must be used (no trailing nodes). See whitepaper/proofs.md.
  */
-import { InvalidProofError } from '../errors/errors.js'
-import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
+import { InvalidProofError } from '../../errors/errors.js'
+import { flatDepth, flatFirstBlock, flatLeaves, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from '../crypto/hypercore-crypto.js'
 import { checkHeadSignature, checkManifest, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON } from './signed-head.js'
 
 export const RANGE_PROOF_TYPE = 'vitra/range-proof'

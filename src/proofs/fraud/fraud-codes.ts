@@ -2,7 +2,7 @@
  * The stable codes of the violations a replay detects, and the shape of a violation.
  * A leaf (no engine): fraud-proof checks in `vitra/proofs` read them too.
  */
-import type { JsonValue } from '../format/encoding.js'
+import type { JsonValue } from '../../format/encoding.js'
 
 /** Stable codes of the violations a replay detects. */
 export const FraudCode = {

@@ -14,9 +14,9 @@
  *
  * Every head's signature is checked with the key's manifest, which must hash to the key.
  */
-import { InvalidArgumentError, InvalidProofError, VitraError } from '../errors/errors.js'
-import { extensionIndexes, flatLeaves, fullRoots, signatureFromMultisig, treeHash } from './hypercore-crypto.js'
-import { checkHeadSignature, checkManifest, extendTree, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readManifest, readNodes, readObject, verifySignedHead, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from './signed-head.js'
+import { InvalidArgumentError, InvalidProofError, VitraError } from '../../errors/errors.js'
+import { extensionIndexes, flatLeaves, fullRoots, signatureFromMultisig, treeHash } from '../crypto/hypercore-crypto.js'
+import { checkHeadSignature, checkManifest, extendTree, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readManifest, readNodes, readObject, verifySignedHead, type HeadJSON, type ManifestJSON, type NodeJSON, type SignedHead } from '../log/signed-head.js'
 
 /** The kind of fork a LogForkFraudProof shows. */
 export type LogForkKind = 'equivocation' | 'truncation'

@@ -8,13 +8,13 @@
  * sandbox: `verifyFraudProof` of the main API does that (src/verify/fraud-proofs.ts).
  * whitepaper/verification.md §4.
  */
-import { beeNode } from './bee-schema.js'
-import { parseJson, type JsonValue } from '../format/encoding.js'
-import { InvalidProofError } from '../errors/errors.js'
-import { decodeAck, GENESIS_KEY, parseAckKey } from '../format/schemas.js'
-import { keyToPath } from '../format/paths.js'
-import { verifyInclusionProof, inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'
-import { readSignedHead, readManifest, verifySignedHead, type ManifestJSON, type SignedHead } from './signed-head.js'
+import { beeNode } from '../bee/bee-schema.js'
+import { parseJson, type JsonValue } from '../../format/encoding.js'
+import { InvalidProofError } from '../../errors/errors.js'
+import { decodeAck, GENESIS_KEY, parseAckKey } from '../../format/schemas.js'
+import { keyToPath } from '../../format/paths.js'
+import { verifyInclusionProof, inclusionProofFromJSON, type InclusionProof } from '../log/inclusion-proofs.js'
+import { readSignedHead, readManifest, verifySignedHead, type ManifestJSON, type SignedHead } from '../log/signed-head.js'
 import { FraudCode, type FraudCodeName } from './fraud-codes.js'
 import { readReplayEvidence, type ReplayEvidence } from './replay-evidence-json.js'
 

@@ -3,10 +3,10 @@
  * checks the proofs and re-runs the transaction). A leaf of pure modules, so that
  * `vitra/proofs` can read a fraud proof without the sandbox.
  */
-import { indexReadProofFromJSON, type IndexReadProof } from './bee-proofs.js'
-import { inclusionProofFromJSON, type InclusionProof } from './inclusion-proofs.js'
-import { rangeProofFromJSON, type RangeProof } from './range-proofs.js'
-import { consistencyProofFromJSON, parseMaybe, readConst, readObject, type ConsistencyProof } from './signed-head.js'
+import { indexReadProofFromJSON, type IndexReadProof } from '../bee/bee-proofs.js'
+import { inclusionProofFromJSON, type InclusionProof } from '../log/inclusion-proofs.js'
+import { rangeProofFromJSON, type RangeProof } from '../log/range-proofs.js'
+import { consistencyProofFromJSON, parseMaybe, readConst, readObject, type ConsistencyProof } from '../log/signed-head.js'
 
 export const REPLAY_EVIDENCE_TYPE = 'vitra/replay-evidence'
 

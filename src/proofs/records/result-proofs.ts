@@ -6,12 +6,12 @@
  * with the result. What `db.call(…)` and `tx.fetchResults({ proofs: true })` give is
  * exactly this input; `vitra tx verify` runs it on tracked transactions.
  */
-import { beeNode } from './bee-schema.js'
-import { decodeValue, encodeValue, type JsonValue } from '../format/encoding.js'
-import { InvalidProofError } from '../errors/errors.js'
-import { pathToKey } from '../format/paths.js'
-import { ackKey } from '../format/schemas.js'
-import { verifyInclusionProof, type InclusionProof } from './inclusion-proofs.js'
+import { beeNode } from '../bee/bee-schema.js'
+import { decodeValue, encodeValue, type JsonValue } from '../../format/encoding.js'
+import { InvalidProofError } from '../../errors/errors.js'
+import { pathToKey } from '../../format/paths.js'
+import { ackKey } from '../../format/schemas.js'
+import { verifyInclusionProof, type InclusionProof } from '../log/inclusion-proofs.js'
 
 /** An op of a transaction with its inclusion proof (null: none was kept). */
 export interface ProvenOp { value: JsonValue, oplog: string, seq: number, proof: InclusionProof | null }

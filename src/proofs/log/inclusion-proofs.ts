@@ -11,8 +11,8 @@
  *
  * Works for any Hypercore: oplog entries and Hyperbee (index) blocks alike.
  */
-import { InvalidProofError } from '../errors/errors.js'
-import { flatContainsBlock, flatSibling, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from './hypercore-crypto.js'
+import { InvalidProofError } from '../../errors/errors.js'
+import { flatContainsBlock, flatSibling, fullRoots, leafNode, parentNode, treeHash, type TreeNode } from '../crypto/hypercore-crypto.js'
 import { checkHeadSignature, checkManifest, nodeFromJSON, parseMaybe, readConst, readHead, readHex, readInt, readManifest, readNodes, readObject, type HeadJSON, type ManifestJSON, type NodeJSON } from './signed-head.js'
 
 /** An inclusion proof in its JSON form (all bytes lowercase hex). See whitepaper/proofs.md. */

@@ -7,10 +7,10 @@
  * the one the signed index holds at that version, and a proof that lacks a block the
  * walk needs fails as `incomplete`. Nothing here trusts the listing the host sent.
  */
-import { decodeValue, type JsonValue } from '../format/encoding.js'
-import { InvalidArgumentError } from '../errors/errors.js'
-import { keyName, keyToPath, pathToKey } from '../format/paths.js'
-import { listFolder, type FolderListOptions, type PeekRange } from '../format/shallow-list.js'
+import { decodeValue, type JsonValue } from '../../format/encoding.js'
+import { InvalidArgumentError } from '../../errors/errors.js'
+import { keyName, keyToPath, pathToKey } from '../../format/paths.js'
+import { listFolder, type FolderListOptions, type PeekRange } from '../../format/shallow-list.js'
 import { proofReader, type IndexRange, type IndexReadProof, type VerifyIndexReadOptions } from './bee-proofs.js'
 
 /** One listed item, as `db.index.list` gives it. */
