@@ -1,4 +1,4 @@
-/** The contract runtime: public surface of the sandbox layer. */
+/** The contract sandbox: public surface of the sandbox layer. */
 export { ContractSandbox, MAX_RUN_ITEMS, type SandboxOptions } from './contract-sandbox.js'
 export { resolveLimits, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS, type ResolvedLimits } from './limits.js'
 export { GUEST_MODULE_NAMES } from './guest-sources.js'

@@ -4,7 +4,7 @@ import test from 'brittle'
 import { encodeValue, decodeValue } from '../src/format/encoding.js'
 import { CONTRACT_SOURCE_KEY, GENESIS_KEY, ackKey, encodeAck, encodeInput, encodeOp, inputKey, type Ack } from '../src/format/schemas.js'
 import { initialState, step, checkComplete, serializeState, deserializeState, type ReplayEnv, type IndexBlock, type ReplayState } from '../src/verify/replay.js'
-import { ContractRuntime, type Governance } from '../src/exec/contract-runtime.js'
+import { DatabaseContracts, type Governance } from '../src/exec/database-contracts.js'
 import type { StateReader } from '../src/verify/state-view.js'
 
 const SOURCE = `export const apply = {
@@ -17,12 +17,12 @@ const B = 'bb'.repeat(32)
 const TREE = 'cc'.repeat(32)
 
 /** An env whose oplogs are arrays of ops and whose index state is a map of stored keys (overlay applied on top). */
-function env (oplogs: Record<string, unknown[]>, base: Map<string, { seq: number, value: Buffer }> = new Map()): ReplayEnv & { runtimes: ContractRuntime[] } {
-  const runtimes: ContractRuntime[] = []
-  const cache = new Map<string, ContractRuntime>()
-  const runtime = async (source: string, g: Governance | null): Promise<ContractRuntime> => {
+function env (oplogs: Record<string, unknown[]>, base: Map<string, { seq: number, value: Buffer }> = new Map()): ReplayEnv & { runtimes: DatabaseContracts[] } {
+  const runtimes: DatabaseContracts[] = []
+  const cache = new Map<string, DatabaseContracts>()
+  const runtime = async (source: string, g: Governance | null): Promise<DatabaseContracts> => {
     let r = cache.get(source)
-    if (r === undefined) { r = await ContractRuntime.open(source, g); cache.set(source, r); runtimes.push(r) }
+    if (r === undefined) { r = await DatabaseContracts.open(source, g); cache.set(source, r); runtimes.push(r) }
     return r
   }
   return {

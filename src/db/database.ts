@@ -23,8 +23,8 @@ import { DatabaseSwarm, type SwarmOptions } from '../net/network.js'
 import { HttpSync } from '../net/http-replication.js'
 import { ContractMonitor, type MonitorOptions } from '../verify/monitor.js'
 import { verifyIndex, type Checkpoint } from '../verify/verifier.js'
-import { ContractRuntime, type Governance } from '../exec/contract-runtime.js'
-import { CallRuntime } from '../exec/call-runtime.js'
+import { DatabaseContracts, type Governance } from '../exec/database-contracts.js'
+import { CallServer } from '../exec/call-server.js'
 import { readShippedContract } from './shipped-contracts.js'
 import { oplogKeyFor } from '../exec/poa.js'
 import type { SandboxLimits } from '../../sandbox/types.js'
@@ -119,7 +119,7 @@ export class Database extends EventEmitter {
   private readonly opts: DatabaseOptions
   private readonly oplogMap = new Map<string, Oplog>()
   private readonly waiters: AckWaiters
-  private readonly calls: CallRuntime
+  private readonly calls: CallServer
   private lifecycle: 'open' | 'closing' | 'closed' = 'open'
   private closing_: Promise<void> | null = null
   private readonly onIndexAppend: () => void
@@ -143,7 +143,7 @@ export class Database extends EventEmitter {
     this.executorClaim = meta.executor && opts.executor !== false ? EXECUTORS.claim(meta.pubkey) : null
     const execute = this.executorClaim !== null
     this.executor = execute ? new Executor({ index, openOplog: hex => this.openOplog(hex), limits: opts.limits, maxBatchOps: opts.maxBatchOps, maxBatchBytes: opts.maxBatchBytes, blockTimeoutMs: opts.blockTimeoutMs, hooks: opts.executorHooks }) : null
-    this.calls = new CallRuntime({ index, limits: opts.limits, writer: () => this.activeLocal, onInputs: active => { this.activeInputs = active }, oplog: hex => this.oplogMap.get(hex) ?? null })
+    this.calls = new CallServer({ index, limits: opts.limits, writer: () => this.activeLocal, onInputs: active => { this.activeInputs = active }, oplog: hex => this.oplogMap.get(hex) ?? null })
     this.onIndexAppend = () => {
       this.calls.markStale()
       if (this.executor === null && this.waiters.size > 0) this.waiters.check().catch(err => this.emit('warning', err))
@@ -164,7 +164,7 @@ export class Database extends EventEmitter {
     if (governance !== null && governance.kind !== 'poa') throw new InvalidArgumentError(`Unknown governance "${String(opts.governance)}": the only one is 'poa'`)
     const maxOpBytes = checkMaxOpBytes(opts.maxOpBytes)
     checkMaxBatchBytes(opts.maxBatchBytes)
-    const probe = await ContractRuntime.open(opts.contract.source, governance as Governance | null, opts.limits)
+    const probe = await DatabaseContracts.open(opts.contract.source, governance as Governance | null, opts.limits)
     await probe.close()
 
     const store = openCorestore(storage)

@@ -25,7 +25,7 @@ import {
   ACK_VERSION, ackErrorText, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY, putsToChanges,
   INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
 } from '../format/schemas.js'
-import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
+import { DatabaseContracts, parseGovernance, type Governance } from './database-contracts.js'
 import type { IndexReader, ListedItem, RunItem, SandboxLimits, TxAction } from '../../sandbox/types.js'
 import { listFolder, type FolderListOptions } from '../format/shallow-list.js'
 import { MAX_RUN_ITEMS } from '../../sandbox/contract-sandbox.js'
@@ -111,7 +111,7 @@ export class Executor extends Resource {
   private readonly index: IndexLog
   private readonly opts: ExecutorOptions
   private readonly inputs = new Map<string, Input>()
-  private sandbox: ContractRuntime | null = null
+  private sandbox: DatabaseContracts | null = null
   private governance: Governance | null = null
   private running = false
   private rerun = false
@@ -311,7 +311,7 @@ export class Executor extends Resource {
    * back unfinished, goes one op at a time.
    */
   private async executeRun (input: Input, run: RunBlock[], head: OplogHead, b: BatchState): Promise<void> {
-    const sandbox = this.sandbox as ContractRuntime
+    const sandbox = this.sandbox as DatabaseContracts
     const items: RunItem[] = []
     if (!sandbox.hasProcess) {
       for (const { seq, block, size } of run) {
@@ -459,7 +459,7 @@ export class Executor extends Resource {
     try {
       if (rb.size > this.maxOpBytes) throw opTooLarge(rb.size, this.maxOpBytes)
       const op: Op = decodeOp(block)
-      const sandbox = this.sandbox as ContractRuntime
+      const sandbox = this.sandbox as DatabaseContracts
       if (sandbox.hasProcess) metadata = await runProcess(sandbox, op, b.reader)
       outcome = await sandbox.apply(op, { origin, seq, ts: base.ts, metadata, height: b.batchStart + b.written }, { index: b.reader, opJson: block.toString('utf8') })
     } catch (err) {
@@ -510,8 +510,8 @@ export class Executor extends Resource {
     }
   }
 
-  private async makeSandbox (source: string): Promise<ContractRuntime> {
-    return await ContractRuntime.open(source, this.governance, this.opts.limits)
+  private async makeSandbox (source: string): Promise<DatabaseContracts> {
+    return await DatabaseContracts.open(source, this.governance, this.opts.limits)
   }
 
   /**
@@ -557,7 +557,7 @@ export class Executor extends Resource {
  * `process` may be non-deterministic, so a verifier cannot re-run it: its failures
  * are published with the code PROCESS_FAILED, which verifiers accept as given.
  */
-async function runProcess (sandbox: ContractRuntime, op: Op, reader: IndexReader): Promise<JsonValue> {
+async function runProcess (sandbox: DatabaseContracts, op: Op, reader: IndexReader): Promise<JsonValue> {
   try {
     const metadata = await sandbox.process(op, { index: reader }) as JsonValue
     canonicalJson(metadata) // within the limits every ack must keep (VALUE_TOO_DEEP, INVALID_VALUE)

@@ -8,7 +8,7 @@ import type Hypercore from 'hypercore'
 import { CouldNotVerifyError, VitraError } from '../errors/errors.js'
 import { readBlocks } from '../logs/blocks.js'
 import { updateWithin, withinDeadline } from '../net/peer-wait.js'
-import { ContractRuntime, type Governance } from '../exec/contract-runtime.js'
+import { DatabaseContracts, type Governance } from '../exec/database-contracts.js'
 import { canonicalJson } from '../format/encoding.js'
 import { decodeAck, decodeOp, parseAckKey, type Ack } from '../format/schemas.js'
 import { MAX_RUN_ITEMS } from '../../sandbox/contract-sandbox.js'
@@ -41,11 +41,11 @@ interface Speculated {
 
 export class LogReplayEnv extends Resource implements ReplayEnv {
   private readonly opts: LogEnvOptions
-  private readonly sandboxes = new Map<string, ContractRuntime>()
+  private readonly sandboxes = new Map<string, DatabaseContracts>()
   private checkout: { version: number, bee: Hyperbee } | null = null
   private readonly treeHashes = new Map<string, string>()
   /** The runtime used last (the common case: the same contract op after op). */
-  private last: { source: string, governance: Governance | null, runtime: ContractRuntime } | null = null
+  private last: { source: string, governance: Governance | null, runtime: DatabaseContracts } | null = null
 
   /** Index entries the replay is about to check (see `lookahead`). */
   private upcoming: IndexBlock[] = []
@@ -59,7 +59,7 @@ export class LogReplayEnv extends Resource implements ReplayEnv {
 
   /**
    * The entries the replay will check next. `apply` uses them to run the ops acked in
-   * the same batch together (ContractRuntime.applyRun), keeping the results of the
+   * the same batch together (DatabaseContracts.applyRun), keeping the results of the
    * later ones for when the replay gets there. Untrusted: an entry that does not
    * parse as an ack of the batch ends the run, and the replay judges every entry
    * itself when it gets to it.
@@ -195,7 +195,7 @@ export class LogReplayEnv extends Resource implements ReplayEnv {
   }
 
   /** The op of `ack` followed by the user ops acked after it in the same batch (from `lookahead`), as run items. */
-  private async runAfter (runtime: ContractRuntime, ack: AckInfo, opJson: string): Promise<RunItem[]> {
+  private async runAfter (runtime: DatabaseContracts, ack: AckInfo, opJson: string): Promise<RunItem[]> {
     const height = ack.height as number
     const items: RunItem[] = [{ opJson, origin: ack.origin, seq: ack.seq, ts: ack.ts, height, metadata: ack.metadata }]
     const entries = this.upcoming
@@ -223,16 +223,16 @@ export class LogReplayEnv extends Resource implements ReplayEnv {
 
   async compile (source: string, governance: Governance | null): Promise<void> { await this.runtime(source, governance) }
 
-  /** The verifier's own contract runtime for this source (a few are cached). */
-  private async runtime (source: string, governance: Governance | null): Promise<ContractRuntime> {
+  /** The verifier's own loaded contracts for this source (a few are cached). */
+  private async runtime (source: string, governance: Governance | null): Promise<DatabaseContracts> {
     const last = this.last
     if (last !== null && last.source === source && last.governance === governance) return last.runtime
     const id = JSON.stringify([source, governance])
     const have = this.sandboxes.get(id)
     if (have !== undefined) { this.last = { source, governance, runtime: have }; return have }
-    const r = await ContractRuntime.open(source, governance, this.opts.limits)
+    const r = await DatabaseContracts.open(source, governance, this.opts.limits)
     if (this.sandboxes.size >= 4) {
-      const [oldest, old] = this.sandboxes.entries().next().value as [string, ContractRuntime]
+      const [oldest, old] = this.sandboxes.entries().next().value as [string, DatabaseContracts]
       this.sandboxes.delete(oldest)
       if (this.last?.runtime === old) this.last = null
       await old.close()

@@ -34,7 +34,7 @@ import type Hyperbee from 'hyperbee'
 import type Hypercore from 'hypercore'
 import { decodeValue, type JsonValue } from '../format/encoding.js'
 import { CouldNotVerifyError, InvalidArgumentError, InvalidProofError, VitraError } from '../errors/errors.js'
-import { ContractRuntime, parseGovernance, type Governance } from '../exec/contract-runtime.js'
+import { DatabaseContracts, parseGovernance, type Governance } from '../exec/database-contracts.js'
 import { decodeIndexBlock } from '../logs/index-log.js'
 import { CONTRACT_SOURCE_KEY, decodeAck, GENESIS_KEY, GOVERNANCE_KEY, parseAckKey, type Ack } from '../format/schemas.js'
 import { parseGenesisMarker } from '../format/limits.js'
@@ -152,7 +152,7 @@ export interface RecordReplayReadsOptions {
 /**
  * Re-run the op of the ack at `ackSeq` exactly as the replay does (`replayOp`, over the
  * index at the ack's batchStart plus the batch entries before the ack), in a fresh
- * contract runtime, and return the calls its state view made on the index at
+ * DatabaseContracts, and return the calls its state view made on the index at
  * batchStart: the reads an index read proof must cover for the offline replay.
  */
 export async function recordReplayReads (opts: RecordReplayReadsOptions): Promise<IndexRead[]> {
@@ -333,16 +333,16 @@ function guardedBase (base: StateBase): StateBase & { check: () => void } {
   }
 }
 
-/** Fresh contract runtimes (one per source + governance) for one replay, and the ReplayEnv over them. */
+/** Fresh DatabaseContracts (one per source + governance) for one replay, and the ReplayEnv over them. */
 class Runtimes extends Resource {
-  private readonly open = new Map<string, Promise<ContractRuntime>>()
+  private readonly open = new Map<string, Promise<DatabaseContracts>>()
   constructor (private readonly limits: SandboxLimits | undefined) { super() }
 
-  private get (source: string, governance: Governance | null): Promise<ContractRuntime> {
+  private get (source: string, governance: Governance | null): Promise<DatabaseContracts> {
     const id = JSON.stringify([source, governance])
     let r = this.open.get(id)
     if (r === undefined) {
-      r = ContractRuntime.open(source, governance, this.limits)
+      r = DatabaseContracts.open(source, governance, this.limits)
       this.open.set(id, r)
     }
     return r

@@ -18,7 +18,7 @@ import type { AckInfo, TxAction } from '../../sandbox/types.js'
 import type { Overlay, StateReader } from './state-view.js'
 import { keyToPath } from '../format/paths.js'
 import { checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, opTooLarge, parseGenesisMarker } from '../format/limits.js'
-import { parseGovernance, type Governance } from '../exec/contract-runtime.js'
+import { parseGovernance, type Governance } from '../exec/database-contracts.js'
 import { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from '../proofs/fraud/fraud-codes.js'
 
 export { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from '../proofs/fraud/fraud-codes.js'

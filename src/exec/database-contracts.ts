@@ -57,7 +57,7 @@ function readGovernance (v: unknown): Governance {
   return { kind: 'poa', source: g.source, signatories: g.signatories as string[], database: g.database as string }
 }
 
-export class ContractRuntime extends Resource {
+export class DatabaseContracts extends Resource {
   readonly user: ContractSandbox
   readonly system: ContractSandbox | null
 
@@ -68,11 +68,11 @@ export class ContractRuntime extends Resource {
   }
 
   /** Compile the contracts (ContractParseError when one does not compile). */
-  static async open (source: string, governance: Governance | null, limits?: SandboxLimits): Promise<ContractRuntime> {
+  static async open (source: string, governance: Governance | null, limits?: SandboxLimits): Promise<DatabaseContracts> {
     const user = await openSandbox(source, limits, 'contract.js')
-    if (governance === null) return new ContractRuntime(user, null)
+    if (governance === null) return new DatabaseContracts(user, null)
     try {
-      return new ContractRuntime(user, await openSandbox(governance.source, limits, 'poa.js'))
+      return new DatabaseContracts(user, await openSandbox(governance.source, limits, 'poa.js'))
     } catch (err) {
       await user.close()
       throw err

@@ -1,5 +1,5 @@
 /**
- * The contract runtime that serves `db.call`: it follows the contract source the
+ * The server of `db.call`: it follows the contract source the
  * index holds (rebuilt when the source changed; calls still running on the old one
  * finish before it is closed), reads the index through a cache that lives for one
  * index version, and gives calls one context object per local oplog, so that calls
@@ -7,7 +7,7 @@
  */
 import { Resource } from '../lifecycle/resource.js'
 import type { CallContext, SandboxLimits } from '../../sandbox/types.js'
-import { ContractRuntime, parseGovernance, type Governance } from './contract-runtime.js'
+import { DatabaseContracts, parseGovernance, type Governance } from './database-contracts.js'
 import type { JsonValue } from '../format/encoding.js'
 import { DatabaseNotFoundError, InvalidArgumentError } from '../errors/errors.js'
 import type { IndexLog } from '../logs/index-log.js'
@@ -21,7 +21,7 @@ const REFRESH_WAIT_MS = 200
 /** What a call gives back: the method's return value and the ops it emitted. */
 export interface CallOutcome { response: JsonValue | undefined, ops: JsonValue[] }
 
-export interface CallRuntimeOptions {
+export interface CallServerOptions {
   index: IndexLog
   limits?: SandboxLimits
   /** The local oplog calls write to (an active participant), or null. */
@@ -32,22 +32,22 @@ export interface CallRuntimeOptions {
   oplog: (hex: string) => Oplog | null
 }
 
-export class CallRuntime extends Resource {
-  private readonly opts: CallRuntimeOptions
-  private runtime: ContractRuntime | null = null
+export class CallServer extends Resource {
+  private readonly opts: CallServerOptions
+  private runtime: DatabaseContracts | null = null
   private sourceSeq = -1
   private stale = true
-  private refreshing: Promise<ContractRuntime> | null = null
+  private refreshing: Promise<DatabaseContracts> | null = null
   /** Fixed at genesis; undefined until read. */
   private governance: Governance | null | undefined = undefined
-  private readonly inflight = new Map<ContractRuntime, number>()
+  private readonly inflight = new Map<DatabaseContracts, number>()
   /** Retired runtimes with calls still running: called when the last one ends. */
-  private readonly drained = new Map<ContractRuntime, () => void>()
+  private readonly drained = new Map<DatabaseContracts, () => void>()
   private readCache = new Map<string, Promise<{ seq: number, value: JsonValue } | null>>()
   private readCacheVersion = -1
   private context: { writer: Oplog | null, ctx: CallContext } | null = null
 
-  constructor (opts: CallRuntimeOptions) {
+  constructor (opts: CallServerOptions) {
     super()
     this.opts = opts
   }
@@ -58,7 +58,7 @@ export class CallRuntime extends Resource {
   /** The contract's method names. */
   async methods (): Promise<string[]> { return (await this.current()).methods }
 
-  /** Run `method` with (already validated) params. Rejects as ContractRuntime.call does. */
+  /** Run `method` with (already validated) params. Rejects as DatabaseContracts.call does. */
   async call (method: string, params: JsonValue): Promise<CallOutcome> {
     const runtime = await this.current()
     this.inflight.set(runtime, (this.inflight.get(runtime) ?? 0) + 1)
@@ -91,7 +91,7 @@ export class CallRuntime extends Resource {
    * Concurrent callers share one refresh; with a runtime already, a call waits for the
    * refresh at most REFRESH_WAIT_MS and otherwise runs on the one it has.
    */
-  private async current (opts: { wait?: boolean } = {}): Promise<ContractRuntime> {
+  private async current (opts: { wait?: boolean } = {}): Promise<DatabaseContracts> {
     if (this.runtime !== null && !this.stale) return this.runtime
     if (this.refreshing === null) {
       this.refreshStarted = Date.now()
@@ -118,7 +118,7 @@ export class CallRuntime extends Resource {
 
   private refreshStarted = 0
 
-  private async rebuild (): Promise<ContractRuntime> {
+  private async rebuild (): Promise<DatabaseContracts> {
     this.stale = false
     const { index } = this.opts
     let entry: Awaited<ReturnType<IndexLog['getEntry']>>
@@ -133,7 +133,7 @@ export class CallRuntime extends Resource {
     if (this.runtime !== null && entry.seq === this.sourceSeq) return this.runtime
     const source = JSON.parse(entry.value.toString('utf8')) as string
     if (this.governance === undefined) this.governance = parseGovernance(await index.getValue(GOVERNANCE_KEY))
-    const next = await ContractRuntime.open(source, this.governance, this.opts.limits)
+    const next = await DatabaseContracts.open(source, this.governance, this.opts.limits)
     const old = this.runtime
     this.runtime = next
     this.sourceSeq = entry.seq
@@ -142,7 +142,7 @@ export class CallRuntime extends Resource {
     return next
   }
 
-  private async retire (old: ContractRuntime): Promise<void> {
+  private async retire (old: DatabaseContracts): Promise<void> {
     if (this.inflight.has(old)) await new Promise<void>(resolve => { this.drained.set(old, resolve) })
     this.drained.delete(old)
     await old.close()
