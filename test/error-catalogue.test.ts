@@ -21,7 +21,7 @@ test('error catalogue - every code says what it means, its HTTP status and its e
     t.ok(/^[A-Z][A-Z0-9_]*$/.test(code), `${code}: upper snake case`)
     t.ok(e.meaning.length > 10 && e.meaning.endsWith('.'), `${code}: a sentence says what it means`)
     const http: number | null = e.http
-    t.ok(http === null ? e.area === 'cli' : http >= 400 && http < 600, `${code}: an HTTP error status (${String(http)})`)
+    t.ok(http === null ? e.area === 'cli' || e.area === 'witness' : http >= 400 && http < 600, `${code}: an HTTP error status (${String(http)})`)
     const exit: number = e.exit
     t.ok(exits.has(exit) && exit !== EXIT.OK, `${code}: a failing exit code (${e.exit})`)
     if (code.endsWith('_NOT_FOUND')) t.is(http, 404, `${code}: 404`)

@@ -42,6 +42,7 @@ test('proofs module - the two primitive sets agree byte for byte', async t => {
   for (let i = 0; i < 50; i++) {
     const parts = Array.from({ length: 1 + (i % 4) }, () => randomBytes(i * 7 % 200))
     t.ok(node.blake2b256(parts).equals(noblePrimitives.blake2b256(parts)), `blake2b-256 of ${parts.length} parts`)
+    t.ok(node.sha256(parts).equals(noblePrimitives.sha256(parts)), `SHA-256 of ${parts.length} parts`)
   }
   const { publicKey, privateKey } = generateKeyPairSync('ed25519')
   const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(12)

@@ -24,7 +24,7 @@ export const EXIT = {
 export type ExitCode = typeof EXIT[keyof typeof EXIT]
 
 /** Where a code comes from. */
-export type ErrorArea = 'contract' | 'data' | 'database' | 'proof' | 'network' | 'http' | 'sql' | 'cli'
+export type ErrorArea = 'contract' | 'data' | 'database' | 'proof' | 'network' | 'http' | 'sql' | 'witness' | 'cli'
 
 /** One code of the catalogue. */
 export interface ErrorSpec {
@@ -32,8 +32,8 @@ export interface ErrorSpec {
   meaning: string
   area: ErrorArea
   /**
-   * The HTTP status the API answers with; null for the codes of the `vitra` command,
-   * which never reach the API.
+   * The HTTP status the API answers with; null for the codes of the `vitra` command
+   * and of witnesses (a service of their own), which never reach the API.
    */
   http: number | null
   /** The exit code of a `vitra` command that ends with it. */
@@ -110,6 +110,11 @@ export const ERRORS = {
   QUERY_TIMEOUT: { area: 'sql', http: 422, exit: ERROR, meaning: 'A query ran past its time limit.' },
   SQL_ERROR: { area: 'sql', http: 400, exit: ERROR, meaning: 'SQLite refused the query (syntax, unknown table or column).' },
   SQL_NOT_READ_ONLY: { area: 'sql', http: 403, exit: ERROR, meaning: 'The query would write: queries only read.' },
+
+  // ---------------------------------------------------------------- witnesses
+  INVALID_WITNESS_FILE: { area: 'witness', http: null, exit: ERROR, meaning: "A witness's file (its key, or its state for a log) is malformed." },
+  NO_WITNESS_KEY: { area: 'witness', http: null, exit: ERROR, meaning: 'The directory holds no witness key.', hint: '`vitra witness init --dir <dir>` makes one' },
+  WITNESS_KEY_EXISTS: { area: 'witness', http: null, exit: ERROR, meaning: 'The directory already holds a witness key; a witness keeps its key for life.' },
 
   // ---------------------------------------------------------------- the vitra command
   BACKGROUND_FAILED: { area: 'cli', http: null, exit: ERROR, meaning: "The REPL's background host (.bg) did not start." },

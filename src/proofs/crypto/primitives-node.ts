@@ -4,7 +4,7 @@
  * build of `vitra/proofs` puts primitives-noble.ts in this module's place.
  */
 import sodium from 'sodium-native'
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'crypto'
+import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'crypto'
 import type { Primitives } from './primitives-types.js'
 
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
@@ -22,11 +22,16 @@ function publicKeyObject (publicKey: Uint8Array): KeyObject {
 }
 
 export const defaultPrimitives: Primitives = {
-  name: 'node (sodium-native blake2b, OpenSSL ed25519)',
+  name: 'node (sodium-native blake2b, OpenSSL ed25519 and SHA-256)',
   blake2b256 (parts: Uint8Array[]): Buffer {
     const out = Buffer.allocUnsafe(32)
     sodium.crypto_generichash_batch(out, parts)
     return out
+  },
+  sha256 (parts: Uint8Array[]): Buffer {
+    const h = createHash('sha256')
+    for (const p of parts) h.update(p)
+    return h.digest()
   },
   ed25519Verify (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
     if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false

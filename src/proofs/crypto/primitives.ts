@@ -16,7 +16,7 @@ export function primitives (): Primitives { return current }
 
 /** Use other primitives from now on (e.g. `noblePrimitives`); returns the ones replaced. */
 export function setPrimitives (p: Primitives): Primitives {
-  if (typeof p?.blake2b256 !== 'function' || typeof p?.ed25519Verify !== 'function') throw new TypeError('setPrimitives needs { blake2b256, ed25519Verify }')
+  if (typeof p?.blake2b256 !== 'function' || typeof p?.sha256 !== 'function' || typeof p?.ed25519Verify !== 'function') throw new TypeError('setPrimitives needs { blake2b256, sha256, ed25519Verify }')
   const before = current
   current = p
   return before
