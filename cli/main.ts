@@ -21,6 +21,7 @@ import { hostCommand } from './commands/host.js'
 import { serveCommand } from './commands/serve.js'
 import { monitorCommand, verifyCommand } from './commands/verify.js'
 import { proofVerifyCommand } from './commands/proof.js'
+import { witnessInitCommand, witnessServeCommand } from './commands/witness.js'
 import { fraudListCommand, fraudShowCommand, txListCommand, txShowCommand, txVerifyCommand } from './commands/tx.js'
 import { keysIdCommand, keysListCommand, keysStatusCommand, keysVoteCommand } from './commands/keys.js'
 import { basename } from 'path'
@@ -201,7 +202,8 @@ export function buildProgram (state: ProgramState): Command {
     .description('create a database governed by a contract; prints its public key')
     .option('--poa', 'proof-of-authority governance: signatories admit and revoke keys by quorum (see `vitra keys`)')
     .option('--signatory <pubkey...>', 'with --poa: genesis signatories (hex public keys; this directory\'s own key is added)')
-    .action(act(async (s, file: string, o: { poa?: boolean, signatory?: string[] }) => await initCommand(s, file, { poa: o.poa, signatories: o.signatory }), 'here'))
+    .option('--witnesses <policy.json>', 'a witness policy ({ version: 1, quorum, witnesses: [{ key, url }] }): readers accept heads only with the quorum\'s cosignatures')
+    .action(act(async (s, file: string, o: { poa?: boolean, signatory?: string[], witnesses?: string }) => await initCommand(s, file, { poa: o.poa, signatories: o.signatory, witnesses: o.witnesses }), 'here'))
 
   program.command('load').argument('<pubkey>', 'the database public key (64 hex)')
     .description('start following an existing database over the swarm')
@@ -365,6 +367,16 @@ Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id 
   }
   keys.command('status').argument('<key>', 'key id (1:…) or public key').description('accepted, pending, revoked or unknown; approvals and quorum')
     .action(act(async (s, key: string) => await keysStatusCommand(s, key)))
+
+  const witness = program.command('witness').description('a witness that cosigns database checkpoints: init | serve (whitepaper/witness.md)')
+  witness.command('init').description('make this witness\'s key in --dir and print its verifier key')
+    .option('--name <name>', 'the witness\'s name in its key and cosignatures (default: <hostname>/<dir name>)')
+    .action(act(async (s, o: { name?: string }) => await witnessInitCommand(s, o), 'here'))
+  witness.command('serve').description('cosign checkpoints over HTTP (POST /add-checkpoint) until interrupted; state in --dir')
+    .option('--port <port>', 'HTTP port (0: any free one)', '8687')
+    .option('--http-host <address>', 'address to bind (default 127.0.0.1: this machine only)')
+    .option('--only <key>', 'cosign only this database (repeatable; default: any)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(act(async (s, o: { port?: string, httpHost?: string, only: string[] }) => await witnessServeCommand(s, o), 'here'))
 
   program.allowExcessArguments(true) // after the subcommands, which stay strict: `vitra <unknown>` is reported by the action
   configureErrors(program, 'vitra', ctx)

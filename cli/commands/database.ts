@@ -13,6 +13,7 @@ import { short, type Output } from '../output.js'
 import { parseKey } from '../params.js'
 import { readJson } from '../records.js'
 import type { Session } from '../session.js'
+import { readWitnessPolicy, witnessPolicyToJSON, type WitnessPolicyJSON } from '../../src/proofs/witness/policy.js'
 
 /** Read a contract file, with a clear error when it is missing. */
 export function readContractFile (file: string): string {
@@ -46,6 +47,19 @@ export interface InitOptions {
   /** Proof-of-authority governance (contracts/poa.js) with these genesis signatories (hex public keys; the creator's key is added). */
   poa?: boolean
   signatories?: string[]
+  /** A witness policy file (whitepaper/witness.md §4), recorded at genesis. */
+  witnesses?: string
+}
+
+/** A witness policy file, checked (a bad one is a usage error naming the file). */
+function readWitnessPolicyFile (file: string): WitnessPolicyJSON {
+  if (!existsSync(file)) throw usageError(`--witnesses: ${file} does not exist`)
+  const json = readJson(file)
+  try {
+    return witnessPolicyToJSON(readWitnessPolicy(json))
+  } catch (err) {
+    throw usageError(`--witnesses: ${file} is not a witness policy: ${(err as Error).message}`)
+  }
 }
 
 export async function initCommand (s: Session, file: string, o: InitOptions = {}): Promise<number> {
@@ -59,7 +73,8 @@ export async function initCommand (s: Session, file: string, o: InitOptions = {}
   try {
     const governance = o.poa === true ? { governance: 'poa' as const, signatories: (o.signatories ?? []).map(k => parseKey(k, 'signatory public key')) } : {}
     if (o.poa !== true && (o.signatories ?? []).length > 0) throw usageError('--signatory needs --poa')
-    const db = await inContractFile(file, Database.create(tmp, { contract: { source }, ...governance }))
+    const witnesses = o.witnesses === undefined ? {} : { witnesses: readWitnessPolicyFile(o.witnesses) }
+    const db = await inContractFile(file, Database.create(tmp, { contract: { source }, ...governance, ...witnesses }))
     try {
       created = { pubkey: db.pubkey.toString('hex'), oplog: db.localOplog?.hex ?? '', methods: await db.methods() }
     } finally {

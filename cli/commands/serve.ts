@@ -150,6 +150,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       databases,
       token,
       monitor: db => !mirrors.has(db), // a bounded mirror cannot replay: it follows the signed heads and serves proofs
+      onWitnessWarning: (db, err) => { s.out.warn(`witness, for ${db.pubkey.toString('hex').slice(0, 8)}…: ${err.message}`) },
       // as `vitra monitor` alerts: print the violation, save the proof under <dir>/fraud/; the host keeps serving it
       // a call made through the API is tracked in the directory as `vitra call` tracks one (vitra tx list)
       onCall: (db, tx, results) => {

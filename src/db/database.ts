@@ -14,7 +14,8 @@ import { limitHeapGrowth } from './heap-growth.js'
 import { IndexLog, openBee } from '../logs/index-log.js'
 import { Oplog, signerKey } from '../logs/oplog.js'
 import { AckWaiters } from './ack-waiters.js'
-import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey, SERVERS_KEY } from '../format/schemas.js'
+import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey, SERVERS_KEY, WITNESSES_KEY } from '../format/schemas.js'
+import { readWitnessPolicy, witnessPolicyToJSON, type WitnessPolicy, type WitnessPolicyJSON } from '../proofs/witness/policy.js'
 import { validServers } from '../../sandbox/json.js'
 import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from '../format/limits.js'
 import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from '../logs/storage.js'
@@ -96,6 +97,12 @@ export interface CreateOptions extends DatabaseOptions {
   signatories?: string[]
   /** The largest op (bytes of its oplog entry) this database executes; recorded at genesis (default 1 MiB, 64 B – 64 MiB). */
   maxOpBytes?: number
+  /**
+   * The witness policy (whitepaper/witness.md): which witnesses cosign the index's
+   * checkpoints and how many must, `{ version: 1, quorum, witnesses: [{ key, url? }] }`.
+   * Recorded at genesis (`/.sys/witnesses`), where every reader learns it.
+   */
+  witnesses?: WitnessPolicyJSON
 }
 
 /** `db.oplogs`: the oplogs an instance holds, with Vitra's `add`. */
@@ -163,6 +170,7 @@ export class Database extends EventEmitter {
     const governance = opts.governance === undefined ? null : { kind: opts.governance, source: readShippedContract('poa'), signatories: checkSignatories(opts.signatories), database: '' }
     if (governance !== null && governance.kind !== 'poa') throw new InvalidArgumentError(`Unknown governance "${String(opts.governance)}": the only one is 'poa'`)
     const maxOpBytes = checkMaxOpBytes(opts.maxOpBytes)
+    const witnesses = opts.witnesses === undefined ? null : witnessPolicyToJSON(readPolicyOption(opts.witnesses))
     checkMaxBatchBytes(opts.maxBatchBytes)
     const probe = await DatabaseContracts.open(opts.contract.source, governance as Governance | null, opts.limits)
     await probe.close()
@@ -190,6 +198,7 @@ export class Database extends EventEmitter {
         await b.put(GOVERNANCE_KEY, encodeValue(governance))
       }
       for (const hex of [...new Set(participants)].sort()) await b.put(inputKey(hex), encodeInput({ pubkey: hex, active: true }))
+      if (witnesses !== null) await b.put(WITNESSES_KEY, encodeValue(witnesses as unknown as JsonValue))
       await b.put(GENESIS_KEY, encodeValue(genesisMarker(maxOpBytes)))
       await b.flush()
       await oplogCore.close()
@@ -452,6 +461,12 @@ export class Database extends EventEmitter {
   }
 
   private maxOpBytesCache: number | null = null
+
+  /** The witness policy recorded at genesis, or null when the database has none. */
+  async witnessPolicy (): Promise<WitnessPolicy | null> {
+    const v = await this.index.getValue(WITNESSES_KEY)
+    return v === null ? null : readWitnessPolicy(v)
+  }
 
   /** The largest op this database executes (its genesis marker's maxOpBytes). */
   async maxOpBytes (): Promise<number> {
@@ -774,8 +789,17 @@ export class Database extends EventEmitter {
   }
 }
 
+/** The witnesses option, read: a malformed policy is an argument error. */
+function readPolicyOption (v: unknown): WitnessPolicy {
+  try {
+    return readWitnessPolicy(v)
+  } catch (err) {
+    throw new InvalidArgumentError(`witnesses: ${(err as Error).message}`)
+  }
+}
+
 const LOAD_OPTIONS = ['limits', 'maxBatchOps', 'maxBatchBytes', 'onCorestore', 'timeout', 'waitForIndex', 'blockTimeoutMs', 'executorHooks', 'executor', 'swarm', 'bootstrap', 'host', 'swarmOptions', 'from']
-const CREATE_OPTIONS = [...LOAD_OPTIONS, 'contract', 'governance', 'signatories', 'maxOpBytes']
+const CREATE_OPTIONS = [...LOAD_OPTIONS, 'contract', 'governance', 'signatories', 'maxOpBytes', 'witnesses']
 
 /** Unknown options are an error, never ignored (an ignored executorBehavior would run an honest executor where a test wants a cheating one). */
 function checkOptions (opts: unknown, known: string[], fn: string): void {

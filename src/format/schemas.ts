@@ -23,6 +23,8 @@ export const ACKS_PREFIX = pathToKey('/.sys/acks') + SEP
 export const GENESIS_KEY = pathToKey('/.sys/acks/genesis')
 /** `/.sys/governance` */
 export const GOVERNANCE_KEY = pathToKey('/.sys/governance')
+/** `/.sys/witnesses`: the witness policy, recorded at genesis (whitepaper/witness.md §4). */
+export const WITNESSES_KEY = pathToKey('/.sys/witnesses')
 
 /** Width of the zero-padded decimal seq in ack keys, so that keys sort in seq order. */
 export const SEQ_WIDTH = 16

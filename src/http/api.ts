@@ -46,6 +46,7 @@ import { toEntry, type HistoryEntry } from '../logs/index-log.js'
 import { FraudProofLog } from './fraud-proof-log.js'
 import { serveReplication } from '../net/http-replication.js'
 import { oplogPage, transactionId, transactionStatus } from './transactions.js'
+import { CheckpointCollector } from '../witness/collector.js'
 
 export interface ApiOptions {
   databases: Database[]
@@ -61,6 +62,15 @@ export interface ApiOptions {
   onViolation?: (db: Database, proof: ContractFraudProof) => void
   /** Called when a call appended ops (results null), and again with its results when it waited for them (`vitra serve` tracks it). */
   onCall?: (db: Database, tx: TransactionJSON, results: Array<TxResult | null> | null) => void
+  /**
+   * Collect witness cosignatures for every database with a witness policy (default true),
+   * or for those this returns true for: GET …/checkpoint serves the latest witnessed one.
+   */
+  witnesses?: boolean | ((db: Database) => boolean)
+  /** The least time between two rounds of checkpoint submissions (default 1000 ms). */
+  checkpointIntervalMs?: number
+  /** Called with a warning of a witness (down, refusing); `vitra serve` prints it. */
+  onWitnessWarning?: (db: Database, err: Error) => void
 }
 
 
@@ -120,10 +130,23 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     const m = monitors.get(key)
     return m === undefined ? null : { verifiedLength: m.verifiedLength, violation: m.violation === null ? null : m.violation.toJSON() }
   }
+  // one collector of witness cosignatures per database with a policy
+  const collectors = new Map<string, CheckpointCollector>()
+  if (opts.witnesses !== false) {
+    for (const db of opts.databases) {
+      if (typeof opts.witnesses === 'function' && !opts.witnesses(db)) continue
+      const policy = await db.witnessPolicy()
+      if (policy === null) continue
+      const c = new CheckpointCollector({ core: db.index.core, policy, intervalMs: opts.checkpointIntervalMs })
+      c.on('warning', (err: Error) => opts.onWitnessWarning?.(db, err))
+      collectors.set(db.pubkey.toString('hex'), c)
+      await c.ready()
+    }
+  }
   const frauds = new Map<string, FraudProofLog>()
   for (const db of opts.databases) {
     const key = db.pubkey.toString('hex')
-    frauds.set(key, new FraudProofLog(db, monitors.get(key)))
+    frauds.set(key, new FraudProofLog(db, monitors.get(key), collectors.get(key)))
   }
   const streams = new Set<ServerResponse>()
   // readers that follow a database over HTTP alone replicate on an upgraded connection (src/net/http-replication.ts)
@@ -143,6 +166,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   })
   app.addHook('onClose', async () => {
     for (const f of frauds.values()) f.close()
+    for (const c of collectors.values()) await c.close()
     for (const m of monitors.values()) await m.close()
     metrics.stop()
   })
@@ -328,6 +352,33 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     const state = verification(req.params.key)
     if (state === null) return fail(reply, 'NO_MONITOR', 'This host keeps no monitor')
     return state
+  })
+
+  app.get<{ Params: { key: string } }>('/v1/databases/:key/checkpoint', { schema: { params: PARAMS } }, async (req, reply) => {
+    const db = served(req.params.key)
+    const c = collectors.get(req.params.key)
+    if (c === undefined) {
+      const policy = await db.witnessPolicy()
+      return policy === null
+        ? fail(reply, 'NO_WITNESS_POLICY', 'This database has no witness policy: nobody cosigns its checkpoints')
+        : fail(reply, 'NOT_WITNESSED', 'This host does not collect cosignatures for this database')
+    }
+    const latest = c.latest
+    if (latest === null) return fail(reply, 'NOT_WITNESSED', 'No checkpoint has a quorum of cosignatures yet')
+    const { head, cosigned, quorum, witnesses } = latest.checked
+    return {
+      type: 'vitra/witnessed-checkpoint',
+      version: 1,
+      database: req.params.key,
+      checkpoint: latest.note,
+      length: head.length,
+      fork: head.fork,
+      treeHash: head.treeHash,
+      cosigned,
+      quorum,
+      witnesses,
+      collectedAt: latest.at
+    }
   })
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key/events', { schema: { params: PARAMS } }, async (req, reply) => {

@@ -1,9 +1,10 @@
 /**
  * The fraud proofs a host found for one database, in the order found: the
- * monitor's violation (a contract fraud proof) and any log fork seen while
- * replicating. Kept in memory for the host's lifetime; each is a self-contained
+ * monitor's violation (a contract fraud proof), any log fork seen while
+ * replicating, and any a witness refused a checkpoint with. Kept in memory for the host's lifetime; each is a self-contained
  * JSON document that checks offline with the public keys alone.
  */
+import type { EventEmitter } from 'events'
 import type { Database } from '../db/database.js'
 import type { ContractMonitor } from '../verify/monitor.js'
 
@@ -13,7 +14,7 @@ export class FraudProofLog {
   private readonly found: Found[] = []
   private readonly undo: Array<() => void> = []
 
-  constructor (db: Database, monitor: ContractMonitor | undefined) {
+  constructor (db: Database, monitor: ContractMonitor | undefined, witnesses?: EventEmitter) {
     const add = (proof: { toJSON: () => unknown }): void => {
       const json = proof.toJSON()
       const o = json as { details?: { code?: unknown }, type?: unknown }
@@ -27,6 +28,11 @@ export class FraudProofLog {
     }
     db.on('log-fork', add)
     this.undo.push(() => db.removeListener('log-fork', add))
+    // a witness that refused a checkpoint with a fork proof (src/witness/collector.ts)
+    if (witnesses !== undefined) {
+      witnesses.on('fork', add)
+      this.undo.push(() => witnesses.removeListener('fork', add))
+    }
   }
 
   list (): Array<{ n: number, code: string, foundAt: number }> {

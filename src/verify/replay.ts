@@ -11,7 +11,7 @@
 import { decodeValue, type JsonValue } from '../format/encoding.js'
 import { VitraError, errors } from '../errors/errors.js'
 import {
-  actionsToChanges, CONTRACT_SOURCE_KEY, decodeAck, decodeInput, decodeOp, GENESIS_KEY, GOVERNANCE_KEY,
+  actionsToChanges, CONTRACT_SOURCE_KEY, decodeAck, decodeInput, decodeOp, GENESIS_KEY, GOVERNANCE_KEY, WITNESSES_KEY,
   INPUTS_PREFIX, isSysKey, parseAckKey, type Ack, type Change
 } from '../format/schemas.js'
 import type { AckInfo, TxAction } from '../../sandbox/types.js'
@@ -20,6 +20,7 @@ import { keyToPath } from '../format/paths.js'
 import { checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, opTooLarge, parseGenesisMarker } from '../format/limits.js'
 import { parseGovernance, type Governance } from '../exec/database-contracts.js'
 import { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from '../proofs/fraud/fraud-codes.js'
+import { readWitnessPolicy } from '../proofs/witness/policy.js'
 
 export { FraudCode, UNREPRODUCIBLE_FAILURES, type FraudCodeName, type Violation } from '../proofs/fraud/fraud-codes.js'
 
@@ -139,6 +140,8 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
   } else if (e.key === GOVERNANCE_KEY) {
     try { parseGovernance(value) } catch { return bad('/.sys/governance is malformed') }
     state.governance = value
+  } else if (e.key === WITNESSES_KEY) {
+    try { readWitnessPolicy(value) } catch { return bad('/.sys/witnesses is not a witness policy') }
   } else if (e.key.startsWith(INPUTS_PREFIX)) {
     let rec: ReturnType<typeof decodeInput>
     try { rec = decodeInput(e.value) } catch { return bad(`${path} is not an input record`) }

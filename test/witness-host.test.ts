@@ -1,0 +1,91 @@
+// Witnesses and a host (issue 37): a database whose genesis records a policy of 2 of 3
+// witnesses, served over HTTP on 127.0.0.1 with three real witnesses; the host collects
+// cosignatures and serves the latest witnessed checkpoint, which checks under the policy
+// with vitra/proofs alone; witnesses going offline delay the checkpoint, never a call.
+import test from 'brittle'
+import type { Assertion } from 'brittle'
+import { Database, StorageInMemory } from '../src/index.js'
+import { createApi } from '../src/http/api.js'
+import { verifyWitnessedCheckpoint } from '../src/proofs/witness/policy.js'
+import { createWitnessKey } from '../src/witness/keys.js'
+import { Witness } from '../src/witness/witness.js'
+import { contract, eventually } from './helpers.js'
+
+/** Generous: a bound for a test that would otherwise hang, not a timing claim. */
+const PATIENCE_MS = 60_000
+
+async function witnessAt (t: Assertion, dir: string, port = 0): Promise<Witness> {
+  const w = new Witness({ dir, port })
+  t.teardown(() => w.close())
+  await w.ready()
+  return w
+}
+
+interface CheckpointAnswer { status: number, body: { length?: number, checkpoint?: string, cosigned?: Array<{ name: string }>, error?: { code: string } } }
+
+async function checkpointOf (base: string): Promise<CheckpointAnswer> {
+  const res = await fetch(`${base}/checkpoint`)
+  return { status: res.status, body: await res.json() as CheckpointAnswer['body'] }
+}
+
+test('witness host - a policy of 2 of 3 at genesis; the host serves checkpoints a quorum cosigned', async t => {
+  const dirs = [await t.tmp(), await t.tmp(), await t.tmp()]
+  dirs.forEach((d, i) => { createWitnessKey(d, `w${i}`) })
+  const witnesses = [await witnessAt(t, dirs[0]!), await witnessAt(t, dirs[1]!), await witnessAt(t, dirs[2]!)]
+  const policy = { version: 1 as const, quorum: 2, witnesses: witnesses.map(w => ({ key: w.key.vkey, url: w.url })) }
+
+  const db = await Database.create(new StorageInMemory(), { contract: { source: contract('counter') }, witnesses: policy })
+  t.teardown(() => db.close())
+  t.alike((await db.witnessPolicy())?.witnesses.map(w => w.vkey), policy.witnesses.map(w => w.key), 'the policy is read back from genesis')
+  t.is((await db.verify()).length, db.index.length, 'a genesis with a witness policy verifies')
+
+  const app = await createApi({ databases: [db], checkpointIntervalMs: 20 })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const base = `http://127.0.0.1:${port}/v1/databases/${db.pubkey.toString('hex')}`
+
+  for (let i = 0; i < 5; i++) await db.call('increment', {})
+  await db.executor?.sync()
+  const length = db.index.length
+  t.ok(await eventually(async () => (await checkpointOf(base)).body.length === length, PATIENCE_MS), `a checkpoint at the index length ${length}`)
+  const cp = await checkpointOf(base)
+  t.is(cp.status, 200)
+  const checked = verifyWitnessedCheckpoint(cp.body.checkpoint, policy, { key: db.pubkey })
+  t.is(checked.head.length, length, 'it checks under the policy, with the database key')
+  t.ok(checked.cosigned.length >= 2, `cosigned by ${checked.cosigned.length} of 3`)
+
+  // Two witnesses go offline: calls go on; the checkpoint stays where it was.
+  await witnesses[1]!.close()
+  await witnesses[2]!.close()
+  for (let i = 0; i < 3; i++) await db.call('increment', {})
+  await db.executor?.sync()
+  t.is((await db.call('get', {})).response, 8, 'the database does not wait for witnesses')
+  const stuck = await checkpointOf(base)
+  t.is(stuck.body.length, length, 'without a quorum the checkpoint stays at the last witnessed length')
+  t.is(verifyWitnessedCheckpoint(stuck.body.checkpoint, policy).head.length, length)
+
+  // One comes back on its port with its state: the quorum is met again, the checkpoint moves on.
+  const back = await witnessAt(t, dirs[1]!, Number(new URL(policy.witnesses[1]!.url).port))
+  t.is(back.key.vkey, policy.witnesses[1]!.key)
+  const now = db.index.length
+  t.ok(await eventually(async () => (await checkpointOf(base)).body.length === now, PATIENCE_MS), `back to a quorum: a checkpoint at ${now}`)
+  const after = await checkpointOf(base)
+  t.alike(verifyWitnessedCheckpoint(after.body.checkpoint, policy).cosigned.map(c => c.name).sort(), ['w0', 'w1'])
+})
+
+test('witness host - a database without a policy: the checkpoint route says so', async t => {
+  const db = await Database.create(new StorageInMemory(), { contract: { source: contract('counter') } })
+  t.teardown(() => db.close())
+  t.is(await db.witnessPolicy(), null)
+  const app = await createApi({ databases: [db] })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const res = await checkpointOf(`http://127.0.0.1:${port}/v1/databases/${db.pubkey.toString('hex')}`)
+  t.is(res.status, 404)
+  t.is(res.body.error?.code, 'NO_WITNESS_POLICY')
+  await t.exception(Database.create(new StorageInMemory(), { contract: { source: contract('counter') }, witnesses: { version: 1, quorum: 2, witnesses: [] } }), /witnesses/, 'a malformed policy is refused at create')
+})
