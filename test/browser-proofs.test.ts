@@ -14,6 +14,7 @@ import { createDb, contract } from './helpers.js'
 import { realProofs } from './fixtures/real-proofs.js'
 
 const BUNDLE = fileURLToPath(new URL('../browser/vitra-proofs.js', import.meta.url))
+const WITNESS_VECTORS = fileURLToPath(new URL('../../test/vectors/witnessed-checkpoint.json', import.meta.url))
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(p => p !== undefined && p !== '' && existsSync(p))
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>vitra proofs</title>
@@ -45,7 +46,8 @@ if (CHROMIUM === undefined) {
       '/': { type: 'text/html', body: PAGE },
       '/vitra-proofs.js': { type: 'text/javascript', body: readFileSync(BUNDLE) },
       '/proofs.json': { type: 'application/json', body: JSON.stringify(proofs) },
-      '/fraud.json': { type: 'application/json', body: readFileSync(fileURLToPath(new URL('../../test/vectors/fraud/UNPROMPTED_CHANGE.json', import.meta.url))) }
+      '/fraud.json': { type: 'application/json', body: readFileSync(fileURLToPath(new URL('../../test/vectors/fraud/UNPROMPTED_CHANGE.json', import.meta.url))) },
+      '/witness.json': { type: 'application/json', body: readFileSync(WITNESS_VECTORS) }
     })
     t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
@@ -76,6 +78,13 @@ if (CHROMIUM === undefined) {
       for (const c of fraud.cases) {
         try { const e = m.checkFraudProofEnvelope(c.proof) as { code: string, selfEvident: boolean }; out['fraud: ' + c.name] = `valid ${e.code} ${String(e.selfEvident)}` } catch (err) { out['fraud: ' + c.name] = (err as { code?: string }).code ?? String(err) }
       }
+      const witnessed = await (await fetch('/witness.json')).json() as { cases: Array<{ name: string, key: string, proof: { checkpoint: string, policy: unknown } }> }
+      for (const c of witnessed.cases) {
+        try {
+          const v = m.verifyWitnessedCheckpoint(c.proof.checkpoint, c.proof.policy, { key: c.key }) as { head: { length: number }, cosigned: Array<{ name: string }> }
+          out['witness: ' + c.name] = `valid ${v.head.length} ${v.cosigned.map(x => x.name).sort().join(',')}`
+        } catch (err) { out['witness: ' + c.name] = (err as { code?: string }).code ?? String(err) }
+      }
       return { primitives: m.primitives().name, hasBuffer: typeof (globalThis as { Buffer?: unknown }).Buffer, out }
     })
     t.alike(errors, [], 'no page errors')
@@ -83,6 +92,11 @@ if (CHROMIUM === undefined) {
     t.is(result.hasBuffer, 'undefined', 'the page has no Node Buffer of its own: the bundle brings what it needs')
     t.is(result.out['fraud: UNPROMPTED_CHANGE: the golden fixture\'s violation'], 'valid UNPROMPTED_CHANGE true', 'a fraud proof (UNPROMPTED_CHANGE) checks in the browser, self-evident')
     t.is(result.out['fraud: UNPROMPTED_CHANGE: the signed head\'s signature changed'], 'INVALID_PROOF', 'and tampered it does not')
+    const vectors = JSON.parse(readFileSync(WITNESS_VECTORS, 'utf8')) as { cases: Array<{ name: string, expect: { verdict: string, length?: number, cosigned?: string[] } }> }
+    for (const c of vectors.cases) {
+      const want = c.expect.verdict === 'valid' ? `valid ${c.expect.length} ${(c.expect.cosigned ?? []).join(',')}` : 'INVALID_PROOF'
+      t.is(result.out['witness: ' + c.name], want, `witnessed checkpoint in the browser: ${c.name}`)
+    }
     for (const name of Object.keys(proofs)) {
       t.is(result.out[name], 'valid', `${name} proof: valid in the browser`)
       t.is(result.out[name + ' tampered'], 'INVALID_PROOF', `${name} proof tampered: INVALID_PROOF in the browser`)

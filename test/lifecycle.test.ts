@@ -51,7 +51,8 @@ test('two databases on one storage: one executor, one Corestore, the storage rem
   const second = await Database.load(storage, first.pubkey)
   t.ok(first.isExecutor, 'the first instance runs the executor')
   t.absent(second.isExecutor, 'the second one follows its writes')
-  await second.call('increment', {})
+  const tx = await second.call('increment', {})
+  await tx.whenProcessed()
   t.is((await first.call('get', {})).response, 1, 'the second instance\'s op is executed by the first one\'s executor')
   const dir = storage.dir
   await first.close()

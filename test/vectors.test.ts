@@ -7,8 +7,8 @@ import { readdirSync, readFileSync } from 'fs'
 import { fileURLToPath } from 'url'
 import { verifyFraudProof } from '../src/index.js'
 import {
-  noblePrimitives, primitives, setPrimitives, verifyConsistencyProof, verifyInclusionProof, verifyIndexReadProof, verifyLogForkProof, verifyRangeProof,
-  type ProvenGet
+  decideCheckpoint, noblePrimitives, parseAddCheckpoint, parseCheckpoint, primitives, setPrimitives, verifyConsistencyProof, verifyInclusionProof,
+  verifyIndexReadProof, verifyLogForkProof, verifyRangeProof, verifyWitnessedCheckpoint, type ProvenGet
 } from '../src/proofs/index.js'
 
 const DIR = fileURLToPath(new URL('../../test/vectors/', import.meta.url))
@@ -27,14 +27,26 @@ const CHECKS: Record<string, (c: Case) => Record<string, unknown> | Promise<Reco
   'vitra/inclusion-proof': c => { const v = verifyInclusionProof(c.proof, { key: c.key }); return { index: v.index, length: v.length, value: v.value.toString('hex') } },
   'vitra/range-proof': c => { const v = verifyRangeProof(c.proof, { key: c.key }); return { start: v.start, blocks: v.values.length } },
   'vitra/consistency-proof': c => { const v = verifyConsistencyProof(c.proof, { key: c.key }); return { fromLength: v.fromLength, length: v.length } },
-  'vitra/log-fork-proof': c => { const v = verifyLogForkProof(c.proof, { key: c.key }); return { kind: v.kind } }
+  'vitra/log-fork-proof': c => { const v = verifyLogForkProof(c.proof, { key: c.key }); return { kind: v.kind } },
+  'vitra/witnessed-checkpoint': c => {
+    const p = c.proof as { checkpoint: string, policy: unknown }
+    const v = verifyWitnessedCheckpoint(p.checkpoint, p.policy, { key: c.key })
+    return { length: v.head.length, cosigned: v.cosigned.map(x => x.name).sort() }
+  },
+  'vitra/witness-decision': c => {
+    const p = c.proof as { last: string | null, request: string }
+    const d = decideCheckpoint(p.last === null ? null : parseCheckpoint(p.last), parseAddCheckpoint(p.request), { key: c.key })
+    if (d.kind === 'cosign') return { verdict: 'cosign', length: d.checkpoint.head.length }
+    if (d.kind === 'stale') return { verdict: 'stale', size: d.size }
+    return { verdict: 'fork', kind: d.proof.verify({ key: c.key }).kind }
+  }
 }
 
 async function outcome (fn: () => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
   try { return { verdict: 'valid', ...await fn() } } catch (err) { return { verdict: 'invalid', code: (err as { code?: string }).code ?? String(err) } }
 }
 
-const LOG_FILES = ['inclusion-proof.json', 'range-proof.json', 'consistency-proof.json', 'log-fork-proof.json', 'index-read-proof.json']
+const LOG_FILES = ['inclusion-proof.json', 'range-proof.json', 'consistency-proof.json', 'log-fork-proof.json', 'index-read-proof.json', 'witnessed-checkpoint.json', 'witness-decision.json']
 
 test('vectors - proof types: every case gives its expected verdict, with either primitive set', async t => {
   const node = primitives()

@@ -14,6 +14,8 @@
  * Here so far: Hypercore's hashing and manifests, signed heads, block inclusion,
  * consistency, range, log-fork and index read proofs (the last replay Hyperbee's own
  * lookup over the proven blocks: hyperbee is loaded, pure JavaScript, never a core).
+ * Witnessed checkpoints (whitepaper/witness.md): `verifyWitnessedCheckpoint` checks a
+ * checkpoint's head and its cosignatures against an N-of-M witness policy.
  * Fraud proofs: `checkFraudProofEnvelope` checks everything but the re-run of a
  * transaction (the codes in REPLAY_CHECKED need the contract sandbox: the main API's
  * `verifyFraudProof`).
@@ -43,4 +45,12 @@ export {
 export { fraudStatement } from './fraud/fraud-statement.js'
 export { FraudCode, type FraudCodeName } from './fraud/fraud-codes.js'
 export { verifyTransactionProofs, type ProvenOp, type ProvenResult, type ProvenWrite } from './records/result-proofs.js'
+export {
+  verifyWitnessedCheckpoint, readWitnessPolicy, witnessPolicyToJSON, MAX_WITNESSES,
+  type WitnessPolicy, type WitnessPolicyJSON, type WitnessedCheckpoint
+} from './witness/policy.js'
+export { parseCheckpoint, verifyCheckpointHead, checkpointNote, checkpointBody, type Checkpoint } from './witness/checkpoint.js'
+export { parseWitnessKey, formatWitnessKey, checkCosignature, cosignedMessage, type WitnessKey, type Cosigned } from './witness/cosignature.js'
+export { parseNote, formatNote, noteKeyId, type Note, type NoteSignature } from './witness/note.js'
+export { decideCheckpoint, parseAddCheckpoint, formatAddCheckpoint, type AddCheckpointRequest, type CheckpointDecision } from './witness/add-checkpoint.js'
 export * as hypercore from './crypto/hypercore-crypto.js'

@@ -7,14 +7,21 @@
 //       { "name", "key", "proof", "expect": { "verdict": "valid", ...what it proves } },
 //       { "name", "key", "proof", "expect": { "verdict": "invalid", "code": "INVALID_PROOF" } } ] }
 //
-// Run as: node --no-node-snapshot dist/test/vectors/generate.js [outdir] (default test/vectors).
+// Run as: node --no-node-snapshot dist/test/vectors/generate.js [outdir] (default test/vectors);
+// VECTORS=log|fraud|witness makes one group only.
 import Corestore from 'corestore'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
 import { fileURLToPath } from 'url'
 import { ContractFraudProof, Database, LogForkFraudProof, StorageInMemory, createIndexReadProof, createRangeProof, pathToKey, readShippedContract, verifyIndex } from '../../src/index.js'
-import { createConsistencyProof } from '../../src/logs/proof-builders.js'
+import { captureSignedHead, coreManifest, createConsistencyProof } from '../../src/logs/proof-builders.js'
+import { createHash } from 'crypto'
+import Hypercore from 'hypercore'
+import { formatAddCheckpoint } from '../../src/proofs/witness/add-checkpoint.js'
+import { checkpointNote } from '../../src/proofs/witness/checkpoint.js'
+import { parseNote } from '../../src/proofs/witness/note.js'
+import { WitnessSigner } from '../../src/witness/keys.js'
 import { FIXTURES, buildFixture } from '../fixtures/fraud-fixtures.js'
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
@@ -135,8 +142,71 @@ function write (dir: string, file: string, type: string, format: string, cases: 
   console.log(`${join(dir, file)}: ${cases.length} cases`)
 }
 
+/** Witness keys from fixed seeds and fixed times: a regenerated file differs only in the database's key. */
+const WITNESS_TIME = 1_765_000_000
+function witnessSigner (name: string): WitnessSigner {
+  return new WitnessSigner(name, createHash('sha256').update(`vitra vector witness ${name}`).digest())
+}
+
+async function witnessVectors (out: string): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), 'vitra-vectors-'))
+  const honest = new Hypercore(join(tmp, 'honest'))
+  try {
+    await honest.ready()
+    await honest.append(Array.from({ length: 6 }, (_, i) => Buffer.from(`block ${i}`)))
+    const key = honest.key.toString('hex')
+    const manifest = coreManifest(honest)
+    const at6 = await captureSignedHead(honest)
+    const [a, b, c] = [witnessSigner('witness-a.example'), witnessSigner('witness-b.example'), witnessSigner('witness-c.example')]
+    const policy = { version: 1, quorum: 2, witnesses: [a, b, c].map(w => ({ key: w.key.vkey })) }
+    const note6 = checkpointNote(at6, manifest)
+    const body6 = parseNote(note6).body
+    const cos = (w: WitnessSigner, body = body6): string => w.cosign(body, WITNESS_TIME)
+    const outsider = witnessSigner('outsider.example')
+    write(out, 'witnessed-checkpoint.json', 'vitra/witnessed-checkpoint', 'whitepaper/witness.md §2-§4', [
+      { name: '2 of 3 of the policy\'s witnesses cosigned', key, proof: { checkpoint: note6 + cos(a) + cos(c), policy }, expect: { verdict: 'valid', length: 6, cosigned: ['witness-a.example', 'witness-c.example'] } },
+      { name: 'all three cosigned, and a witness outside the policy', key, proof: { checkpoint: note6 + cos(outsider) + cos(a) + cos(b) + cos(c), policy }, expect: { verdict: 'valid', length: 6, cosigned: ['witness-a.example', 'witness-b.example', 'witness-c.example'] } },
+      { name: 'one cosignature: below the quorum', key, proof: { checkpoint: note6 + cos(b), policy }, expect: INVALID },
+      { name: 'the same witness twice: it counts once', key, proof: { checkpoint: note6 + cos(b) + cos(b), policy }, expect: INVALID },
+      { name: 'cosignatures of another checkpoint text', key, proof: { checkpoint: note6 + cos(a, body6.replace('fork 0', 'fork 1')) + cos(b, body6.replace('fork 0', 'fork 1')), policy }, expect: INVALID },
+      { name: 'the log\'s head signature changed', key, proof: { checkpoint: note6.replace(/ (\S+)\n$/, (_m, sig: string) => ' ' + Buffer.from(Buffer.from(sig, 'base64').map((x, i) => i === 10 ? x ^ 1 : x)).toString('base64') + '\n') + cos(a) + cos(b), policy }, expect: INVALID }
+    ])
+
+    // The witness's rule: a state (the checkpoint it holds), a request, its decision.
+    await honest.append(Array.from({ length: 4 }, (_, i) => Buffer.from(`block ${6 + i}`)))
+    const at10 = await captureSignedHead(honest)
+    const extend = await checkpointRequestFor(honest, at10, 6)
+    const fork = new Hypercore(join(tmp, 'fork'), { keyPair: honest.keyPair })
+    await fork.ready()
+    await fork.append(Array.from({ length: 6 }, (_, i) => Buffer.from(`other ${i}`)))
+    const fork6 = await captureSignedHead(fork)
+    await fork.append(Array.from({ length: 4 }, (_, i) => Buffer.from(`other ${6 + i}`)))
+    const fork10 = await checkpointRequestFor(fork, await captureSignedHead(fork), 6)
+    await fork.close()
+    const decisions: Case[] = [
+      { name: 'a first checkpoint (old 0): cosign', key, proof: { last: null, request: formatAddCheckpoint({ old: 0, nodes: [], checkpoint: note6 }) }, expect: { verdict: 'cosign', length: 6 } },
+      { name: 'an extension from 6 to 10 with its consistency nodes: cosign', key, proof: { last: note6, request: extend }, expect: { verdict: 'cosign', length: 10 } },
+      { name: 'old 0 while the witness holds 6: stale, with its size', key, proof: { last: note6, request: formatAddCheckpoint({ old: 0, nodes: [], checkpoint: checkpointNote(at10, manifest) }) }, expect: { verdict: 'stale', size: 6 } },
+      { name: 'another tree at the same length: fork (equivocation)', key, proof: { last: note6, request: formatAddCheckpoint({ old: 6, nodes: [], checkpoint: checkpointNote(fork6, manifest) }) }, expect: { verdict: 'fork', kind: 'equivocation' } },
+      { name: 'a longer head whose nodes imply another tree at 6: fork (equivocation)', key, proof: { last: note6, request: fork10 }, expect: { verdict: 'fork', kind: 'equivocation' } },
+      { name: 'a consistency node changed: INVALID_PROOF', key, proof: { last: note6, request: extend.replace(/^(old 6\n\d+ )(\S)/, (_m, p: string, ch: string) => p + (ch === 'A' ? 'B' : 'A')) }, expect: INVALID }
+    ]
+    write(out, 'witness-decision.json', 'vitra/witness-decision', 'whitepaper/witness.md §3', decisions)
+  } finally {
+    await honest.close()
+    rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+async function checkpointRequestFor (core: Hypercore, head: Awaited<ReturnType<typeof captureSignedHead>>, old: number): Promise<string> {
+  const p = await createConsistencyProof(core, old, { head })
+  return formatAddCheckpoint({ old, nodes: [...p.from.roots, ...p.nodes].map(n => ({ size: n.size, hash: Buffer.from(n.hash, 'hex') })), checkpoint: checkpointNote(head, coreManifest(core)) })
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const out = process.argv[2] ?? fileURLToPath(new URL('../../../test/vectors', import.meta.url))
-  await logVectors(out)
-  await fraudVectors(out)
+  const only = process.env.VECTORS // one group: log, fraud or witness (default all)
+  if (only === undefined || only === 'log') await logVectors(out)
+  if (only === undefined || only === 'fraud') await fraudVectors(out)
+  if (only === undefined || only === 'witness') await witnessVectors(out)
 }
