@@ -6,7 +6,13 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { Database, StorageInMemory } from '../src/index.js'
 import { createApi } from '../src/http/api.js'
-import { verifyWitnessedCheckpoint } from '../src/proofs/witness/policy.js'
+import { readWitnessPolicy, verifyWitnessedCheckpoint } from '../src/proofs/witness/policy.js'
+import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/fraud/log-fork-proof.js'
+import { CheckpointCollector } from '../src/witness/collector.js'
+import { closeCorestore, openCorestore } from '../src/logs/storage.js'
+import { cpSync, readdirSync } from 'fs'
+import { adoptCopy } from '../src/db/backup.js'
+import { join } from 'path'
 import { createWitnessKey } from '../src/witness/keys.js'
 import { Witness } from '../src/witness/witness.js'
 import { contract, eventually } from './helpers.js'
@@ -88,4 +94,59 @@ test('witness host - a database without a policy: the checkpoint route says so',
   t.is(res.status, 404)
   t.is(res.body.error?.code, 'NO_WITNESS_POLICY')
   await t.exception(Database.create(new StorageInMemory(), { contract: { source: contract('counter') }, witnesses: { version: 1, quorum: 2, witnesses: [] } }), /witnesses/, 'a malformed policy is refused at create')
+})
+
+test('witness host - the executor forks its index: no fork head gets a quorum, each refusal is a log-fork proof', async t => {
+  const dirs = [await t.tmp(), await t.tmp(), await t.tmp()]
+  dirs.forEach((d, i) => { createWitnessKey(d, `w${i}`) })
+  const witnesses = [await witnessAt(t, dirs[0]!), await witnessAt(t, dirs[1]!), await witnessAt(t, dirs[2]!)]
+  const policy = { version: 1 as const, quorum: 2, witnesses: witnesses.map(w => ({ key: w.key.vkey, url: w.url })) }
+  const dir = join(await t.tmp(), 'db')
+  const db = await Database.create(dir, { contract: { source: contract('counter') }, witnesses: policy })
+  for (let i = 0; i < 3; i++) await db.call('increment', {})
+  await db.executor?.sync()
+  await db.close()
+  // The executor's key holder keeps a copy of its storage: the same index key, twice.
+  const copy = join(await t.tmp(), 'copy')
+  cpSync(dir, copy, { recursive: true })
+  await adoptCopy(copy) // a copy opens once its stale device file is gone (vitra restore)
+
+  const honest = await Database.load(dir, undefined, { swarm: false })
+  t.teardown(() => honest.close())
+  const app = await createApi({ databases: [honest], checkpointIntervalMs: 20 })
+  t.teardown(() => app.close())
+  for (let i = 0; i < 4; i++) await honest.call('increment', {})
+  await honest.executor?.sync()
+  const address = (await app.listen({ port: 0, host: '127.0.0.1' }), app.server.address())
+  const base = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/v1/databases/${honest.pubkey.toString('hex')}`
+  const honestLength = honest.index.length
+  t.ok(await eventually(async () => (await checkpointOf(base)).body.length === honestLength, PATIENCE_MS), `the honest history is witnessed at ${honestLength}`)
+
+  // The copy signs another history from the same key: other entries after the common prefix,
+  // more of them than the honest history has (a shorter fork is refused too, 422, but a
+  // witness holds no nodes to prove that one diverges: whitepaper/witness.md §3).
+  const store = openCorestore(copy)
+  t.teardown(() => closeCorestore(store))
+  const forked = store.get({ name: 'index' })
+  await forked.ready()
+  t.alike(forked.key, honest.pubkey, 'the copy holds the same index key')
+  await forked.append(Array.from({ length: honestLength }, (_, i) => Buffer.from(`another history ${i}`)))
+  const collector = new CheckpointCollector({ core: forked, policy: readWitnessPolicy(policy), intervalMs: 20 })
+  const refusals: Array<{ proof: LogForkFraudProof, witness: string }> = []
+  const refused = new Promise<void>(resolve => {
+    collector.on('fork', (proof: LogForkFraudProof, witness: string) => { refusals.push({ proof, witness }); if (refusals.length === 3) resolve() })
+  })
+  collector.on('warning', () => {}) // witnesses refusing with a proof is what this test looks at
+  t.teardown(() => collector.close())
+  await collector.ready()
+  await refused
+  t.is(collector.latest, null, 'the forked head got no quorum: no witnessed checkpoint')
+  t.alike(refusals.map(r => r.witness).sort(), ['w0', 'w1', 'w2'], 'every witness refused it')
+  for (const r of refusals) {
+    const v = verifyLogForkProof(r.proof.toJSON(), { key: honest.pubkey })
+    t.is(v.kind, 'equivocation', `${r.witness}'s refusal is a log-fork proof that checks with the database key alone`)
+  }
+  for (const d of dirs) t.ok(readdirSync(join(d, 'forks')).length > 0, 'the witness kept the evidence')
+  const still = await checkpointOf(base)
+  t.is(verifyWitnessedCheckpoint(still.body.checkpoint, policy).head.length, honestLength, 'the honest checkpoint stands')
 })
