@@ -299,8 +299,9 @@ Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id 
   program.command('verify').argument('[pubkey]', 'database to audit (default: the one in --dir; fetched into --dir when absent)')
     .description('replay the whole database and check every write; exit 0 valid, 3 fraud (proof printed and saved), 4 could not verify')
     .option('--block-timeout <ms>', 'wait this long for a missing block before giving up (default 10000)')
-    .action(act(async (s, key: string | undefined, o: { blockTimeout?: string }) =>
-      await verifyCommand(s, key, { blockTimeout: o.blockTimeout === undefined ? undefined : parseCount(o.blockTimeout, '--block-timeout', 0) })))
+    .option('--no-witnesses', 'for a database with a witness policy: do not ask its witnesses whether they saw this history (the result then says nothing about what other readers see)')
+    .action(act(async (s, key: string | undefined, o: { blockTimeout?: string, witnesses?: boolean }) =>
+      await verifyCommand(s, key, { blockTimeout: o.blockTimeout === undefined ? undefined : parseCount(o.blockTimeout, '--block-timeout', 0), witnesses: o.witnesses !== false })))
 
   program.command('monitor').argument('[pubkey]', 'database to watch (default: the one in --dir)')
     .description('keep verifying as the logs grow; on a violation print and save the proof, run --on-violation, exit 3')

@@ -356,7 +356,7 @@ export class Session {
     }
   }
 
-  private recordFork (proof: LogForkFraudProof, source: { key: string, role: string }): void {
+  recordFork (proof: LogForkFraudProof, source: { key: string, role: string }): void {
     const file = this.records.saveFraud(proof.toJSON())
     this.forks.push({ proof, file })
     this.out.error(`FRAUD: the ${source.role} log ${source.key} forked (it signed two histories); proof saved to ${file}`)

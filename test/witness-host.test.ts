@@ -9,6 +9,7 @@ import { createApi } from '../src/http/api.js'
 import { readWitnessPolicy, verifyWitnessedCheckpoint } from '../src/proofs/witness/policy.js'
 import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/fraud/log-fork-proof.js'
 import { CheckpointCollector } from '../src/witness/collector.js'
+import { checkAgainstCheckpoint, gatherWitnessedCheckpoint } from '../src/witness/reader.js'
 import { closeCorestore, openCorestore } from '../src/logs/storage.js'
 import { cpSync, readdirSync } from 'fs'
 import { adoptCopy } from '../src/db/backup.js'
@@ -149,4 +150,14 @@ test('witness host - the executor forks its index: no fork head gets a quorum, e
   for (const d of dirs) t.ok(readdirSync(join(d, 'forks')).length > 0, 'the witness kept the evidence')
   const still = await checkpointOf(base)
   t.is(verifyWitnessedCheckpoint(still.body.checkpoint, policy).head.length, honestLength, 'the honest checkpoint stands')
+
+  // A reader of either copy asks the witnesses (as vitra verify does): the honest copy
+  // agrees with the witnessed checkpoint, the forked one is caught with a proof.
+  const { best } = await gatherWitnessedCheckpoint(honest.pubkey.toString('hex'), readWitnessPolicy(policy))
+  t.is(best?.checked.head.length, honestLength, 'the witnesses\' cosignatures pool into the honest checkpoint')
+  if (best === null) return
+  t.is((await checkAgainstCheckpoint(honest.index.core, best.checked)).status, 'agrees', 'the honest index agrees with it')
+  const caught = await checkAgainstCheckpoint(forked, best.checked)
+  t.is(caught.status, 'fork', 'the forked index does not')
+  if (caught.status === 'fork') t.is(verifyLogForkProof(caught.proof.toJSON(), { key: honest.pubkey }).kind, 'equivocation', 'and the reader holds a proof of it')
 })

@@ -16,12 +16,15 @@ import { parseKey } from '../params.js'
 import { readJson, writeJsonAtomic } from '../records.js'
 import type { Session } from '../session.js'
 import { untilStopped } from './host.js'
+import { checkAgainstCheckpoint, gatherWitnessedCheckpoint } from '../../src/witness/reader.js'
 
 export interface AuditOptions {
   /** How long to wait for one missing block before "could not verify" (ms). */
   blockTimeout?: number
   /** Stops a verification under way (REPL Ctrl-C): it ends with a CANCELLED error, nothing is saved. */
   signal?: AbortSignal
+  /** For a database with a witness policy: check the verified index against its witnessed checkpoint (default true). */
+  witnesses?: boolean
 }
 
 /** Open the database to audit: the directory's, or follow `pubkey` into it. Downloads the full history when swarmed. */
@@ -81,15 +84,51 @@ async function verifyOnce (s: Session, pubkey: string | undefined, o: AuditOptio
     stopProgress()
     if (violation !== null) return reportFraud(s, await verifier.fraudProof(violation), 'verify').code
     const length = verifier.verifiedLength
+    const witnessed = o.witnesses === false ? null : await witnessStatus(s, db)
+    if (witnessed?.fork === true) return EXIT.FRAUD
     writeJsonAtomic(s.records.lastVerifyFile, { valid: true, key: db.pubkey.toString('hex'), length, at: new Date().toISOString() })
-    s.out.result({ valid: true, database: db.pubkey.toString('hex'), length }, () =>
-      s.out.green(`Valid: replayed ${length - 1} index entries against the contract and the oplogs; every write is explained (index length ${length}).`))
-    return EXIT.OK
+    s.out.result({ valid: true, database: db.pubkey.toString('hex'), length, witnessed: witnessed?.json ?? null }, () => [
+      s.out.green(`Valid: replayed ${length - 1} index entries against the contract and the oplogs; every write is explained (index length ${length}).`),
+      ...(witnessed === null ? [] : [witnessed.line])
+    ])
+    return witnessed === null || witnessed.ok ? EXIT.OK : EXIT.UNVERIFIABLE
   } finally {
     guard.stop()
     stopProgress()
     await verifier.close()
   }
+}
+
+/**
+ * For a database with a witness policy: the longest checkpoint a quorum of its witnesses
+ * cosigned, and whether the local index agrees with it (whitepaper/witness.md §6). A
+ * disagreement is a fork (recorded and reported like one seen while replicating); no
+ * quorum means nobody can tell that other readers see this history (exit 4).
+ */
+async function witnessStatus (s: Session, db: Database): Promise<{ ok: boolean, fork: boolean, line: string, json: Record<string, unknown> } | null> {
+  const policy = await db.witnessPolicy()
+  if (policy === null) return null
+  const key = db.pubkey.toString('hex')
+  // Witnesses answer over HTTP: --offline (no swarm) does not keep the check from running.
+  const { best, failures } = await gatherWitnessedCheckpoint(key, policy, { hosts: s.opts.from, timeoutMs: Math.min(s.opts.timeout, 10_000) })
+  const failed = failures.length === 0 ? '' : ` (${failures.map(f => `${f.source}: ${f.error}`).join('; ')})`
+  if (best === null) {
+    return { ok: false, fork: false, line: `Not witnessed: no checkpoint has ${policy.quorum} of its ${policy.witnesses.length} witnesses' cosignatures${failed}; whether other readers see this history is unknown.`, json: { checked: true, length: null, quorum: policy.quorum, witnesses: policy.witnesses.length, failures } }
+  }
+  const { head, cosigned } = best.checked
+  const check = await checkAgainstCheckpoint(db.index.core, best.checked)
+  if (check.status === 'fork') {
+    s.recordFork(check.proof, { key, role: 'index (it differs from the history its witnesses cosigned)' })
+    if (s.opts.json) s.out.stdout.write(JSON.stringify(check.proof.toJSON(), null, 2) + '\n')
+    return { ok: false, fork: true, line: '', json: {} }
+  }
+  const names = cosigned.map(c => c.name).join(', ')
+  const json = { checked: true, length: head.length, treeHash: head.treeHash, cosigned, quorum: policy.quorum, witnesses: policy.witnesses.length, checkpoint: best.note }
+  if (check.status === 'behind') {
+    return { ok: false, fork: false, line: `Witnessed at index length ${head.length} (cosigned by ${cosigned.length} of ${policy.witnesses.length}: ${names}), beyond this copy's ${db.index.core.length}: sync it and verify again.`, json }
+  }
+  const after = db.index.core.length - head.length
+  return { ok: true, fork: false, line: `Witnessed: the history up to index length ${head.length} is the one ${cosigned.length} of its ${policy.witnesses.length} witnesses cosigned (${names})${after > 0 ? `; the ${after} entries after it are not witnessed yet` : ''}.`, json }
 }
 
 /**
