@@ -118,7 +118,8 @@ test('witness host - the executor forks its index: no fork head gets a quorum, e
   t.teardown(() => app.close())
   for (let i = 0; i < 4; i++) await honest.call('increment', {})
   await honest.executor?.sync()
-  const address = (await app.listen({ port: 0, host: '127.0.0.1' }), app.server.address())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
   const base = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/v1/databases/${honest.pubkey.toString('hex')}`
   const honestLength = honest.index.length
   t.ok(await eventually(async () => (await checkpointOf(base)).body.length === honestLength, PATIENCE_MS), `the honest history is witnessed at ${honestLength}`)

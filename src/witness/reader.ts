@@ -9,7 +9,7 @@ import type Hypercore from 'hypercore'
 import { captureSignedHead, createConsistencyProof } from '../logs/proof-builders.js'
 import { LogForkFraudProof } from '../proofs/fraud/log-fork-proof.js'
 import { parseCheckpoint } from '../proofs/witness/checkpoint.js'
-import { formatNote, parseNote, type NoteSignature } from '../proofs/witness/note.js'
+import { formatNote, parseNote, type Note, type NoteSignature } from '../proofs/witness/note.js'
 import { verifyWitnessedCheckpoint, type WitnessedCheckpoint, type WitnessPolicy } from '../proofs/witness/policy.js'
 
 /** A witnessed checkpoint found for a database: its note (with every cosignature gathered) and what it proves. */
@@ -51,7 +51,7 @@ export async function gatherWitnessedCheckpoint (keyHex: string, policy: Witness
   const byBody = new Map<string, NoteSignature[]>()
   for (const note of notes) {
     if (note === null) continue
-    let parsed
+    let parsed: Note
     try { parsed = parseNote(note) } catch { continue }
     const lines = byBody.get(parsed.body) ?? []
     for (const sig of parsed.signatures) {
