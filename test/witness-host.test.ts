@@ -6,7 +6,9 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { Database, StorageInMemory } from '../src/index.js'
 import { createApi } from '../src/http/api.js'
-import { readWitnessPolicy, verifyWitnessedCheckpoint } from '../src/proofs/witness/policy.js'
+import { readWitnessPolicy, verifyUnderCheckpoint, verifyWitnessedCheckpoint } from '../src/proofs/witness/policy.js'
+import { verifyIndexReadProof, type ProvenGet } from '../src/proofs/index.js'
+import { captureSignedHead, createConsistencyProof } from '../src/logs/proof-builders.js'
 import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/fraud/log-fork-proof.js'
 import { CheckpointCollector } from '../src/witness/collector.js'
 import { checkAgainstCheckpoint, gatherWitnessedCheckpoint } from '../src/witness/reader.js'
@@ -63,15 +65,39 @@ test('witness host - a policy of 2 of 3 at genesis; the host serves checkpoints 
   t.is(checked.head.length, length, 'it checks under the policy, with the database key')
   t.ok(checked.cosigned.length >= 2, `cosigned by ${checked.cosigned.length} of 3`)
 
-  // Two witnesses go offline: calls go on; the checkpoint stays where it was.
+  // Reads as of the witnessed checkpoint: the proof's head is the checkpoint's.
+  const read = await (await fetch(`${base}/entry?path=/counter&witnessed=true`)).json() as { entry: { value: number }, at: number, proof: { key: string, head: { length: number, treeHash: string } }, checkpoint: string }
+  t.is(read.at, length, 'witnessed=true reads at the checkpoint, not at the newer head')
+  t.is(read.entry.value, 5, 'the value as of the checkpoint')
+  const proven = await verifyIndexReadProof(read.proof, { key: db.pubkey })
+  t.is((proven.results[0] as ProvenGet).value?.toString(), '5', 'the index read proof proves it')
+  const underIt = verifyWitnessedCheckpoint(read.checkpoint, policy, { key: db.pubkey })
+  t.is(verifyUnderCheckpoint({ key: read.proof.key, ...read.proof.head }, underIt).length, length, 'and its head is the witnessed one')
+  const listed = await (await fetch(`${base}/list?path=/&witnessed=true`)).json() as { at: number, proof: { key: string, head: { length: number, treeHash: string } }, checkpoint: string }
+  t.is(listed.at, length, 'a listing too')
+  t.is(verifyUnderCheckpoint({ key: listed.proof.key, ...listed.proof.head }, verifyWitnessedCheckpoint(listed.checkpoint, policy)).length, length)
+  // An older proof is covered with a consistency proof up to the checkpoint; a newer one is not.
+  await db.call('increment', {})
+  await db.executor?.sync()
+  t.is((await (await fetch(`${base}/entry?path=/counter&witnessed=true`)).json() as { entry: { value: number } }).entry.value >= 5, true, 'reads follow the checkpoint as it moves')
+  const older = await captureSignedHead(db.index.core)
+  t.exception(() => verifyUnderCheckpoint(older, underIt), /beyond the witnessed checkpoint/, 'a head newer than the checkpoint is not witnessed')
+  const earlier = { key: older.key, length: 3, treeHash: (await db.index.core.treeHash(3)).toString('hex') }
+  t.exception(() => verifyUnderCheckpoint(earlier, underIt), /consistency proof/, 'an older head needs a consistency proof')
+  const cons = await createConsistencyProof(db.index.core, 3, { head: underIt.head })
+  t.is(verifyUnderCheckpoint(earlier, underIt, cons).length, length, 'with one, it is covered')
+
+  // Two witnesses go offline (once the checkpoint caught up): calls go on; the checkpoint stays where it was.
+  const caughtUp = db.index.length
+  t.ok(await eventually(async () => (await checkpointOf(base)).body.length === caughtUp, PATIENCE_MS), `the checkpoint caught up with ${caughtUp}`)
   await witnesses[1]!.close()
   await witnesses[2]!.close()
   for (let i = 0; i < 3; i++) await db.call('increment', {})
   await db.executor?.sync()
-  t.is((await db.call('get', {})).response, 8, 'the database does not wait for witnesses')
+  t.is((await db.call('get', {})).response, 9, 'the database does not wait for witnesses')
   const stuck = await checkpointOf(base)
-  t.is(stuck.body.length, length, 'without a quorum the checkpoint stays at the last witnessed length')
-  t.is(verifyWitnessedCheckpoint(stuck.body.checkpoint, policy).head.length, length)
+  t.is(stuck.body.length, caughtUp, 'without a quorum the checkpoint stays at the last witnessed length')
+  t.is(verifyWitnessedCheckpoint(stuck.body.checkpoint, policy).head.length, caughtUp)
 
   // One comes back on its port with its state: the quorum is met again, the checkpoint moves on.
   const back = await witnessAt(t, dirs[1]!, Number(new URL(policy.witnesses[1]!.url).port))

@@ -46,7 +46,7 @@ import { toEntry, type HistoryEntry } from '../logs/index-log.js'
 import { FraudProofLog } from './fraud-proof-log.js'
 import { serveReplication } from '../net/http-replication.js'
 import { oplogPage, transactionId, transactionStatus } from './transactions.js'
-import { CheckpointCollector } from '../witness/collector.js'
+import { CheckpointCollector, type CollectedCheckpoint } from '../witness/collector.js'
 
 export interface ApiOptions {
   databases: Database[]
@@ -226,10 +226,35 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     }
   })
 
-  app.get<{ Params: { key: string }, Querystring: { path: string, proof?: boolean } }>('/v1/databases/:key/entry', {
-    schema: { params: PARAMS, querystring: { type: 'object', required: ['path'], properties: { path: { type: 'string', minLength: 1, maxLength: 4096 }, proof: { type: 'boolean' } }, additionalProperties: false } }
+  /**
+   * The latest witnessed checkpoint of a database for a `witnessed=true` read, or null
+   * once the error is answered (no policy, none yet): such a read is answered as of the
+   * checkpoint, with a proof under its head (whitepaper/witness.md §5).
+   */
+  const witnessedFor = async (db: Database, reply: FastifyReply): Promise<CollectedCheckpoint | null> => {
+    const latest = collectors.get(db.pubkey.toString('hex'))?.latest ?? null
+    if (latest !== null) return latest
+    if (await db.witnessPolicy() === null) fail(reply, 'NO_WITNESS_POLICY', 'This database has no witness policy: there is no witnessed checkpoint to read at')
+    else fail(reply, 'NOT_WITNESSED', 'No checkpoint has a quorum of cosignatures yet')
+    return null
+  }
+
+  app.get<{ Params: { key: string }, Querystring: { path: string, proof?: boolean, witnessed?: boolean } }>('/v1/databases/:key/entry', {
+    schema: { params: PARAMS, querystring: { type: 'object', required: ['path'], properties: { path: { type: 'string', minLength: 1, maxLength: 4096 }, proof: { type: 'boolean' }, witnessed: { type: 'boolean' } }, additionalProperties: false } }
   }, async (req, reply) => {
     const db = served(req.params.key)
+    if (req.query.witnessed === true) {
+      const w = await witnessedFor(db, reply)
+      if (w === null) return reply
+      const at = w.checked.head.length
+      const key = pathToKey(req.query.path)
+      const snapshot = db.index.bee.checkout(at, { keyEncoding: 'utf-8', valueEncoding: 'binary' })
+      let found: { seq: number, value: Buffer } | null
+      try { found = await snapshot.get(key) as { seq: number, value: Buffer } | null } finally { await snapshot.close() }
+      const proof = await createIndexReadProof(db.index.bee, at, [{ kind: 'get', key }], { head: w.checked.head })
+      if (found === null) return reply.code(httpStatus('ENTRY_NOT_FOUND')).send({ error: { code: 'ENTRY_NOT_FOUND', message: `No entry at ${req.query.path} in the witnessed checkpoint` }, at, proof, checkpoint: w.note })
+      return { entry: toEntry(key, found.seq, decodeValue(found.value), false), at, proof, checkpoint: w.note }
+    }
     const at = db.index.version
     const entry = await db.index.get(req.query.path)
     const proof = req.query.proof === true ? await createIndexReadProof(db.index.bee, at, [{ kind: 'get', key: pathToKey(req.query.path) }]) : undefined
@@ -237,12 +262,12 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     return { entry, at, proof }
   })
 
-  app.get<{ Params: { key: string }, Querystring: { path?: string, offset?: number, limit?: number, reverse?: boolean, proof?: boolean } }>('/v1/databases/:key/list', {
-    schema: { params: PARAMS, querystring: { type: 'object', properties: { path: { type: 'string', maxLength: 4096 }, offset: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE }, reverse: { type: 'boolean' }, proof: { type: 'boolean' } }, additionalProperties: false } }
+  app.get<{ Params: { key: string }, Querystring: { path?: string, offset?: number, limit?: number, reverse?: boolean, proof?: boolean, witnessed?: boolean } }>('/v1/databases/:key/list', {
+    schema: { params: PARAMS, querystring: { type: 'object', properties: { path: { type: 'string', maxLength: 4096 }, offset: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE }, reverse: { type: 'boolean' }, proof: { type: 'boolean' }, witnessed: { type: 'boolean' } }, additionalProperties: false } }
   }, async (req, reply) => {
     const db = served(req.params.key)
     const path = req.query.path ?? '/'
-    if (req.query.proof !== true) {
+    if (req.query.proof !== true && req.query.witnessed !== true) {
       const entries = await db.index.list(path, { offset: req.query.offset, limit: req.query.limit ?? MAX_PAGE, reverse: req.query.reverse })
       return { entries }
     }
@@ -250,10 +275,12 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     const offset = req.query.offset ?? 0
     const limit = req.query.limit ?? MAX_PROVEN_PAGE
     if (offset + limit > MAX_PROVEN_PAGE) return fail(reply, 'INVALID_ARGUMENT', `A proven listing covers at most ${MAX_PROVEN_PAGE} items (offset + limit)`)
-    const at = db.index.version
-    const { items, proof } = await createFolderListProof(db.index.bee, at, pathToKey(path), { offset, limit, reverse: req.query.reverse })
+    const w = req.query.witnessed === true ? await witnessedFor(db, reply) : null
+    if (req.query.witnessed === true && w === null) return reply
+    const at = w?.checked.head.length ?? db.index.version
+    const { items, proof } = await createFolderListProof(db.index.bee, at, pathToKey(path), { offset, limit, reverse: req.query.reverse, head: w?.checked.head })
     const entries = items.map(it => toEntry(it.key, it.seq, it.value === undefined ? undefined : decodeValue(it.value), it.container))
-    return { entries, at, proof }
+    return w === null ? { entries, at, proof } : { entries, at, proof, checkpoint: w.note }
   })
 
   app.get<{ Params: { key: string }, Querystring: { start?: number, limit?: number, proof?: boolean } }>('/v1/databases/:key/history', {

@@ -537,7 +537,7 @@ export function watchForConflicts (core: Hypercore, onProof: (proof: LogForkFrau
  * proof: an index read proof of every peek the walk made (src/proofs/bee/folder-list-proof.ts
  * checks it by walking again over the proven blocks).
  */
-export async function createFolderListProof (bee: Hyperbee, at: number, dir: string, opts: FolderListOptions = {}): Promise<{ items: Array<ListedEntry<Buffer>>, proof: IndexReadProof }> {
+export async function createFolderListProof (bee: Hyperbee, at: number, dir: string, opts: FolderListOptions & { head?: SignedHead } = {}): Promise<{ items: Array<ListedEntry<Buffer>>, proof: IndexReadProof }> {
   const snapshot = bee.checkout(at, { keyEncoding: 'utf-8', valueEncoding: 'binary' })
   const reads: IndexRead[] = []
   let items: Array<ListedEntry<Buffer>>
@@ -552,7 +552,7 @@ export async function createFolderListProof (bee: Hyperbee, at: number, dir: str
     await snapshot.close()
   }
   if (reads.length > MAX_READS) throw new InvalidArgumentError(`This listing takes ${reads.length} index reads; a proof carries at most ${MAX_READS}: ask for a smaller page (limit, offset)`)
-  return { items, proof: await createIndexReadProof(bee, at, reads) }
+  return { items, proof: await createIndexReadProof(bee, at, reads, { head: opts.head }) }
 }
 
 /** The upgrade part of a proof that asked for one (hypercore leaves it out only when the core is shorter). */

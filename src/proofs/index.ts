@@ -46,7 +46,7 @@ export { fraudStatement } from './fraud/fraud-statement.js'
 export { FraudCode, type FraudCodeName } from './fraud/fraud-codes.js'
 export { verifyTransactionProofs, type ProvenOp, type ProvenResult, type ProvenWrite } from './records/result-proofs.js'
 export {
-  verifyWitnessedCheckpoint, readWitnessPolicy, witnessPolicyToJSON, MAX_WITNESSES,
+  verifyWitnessedCheckpoint, verifyUnderCheckpoint, readWitnessPolicy, witnessPolicyToJSON, MAX_WITNESSES,
   type WitnessPolicy, type WitnessPolicyJSON, type WitnessedCheckpoint
 } from './witness/policy.js'
 export { parseCheckpoint, verifyCheckpointHead, checkpointNote, checkpointBody, type Checkpoint } from './witness/checkpoint.js'

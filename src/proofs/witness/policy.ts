@@ -10,7 +10,7 @@
  */
 import { InvalidProofError } from '../../errors/errors.js'
 import type { ManifestJSON, SignedHead } from '../log/signed-head.js'
-import { parseMaybe, readObject } from '../log/signed-head.js'
+import { parseMaybe, readObject, verifyConsistencyProof } from '../log/signed-head.js'
 import { parseCheckpoint, verifyCheckpointHead } from './checkpoint.js'
 import { checkCosignature, parseWitnessKey, type Cosigned, type WitnessKey } from './cosignature.js'
 
@@ -91,6 +91,27 @@ export function verifyWitnessedCheckpoint (text: unknown, policyJson: WitnessPol
     throw new InvalidProofError('witness-quorum', `The checkpoint at length ${cp.head.length} is cosigned by ${cosigned.length} of the policy's ${policy.witnesses.length} witnesses; the policy needs ${policy.quorum}`)
   }
   return { head: cp.head, manifest: cp.manifest, cosigned, quorum: policy.quorum, witnesses: policy.witnesses.length, body: cp.body }
+}
+
+/**
+ * Checks that a proof's signed head is covered by a witnessed checkpoint: it is the
+ * checkpoint's head (same key, length and tree hash), or `consistency` (a consistency
+ * proof from the head's length whose own head is the checkpoint's) shows the witnessed
+ * tree extends it. A proof made at the checkpoint (the API's `witnessed=true`) needs no
+ * consistency. Throws InvalidProofError: not-witnessed, and the consistency proof's reasons.
+ */
+export function verifyUnderCheckpoint (head: { key: string, length: number, treeHash: string }, witnessed: WitnessedCheckpoint, consistency?: unknown): { length: number } {
+  const cp = witnessed.head
+  if (head.key !== cp.key) throw new InvalidProofError('not-witnessed', 'The proof is for another log than the checkpoint')
+  if (head.length > cp.length) throw new InvalidProofError('not-witnessed', `The proof's head (length ${head.length}) is beyond the witnessed checkpoint (length ${cp.length})`)
+  if (head.length === cp.length) {
+    if (head.treeHash !== cp.treeHash) throw new InvalidProofError('not-witnessed', 'The proof\'s head has the checkpoint\'s length and another tree: it is not the witnessed history')
+    return { length: cp.length }
+  }
+  if (consistency === undefined || consistency === null) throw new InvalidProofError('not-witnessed', `The proof's head (length ${head.length}) is older than the checkpoint (length ${cp.length}): a consistency proof must show the checkpoint extends it`)
+  const v = verifyConsistencyProof(consistency, { older: { length: head.length, treeHash: head.treeHash }, key: head.key })
+  if (v.length !== cp.length || v.treeHash.toString('hex') !== cp.treeHash) throw new InvalidProofError('not-witnessed', 'The consistency proof does not end at the witnessed checkpoint')
+  return { length: cp.length }
 }
 
 function isReadPolicy (p: unknown): p is WitnessPolicy {
