@@ -126,7 +126,13 @@ async function databasePage (key) {
   const role = [info.isExecutor && 'executor', info.isParticipant && 'participant'].filter(Boolean).join(' + ') || 'reader'
   const participants = h('tbody', { 'data-participants': '' }, participantRows(key, info.participants))
   // new index entries (a call through the form, or anyone's) change the participants' lengths: follow them
-  onEntries = () => liveRefresh(async () => { participants.replaceChildren(...participantRows(key, (await api(`/v1/databases/${key}`)).participants)) })
+  const witnessed = h('span', { 'data-witnessed': 'pending' }, 'checking…')
+  void checkWitnessed(witnessed, key, info.witnessPolicy)
+  onEntries = () => liveRefresh(async () => {
+    const now = await api(`/v1/databases/${key}`)
+    participants.replaceChildren(...participantRows(key, now.participants))
+    await checkWitnessed(witnessed, key, now.witnessPolicy)
+  })
   show(
     nav(key, 'db'),
     h('h1', {}, 'Database'),
@@ -134,6 +140,7 @@ async function databasePage (key) {
       h('dt', {}, 'key'), h('dd', { class: 'key' }, info.key),
       h('dt', {}, 'this host'), h('dd', {}, role),
       h('dt', {}, 'index length'), h('dd', {}, h('span', { 'data-index-length': '' }, info.length)),
+      h('dt', {}, 'witnessed'), h('dd', {}, witnessed),
       h('dt', {}, 'verified by the host\'s monitor'), h('dd', {}, v === null ? 'no monitor' : h('span', { 'data-verified-length': '' }, v.verifiedLength), v && v.violation ? h('strong', { class: 'bad' }, ' — violation found') : ''),
       h('dt', {}, 'largest op'), h('dd', {}, `${info.maxOpBytes} bytes`),
       h('dt', {}, 'peers'), h('dd', {}, info.peers),
@@ -148,6 +155,30 @@ async function databasePage (key) {
     h('h2', {}, 'Contract'),
     info.contract === null ? h('p', {}, '(no contract source in the index)') : codeBlock(info.contract))
   if (v && v.violation) void fraudAlert(key, v.violation)
+}
+
+/**
+ * Whether the history the host shows is the one the database's witnesses cosigned,
+ * checked here: the policy from the index (its read proof against the database key, not
+ * the host's word), then the host's latest checkpoint under that policy. Green with
+ * "cosigned by k of M"; red when there is no checkpoint with the quorum.
+ */
+async function checkWitnessed (el, key, info) {
+  const set = (state, text) => { el.dataset.witnessed = state; el.className = state === 'valid' ? 'ok' : state === 'invalid' ? 'bad' : ''; el.textContent = text }
+  if (info === null || info === undefined) { set('none', 'no witness policy: nobody cosigns this database\'s checkpoints'); return }
+  try {
+    const read = await proofs.verifyIndexReadProof(info.proof, { key })
+    const got = read.results[0]
+    if (got === undefined || got.value === null) throw new Error('the index holds no witness policy')
+    const policy = JSON.parse(got.value.toString())
+    let cp
+    try { cp = await api(`/v1/databases/${key}/checkpoint`) } catch (err) { set('invalid', `✗ not witnessed: ${err.message}`); return }
+    const v = proofs.verifyWitnessedCheckpoint(cp.checkpoint, policy, { key })
+    const behind = cp.length < (await api(`/v1/databases/${key}`)).length ? ' (newer entries not witnessed yet)' : ''
+    set('valid', `✓ cosigned by ${v.cosigned.length} of ${v.witnesses} witnesses (quorum ${v.quorum}) at index length ${v.head.length}${behind}: ${v.cosigned.map(c => c.name).join(', ')}`)
+  } catch (err) {
+    set('invalid', `✗ not witnessed: ${err && err.message ? err.message : String(err)}`)
+  }
 }
 
 function participantRows (key, participants) {

@@ -13,6 +13,8 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { createDb, contract } from './helpers.js'
 import { createApi } from '../src/http/api.js'
 import type { Database } from '../src/index.js'
+import { createWitnessKey } from '../src/witness/keys.js'
+import { Witness } from '../src/witness/witness.js'
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(p => p !== undefined && p !== '' && existsSync(p))
 // this machine's network is closed: no background connections for chromium to try
@@ -139,5 +141,44 @@ if (CHROMIUM === undefined) {
     const proof = await (await fetch(url + href)).json()
     t.is((await verifyFraudProof(proof)).code, 'UNPROMPTED_CHANGE', 'the alert links to the fraud proof, which checks offline')
     t.alike(errors, [], 'no page errors')
+  })
+
+  test('explorer - witnesses: green "cosigned by k of M" for a witnessed database, red when the quorum is missing', { timeout: 180_000 }, async t => {
+    const dirs = [await t.tmp(), await t.tmp()]
+    const witnesses: Witness[] = []
+    for (const [i, d] of dirs.entries()) {
+      createWitnessKey(d, `w${i}`)
+      const w = new Witness({ dir: d })
+      t.teardown(() => w.close())
+      await w.ready()
+      witnesses.push(w)
+    }
+    const live = { version: 1 as const, quorum: 2, witnesses: witnesses.map(w => ({ key: w.key.vkey, url: w.url })) }
+    // a policy whose second witness nobody runs: no checkpoint can reach its quorum
+    const dead = { version: 1 as const, quorum: 2, witnesses: [live.witnesses[0]!, { key: witnesses[1]!.key.vkey, url: 'http://127.0.0.1:9' }] }
+    const witnessed = await createDb(t, contract('counter'), { witnesses: live })
+    const stalled = await createDb(t, contract('counter'), { witnesses: dead })
+    for (const db of [witnessed, stalled]) await (await db.call('increment', {})).whenProcessed()
+    const app = await createApi({ databases: [witnessed, stalled], checkpointIntervalMs: 20 })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    t.teardown(() => app.close())
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+    const length = witnessed.index.length
+    const res = async (): Promise<{ length?: number }> => await (await fetch(`${url}/v1/databases/${witnessed.pubkey.toString('hex')}/checkpoint`)).json() as { length?: number }
+    for (let i = 0; i < 3000 && (await res()).length !== length; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+    t.teardown(() => browser.close())
+    const fact = async (db: Database): Promise<{ state: string, text: string }> => {
+      const page = await browser.newPage() // a page of its own: the check of one database is not the other's
+      await page.goto(`${url}/#/db/${db.pubkey.toString('hex')}`)
+      await page.waitForFunction(() => { const el = document.querySelector<HTMLElement>('[data-witnessed]'); return el !== null && el.dataset.witnessed !== 'pending' }, undefined, { timeout: 60_000 })
+      return await page.evaluate(() => { const el = document.querySelector<HTMLElement>('[data-witnessed]') as HTMLElement; return { state: el.dataset.witnessed ?? '', text: el.textContent ?? '' } })
+    }
+    const green = await fact(witnessed)
+    t.is(green.state, 'valid', green.text)
+    t.ok(/cosigned by 2 of 2 witnesses/.test(green.text), 'the page says who cosigned, checked in the browser')
+    const red = await fact(stalled)
+    t.is(red.state, 'invalid', red.text)
+    t.ok(/not witnessed/.test(red.text), 'no quorum: the page says the history is not witnessed')
   })
 }

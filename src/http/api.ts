@@ -47,6 +47,9 @@ import { FraudProofLog } from './fraud-proof-log.js'
 import { serveReplication } from '../net/http-replication.js'
 import { oplogPage, transactionId, transactionStatus } from './transactions.js'
 import { CheckpointCollector, type CollectedCheckpoint } from '../witness/collector.js'
+import { witnessPolicyToJSON, type WitnessPolicyJSON } from '../proofs/witness/policy.js'
+import { WITNESSES_KEY } from '../format/schemas.js'
+import type { IndexReadProof } from '../proofs/bee/bee-proofs.js'
 
 export interface ApiOptions {
   databases: Database[]
@@ -222,9 +225,21 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
       }))),
       peers: db.network?.connections.length ?? 0,
       verification: verification(req.params.key),
-      contract: await db.index.contractSource()
+      contract: await db.index.contractSource(),
+      witnessPolicy: await witnessPolicyOf(db)
     }
   })
+
+  /**
+   * The witness policy with the index read proof of /.sys/witnesses, so that a page
+   * learns the policy from the signed index and not from the host's word (null: none).
+   */
+  const witnessPolicyOf = async (db: Database): Promise<{ policy: WitnessPolicyJSON, at: number, proof: IndexReadProof } | null> => {
+    const policy = await db.witnessPolicy()
+    if (policy === null) return null
+    const at = db.index.version
+    return { policy: witnessPolicyToJSON(policy), at, proof: await createIndexReadProof(db.index.bee, at, [{ kind: 'get', key: WITNESSES_KEY }]) }
+  }
 
   /**
    * The latest witnessed checkpoint of a database for a `witnessed=true` read, or null
