@@ -309,12 +309,18 @@ Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id 
     .option('--once', 'verify what is there now and exit (0 valid, 3 fraud, 4 could not verify)')
     .option('--block-timeout <ms>', 'wait this long for a missing block before retrying (default 10000)')
     .option('--retry <ms>', 'retry interval after "could not verify" (default 1000)')
+    .option('--no-witnesses', 'for a database with a witness policy: do not check the index against its witnesses')
+    .option('--witness-interval <ms>', 'how often to ask the witnesses (default 10000)')
+    .option('--max-unwitnessed <ms>', 'alert (STALE_CHECKPOINT) when index entries wait longer than this for a witnessed checkpoint (default 600000)')
     .addHelpText('after', '\nResumes from <dir>/monitor-checkpoint.json; fraud proofs are saved under <dir>/fraud/.')
-    .action(act(async (s, key: string | undefined, o: { onViolation?: string, once?: boolean, blockTimeout?: string, retry?: string }) => await monitorCommand(s, key, {
+    .action(act(async (s, key: string | undefined, o: { onViolation?: string, once?: boolean, blockTimeout?: string, retry?: string, witnesses?: boolean, witnessInterval?: string, maxUnwitnessed?: string }) => await monitorCommand(s, key, {
       onViolation: o.onViolation,
       once: o.once,
       blockTimeout: o.blockTimeout === undefined ? undefined : parseCount(o.blockTimeout, '--block-timeout', 0),
-      retry: o.retry === undefined ? undefined : parseCount(o.retry, '--retry', 0)
+      retry: o.retry === undefined ? undefined : parseCount(o.retry, '--retry', 0),
+      witnesses: o.witnesses !== false,
+      witnessIntervalMs: o.witnessInterval === undefined ? undefined : parseCount(o.witnessInterval, '--witness-interval', 0),
+      maxUnwitnessedMs: o.maxUnwitnessed === undefined ? undefined : parseCount(o.maxUnwitnessed, '--max-unwitnessed', 0)
     })))
 
   const tx = program.command('tx').description('tracked transactions: list | show <id> | verify <id> (saved by `vitra call` under <dir>/txs/)')

@@ -85,4 +85,13 @@ test('cli witness - init, serve three witnesses, a database with a 2-of-3 policy
   const result = json(verified)
   t.is(result.witnessed?.length, length, 'the witnessed length')
   t.ok(result.witnessed?.cosigned.length >= 2, `cosigned by ${result.witnessed?.cosigned.length} of 3`)
+
+  // vitra monitor checks the index against the witnesses too; entries left unwitnessed raise the alert.
+  const mon = await vitra(t, ['monitor', '--dir', dir, '--offline', '--once', '--json'])
+  t.is(mon.code, 0, `monitor --once (${mon.stderr.trim()})`)
+  t.ok(mon.stdout.includes(`"event":"witnessed","length":${length}`), 'monitor: witnessed up to the checkpoint')
+  t.is((await vitra(t, ['call', 'increment', '--dir', dir, '--offline'])).code, 0, 'a call nobody collects cosignatures for')
+  const stale = await vitra(t, ['monitor', '--dir', dir, '--offline', '--once', '--max-unwitnessed', '0', '--json'])
+  t.is(stale.code, 0, 'an alert is not a verdict of fraud')
+  t.ok(stale.stdout.includes('"event":"alert","code":"STALE_CHECKPOINT"'), 'monitor: STALE_CHECKPOINT for entries waiting beyond --max-unwitnessed')
 })

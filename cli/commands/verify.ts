@@ -16,7 +16,10 @@ import { parseKey } from '../params.js'
 import { readJson, writeJsonAtomic } from '../records.js'
 import type { Session } from '../session.js'
 import { untilStopped } from './host.js'
-import { checkAgainstCheckpoint, gatherWitnessedCheckpoint } from '../../src/witness/reader.js'
+import { checkAgainstCheckpoint, gatherWitnessedCheckpoint, type FoundCheckpoint } from '../../src/witness/reader.js'
+import { WitnessWatch } from '../../src/witness/watch.js'
+import type { LogForkFraudProof } from '../../src/proofs/fraud/log-fork-proof.js'
+import type { VitraError } from '../../src/errors/errors.js'
 
 export interface AuditOptions {
   /** How long to wait for one missing block before "could not verify" (ms). */
@@ -221,6 +224,10 @@ export interface MonitorOptions extends AuditOptions {
   /** Retry interval after "could not verify" (ms). */
   retry?: number
   signal?: AbortSignal
+  /** How often to ask the witnesses (ms). */
+  witnessIntervalMs?: number
+  /** Alert when index entries wait longer than this for a witnessed checkpoint (ms). */
+  maxUnwitnessedMs?: number
 }
 
 /** `vitra monitor [pubkey] [--on-violation <cmd>] [--once]`. Resumes from <dir>/monitor-checkpoint.json. */
@@ -238,11 +245,17 @@ async function monitorUntilStopped (s: Session, pubkey: string | undefined, o: M
   // a log of the database signing two histories (seen while replicating) is fraud too
   const onFork = (): void => seen.wake()
   db.on('log-fork', onFork)
+  const witnesses = o.witnesses === false ? null : await witnessWatch(s, db, o, () => seen.wake())
   try {
     s.out.event({ event: 'start', database: db.pubkey.toString('hex'), resumeAt, indexLength: db.index.core.length },
       `Monitoring ${db.pubkey.toString('hex')}${resumeAt > 1 ? `, resuming after index length ${resumeAt}` : ' from genesis'}; index length ${db.index.core.length}.`)
-    if (o.once === true) await firstPass(monitor, s.opts.timeout)
-    else await monitor.ready() // a long-running monitor waits for peers as long as it takes
+    if (o.once === true) {
+      await firstPass(monitor, s.opts.timeout)
+      await witnesses?.check()
+    } else {
+      await monitor.ready() // a long-running monitor waits for peers as long as it takes
+      await witnesses?.ready()
+    }
     if (monitor.violation === null && seen.failure === null && !forked() && o.once !== true) {
       const stop = new AbortController()
       void seen.woken.then(() => stop.abort())
@@ -252,8 +265,34 @@ async function monitorUntilStopped (s: Session, pubkey: string | undefined, o: M
     return await verdict(s, db, monitor, seen, o)
   } finally {
     db.off('log-fork', onFork)
+    await witnesses?.close()
     await monitor.close()
   }
+}
+
+/**
+ * For a database with a witness policy: the monitor's witness check (src/witness/watch.ts).
+ * A fork against the witnessed history is recorded like any log fork (exit 3); entries
+ * waiting too long for a checkpoint are an alert (STALE_CHECKPOINT), printed and kept going.
+ */
+async function witnessWatch (s: Session, db: Database, o: MonitorOptions, wake: () => void): Promise<WitnessWatch | null> {
+  const policy = await db.witnessPolicy()
+  if (policy === null) return null
+  const key = db.pubkey.toString('hex')
+  const w = new WitnessWatch({ core: db.index.core, policy, hosts: s.opts.from, intervalMs: o.witnessIntervalMs, maxAgeMs: o.maxUnwitnessedMs })
+  w.on('witnessed', (found: FoundCheckpoint) => {
+    const { head, cosigned } = found.checked
+    s.out.event({ event: 'witnessed', length: head.length, cosigned: cosigned.map(c => c.name) }, `witnessed up to index length ${head.length} (cosigned by ${cosigned.length} of ${policy.witnesses.length})`)
+  })
+  w.on('fork', (proof: LogForkFraudProof) => {
+    s.recordFork(proof, { key, role: 'index (it differs from the history its witnesses cosigned)' })
+    wake()
+  })
+  w.on('stale', (err: VitraError) => {
+    s.out.event({ event: 'alert', code: err.code, message: err.message, ...err.details }, `ALERT ${err.code}: ${err.message}`)
+  })
+  w.on('warning', (err: Error) => { if (!s.opts.json) s.out.warn(`witness: ${err.message}`) })
+  return w
 }
 
 /** The monitor's first pass, for --once: stopped (could not verify) when it makes no progress for `ms`. */

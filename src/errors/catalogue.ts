@@ -114,6 +114,7 @@ export const ERRORS = {
   // ---------------------------------------------------------------- witnesses
   NO_WITNESS_POLICY: { area: 'witness', http: 404, exit: ERROR, meaning: 'The database has no witness policy: nobody cosigns its checkpoints.' },
   NOT_WITNESSED: { area: 'witness', http: 503, exit: ERROR, meaning: 'No checkpoint of the database has the cosignatures its witness policy needs yet (a witness may be offline, or the host just started).' },
+  STALE_CHECKPOINT: { area: 'witness', http: null, exit: ERROR, meaning: 'Index entries have waited longer than allowed for a checkpoint a quorum of the witnesses cosigned (an alert of a monitor, not a verdict).' },
   INVALID_WITNESS_FILE: { area: 'witness', http: null, exit: ERROR, meaning: "A witness's file (its key, or its state for a log) is malformed." },
   NO_WITNESS_KEY: { area: 'witness', http: null, exit: ERROR, meaning: 'The directory holds no witness key.', hint: '`vitra witness init --dir <dir>` makes one' },
   WITNESS_KEY_EXISTS: { area: 'witness', http: null, exit: ERROR, meaning: 'The directory already holds a witness key; a witness keeps its key for life.' },
