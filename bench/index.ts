@@ -14,6 +14,7 @@ import Hyperbee from 'hyperbee'
 import { mkdtempSync, rmSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
+import { runWitnessBench } from './witness-bench.js'
 
 const N = Number(process.env.BENCH_OPS ?? 20_000)
 const IN_FLIGHT = 1_000
@@ -243,6 +244,7 @@ async function main (): Promise<void> {
     if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runNetworkBench()) line(k, v)
     if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runSyncBench()) line(k, v)
     if (process.env.BENCH_NETWORK !== '0') for (const [k, v] of await runMirrorBench()) line(k, v)
+    for (const [k, v] of await runWitnessBench()) line(k, v)
   } finally {
     await rounds[rounds.length - 1]?.db.close()
   }
