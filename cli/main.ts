@@ -337,10 +337,11 @@ Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id 
     .action(act(async (s, id: string) => await fraudShowCommand(s, id)))
 
   const proof = program.command('proof').description('offline proof checking: verify <file.json> (inclusion, range, fraud, log fork proofs, tracked txs)')
-  proof.command('verify').argument('<file.json>', 'an inclusion proof, range proof, fraud proof, log fork proof or tracked transaction')
+  proof.command('verify').argument('<file.json>', 'an inclusion proof, range proof, fraud proof, log fork proof, tracked transaction or witnessed checkpoint')
     .description('check a proof file with only the public key(s) it names')
     .option('-k, --key <hex>', 'require the proof to be about this log / database key')
-    .action(act(async (s, file: string, o: { key?: string }) => await proofVerifyCommand(s, file, o), 'here'))
+    .option('--policy <policy.json>', 'for a witnessed checkpoint (GET …/checkpoint): the witness policy to check it under')
+    .action(act(async (s, file: string, o: { key?: string, policy?: string }) => await proofVerifyCommand(s, file, o), 'here'))
 
   program.command('test').argument('<contract.js>', 'the contract source file')
     .description('try a contract: a REPL on a throwaway in-memory database')

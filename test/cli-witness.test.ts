@@ -76,6 +76,16 @@ test('cli witness - init, serve three witnesses, a database with a 2-of-3 policy
     return res.status === 200 && (await res.json() as { length: number }).length === length
   }, PATIENCE_MS), `vitra serve collected a checkpoint at ${length}`)
   const cp = await (await fetch(route)).json() as { checkpoint: string }
+  const cpFile = join(root, 'checkpoint.json')
+  writeFileSync(cpFile, JSON.stringify(cp))
+  const proofRun = await vitra(t, ['proof', 'verify', cpFile, '--policy', policyFile, '--key', key, '--json'])
+  t.is(proofRun.code, 0, `vitra proof verify of the checkpoint (${proofRun.stderr.trim()})`)
+  t.is(json(proofRun).length, length, 'it proves the witnessed length')
+  t.is((await vitra(t, ['proof', 'verify', cpFile])).code, 2, 'without --policy: a usage error')
+  const onePolicy = join(root, 'one-policy.json')
+  writeFileSync(onePolicy, JSON.stringify({ version: 1, quorum: 1, witnesses: [{ key: vkeys[0] }] }))
+  writeFileSync(join(root, 'stripped.json'), JSON.stringify({ ...cp, checkpoint: cp.checkpoint.split('\n').filter(l => !l.startsWith('\u2014 w')).join('\n') }))
+  t.is((await vitra(t, ['proof', 'verify', join(root, 'stripped.json'), '--policy', onePolicy])).code, 1, 'a checkpoint without its cosignatures does not check')
   t.is(verifyWitnessedCheckpoint(cp.checkpoint, { version: 1, quorum: 2, witnesses: vkeys.map(k => ({ key: k })) }, { key }).head.length, length, 'it checks under the policy')
   serve.child.kill('SIGTERM')
   await serve.done

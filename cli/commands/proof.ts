@@ -11,6 +11,7 @@ import {
   verifyLogForkProof, verifyRangeProof, type TxResult
 } from '../../src/index.js'
 import { verifyTransactionProofs } from '../../src/proofs/records/result-proofs.js'
+import { verifyWitnessedCheckpoint } from '../../src/proofs/witness/policy.js'
 import { verifyQueryRowProofs, type QueryRowsToCheck } from '../../src/proofs/records/query-proofs.js'
 import { EXIT, usageError } from '../errors.js'
 import { parseKey } from '../params.js'
@@ -18,7 +19,7 @@ import { readJson, TX_RECORD_TYPE, type TxRecord } from '../records.js'
 import type { Session } from '../session.js'
 
 /** `vitra proof verify <file>`. */
-export async function proofVerifyCommand (s: Session, file: string, o: { key?: string } = {}): Promise<number> {
+export async function proofVerifyCommand (s: Session, file: string, o: { key?: string, policy?: string } = {}): Promise<number> {
   const json = readJson(file) as { type?: unknown }
   const key = o.key === undefined ? undefined : parseKey(o.key, 'log key')
   switch (json?.type) {
@@ -28,8 +29,26 @@ export async function proofVerifyCommand (s: Session, file: string, o: { key?: s
     case 'vitra/log-fork-proof': return logFork(s, json, key)
     case TX_RECORD_TYPE: return trackedTx(s, json as TxRecord, key)
     case 'vitra/query-result': return queryResult(s, json as QueryRowsToCheck & { database: string, sql: string, at: number }, key)
-    default: throw usageError(`${file} is not a vitra proof: expected "type" to be vitra/inclusion-proof, vitra/range-proof, vitra/contract-fraud-proof, vitra/log-fork-proof, vitra/query-result or ${TX_RECORD_TYPE}`)
+    case 'vitra/witnessed-checkpoint': return witnessedCheckpoint(s, json as { checkpoint?: unknown, database?: unknown }, key, o.policy)
+    default: throw usageError(`${file} is not a vitra proof: expected "type" to be vitra/inclusion-proof, vitra/range-proof, vitra/contract-fraud-proof, vitra/log-fork-proof, vitra/query-result, vitra/witnessed-checkpoint or ${TX_RECORD_TYPE}`)
   }
+}
+
+/**
+ * A witnessed checkpoint (the answer of GET …/checkpoint): its head signed by the
+ * database key and its cosignatures checked under the policy given with --policy. Only
+ * the note is read; the answer's other fields repeat it or are the host's claims.
+ */
+function witnessedCheckpoint (s: Session, json: { checkpoint?: unknown, database?: unknown }, key: string | undefined, policyFile: string | undefined): number {
+  if (policyFile === undefined) throw usageError('A witnessed checkpoint is checked under a witness policy: give --policy <policy.json>')
+  const v = verifyWitnessedCheckpoint(json.checkpoint, readJson(policyFile), { key })
+  const names = v.cosigned.map(c => `${c.name} at ${new Date(c.timestamp * 1000).toISOString()}`)
+  s.out.result({ valid: true, type: 'vitra/witnessed-checkpoint', key: v.head.key, length: v.head.length, fork: v.head.fork, treeHash: v.head.treeHash, cosigned: v.cosigned, quorum: v.quorum, witnesses: v.witnesses }, () => [
+    s.out.green(`Valid witnessed checkpoint: index length ${v.head.length} of database ${v.head.key}, cosigned by ${v.cosigned.length} of the policy's ${v.witnesses} witnesses (quorum ${v.quorum})`),
+    ...s.out.kv([['signed head', `length ${v.head.length}, fork ${v.head.fork}, signed by the database key`], ['cosigned by', names.join('; ')]], '  '),
+    '  Each cosignature says its witness had checked that this head extends every earlier one it cosigned for the database.'
+  ])
+  return EXIT.OK
 }
 
 /** A query result with row proofs (`vitra query --proofs --json`): every proven row checked against the database key. */

@@ -82,17 +82,6 @@ export class CheckpointCollector extends Resource {
     await this.running
   }
 
-  /** Resolves once a round has run on the core's current length (tests and `--once` flows). */
-  async flush (): Promise<void> {
-    for (;;) {
-      await this.running
-      if (this.stopping || this.timer === null) return
-      clearTimeout(this.timer)
-      this.timer = null
-      this.start()
-    }
-  }
-
   /** Start a round now or as soon as the interval allows; one at a time. */
   private kick (): void {
     if (this.stopping) return
