@@ -7,7 +7,7 @@ import type { Assertion } from 'brittle'
 import { Database, StorageInMemory } from '../src/index.js'
 import { createApi } from '../src/http/api.js'
 import { readWitnessPolicy, verifyUnderCheckpoint, verifyWitnessedCheckpoint } from '../src/proofs/witness/policy.js'
-import { verifyIndexReadProof, type ProvenGet } from '../src/proofs/index.js'
+import { verifyInclusionProof, verifyIndexReadProof, type ProvenGet } from '../src/proofs/index.js'
 import { captureSignedHead, createConsistencyProof } from '../src/logs/proof-builders.js'
 import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/fraud/log-fork-proof.js'
 import { CheckpointCollector } from '../src/witness/collector.js'
@@ -76,6 +76,11 @@ test('witness host - a policy of 2 of 3 at genesis; the host serves checkpoints 
   const listed = await (await fetch(`${base}/list?path=/&witnessed=true`)).json() as { at: number, proof: { key: string, head: { length: number, treeHash: string } }, checkpoint: string }
   t.is(listed.at, length, 'a listing too')
   t.is(verifyUnderCheckpoint({ key: listed.proof.key, ...listed.proof.head }, verifyWitnessedCheckpoint(listed.checkpoint, policy)).length, length)
+  const page = await (await fetch(`${base}/history?start=1&witnessed=true`)).json() as { entries: Array<{ seq: number, proof: { key: string, head: { length: number, treeHash: string } } }>, next: number | null, checkpoint: string }
+  t.is(page.entries.length, length - 1, 'a witnessed history page ends at the checkpoint')
+  t.is(page.next, null)
+  const pageCp = verifyWitnessedCheckpoint(page.checkpoint, policy, { key: db.pubkey })
+  t.ok(page.entries.every(e => verifyInclusionProof(e.proof, { key: db.pubkey }).index === e.seq && verifyUnderCheckpoint({ key: e.proof.key, ...e.proof.head }, pageCp).length === length), 'every entry proven under the checkpoint')
   // An older proof is covered with a consistency proof up to the checkpoint; a newer one is not.
   await db.call('increment', {})
   await db.executor?.sync()

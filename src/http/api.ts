@@ -298,22 +298,27 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     return w === null ? { entries, at, proof } : { entries, at, proof, checkpoint: w.note }
   })
 
-  app.get<{ Params: { key: string }, Querystring: { start?: number, limit?: number, proof?: boolean } }>('/v1/databases/:key/history', {
-    schema: { params: PARAMS, querystring: { type: 'object', properties: { start: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE }, proof: { type: 'boolean' } }, additionalProperties: false } }
+  app.get<{ Params: { key: string }, Querystring: { start?: number, limit?: number, proof?: boolean, witnessed?: boolean } }>('/v1/databases/:key/history', {
+    schema: { params: PARAMS, querystring: { type: 'object', properties: { start: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE }, proof: { type: 'boolean' }, witnessed: { type: 'boolean' } }, additionalProperties: false } }
   }, async (req, reply) => {
     const db = served(req.params.key)
     const start = req.query.start ?? 1
-    const proofs = req.query.proof === true
+    // witnessed=true: the history up to the latest witnessed checkpoint, proven under its head
+    const w = req.query.witnessed === true ? await witnessedFor(db, reply) : null
+    if (req.query.witnessed === true && w === null) return reply
+    const proofs = req.query.proof === true || w !== null
     const limit = req.query.limit ?? (proofs ? MAX_PROVEN_PAGE : 100)
     if (proofs && limit > MAX_PROVEN_PAGE) return fail(reply, 'INVALID_ARGUMENT', `A page with proofs holds at most ${MAX_PROVEN_PAGE} entries`)
-    const end = Math.min(db.index.length, start + limit)
+    const length = w?.checked.head.length ?? db.index.length
+    const end = Math.min(length, start + limit)
     const entries: Array<HistoryEntry & { proof?: InclusionProof }> = start < end ? await db.index.entries(start, end) : []
-    // each entry's block proven under one signed head (the one current when the page was read)
+    // each entry's block proven under one signed head (the checkpoint's, or the one current when the page was read)
     if (proofs && entries.length > 0) {
-      const head = await captureSignedHead(db.index.core)
+      const head = w?.checked.head ?? await captureSignedHead(db.index.core)
       for (const e of entries) e.proof = await createInclusionProof(db.index.core, e.seq, { head })
     }
-    return { entries, next: end < db.index.length ? end : null }
+    const next = end < length ? end : null
+    return w === null ? { entries, next } : { entries, next, checkpoint: w.note }
   })
 
   app.get<{ Params: { key: string, oplog: string }, Querystring: { start?: number, limit?: number, proof?: boolean } }>('/v1/databases/:key/oplogs/:oplog', {
