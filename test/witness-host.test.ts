@@ -55,7 +55,8 @@ test('witness host - a policy of 2 of 3 at genesis; the host serves checkpoints 
   const port = typeof address === 'object' && address !== null ? address.port : 0
   const base = `http://127.0.0.1:${port}/v1/databases/${db.pubkey.toString('hex')}`
 
-  for (let i = 0; i < 5; i++) await db.call('increment', {})
+  const first = await db.call('increment', {})
+  for (let i = 0; i < 4; i++) await db.call('increment', {})
   await db.executor?.sync()
   const length = db.index.length
   t.ok(await eventually(async () => (await checkpointOf(base)).body.length === length, PATIENCE_MS), `a checkpoint at the index length ${length}`)
@@ -98,8 +99,19 @@ test('witness host - a policy of 2 of 3 at genesis; the host serves checkpoints 
   await witnesses[1]!.close()
   await witnesses[2]!.close()
   for (let i = 0; i < 3; i++) await db.call('increment', {})
+  const late = await db.call('increment', {})
   await db.executor?.sync()
-  t.is((await db.call('get', {})).response, 9, 'the database does not wait for witnesses')
+  t.is((await db.call('get', {})).response, 10, 'the database does not wait for witnesses')
+  // Transactions as of the checkpoint: one it covers is executed, with proofs under it; a later one is not yet.
+  const txAt = async (tx: typeof first, witnessed: boolean): Promise<{ processed: boolean, results: Array<{ ackSeq: number, ackProof: { key: string, head: { length: number, treeHash: string } } } | null>, checkpoint?: string }> =>
+    await (await fetch(`${base}/transactions/${tx.ops[0]!.oplog}-${tx.ops[0]!.seq}-1${witnessed ? '?witnessed=true' : ''}`)).json() as never
+  const covered = await txAt(first, true)
+  t.ok(covered.processed, 'a transaction the checkpoint covers: executed as of it')
+  const ack = covered.results[0]!
+  t.is(verifyInclusionProof(ack.ackProof, { key: db.pubkey }).index, ack.ackSeq, 'its ack proven')
+  t.is(verifyUnderCheckpoint({ key: ack.ackProof.key, ...ack.ackProof.head }, verifyWitnessedCheckpoint(covered.checkpoint, policy)).length, caughtUp, 'under the witnessed head')
+  t.ok((await txAt(late, false)).processed, 'a transaction after the checkpoint is executed at the head')
+  t.absent((await txAt(late, true)).processed, 'and not yet as of the checkpoint')
   const stuck = await checkpointOf(base)
   t.is(stuck.body.length, caughtUp, 'without a quorum the checkpoint stays at the last witnessed length')
   t.is(verifyWitnessedCheckpoint(stuck.body.checkpoint, policy).head.length, caughtUp)

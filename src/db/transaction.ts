@@ -143,26 +143,32 @@ export class ContractTransaction {
    * writes that follow the ack. With `{ proofs: true }`, the ack and each write carry
    * an inclusion proof in the index (transaction-result proofs).
    */
-  async fetchResults (opts: { proofs?: boolean } = {}): Promise<Array<TxResult | null>> {
-    return await Promise.all(this.ops.map(async op => await this.fetchResult(op, opts.proofs === true)))
+  /**
+   * The results of the ops so far (null: not executed yet). With `head` (a signed index
+   * head, e.g. a witnessed checkpoint's): the results as of that head, their proofs
+   * under it; an op whose ack or writes lie beyond it counts as not executed yet.
+   */
+  async fetchResults (opts: { proofs?: boolean, head?: SignedHead } = {}): Promise<Array<TxResult | null>> {
+    return await Promise.all(this.ops.map(async op => await this.fetchResult(op, opts.proofs === true, opts.head)))
   }
 
-  private async fetchResult (op: TxOp, proofs: boolean): Promise<TxResult | null> {
+  private async fetchResult (op: TxOp, proofs: boolean, head: SignedHead | undefined): Promise<TxResult | null> {
     const index = this.host.index
     const found = await index.getAck(op.oplog, op.seq)
     if (found === null) return null
     const { ack, seq: ackSeq } = found
+    if (head !== undefined && ackSeq + ack.numChanges >= head.length) return null
     const changes: TxChange[] = []
     for (const e of await index.entries(ackSeq + 1, ackSeq + 1 + ack.numChanges)) {
       const change: TxChange = { type: e.type, seq: e.seq, path: e.path, value: e.value }
-      if (proofs) change.proof = await createInclusionProof(index.core, e.seq)
+      if (proofs) change.proof = await createInclusionProof(index.core, e.seq, { head })
       changes.push(change)
     }
     const result: TxResult = {
       success: ack.success, seq: ack.seq, ackSeq, ts: ack.ts, metadata: ack.metadata, numChanges: ack.numChanges, changes
     }
     if (ack.error !== undefined) result.error = ack.error
-    if (proofs) result.ackProof = await createInclusionProof(index.core, ackSeq)
+    if (proofs) result.ackProof = await createInclusionProof(index.core, ackSeq, { head })
     return result
   }
 

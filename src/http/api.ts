@@ -355,9 +355,19 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     return { id, transaction: json, results }
   })
 
-  app.get<{ Params: { key: string, id: string } }>('/v1/databases/:key/transactions/:id', {
-    schema: { params: { type: 'object', required: ['key', 'id'], properties: { key: KEY, id: { type: 'string', pattern: '^[0-9a-f]{64}-[0-9]{1,15}-[0-9]{1,4}$' } }, additionalProperties: false } }
-  }, async (req) => await transactionStatus(served(req.params.key), req.params.id))
+  app.get<{ Params: { key: string, id: string }, Querystring: { witnessed?: boolean } }>('/v1/databases/:key/transactions/:id', {
+    schema: {
+      params: { type: 'object', required: ['key', 'id'], properties: { key: KEY, id: { type: 'string', pattern: '^[0-9a-f]{64}-[0-9]{1,15}-[0-9]{1,4}$' } }, additionalProperties: false },
+      querystring: { type: 'object', properties: { witnessed: { type: 'boolean' } }, additionalProperties: false }
+    }
+  }, async (req, reply) => {
+    const db = served(req.params.key)
+    if (req.query.witnessed !== true) return await transactionStatus(db, req.params.id)
+    // as of the latest witnessed checkpoint: results beyond it count as not executed yet
+    const w = await witnessedFor(db, reply)
+    if (w === null) return reply
+    return { ...await transactionStatus(db, req.params.id, { head: w.checked.head }), checkpoint: w.note }
+  })
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key/fraud-proofs', { schema: { params: PARAMS } }, async (req) => {
     served(req.params.key)

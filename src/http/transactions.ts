@@ -11,6 +11,7 @@ import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.
 import type { InclusionProof } from '../proofs/log/inclusion-proofs.js'
 import type { TxOp, TxResult } from '../db/transaction.js'
 import type { JsonValue } from '../format/encoding.js'
+import type { SignedHead } from '../proofs/log/signed-head.js'
 
 /** Longest transaction the status route reads back (a call emits far fewer ops). */
 export const MAX_TX_OPS = 1000
@@ -39,7 +40,7 @@ export function parseTransactionId (id: string): { oplog: string, seq: number, c
 }
 
 /** The ops of transaction `id` with their proofs, and their results so far. TRANSACTION_NOT_FOUND when this database does not hold them. */
-export async function transactionStatus (db: Database, id: string): Promise<TransactionStatus> {
+export async function transactionStatus (db: Database, id: string, opts: { head?: SignedHead } = {}): Promise<TransactionStatus> {
   const { oplog, seq, count } = parseTransactionId(id)
   const log = db.oplogs.find(o => o.hex === oplog)
   if (log === undefined) throw errors.TRANSACTION_NOT_FOUND(`The oplog ${oplog} is not one this database reads`)
@@ -55,7 +56,7 @@ export async function transactionStatus (db: Database, id: string): Promise<Tran
   }
   // the ops are checked (shape, proofs) by db.transaction; the method is not in the oplog
   const tx = db.transaction({ method: 'transaction', params: null, response: null, ops })
-  const results = await tx.fetchResults({ proofs: true })
+  const results = await tx.fetchResults({ proofs: true, head: opts.head })
   return { id, processed: results.every(r => r !== null), ops: tx.ops.map(op => op.toJSON()), results }
 }
 
