@@ -51,6 +51,13 @@ export function setServers ({ urls }, emit) {
   emit({ op: 'SET_SERVERS', urls })
 }
 
+// The witness policy (which witnesses cosign the index's checkpoints, how many must;
+// /.sys/witnesses, whitepaper/witness.md): the admin's to set. The host checks its shape.
+export function setWitnesses ({ policy }, emit) {
+  assert(policy !== null && typeof policy === 'object', 'policy must be { version: 1, quorum, witnesses: [{ key, url? }] }')
+  emit({ op: 'SET_WITNESSES', policy })
+}
+
 export async function getAdmin () {
   return (await index.get('/admin'))?.value ?? null
 }
@@ -87,6 +94,11 @@ export const apply = {
     const admin = await ensureAdmin(tx, ack)
     assert.equal(ack.origin, admin, 'only the admin may set the servers')
     tx.setServers({ urls: op.urls })
+  },
+  async SET_WITNESSES (tx, op, ack) {
+    const admin = await ensureAdmin(tx, ack)
+    assert.equal(ack.origin, admin, 'only the admin may set the witness policy')
+    tx.setWitnesses(op.policy)
   },
   async REMOVE_PARTICIPANT (tx, op, ack) {
     await requireAdmin(tx, ack)

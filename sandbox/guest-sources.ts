@@ -8,7 +8,7 @@
  *   that the runtime uses the host's own constants.
  */
 import { readFileSync } from 'fs'
-import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/format/sys-keys.js'
+import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY, WITNESSES_KEY } from '../src/format/sys-keys.js'
 
 /** Specifier of the internal runtime module. Contracts cannot import it. */
 export const RUNTIME_SPECIFIER = 'vitra:runtime'
@@ -33,7 +33,7 @@ let cached: GuestSources | null = null
 export function guestSources (): GuestSources {
   if (cached !== null) return cached
   const read = (name: string): string => readFileSync(new URL(name, GUEST_DIR), 'utf8')
-  const keys = { SYS_KEY, INPUTS_DIR, CONTRACT_SOURCE_KEY, SERVERS_KEY }
+  const keys = { SYS_KEY, INPUTS_DIR, CONTRACT_SOURCE_KEY, SERVERS_KEY, WITNESSES_KEY }
   cached = {
     runtime: read('runtime.js'),
     sys: Object.entries(keys).map(([name, value]) => `export const ${name} = ${JSON.stringify(value)}\n`).join(''),

@@ -1,4 +1,5 @@
-import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from '../src/format/sys-keys.js'
+import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY, WITNESSES_KEY } from '../src/format/sys-keys.js'
+import { readWitnessPolicy } from '../src/proofs/witness/policy.js'
 import { InvalidValueError } from '../src/errors/errors.js'
 import { isWellFormed } from '../src/format/paths.js'
 import type { Json, TxAction } from './types.js'
@@ -84,6 +85,9 @@ export function checkActions (actions: unknown): string | null {
       case 'setServers':
         if (!validServers(a.urls)) return `invalid urls in setServers (at most ${MAX_SERVERS} http(s)://host[:port] URLs of at most ${MAX_SERVER_URL} characters)`
         break
+      case 'setWitnesses':
+        try { readWitnessPolicy(a.policy) } catch (err) { return `invalid policy in setWitnesses: ${(err as Error).message}` }
+        break
       default:
         return `unknown action type ${JSON.stringify(a.type)}`
     }
@@ -100,6 +104,7 @@ function actionKey (a: Record<string, unknown>): string {
   if (a.type === 'addOplog' || a.type === 'removeOplog') return INPUTS_DIR + SEP + String(a.pubkey)
   if (a.type === 'setContractSource') return CONTRACT_SOURCE_KEY
   if (a.type === 'setServers') return SERVERS_KEY
+  if (a.type === 'setWitnesses') return WITNESSES_KEY
   return a.key as string
 }
 

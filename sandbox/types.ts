@@ -68,6 +68,7 @@ export type TxAction =
   | { type: 'removeOplog', pubkey: string }
   | { type: 'setContractSource', code: string }
   | { type: 'setServers', urls: string[] }
+  | { type: 'setWitnesses', policy: Json }
 
 /** One op of a run given to `ContractSandbox.applyRun`. */
 export interface RunItem {

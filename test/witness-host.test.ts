@@ -205,3 +205,44 @@ test('witness host - the executor forks its index: no fork head gets a quorum, e
   t.is(caught.status, 'fork', 'the forked index does not')
   if (caught.status === 'fork') t.is(verifyLogForkProof(caught.proof.toJSON(), { key: honest.pubkey }).kind, 'equivocation', 'and the reader holds a proof of it')
 })
+
+test('witness host - the contract sets the policy later (tx.setWitnesses): the host collects under it, a verifier replays it', async t => {
+  const dirs = [await t.tmp(), await t.tmp()]
+  dirs.forEach((d, i) => { createWitnessKey(d, `w${i}`) })
+  const witnesses = [await witnessAt(t, dirs[0]!), await witnessAt(t, dirs[1]!)]
+  const policy = { version: 1 as const, quorum: 2, witnesses: witnesses.map(w => ({ key: w.key.vkey, url: w.url })) }
+  const db = await Database.create(new StorageInMemory(), { contract: { source: contract('kv-store') } })
+  t.teardown(() => db.close())
+  const app = await createApi({ databases: [db], checkpointIntervalMs: 20 })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  const base = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/v1/databases/${db.pubkey.toString('hex')}`
+  await (await db.call('put', { key: 'a', value: 1 })).whenProcessed()
+  t.is((await checkpointOf(base)).body.error?.code, 'NO_WITNESS_POLICY', 'no policy yet')
+
+  const bad = await db.call('setWitnesses', { policy: { version: 1, quorum: 3, witnesses: policy.witnesses } })
+  await bad.whenProcessed()
+  const failed = (await bad.fetchResults())[0]
+  t.is(failed?.success, false, 'a policy whose quorum exceeds its witnesses: the op fails')
+  t.ok(/setWitnesses/.test(String(failed?.error)), String(failed?.error))
+  t.is(await db.witnessPolicy(), null)
+
+  const set = await db.call('setWitnesses', { policy })
+  await set.whenProcessed()
+  t.is((await set.fetchResults())[0]?.success, true, 'the admin sets the policy')
+  t.alike((await db.witnessPolicy())?.witnesses.map(w => w.vkey), policy.witnesses.map(w => w.key), 'db.witnessPolicy() reads it')
+  await (await db.call('put', { key: 'b', value: 2 })).whenProcessed()
+  const length = db.index.length
+  t.ok(await eventually(async () => (await checkpointOf(base)).body.length === length, PATIENCE_MS), `the host collects under it: a checkpoint at ${length}`)
+  t.is(verifyWitnessedCheckpoint((await checkpointOf(base)).body.checkpoint, policy, { key: db.pubkey }).head.length, length)
+  t.is((await db.verify()).length, db.index.length, 'a verifier replays the writes to /.sys/witnesses')
+
+  const poa = await Database.create(new StorageInMemory(), { contract: { source: contract('kv-store') }, governance: 'poa' })
+  t.teardown(() => poa.close())
+  const refused = await poa.call('setWitnesses', { policy })
+  await refused.whenProcessed()
+  const r = (await refused.fetchResults())[0]
+  t.is(r?.success, false, 'under PoA the user contract may not change the policy')
+  t.ok(/GOVERNANCE_REFUSED|not the user contract/.test(String(r?.error)), String(r?.error))
+})

@@ -11,6 +11,8 @@ declare module 'vitra:sys' {
   export const CONTRACT_SOURCE_KEY: string
   /** `/.sys/servers`, stored key. */
   export const SERVERS_KEY: string
+  /** `/.sys/witnesses`, stored key. */
+  export const WITNESSES_KEY: string
 }
 
 // What the isolate's V8 has beyond ES2022 and the runtime uses.

@@ -13,7 +13,7 @@
  * (ECMAScript only: no Node or DOM types). Its one import, `vitra:sys`, is made by the
  * host from src/format/sys-keys.ts, so the /.sys keys are written down once.
  */
-import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY } from 'vitra:sys'
+import { CONTRACT_SOURCE_KEY, INPUTS_DIR, SERVERS_KEY, SYS_KEY, WITNESSES_KEY } from 'vitra:sys'
 
 /**
  * The open entry. `stop` says why a batch entry ended early; `closers` run when it closes.
@@ -753,7 +753,7 @@ async function runProcess (_e, opJson) {
 function writableKey (path, fn) {
   const key = toKey(path, fn)
   if (key === '') throw new TypeErrorCtor(fn + ': cannot write to / (give a path such as /counter)')
-  if (key === SYS_KEY || startsWith(key, SYS_KEY + SEP)) throw new ErrorCtor(fn + ': paths under /.sys/ are reserved for the system (use tx.addOplog, tx.removeOplog, tx.setContractSource or tx.setServers)')
+  if (key === SYS_KEY || startsWith(key, SYS_KEY + SEP)) throw new ErrorCtor(fn + ': paths under /.sys/ are reserved for the system (use tx.addOplog, tx.removeOplog, tx.setContractSource, tx.setServers or tx.setWitnesses)')
   return key
 }
 function checkPubkey (arg, fn) {
@@ -831,6 +831,15 @@ class Tx {
     }
     this.#system = true
     mapSet(this.#queued, SERVERS_KEY, ['sys', '{"type":"setServers","urls":' + JSONstringify(urls) + '}'])
+  }
+
+  // The witness policy (/.sys/witnesses, whitepaper/witness.md §4): which witnesses cosign
+  // the index's checkpoints and how many must. The host checks the policy itself.
+  setWitnesses (policy) {
+    this.#live('setWitnesses')
+    if (policy === null || typeof policy !== 'object' || isArray(policy)) throw new TypeErrorCtor('tx.setWitnesses: the policy is an object { version: 1, quorum, witnesses: [{ key, url? }] }')
+    this.#system = true
+    mapSet(this.#queued, WITNESSES_KEY, ['sys', '{"type":"setWitnesses","policy":' + JSONstringify(policy) + '}'])
   }
 
   #live (fn) { if (!this.#open) throw new ErrorCtor('tx.' + fn + '() was called after apply returned') }

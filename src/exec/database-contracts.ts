@@ -137,6 +137,9 @@ export class DatabaseContracts extends Resource {
     if (this.system !== null && actions.some(a => a.type === 'addOplog' || a.type === 'removeOplog')) {
       throw new ContractRuntimeError('Under PoA governance the participant set changes only by signatory quorum (SYS_APPROVE_KEY / SYS_REVOKE_KEY)', 'GOVERNANCE_REFUSED')
     }
+    if (this.system !== null && actions.some(a => a.type === 'setWitnesses')) {
+      throw new ContractRuntimeError('Under PoA governance the witness policy is not the user contract\'s to change', 'GOVERNANCE_REFUSED')
+    }
     return actions
   }
 

@@ -3,7 +3,7 @@
  * untrusted bytes (oplog entries, index entries). Shared by the executor and the
  * verifier, so that both derive exactly the same bytes from the same inputs.
  */
-import { CONTRACT_SOURCE_KEY as SYS_CONTRACT_SOURCE_KEY, SERVERS_KEY as SYS_SERVERS_KEY } from './sys-keys.js'
+import { CONTRACT_SOURCE_KEY as SYS_CONTRACT_SOURCE_KEY, SERVERS_KEY as SYS_SERVERS_KEY, WITNESSES_KEY as SYS_WITNESSES_KEY } from './sys-keys.js'
 import { canonicalJson, decodeValue, encodeValue, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
 import { InvalidEntryError, VitraError } from '../errors/errors.js'
 import { pathToKey, SEP, SYS_KEY_PREFIX } from './paths.js'
@@ -23,8 +23,8 @@ export const ACKS_PREFIX = pathToKey('/.sys/acks') + SEP
 export const GENESIS_KEY = pathToKey('/.sys/acks/genesis')
 /** `/.sys/governance` */
 export const GOVERNANCE_KEY = pathToKey('/.sys/governance')
-/** `/.sys/witnesses`: the witness policy, recorded at genesis (whitepaper/witness.md §4). */
-export const WITNESSES_KEY = pathToKey('/.sys/witnesses')
+/** `/.sys/witnesses`: the witness policy, recorded at genesis or set by `tx.setWitnesses` (whitepaper/witness.md §4). */
+export const WITNESSES_KEY = SYS_WITNESSES_KEY
 
 /** Width of the zero-padded decimal seq in ack keys, so that keys sort in seq order. */
 export const SEQ_WIDTH = 16
@@ -211,6 +211,7 @@ function actionToChange (a: TxAction): Change {
     case 'removeOplog': return { type: 'put', key: inputKey(a.pubkey), value: encodeInput({ pubkey: a.pubkey, active: false }) }
     case 'setContractSource': return { type: 'put', key: CONTRACT_SOURCE_KEY, value: encodeValue(a.code) }
     case 'setServers': return { type: 'put', key: SERVERS_KEY, value: encodeValue({ urls: a.urls }) }
+    case 'setWitnesses': return { type: 'put', key: WITNESSES_KEY, value: encodeValue(a.policy) }
   }
 }
 

@@ -15,3 +15,5 @@ export const INPUTS_DIR = SYS_KEY + SEP + 'inputs'
 export const CONTRACT_SOURCE_KEY = SYS_KEY + SEP + 'contract' + SEP + 'source'
 /** `/.sys/servers` (`tx.setServers`). */
 export const SERVERS_KEY = SYS_KEY + SEP + 'servers'
+/** `/.sys/witnesses`: the witness policy (genesis, or `tx.setWitnesses`). */
+export const WITNESSES_KEY = SYS_KEY + SEP + 'witnesses'

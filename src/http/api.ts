@@ -138,9 +138,8 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   if (opts.witnesses !== false) {
     for (const db of opts.databases) {
       if (typeof opts.witnesses === 'function' && !opts.witnesses(db)) continue
-      const policy = await db.witnessPolicy()
-      if (policy === null) continue
-      const c = new CheckpointCollector({ core: db.index.core, policy, intervalMs: opts.checkpointIntervalMs })
+      // the policy is read at each round: a contract may set or change it (tx.setWitnesses)
+      const c = new CheckpointCollector({ core: db.index.core, policy: async () => await db.witnessPolicy(), intervalMs: opts.checkpointIntervalMs })
       c.on('warning', (err: Error) => opts.onWitnessWarning?.(db, err))
       collectors.set(db.pubkey.toString('hex'), c)
       await c.ready()
@@ -414,12 +413,8 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   app.get<{ Params: { key: string } }>('/v1/databases/:key/checkpoint', { schema: { params: PARAMS } }, async (req, reply) => {
     const db = served(req.params.key)
     const c = collectors.get(req.params.key)
-    if (c === undefined) {
-      const policy = await db.witnessPolicy()
-      return policy === null
-        ? fail(reply, 'NO_WITNESS_POLICY', 'This database has no witness policy: nobody cosigns its checkpoints')
-        : fail(reply, 'NOT_WITNESSED', 'This host does not collect cosignatures for this database')
-    }
+    if (await db.witnessPolicy() === null) return fail(reply, 'NO_WITNESS_POLICY', 'This database has no witness policy: nobody cosigns its checkpoints')
+    if (c === undefined) return fail(reply, 'NOT_WITNESSED', 'This host does not collect cosignatures for this database')
     const latest = c.latest
     if (latest === null) return fail(reply, 'NOT_WITNESSED', 'No checkpoint has a quorum of cosignatures yet')
     const { head, cosigned, quorum, witnesses } = latest.checked

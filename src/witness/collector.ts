@@ -22,7 +22,8 @@ import { checkpointRequest, postCheckpoint } from './client.js'
 
 export interface CollectorOptions {
   core: Hypercore
-  policy: WitnessPolicy
+  /** The policy, or how to read it at each round (it may change: `tx.setWitnesses`); null: none, nothing to collect. */
+  policy: WitnessPolicy | (() => Promise<WitnessPolicy | null>)
   /** The least time between two rounds (default 1000 ms). */
   intervalMs?: number
   /** How long one witness may take to answer (default 10 s). */
@@ -44,7 +45,7 @@ const MAX_BACKOFF_MS = 30_000
 
 export class CheckpointCollector extends Resource {
   private readonly core: Hypercore
-  private readonly policy: WitnessPolicy
+  private readonly policyOf: () => Promise<WitnessPolicy | null>
   private readonly intervalMs: number
   private readonly timeoutMs: number
   /** What each witness holds for this log, as last learned (its size). */
@@ -61,7 +62,8 @@ export class CheckpointCollector extends Resource {
   constructor (opts: CollectorOptions) {
     super()
     this.core = opts.core
-    this.policy = opts.policy
+    const policy = opts.policy
+    this.policyOf = typeof policy === 'function' ? policy : async () => policy
     this.intervalMs = opts.intervalMs ?? 1000
     this.timeoutMs = opts.timeoutMs ?? 10_000
   }
@@ -111,18 +113,20 @@ export class CheckpointCollector extends Resource {
 
   private async round (): Promise<void> {
     if (this.core.length === 0) return
+    const policy = await this.policyOf()
+    if (policy === null) return
     const head = await captureSignedHead(this.core)
     const last = this.latestCheckpoint
     if (last !== null && last.checked.head.length >= head.length) return
     const note = checkpointNote(head, coreManifest(this.core))
     const body = parseNote(note).body
-    const lines = await Promise.all(this.policy.witnesses.map(async w => await this.ask(w, body, head)))
+    const lines = await Promise.all(policy.witnesses.map(async w => await this.ask(w, body, head)))
     const got = lines.filter((l): l is string => l !== null)
     if (this.stopping) return
-    if (got.length < this.policy.quorum) { this.failures++; return }
+    if (got.length < policy.quorum) { this.failures++; return }
     this.failures = 0
     const witnessed = note + got.join('')
-    this.latestCheckpoint = { note: witnessed, checked: verifyWitnessedCheckpoint(witnessed, this.policy), at: Date.now() }
+    this.latestCheckpoint = { note: witnessed, checked: verifyWitnessedCheckpoint(witnessed, policy), at: Date.now() }
     this.emit('checkpoint', this.latestCheckpoint)
   }
 
