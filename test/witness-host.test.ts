@@ -7,7 +7,7 @@ import type { Assertion } from 'brittle'
 import { Database, StorageInMemory } from '../src/index.js'
 import { createApi } from '../src/http/api.js'
 import { readWitnessPolicy, verifyUnderCheckpoint, verifyWitnessedCheckpoint } from '../src/proofs/witness/policy.js'
-import { verifyInclusionProof, verifyIndexReadProof, type ProvenGet } from '../src/proofs/index.js'
+import { verifyInclusionProof, verifyIndexReadProof, verifyQueryRowProofs, type ProvenGet } from '../src/proofs/index.js'
 import { captureSignedHead, createConsistencyProof } from '../src/logs/proof-builders.js'
 import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/fraud/log-fork-proof.js'
 import { CheckpointCollector } from '../src/witness/collector.js'
@@ -112,6 +112,16 @@ test('witness host - a policy of 2 of 3 at genesis; the host serves checkpoints 
   t.is(verifyUnderCheckpoint({ key: ack.ackProof.key, ...ack.ackProof.head }, verifyWitnessedCheckpoint(covered.checkpoint, policy)).length, caughtUp, 'under the witnessed head')
   t.ok((await txAt(late, false)).processed, 'a transaction after the checkpoint is executed at the head')
   t.absent((await txAt(late, true)).processed, 'and not yet as of the checkpoint')
+
+  // SQL rows proven under the checkpoint; a row from an entry after it carries no proof.
+  const query = async (sql: string): Promise<{ rows: Array<Record<string, unknown>>, proofs: Array<{ key: string, head: { length: number, treeHash: string } } | null>, checkpoint: string }> =>
+    await (await fetch(`${base}/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql, witnessed: true }) })).json() as never
+  const early = await query('SELECT seq, type, path, value FROM history ORDER BY seq LIMIT 5')
+  const earlyCp = verifyWitnessedCheckpoint(early.checkpoint, policy, { key: db.pubkey })
+  t.is(verifyQueryRowProofs(early as never, { key: db.pubkey }).proven, 5, 'the first history rows are proven')
+  t.ok(early.proofs.every(p => p !== null && verifyUnderCheckpoint({ key: p.key, ...p.head }, earlyCp).length === caughtUp), 'under the witnessed head')
+  const counter = await query("SELECT seq, path, value FROM state WHERE path = '/counter'")
+  t.alike(verifyQueryRowProofs(counter as never, { key: db.pubkey }).unproven, [0], 'the counter row comes from an entry after the checkpoint: not proven under it')
   const stuck = await checkpointOf(base)
   t.is(stuck.body.length, caughtUp, 'without a quorum the checkpoint stays at the last witnessed length')
   t.is(verifyWitnessedCheckpoint(stuck.body.checkpoint, policy).head.length, caughtUp)

@@ -383,24 +383,29 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   })
 
   // SQL over the read model (src/sql/): reads, so open like every read; bounded in time and rows
-  interface QueryInput { sql: string, params?: unknown, proofs?: boolean, timeoutMs?: number, maxRows?: number }
-  const QUERY_FIELDS = { sql: { type: 'string', minLength: 1, maxLength: 100_000 }, proofs: { type: 'boolean' }, timeoutMs: { type: 'integer', minimum: 1, maximum: 30_000 }, maxRows: { type: 'integer', minimum: 1, maximum: 100_000 } }
-  const runQuery = async (key: string, q: QueryInput): Promise<unknown> => {
+  interface QueryInput { sql: string, params?: unknown, proofs?: boolean, witnessed?: boolean, timeoutMs?: number, maxRows?: number }
+  const QUERY_FIELDS = { sql: { type: 'string', minLength: 1, maxLength: 100_000 }, proofs: { type: 'boolean' }, witnessed: { type: 'boolean' }, timeoutMs: { type: 'integer', minimum: 1, maximum: 30_000 }, maxRows: { type: 'integer', minimum: 1, maximum: 100_000 } }
+  const runQuery = async (key: string, q: QueryInput, reply: FastifyReply): Promise<unknown> => {
     const db = served(key)
     if (q.params !== undefined && q.params !== null && typeof q.params !== 'object') throw new InvalidArgumentError('params must be a JSON array or object')
-    return await db.query(q.sql, q.params ?? undefined, { proofs: q.proofs, timeoutMs: q.timeoutMs ?? 5000, maxRows: q.maxRows ?? 10_000 })
+    const opts = { proofs: q.proofs, timeoutMs: q.timeoutMs ?? 5000, maxRows: q.maxRows ?? 10_000 }
+    if (q.witnessed !== true) return await db.query(q.sql, q.params ?? undefined, opts)
+    // rows proven under the latest witnessed checkpoint; rows from entries after it carry no proof
+    const w = await witnessedFor(db, reply)
+    if (w === null) return reply
+    return { ...await db.query(q.sql, q.params ?? undefined, { ...opts, proofs: true, head: w.checked.head }), checkpoint: w.note }
   }
   app.post<{ Params: { key: string }, Body: QueryInput }>('/v1/databases/:key/query', {
     schema: { params: PARAMS, body: { type: 'object', required: ['sql'], properties: { ...QUERY_FIELDS, params: {} }, additionalProperties: false } }
-  }, async (req) => await runQuery(req.params.key, req.body))
+  }, async (req, reply) => await runQuery(req.params.key, req.body, reply))
   app.get<{ Params: { key: string }, Querystring: Omit<QueryInput, 'params'> & { params?: string } }>('/v1/databases/:key/query', {
     schema: { params: PARAMS, querystring: { type: 'object', required: ['sql'], properties: { ...QUERY_FIELDS, params: { type: 'string', maxLength: 100_000 } }, additionalProperties: false } }
-  }, async (req) => {
+  }, async (req, reply) => {
     let params: unknown
     if (req.query.params !== undefined) {
       try { params = JSON.parse(req.query.params) } catch { throw new InvalidArgumentError('params must be JSON (an array or an object)') }
     }
-    return await runQuery(req.params.key, { ...req.query, params })
+    return await runQuery(req.params.key, { ...req.query, params }, reply)
   })
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key/verification', { schema: { params: PARAMS } }, async (req, reply) => {

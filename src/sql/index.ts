@@ -17,6 +17,7 @@ import { ClosedError } from '../errors/errors.js'
 import type Hypercore from 'hypercore'
 import { captureSignedHead, createInclusionProof } from '../logs/proof-builders.js'
 import type { InclusionProof } from '../proofs/log/inclusion-proofs.js'
+import type { SignedHead } from '../proofs/log/signed-head.js'
 import { rowIndexSeq } from '../proofs/records/query-proofs.js'
 import { ReadModel, type ReadModelSource } from './read-model.js'
 import { QueryRunner, type QueryOptions, type QueryResult } from './query-runner.js'
@@ -27,6 +28,11 @@ export const READ_MODEL_FILE = 'read-model.sqlite'
 export interface SqlQueryOptions extends QueryOptions {
   /** Attach an inclusion proof to each row that names an index block (`seq` or `index_seq`). */
   proofs?: boolean
+  /**
+   * With `proofs`: prove the rows under this signed index head (e.g. a witnessed
+   * checkpoint's) instead of the current one; a row whose block lies beyond it gets none.
+   */
+  head?: SignedHead
 }
 
 export interface SqlResult extends QueryResult {
@@ -80,17 +86,18 @@ export class SqlAccess extends Resource {
     await model.reach(this.core.length)
     const result: SqlResult = await shared.runner.query(sql, params, opts)
     if (opts.proofs !== true) return result
-    const proofs = await this.rowProofs(result)
+    const proofs = await this.rowProofs(result, opts.head)
     return { type: QUERY_RESULT_TYPE, version: 1, database: this.key, sql, params: params ?? null, ...result, proofs }
   }
 
-  private async rowProofs (result: QueryResult): Promise<Array<InclusionProof | null>> {
+  private async rowProofs (result: QueryResult, head?: SignedHead): Promise<Array<InclusionProof | null>> {
+    const within = Math.min(result.at, head?.length ?? Infinity)
     const seqOf = (row: Record<string, unknown>): number | null => {
       const seq = rowIndexSeq(row)
-      return seq !== null && seq < result.at ? seq : null
+      return seq !== null && seq < within ? seq : null
     }
     if (!result.rows.some(r => seqOf(r) !== null)) return result.rows.map(() => null)
-    const head = await captureSignedHead(this.core)
+    head ??= await captureSignedHead(this.core)
     const out: Array<InclusionProof | null> = []
     for (const row of result.rows) {
       const seq = seqOf(row)
