@@ -49,6 +49,7 @@
 //
 //   { op: 'SYS_APPROVE_KEY', key, pubkey?, signatures? }
 //   { op: 'SYS_REVOKE_KEY',  key, signatures? }
+//   { op: 'SYS_SET_WITNESSES', policy }   (see "apply: SYS_SET_WITNESSES" below)
 //
 // `signatures` is an approval bundle: `[{ signer, signature }]`, each a detached
 // ed25519 signature (128 hex) by the signatory `signer` (public key, 64 hex) of
@@ -266,9 +267,45 @@ async function vote (tx, op, ack) {
   }
 }
 
+// --- apply: SYS_SET_WITNESSES -------------------------------------------------
+//
+// The witness policy (/.sys/witnesses, whitepaper/witness.md §4) changes by the same
+// quorum Q(H): each accepted signatory approves a policy by submitting it; approvals
+// of one policy (compared in canonical JSON) are recorded under
+// /pending-witnesses/<hex SHA-256 of that JSON>; the op that brings them to the
+// quorum sets it (the host checks its shape, failing the op when it does not parse).
+
+/** JSON with object keys sorted: one text per policy, whoever wrote it. */
+function canonicalJson (v) {
+  if (Array.isArray(v)) return '[' + v.map(canonicalJson).join(',') + ']'
+  if (v !== null && typeof v === 'object') return '{' + Object.keys(v).sort().map(k => JSON.stringify(k) + ':' + canonicalJson(v[k])).join(',') + '}'
+  return JSON.stringify(v)
+}
+
+async function setWitnessPolicy (tx, op, ack) {
+  assert(Number.isSafeInteger(ack.height) && ack.height >= 0, 'PoA: the ack carries no height (H); system ops need one')
+  assert(op.policy !== null && typeof op.policy === 'object' && !Array.isArray(op.policy), 'PoA: policy must be a witness policy { version: 1, quorum, witnesses }')
+  const keys = await loadKeys()
+  const submitter = accepted(keys).find(k => k.oplog === ack.origin)
+  assert(submitter !== undefined, `PoA: the op comes from oplog ${ack.origin}, which belongs to no accepted signatory`)
+  const id = sha256(canonicalJson(op.policy))
+  const path = '/pending-witnesses/' + id
+  const pending = (await index.get(path))?.value ?? null
+  const before = liveApprovers(pending, keys)
+  assert(!before.includes(submitter.id), `PoA: duplicate approval: ${submitter.id} already approves this witness policy; each signatory counts once`)
+  const approvers = uniqueSorted([...before, submitter.id])
+  if (approvers.length < quorumAt(ack.height)) {
+    tx.put(path, { id, policy: op.policy, approvers, openedAt: pending?.openedAt ?? ack.height })
+    return
+  }
+  if (pending !== null) tx.delete(path)
+  tx.setWitnesses(op.policy)
+}
+
 export const apply = {
   SYS_APPROVE_KEY: vote,
-  SYS_REVOKE_KEY: vote
+  SYS_REVOKE_KEY: vote,
+  SYS_SET_WITNESSES: setWitnessPolicy
 }
 
 // --- methods (db.call) -----------------------------------------------------
@@ -396,6 +433,13 @@ export async function approveKey (params, emit) {
   const signatures = checkSignatures(params?.signatures)
   if (signatures !== undefined) op.signatures = signatures
   emit(op)
+}
+
+/** Emit SYS_SET_WITNESSES: approve `policy` as the database's witness policy (it takes effect at quorum). */
+export function proposeWitnesses (params, emit) {
+  const policy = params?.policy
+  assert(policy !== null && typeof policy === 'object' && !Array.isArray(policy), 'PoA: policy must be a witness policy { version: 1, quorum, witnesses }')
+  emit({ op: 'SYS_SET_WITNESSES', policy })
 }
 
 /** Emit SYS_REVOKE_KEY: approve the revocation of `key`, optionally with a bundle of signatures. */

@@ -10,6 +10,7 @@ import { encodeInput, inputKey } from '../src/format/schemas.js'
 import { SEP, pathToKey } from '../src/format/paths.js'
 import { encodeValue } from '../src/format/encoding.js'
 import { contract, createDb, eventually, follow } from './helpers.js'
+import { formatWitnessKey } from '../src/proofs/witness/cosignature.js'
 
 const COUNTER = contract('counter')
 
@@ -401,4 +402,23 @@ test('poa - fraud: executing an op of a revoked key is caught by verify() (NON_P
   t.is(proof?.violation.data.origin, f.hex)
   t.is(proof?.violation.data.opSeq, seq)
   t.is((await verifyFraudProof(JSON.parse(JSON.stringify(proof)))).code, 'NON_PARTICIPANT', 'the proof checks out offline')
+})
+
+test('poa - the witness policy changes by the quorum: one approval past height 149 is pending, the same signatory twice counts once', async t => {
+  const offline = Array.from({ length: 3 }, () => offlineKey())
+  const db = await poaDb(t, offline.map(o => o.publicKey))
+  await pushHeight(db, 150)
+  const w = (name: string): string => formatWitnessKey(name, Buffer.alloc(32, name.length))
+  const policy = { version: 1, quorum: 1, witnesses: [{ key: w('w1') }] }
+  const first = await outcome(db, await db.call('proposeWitnesses', { policy }))
+  t.ok(first.success && first.ackSeq >= 149, `one approval at H = ${first.ackSeq} (Q = ${quorum(first.ackSeq)}): recorded, not yet the policy`)
+  t.is(await db.witnessPolicy(), null, 'the policy is not set below the quorum')
+  const pending = await db.index.list('/.sys/poa/pending-witnesses')
+  t.is(pending.length, 1, 'the proposal is pending')
+  t.is((pending[0]?.value as { approvers?: string[] } | undefined)?.approvers?.length, 1, 'with its one approver')
+  // the same policy with its keys in another order is the same proposal
+  const reordered = await outcome(db, await db.call('proposeWitnesses', { policy: { witnesses: policy.witnesses, quorum: 1, version: 1 } }))
+  t.absent(reordered.success, 'the same signatory approving it again: refused')
+  t.ok(/duplicate approval/.test(reordered.error ?? ''), reordered.error)
+  t.is((await db.verify()).length, db.index.length, 'a verifier replays it')
 })

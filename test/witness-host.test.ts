@@ -256,3 +256,24 @@ test('witness host - the contract sets the policy later (tx.setWitnesses): the h
   t.is(r?.success, false, 'under PoA the user contract may not change the policy')
   t.ok(/GOVERNANCE_REFUSED|not the user contract/.test(String(r?.error)), String(r?.error))
 })
+
+test('witness host - under PoA the signatory quorum changes the policy (SYS_SET_WITNESSES); replay checks it', async t => {
+  const dirs = [await t.tmp(), await t.tmp()]
+  dirs.forEach((d, i) => { createWitnessKey(d, `w${i}`) })
+  const witnesses = [await witnessAt(t, dirs[0]!), await witnessAt(t, dirs[1]!)]
+  const policy = { version: 1 as const, quorum: 1, witnesses: witnesses.map(w => ({ key: w.key.vkey, url: w.url })) }
+  const db = await Database.create(new StorageInMemory(), { contract: { source: contract('kv-store') }, governance: 'poa' })
+  t.teardown(() => db.close())
+  // Q(H) is 1 at this height: the creator, the only signatory, is the quorum.
+  const bad = await db.call('proposeWitnesses', { policy: { version: 1, quorum: 5, witnesses: policy.witnesses } })
+  await bad.whenProcessed()
+  t.is((await bad.fetchResults())[0]?.success, false, 'a policy that does not parse: the op fails')
+  const set = await db.call('proposeWitnesses', { policy })
+  await set.whenProcessed()
+  t.is((await set.fetchResults())[0]?.success, true, 'the signatory quorum sets the witness policy')
+  t.alike((await db.witnessPolicy())?.witnesses.map(w => w.vkey), policy.witnesses.map(w => w.key), 'db.witnessPolicy() reads it')
+  const again = await db.call('proposeWitnesses', { policy })
+  await again.whenProcessed()
+  t.is((await again.fetchResults())[0]?.success, true, 'proposing it again sets it again (a new proposal, at quorum at once)')
+  t.is((await db.verify()).length, db.index.length, 'a verifier replays the system contract\'s writes to /.sys/witnesses')
+})
