@@ -238,6 +238,7 @@ test('witness host - the contract sets the policy later (tx.setWitnesses): the h
   t.ok(/setWitnesses/.test(String(failed?.error)), String(failed?.error))
   t.is(await db.witnessPolicy(), null)
 
+  const beforeSet = db.index.length
   const set = await db.call('setWitnesses', { policy })
   await set.whenProcessed()
   t.is((await set.fetchResults())[0]?.success, true, 'the admin sets the policy')
@@ -247,6 +248,9 @@ test('witness host - the contract sets the policy later (tx.setWitnesses): the h
   t.ok(await eventually(async () => (await checkpointOf(base)).body.length === length, PATIENCE_MS), `the host collects under it: a checkpoint at ${length}`)
   t.is(verifyWitnessedCheckpoint((await checkpointOf(base)).body.checkpoint, policy, { key: db.pubkey }).head.length, length)
   t.is((await db.verify()).length, db.index.length, 'a verifier replays the writes to /.sys/witnesses')
+  t.is(await db.witnessPolicy({ at: beforeSet }), null, 'as of a length before it was set: no policy')
+  const { best } = await gatherWitnessedCheckpoint(db.pubkey.toString('hex'), readWitnessPolicy(policy), { policyAt: async at => await db.witnessPolicy({ at }) })
+  t.is(best?.checked.head.length, length, 'a reader checks the checkpoint under the policy in force at its length')
 
   const poa = await Database.create(new StorageInMemory(), { contract: { source: contract('kv-store') }, governance: 'poa' })
   t.teardown(() => poa.close())

@@ -20,6 +20,7 @@ import { checkAgainstCheckpoint, gatherWitnessedCheckpoint, type FoundCheckpoint
 import { WitnessWatch } from '../../src/witness/watch.js'
 import type { LogForkFraudProof } from '../../src/proofs/fraud/log-fork-proof.js'
 import type { VitraError } from '../../src/errors/errors.js'
+import type { WitnessPolicy } from '../../src/proofs/witness/policy.js'
 
 export interface AuditOptions {
   /** How long to wait for one missing block before "could not verify" (ms). */
@@ -108,12 +109,17 @@ async function verifyOnce (s: Session, pubkey: string | undefined, o: AuditOptio
  * disagreement is a fork (recorded and reported like one seen while replicating); no
  * quorum means nobody can tell that other readers see this history (exit 4).
  */
+/** The witness policy in force at an index length this copy holds (null beyond it). */
+function policyAtOf (db: Database): (length: number) => Promise<WitnessPolicy | null> {
+  return async length => length <= db.index.core.length ? await db.witnessPolicy({ at: length }) : null
+}
+
 async function witnessStatus (s: Session, db: Database): Promise<{ ok: boolean, fork: boolean, line: string, json: Record<string, unknown> } | null> {
   const policy = await db.witnessPolicy()
   if (policy === null) return null
   const key = db.pubkey.toString('hex')
   // Witnesses answer over HTTP: --offline (no swarm) does not keep the check from running.
-  const { best, failures } = await gatherWitnessedCheckpoint(key, policy, { hosts: s.opts.from, timeoutMs: Math.min(s.opts.timeout, 10_000) })
+  const { best, failures } = await gatherWitnessedCheckpoint(key, policy, { hosts: s.opts.from, timeoutMs: Math.min(s.opts.timeout, 10_000), policyAt: policyAtOf(db) })
   const failed = failures.length === 0 ? '' : ` (${failures.map(f => `${f.source}: ${f.error}`).join('; ')})`
   if (best === null) {
     return { ok: false, fork: false, line: `Not witnessed: no checkpoint has ${policy.quorum} of its ${policy.witnesses.length} witnesses' cosignatures${failed}; whether other readers see this history is unknown.`, json: { checked: true, length: null, quorum: policy.quorum, witnesses: policy.witnesses.length, failures } }
@@ -279,7 +285,7 @@ async function witnessWatch (s: Session, db: Database, o: MonitorOptions, wake: 
   const policy = await db.witnessPolicy()
   if (policy === null) return null
   const key = db.pubkey.toString('hex')
-  const w = new WitnessWatch({ core: db.index.core, policy, hosts: s.opts.from, intervalMs: o.witnessIntervalMs, maxAgeMs: o.maxUnwitnessedMs })
+  const w = new WitnessWatch({ core: db.index.core, policy, hosts: s.opts.from, intervalMs: o.witnessIntervalMs, maxAgeMs: o.maxUnwitnessedMs, policyAt: policyAtOf(db) })
   w.on('witnessed', (found: FoundCheckpoint) => {
     const { head, cosigned } = found.checked
     s.out.event({ event: 'witnessed', length: head.length, cosigned: cosigned.map(c => c.name) }, `witnessed up to index length ${head.length} (cosigned by ${cosigned.length} of ${policy.witnesses.length})`)

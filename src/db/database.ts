@@ -462,9 +462,12 @@ export class Database extends EventEmitter {
 
   private maxOpBytesCache: number | null = null
 
-  /** The witness policy recorded at genesis, or null when the database has none. */
-  async witnessPolicy (): Promise<WitnessPolicy | null> {
-    const v = await this.index.getValue(WITNESSES_KEY)
+  /**
+   * The witness policy the index holds (recorded at genesis, or set later by the
+   * contract's rules), or null when it has none; with `at`, as of that index length.
+   */
+  async witnessPolicy (opts: { at?: number } = {}): Promise<WitnessPolicy | null> {
+    const v = await this.index.getValue(WITNESSES_KEY, opts)
     return v === null ? null : readWitnessPolicy(v)
   }
 

@@ -159,9 +159,19 @@ export class IndexLog extends Resource {
   }
 
   /** The value at a stored key (internal reads of the `/.sys/` layout), or null. */
-  async getValue (key: string): Promise<JsonValue | null> {
-    const e = await this.bee.get(key)
-    return e === null ? null : decodeValue(e.value)
+  async getValue (key: string, opts: { at?: number } = {}): Promise<JsonValue | null> {
+    if (opts.at === undefined || opts.at >= this.bee.version) {
+      const e = await this.bee.get(key)
+      return e === null ? null : decodeValue(e.value)
+    }
+    // as of an earlier version (the index length then)
+    const snapshot = this.bee.checkout(opts.at)
+    try {
+      const e = await snapshot.get(key)
+      return e === null ? null : decodeValue(e.value)
+    } finally {
+      await snapshot.close()
+    }
   }
 
   /** The raw entry at a stored key (seq and undecoded bytes), or null. */

@@ -28,9 +28,10 @@ export interface GatherResult {
  * Asks every witness of the policy with a URL (`GET /logs/<key>`) and every host in
  * `opts.hosts` (`GET /v1/databases/<key>/checkpoint`) for the checkpoint it holds.
  * Checkpoints with the same text pool their signature lines; the longest that a quorum
- * of the policy cosigned is the answer.
+ * cosigned is the answer, each checked under the policy in force at its length
+ * (`opts.policyAt`, when the reader holds the index that far) or else `policy`.
  */
-export async function gatherWitnessedCheckpoint (keyHex: string, policy: WitnessPolicy, opts: { hosts?: string[], timeoutMs?: number } = {}): Promise<GatherResult> {
+export async function gatherWitnessedCheckpoint (keyHex: string, policy: WitnessPolicy, opts: { hosts?: string[], timeoutMs?: number, policyAt?: (length: number) => Promise<WitnessPolicy | null> } = {}): Promise<GatherResult> {
   const timeoutMs = opts.timeoutMs ?? 10_000
   const failures: GatherResult['failures'] = []
   const ask = async (source: string, url: URL, read: (res: Response) => Promise<string>): Promise<string | null> => {
@@ -63,7 +64,9 @@ export async function gatherWitnessedCheckpoint (keyHex: string, policy: Witness
   for (const [body, signatures] of byBody) {
     const note = formatNote({ body, signatures })
     try {
-      const checked = verifyWitnessedCheckpoint(note, policy, { key: keyHex })
+      // the policy in force at the checkpoint's length, when the reader can tell (it may have changed since)
+      const at = opts.policyAt === undefined ? null : await opts.policyAt(parseCheckpoint(note).head.length)
+      const checked = verifyWitnessedCheckpoint(note, at ?? policy, { key: keyHex })
       if (best === null || checked.head.length > best.checked.head.length) best = { note, checked }
     } catch (err) {
       failures.push({ source: `checkpoint at ${safeLength(note)}`, error: (err as Error).message })

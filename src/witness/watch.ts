@@ -23,6 +23,8 @@ export interface WitnessWatchOptions {
   intervalMs?: number
   /** How long local entries may stay unwitnessed before the alert (default 10 min). */
   maxAgeMs?: number
+  /** The policy in force at an index length (it may change); `policy` when absent or null. */
+  policyAt?: (length: number) => Promise<WitnessPolicy | null>
 }
 
 export class WitnessWatch extends Resource {
@@ -31,6 +33,7 @@ export class WitnessWatch extends Resource {
   private readonly hosts: string[]
   private readonly intervalMs: number
   private readonly maxAgeMs: number
+  private readonly policyAt: ((length: number) => Promise<WitnessPolicy | null>) | undefined
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
   /** The latest checkpoint the local index agrees with. */
@@ -47,6 +50,7 @@ export class WitnessWatch extends Resource {
     this.hosts = opts.hosts ?? []
     this.intervalMs = opts.intervalMs ?? 10_000
     this.maxAgeMs = opts.maxAgeMs ?? 10 * 60_000
+    this.policyAt = opts.policyAt
   }
 
   protected override async _open (): Promise<void> {
@@ -79,7 +83,7 @@ export class WitnessWatch extends Resource {
 
   private async checkOnce (): Promise<void> {
     const key = this.core.key.toString('hex')
-    const { best, failures } = await gatherWitnessedCheckpoint(key, this.policy, { hosts: this.hosts })
+    const { best, failures } = await gatherWitnessedCheckpoint(key, this.policy, { hosts: this.hosts, policyAt: this.policyAt })
     for (const f of failures) this.emit('warning', errors.NOT_WITNESSED(`${f.source}: ${f.error}`))
     if (this.stopping) return
     if (best !== null) {
