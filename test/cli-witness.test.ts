@@ -59,6 +59,8 @@ test('cli witness - init, serve three witnesses, a database with a 2-of-3 policy
   const init = await vitra(t, ['init', COUNTER, '--dir', dir, '--witnesses', policyFile, '--json'])
   t.is(init.code, 0, `init with --witnesses (${init.stderr.trim()})`)
   const key = String(json(init).pubkey)
+  const shown = json(await vitra(t, ['info', '--dir', dir, '--offline', '--json']))
+  t.alike(shown.witnesses, { quorum: 2, witnesses: ['w0', 'w1', 'w2'] }, 'vitra info shows the policy')
   for (let i = 0; i < 3; i++) t.is((await vitra(t, ['call', 'increment', '--dir', dir, '--offline'])).code, 0, `call ${i + 1}`)
 
   const unwitnessed = await vitra(t, ['verify', '--dir', dir, '--offline'])

@@ -187,6 +187,8 @@ export interface Info {
   txs: { tracked: number, pending: number }
   /** The primary servers the database recorded (/.sys/servers). */
   servers: string[]
+  /** The witness policy the index holds (/.sys/witnesses): how many of which witnesses must cosign; null: none. */
+  witnesses: { quorum: number, witnesses: string[] } | null
   /** The process this command ran in for the caller (it owns the directory), when it did. */
   openIn: { pid: number, command: string, url: string | null } | null
 }
@@ -231,8 +233,14 @@ export async function gatherInfo (s: Session, db: Database): Promise<Info> {
     },
     txs: { tracked: txs.length, pending: txs.filter(t => t.value.results === null || t.value.results.some(r => r === null)).length },
     servers: await db.servers(),
+    witnesses: await witnessSummary(db),
     openIn: s.ranFor === null ? null : { pid: s.ranFor.pid, command: s.ranFor.command, url: s.ranFor.url }
   }
+}
+
+async function witnessSummary (db: Database): Promise<Info['witnesses']> {
+  const policy = await db.witnessPolicy()
+  return policy === null ? null : { quorum: policy.quorum, witnesses: policy.witnesses.map(w => w.name) }
 }
 
 function localOplogKeys (s: Session, db: Database): string[] {
@@ -256,6 +264,7 @@ export function humanInfo (out: Output, info: Info, indent = ''): string[] {
     ['participants', `${info.participants} active`],
     ['network', info.network.joined ? `joined, ${info.network.peers} peer(s)` : 'not joined'],
     ...(info.servers.length === 0 ? [] : [['servers', info.servers.join(', ')] as [string, string]]),
+    ['witnesses', info.witnesses === null ? 'no policy' : `${info.witnesses.quorum} of ${info.witnesses.witnesses.length} must cosign (${info.witnesses.witnesses.join(', ')}); vitra verify checks`],
     ['verification', verifyLine],
     ['monitor', info.verification.monitor === null ? 'no checkpoint' : `verified up to index length ${info.verification.monitor.verifiedLength}`],
     ['fraud proofs', info.verification.fraudProofs.length === 0 ? 'none' : out.red(`${info.verification.fraudProofs.length} saved (vitra fraud list)`)],
