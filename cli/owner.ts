@@ -16,12 +16,13 @@
  * process is gone (killed with -9) is ignored, and its socket replaced.
  */
 import { createHash } from 'crypto'
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'fs'
+import { chmodSync, existsSync, readFileSync, rmSync } from 'fs'
 import { connect, createServer, type Server, type Socket } from 'net'
 import { tmpdir } from 'os'
 import { join } from 'path'
 import { Writable } from 'stream'
 import { CliError } from './errors.js'
+import { writeFileAtomic } from '../src/logs/atomic-file.js'
 
 export const OWNER_FILE = 'owner.json'
 const SOCKET_FILE = 'owner.sock'
@@ -140,10 +141,7 @@ export async function claimOwnership (dir: string, about: { command: string, dat
   await listenPrivately(server, socket)
   const record: OwnerRecord = { version: 1, dir, pid: process.pid, command: about.command, socket, database: about.database, url: null, since: new Date().toISOString() }
   const file = join(dir, OWNER_FILE)
-  const write = (): void => {
-    writeFileSync(file + '.tmp', JSON.stringify(record, null, 2) + '\n')
-    renameSync(file + '.tmp', file)
-  }
+  const write = (): void => { writeFileAtomic(file, JSON.stringify(record, null, 2) + '\n') }
   write()
   let closing: Promise<void> | null = null
   return {

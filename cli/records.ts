@@ -10,7 +10,8 @@
  *
  * Every file is written atomically: to a temporary name, then renamed.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'fs'
+import { writeFileAtomic } from '../src/logs/atomic-file.js'
 import { basename, join } from 'path'
 import { parseJson, type FraudProofJSON, type JsonValue, type TxOp, type TxResult } from '../src/index.js'
 import type { LogForkProofJSON } from '../src/proofs/fraud/log-fork-proof.js'
@@ -120,14 +121,7 @@ export class Records {
 /** Write JSON to `file` via a temporary file and a rename: never half-written. */
 export function writeJsonAtomic (file: string, value: unknown): void {
   mkdirSync(join(file, '..'), { recursive: true })
-  const tmp = `${file}.${process.pid}.tmp`
-  try {
-    writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n')
-    renameSync(tmp, file)
-  } catch (err) {
-    rmSync(tmp, { force: true })
-    throw err
-  }
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n')
 }
 
 /** Read a JSON file; a file that does not parse is a clear error naming it. */

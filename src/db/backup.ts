@@ -24,13 +24,14 @@ import { closeCorestore, openCorestore, readMeta, storageDir, type Storage } fro
 /** The device file of a storage directory (relative to the database directory). */
 const DEVICE_FILE = join('corestore', 'CORESTORE')
 
-/** The CLI's files about the process that has the directory open (cli/owner.ts). */
-const PER_PROCESS = new Set(['owner.json', 'owner.json.tmp', 'owner.sock'])
+/** The CLI's files about the process that has the directory open (cli/owner.ts), and owner.json's temporary file (named for its writer's process). */
+const PER_PROCESS = new Set(['owner.json', 'owner.sock'])
+const OWNER_TMP = /^owner\.json\.\d+\.tmp$/
 
 /** Files a backup leaves out: the device file, per-process state, and what is rebuilt from the logs. */
 function leftOut (rel: string): boolean {
   const name = basename(rel)
-  return rel === DEVICE_FILE || PER_PROCESS.has(name) || name.startsWith('read-model.sqlite')
+  return rel === DEVICE_FILE || PER_PROCESS.has(name) || OWNER_TMP.test(name) || name.startsWith('read-model.sqlite')
 }
 
 /** A database directory that was copied or moved unsafely (its device file does not match). */

@@ -11,7 +11,8 @@
  */
 import { randomBytes } from 'crypto'
 import { SharedPool, type Lease } from '../lifecycle/shared.js'
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, renameSync, mkdirSync, existsSync } from 'fs'
+import { writeFileAtomic } from './atomic-file.js'
+import { mkdtempSync, rmSync, readFileSync, mkdirSync, existsSync } from 'fs'
 import { tmpdir } from 'os'
 import { join, resolve } from 'path'
 import Corestore from 'corestore'
@@ -194,6 +195,5 @@ export function readMeta (storage: Storage): LocalMeta | null {
 export function writeMeta (storage: Storage, meta: LocalMeta): void {
   const dir = storageDir(storage)
   const file = join(dir, META_FILE)
-  writeFileSync(file + '.tmp', JSON.stringify(meta, null, 2) + '\n')
-  renameSync(file + '.tmp', file)
+  writeFileAtomic(file, JSON.stringify(meta, null, 2) + '\n')
 }

@@ -11,7 +11,8 @@
  * 'error' (anything else).
  */
 import { Resource } from '../lifecycle/resource.js'
-import { readFileSync, renameSync, writeFileSync, existsSync } from 'fs'
+import { readFileSync, existsSync } from 'fs'
+import { writeFileAtomic } from '../logs/atomic-file.js'
 import { VitraError, errors } from '../errors/errors.js'
 import type { ContractFraudProof } from './fraud-proofs.js'
 import { Verifier, type Checkpoint, type VerifierOptions } from './verifier.js'
@@ -130,8 +131,7 @@ export class ContractMonitor extends Resource {
   private save (): void {
     const file = this.opts.checkpointFile
     if (file === undefined || this.verifier === null) return
-    writeFileSync(file + '.tmp', JSON.stringify(this.verifier.checkpoint()))
-    renameSync(file + '.tmp', file)
+    writeFileAtomic(file, JSON.stringify(this.verifier.checkpoint()))
   }
 
   /** Stops (the pass that runs finishes first) and closes the verifier. close() runs it once and emits 'close'. */

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from 'fs'
 import { join } from 'path'
 import { errors } from '../errors/errors.js'
 import { cosignatureLine, cosignedMessage, formatWitnessKey, parseWitnessKey, type WitnessKey } from '../proofs/witness/cosignature.js'
-import { writeFileAtomic } from './atomic-file.js'
+import { writeFileAtomic } from '../logs/atomic-file.js'
 
 export const KEY_FILE = 'witness-key.json'
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -38,7 +38,7 @@ export function createWitnessKey (dir: string, name: string): WitnessSigner {
   const { privateKey } = generateKeyPairSync('ed25519')
   const seed = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_ED25519_PREFIX.byteLength)
   const signer = new WitnessSigner(name, Buffer.from(seed))
-  writeFileAtomic(file, JSON.stringify({ version: 1, name, seed: Buffer.from(seed).toString('hex'), vkey: signer.key.vkey }, null, 2) + '\n', 0o600)
+  writeFileAtomic(file, JSON.stringify({ version: 1, name, seed: Buffer.from(seed).toString('hex'), vkey: signer.key.vkey }, null, 2) + '\n', { mode: 0o600, durable: true })
   return signer
 }
 

@@ -10,7 +10,7 @@ import { join } from 'path'
 import { errors } from '../errors/errors.js'
 import { parseCheckpoint, type Checkpoint } from '../proofs/witness/checkpoint.js'
 import type { LogForkProofJSON } from '../proofs/fraud/log-fork-proof.js'
-import { writeFileAtomic } from './atomic-file.js'
+import { writeFileAtomic } from '../logs/atomic-file.js'
 
 export class WitnessState {
   private readonly logs: string
@@ -39,13 +39,13 @@ export class WitnessState {
 
   /** Records the cosigned note as the log's state (atomically). */
   save (keyHex: string, note: string): void {
-    writeFileAtomic(join(this.logs, `${keyHex}.note`), note)
+    writeFileAtomic(join(this.logs, `${keyHex}.note`), note, { durable: true })
   }
 
   /** Keeps fork evidence; returns its file. */
   saveFork (keyHex: string, proof: LogForkProofJSON, at: number): string {
     const file = join(this.forks, `${keyHex}-${at}.json`)
-    writeFileAtomic(file, JSON.stringify(proof, null, 2) + '\n')
+    writeFileAtomic(file, JSON.stringify(proof, null, 2) + '\n', { durable: true })
     return file
   }
 
