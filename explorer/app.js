@@ -127,11 +127,11 @@ async function databasePage (key) {
   const participants = h('tbody', { 'data-participants': '' }, participantRows(key, info.participants))
   // new index entries (a call through the form, or anyone's) change the participants' lengths: follow them
   const witnessed = h('span', { 'data-witnessed': 'pending' }, 'checking…')
-  void checkWitnessed(witnessed, key, info.witnessPolicy)
+  void checkWitnessed(witnessed, key, info)
   onEntries = () => liveRefresh(async () => {
     const now = await api(`/v1/databases/${key}`)
     participants.replaceChildren(...participantRows(key, now.participants))
-    await checkWitnessed(witnessed, key, now.witnessPolicy)
+    await checkWitnessed(witnessed, key, now)
   })
   show(
     nav(key, 'db'),
@@ -163,18 +163,18 @@ async function databasePage (key) {
  * the host's word), then the host's latest checkpoint under that policy. Green with
  * "cosigned by k of M"; red when there is no checkpoint with the quorum.
  */
-async function checkWitnessed (el, key, info) {
+async function checkWitnessed (el, key, { witnessPolicy, length }) {
   const set = (state, text) => { el.dataset.witnessed = state; el.className = state === 'valid' ? 'ok' : state === 'invalid' ? 'bad' : ''; el.textContent = text }
-  if (info === null || info === undefined) { set('none', 'no witness policy: nobody cosigns this database\'s checkpoints'); return }
+  if (witnessPolicy === null || witnessPolicy === undefined) { set('none', 'no witness policy: nobody cosigns this database\'s checkpoints'); return }
   try {
-    const read = await proofs.verifyIndexReadProof(info.proof, { key })
+    const read = await proofs.verifyIndexReadProof(witnessPolicy.proof, { key })
     const got = read.results[0]
     if (got === undefined || got.value === null) throw new Error('the index holds no witness policy')
     const policy = JSON.parse(got.value.toString())
     let cp
     try { cp = await api(`/v1/databases/${key}/checkpoint`) } catch (err) { set('invalid', `✗ not witnessed: ${err.message}`); return }
     const v = proofs.verifyWitnessedCheckpoint(cp.checkpoint, policy, { key })
-    const behind = cp.length < (await api(`/v1/databases/${key}`)).length ? ' (newer entries not witnessed yet)' : ''
+    const behind = cp.length < length ? ' (newer entries not witnessed yet)' : ''
     set('valid', `✓ cosigned by ${v.cosigned.length} of ${v.witnesses} witnesses (quorum ${v.quorum}) at index length ${v.head.length}${behind}: ${v.cosigned.map(c => c.name).join(', ')}`)
   } catch (err) {
     set('invalid', `✗ not witnessed: ${err && err.message ? err.message : String(err)}`)

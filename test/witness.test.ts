@@ -67,6 +67,11 @@ test('witness - a checkpoint is a signed note of the head; tampering fails its c
   rejects(t, () => verifyCheckpointHead(parseCheckpoint(note.replace('fork 0', 'fork 1'))), 'bad-signature', 'another fork')
   rejects(t, () => parseCheckpoint(note.replace('\n\n', '\n')), 'malformed-note', 'no blank line')
   rejects(t, () => parseCheckpoint(note.replace('fork 0', 'fork 00')), 'malformed-checkpoint', 'a non-canonical number')
+  const b64 = lines[2] ?? ''
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  const sameBytes = b64.slice(0, 42) + alphabet[alphabet.indexOf(b64[42] ?? 'A') ^ 1] + b64.slice(43)
+  t.alike(Buffer.from(sameBytes, 'base64'), Buffer.from(b64, 'base64'), '(a non-canonical base64 of the same tree hash)')
+  rejects(t, () => parseCheckpoint(note.replace(b64, sameBytes)), 'malformed-checkpoint', 'a root hash in non-canonical base64: one text per head')
   rejects(t, () => parseCheckpoint(note.replace('fork 0\n', 'fork 0\nextra\n')), 'malformed-checkpoint', 'an unknown line')
   rejects(t, () => parseCheckpoint(note.replace(`\u2014 vitra/index/${core.key.toString('hex')} `, '\u2014 someone ')), 'malformed-checkpoint', 'no log signature')
   rejects(t, () => parseCheckpoint(note.slice(0, note.lastIndexOf('\u2014'))), 'malformed-note', 'no signature at all')

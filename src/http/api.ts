@@ -246,9 +246,11 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
    * checkpoint, with a proof under its head (whitepaper/witness.md §5).
    */
   const witnessedFor = async (db: Database, reply: FastifyReply): Promise<CollectedCheckpoint | null> => {
-    const latest = collectors.get(db.pubkey.toString('hex'))?.latest ?? null
+    const collector = collectors.get(db.pubkey.toString('hex'))
+    const latest = collector?.latest ?? null
     if (latest !== null) return latest
-    if (await db.witnessPolicy() === null) fail(reply, 'NO_WITNESS_POLICY', 'This database has no witness policy: there is no witnessed checkpoint to read at')
+    if (await db.witnessPolicy() === null) fail(reply, 'NO_WITNESS_POLICY', 'This database has no witness policy: nobody cosigns its checkpoints')
+    else if (collector === undefined) fail(reply, 'NOT_WITNESSED', 'This host does not collect cosignatures for this database')
     else fail(reply, 'NOT_WITNESSED', 'No checkpoint has a quorum of cosignatures yet')
     return null
   }
@@ -416,12 +418,8 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
   })
 
   app.get<{ Params: { key: string } }>('/v1/databases/:key/checkpoint', { schema: { params: PARAMS } }, async (req, reply) => {
-    const db = served(req.params.key)
-    const c = collectors.get(req.params.key)
-    if (await db.witnessPolicy() === null) return fail(reply, 'NO_WITNESS_POLICY', 'This database has no witness policy: nobody cosigns its checkpoints')
-    if (c === undefined) return fail(reply, 'NOT_WITNESSED', 'This host does not collect cosignatures for this database')
-    const latest = c.latest
-    if (latest === null) return fail(reply, 'NOT_WITNESSED', 'No checkpoint has a quorum of cosignatures yet')
+    const latest = await witnessedFor(served(req.params.key), reply)
+    if (latest === null) return reply
     const { head, cosigned, quorum, witnesses } = latest.checked
     return {
       type: 'vitra/witnessed-checkpoint',

@@ -14,7 +14,7 @@ import { Resource } from '../lifecycle/resource.js'
 import { errors } from '../errors/errors.js'
 import { captureSignedHead, coreManifest } from '../logs/proof-builders.js'
 import { LogForkFraudProof } from '../proofs/fraud/log-fork-proof.js'
-import { checkpointNote } from '../proofs/witness/checkpoint.js'
+import { checkpointBody, checkpointNote } from '../proofs/witness/checkpoint.js'
 import { checkCosignature } from '../proofs/witness/cosignature.js'
 import { parseNote } from '../proofs/witness/note.js'
 import { verifyWitnessedCheckpoint, type WitnessedCheckpoint, type WitnessPolicy } from '../proofs/witness/policy.js'
@@ -118,8 +118,9 @@ export class CheckpointCollector extends Resource {
     const head = await captureSignedHead(this.core)
     const last = this.latestCheckpoint
     if (last !== null && last.checked.head.length >= head.length) return
-    const note = checkpointNote(head, coreManifest(this.core))
-    const body = parseNote(note).body
+    const manifest = coreManifest(this.core)
+    const note = checkpointNote(head, manifest)
+    const body = checkpointBody(head, manifest)
     const lines = await Promise.all(policy.witnesses.map(async w => await this.ask(w, body, head)))
     const got = lines.filter((l): l is string => l !== null)
     if (this.stopping) return

@@ -17,10 +17,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'net'
 import { Resource } from '../lifecycle/resource.js'
 import { InvalidProofError, VitraError } from '../errors/errors.js'
-import { decideCheckpoint, parseAddCheckpoint } from '../proofs/witness/add-checkpoint.js'
-import { parseCheckpoint } from '../proofs/witness/checkpoint.js'
+import { decideCheckpoint, parseAddCheckpoint, type AddCheckpointRequest } from '../proofs/witness/add-checkpoint.js'
+import { checkpointNote, parseCheckpoint } from '../proofs/witness/checkpoint.js'
 import type { WitnessKey } from '../proofs/witness/cosignature.js'
-import { formatNote, parseNote } from '../proofs/witness/note.js'
 import type { LogForkProofJSON } from '../proofs/fraud/log-fork-proof.js'
 import { loadWitnessKey, type WitnessSigner } from './keys.js'
 import { WitnessState } from './state.js'
@@ -104,19 +103,20 @@ export class Witness extends Resource {
 
   /** Decides one request (the body of POST /add-checkpoint) and answers as HTTP would. */
   async addCheckpoint (text: string): Promise<WitnessAnswer> {
+    let req: AddCheckpointRequest
     let keyHex: string
     try {
-      keyHex = parseCheckpoint(parseAddCheckpoint(text).checkpoint).head.key
+      req = parseAddCheckpoint(text)
+      keyHex = parseCheckpoint(req.checkpoint).head.key
     } catch (err) {
       return refusal(err)
     }
     if (this.only !== null && !this.only.has(keyHex)) return { status: 404, type: 'text/plain', body: `This witness does not cosign log ${keyHex}\n` }
-    return await this.state.serial(keyHex, () => this.decide(keyHex, text))
+    return await this.state.serial(keyHex, () => this.decide(keyHex, req))
   }
 
-  private decide (keyHex: string, text: string): WitnessAnswer {
+  private decide (keyHex: string, req: AddCheckpointRequest): WitnessAnswer {
     try {
-      const req = parseAddCheckpoint(text)
       const last = this.state.last(keyHex)
       const d = decideCheckpoint(last?.checkpoint ?? null, req)
       if (d.kind === 'stale') return { status: 409, type: 'text/x.tlog.size', body: `${d.size}\n` }
@@ -126,10 +126,9 @@ export class Witness extends Resource {
         return { status: 409, type: 'application/json', body: JSON.stringify({ error: { code: 'LOG_FORK', message: `The checkpoint does not extend the last one this witness cosigned for ${keyHex} (length ${last?.checkpoint.head.length})` }, proof }) }
       }
       const line = this.signer.cosign(d.checkpoint.body, this.now())
-      // The state holds the log's note and this cosignature, on disk before the answer.
-      const logs = parseNote(req.checkpoint).signatures.filter(s => !d.checkpoint.cosignatures.includes(s))
-      const note = formatNote({ body: d.checkpoint.body, signatures: logs }) + line
-      this.state.save(keyHex, note)
+      // The state holds the log's note and this cosignature, on disk before the answer
+      // (a checkpoint's text is canonical: checkpointNote gives back the one cosigned).
+      this.state.save(keyHex, checkpointNote(d.checkpoint.head, d.checkpoint.manifest) + line)
       return { status: 200, type: 'text/plain; charset=utf-8', body: line }
     } catch (err) {
       return refusal(err)

@@ -89,6 +89,8 @@ export function parseCheckpoint (text: unknown): Checkpoint {
   const length = readDecimal(size, 'The tree size')
   const tree = readBase64(hash, 'The root hash')
   if (tree.byteLength !== 32) throw malformed('The root hash is 32 bytes')
+  // one text per head: the body is exactly checkpointBody(head, manifest), so cosignatures of one head always pool
+  if (tree.toString('base64') !== hash) throw malformed('The root hash is not in canonical base64')
   const fork = readDecimal(forkLine.startsWith('fork ') ? forkLine.slice(5) : undefined, 'The fork line ("fork <n>")')
   const signer = /^signer ([0-9a-f]{64}) ([0-9a-f]{64})$/.exec(signerLine)
   if (signer === null) throw malformed('The signer line is "signer <public key hex> <namespace hex>"')
