@@ -380,11 +380,12 @@ Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id 
   witness.command('init').description('make this witness\'s key in --dir and print its verifier key')
     .option('--name <name>', 'the witness\'s name in its key and cosignatures (default: <hostname>/<dir name>)')
     .action(act(async (s, o: { name?: string }) => await witnessInitCommand(s, o), 'here'))
-  witness.command('serve').description('cosign checkpoints over HTTP (POST /add-checkpoint) until interrupted; state in --dir')
+  witness.command('serve').description('cosign checkpoints over HTTP (POST /add-checkpoint) and, unless --offline, the heads it sees on the swarm of each database it cosigned, until interrupted; state in --dir')
     .option('--port <port>', 'HTTP port (0: any free one)', '8687')
     .option('--http-host <address>', 'address to bind (default 127.0.0.1: this machine only)')
-    .option('--only <key>', 'cosign only this database (repeatable; default: any)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(act(async (s, o: { port?: string, httpHost?: string, only: string[] }) => await witnessServeCommand(s, o), 'here'))
+    .option('--only <key>', 'cosign only this database (repeatable; default: any); followed on the swarm', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--follow <key>', 'follow this database on the swarm from the start (repeatable; those it cosigned are followed anyway)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(act(async (s, o: { port?: string, httpHost?: string, only: string[], follow: string[] }) => await witnessServeCommand(s, o), 'here'))
 
   program.allowExcessArguments(true) // after the subcommands, which stay strict: `vitra <unknown>` is reported by the action
   configureErrors(program, 'vitra', ctx)

@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os'
 import { join } from 'path'
 import { fileURLToPath } from 'url'
+import createTestnet from 'hyperdht/testnet.js'
+import { parseCheckpoint } from '../src/proofs/witness/checkpoint.js'
 import { verifyWitnessedCheckpoint } from '../src/proofs/witness/policy.js'
 import { eventually, startVitra as start, type Run } from './helpers.js'
 
@@ -44,7 +46,7 @@ test('cli witness - init, serve three witnesses, a database with a 2-of-3 policy
 
   const urls: string[] = []
   for (const name of ['w0', 'w1', 'w2']) {
-    const w = start(t, ['witness', 'serve', '--dir', join(root, name), '--port', '0', '--json'])
+    const w = start(t, ['witness', 'serve', '--dir', join(root, name), '--port', '0', '--offline', '--json'])
     const line = await w.waitFor(/\{"event":"witness-serving"[^\n]*/)
     urls.push((JSON.parse(line) as { url: string }).url)
   }
@@ -106,4 +108,37 @@ test('cli witness - init, serve three witnesses, a database with a 2-of-3 policy
   const stale = await vitra(t, ['monitor', '--dir', dir, '--offline', '--once', '--max-unwitnessed', '0', '--json'])
   t.is(stale.code, 0, 'an alert is not a verdict of fraud')
   t.ok(stale.stdout.includes('"event":"alert","code":"STALE_CHECKPOINT"'), 'monitor: STALE_CHECKPOINT for entries waiting beyond --max-unwitnessed')
+})
+
+test('cli witness - a witness follows a database on the swarm (--follow): no host submits, yet its heads get cosigned', { timeout: 180_000 }, async t => {
+  const testnet = await createTestnet(3, { host: '127.0.0.1' })
+  t.teardown(() => testnet.destroy(), { order: Infinity })
+  const net = ['--bootstrap', testnet.bootstrap.map(b => `${b.host}:${b.port}`).join(','), '--dht-host', '127.0.0.1']
+  const root = tmp(t)
+  const wdir = join(root, 'w')
+  const vkey = String(json(await vitra(t, ['witness', 'init', '--dir', wdir, '--name', 'w', '--json'])).vkey)
+  // The policy gives the witness no URL: no host can submit to it; it sees heads only on the swarm.
+  const policy = { version: 1 as const, quorum: 1, witnesses: [{ key: vkey }] }
+  const policyFile = join(root, 'policy.json')
+  writeFileSync(policyFile, JSON.stringify(policy))
+  const dir = join(root, 'db')
+  const key = String(json(await vitra(t, ['init', COUNTER, '--dir', dir, '--witnesses', policyFile, '--json'])).pubkey)
+  for (let i = 0; i < 3; i++) t.is((await vitra(t, ['call', 'increment', '--dir', dir, '--offline'])).code, 0, `call ${i + 1}`)
+
+  const refused = await vitra(t, ['witness', 'serve', '--dir', wdir, '--offline', '--follow', key])
+  t.is(refused.code, 2, '--follow with --offline is a usage error')
+  const w = start(t, ['witness', 'serve', '--dir', wdir, '--port', '0', '--follow', key, ...net, '--json'])
+  const url = (JSON.parse(await w.waitFor(/\{"event":"witness-serving"[^\n]*/)) as { url: string }).url
+  await w.waitFor(new RegExp(`\\{"event":"witness-following","key":"${key}"\\}`))
+  const serve = start(t, ['serve', '--dir', dir, '--port', '0', ...net, '--json'])
+  const serving = JSON.parse(await serve.waitFor(/\{"event":"serving"[^\n]*/)) as { url: string }
+  const info = await (await fetch(`${serving.url}/v1/databases/${key}`)).json() as { length?: number, index?: { length?: number } }
+  const length = info.index?.length ?? info.length
+  let note = ''
+  t.ok(await eventually(async () => {
+    const res = await fetch(`${url}/logs/${key}`)
+    note = await res.text()
+    return res.status === 200 && parseCheckpoint(note).head.length === length
+  }, PATIENCE_MS), `the witness cosigned the head it saw on the swarm (${length})`)
+  t.is(verifyWitnessedCheckpoint(note, policy, { key }).head.length, length, 'GET /logs/<key> is a checkpoint witnessed under the policy')
 })

@@ -165,7 +165,7 @@ declare module 'hyperswarm' {
     readonly connections: Set<unknown>
     readonly dht: unknown
     readonly keyPair: { publicKey: Buffer, secretKey: Buffer }
-    join (topic: Buffer, opts?: { server?: boolean, client?: boolean }): { flushed (): Promise<void>, destroy (): Promise<void> }
+    join (topic: Buffer, opts?: { server?: boolean, client?: boolean }): { flushed (): Promise<void>, refresh (): Promise<void>, destroy (): Promise<void> }
     leave (topic: Buffer): Promise<void>
     flush (): Promise<void>
     destroy (): Promise<void>

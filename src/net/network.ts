@@ -146,7 +146,7 @@ export class DatabaseSwarm extends Resource {
   private ownDht: HyperDHT | null = null
   private localNet: Lease<LocalNet> | null = null
   private indexCore: Hypercore | null = null
-  private discovery: { flushed (): Promise<void>, destroy (): Promise<void> } | null = null
+  private discovery: { flushed (): Promise<void>, refresh (): Promise<void>, destroy (): Promise<void> } | null = null
   private readonly conns = new Set<SwarmConnection>()
   /** Hex keys of the cores `watch` took on. */
   private readonly tracked = new Set<string>()
@@ -341,6 +341,16 @@ export class DatabaseSwarm extends Resource {
   /** Keep full, live copies of the oplogs: the executor reads every op anyway (saves a round trip per op). */
   private eager (): boolean {
     return this.opts.eagerOplogs ?? this.source?.index.writable === true
+  }
+
+  /**
+   * Announce and look up peers again now (Hyperswarm does so every 10 minutes): for a
+   * peer that found nobody, since two peers that join at the same moment can miss each
+   * other's announcement. Resolves once done.
+   */
+  async rediscover (): Promise<void> {
+    await this.ready()
+    await this.discovery?.refresh()
   }
 
   /** Resolves once this peer is announced and the peers found so far were tried. */

@@ -5,7 +5,7 @@
  * with (`forks/<key>-<time>.json`). A restarted witness reads the same state, so it never
  * cosigns two heads that diverge.
  */
-import { existsSync, mkdirSync, readFileSync } from 'fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'fs'
 import { join } from 'path'
 import { errors } from '../errors/errors.js'
 import { parseCheckpoint, type Checkpoint } from '../proofs/witness/checkpoint.js'
@@ -13,21 +13,21 @@ import type { LogForkProofJSON } from '../proofs/fraud/log-fork-proof.js'
 import { writeFileAtomic } from '../logs/atomic-file.js'
 
 export class WitnessState {
-  private readonly logs: string
-  private readonly forks: string
+  private readonly logsDir: string
+  private readonly forksDir: string
   /** One update at a time per log: the tail of its chain of pending updates. */
   private readonly queues = new Map<string, Promise<unknown>>()
 
   constructor (dir: string) {
-    this.logs = join(dir, 'logs')
-    this.forks = join(dir, 'forks')
-    mkdirSync(this.logs, { recursive: true })
-    mkdirSync(this.forks, { recursive: true })
+    this.logsDir = join(dir, 'logs')
+    this.forksDir = join(dir, 'forks')
+    mkdirSync(this.logsDir, { recursive: true })
+    mkdirSync(this.forksDir, { recursive: true })
   }
 
   /** The last checkpoint cosigned for log `keyHex` (its note, and the note read), or null. */
   last (keyHex: string): { note: string, checkpoint: Checkpoint } | null {
-    const file = join(this.logs, `${keyHex}.note`)
+    const file = join(this.logsDir, `${keyHex}.note`)
     if (!existsSync(file)) return null
     const note = readFileSync(file, 'utf8')
     try {
@@ -37,14 +37,19 @@ export class WitnessState {
     }
   }
 
+  /** The logs with a cosigned checkpoint (hex keys). */
+  logs (): string[] {
+    return readdirSync(this.logsDir).flatMap(f => /^([0-9a-f]{64})\.note$/.exec(f)?.[1] ?? [])
+  }
+
   /** Records the cosigned note as the log's state (atomically). */
   save (keyHex: string, note: string): void {
-    writeFileAtomic(join(this.logs, `${keyHex}.note`), note, { durable: true })
+    writeFileAtomic(join(this.logsDir, `${keyHex}.note`), note, { durable: true })
   }
 
   /** Keeps fork evidence; returns its file. */
   saveFork (keyHex: string, proof: LogForkProofJSON, at: number): string {
-    const file = join(this.forks, `${keyHex}-${at}.json`)
+    const file = join(this.forksDir, `${keyHex}-${at}.json`)
     writeFileAtomic(file, JSON.stringify(proof, null, 2) + '\n', { durable: true })
     return file
   }

@@ -1,7 +1,8 @@
 /**
  * A witness (whitepaper/witness.md §3): an HTTP service that cosigns a database's index
  * checkpoints, each only once it has checked that it extends the last one it cosigned
- * for that database. Routes:
+ * for that database. Events: 'cosigned' (keyHex, length), once the state holds it; 'fork'
+ * (proof, keyHex), a checkpoint refused as a fork (its evidence kept). Routes:
  *
  *   POST /add-checkpoint     the request of src/proofs/witness/add-checkpoint.ts; answers
  *                            200 with the cosignature line (text/plain), 409 with the size
@@ -12,6 +13,9 @@
  *                            when the request is malformed
  *   GET  /                   the witness's verifier key (text/plain)
  *   GET  /logs/<key>         the last checkpoint it cosigned for that log (404: none)
+ *
+ * A witness may also see a log's heads itself (src/witness/follower.ts): `observe` makes
+ * the same request from a replica of the log and decides it the same way.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'http'
 import type { AddressInfo } from 'net'
@@ -19,8 +23,11 @@ import { Resource } from '../lifecycle/resource.js'
 import { InvalidProofError, VitraError } from '../errors/errors.js'
 import { decideCheckpoint, parseAddCheckpoint, type AddCheckpointRequest } from '../proofs/witness/add-checkpoint.js'
 import { checkpointNote, parseCheckpoint } from '../proofs/witness/checkpoint.js'
+import type Hypercore from 'hypercore'
+import { captureSignedHead } from '../logs/proof-builders.js'
+import { checkpointRequest } from './client.js'
 import type { WitnessKey } from '../proofs/witness/cosignature.js'
-import type { LogForkProofJSON } from '../proofs/fraud/log-fork-proof.js'
+import type { LogForkFraudProof, LogForkProofJSON } from '../proofs/fraud/log-fork-proof.js'
 import { loadWitnessKey, type WitnessSigner } from './keys.js'
 import { WitnessState } from './state.js'
 
@@ -101,6 +108,11 @@ export class Witness extends Resource {
     return this.state.last(keyHex)?.note ?? null
   }
 
+  /** Keeps fork evidence about a log found otherwise than by a request (a follower's fork watchers). */
+  keepFork (keyHex: string, proof: LogForkFraudProof): void {
+    this.state.saveFork(keyHex, proof.toJSON(), Date.now())
+  }
+
   /** Decides one request (the body of POST /add-checkpoint) and answers as HTTP would. */
   async addCheckpoint (text: string): Promise<WitnessAnswer> {
     let req: AddCheckpointRequest
@@ -111,8 +123,38 @@ export class Witness extends Resource {
     } catch (err) {
       return refusal(err)
     }
-    if (this.only !== null && !this.only.has(keyHex)) return { status: 404, type: 'text/plain', body: `This witness does not cosign log ${keyHex}\n` }
+    if (!this.cosigns(keyHex)) return notCosigned(keyHex)
     return await this.state.serial(keyHex, () => this.decide(keyHex, req))
+  }
+
+  /** Whether this witness cosigns the log with this key (hex): `only` names it, or there is no `only`. */
+  cosigns (keyHex: string): boolean {
+    return this.only === null || this.only.has(keyHex)
+  }
+
+  /** The logs this witness holds a cosigned checkpoint of (hex keys). */
+  logs (): string[] {
+    return this.state.logs()
+  }
+
+  /**
+   * Decides the head a replica of a log holds (src/witness/follower.ts), as if its host had
+   * sent it: the request is made from the replica's tree, from the size this witness holds.
+   * Null when there is nothing to decide: the replica is empty, behind what was cosigned,
+   * or at the cosigned head. The replica must hold the tree nodes of the cosigned size
+   * (CouldNotVerifyError otherwise: fetch its last block first).
+   */
+  async observe (core: Hypercore): Promise<WitnessAnswer | null> {
+    const keyHex = core.key.toString('hex')
+    if (!this.cosigns(keyHex)) return notCosigned(keyHex)
+    return await this.state.serial(keyHex, async () => {
+      if (core.length === 0) return null
+      const held = this.state.last(keyHex)?.checkpoint.head ?? null
+      const head = await captureSignedHead(core)
+      if (held !== null && (head.length < held.length || (head.length === held.length && head.treeHash === held.treeHash))) return null
+      const text = await checkpointRequest(core, head, held?.length ?? 0)
+      return this.decide(keyHex, parseAddCheckpoint(text))
+    })
   }
 
   private decide (keyHex: string, req: AddCheckpointRequest): WitnessAnswer {
@@ -123,12 +165,14 @@ export class Witness extends Resource {
       if (d.kind === 'fork') {
         const proof: LogForkProofJSON = d.proof.toJSON()
         this.state.saveFork(keyHex, proof, Date.now())
+        this.emit('fork', d.proof, keyHex)
         return { status: 409, type: 'application/json', body: JSON.stringify({ error: { code: 'LOG_FORK', message: `The checkpoint does not extend the last one this witness cosigned for ${keyHex} (length ${last?.checkpoint.head.length})` }, proof }) }
       }
       const line = this.signer.cosign(d.checkpoint.body, this.now())
       // The state holds the log's note and this cosignature, on disk before the answer
       // (a checkpoint's text is canonical: checkpointNote gives back the one cosigned).
       this.state.save(keyHex, checkpointNote(d.checkpoint.head, d.checkpoint.manifest) + line)
+      this.emit('cosigned', keyHex, d.checkpoint.head.length)
       return { status: 200, type: 'text/plain; charset=utf-8', body: line }
     } catch (err) {
       return refusal(err)
@@ -158,6 +202,10 @@ export class Witness extends Resource {
       send({ status: 500, type: 'text/plain', body: `${(err as Error).message}\n` })
     }
   }
+}
+
+function notCosigned (keyHex: string): WitnessAnswer {
+  return { status: 404, type: 'text/plain', body: `This witness does not cosign log ${keyHex}\n` }
 }
 
 /** An answer for a request the witness cannot check. */
