@@ -286,14 +286,15 @@ Calls that append ops are tracked under <dir>/txs/<id>.json (vitra tx list), id 
     .option('--no-auth', 'let anyone who reaches the port call methods (default: calls need the bearer token in <dir>/http-token)')
     .addOption(new Option('--open', 'old name of --no-auth').hideHelp())
     .option('--on-violation <command>', 'as vitra monitor: shell command run with a fraud proof JSON on stdin (env: VITRA_FRAUD_FILE, VITRA_FRAUD_CODE, VITRA_DATABASE); the host keeps serving')
+    .option('--checkpoint-interval <ms>', 'for databases with a witness policy: the least time between two submissions of a new head to the witnesses (default 1000)')
     .addHelpText('after', '\nRoutes: GET /v1/databases, /v1/databases/<key>, …/entry?path=&proof=true, …/list?path=, …/history?start=&limit=,\n…/transactions/<id>, …/verification, …/fraud-proofs, …/events; POST …/call (README "HTTP API").\nWhile served, the other vitra commands on a served directory run in the host (owner.json names it).\nThe bearer token is <root>/http-token with --root, else http-token in the first directory served.')
-    .action(async (dirs: string[], o: { root?: string, follow: string[], mirrorLast?: string, port?: string, httpHost?: string, auth?: boolean, open?: boolean, onViolation?: string }, cmd: Command) => {
+    .action(async (dirs: string[], o: { root?: string, follow: string[], mirrorLast?: string, port?: string, httpHost?: string, auth?: boolean, open?: boolean, onViolation?: string, checkpointInterval?: string }, cmd: Command) => {
       // --host names the DHT address on every command; on serve it reads like the HTTP one
       if (cmd.optsWithGlobals<RawGlobals>().host !== undefined && o.httpHost === undefined) {
         throw usageError('--host is ambiguous here: give --http-host <address> for the HTTP server, --dht-host <address> for the DHT node')
       }
       if (o.open === true) (ctx.stderr ?? process.stderr).write('vitra: warning: --open is now --no-auth\n')
-      await run(async s => await serveCommand(s, { root: o.root, follow: o.follow, mirrorLast: o.mirrorLast, port: o.port, httpHost: o.httpHost, onViolation: o.onViolation, dirs, noAuth: o.auth === false || o.open === true }), [], cmd, false, 'refuse')
+      await run(async s => await serveCommand(s, { root: o.root, follow: o.follow, mirrorLast: o.mirrorLast, port: o.port, httpHost: o.httpHost, onViolation: o.onViolation, dirs, noAuth: o.auth === false || o.open === true, checkpointIntervalMs: o.checkpointInterval === undefined ? undefined : parseCount(o.checkpointInterval, '--checkpoint-interval', 0) }), [], cmd, false, 'refuse')
     })
 
   program.command('verify').argument('[pubkey]', 'database to audit (default: the one in --dir; fetched into --dir when absent)')

@@ -70,7 +70,8 @@ test('cli witness - init, serve three witnesses, a database with a 2-of-3 policy
   t.ok(/Not witnessed/.test(unwitnessed.stdout), unwitnessed.stdout.trim())
   t.is((await vitra(t, ['verify', '--dir', dir, '--offline', '--no-witnesses'])).code, 0, '--no-witnesses: the replay alone')
 
-  const serve = start(t, ['serve', '--dir', dir, '--port', '0', '--offline', '--json'])
+  t.is((await vitra(t, ['serve', '--dir', dir, '--port', '0', '--offline', '--checkpoint-interval', 'soon'])).code, 2, '--checkpoint-interval takes milliseconds')
+  const serve = start(t, ['serve', '--dir', dir, '--port', '0', '--offline', '--checkpoint-interval', '50', '--json'])
   const serving = JSON.parse(await serve.waitFor(/\{"event":"serving"[^\n]*/)) as { url: string }
   const route = `${serving.url}/v1/databases/${key}/checkpoint`
   const info = await (await fetch(`${serving.url}/v1/databases/${key}`)).json() as { length?: number, index?: { length?: number } }

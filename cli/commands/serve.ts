@@ -41,6 +41,8 @@ export interface ServeOptions {
   /** Calls without the bearer token (`--no-auth`). */
   noAuth?: boolean
   onViolation?: string
+  /** The least time between two rounds of checkpoint submissions to the witnesses (`--checkpoint-interval`, ms). */
+  checkpointIntervalMs?: number
   signal?: AbortSignal
 }
 
@@ -150,6 +152,7 @@ export async function serveCommand (s: Session, o: ServeOptions = {}): Promise<n
       databases,
       token,
       monitor: db => !mirrors.has(db), // a bounded mirror cannot replay: it follows the signed heads and serves proofs
+      checkpointIntervalMs: o.checkpointIntervalMs,
       onWitnessWarning: (db, err) => { s.out.warn(`witness, for ${db.pubkey.toString('hex').slice(0, 8)}…: ${err.message}`) },
       // as `vitra monitor` alerts: print the violation, save the proof under <dir>/fraud/; the host keeps serving it
       // a call made through the API is tracked in the directory as `vitra call` tracks one (vitra tx list)
