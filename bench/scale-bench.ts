@@ -150,7 +150,7 @@ try {
   const opBytes = oplog?.byteLength ?? 0
   const indexBytes = index.byteLength
   const merkle = ((oplog?.length ?? 0) + index.length) * 2 * 40
-  line('bytes on disk per op', fmt(total / OPS))
+  line('bytes on disk per op (target for a version 2 database ≤ 550)', fmt(total / OPS))
   line('    op blocks / index blocks (ack + write) / Merkle nodes / the rest', [opBytes, indexBytes, merkle, total - opBytes - indexBytes - merkle].map(b => fmt(b / OPS)).join(' / '))
   const blocks = await indexBlockParts(index, SAMPLE)
   for (const kind of ['ack', 'write'] as const) {
