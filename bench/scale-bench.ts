@@ -6,7 +6,7 @@
 //   - bytes on disk per op, and where they go: op blocks, index blocks (ack + write),
 //     Merkle tree nodes (40 bytes per node, two per block), the rest (RocksDB and its
 //     overheads); the ack and write blocks split into key, value, tree and framing, and
-//     the ack's size in the binary layout whitepaper/protocol.md §4.1 proposes;
+//     the ack's size in version 2's binary layout (whitepaper/protocol.md §4.1);
 // then, each in a fresh process, as an auditor runs it: a full verify (peak RSS) and a
 // monitor that resumes from a checkpoint taken at the end (time to resume); and last,
 // the executor phase again in a fresh process with the malloc settings bin/vitra.js uses
@@ -21,6 +21,8 @@ import { performance } from 'perf_hooks'
 import { fileURLToPath } from 'url'
 import type Hypercore from 'hypercore'
 import { beeNode } from '../src/proofs/bee/bee-schema.js'
+import { encodeAckV2 } from '../src/format/ack-v2.js'
+import { decodeAck, parseAckKey } from '../src/format/schemas.js'
 import { Database, readShippedContract } from '../src/index.js'
 import { ALLOCATOR_ENV } from '../src/db/allocator-env.js'
 
@@ -54,19 +56,11 @@ function fresh (code: string, env: Record<string, string> = {}): { out: string, 
 
 /** Index blocks sampled for the split of an index block into its parts. */
 const SAMPLE = 20_000
-/**
- * The ack of a successful op in the binary layout whitepaper/protocol.md proposes
- * (§4.1, "A binary ack"): version 1, origin 32, seq, oplogLength and batchStart as
- * varints (up to 4 bytes each at these sizes), oplogTreeHash 32, ts 6, flags 1,
- * metadata length 1 (null), numChanges 1.
- */
-const BINARY_ACK_BYTES = 1 + 32 + 4 + 4 + 32 + 6 + 1 + 1 + 1 + 4
-
-interface Parts { n: number, total: number, key: number, value: number, tree: number }
+interface Parts { n: number, total: number, key: number, value: number, tree: number, v2: number }
 
 /** The last `count` index blocks split into Hyperbee's parts: key, value, tree index, framing; acks and writes apart. */
 async function indexBlockParts (core: Hypercore, count: number): Promise<{ ack: Parts, write: Parts }> {
-  const zero = (): Parts => ({ n: 0, total: 0, key: 0, value: 0, tree: 0 })
+  const zero = (): Parts => ({ n: 0, total: 0, key: 0, value: 0, tree: 0, v2: 0 })
   const out = { ack: zero(), write: zero() }
   const ACKS = Buffer.from('.sys\0acks\0')
   for (let seq = Math.max(1, core.length - count); seq < core.length; seq++) {
@@ -78,6 +72,8 @@ async function indexBlockParts (core: Hypercore, count: number): Promise<{ ack: 
     p.key += node.key.byteLength
     p.value += node.value?.byteLength ?? 0
     p.tree += node.index?.byteLength ?? 0
+    // the same ack as version 2 would write it (whitepaper/protocol.md §4.1)
+    if (p === out.ack && node.value !== null && node.value !== undefined && parseAckKey(node.key.toString('utf8')) !== null) p.v2 += encodeAckV2({ ...decodeAck(node.value), v: 2 }).byteLength
   }
   return out
 }
@@ -157,7 +153,7 @@ try {
     const b = blocks[kind]
     line(`    ${kind} block, mean of the last ${fmt(SAMPLE)} index blocks: key / value / tree / framing`, `${fmt(b.total / b.n)} = ${[b.key, b.value, b.tree, b.total - b.key - b.value - b.tree].map(x => (x / b.n).toFixed(0)).join(' / ')}`)
   }
-  line('    an ack as JSON / the same fields in a binary layout (proposal)', `${fmt(blocks.ack.value / blocks.ack.n)} / ${fmt(BINARY_ACK_BYTES)}`)
+  line('    an ack as JSON (version 1) / the same ack as version 2 writes it', `${fmt(blocks.ack.value / blocks.ack.n)} / ${fmt(blocks.ack.v2 / blocks.ack.n)}`)
   const checkpoint = join(dir, 'checkpoint.json')
   await db.close()
 

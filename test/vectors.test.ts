@@ -6,6 +6,8 @@ import test from 'brittle'
 import { readdirSync, readFileSync } from 'fs'
 import { fileURLToPath } from 'url'
 import { verifyFraudProof } from '../src/index.js'
+import { decodeAck, encodeAck, type Ack } from '../src/format/schemas.js'
+import { decodeAckV2 } from '../src/format/ack-v2.js'
 import {
   decideCheckpoint, noblePrimitives, parseAddCheckpoint, parseCheckpoint, primitives, setPrimitives, verifyConsistencyProof, verifyInclusionProof,
   verifyIndexReadProof, verifyLogForkProof, verifyRangeProof, verifyWitnessedCheckpoint, type ProvenGet
@@ -80,6 +82,26 @@ test('vectors - fraud proofs: one per fraud code, valid as given, INVALID_PROOF 
       }
       const want = c.expect.verdict === 'valid' ? { ...c.expect, key: c.key } : c.expect
       t.alike(Object.fromEntries(Object.keys(want).map(k => [k, got[k]])), want, c.name)
+    }
+  }
+})
+
+test('vectors - version 2 acks: each valid case encodes to its bytes and decodes back; each invalid case is refused', t => {
+  const file = JSON.parse(readFileSync(DIR + 'ack-v2.json', 'utf8')) as { type: string, cases: Array<{ name: string, bytes: string, expect: { verdict: string, ack?: Ack, code?: string, reason?: string } }> }
+  t.is(file.type, 'vitra/ack-v2')
+  t.ok(file.cases.some(c => c.expect.verdict === 'valid') && file.cases.some(c => c.expect.verdict === 'invalid'), 'both kinds of case')
+  for (const c of file.cases) {
+    const bytes = Buffer.from(c.bytes, 'hex')
+    if (c.expect.verdict === 'valid') {
+      const ack = c.expect.ack as Ack
+      t.is(encodeAck(ack).toString('hex'), c.bytes, `${c.name}: encodes to its bytes`)
+      t.alike(decodeAck(bytes), ack, `${c.name}: decodes to its fields`)
+    } else {
+      let code: string | undefined
+      let message = ''
+      try { decodeAckV2(bytes) } catch (err) { code = (err as { code?: string }).code; message = (err as Error).message }
+      t.is(code, c.expect.code, `${c.name}: refused (${String(c.expect.code)})`)
+      t.ok(message.includes(String(c.expect.reason)), `for its reason: ${message}`)
     }
   }
 })

@@ -7,6 +7,7 @@ import { CONTRACT_SOURCE_KEY as SYS_CONTRACT_SOURCE_KEY, SERVERS_KEY as SYS_SERV
 import { canonicalJson, decodeValue, encodeValue, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
 import { InvalidEntryError, VitraError } from '../errors/errors.js'
 import { pathToKey, SEP, SYS_KEY_PREFIX } from './paths.js'
+import { ACK_V2, decodeAckV2, encodeAckV2, isAckV2 } from './ack-v2.js'
 import type { TxAction } from '../../sandbox/types.js'
 
 // Stored keys (path segments joined by NUL, see paths.ts) of the system paths.
@@ -53,9 +54,9 @@ const DIGITS = /^\d+$/
 export { isSysKey } from './paths.js'
 export function isHexKey (s: unknown): s is string { return typeof s === 'string' && HEX64.test(s) }
 
-/** The ack the executor publishes before the writes of each op. */
+/** The ack the executor publishes before the writes of each op (`v`: 1, canonical JSON; 2, binary: src/format/ack-v2.ts). */
 export interface Ack {
-  v: 1
+  v: 1 | 2
   /** Hex key of the oplog the op came from. */
   origin: string
   /** Index of the op in its oplog. */
@@ -90,6 +91,7 @@ export type Change = { type: 'put', key: string, value: Buffer } | { type: 'del'
  * directly: this runs once per op on the executor's hot path).
  */
 export function encodeAck (ack: Ack): Buffer {
+  if (ack.v === ACK_V2) { const b = encodeAckV2(ack); return Buffer.from(b.buffer, b.byteOffset, b.byteLength) }
   if (!isHexKey(ack.origin) || !HEX64.test(ack.oplogTreeHash)) return encodeValue(ack) // let the generic encoder reject or encode odd input
   let s = '{"batchStart":' + num(ack.batchStart)
   if (ack.error !== undefined) s += ',"error":' + JSON.stringify(ack.error)
@@ -116,6 +118,7 @@ export function ackErrorText (err: Error & { details?: Record<string, unknown> }
 
 /** Validate an ack read from an index (untrusted). Throws InvalidEntryError. */
 export function decodeAck (buf: Uint8Array): Ack {
+  if (isAckV2(buf)) return decodeAckV2(buf) as Ack
   const v = decodeValue(buf) as Record<string, unknown>
   const bad = (what: string): never => { throw new InvalidEntryError(`Malformed ack: ${what}`) }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) bad('not an object')

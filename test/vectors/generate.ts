@@ -8,7 +8,7 @@
 //       { "name", "key", "proof", "expect": { "verdict": "invalid", "code": "INVALID_PROOF" } } ] }
 //
 // Run as: node --no-node-snapshot dist/test/vectors/generate.js [outdir] (default test/vectors);
-// VECTORS=log|fraud|witness makes one group only.
+// VECTORS=log|fraud|witness|ack makes one group only.
 import Corestore from 'corestore'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os'
@@ -22,6 +22,7 @@ import { formatAddCheckpoint } from '../../src/proofs/witness/add-checkpoint.js'
 import { checkpointNote } from '../../src/proofs/witness/checkpoint.js'
 import { parseNote } from '../../src/proofs/witness/note.js'
 import { WitnessSigner } from '../../src/witness/keys.js'
+import { encodeAckV2, type AckFields } from '../../src/format/ack-v2.js'
 import { FIXTURES, buildFixture } from '../fixtures/fraud-fixtures.js'
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
@@ -198,6 +199,37 @@ async function witnessVectors (out: string): Promise<void> {
   }
 }
 
+/**
+ * Version 2 acks (whitepaper/protocol.md §4.1): each valid case is an ack's fields and
+ * its bytes (hex), both ways; each invalid case is bytes a decoder must refuse.
+ */
+function ackVectors (out: string): void {
+  const base: AckFields = { v: 2, origin: 'a1'.repeat(32), seq: 41, oplogLength: 42, oplogTreeHash: '5e'.repeat(32), ts: 1_765_000_000_123, metadata: null, success: true, numChanges: 1, batchStart: 130 }
+  const valid: Array<[string, AckFields]> = [
+    ['a successful op with one write (the counter contract)', base],
+    ['a failed op: error and errorCode, no writes', { ...base, success: false, numChanges: 0, error: 'AssertionError: amount must be an integer', errorCode: 'CONTRACT_RUNTIME_ERROR' }],
+    ['process(op) metadata, as canonical JSON (keys sorted)', { ...base, metadata: { who: 'ü ✓', amounts: [1, 2.5, -3] }, numChanges: 3 }],
+    ['the first op of an oplog, in the first batch', { ...base, seq: 0, oplogLength: 1, batchStart: 1, ts: 0 }],
+    ['the largest numbers: 2^53 − 1', { ...base, seq: Number.MAX_SAFE_INTEGER, oplogLength: Number.MAX_SAFE_INTEGER, ts: Number.MAX_SAFE_INTEGER, batchStart: Number.MAX_SAFE_INTEGER }]
+  ]
+  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+  const cases: Json[] = valid.map(([name, ack]) => ({ name, bytes: hex(encodeAckV2(ack)), expect: { verdict: 'valid', ack: clone(ack) as unknown as Json } }))
+  const ok = Buffer.from(encodeAckV2(base))
+  const seqAt = 1 + 32 // the seq varint (41: one byte)
+  const invalid: Array<[string, string, Buffer]> = [
+    ['version 1\'s JSON is not a version 2 ack', 'unknown version', Buffer.from(JSON.stringify({ v: 1 }))],
+    ['a varint not in its shortest form (seq 41 as two bytes)', 'shortest form', Buffer.concat([ok.subarray(0, seqAt), Buffer.from([41 | 0x80, 0x00]), ok.subarray(seqAt + 1)])],
+    ['an unknown flag bit', 'unknown flags', (() => { const b = Buffer.from(encodeAckV2({ ...base, numChanges: 0 })); b[1 + 32 + 1 + 1 + 32 + 6] = 0x09; return b })()],
+    ['a byte after the ack', 'bytes after the ack', Buffer.concat([ok, Buffer.from([0])])],
+    ['cut short', 'cut short', ok.subarray(0, ok.length - 1)],
+    ['metadata that is not canonical JSON', 'canonical JSON', Buffer.concat([ok.subarray(0, 1 + 32 + 1 + 1 + 32 + 6 + 1), Buffer.from([8]), Buffer.from('{"b":1 }'), ok.subarray(1 + 32 + 1 + 1 + 32 + 6 + 2)])],
+    ['metadata "null" (null is written as no bytes)', 'other than null', Buffer.concat([ok.subarray(0, 1 + 32 + 1 + 1 + 32 + 6 + 1), Buffer.from([4]), Buffer.from('null'), ok.subarray(1 + 32 + 1 + 1 + 32 + 6 + 2)])],
+    ['an error that is not UTF-8', 'not UTF-8', Buffer.concat([Buffer.from(encodeAckV2({ ...base, success: false, numChanges: 0, error: 'x' })).subarray(0, -1), Buffer.from([0xff])])]
+  ]
+  for (const [name, reason, bytes] of invalid) cases.push({ name, bytes: hex(bytes), expect: { verdict: 'invalid', code: 'INVALID_ENTRY', reason } })
+  write(out, 'ack-v2.json', 'vitra/ack-v2', 'whitepaper/protocol.md §4.1 (the binary ack of version 2)', cases as unknown as Case[])
+}
+
 async function checkpointRequestFor (core: Hypercore, head: Awaited<ReturnType<typeof captureSignedHead>>, old: number): Promise<string> {
   const p = await createConsistencyProof(core, old, { head })
   return formatAddCheckpoint({ old, nodes: [...p.from.roots, ...p.nodes].map(n => ({ size: n.size, hash: Buffer.from(n.hash, 'hex') })), checkpoint: checkpointNote(head, coreManifest(core)) })
@@ -209,4 +241,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (only === undefined || only === 'log') await logVectors(out)
   if (only === undefined || only === 'fraud') await fraudVectors(out)
   if (only === undefined || only === 'witness') await witnessVectors(out)
+  if (only === undefined || only === 'ack') ackVectors(out)
 }
