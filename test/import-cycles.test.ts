@@ -62,7 +62,7 @@ test('import cycles - none among the engine\'s modules', async t => {
 test('import cycles - src/proofs depends on nothing that reads a log: only itself and the leaf modules', async t => {
   const dir = join(DIST, 'src', 'proofs')
   // holepunch/block-core.js: the stand-in core Hyperbee replays index reads over (it imports events alone)
-  const allowed = new Set(['errors/errors.js', 'errors/catalogue.js', 'format/encoding.js', 'format/schemas.js', 'format/paths.js', 'format/limits.js', 'format/shallow-list.js', 'format/sys-keys.js', 'holepunch/block-core.js'].map(f => join(DIST, 'src', f)))
+  const allowed = new Set(['errors/errors.js', 'errors/catalogue.js', 'format/encoding.js', 'format/ack-v2.js', 'format/schemas.js', 'format/paths.js', 'format/limits.js', 'format/shallow-list.js', 'format/sys-keys.js', 'holepunch/block-core.js'].map(f => join(DIST, 'src', f)))
   const bad: string[] = []
   for (const f of jsFiles(dir)) {
     const text = readFileSync(f, 'utf8')

@@ -16,7 +16,7 @@ const dir = join(root, 'dist', 'test')
 // this process, with real Hypercores and isolates but no network, no browser, no CLI
 // process and no packing. `npm test` runs these and every other file.
 const UNIT = new Set(['schemas', 'protocol', 'import-cycles', 'source-shape', 'replay-step', 'bee-schema', 'error-catalogue',
-  'apply-run', 'vectors', 'append-proofs', 'shallow-list', 'log-fork-proof', 'inclusion-proofs', 'range-proofs', 'bee-proofs',
+  'apply-run', 'vectors', 'protocol-v2', 'append-proofs', 'shallow-list', 'log-fork-proof', 'inclusion-proofs', 'range-proofs', 'bee-proofs',
   'holepunch', 'contracts', 'contract-api', 'sandbox', 'sandbox-calls', 'vitra-flows', 'vitra-examples', 'database', 'lifecycle'])
 const args = process.argv.slice(2)
 const unit = args.includes('--unit')

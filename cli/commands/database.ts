@@ -49,6 +49,8 @@ export interface InitOptions {
   signatories?: string[]
   /** A witness policy file (whitepaper/witness.md §4), recorded at genesis. */
   witnesses?: string
+  /** The protocol version (`--protocol 1|2`, whitepaper/protocol.md §4.1). */
+  protocol?: string
 }
 
 /** A witness policy file, checked (a bad one is a usage error naming the file). */
@@ -74,7 +76,9 @@ export async function initCommand (s: Session, file: string, o: InitOptions = {}
     const governance = o.poa === true ? { governance: 'poa' as const, signatories: (o.signatories ?? []).map(k => parseKey(k, 'signatory public key')) } : {}
     if (o.poa !== true && (o.signatories ?? []).length > 0) throw usageError('--signatory needs --poa')
     const witnesses = o.witnesses === undefined ? {} : { witnesses: readWitnessPolicyFile(o.witnesses) }
-    const db = await inContractFile(file, Database.create(tmp, { contract: { source }, ...governance, ...witnesses }))
+    if (o.protocol !== undefined && o.protocol !== '1' && o.protocol !== '2') throw usageError(`--protocol must be 1 or 2, not ${o.protocol}`)
+    const protocol = o.protocol === undefined ? {} : { protocol: Number(o.protocol) as 1 | 2 }
+    const db = await inContractFile(file, Database.create(tmp, { contract: { source }, ...governance, ...witnesses, ...protocol }))
     try {
       created = { pubkey: db.pubkey.toString('hex'), oplog: db.localOplog?.hex ?? '', methods: await db.methods() }
     } finally {

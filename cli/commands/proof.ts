@@ -7,7 +7,7 @@
  */
 import { beeNode } from '../../src/proofs/bee/bee-schema.js'
 import {
-  decodeValue, InvalidProofError, parseJson, verifyFraudProof, verifyInclusionProof,
+  InvalidProofError, parseJson, verifyFraudProof, verifyInclusionProof,
   verifyLogForkProof, verifyRangeProof, type TxResult
 } from '../../src/index.js'
 import { verifyTransactionProofs } from '../../src/proofs/records/result-proofs.js'
@@ -17,6 +17,7 @@ import { EXIT, usageError } from '../errors.js'
 import { parseKey } from '../params.js'
 import { readJson, TX_RECORD_TYPE, type TxRecord } from '../records.js'
 import type { Session } from '../session.js'
+import { decodeIndexValue } from '../../src/format/ack-v2.js'
 
 /** `vitra proof verify <file>`. */
 export async function proofVerifyCommand (s: Session, file: string, o: { key?: string, policy?: string } = {}): Promise<number> {
@@ -133,7 +134,7 @@ export function checkTxRecord (rec: TxRecord, results: Array<TxResult | null> | 
 
 /** What a proven block holds: an op (JSON), a Hyperbee entry ({ key, value }), or hex. */
 function describeBlock (value: Buffer): unknown {
-  const json = attempt(() => decodeValue(value))
+  const json = attempt(() => decodeIndexValue(value))
   if (json !== FAILED) return json
   const entry = attempt(() => {
     const node = beeNode.decode(value)

@@ -17,7 +17,7 @@ import { AckWaiters } from './ack-waiters.js'
 import { CONTRACT_SOURCE_KEY, encodeInput, GENESIS_KEY, GOVERNANCE_KEY, inputKey, SERVERS_KEY, WITNESSES_KEY } from '../format/schemas.js'
 import { readWitnessPolicy, witnessPolicyToJSON, type WitnessPolicy, type WitnessPolicyJSON } from '../proofs/witness/policy.js'
 import { validServers } from '../../sandbox/json.js'
-import { checkMaxBatchBytes, checkMaxOpBytes, DEFAULT_MAX_OP_BYTES, genesisMarker } from '../format/limits.js'
+import { checkMaxBatchBytes, checkMaxOpBytes, checkProtocol, DEFAULT_MAX_OP_BYTES, genesisMarker } from '../format/limits.js'
 import { closeCorestore, openCorestore, releaseHelpers, readMeta, StorageInMemory, storageDir, writeMeta, type LocalMeta, type Storage } from '../logs/storage.js'
 import { ContractTransaction, transactionFromJSON, type TxHost, type TxOp } from './transaction.js'
 import { DatabaseSwarm, type SwarmOptions } from '../net/network.js'
@@ -98,6 +98,12 @@ export interface CreateOptions extends DatabaseOptions {
   /** The largest op (bytes of its oplog entry) this database executes; recorded at genesis (default 1 MiB, 64 B – 64 MiB). */
   maxOpBytes?: number
   /**
+   * The protocol version of the index, recorded at genesis (default 1): 2 writes each
+   * ack in the binary form of whitepaper/protocol.md §4.1 (78 bytes for a counter op
+   * instead of 287); contracts and readers see the same ack fields either way.
+   */
+  protocol?: 1 | 2
+  /**
    * The witness policy (whitepaper/witness.md): which witnesses cosign the index's
    * checkpoints and how many must, `{ version: 1, quorum, witnesses: [{ key, url? }] }`.
    * Recorded at genesis (`/.sys/witnesses`), where every reader learns it.
@@ -170,6 +176,7 @@ export class Database extends EventEmitter {
     const governance = opts.governance === undefined ? null : { kind: opts.governance, source: readShippedContract('poa'), signatories: checkSignatories(opts.signatories), database: '' }
     if (governance !== null && governance.kind !== 'poa') throw new InvalidArgumentError(`Unknown governance "${String(opts.governance)}": the only one is 'poa'`)
     const maxOpBytes = checkMaxOpBytes(opts.maxOpBytes)
+    const protocol = checkProtocol(opts.protocol)
     const witnesses = opts.witnesses === undefined ? null : witnessPolicyToJSON(readPolicyOption(opts.witnesses))
     checkMaxBatchBytes(opts.maxBatchBytes)
     const probe = await DatabaseContracts.open(opts.contract.source, governance as Governance | null, opts.limits)
@@ -199,7 +206,7 @@ export class Database extends EventEmitter {
       }
       for (const hex of [...new Set(participants)].sort()) await b.put(inputKey(hex), encodeInput({ pubkey: hex, active: true }))
       if (witnesses !== null) await b.put(WITNESSES_KEY, encodeValue(witnesses as unknown as JsonValue))
-      await b.put(GENESIS_KEY, encodeValue(genesisMarker(maxOpBytes)))
+      await b.put(GENESIS_KEY, encodeValue(genesisMarker(maxOpBytes, protocol)))
       await b.flush()
       await oplogCore.close()
       const meta: LocalMeta = { version: 2, pubkey: core.key.toString('hex'), executor: true, oplogs: [{ name: 'oplog-0', pubkey: oplogHex }] }
@@ -802,7 +809,7 @@ function readPolicyOption (v: unknown): WitnessPolicy {
 }
 
 const LOAD_OPTIONS = ['limits', 'maxBatchOps', 'maxBatchBytes', 'onCorestore', 'timeout', 'waitForIndex', 'blockTimeoutMs', 'executorHooks', 'executor', 'swarm', 'bootstrap', 'host', 'swarmOptions', 'from']
-const CREATE_OPTIONS = [...LOAD_OPTIONS, 'contract', 'governance', 'signatories', 'maxOpBytes', 'witnesses']
+const CREATE_OPTIONS = [...LOAD_OPTIONS, 'contract', 'governance', 'signatories', 'maxOpBytes', 'witnesses', 'protocol']
 
 /** Unknown options are an error, never ignored (an ignored executorBehavior would run an honest executor where a test wants a cheating one). */
 function checkOptions (opts: unknown, known: string[], fn: string): void {

@@ -22,7 +22,7 @@ import { ClosedError, DatabaseNotFoundError, VitraError, errors } from '../error
 import { IndexLog } from '../logs/index-log.js'
 import { Oplog } from '../logs/oplog.js'
 import {
-  ACK_VERSION, ackErrorText, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY, putsToChanges,
+  ackErrorText, actionsToChanges, ackKey, CONTRACT_SOURCE_KEY, decodeInput, decodeOp, encodeAck, GOVERNANCE_KEY, putsToChanges,
   INPUTS_PREFIX, isSystemChange, type Ack, type Change, type Op
 } from '../format/schemas.js'
 import { DatabaseContracts, parseGovernance, type Governance } from './database-contracts.js'
@@ -32,6 +32,7 @@ import { MAX_RUN_ITEMS } from '../../sandbox/contract-sandbox.js'
 import { remoteBlockSize, SizedDownload } from '../logs/block-sizes.js'
 import { readLocalBlocksBounded, type BoundedBlocks } from '../logs/blocks.js'
 import { checkMaxBatchBytes, DEFAULT_MAX_OP_BYTES, opTooLarge } from '../format/limits.js'
+import { decodeIndexValue } from '../format/ack-v2.js'
 
 /** Test-only deviations (see `vitra/testing`). An honest executor has none. */
 export interface ExecutorHooks {
@@ -120,6 +121,8 @@ export class Executor extends Resource {
   private rotation = 0
   /** The database's maxOpBytes (from the genesis marker). */
   private maxOpBytes = DEFAULT_MAX_OP_BYTES
+  /** The ack encoding of this index (the genesis marker's protocol version). */
+  private ackVersion: 1 | 2 = 1
   private readonly maxBatchBytes: number
   /** Most ops in one batch (maxBatchOps, default 256); also how far ahead oplog blocks are read. */
   private readonly maxBatchOps: number
@@ -145,7 +148,9 @@ export class Executor extends Resource {
     const source = await this.index.contractSource()
     if (source === null) throw new DatabaseNotFoundError('The index has no contract source: genesis is missing')
     this.governance = parseGovernance(await this.index.getValue(GOVERNANCE_KEY))
-    this.maxOpBytes = (await this.index.genesis())?.maxOpBytes ?? DEFAULT_MAX_OP_BYTES
+    const genesis = await this.index.genesis()
+    this.maxOpBytes = genesis?.maxOpBytes ?? DEFAULT_MAX_OP_BYTES
+    this.ackVersion = genesis?.v ?? 1
     this.sandbox = await this.makeSandbox(source)
     for (const rec of await this.index.inputs()) {
       if (rec.active) await this.addInput(rec.pubkey)
@@ -447,7 +452,7 @@ export class Executor extends Resource {
   private now (): number { return (this.opts.now ?? Date.now)() }
 
   private ackBase (origin: string, seq: number, head: OplogHead, ts: number, b: BatchState): AckBase {
-    return { v: ACK_VERSION as 1, origin, seq, oplogLength: head.length, oplogTreeHash: head.treeHash, ts, batchStart: b.batchStart }
+    return { v: this.ackVersion, origin, seq, oplogLength: head.length, oplogTreeHash: head.treeHash, ts, batchStart: b.batchStart }
   }
 
   /** Run one op through process + apply. Contract faults and malformed ops become failed acks. */
@@ -604,7 +609,7 @@ class BatchReader implements IndexReader {
 
   async get (key: string): Promise<{ seq: number, value: JsonValue } | null> {
     const e = await this.raw(key)
-    return e === null ? null : { seq: e.seq, value: decodeValue(e.value) }
+    return e === null ? null : { seq: e.seq, value: decodeIndexValue(e.value) }
   }
 
   readonly has = async (key: string): Promise<boolean> => (await this.raw(key)) !== null
@@ -614,7 +619,7 @@ class BatchReader implements IndexReader {
       for await (const e of this.batch.createReadStream({ ...range, limit: 1 })) {
         const key = e.key as string
         const mine = this.written.get(key)
-        return { key, seq: mine?.seq ?? e.seq, value: decodeValue(e.value) }
+        return { key, seq: mine?.seq ?? e.seq, value: decodeIndexValue(e.value) }
       }
       return null
     }, dir, opts) as ListedItem[]

@@ -24,7 +24,7 @@
  * build of vitra/proofs too.
  */
 import { InvalidEntryError } from '../errors/errors.js'
-import { canonicalJson, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
+import { canonicalJson, decodeValue, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
 
 export const ACK_V2 = 2
 
@@ -190,4 +190,13 @@ class Reader {
   }
 
   atEnd (): boolean { return this.at === this.buf.byteLength }
+}
+
+/**
+ * A value stored in the index: canonical JSON (encoding.ts), or, in a version 2
+ * database, an ack's binary form, given as its fields. The first byte tells them apart
+ * (canonical JSON never starts with 0x02). Throws InvalidValueError / InvalidEntryError.
+ */
+export function decodeIndexValue (buf: Uint8Array): JsonValue {
+  return isAckV2(buf) ? decodeAckV2(buf) as unknown as JsonValue : decodeValue(buf)
 }

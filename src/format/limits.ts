@@ -25,7 +25,15 @@ export const MAX_MAX_OP_BYTES = 64 * 1024 * 1024
 export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
 
 /** The genesis marker's value. */
-export interface GenesisMarker { v: 1, maxOpBytes: number }
+/** The genesis marker `/.sys/acks/genesis`: the protocol version of the whole index (1: JSON acks; 2: binary acks, whitepaper/protocol.md §4.1) and maxOpBytes. */
+export interface GenesisMarker { v: 1 | 2, maxOpBytes: number }
+
+/** The protocol version a database is created with, checked (INVALID_ARGUMENT). */
+export function checkProtocol (v: unknown): 1 | 2 {
+  if (v === undefined) return 1
+  if (v !== 1 && v !== 2) throw new InvalidArgumentError(`protocol must be 1 or 2, not ${String(v)}`)
+  return v
+}
 
 /** `maxOpBytes` as given to Database.create, checked (INVALID_ARGUMENT). */
 export function checkMaxOpBytes (n: unknown): number {
@@ -43,7 +51,7 @@ export function checkMaxBatchBytes (n: unknown): number {
   return n as number
 }
 
-export function genesisMarker (maxOpBytes: number): GenesisMarker { return { v: 1, maxOpBytes } }
+export function genesisMarker (maxOpBytes: number, v: 1 | 2 = 1): GenesisMarker { return { v, maxOpBytes } }
 
 /**
  * Read a genesis marker (untrusted). A marker without `maxOpBytes` ({ v: 1 }, written
@@ -51,10 +59,14 @@ export function genesisMarker (maxOpBytes: number): GenesisMarker { return { v: 
  */
 export function parseGenesisMarker (value: unknown): GenesisMarker {
   const v = value as Record<string, unknown> | null
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || v.v !== 1) throw new InvalidEntryError('The genesis marker is not { v: 1, maxOpBytes }')
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || (v.v !== 1 && v.v !== 2)) throw new InvalidEntryError('The genesis marker is not { v: 1 or 2, maxOpBytes }')
   for (const k of Object.keys(v)) if (k !== 'v' && k !== 'maxOpBytes') throw new InvalidEntryError(`The genesis marker has an unknown field "${k}"`)
-  if (v.maxOpBytes === undefined) return { v: 1, maxOpBytes: DEFAULT_MAX_OP_BYTES }
-  try { return { v: 1, maxOpBytes: checkMaxOpBytes(v.maxOpBytes) } } catch (err) { throw new InvalidEntryError(`The genesis marker's ${(err as Error).message}`) }
+  const version = v.v as 1 | 2
+  if (v.maxOpBytes === undefined) {
+    if (version === 2) throw new InvalidEntryError('A version 2 genesis marker names its maxOpBytes')
+    return { v: 1, maxOpBytes: DEFAULT_MAX_OP_BYTES }
+  }
+  try { return { v: version, maxOpBytes: checkMaxOpBytes(v.maxOpBytes) } } catch (err) { throw new InvalidEntryError(`The genesis marker's ${(err as Error).message}`) }
 }
 
 /** The failure of an op whose block is over the database's maxOpBytes. */

@@ -39,7 +39,6 @@ import type { TransactionJSON, TxResult } from '../db/transaction.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { DatabaseNotFoundError, InvalidArgumentError, PermissionError, VitraError, errorSpec, type ErrorCode } from '../errors/errors.js'
 import { pathToKey } from '../format/paths.js'
-import { decodeValue } from '../format/encoding.js'
 import { captureSignedHead, createFolderListProof, createInclusionProof, createIndexReadProof } from '../logs/proof-builders.js'
 import type { InclusionProof } from '../proofs/log/inclusion-proofs.js'
 import { toEntry, type HistoryEntry } from '../logs/index-log.js'
@@ -50,6 +49,7 @@ import { CheckpointCollector, type CollectedCheckpoint } from '../witness/collec
 import { witnessPolicyToJSON, type WitnessPolicyJSON } from '../proofs/witness/policy.js'
 import { WITNESSES_KEY } from '../format/schemas.js'
 import type { IndexReadProof } from '../proofs/bee/bee-proofs.js'
+import { decodeIndexValue } from '../format/ack-v2.js'
 
 export interface ApiOptions {
   databases: Database[]
@@ -269,7 +269,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
       try { found = await snapshot.get(key) as { seq: number, value: Buffer } | null } finally { await snapshot.close() }
       const proof = await createIndexReadProof(db.index.bee, at, [{ kind: 'get', key }], { head: w.checked.head })
       if (found === null) return reply.code(httpStatus('ENTRY_NOT_FOUND')).send({ error: { code: 'ENTRY_NOT_FOUND', message: `No entry at ${req.query.path} in the witnessed checkpoint` }, at, proof, checkpoint: w.note })
-      return { entry: toEntry(key, found.seq, decodeValue(found.value), false), at, proof, checkpoint: w.note }
+      return { entry: toEntry(key, found.seq, decodeIndexValue(found.value), false), at, proof, checkpoint: w.note }
     }
     const at = db.index.version
     const entry = await db.index.get(req.query.path)
@@ -295,7 +295,7 @@ export async function createApi (opts: ApiOptions): Promise<FastifyInstance> {
     if (req.query.witnessed === true && w === null) return reply
     const at = w?.checked.head.length ?? db.index.version
     const { items, proof } = await createFolderListProof(db.index.bee, at, pathToKey(path), { offset, limit, reverse: req.query.reverse, head: w?.checked.head })
-    const entries = items.map(it => toEntry(it.key, it.seq, it.value === undefined ? undefined : decodeValue(it.value), it.container))
+    const entries = items.map(it => toEntry(it.key, it.seq, it.value === undefined ? undefined : decodeIndexValue(it.value), it.container))
     return w === null ? { entries, at, proof } : { entries, at, proof, checkpoint: w.note }
   })
 

@@ -23,6 +23,7 @@ import {
   ackKey, ackPrefix, CONTRACT_SOURCE_KEY, decodeAck, decodeInput, GENESIS_KEY, INPUTS_PREFIX,
   type Ack, type InputRecord
 } from '../format/schemas.js'
+import { decodeIndexValue } from '../format/ack-v2.js'
 
 /** An entry as `get` and `list` return it (Vitra's IndexLogEntry). A folder in a listing has `container: true` (and no seq or value unless the path holds a value too). */
 export interface IndexEntry { seq: number | undefined, container: boolean, name: string, path: string, value: JsonValue | undefined }
@@ -126,7 +127,7 @@ export class IndexLog extends Resource {
     const key = checkedKey(path, 'get')
     if (key === '') return undefined
     const e = await this.bee.get(key)
-    return e === null ? undefined : toEntry(key, e.seq, decodeValue(e.value), false)
+    return e === null ? undefined : toEntry(key, e.seq, decodeIndexValue(e.value), false)
   }
 
   /** The folder listing of `path`: its entries and sub-folders (`container: true`), in key order. */
@@ -139,14 +140,14 @@ export class IndexLog extends Resource {
   async * history (opts: HistoryOptions = {}): AsyncGenerator<HistoryEntry> {
     for await (const e of this.bee.createHistoryStream(opts)) {
       const key = e.key as string
-      yield { type: e.type, seq: e.seq, path: keyToPath(key), name: keyName(key), value: e.value === null ? null : decodeValue(e.value) }
+      yield { type: e.type, seq: e.seq, path: keyToPath(key), name: keyName(key), value: e.value === null ? null : decodeIndexValue(e.value) }
     }
   }
 
   /** The seq and value at a stored key, or null (the host side of a contract's index.get). */
   async getKeyed (key: string): Promise<{ seq: number, value: JsonValue } | null> {
     const e = await this.bee.get(key)
-    return e === null ? null : { seq: e.seq, value: decodeValue(e.value) }
+    return e === null ? null : { seq: e.seq, value: decodeIndexValue(e.value) }
   }
 
   /** The folder listing of a stored key ('' for the root), as the host gives it to a contract. */
@@ -155,7 +156,7 @@ export class IndexLog extends Resource {
       const e = await this.bee.peek(range)
       return e === null ? null : { key: e.key as string, seq: e.seq, value: e.value as Buffer }
     }, dir, opts)
-    return items.map(it => it.value === undefined ? { key: it.key, container: it.container } : { key: it.key, seq: it.seq, value: decodeValue(it.value), container: it.container })
+    return items.map(it => it.value === undefined ? { key: it.key, container: it.container } : { key: it.key, seq: it.seq, value: decodeIndexValue(it.value), container: it.container })
   }
 
   /** The value at a stored key (internal reads of the `/.sys/` layout), or null. */
@@ -217,7 +218,7 @@ export class IndexLog extends Resource {
   async entries (start: number, end: number): Promise<HistoryEntry[]> {
     if (start < 1 || end > this.core.length) throw new InvalidArgumentError(`No index entries at seqs ${start}..${end - 1} (index length ${this.core.length})`)
     return (await readEntries(this.core, start, end)).map(e => ({
-      type: e.type, seq: e.seq, path: keyToPath(e.key), name: keyName(e.key), value: e.value === null || e.value.length === 0 ? null : decodeValue(e.value)
+      type: e.type, seq: e.seq, path: keyToPath(e.key), name: keyName(e.key), value: e.value === null || e.value.length === 0 ? null : decodeIndexValue(e.value)
     }))
   }
 

@@ -10,6 +10,8 @@ import type { RawEntry } from '../logs/index-log.js'
 import { keyToPath, isSysKey } from '../format/paths.js'
 import { INPUTS_PREFIX, parseAckKey } from '../format/schemas.js'
 import { SCHEMA, SCHEMA_VERSION } from './schema.js'
+import { decodeAckV2, isAckV2 } from '../format/ack-v2.js'
+import { canonicalJson } from '../format/encoding.js'
 
 /** Op blocks by oplog and seq. */
 export type OpBlocks = Map<string, Map<number, Uint8Array>>
@@ -58,7 +60,7 @@ export class ReadModelStore {
 
   private applyEntry (s: Statements, e: RawEntry, ops: OpBlocks): void {
     const path = keyToPath(e.key)
-    const value = e.type === 'del' || e.value === null ? null : Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength).toString('utf8')
+    const value = e.type === 'del' || e.value === null ? null : valueText(e.value)
     const ack = parseAckKey(e.key)
     let origin: string | null = null
     let seq: number | null = null
@@ -168,4 +170,12 @@ function openFile (file: string): Sqlite.Database {
     throw err
   }
   return sql
+}
+
+/** The JSON text of a stored value: as stored, or for a version 2 ack (binary) the JSON of its fields. */
+function valueText (bytes: Uint8Array): string {
+  if (isAckV2(bytes)) {
+    try { return canonicalJson(decodeAckV2(bytes)) } catch {} // a malformed ack: kept as it is (the verifier reports it)
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
 }

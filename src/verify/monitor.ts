@@ -16,9 +16,10 @@ import { writeFileAtomic } from '../logs/atomic-file.js'
 import { VitraError, errors } from '../errors/errors.js'
 import type { ContractFraudProof } from './fraud-proofs.js'
 import { Verifier, type Checkpoint, type VerifierOptions } from './verifier.js'
-import { decodeValue, parseJson } from '../format/encoding.js'
+import { parseJson } from '../format/encoding.js'
 import type { HistoryEntry, RawEntry } from '../logs/index-log.js'
 import { keyName, keyToPath } from '../format/paths.js'
+import { decodeIndexValue } from '../format/ack-v2.js'
 
 export interface MonitorOptions extends Omit<VerifierOptions, 'checkpoint'> {
   /** Where to persist the checkpoint (JSON). Read at start when it exists. */
@@ -154,7 +155,7 @@ function readCheckpoint (file: string | undefined): Checkpoint | null {
 
 function historyEntry (e: RawEntry): HistoryEntry {
   // a verified put always decodes: its bytes are an ack, a genesis record, or a replayed write
-  const value = e.value === null || e.value.length === 0 ? null : decodeValue(e.value)
+  const value = e.value === null || e.value.length === 0 ? null : decodeIndexValue(e.value)
   return { type: e.type, seq: e.seq, path: keyToPath(e.key), name: keyName(e.key), value }
 }
 

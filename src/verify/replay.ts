@@ -43,6 +43,10 @@ export interface ReplayState {
   governance: JsonValue | null
   /** The database's maxOpBytes, from the genesis marker. */
   maxOpBytes: number
+  /** The ack encoding of the index, the genesis marker's protocol version (1: JSON, 2: binary). */
+  ackVersion: 1 | 2
+  /** Index seq of the genesis marker (0 before it): a fraud proof of an ack in the wrong version shows it. */
+  genesisSeq: number
   inputs: Record<string, InputState>
   /** batchStart of the last ack (0 before the first). */
   batchStart: number
@@ -62,6 +66,9 @@ export interface SerializedState {
   governance: JsonValue | null
   /** Absent in checkpoints written before the limit existed: the default. */
   maxOpBytes?: number
+  /** Absent in checkpoints written before protocol version 2: 1. */
+  ackVersion?: 1 | 2
+  genesisSeq?: number
   inputs: Record<string, InputState>
   batchStart: number
   lastAck: number
@@ -96,7 +103,7 @@ export interface ReplayEnv {
 }
 
 export function initialState (): ReplayState {
-  return { length: 1, genesisDone: false, source: null, governance: null, maxOpBytes: DEFAULT_MAX_OP_BYTES, inputs: {}, batchStart: 0, lastAck: 0, overlay: new Map(), pending: null }
+  return { length: 1, genesisDone: false, source: null, governance: null, maxOpBytes: DEFAULT_MAX_OP_BYTES, ackVersion: 1, genesisSeq: 0, inputs: {}, batchStart: 0, lastAck: 0, overlay: new Map(), pending: null }
 }
 
 /**
@@ -148,7 +155,11 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
     if (e.key !== INPUTS_PREFIX + rec.pubkey) return bad(`${path} names another key than its record`)
     state.inputs[rec.pubkey] = { active: rec.active, nextSeq: 0, ackAt: -1 }
   } else if (e.key === GENESIS_KEY) {
-    try { state.maxOpBytes = parseGenesisMarker(value).maxOpBytes } catch (err) { return bad((err as Error).message) }
+    try {
+      const marker = parseGenesisMarker(value)
+      state.maxOpBytes = marker.maxOpBytes
+      state.ackVersion = marker.v
+    } catch (err) { return bad((err as Error).message) }
     if (state.source === null) return bad('no contract source before the genesis marker')
     if (!Object.values(state.inputs).some(i => i.active)) return bad('no active participant')
     try { await env.compile(state.source, parseGovernance(state.governance)) } catch (err) {
@@ -156,6 +167,7 @@ async function genesisStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): 
       throw err
     }
     state.genesisDone = true
+    state.genesisSeq = e.seq
     state.lastAck = e.seq
   } else {
     return bad(`unexpected path ${path}`)
@@ -190,6 +202,9 @@ async function ackStep (state: ReplayState, e: IndexBlock, env: ReplayEnv): Prom
     return fraud(FraudCode.MALFORMED_ACK, e.seq, `Ack at ${keyToPath(e.key)} is malformed: ${(err as Error).message}`, { path: keyToPath(e.key) })
   }
   const ackData = ack as unknown as JsonValue
+  if (ack.v !== state.ackVersion) {
+    return fraud(FraudCode.MALFORMED_ACK, e.seq, `Ack at ${keyToPath(e.key)} is a version ${ack.v} ack in a version ${state.ackVersion} index (the genesis marker sets one encoding for every ack)`, { path: keyToPath(e.key), genesisSeq: state.genesisSeq })
+  }
   if (ack.origin !== where.origin || ack.seq !== where.seq) {
     return fraud(FraudCode.ACK_KEY_MISMATCH, e.seq, `Ack path ${keyToPath(e.key)} disagrees with its fields (origin ${short(ack.origin)}, seq ${ack.seq})`, { path: keyToPath(e.key), ack: ackData })
   }
@@ -323,6 +338,8 @@ export function serializeState (s: ReplayState): SerializedState {
     source: s.source,
     governance: s.governance,
     maxOpBytes: s.maxOpBytes,
+    ackVersion: s.ackVersion,
+    genesisSeq: s.genesisSeq,
     inputs: JSON.parse(JSON.stringify(s.inputs)) as Record<string, InputState>,
     batchStart: s.batchStart,
     lastAck: s.lastAck,
@@ -348,6 +365,8 @@ export function deserializeState (j: SerializedState): ReplayState {
     source: j.source,
     governance: j.governance,
     maxOpBytes: j.maxOpBytes === undefined ? DEFAULT_MAX_OP_BYTES : checkCheckpointMaxOpBytes(j.maxOpBytes),
+    ackVersion: j.ackVersion === undefined ? 1 : checkCheckpointAckVersion(j.ackVersion),
+    genesisSeq: Number.isSafeInteger(j.genesisSeq) ? j.genesisSeq as number : 0,
     inputs: JSON.parse(JSON.stringify(j.inputs)) as Record<string, InputState>,
     batchStart: j.batchStart,
     lastAck: j.lastAck,
@@ -367,3 +386,8 @@ function checkCheckpointMaxOpBytes (n: unknown): number {
   try { return checkMaxOpBytes(n) } catch { throw errors.INVALID_CHECKPOINT('Not a vitra monitor checkpoint: maxOpBytes is out of range') }
 }
 
+
+function checkCheckpointAckVersion (v: unknown): 1 | 2 {
+  if (v !== 1 && v !== 2) throw errors.INVALID_CHECKPOINT('Not a vitra monitor checkpoint: ackVersion is not 1 or 2')
+  return v
+}

@@ -9,11 +9,12 @@
  * it as `IndexRead`s, so that a replay's reads can be packaged as an index read
  * proof (see replay-evidence.ts).
  */
-import { decodeValue, type JsonValue } from '../format/encoding.js'
+import type { JsonValue } from '../format/encoding.js'
 import { compareKeys } from '../format/paths.js'
 import { listFolder, type FolderListOptions, type PeekRange } from '../format/shallow-list.js'
 import type { ListedItem } from '../../sandbox/types.js'
 import type { IndexProofReader, IndexRange, IndexRead } from '../proofs/bee/bee-proofs.js'
+import { decodeIndexValue } from '../format/ack-v2.js'
 
 /** Writes since the batch start: key → the entry written (seq, bytes), or null for a delete. */
 export type Overlay = Map<string, { seq: number, value: Buffer } | null>
@@ -68,12 +69,12 @@ export function stateView (base: StateBase, overlay: Overlay, reads?: Set<string
   return {
     async get (key) {
       const e = await raw(key)
-      return e === null ? null : { seq: e.seq, value: decodeValue(e.value) }
+      return e === null ? null : { seq: e.seq, value: decodeIndexValue(e.value) }
     },
     async has (key) { return (await raw(key)) !== null },
     async list (dir, opts) {
       const items = await listFolder(peek, dir, opts)
-      return items.map(it => it.value === undefined ? { key: it.key, container: it.container } : { key: it.key, seq: it.seq, value: decodeValue(it.value), container: it.container })
+      return items.map(it => it.value === undefined ? { key: it.key, container: it.container } : { key: it.key, seq: it.seq, value: decodeIndexValue(it.value), container: it.container })
     }
   }
 }

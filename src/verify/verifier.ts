@@ -126,6 +126,8 @@ export class Verifier extends Resource {
       const at = this.state.inputs[origin]?.ackAt ?? -1
       if (at > 0) evidence.previous = await prove(at)
     }
+    // an ack in the wrong version: the genesis marker shows which version the index has
+    if (v.code === FraudCode.MALFORMED_ACK && typeof v.data.genesisSeq === 'number' && v.data.genesisSeq > 0) evidence.previous = await prove(v.data.genesisSeq)
     const opSeq = typeof v.data.opSeq === 'number' ? v.data.opSeq : null
     if (origin !== null && opSeq !== null) {
       const core = await this.oplog(origin)

@@ -7,11 +7,12 @@
  * the one the signed index holds at that version, and a proof that lacks a block the
  * walk needs fails as `incomplete`. Nothing here trusts the listing the host sent.
  */
-import { decodeValue, type JsonValue } from '../../format/encoding.js'
+import type { JsonValue } from '../../format/encoding.js'
 import { InvalidArgumentError } from '../../errors/errors.js'
 import { keyName, keyToPath, pathToKey } from '../../format/paths.js'
 import { listFolder, type FolderListOptions, type PeekRange } from '../../format/shallow-list.js'
 import { proofReader, type IndexRange, type IndexReadProof, type VerifyIndexReadOptions } from './bee-proofs.js'
+import { decodeIndexValue } from '../../format/ack-v2.js'
 
 /** One listed item, as `db.index.list` gives it. */
 export interface ProvenListItem { path: string, name: string, container: boolean, seq?: number, value?: JsonValue }
@@ -44,7 +45,7 @@ export async function verifyFolderListProof (proof: IndexReadProof | unknown, pa
       const item: ProvenListItem = { path: keyToPath(it.key), name: keyName(it.key), container: it.container }
       if (it.value !== undefined) {
         item.seq = it.seq
-        item.value = decodeValue(it.value)
+        item.value = decodeIndexValue(it.value)
       }
       return item
     })

@@ -9,7 +9,8 @@
  * whitepaper/verification.md §4.
  */
 import { beeNode } from '../bee/bee-schema.js'
-import { parseJson, type JsonValue } from '../../format/encoding.js'
+import { decodeValue, parseJson, type JsonValue } from '../../format/encoding.js'
+import { parseGenesisMarker } from '../../format/limits.js'
 import { InvalidProofError } from '../../errors/errors.js'
 import { decodeAck, GENESIS_KEY, parseAckKey } from '../../format/schemas.js'
 import { keyToPath } from '../../format/paths.js'
@@ -154,7 +155,14 @@ function checkSelfEvident (code: FraudCodeName, entry: ProvenEntry | null, ack: 
   switch (code) {
     case FraudCode.MALFORMED_ACK: {
       if (parseAckKey(entry.key) === null || entry.value === null) return fail('the entry is not at an ack key')
-      try { decodeAck(entry.value) } catch { return }
+      let decoded: { v: number }
+      try { decoded = decodeAck(entry.value) } catch { return }
+      // an ack that decodes but in another version than the index's (its genesis marker, shown as `previous`)
+      if (previous !== null && previous.key === GENESIS_KEY && previous.seq < entry.seq && previous.value !== null) {
+        let marker: { v: number } | null = null
+        try { marker = parseGenesisMarker(decodeValue(previous.value)) } catch {}
+        if (marker !== null && marker.v !== decoded.v) return
+      }
       return fail('the ack decodes fine')
     }
     case FraudCode.ACK_KEY_MISMATCH: {

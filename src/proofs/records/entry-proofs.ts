@@ -5,10 +5,11 @@
  * when it equals what these return. Pure: the inclusion proof and the key alone.
  */
 import { beeNode } from '../bee/bee-schema.js'
-import { decodeValue, type JsonValue } from '../../format/encoding.js'
+import type { JsonValue } from '../../format/encoding.js'
 import { InvalidProofError } from '../../errors/errors.js'
 import { keyToPath } from '../../format/paths.js'
 import { verifyInclusionProof, type InclusionProof } from '../log/inclusion-proofs.js'
+import { decodeIndexValue } from '../../format/ack-v2.js'
 
 /** An index entry proven in the index signed by the database key. */
 export interface ProvenIndexEntry {
@@ -40,7 +41,7 @@ export function verifyIndexEntryProof (proof: InclusionProof | unknown, opts: { 
   const key = node.key.toString('utf8')
   let value: JsonValue | null = null
   if (node.value !== null && node.value.length > 0) {
-    try { value = decodeValue(node.value) } catch { throw new InvalidProofError('malformed-index', `Index block ${v.index} holds a value that is not stored JSON`) }
+    try { value = decodeIndexValue(node.value) } catch { throw new InvalidProofError('malformed-index', `Index block ${v.index} holds a value that is not stored JSON`) }
   }
   const type = node.value === null || node.value.length === 0 ? 'del' : 'put'
   return { seq: v.index, type, key, path: keyToPath(key), value, length: v.length }

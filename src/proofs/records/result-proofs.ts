@@ -7,11 +7,12 @@
  * exactly this input; `vitra tx verify` runs it on tracked transactions.
  */
 import { beeNode } from '../bee/bee-schema.js'
-import { decodeValue, encodeValue, type JsonValue } from '../../format/encoding.js'
+import { encodeValue, type JsonValue } from '../../format/encoding.js'
 import { InvalidProofError } from '../../errors/errors.js'
 import { pathToKey } from '../../format/paths.js'
 import { ackKey } from '../../format/schemas.js'
 import { verifyInclusionProof, type InclusionProof } from '../log/inclusion-proofs.js'
+import { decodeIndexValue } from '../../format/ack-v2.js'
 
 /** An op of a transaction with its inclusion proof (null: none was kept). */
 export interface ProvenOp { value: JsonValue, oplog: string, seq: number, proof: InclusionProof | null }
@@ -41,7 +42,7 @@ export function verifyTransactionProofs (tx: { database: string, ops: ProvenOp[]
     const ack = provenEntry(r.ackProof, tx.database, r.ackSeq, `op #${i} ack`)
     if (ack.key !== ackKey(op.oplog, op.seq)) throw new InvalidProofError('evidence-mismatch', `op #${i}: the proven ack is at ${JSON.stringify(ack.key)}, not at this op's ack key`)
     let fields: Record<string, JsonValue> | null = null
-    try { fields = ack.value === null ? null : decodeValue(ack.value) as Record<string, JsonValue> } catch { fields = null }
+    try { fields = ack.value === null ? null : decodeIndexValue(ack.value) as Record<string, JsonValue> } catch { fields = null }
     if (fields === null || fields.origin !== op.oplog || fields.seq !== op.seq || fields.success !== r.success || fields.numChanges !== r.changes.length) {
       throw new InvalidProofError('evidence-mismatch', `op #${i}: the proven ack does not match the result`)
     }
