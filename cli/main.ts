@@ -203,7 +203,7 @@ export function buildProgram (state: ProgramState): Command {
     .option('--poa', 'proof-of-authority governance: signatories admit and revoke keys by quorum (see `vitra keys`)')
     .option('--signatory <pubkey...>', 'with --poa: genesis signatories (hex public keys; this directory\'s own key is added)')
     .option('--witnesses <policy.json>', 'a witness policy ({ version: 1, quorum, witnesses: [{ key, url }] }): readers accept heads only with the quorum\'s cosignatures')
-    .option('--protocol <1|2>', 'the protocol version of the index (default 1; 2: binary acks, a third of the bytes: whitepaper/protocol.md §4.1)')
+    .option('--protocol <1|2>', 'the protocol version of the index (default 2: binary acks, whitepaper/protocol.md §4.1; 1: JSON acks, as before)')
     .action(act(async (s, file: string, o: { poa?: boolean, signatory?: string[], witnesses?: string, protocol?: string }) => await initCommand(s, file, { poa: o.poa, signatories: o.signatory, witnesses: o.witnesses, protocol: o.protocol }), 'here'))
 
   program.command('load').argument('<pubkey>', 'the database public key (64 hex)')

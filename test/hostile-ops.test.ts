@@ -76,7 +76,7 @@ test('hostile - maxOpBytes: recorded at genesis, refused by db.call, an op at th
   await t.exception(async () => await Database.create(new (await import('../src/index.js')).StorageInMemory(), { contract: { source: contract('kv-store') }, maxOpBytes: 10 }), /maxOpBytes must be an integer/)
   const db = await createDb(t, contract('kv-store'), { maxOpBytes: 1000 })
   t.is(await db.maxOpBytes(), 1000)
-  t.alike(await db.index.genesis(), { v: 1, maxOpBytes: 1000 }, 'the genesis marker records it')
+  t.alike(await db.index.genesis(), { v: 2, maxOpBytes: 1000 }, 'the genesis marker records it (and protocol version 2, the default)')
   await (await db.call('put', { key: 'first', value: 0 })).whenProcessed()
   const before = db.localOplog?.length
   const err = await db.call('put', { key: 'big', value: 'x'.repeat(2000) }).then(() => null, (e: { code?: string, message: string }) => e)

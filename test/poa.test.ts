@@ -4,7 +4,7 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import { generateKeyPairSync } from 'crypto'
 import { keyToPath, ContractFraudProof, verifyFraudProof, keyId, oplogKeyFor, quorum, signApproval, verifyApproval, approvalMessage, type Change, type ContractTransaction, type Database, type JsonValue } from '../src/index.js'
-import { ackKey } from '../src/format/schemas.js'
+import { ackKey, encodeAck, type Ack } from '../src/format/schemas.js'
 import type { ExecutorHooks as Hooks } from '../src/exec/executor.js'
 import { encodeInput, inputKey } from '../src/format/schemas.js'
 import { SEP, pathToKey } from '../src/format/paths.js'
@@ -392,11 +392,11 @@ test('poa - fraud: executing an op of a revoked key is caught by verify() (NON_P
   await db.executor?.sync()
   await t.execution(db.verify(), 'honest so far')
   // the executor executes it anyway: an ack and its write, straight into the index
-  const ack = {
-    v: 1, origin: f.hex, seq, oplogLength: core.length, oplogTreeHash: (await core.treeHash(core.length)).toString('hex'),
+  const ack: Ack = {
+    v: (await db.index.genesis())?.v ?? 1, origin: f.hex, seq, oplogLength: core.length, oplogTreeHash: (await core.treeHash(core.length)).toString('hex'),
     ts: Date.now(), metadata: null, success: true, numChanges: 1, batchStart: db.index.version
   }
-  await db.index.dangerousBatch([{ type: 'put', path: keyToPath(ackKey(f.hex, seq)), value: ack }, { type: 'put', path: 'counter', value: 100 }])
+  await db.index.dangerousBatch([{ type: 'put', path: keyToPath(ackKey(f.hex, seq)), value: encodeAck(ack) }, { type: 'put', path: 'counter', value: 100 }])
   const proof = await fraud(db.verify())
   t.is(proof?.violation.code, 'NON_PARTICIPANT')
   t.is(proof?.violation.data.origin, f.hex)

@@ -1,4 +1,4 @@
-// Protocol version 2 (issue 38): a database created with { protocol: 2 } writes every
+// Protocol version 2 (issue 38), the default for a new database: it writes every
 // ack in the binary form of whitepaper/protocol.md §4.1 (the genesis marker says so),
 // and every reader takes it: the replay verifies it, the HTTP API and the index read
 // proofs give its fields, SQL lists it, a contract's `ack` is the same; an executor that
@@ -92,6 +92,21 @@ test('protocol v2 - an executor that writes a version 1 ack into it, or alters o
   const lie = await fraudOf(lying.verify())
   t.is(lie.violation.code, 'RESULT_MISMATCH', 'a false failure claimed in a binary ack: the replay succeeds')
   t.is((await verifyFraudProof(JSON.parse(JSON.stringify(lie.toJSON())))).code, lie.violation.code, 'the proof checks offline')
+})
+
+test('protocol v2 - the default for a new database; { protocol: 1 } still makes a version 1 one, which verifies as before', async t => {
+  const fresh = await Database.create(new StorageInMemory(), { contract: { source: contract('counter') } })
+  t.teardown(() => fresh.close())
+  t.is((await fresh.index.genesis())?.v, 2, 'a new database is version 2 unless told otherwise')
+  const old = await Database.create(new StorageInMemory(), { contract: { source: contract('counter') }, protocol: 1 })
+  t.teardown(() => old.close())
+  for (let i = 0; i < 3; i++) await old.call('increment', {})
+  await old.executor?.sync()
+  const oplog = old.localOplog?.hex ?? ''
+  const bytes = (await old.index.bee.get(ackKey(oplog, 0)))?.value as Buffer
+  t.is(bytes.toString('utf8')[0], '{', 'version 1: the ack is canonical JSON')
+  t.is((await old.index.getAck(oplog, 0))?.ack.v, 1)
+  t.is((await old.verify()).length, old.index.length, 'and verifies')
 })
 
 test('protocol v2 - create refuses an unknown protocol version', async t => {

@@ -98,9 +98,10 @@ export interface CreateOptions extends DatabaseOptions {
   /** The largest op (bytes of its oplog entry) this database executes; recorded at genesis (default 1 MiB, 64 B – 64 MiB). */
   maxOpBytes?: number
   /**
-   * The protocol version of the index, recorded at genesis (default 1): 2 writes each
+   * The protocol version of the index, recorded at genesis (default 2): 2 writes each
    * ack in the binary form of whitepaper/protocol.md §4.1 (78 bytes for a counter op
-   * instead of 287); contracts and readers see the same ack fields either way.
+   * instead of 287), 1 as canonical JSON; contracts and readers see the same ack
+   * fields either way.
    */
   protocol?: 1 | 2
   /**

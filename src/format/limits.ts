@@ -28,9 +28,12 @@ export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
 /** The genesis marker `/.sys/acks/genesis`: the protocol version of the whole index (1: JSON acks; 2: binary acks, whitepaper/protocol.md §4.1) and maxOpBytes. */
 export interface GenesisMarker { v: 1 | 2, maxOpBytes: number }
 
+/** The protocol version of a new database unless told otherwise (whitepaper/protocol.md §4.1). */
+export const DEFAULT_PROTOCOL: 1 | 2 = 2
+
 /** The protocol version a database is created with, checked (INVALID_ARGUMENT). */
 export function checkProtocol (v: unknown): 1 | 2 {
-  if (v === undefined) return 1
+  if (v === undefined) return DEFAULT_PROTOCOL
   if (v !== 1 && v !== 2) throw new InvalidArgumentError(`protocol must be 1 or 2, not ${String(v)}`)
   return v
 }
