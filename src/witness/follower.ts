@@ -40,6 +40,21 @@ export interface FollowerOptions {
   maxWaitMs?: number
   /** Milliseconds between lookups of peers again for a log with none (default 30000). */
   rediscoverMs?: number
+  /** Milliseconds a head's decision may wait for the replica's peers before it is given up, to be tried with the next head (default 60000). */
+  decideTimeoutMs?: number
+}
+
+/** `p`, or a rejection once `ms` passed (the replica may wait for peers that are gone). */
+async function withTimeout<T> (p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`deciding a head took over ${ms} ms (the replica waits for peers): tried again with the next head`)), ms)
+  })
+  try {
+    return await Promise.race([p, limit])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 interface Followed {
@@ -133,7 +148,7 @@ export class WitnessFollower extends Resource {
     f.deciding = true
     f.since = null
     try {
-      const answer = await this.witness.observe(f.core)
+      const answer = await withTimeout(this.witness.observe(f.core), this.opts.decideTimeoutMs ?? 60_000)
       if (answer !== null && answer.status !== 200) this.emit('refused', keyHex, answer)
     } catch (err) {
       this.warn(err)

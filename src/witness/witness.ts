@@ -141,20 +141,20 @@ export class Witness extends Resource {
    * Decides the head a replica of a log holds (src/witness/follower.ts), as if its host had
    * sent it: the request is made from the replica's tree, from the size this witness holds.
    * Null when there is nothing to decide: the replica is empty, behind what was cosigned,
-   * or at the cosigned head. The replica must hold the tree nodes of the cosigned size
-   * (CouldNotVerifyError otherwise: fetch its last block first).
+   * or at the cosigned head. The request is made outside the log's queue (reading the
+   * replica may wait for its peers: a request sent meanwhile is not held up), and
+   * decided in it: when the held size moved meanwhile, the answer is 409 (stale) and the
+   * next head is decided from the new size.
    */
   async observe (core: Hypercore): Promise<WitnessAnswer | null> {
     const keyHex = core.key.toString('hex')
     if (!this.cosigns(keyHex)) return notCosigned(keyHex)
-    return await this.state.serial(keyHex, async () => {
-      if (core.length === 0) return null
-      const held = this.state.last(keyHex)?.checkpoint.head ?? null
-      const head = await captureSignedHead(core)
-      if (held !== null && (head.length < held.length || (head.length === held.length && head.treeHash === held.treeHash))) return null
-      const text = await checkpointRequest(core, head, held?.length ?? 0)
-      return this.decide(keyHex, parseAddCheckpoint(text))
-    })
+    if (core.length === 0) return null
+    const held = this.state.last(keyHex)?.checkpoint.head ?? null
+    const head = await captureSignedHead(core)
+    if (held !== null && (head.length < held.length || (head.length === held.length && head.treeHash === held.treeHash))) return null
+    const req = parseAddCheckpoint(await checkpointRequest(core, head, held?.length ?? 0))
+    return await this.state.serial(keyHex, () => this.decide(keyHex, req))
   }
 
   private decide (keyHex: string, req: AddCheckpointRequest): WitnessAnswer {
