@@ -3,6 +3,7 @@
 import { performance } from 'perf_hooks'
 import { Database, StorageInMemory, readShippedContract, encodeValue, verifyInclusionProof, verifyFraudProof, ContractFraudProof } from '../src/index.js'
 import { createInclusionProof } from '../src/logs/proof-builders.js'
+import { encodeAck } from '../src/format/schemas.js'
 import { Database as TestingDatabase, ExecutorBehavior } from '../src/testing.js'
 import { runNetworkBench } from './network-bench.js'
 import { runHttpBench } from './http-bench.js'
@@ -30,13 +31,13 @@ async function quiet (): Promise<void> {
 function fmt (n: number): string { return Math.round(n).toLocaleString('en-US') }
 function line (name: string, value: string): void { console.log(`${name.padEnd(58)} ${value}`) }
 
-/** (b) the ceiling: raw Hyperbee batches of ack + one write per op, 100 ops per flush. */
+/** (b) the ceiling: raw Hyperbee batches of ack + one write per op, 100 ops per flush; the ack as the executor writes it (protocol version 2, binary). */
 async function hyperbeeCeiling (ops: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'vitra-bench-'))
   const store = new Corestore(dir)
   const bee = new Hyperbee(store.get({ name: 'ceiling' }), { keyEncoding: 'utf-8', valueEncoding: 'binary' })
   await bee.ready()
-  const ack = encodeValue({ v: 1, origin: 'ab'.repeat(32), seq: 0, oplogLength: 1, oplogTreeHash: 'cd'.repeat(32), ts: Date.now(), metadata: null, success: true, numChanges: 1, batchStart: 1 })
+  const ack = encodeAck({ v: 2, origin: 'ab'.repeat(32), seq: 0, oplogLength: 1, oplogTreeHash: 'cd'.repeat(32), ts: Date.now(), metadata: null, success: true, numChanges: 1, batchStart: 1 })
   const start = performance.now()
   for (let i = 0; i < ops; i += 100) {
     const b = bee.batch()

@@ -153,7 +153,7 @@ try {
     const b = blocks[kind]
     line(`    ${kind} block, mean of the last ${fmt(SAMPLE)} index blocks: key / value / tree / framing`, `${fmt(b.total / b.n)} = ${[b.key, b.value, b.tree, b.total - b.key - b.value - b.tree].map(x => (x / b.n).toFixed(0)).join(' / ')}`)
   }
-  line('    an ack as JSON (version 1) / the same ack as version 2 writes it', `${fmt(blocks.ack.value / blocks.ack.n)} / ${fmt(blocks.ack.v2 / blocks.ack.n)}`)
+  line('    an ack\'s value as stored / the same ack in version 2\'s binary form', `${fmt(blocks.ack.value / blocks.ack.n)} / ${fmt(blocks.ack.v2 / blocks.ack.n)}`)
   const checkpoint = join(dir, 'checkpoint.json')
   await db.close()
 
