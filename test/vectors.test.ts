@@ -68,11 +68,11 @@ test('vectors - proof types: every case gives its expected verdict, with either 
   }
 })
 
-test('vectors - fraud proofs: one per fraud code, valid as given, INVALID_PROOF once tampered', async t => {
-  const files = readdirSync(DIR + 'fraud').filter(f => f.endsWith('.json')).sort()
-  t.is(files.length, 14, 'one file per fraud code')
+test('vectors - fraud proofs: one per fraud code and protocol version, valid as given, INVALID_PROOF once tampered', async t => {
+  const files = ['fraud', 'fraud-v2'].flatMap(d => readdirSync(DIR + d).filter(f => f.endsWith('.json')).sort().map(f => `${d}/${f}`))
+  t.is(files.length, 28, 'one file per fraud code, for version 1 (fraud/) and version 2 (fraud-v2/)')
   for (const file of files) {
-    for (const c of load('fraud/' + file).cases) {
+    for (const c of load(file).cases) {
       let got: Record<string, unknown>
       try {
         const v = await verifyFraudProof(c.proof)

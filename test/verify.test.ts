@@ -124,15 +124,15 @@ test('verify - dangerousBatch is an unprompted change, for verify() and monitor(
   t.is(checked.selfEvident, true, 'the evidence alone shows it')
 })
 
-test('verify - golden fixtures: each tampered database yields exactly its code', async t => {
-  for (const code of Object.keys(FIXTURES)) {
-    const dir = join(await t.tmp(), code)
-    await buildFixture(code, dir)
+test('verify - golden fixtures: each tampered database yields exactly its code, at protocol version 1 and 2', async t => {
+  for (const [code, protocol] of Object.keys(FIXTURES).flatMap(c => [[c, 1], [c, 2]] as Array<[string, 1 | 2]>)) {
+    const dir = join(await t.tmp(), `${code}-v${protocol}`)
+    await buildFixture(code, dir, protocol)
     const store = new Corestore(join(dir, 'corestore'))
     const index = store.get({ name: 'index' })
     await index.ready()
     const got = await fraudCode(verifyIndex({ index, openOplog: async hex => store.get({ key: Buffer.from(hex, 'hex') }) }))
-    t.is(got, code, code)
+    t.is(got, code, `${code} (version ${protocol})`)
     await store.close()
   }
 })

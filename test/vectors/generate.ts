@@ -8,7 +8,7 @@
 //       { "name", "key", "proof", "expect": { "verdict": "invalid", "code": "INVALID_PROOF" } } ] }
 //
 // Run as: node --no-node-snapshot dist/test/vectors/generate.js [outdir] (default test/vectors);
-// VECTORS=log|fraud|witness|ack makes one group only.
+// VECTORS=log|fraud|fraud-v2|witness|ack makes one group only.
 import Corestore from 'corestore'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os'
@@ -108,14 +108,15 @@ async function logVectors (out: string): Promise<void> {
   }
 }
 
-async function fraudVectors (out: string): Promise<void> {
-  const dir = join(out, 'fraud')
+/** One fraud proof per code from the golden fixtures: test/vectors/fraud/ at protocol version 1, fraud-v2/ at version 2. */
+async function fraudVectors (out: string, protocol: 1 | 2): Promise<void> {
+  const dir = join(out, protocol === 1 ? 'fraud' : 'fraud-v2')
   mkdirSync(dir, { recursive: true })
   const tmp = mkdtempSync(join(tmpdir(), 'vitra-vectors-'))
   try {
     for (const code of Object.keys(FIXTURES)) {
       const at = join(tmp, code)
-      await buildFixture(code, at)
+      await buildFixture(code, at, protocol)
       const store = new Corestore(join(at, 'corestore'))
       try {
         const index = store.get({ name: 'index' })
@@ -239,7 +240,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const out = process.argv[2] ?? fileURLToPath(new URL('../../../test/vectors', import.meta.url))
   const only = process.env.VECTORS // one group: log, fraud or witness (default all)
   if (only === undefined || only === 'log') await logVectors(out)
-  if (only === undefined || only === 'fraud') await fraudVectors(out)
+  if (only === undefined || only === 'fraud') await fraudVectors(out, 1)
+  if (only === undefined || only === 'fraud-v2') await fraudVectors(out, 2)
   if (only === undefined || only === 'witness') await witnessVectors(out)
   if (only === undefined || only === 'ack') ackVectors(out)
 }
