@@ -50,8 +50,10 @@ test('hostile - every kind appended raw to the executor\'s own oplog is acked; a
   t.pass('verify passes')
 })
 
-test('hostile - a remote participant\'s hostile entries are acked and verify passes', async t => {
+// Generous bounds (not timing claims): this test once ran out of brittle's default 30 s in CI while waiting for the acks
+test('hostile - a remote participant\'s hostile entries are acked and verify passes', { timeout: 150_000 }, async t => {
   const exec = await createDb(t, contract('kv-store'))
+  exec.on('warning', (err: Error) => t.comment(`executor warning: ${err.message}`)) // should this stall again, say why
   await (await exec.call('put', { key: 'first', value: 0 })).whenProcessed()
   const part = await follow(t, exec)
   const oplog = await part.createOplog()
@@ -63,7 +65,7 @@ test('hostile - a remote participant\'s hostile entries are acked and verify pas
   // the executor's own honest ops meanwhile
   for (let i = 0; i < 3; i++) await (await exec.call('put', { key: `local${i}`, value: i })).whenProcessed({ timeout: 20_000 })
   t.pass('the executor\'s own ops were processed meanwhile')
-  t.ok(await eventually(async () => (await exec.index.getAck(oplog.hex, last)) !== null, 30_000), 'every remote entry is acked')
+  t.ok(await eventually(async () => (await exec.index.getAck(oplog.hex, last)) !== null, 90_000), 'every remote entry is acked')
   await checkAcks(t, exec, oplog.hex, at)
   await exec.verify()
   t.pass('verify passes on the executor')
