@@ -14,7 +14,7 @@ import type { ExecutorHooks } from '../src/exec/executor.js'
 import { type IndexRead } from '../src/proofs/bee/bee-proofs.js'
 import { createReplayEvidence, recordReplayReads, verifyReplayEvidence, type ReplayEvidence } from '../src/verify/replay-evidence.js'
 import { GOVERNANCE_KEY, decodeAck, parseAckKey } from '../src/format/schemas.js'
-import { contract, follow } from './helpers.js'
+import { contract, follow, fraudOf } from './helpers.js'
 import { buildFixture } from './fixtures/fraud-fixtures.js'
 import { captureSignedHead, coreManifest, createConsistencyProof, createInclusionProof, createIndexReadProof, createRangeProof } from '../src/logs/proof-builders.js'
 
@@ -68,14 +68,6 @@ async function shopDb (t: any, hooks: ExecutorHooks = {}, extra: unknown[] = [],
   await db.call('sendMany', { ops: [...TAIL, ...extra] }, { proofs: false })
   await db.executor?.sync()
   return db
-}
-
-async function fraudOf (p: Promise<unknown>): Promise<ContractFraudProof> {
-  try { await p } catch (err) {
-    if (err instanceof ContractFraudProof) return err
-    throw err
-  }
-  throw new Error('no violation')
 }
 
 async function reasonOf (p: Promise<unknown>): Promise<string> {

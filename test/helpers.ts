@@ -1,7 +1,7 @@
 // Shared test helpers: databases on throwaway storage, in-process replication,
 // contract sources. Everything opened here is closed in t.teardown.
 import type { Assertion } from 'brittle'
-import { Database, StorageInMemory, readShippedContract, type CreateOptions, type DatabaseOptions, type JsonValue } from '../src/index.js'
+import { ContractFraudProof, Database, StorageInMemory, readShippedContract, type CreateOptions, type DatabaseOptions, type JsonValue } from '../src/index.js'
 import type Corestore from 'corestore'
 import { spawn, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
@@ -128,4 +128,13 @@ export async function counterDir (t: Assertion): Promise<string> {
   const dir = join(root, 'db')
   t.is((await runVitra(['init', file, '--dir', dir])).code, 0, 'vitra init')
   return dir
+}
+
+/** The fraud proof a verification rejects with (ContractFraudProof); throws when it passes or fails otherwise. */
+export async function fraudOf (p: Promise<unknown>): Promise<ContractFraudProof> {
+  try { await p } catch (err) {
+    if (err instanceof ContractFraudProof) return err
+    throw err
+  }
+  throw new Error('no violation')
 }

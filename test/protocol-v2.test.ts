@@ -5,27 +5,19 @@
 // writes a version 1 ack into it, or alters one, is caught with a fraud proof.
 import test from 'brittle'
 import type { Assertion } from 'brittle'
-import { ContractFraudProof, Database, StorageInMemory, verifyFraudProof, verifyIndexReadProof } from '../src/index.js'
+import { Database, StorageInMemory, verifyFraudProof, verifyIndexReadProof } from '../src/index.js'
 import { verifyQueryRowProofs, type ProvenGet } from '../src/proofs/index.js'
 import { createApi } from '../src/http/api.js'
 import { ackKey, GENESIS_KEY, type Ack } from '../src/format/schemas.js'
 import { decodeValue } from '../src/format/encoding.js'
 import { decodeIndexValue } from '../src/format/ack-v2.js'
 import type { ExecutorHooks } from '../src/exec/executor.js'
-import { contract } from './helpers.js'
+import { contract, fraudOf } from './helpers.js'
 
 async function v2db (t: Assertion, hooks: ExecutorHooks = {}): Promise<Database> {
   const db = await Database.create(new StorageInMemory(), { contract: { source: contract('counter') }, protocol: 2, executorHooks: hooks })
   t.teardown(() => db.close())
   return db
-}
-
-async function fraudOf (p: Promise<unknown>): Promise<ContractFraudProof> {
-  try { await p } catch (err) {
-    if (err instanceof ContractFraudProof) return err
-    throw err
-  }
-  throw new Error('no violation')
 }
 
 test('protocol v2 - binary acks: written, verified, read back with the same fields everywhere', async t => {

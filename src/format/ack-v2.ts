@@ -25,24 +25,12 @@
  */
 import { InvalidEntryError } from '../errors/errors.js'
 import { canonicalJson, decodeValue, isCanonicalText, parseJson, type JsonValue } from './encoding.js'
+import type { Ack } from './schemas.js'
 
 export const ACK_V2 = 2
 
-/** The fields of an ack (version 1 or 2: the same fields, `v` tells the encoding). */
-export interface AckFields {
-  v: number
-  origin: string
-  seq: number
-  oplogLength: number
-  oplogTreeHash: string
-  ts: number
-  metadata: JsonValue
-  success: boolean
-  error?: string
-  errorCode?: string
-  numChanges: number
-  batchStart: number
-}
+/** The fields of an ack (schemas.ts's Ack: the same in both versions, `v` tells the encoding; any number here, so that a wrong one can be refused). */
+export type AckFields = Omit<Ack, 'v'> & { v: number }
 
 /** A hex digit's value by its char code (0–9, a–f). */
 const NIBBLE = new Uint8Array(128)
