@@ -3,9 +3,12 @@
 import type { Assertion } from 'brittle'
 import { ContractFraudProof, Database, StorageInMemory, readShippedContract, type CreateOptions, type DatabaseOptions, type JsonValue } from '../src/index.js'
 import type Corestore from 'corestore'
+import type Hypercore from 'hypercore'
+import { adoptCopy } from '../src/db/backup.js'
+import { closeCorestore, openCorestore } from '../src/logs/storage.js'
 import { spawn, type ChildProcess } from 'child_process'
 import { fileURLToPath } from 'url'
-import { writeFileSync } from 'fs'
+import { cpSync, writeFileSync } from 'fs'
 import { join } from 'path'
 
 /** A new database (executor) on StorageInMemory, closed at teardown. */
@@ -137,4 +140,34 @@ export async function fraudOf (p: Promise<unknown>): Promise<ContractFraudProof>
     throw err
   }
   throw new Error('no violation')
+}
+
+/**
+ * A counter database on disk after three calls, closed, and a copy of its storage made
+ * then: the executor's key twice, as a key holder who kept a copy could sign another
+ * history with it (the copy opens once its stale device file is gone, as after vitra restore).
+ */
+export async function counterAndCopy (t: Assertion, opts: Omit<CreateOptions, 'contract'> = {}): Promise<{ dir: string, copy: string }> {
+  const dir = join(await t.tmp(), 'db')
+  const db = await Database.create(dir, { contract: { source: contract('counter') }, ...opts })
+  for (let i = 0; i < 3; i++) await db.call('increment', {})
+  await db.executor?.sync()
+  await db.close()
+  const copy = join(await t.tmp(), 'copy')
+  cpSync(dir, copy, { recursive: true })
+  await adoptCopy(copy)
+  return { dir, copy }
+}
+
+/**
+ * The copy's index signing another history: `blocks` other entries appended after the
+ * common prefix (same key, same fork counter). Its store is closed at teardown.
+ */
+export async function forkedIndex (t: Assertion, copy: string, blocks: number): Promise<{ store: Corestore, core: Hypercore }> {
+  const store = openCorestore(copy)
+  t.teardown(() => closeCorestore(store))
+  const core = store.get({ name: 'index' })
+  await core.ready()
+  await core.append(Array.from({ length: blocks }, (_, i) => Buffer.from(`another history ${i}`)))
+  return { store, core }
 }

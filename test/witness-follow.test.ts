@@ -7,11 +7,9 @@ import test from 'brittle'
 import type { Assertion } from 'brittle'
 import createTestnet from 'hyperdht/testnet.js'
 import HyperDHT from 'hyperdht'
-import { cpSync, readdirSync } from 'fs'
+import { readdirSync } from 'fs'
 import { join } from 'path'
 import { Database } from '../src/index.js'
-import { adoptCopy } from '../src/db/backup.js'
-import { closeCorestore, openCorestore } from '../src/logs/storage.js'
 import { DatabaseSwarm } from '../src/net/network.js'
 import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/fraud/log-fork-proof.js'
 import { parseCheckpoint } from '../src/proofs/witness/checkpoint.js'
@@ -20,7 +18,7 @@ import { WitnessFollower } from '../src/witness/follower.js'
 import { createWitnessKey } from '../src/witness/keys.js'
 import { gatherWitnessedCheckpoint } from '../src/witness/reader.js'
 import { Witness } from '../src/witness/witness.js'
-import { contract, eventually } from './helpers.js'
+import { contract, counterAndCopy, eventually, forkedIndex } from './helpers.js'
 
 const LOOPBACK = '127.0.0.1'
 /** Generous: a bound for a test that would otherwise hang, not a timing claim. */
@@ -95,15 +93,8 @@ test('witness follow - the executor shows the witness two histories: the witness
   const { witness, follower } = await followingWitness(t, net, wdir)
   const policy = { version: 1 as const, quorum: 1, witnesses: [{ key: witness.key.vkey, url: witness.url }] }
 
-  const dir = join(await t.tmp(), 'db')
-  const db = await Database.create(dir, { contract: { source: contract('counter') }, witnesses: policy })
-  for (let i = 0; i < 3; i++) await db.call('increment', {})
-  await db.executor?.sync()
-  await db.close()
   // The executor's key holder keeps a copy of its storage: the same index key, twice.
-  const copy = join(await t.tmp(), 'copy')
-  cpSync(dir, copy, { recursive: true })
-  await adoptCopy(copy)
+  const { dir, copy } = await counterAndCopy(t, { witnesses: policy })
 
   const honest = await Database.load(dir, undefined, { swarm: false })
   t.teardown(() => honest.close())
@@ -120,12 +111,8 @@ test('witness follow - the executor shows the witness two histories: the witness
   const forks: LogForkFraudProof[] = []
   follower.on('fork', (proof: LogForkFraudProof) => forks.push(proof))
   // The copy signs another, longer history after the common prefix and serves it on the same topic.
-  const store = openCorestore(copy)
-  t.teardown(() => closeCorestore(store))
-  const forked = store.get({ name: 'index' })
-  await forked.ready()
+  const { store, core: forked } = await forkedIndex(t, copy, honestLength)
   t.alike(forked.key, honest.pubkey, 'the copy holds the same index key')
-  await forked.append(Array.from({ length: honestLength }, (_, i) => Buffer.from(`another history ${i}`)))
   const swarm = new DatabaseSwarm(store, forked.key, { bootstrap: net.bootstrap, host: LOOPBACK, keyPair: HyperDHT.keyPair() })
   t.teardown(() => swarm.close())
   await swarm.flushed()

@@ -12,13 +12,11 @@ import { captureSignedHead, createConsistencyProof } from '../src/logs/proof-bui
 import { verifyLogForkProof, type LogForkFraudProof } from '../src/proofs/fraud/log-fork-proof.js'
 import { CheckpointCollector } from '../src/witness/collector.js'
 import { checkAgainstCheckpoint, gatherWitnessedCheckpoint } from '../src/witness/reader.js'
-import { closeCorestore, openCorestore } from '../src/logs/storage.js'
-import { cpSync, readdirSync } from 'fs'
-import { adoptCopy } from '../src/db/backup.js'
+import { readdirSync } from 'fs'
 import { join } from 'path'
 import { createWitnessKey } from '../src/witness/keys.js'
 import { Witness } from '../src/witness/witness.js'
-import { contract, eventually } from './helpers.js'
+import { contract, counterAndCopy, eventually, forkedIndex } from './helpers.js'
 
 /** Generous: a bound for a test that would otherwise hang, not a timing claim. */
 const PATIENCE_MS = 60_000
@@ -155,15 +153,8 @@ test('witness host - the executor forks its index: no fork head gets a quorum, e
   dirs.forEach((d, i) => { createWitnessKey(d, `w${i}`) })
   const witnesses = [await witnessAt(t, dirs[0]!), await witnessAt(t, dirs[1]!), await witnessAt(t, dirs[2]!)]
   const policy = { version: 1 as const, quorum: 2, witnesses: witnesses.map(w => ({ key: w.key.vkey, url: w.url })) }
-  const dir = join(await t.tmp(), 'db')
-  const db = await Database.create(dir, { contract: { source: contract('counter') }, witnesses: policy })
-  for (let i = 0; i < 3; i++) await db.call('increment', {})
-  await db.executor?.sync()
-  await db.close()
   // The executor's key holder keeps a copy of its storage: the same index key, twice.
-  const copy = join(await t.tmp(), 'copy')
-  cpSync(dir, copy, { recursive: true })
-  await adoptCopy(copy) // a copy opens once its stale device file is gone (vitra restore)
+  const { dir, copy } = await counterAndCopy(t, { witnesses: policy })
 
   const honest = await Database.load(dir, undefined, { swarm: false })
   t.teardown(() => honest.close())
@@ -180,12 +171,8 @@ test('witness host - the executor forks its index: no fork head gets a quorum, e
   // The copy signs another history from the same key: other entries after the common prefix,
   // more of them than the honest history has (a shorter fork is refused too, 422, but a
   // witness holds no nodes to prove that one diverges: whitepaper/witness.md §3).
-  const store = openCorestore(copy)
-  t.teardown(() => closeCorestore(store))
-  const forked = store.get({ name: 'index' })
-  await forked.ready()
+  const { core: forked } = await forkedIndex(t, copy, honestLength)
   t.alike(forked.key, honest.pubkey, 'the copy holds the same index key')
-  await forked.append(Array.from({ length: honestLength }, (_, i) => Buffer.from(`another history ${i}`)))
   const collector = new CheckpointCollector({ core: forked, policy: readWitnessPolicy(policy), intervalMs: 20 })
   const refusals: Array<{ proof: LogForkFraudProof, witness: string }> = []
   const refused = new Promise<void>(resolve => {

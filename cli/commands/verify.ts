@@ -16,7 +16,7 @@ import { parseKey } from '../params.js'
 import { readJson, writeJsonAtomic } from '../records.js'
 import type { Session } from '../session.js'
 import { untilStopped } from './host.js'
-import { checkAgainstCheckpoint, gatherWitnessedCheckpoint, type FoundCheckpoint } from '../../src/witness/reader.js'
+import { checkWithWitnesses, type FoundCheckpoint } from '../../src/witness/reader.js'
 import { WitnessWatch } from '../../src/witness/watch.js'
 import type { LogForkFraudProof } from '../../src/proofs/fraud/log-fork-proof.js'
 import type { VitraError } from '../../src/errors/errors.js'
@@ -103,29 +103,28 @@ async function verifyOnce (s: Session, pubkey: string | undefined, o: AuditOptio
   }
 }
 
+/** The witness policy in force at an index length this copy holds (null beyond it). */
+function policyAtOf (db: Database): (length: number) => Promise<WitnessPolicy | null> {
+  return async length => length <= db.index.core.length ? await db.witnessPolicy({ at: length }) : null
+}
+
 /**
  * For a database with a witness policy: the longest checkpoint a quorum of its witnesses
  * cosigned, and whether the local index agrees with it (whitepaper/witness.md §6). A
  * disagreement is a fork (recorded and reported like one seen while replicating); no
  * quorum means nobody can tell that other readers see this history (exit 4).
  */
-/** The witness policy in force at an index length this copy holds (null beyond it). */
-function policyAtOf (db: Database): (length: number) => Promise<WitnessPolicy | null> {
-  return async length => length <= db.index.core.length ? await db.witnessPolicy({ at: length }) : null
-}
-
 async function witnessStatus (s: Session, db: Database): Promise<{ ok: boolean, fork: boolean, line: string, json: Record<string, unknown> } | null> {
   const policy = await db.witnessPolicy()
   if (policy === null) return null
   const key = db.pubkey.toString('hex')
   // Witnesses answer over HTTP: --offline (no swarm) does not keep the check from running.
-  const { best, failures } = await gatherWitnessedCheckpoint(key, policy, { hosts: s.opts.from, timeoutMs: Math.min(s.opts.timeout, 10_000), policyAt: policyAtOf(db) })
+  const { best, failures, check } = await checkWithWitnesses(db.index.core, policy, { hosts: s.opts.from, timeoutMs: Math.min(s.opts.timeout, 10_000), policyAt: policyAtOf(db) })
   const failed = failures.length === 0 ? '' : ` (${failures.map(f => `${f.source}: ${f.error}`).join('; ')})`
-  if (best === null) {
+  if (best === null || check === null) {
     return { ok: false, fork: false, line: `Not witnessed: no checkpoint has ${policy.quorum} of its ${policy.witnesses.length} witnesses' cosignatures${failed}; whether other readers see this history is unknown.`, json: { checked: true, length: null, quorum: policy.quorum, witnesses: policy.witnesses.length, failures } }
   }
   const { head, cosigned } = best.checked
-  const check = await checkAgainstCheckpoint(db.index.core, best.checked)
   if (check.status === 'fork') {
     s.recordFork(check.proof, { key, role: 'index (it differs from the history its witnesses cosigned)' })
     if (s.opts.json) s.out.stdout.write(JSON.stringify(check.proof.toJSON(), null, 2) + '\n')

@@ -174,8 +174,11 @@ function openFile (file: string): Sqlite.Database {
 
 /** The JSON text of a stored value: as stored, or for a version 2 ack (binary) the JSON of its fields. */
 function valueText (bytes: Uint8Array): string {
-  if (isAckV2(bytes)) {
-    try { return canonicalJson(decodeAckV2(bytes)) } catch {} // a malformed ack: kept as it is (the verifier reports it)
+  const stored = (): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
+  if (!isAckV2(bytes)) return stored()
+  try {
+    return canonicalJson(decodeAckV2(bytes))
+  } catch {
+    return stored() // a malformed ack: kept as it is (the verifier reports it)
   }
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
 }

@@ -94,3 +94,17 @@ export async function checkAgainstCheckpoint (core: Hypercore, witnessed: Witnes
   const p = await createConsistencyProof(core, at, { head })
   return { status: 'fork', proof: LogForkFraudProof.fromHeads(witnessed.head, head, witnessed.manifest, { roots: p.from.roots, nodes: p.nodes }) }
 }
+
+/** What a reader's witness check found: the gathering, and the local index against its best checkpoint (null: none). */
+export interface WitnessCheck extends GatherResult {
+  check: Awaited<ReturnType<typeof checkAgainstCheckpoint>> | null
+}
+
+/**
+ * Gathers the witnessed checkpoint of the index `core` holds and compares the index with
+ * it: what `vitra verify` does once and a monitor's WitnessWatch at each interval.
+ */
+export async function checkWithWitnesses (core: Hypercore, policy: WitnessPolicy, opts: Parameters<typeof gatherWitnessedCheckpoint>[2] = {}): Promise<WitnessCheck> {
+  const found = await gatherWitnessedCheckpoint(core.key.toString('hex'), policy, opts)
+  return { ...found, check: found.best === null ? null : await checkAgainstCheckpoint(core, found.best.checked) }
+}

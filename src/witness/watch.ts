@@ -12,7 +12,7 @@ import type Hypercore from 'hypercore'
 import { Resource } from '../lifecycle/resource.js'
 import { errors } from '../errors/errors.js'
 import type { WitnessPolicy } from '../proofs/witness/policy.js'
-import { checkAgainstCheckpoint, gatherWitnessedCheckpoint, type FoundCheckpoint } from './reader.js'
+import { checkWithWitnesses, type FoundCheckpoint } from './reader.js'
 
 export interface WitnessWatchOptions {
   core: Hypercore
@@ -82,12 +82,10 @@ export class WitnessWatch extends Resource {
   }
 
   private async checkOnce (): Promise<void> {
-    const key = this.core.key.toString('hex')
-    const { best, failures } = await gatherWitnessedCheckpoint(key, this.policy, { hosts: this.hosts, policyAt: this.policyAt })
+    const { best, failures, check } = await checkWithWitnesses(this.core, this.policy, { hosts: this.hosts, policyAt: this.policyAt })
     for (const f of failures) this.emit('warning', errors.NOT_WITNESSED(`${f.source}: ${f.error}`))
     if (this.stopping) return
-    if (best !== null) {
-      const check = await checkAgainstCheckpoint(this.core, best.checked)
+    if (best !== null && check !== null) {
       if (check.status === 'fork') {
         this.forked = true
         this.emit('fork', check.proof)

@@ -159,9 +159,9 @@ function checkSelfEvident (code: FraudCodeName, entry: ProvenEntry | null, ack: 
       try { decoded = decodeAck(entry.value) } catch { return }
       // an ack that decodes but in another version than the index's (its genesis marker, shown as `previous`)
       if (previous !== null && previous.key === GENESIS_KEY && previous.seq < entry.seq && previous.value !== null) {
-        let marker: { v: number } | null = null
-        try { marker = parseGenesisMarker(decodeValue(previous.value)) } catch {}
-        if (marker !== null && marker.v !== decoded.v) return
+        let marker: { v: number }
+        try { marker = parseGenesisMarker(decodeValue(previous.value)) } catch { return fail('the genesis marker shown is malformed') }
+        if (marker.v !== decoded.v) return
       }
       return fail('the ack decodes fine')
     }
